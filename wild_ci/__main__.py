@@ -1,0 +1,7 @@
+"""`python -m wild_ci` is the same as the `wild-ci` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,175 @@
+"""A client for the GitHub Actions artifact service, v4 (the "results" twirp API).
+
+`wild-ci run` replaces actions/upload-artifact and actions/download-artifact with small local
+stand-ins (act cannot fetch the real ones without network); those stand-ins call this client, which
+talks to act's artifact server on 127.0.0.1 with the same requests the official toolkit sends.
+Written by hand because no maintained Python client for this API exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import io
+import json
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+SERVICE = "twirp/github.actions.results.api.v1.ArtifactService"
+CHUNK_BYTES = 8 * 1024 * 1024
+FORBIDDEN_NAME_CHARS = set('":<>|*?\r\n\\/')
+
+
+class ArtifactError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The run and job the runtime token was issued for (claim `scp` = Actions.Results:RUN:JOB)."""
+
+    run_id: str
+    job_id: str
+
+    @classmethod
+    def from_token(cls, token: str) -> Backend:
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError) as exc:
+            raise ArtifactError("ACTIONS_RUNTIME_TOKEN is not a JWT") from exc
+        for scope in str(claims.get("scp", "")).split():
+            parts = scope.split(":")
+            if len(parts) == 3 and parts[0] == "Actions.Results":
+                return cls(run_id=parts[1], job_id=parts[2])
+        raise ArtifactError("ACTIONS_RUNTIME_TOKEN has no Actions.Results scope")
+
+
+class ArtifactClient:
+    def __init__(self, results_url: str, token: str, timeout_s: float = 60.0) -> None:
+        self.base = results_url.rstrip("/") + "/" + SERVICE
+        self.token = token
+        self.backend = Backend.from_token(token)
+        self.timeout_s = timeout_s
+
+    def upload(self, name: str, root: Path, files: list[Path]) -> int:
+        """Zip `files` (paths relative to `root`) and upload them as artifact `name`."""
+        validate_name(name)
+        archive = zip_files(root, files)
+        created = self._call("CreateArtifact", {"name": name, "version": 4})
+        url = created.get("signedUploadUrl") or created.get("signed_upload_url")
+        if not url:
+            raise ArtifactError(f"CreateArtifact for {name!r} returned no upload URL")
+        for offset in range(0, max(len(archive), 1), CHUNK_BYTES):
+            comp = "block" if offset == 0 else "appendBlock"
+            self._send("PUT", f"{url}&comp={comp}", archive[offset : offset + CHUNK_BYTES])
+        digest = hashlib.sha256(archive).hexdigest()
+        self._call("FinalizeArtifact", {"name": name, "size": str(len(archive)), "hash": f"sha256:{digest}"})
+        return len(archive)
+
+    def list_names(self) -> list[str]:
+        try:
+            listed = self._call("ListArtifacts", {})
+        except ArtifactError:
+            return []  # act drops the connection when the run has no artifacts yet
+        return sorted(a["name"] for a in listed.get("artifacts", []))
+
+    def download(self, name: str, destination: Path) -> list[str]:
+        signed = self._call("GetSignedArtifactURL", {"name": name})
+        url = signed.get("signedUrl") or signed.get("signed_url")
+        if not url:
+            raise ArtifactError(f"no download URL for artifact {name!r}")
+        data = self._send("GET", url, None)
+        if not data:
+            raise ArtifactError(f"artifact {name!r} is empty or does not exist")
+        return unzip(data, destination)
+
+    def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            "workflow_run_backend_id": self.backend.run_id,
+            "workflow_job_run_backend_id": self.backend.job_id,
+            **body,
+        }
+        request = urllib.request.Request(
+            f"{self.base}/{method}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
+        raw = self._open(request)
+        return json.loads(raw) if raw.strip() else {}
+
+    def _send(self, verb: str, url: str, data: bytes | None) -> bytes:
+        headers = {"x-ms-blob-type": "BlockBlob"} if verb == "PUT" else {}
+        return self._open(urllib.request.Request(url, data=data, method=verb, headers=headers))
+
+    def _open(self, request: urllib.request.Request) -> bytes:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            raise ArtifactError(f"{request.get_method()} {request.full_url}: HTTP {exc.code}") from exc
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise ArtifactError(f"{request.get_method()} {request.full_url}: {exc}") from exc
+
+
+def validate_name(name: str) -> None:
+    bad = sorted(set(name) & FORBIDDEN_NAME_CHARS)
+    if not name or bad:
+        raise ArtifactError(f"artifact name {name!r} is empty or contains {bad}")
+
+
+def collect_files(path: Path, include_hidden: bool) -> tuple[Path, list[Path]]:
+    """The root and files an upload of `path` covers (a file, or a folder's files)."""
+    if path.is_file():
+        return path.parent, [Path(path.name)]
+    if not path.is_dir():
+        return path, []
+    files = []
+    for file in sorted(path.rglob("*")):
+        relative = file.relative_to(path)
+        if not file.is_file():
+            continue
+        if not include_hidden and any(part.startswith(".") for part in relative.parts):
+            continue
+        files.append(relative)
+    return path, files
+
+
+def zip_files(root: Path, files: list[Path]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for relative in files:
+            archive.write(root / relative, relative.as_posix())
+    return buffer.getvalue()
+
+
+def unzip(data: bytes, destination: Path) -> list[str]:
+    """Extract, refusing entries that would land outside `destination`."""
+    destination.mkdir(parents=True, exist_ok=True)
+    names = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            relative = PurePosixPath(info.filename)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ArtifactError(f"artifact entry {info.filename!r} escapes the destination")
+            if info.is_dir():
+                continue
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(info))
+            names.append(relative.as_posix())
+    return names
+
+
+def matching(names: list[str], name: str | None, pattern: str | None) -> list[str]:
+    if name:
+        return [n for n in names if n == name]
+    if pattern:
+        return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return names

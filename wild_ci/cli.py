@@ -1,0 +1,294 @@
+"""The `wild-ci` command: one subcommand per stage, plus `run` (all of them locally) and `demo`.
+
+Exit codes: 0 done; 1 the pipeline failed (act, git, artifacts); 2 bad input (the brain output or
+the command line). Errors go to stderr; what the brain reads (`context`, `run`) goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__, collect, ledger, report
+from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
+from .execute import execute, load_spec
+from .generate import GenerateOptions, InvalidBrainOutput, read_brain_output, submit
+from .local import LocalRunError, run_local
+from .specs import DEFAULT_TIMEOUT_S, Diagnostic
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input; reported with exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except InvalidBrainOutput as exc:
+        _print_diagnostics(getattr(args, "file", "brain output"), exc.diagnostics, "error")
+        print("wild-ci: nothing was committed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UsageError as exc:
+        print(f"wild-ci: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ledger.LedgerError, LocalRunError, ArtifactError, FileNotFoundError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"wild-ci: error: {message}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wild-ci",
+        description="Run the experiments an AI research agent asks for, on GitHub Actions or "
+        "locally through act, and hand the results back.",
+    )
+    parser.add_argument("--version", action="version", version=f"wild-ci {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("parse", help="check a brain output and show its experiments")
+    p.add_argument("file", help="the brain output (a file, or - for stdin)")
+    p.add_argument("--json", action="store_true", help="print the parse as JSON")
+    p.set_defaults(handler=cmd_parse)
+
+    p = commands.add_parser("submit", help="commit a brain output as the next iteration")
+    _add_submit_arguments(p)
+    p.set_defaults(handler=cmd_submit)
+
+    p = commands.add_parser(
+        "run", help="submit, run the experiments locally through act, commit and print results"
+    )
+    _add_submit_arguments(p)
+    p.set_defaults(handler=cmd_run)
+
+    p = commands.add_parser("context", help="print the experiment_results block for the brain")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
+    p.set_defaults(handler=cmd_context)
+
+    p = commands.add_parser("execute", help="(runs inside a matrix leg) run one experiment")
+    p.add_argument("--iteration", required=True, type=int)
+    p.add_argument("--experiment", required=True, help="the experiment id")
+    p.add_argument("--out", required=True, type=Path, help="folder for logs and result.json")
+    p.add_argument("--workspace", type=Path, default=Path("."), help="the iteration's checkout")
+    p.set_defaults(handler=cmd_execute)
+
+    p = commands.add_parser("collect", help="(runs in the collect job) write and commit results")
+    p.add_argument("--iteration", type=int, help="default: the latest iteration in the checkout")
+    p.add_argument("--artifacts", required=True, type=Path, help="folder of downloaded artifacts")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the iteration's checkout")
+    p.add_argument("--push", action="store_true", help="push the results commit to --remote")
+    p.add_argument("--remote", default="origin")
+    p.set_defaults(handler=cmd_collect)
+
+    p = commands.add_parser("demo", help="run the bundled example end to end, locally")
+    p.add_argument("--dir", type=Path, help="where to create the example repository")
+    p.set_defaults(handler=cmd_demo)
+
+    p = commands.add_parser("_artifact")  # used by the local stand-ins of the artifact actions
+    p.add_argument("action", choices=["upload", "download"])
+    p.set_defaults(handler=cmd_artifact)
+    return parser
+
+
+def _add_repo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--session", default="main", help="session name; branch wild/<session>")
+
+
+def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="the brain output (a file, or - for stdin)")
+    _add_repo_arguments(p)
+    p.add_argument(
+        "--project-root",
+        help="the absolute project root the brain's paths use (default: the repository's path)",
+    )
+    p.add_argument(
+        "--install-spec",
+        default=os.environ.get("WILD_CI_INSTALL_SPEC", f"wild-ci=={__version__}"),
+        help="what runners pip-install to get wild-ci (a version, git URL or path)",
+    )
+    p.add_argument("--runs-on", default="ubuntu-latest", help="runner label for the jobs")
+    p.add_argument("--max-parallel", type=int, default=4, help="legs running at once")
+    p.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT_S,
+        help="default experiment timeout in seconds (default: %(default)s)",
+    )
+
+
+def _options(args: argparse.Namespace) -> GenerateOptions:
+    if args.max_parallel < 1 or args.timeout < 1:
+        raise UsageError("--max-parallel and --timeout must be positive")
+    return GenerateOptions(
+        install_spec=args.install_spec,
+        runs_on=args.runs_on,
+        max_parallel=args.max_parallel,
+        default_timeout_s=args.timeout,
+    )
+
+
+def _read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def _print_diagnostics(source: str, diagnostics: list[Diagnostic], kind: str) -> None:
+    source = "<stdin>" if source == "-" else source
+    for d in diagnostics:
+        where = f"{source}:{d.line}" if d.line else source
+        print(f"{where}: {kind}: {d.message}", file=sys.stderr)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    parsed = read_brain_output(_read_input(args.file))
+    if args.json:
+        print(json.dumps(parsed.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for e in parsed.experiments:
+            print(f"{e.id}  (line {e.line})\n  goal: {e.goal}\n  run:  {e.run}")
+        print(f"{len(parsed.experiments)} experiment(s); promise: {parsed.promise or '-'}")
+    _print_diagnostics(args.file, parsed.warnings, "warning")
+    _print_diagnostics(args.file, parsed.errors, "error")
+    return EXIT_OK if parsed.ok else EXIT_BAD_INPUT
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    data = _read_input(args.file)
+    submission = submit(args.repo, data, args.session, args.project_root, _options(args))
+    _print_diagnostics(args.file, read_brain_output(data).warnings, "warning")
+    if submission is None:
+        print("wild-ci: the brain output asks for no experiments; nothing was committed")
+        return EXIT_OK
+    n = len(submission.spec.experiments)
+    print(
+        f"committed iteration {submission.label} ({n} experiment{'s' * (n != 1)}) "
+        f"as {submission.commit[:12]} on {submission.branch}"
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    data = _read_input(args.file)
+    _print_diagnostics(args.file, read_brain_output(data).warnings, "warning")
+    outcome = run_local(args.repo, data, args.session, args.project_root, _options(args))
+    if outcome is None:
+        print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
+        return EXIT_OK
+    results = outcome.results
+    print(
+        f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
+        f"{report.counts_line(results)}\n"
+        f"wild-ci: artifacts and act's log: {outcome.run_dir}",
+        file=sys.stderr,
+    )
+    print(report.context_block(results), end="")
+    if outcome.collected_by == "host":
+        print(
+            "wild-ci: error: the workflow's collect job did not commit the results; wild-ci "
+            f"collected them on the host instead (see {outcome.run_dir / 'act.log'})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    branch = ledger.branch_name(args.session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch} in {args.repo}")
+    iterations = ledger.iterations_at(repo, tip)
+    if args.iteration is not None:
+        candidates = [args.iteration]
+    else:
+        candidates = list(reversed(iterations))
+    for iteration in candidates:
+        results = collect.read_results(repo, tip, iteration)
+        if results is not None:
+            print(report.context_block(results), end="")
+            return EXIT_OK
+    which = f"iteration {args.iteration}" if args.iteration else "any iteration"
+    raise ledger.LedgerError(f"{branch} has no results for {which} yet")
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    execute(args.workspace, args.iteration, args.experiment, args.out)
+    return EXIT_OK  # the experiment's outcome is data in result.json, not a failure of the leg
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    workspace = Path(repo.working_tree_dir)
+    iteration = args.iteration or _latest_iteration_in(workspace)
+    spec = load_spec(workspace, iteration)
+    commit = os.environ.get("GITHUB_SHA") or ledger.resolve(repo, "HEAD")
+    results = collect.collect_results(spec, args.artifacts, commit)
+    if args.push:
+        outcome = collect.commit_and_push(repo, results, args.remote)
+    else:
+        outcome = collect.commit_locally(repo, results)
+    collect.write_step_summary(results)
+    action = "committed" if outcome.created else "already committed"
+    print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
+    print(report.counts_line(results))
+    return EXIT_OK
+
+
+def _latest_iteration_in(workspace: Path) -> int:
+    folder = workspace / ledger.ITERATIONS_DIR
+    numbers = sorted(int(p.name) for p in folder.glob("[0-9]*") if p.name.isdigit())
+    if not numbers:
+        raise FileNotFoundError(f"no iterations under {folder}")
+    return numbers[-1]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir)
+
+
+def cmd_artifact(args: argparse.Namespace) -> int:
+    """The body of the local upload/download-artifact stand-ins (inputs arrive as env vars)."""
+    client = ArtifactClient(os.environ["ACTIONS_RESULTS_URL"], os.environ["ACTIONS_RUNTIME_TOKEN"])
+    name = os.environ.get("WILD_ARTIFACT_NAME", "")
+    target = Path(os.environ.get("WILD_ARTIFACT_PATH") or ".")
+    if args.action == "upload":
+        include_hidden = os.environ.get("WILD_ARTIFACT_INCLUDE_HIDDEN", "false") == "true"
+        root, files = collect_files(target, include_hidden)
+        if not files:
+            policy = os.environ.get("WILD_ARTIFACT_IF_NO_FILES", "warn")
+            print(f"::{'error' if policy == 'error' else 'warning'}::no files found at {target}")
+            return EXIT_FAILED if policy == "error" else EXIT_OK
+        size = client.upload(name, root, files)
+        print(f"uploaded artifact {name}: {len(files)} file(s), {size} bytes zipped")
+        return EXIT_OK
+    names = matching(client.list_names(), name, os.environ.get("WILD_ARTIFACT_PATTERN"))
+    merge = os.environ.get("WILD_ARTIFACT_MERGE", "false") == "true"
+    single = bool(name)
+    for artifact in names:
+        destination = target if (single or merge) else target / artifact
+        files = client.download(artifact, destination)
+        print(f"downloaded artifact {artifact}: {len(files)} file(s)")
+    if not names:
+        print("no artifacts matched")
+    return EXIT_OK

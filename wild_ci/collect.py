@@ -1,0 +1,172 @@
+"""Stage 4 — collect: every leg's artifact becomes `results.json` and `results.md`, committed back.
+
+Each experiment of the iteration gets a result, whatever happened to its leg: an artifact without a
+finished `result.json` is `cancelled`, no artifact at all is `missing`. The results commit goes on
+top of the session branch's current tip (retrying when someone pushed meanwhile) and is skipped
+when the same results are already there, so collecting twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from . import ledger, report
+from .specs import (
+    STATUSES,
+    Experiment,
+    ExperimentResult,
+    IterationResults,
+    IterationSpec,
+    artifact_name,
+)
+
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+STEP_SUMMARY_LIMIT = 1024 * 1024 - 1024
+PUSH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    commit: str
+    created: bool
+
+
+def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
+    """Read every leg's artifact folder (`<artifacts>/wild-NNNN-<id>/`) into results."""
+    results = [
+        load_leg(artifacts / artifact_name(spec.iteration, e.id), e) for e in spec.experiments
+    ]
+    return IterationResults(
+        session=spec.session,
+        iteration=spec.iteration,
+        commit=commit,
+        experiments=results,
+        promise=spec.promise,
+        warnings=spec.warnings,
+    )
+
+
+def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
+    stdout_tail = tail(folder / "stdout.log")
+    stderr_tail = tail(folder / "stderr.log")
+    fallback = ExperimentResult(
+        id=experiment.id,
+        goal=experiment.goal,
+        command=experiment.run,
+        status="missing",
+        stdout_tail=stdout_tail,
+        stderr_tail=stderr_tail,
+        workdir=experiment.repo_workdir,
+    )
+    if not folder.is_dir():
+        fallback.note = "no artifact came back: the runner died or the leg never ran"
+        return fallback
+    try:
+        data = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        result = ExperimentResult.from_json(data)
+    except (OSError, ValueError, TypeError) as exc:
+        fallback.status = "cancelled"
+        fallback.note = f"the leg left logs but no readable result.json ({exc.__class__.__name__})"
+        return fallback
+    result.goal = experiment.goal  # trust the committed spec, not the artifact, for identity
+    result.id = experiment.id
+    result.stdout_tail, result.stderr_tail = stdout_tail, stderr_tail
+    if result.status == "running":
+        result.status = "cancelled"
+        result.note = "the leg stopped before the experiment finished"
+    elif result.status not in STATUSES:
+        result.note = f"unknown status {result.status!r} in result.json"
+        result.status = "missing"
+    return result
+
+
+def tail(path: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The end of a log, decoded with replacement characters, with an explicit truncation marker."""
+    if not path.is_file():
+        return ""
+    size = path.stat().st_size
+    start = max(0, size - chars * 4)
+    with path.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode("utf-8", errors="replace")
+    all_lines = text.splitlines()
+    kept = "\n".join(all_lines[-lines:])[-chars:]
+    if start > 0 or len(all_lines) > lines or len(kept) < len("\n".join(all_lines[-lines:])):
+        return f"[… truncated: the log has {size} bytes; these are its last lines]\n{kept}"
+    return kept
+
+
+def results_files(results: IterationResults) -> dict[str, bytes]:
+    folder = ledger.iteration_dir(results.iteration)
+    as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
+    return {
+        f"{folder}/results.json": as_json.encode(),
+        f"{folder}/results.md": report.results_markdown(results).encode(),
+    }
+
+
+def commit_message(results: IterationResults) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in results.counts().items())
+    return f"wild: results of {results.session} iteration {results.label} [skip ci]\n\n{counts}\n"
+
+
+def commit_locally(repo: git.Repo, results: IterationResults) -> CommitOutcome:
+    """Put the results on the session branch of this repository (no remote involved)."""
+    branch = ledger.branch_name(results.session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
+    new = ledger.commit_files_on(repo, tip, results_files(results), commit_message(results))
+    if new != tip:
+        ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
+    return CommitOutcome(new, new != tip)
+
+
+def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> CommitOutcome:
+    """Commit on top of the remote branch's tip and push; when the push is rejected because the
+    branch moved (the brain pushed its next iteration), rebuild on the new tip and try again."""
+    branch = ledger.branch_name(results.session)
+    files = results_files(results)
+    last_error: Exception | None = None
+    for _attempt in range(PUSH_ATTEMPTS):
+        repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip")
+        tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
+        new = ledger.commit_files_on(repo, tip, files, commit_message(results))
+        if new == tip:
+            return CommitOutcome(tip, False)
+        try:
+            repo.git.push("--quiet", remote, f"{new}:refs/heads/{branch}")
+            return CommitOutcome(new, True)
+        except git.GitCommandError as exc:
+            last_error = exc
+    raise ledger.LedgerError(
+        f"could not push results to {remote} {branch} after {PUSH_ATTEMPTS} attempts: {last_error}"
+    )
+
+
+def write_step_summary(results: IterationResults) -> None:
+    """On a runner, the results table also goes to the job summary (1 MiB at most)."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    text = report.results_markdown(results)
+    if len(text.encode()) > STEP_SUMMARY_LIMIT:
+        text = text.encode()[:STEP_SUMMARY_LIMIT].decode(errors="ignore") + "\n\n[truncated]\n"
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def read_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
+    data = ledger.read_file(repo, rev, f"{ledger.iteration_dir(iteration)}/results.json")
+    return IterationResults.from_json(json.loads(data)) if data else None
+
+
+def read_spec(repo: git.Repo, rev: str, iteration: int) -> IterationSpec | None:
+    data = ledger.read_file(repo, rev, f"{ledger.iteration_dir(iteration)}/experiments.json")
+    return IterationSpec.from_json(json.loads(data)) if data else None

@@ -1,0 +1,61 @@
+"""`wild-ci demo`: the bundled example, end to end, on the embedded default (act, no network).
+
+It makes a fresh git repository from the example project, then does what a user does with a brain
+output: `wild-ci run brain.md`. The brain's paths name /home/researcher/demo, its own machine, so
+the run maps that project root onto the checkout.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import git
+
+from . import report
+from .local import run_local
+from .templating import resource_dir
+
+BRAIN_PROJECT_ROOT = "/home/researcher/demo"
+DEMO_IDENTITY = ("-c", "user.name=wild-ci demo", "-c", "user.email=demo@wild-ci.invalid")
+
+
+def create_demo_repo(target: Path) -> Path:
+    """Copy the example project into `target` and commit it (with a throw-away identity)."""
+    source = resource_dir("examples") / "demo"
+    shutil.copytree(source / "project", target)
+    shutil.copyfile(source / "brain.md", target / "brain.md")
+    repo = git.Repo.init(target, initial_branch="main")
+    repo.git.add("--all")
+    repo.git.execute(["git", *DEMO_IDENTITY, "commit", "--quiet", "-m", "Toy regression project"])
+    return target
+
+
+def run_demo(directory: Path | None) -> int:
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="wild-ci-demo-")) / "demo"
+    elif directory.exists() and any(directory.iterdir()):
+        print(f"wild-ci: error: {directory} exists and is not empty", file=sys.stderr)
+        return 2
+    elif directory.exists():
+        directory.rmdir()
+    repo_dir = create_demo_repo(directory.resolve())
+    print(f"wild-ci demo: example repository at {repo_dir}", file=sys.stderr)
+    print(
+        f"wild-ci demo: running: wild-ci run brain.md --repo {repo_dir} "
+        f"--project-root {BRAIN_PROJECT_ROOT}",
+        file=sys.stderr,
+    )
+    outcome = run_local(repo_dir, (repo_dir / "brain.md").read_bytes(), "main", BRAIN_PROJECT_ROOT)
+    assert outcome is not None, "the bundled brain output asks for experiments"
+    print(report.context_block(outcome.results), end="")
+    print(
+        f"\nwild-ci demo: {report.counts_line(outcome.results)}\n"
+        f"wild-ci demo: see the ledger with: git -C {repo_dir} log --stat wild/main\n"
+        f"wild-ci demo: results for people: git -C {repo_dir} show "
+        f"wild/main:.wild/iterations/{outcome.results.label}/results.md",
+        file=sys.stderr,
+    )
+    return 0 if outcome.collected_by == "workflow" else 1

@@ -1,0 +1,342 @@
+"""Stage 3 — execute: one matrix leg runs one experiment and leaves files that say what happened.
+
+The leg reads its spec from the checkout (never from the workflow text), runs the command under
+bash in its workdir, streams stdout and stderr to separate files and to the job log, enforces the
+timeout on the whole process group, and writes `result.json`. A preliminary `result.json` with
+status `running` is written first, so a leg killed from outside still leaves evidence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from . import ledger
+from .specs import Experiment, ExperimentResult, IterationSpec
+
+OUTPUT_DIRS = ("outputs", "results")
+KILL_GRACE_S = 10.0
+DEFAULT_LOG_CAP_BYTES = 50 * 1024 * 1024
+RESULT_MARKER = "wild-ci: experiment"
+# Variables a runner gives the job that the experiment must not inherit.
+WITHHELD_ENV = (
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_RUNTIME_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_CACHE_URL",
+    "GITHUB_TOKEN",
+    "WILD_CI_LOCAL",
+)
+
+
+@dataclass(frozen=True)
+class LegPaths:
+    """The files a leg writes into its artifact folder."""
+
+    out: Path
+
+    @property
+    def stdout(self) -> Path:
+        return self.out / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.out / "stderr.log"
+
+    @property
+    def result(self) -> Path:
+        return self.out / "result.json"
+
+    @property
+    def outputs(self) -> Path:
+        return self.out / "outputs"
+
+
+def load_spec(workspace: Path, iteration: int) -> IterationSpec:
+    path = workspace / ledger.iteration_dir(iteration) / "experiments.json"
+    try:
+        return IterationSpec.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{path} does not exist: is this the iteration's checkout?") from exc
+
+
+def map_project_root(text: str, project_root: str, workspace: Path) -> str:
+    """Replace the brain's project root (a path on its machine) with the checkout's path."""
+    root = project_root.rstrip("/")
+    if not root:
+        return text
+    pattern = re.compile(re.escape(root) + r"(?=$|[/\s'\";&|)<>`:])")
+    return pattern.sub(lambda _m: str(workspace), text)
+
+
+def experiment_seed(experiment_id: str) -> int:
+    """A reproducible seed per experiment id, the same on every runner."""
+    return int.from_bytes(hashlib.sha256(experiment_id.encode()).digest()[:4], "big") % (2**31)
+
+
+def execute(
+    workspace: Path,
+    iteration: int,
+    experiment_id: str,
+    out: Path,
+    log_cap_bytes: int = DEFAULT_LOG_CAP_BYTES,
+    mirror: bool = True,
+) -> ExperimentResult:
+    """Run one experiment of the iteration checked out at `workspace`; write its artifact folder."""
+    workspace = workspace.resolve()
+    spec = load_spec(workspace, iteration)
+    experiment = spec.experiment(experiment_id)
+    paths = LegPaths(out.resolve())
+    paths.out.mkdir(parents=True, exist_ok=True)
+    command = map_project_root(experiment.run, spec.project_root, workspace)
+    workdir = (workspace / experiment.repo_workdir).resolve()
+    result = ExperimentResult(
+        id=experiment.id,
+        goal=experiment.goal,
+        command=experiment.run,  # as the brain wrote it; the executed form maps the project root
+        status="running",
+        started_at=_now(),
+        runner=os.environ.get("RUNNER_NAME") or platform.node(),
+        commit=os.environ.get("GITHUB_SHA") or ledger.resolve(ledger.open_repo(workspace), "HEAD"),
+        workdir=experiment.repo_workdir,
+    )
+    _write_result(paths, result)
+    if not workdir.is_dir():
+        message = f"workdir {experiment.repo_workdir!r} does not exist in the checkout\n"
+        paths.stdout.write_bytes(b"")
+        paths.stderr.write_text(message)
+        return _finish(paths, result, "setup_failed", None, 0.0, note=message.strip())
+    timeout_s = experiment.timeout_s or spec.default_timeout_s
+    env = _leg_env(spec, experiment, workspace, workdir)
+    before = _snapshot_outputs(workdir)
+    run = _run_command(command, workdir, env, paths, timeout_s, log_cap_bytes, mirror)
+    result.outputs = _copy_outputs(workdir, before, paths.outputs)
+    return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, run.note)
+
+
+@dataclass
+class _Run:
+    status: str
+    exit_code: int | None
+    duration_s: float
+    signal: int | None = None
+    note: str | None = None
+
+
+def _run_command(
+    command: str,
+    workdir: Path,
+    env: dict[str, str],
+    paths: LegPaths,
+    timeout_s: int,
+    log_cap_bytes: int,
+    mirror: bool,
+) -> _Run:
+    token = secrets.token_hex(16)
+    if mirror:  # the experiment's output must not be read as workflow commands
+        print(f"::stop-commands::{token}", flush=True)
+    start = time.monotonic()
+    process = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-c", command],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    cancelled = threading.Event()
+    previous = _forward_cancellation(process, cancelled)
+    pumps = [
+        _pump(process.stdout, paths.stdout, sys.stdout.buffer if mirror else None, log_cap_bytes),
+        _pump(process.stderr, paths.stderr, sys.stderr.buffer if mirror else None, log_cap_bytes),
+    ]
+    timed_out = False
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _stop_group(process)
+    finally:
+        for pump in pumps:
+            pump.join()
+        _restore_signals(previous)
+    duration = time.monotonic() - start
+    if mirror:
+        print(f"::{token}::", flush=True)
+    code = process.returncode
+    if timed_out:
+        return _Run("timed_out", code, duration, note=f"stopped after the {timeout_s}s timeout")
+    if cancelled.is_set():
+        return _Run("cancelled", code, duration, note="the leg was cancelled")
+    if code < 0:
+        return _Run("failed", None, duration, signal=-code, note=f"killed by signal {-code}")
+    return _Run("succeeded" if code == 0 else "failed", code, duration)
+
+
+def _pump(
+    source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: int
+) -> threading.Thread:
+    """Copy a pipe to a file (capped, with a visible notice) and to the job log, as it comes."""
+
+    def copy() -> None:
+        written = 0
+        truncated = False
+        assert source is not None
+        with target.open("wb") as sink:
+            while chunk := os.read(source.fileno(), 65536):
+                if mirror is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        mirror.write(chunk)
+                        mirror.flush()
+                if written < cap:
+                    piece = chunk[: cap - written]
+                    sink.write(piece)
+                    written += len(piece)
+                elif not truncated:
+                    truncated = True
+                    sink.write(f"\n[wild-ci: log truncated at {cap} bytes]\n".encode())
+                    sink.flush()
+        source.close()
+
+    thread = threading.Thread(target=copy, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole process group, a grace period, then SIGKILL."""
+    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _forward_cancellation(
+    process: subprocess.Popen[bytes], cancelled: threading.Event
+) -> dict[int, object]:
+    """When the runner cancels the leg, stop the experiment and still write the result."""
+
+    def handler(signum: int, _frame: object) -> None:
+        cancelled.set()
+        threading.Thread(target=_stop_group, args=(process,), daemon=True).start()
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _leg_env(
+    spec: IterationSpec, experiment: Experiment, workspace: Path, workdir: Path
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
+    env.update(experiment.env)
+    output_dir = workdir / "outputs"
+    env.update(
+        {
+            "WILD_ITERATION": spec.label,
+            "WILD_SESSION": spec.session,
+            "WILD_EXPERIMENT_ID": experiment.id,
+            "WILD_SEED": str(experiment_seed(experiment.id)),
+            "WILD_OUTPUT_DIR": str(output_dir),
+            "WILD_PROJECT_ROOT": str(workspace),
+        }
+    )
+    return env
+
+
+def _snapshot_outputs(workdir: Path) -> dict[str, tuple[int, int]]:
+    snapshot = {}
+    for name in OUTPUT_DIRS:
+        for path in (workdir / name).rglob("*"):
+            if path.is_file():
+                stat = path.stat()
+                snapshot[path.relative_to(workdir).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+    return snapshot
+
+
+def _copy_outputs(workdir: Path, before: dict[str, tuple[int, int]], target: Path) -> list[str]:
+    """Files the experiment created or changed under outputs/ and results/ of its workdir."""
+    copied = []
+    for relative, state in sorted(_snapshot_outputs(workdir).items()):
+        if before.get(relative) == state:
+            continue
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(workdir / relative, destination)
+        copied.append(relative)
+    return copied
+
+
+def _finish(
+    paths: LegPaths,
+    result: ExperimentResult,
+    status: str,
+    exit_code: int | None,
+    duration_s: float,
+    signal_number: int | None = None,
+    note: str | None = None,
+) -> ExperimentResult:
+    result.status = status
+    result.exit_code = exit_code
+    result.duration_s = round(duration_s, 3)
+    result.finished_at = _now()
+    result.signal = signal_number
+    result.note = note
+    result.stdout_bytes = _size(paths.stdout)
+    result.stderr_bytes = _size(paths.stderr)
+    _write_result(paths, result)
+    code = "-" if exit_code is None else exit_code
+    print(
+        f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s",
+        flush=True,
+    )
+    return result
+
+
+def _write_result(paths: LegPaths, result: ExperimentResult) -> None:
+    data = result.to_json()
+    data["cpu_s"] = round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3)
+    data["os"] = f"{platform.system()} {platform.release()}"
+    data["python"] = platform.python_version()
+    temporary = paths.result.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.replace(paths.result)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

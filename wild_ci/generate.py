@@ -1,0 +1,235 @@
+"""Stage 2 — generate: one brain output becomes one iteration commit on `wild/<session>`.
+
+The commit holds the code as the working tree has it, the brain output verbatim, the normalised
+specs (`experiments.json`) and the workflow rendered with a matrix of experiment ids. It is built
+with a temporary index, so the user's working tree, index and branch stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__, ledger
+from .parse import decode_brain_output, parse_brain_output
+from .specs import (
+    DEFAULT_TIMEOUT_S,
+    BrainOutput,
+    Diagnostic,
+    Experiment,
+    IterationSpec,
+    iteration_label,
+)
+from .templating import render
+
+MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
+MAX_WORKFLOW_BYTES = 500 * 1024
+SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+SETUP_MARGIN_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class PinnedAction:
+    """A standard action pinned by full commit SHA (GitHub's hardening guide), with its tag."""
+
+    repo: str
+    sha: str
+    tag: str
+
+    @property
+    def uses(self) -> str:
+        return f"{self.repo}@{self.sha}"
+
+
+PINNED_ACTIONS = {
+    "checkout": PinnedAction(
+        "actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"
+    ),
+    "upload_artifact": PinnedAction(
+        "actions/upload-artifact", "cf430e030ddbb5b0abf93d22962f4752f3646cd9", "v7.0.2"
+    ),
+    "download_artifact": PinnedAction(
+        "actions/download-artifact", "9000827ccba6bdab643e8b6fd33ac0654aef8333", "v8.0.2"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """Choices about the rendered workflow that come from the user, never from the brain."""
+
+    install_spec: str = f"wild-ci=={__version__}"
+    runs_on: str = "ubuntu-latest"
+    max_parallel: int = 4
+    default_timeout_s: int = DEFAULT_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Where an iteration landed."""
+
+    session: str
+    branch: str
+    iteration: int
+    commit: str
+    spec: IterationSpec
+
+    @property
+    def label(self) -> str:
+        return iteration_label(self.iteration)
+
+
+class InvalidBrainOutput(ValueError):
+    """The brain output cannot be submitted; `diagnostics` say where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("; ".join(str(d) for d in diagnostics))
+
+
+def read_brain_output(data: bytes) -> BrainOutput:
+    """Decode and parse; decoding problems become warnings of the parse."""
+    text, decode_warnings = decode_brain_output(data)
+    parsed = parse_brain_output(text)
+    parsed.warnings[:0] = decode_warnings
+    return parsed
+
+
+def submit(
+    repo_path: str | Path,
+    brain_output: bytes,
+    session: str = "main",
+    project_root: str | None = None,
+    options: GenerateOptions | None = None,
+) -> Submission | None:
+    """Commit one iteration; None when the brain asked for nothing to run."""
+    options = options or GenerateOptions()
+    parsed = read_brain_output(brain_output)
+    if not parsed.ok:
+        raise InvalidBrainOutput(parsed.errors)
+    if not parsed.experiments:
+        return None
+    repo = ledger.open_repo(repo_path)
+    branch = ledger.branch_name(session)
+    in_worktree = ledger.checked_out_in(repo, branch)
+    if in_worktree:
+        raise ledger.LedgerError(
+            f"{branch} is checked out in {in_worktree}; wild-ci writes that branch, so switch "
+            "that worktree to another branch first"
+        )
+    root = project_root or str(Path(repo.working_tree_dir).resolve())
+    _map_workdirs(parsed.experiments, root)
+    _check_limits(parsed.experiments)
+    tip = ledger.branch_tip(repo, branch)
+    iterations = ledger.iterations_at(repo, tip)
+    iteration = (iterations[-1] if iterations else 0) + 1
+    spec = IterationSpec(
+        session=session,
+        iteration=iteration,
+        project_root=root,
+        experiments=parsed.experiments,
+        source_commit=ledger.resolve(repo, "HEAD"),
+        promise=parsed.promise,
+        summary=parsed.summary,
+        plan=parsed.plan,
+        warnings=parsed.warnings,
+        default_timeout_s=options.default_timeout_s,
+    )
+    folder = ledger.iteration_dir(iteration)
+    files = {
+        f"{folder}/brain.md": brain_output,
+        f"{folder}/experiments.json": spec_json(spec),
+        ledger.WORKFLOW_PATH: render_workflow(spec, options).encode(),
+    }
+    tree = ledger.snapshot_worktree_tree(repo, tip, files)
+    parent = tip or spec.source_commit
+    count = len(spec.experiments)
+    message = (
+        f"wild: {session} iteration {spec.label} ({count} experiment{'s' * (count != 1)})\n\n"
+        + "\n".join(f"- {e.id}" for e in spec.experiments)
+    )
+    commit = ledger.commit_tree(repo, tree, parent, message)
+    ledger.update_branch(repo, branch, commit, tip, f"wild-ci: iteration {spec.label}")
+    return Submission(session, branch, iteration, commit, spec)
+
+
+def spec_json(spec: IterationSpec) -> bytes:
+    return (json.dumps(spec.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def render_workflow(spec: IterationSpec, options: GenerateOptions) -> str:
+    """The workflow for one iteration. Only validated ids and the user's options reach it."""
+    ids = [e.id for e in spec.experiments]
+    unsafe = [i for i in ids if not SAFE_ID.match(i)]
+    if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
+        raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
+    longest_s = max((e.timeout_s or spec.default_timeout_s) for e in spec.experiments)
+    step_minutes = math.ceil(longest_s / 60) + 1
+    text = render(
+        "wild-experiments.yml.j2",
+        version=__version__,
+        session=spec.session,
+        label=spec.label,
+        install_spec=options.install_spec,
+        runs_on=options.runs_on,
+        collect_runs_on=options.runs_on,
+        max_parallel=options.max_parallel,
+        experiment_ids=ids,
+        step_timeout_minutes=step_minutes,
+        job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
+        actions=PINNED_ACTIONS,
+    )
+    if len(text.encode()) > MAX_WORKFLOW_BYTES:
+        raise InvalidBrainOutput(
+            [Diagnostic(None, "the rendered workflow exceeds GitHub's 500 KB limit")]
+        )
+    return text
+
+
+def _map_workdirs(experiments: list[Experiment], project_root: str) -> None:
+    """Map each workdir the brain wrote (absolute under its project root, or relative) into the
+    repository, as a relative path the leg can `cd` into inside its checkout."""
+    errors = []
+    root = posixpath.normpath(project_root)
+    for experiment in experiments:
+        workdir = experiment.workdir
+        if workdir is None:
+            experiment.repo_workdir = "."
+            continue
+        path = posixpath.normpath(workdir)
+        if posixpath.isabs(path):
+            if path != root and not path.startswith(root.rstrip("/") + "/"):
+                errors.append(
+                    Diagnostic(
+                        experiment.line,
+                        f"workdir {workdir!r} is outside the project root {project_root!r}; "
+                        "pass --project-root with the root the brain's paths use",
+                    )
+                )
+                continue
+            path = posixpath.relpath(path, root)
+        if path == ".." or path.startswith("../"):
+            errors.append(
+                Diagnostic(experiment.line, f"workdir {workdir!r} leaves the repository")
+            )
+            continue
+        experiment.repo_workdir = path
+    if errors:
+        raise InvalidBrainOutput(errors)
+
+
+def _check_limits(experiments: list[Experiment]) -> None:
+    if len(experiments) > MAX_MATRIX_LEGS:
+        raise InvalidBrainOutput(
+            [
+                Diagnostic(
+                    experiments[MAX_MATRIX_LEGS].line,
+                    f"{len(experiments)} experiments in one iteration; GitHub runs at most "
+                    f"{MAX_MATRIX_LEGS} legs per matrix",
+                )
+            ]
+        )

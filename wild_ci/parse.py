@@ -1,0 +1,356 @@
+"""Stage 1 — parse: read a brain output into validated experiments.
+
+The brain writes prose with `<experiments>` blocks of YAML items, plus `<promise>`, `<summary>` and
+`<plan>` tags. Its text is written by a language model, so every problem becomes a diagnostic
+that names the line in the brain output; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .specs import BrainOutput, Diagnostic, Experiment
+
+KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env")
+FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+MAX_ID_LENGTH = 48
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
+
+
+@dataclass(frozen=True)
+class _Tag:
+    """One `<name>…</name>` occurrence: where it starts and where its content starts."""
+
+    start: int
+    content_start: int
+    content: str
+
+
+def parse_brain_output(text: str) -> BrainOutput:
+    """Parse a whole brain output; the result carries errors instead of raising."""
+    out = BrainOutput()
+    quoted = _quoted_spans(text)
+    for tag in _find_tags(text, "experiments"):
+        if _inside(tag.start, quoted):
+            out.warnings.append(
+                Diagnostic(
+                    _line_of(text, tag.start),
+                    "an <experiments> block inside a code span or fenced code block is a "
+                    "quotation and was ignored; write the block outside code to run it",
+                )
+            )
+            continue
+        _parse_block(text, tag, out)
+    _assign_ids(out.experiments)
+    out.promise = _last_signal(text, "promise", quoted)
+    out.summary = _last_signal(text, "summary", quoted)
+    out.plan = _last_signal(text, "plan", quoted)
+    if out.promise is not None:
+        out.promise = out.promise.upper()
+        if out.promise not in ("DONE", "WAITING"):
+            out.warnings.append(
+                Diagnostic(None, f"promise {out.promise!r} is neither DONE nor WAITING")
+            )
+    return out
+
+
+def decode_brain_output(data: bytes) -> tuple[str, list[Diagnostic]]:
+    """Brain outputs should be UTF-8; bytes that are not are replaced, with a warning."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        text = data.decode("utf-8", errors="replace")
+        return text, [Diagnostic(line, "bytes that are not UTF-8 were replaced with U+FFFD")]
+
+
+def final_command(command: str, parameters: dict[str, Any]) -> str:
+    """Append `--key=value` flags to the command's last line, each quoted for the shell."""
+    if not parameters:
+        return command
+    flags = " ".join(shlex.quote(f"--{key}={flag_value(value)}") for key, value in parameters.items())
+    return f"{command.rstrip()} {flags}"
+
+
+def flag_value(value: Any) -> str:
+    """Strings as written; numbers, booleans, null, lists and mappings as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def slugify(goal: str) -> str:
+    """A deterministic, artifact-name-safe id from a goal: lowercase ASCII words joined by '-'."""
+    ascii_text = unicodedata.normalize("NFKD", goal).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > MAX_ID_LENGTH:
+        cut = slug[:MAX_ID_LENGTH]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else cut
+    return slug or "experiment"
+
+
+# --- blocks -------------------------------------------------------------------------------------
+
+
+def _find_tags(text: str, name: str) -> list[_Tag]:
+    pattern = re.compile(rf"<{name}\b[^>]*>(.*?)</{name}\s*>", re.IGNORECASE | re.DOTALL)
+    return [_Tag(m.start(), m.start(1), m.group(1)) for m in pattern.finditer(text)]
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets covered by fenced code blocks and inline code spans of the surrounding prose."""
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    fence: tuple[str, int, int] | None = None  # (char, length, start offset)
+    for line in text.splitlines(keepends=True):
+        match = FENCE.match(line)
+        if fence is None and match:
+            marker = match.group(1)
+            fence = (marker[0], len(marker), offset)
+        elif fence is not None and match and match.group(1)[0] == fence[0]:
+            if len(match.group(1)) >= fence[1] and not line[match.end() :].strip():
+                spans.append((fence[2], offset + len(line)))
+                fence = None
+        elif fence is None:
+            spans.extend(
+                (offset + m.start(), offset + m.end()) for m in INLINE_CODE.finditer(line)
+            )
+        offset += len(line)
+    if fence is not None:
+        spans.append((fence[2], len(text)))
+    return spans
+
+
+def _inside(offset: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= offset < end for start, end in spans)
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _last_signal(text: str, name: str, quoted: list[tuple[int, int]]) -> str | None:
+    values = [t.content.strip() for t in _find_tags(text, name) if not _inside(t.start, quoted)]
+    return values[-1] if values else None
+
+
+def _unwrap_fence(content: str) -> str:
+    """A fence around the block's YAML is unwrapped; fence lines become blank to keep line numbers."""
+    lines = content.split("\n")
+    marked = [i for i, line in enumerate(lines) if FENCE.match(line)]
+    non_blank = [i for i, line in enumerate(lines) if line.strip()]
+    if len(marked) >= 1 and non_blank and marked[0] == non_blank[0]:
+        lines[marked[0]] = ""
+        if len(marked) >= 2 and marked[-1] == non_blank[-1]:
+            lines[marked[-1]] = ""
+    return "\n".join(lines)
+
+
+def _parse_block(text: str, tag: _Tag, out: BrainOutput) -> None:
+    first_line = _line_of(text, tag.content_start)
+    content = _unwrap_fence(tag.content)
+    if not content.strip():
+        return
+    try:
+        node = yaml.compose(content, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = first_line + mark.line if mark else _line_of(text, tag.start)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        out.errors.append(
+            Diagnostic(line, f"the <experiments> block is not valid YAML: {problem}")
+        )
+        return
+    if data is None:
+        return
+    if isinstance(data, dict):
+        items, nodes = [data], [node]
+    elif isinstance(data, list):
+        items, nodes = data, list(node.value)
+    else:
+        out.errors.append(
+            Diagnostic(
+                first_line + node.start_mark.line,
+                "an <experiments> block must be a YAML list of items like "
+                "'- goal: ...\\n  command: ...'",
+            )
+        )
+        return
+    for item, item_node in zip(items, nodes, strict=True):
+        experiment = _validate_item(item, item_node, first_line, out)
+        if experiment is not None:
+            out.experiments.append(experiment)
+
+
+# --- items --------------------------------------------------------------------------------------
+
+
+def _validate_item(
+    item: Any, node: yaml.Node, first_line: int, out: BrainOutput
+) -> Experiment | None:
+    item_line = first_line + node.start_mark.line
+    if not isinstance(item, dict):
+        out.errors.append(
+            Diagnostic(item_line, "an experiment must be a mapping with 'goal' and 'command'")
+        )
+        return None
+    key_lines = _key_lines(node, first_line)
+    errors_before = len(out.errors)
+
+    def error(key: str, message: str) -> None:
+        out.errors.append(Diagnostic(key_lines.get(key, item_line), message))
+
+    for key in item:
+        if str(key) not in KNOWN_KEYS:
+            out.warnings.append(
+                Diagnostic(
+                    key_lines.get(str(key), item_line),
+                    f"unknown key {str(key)!r} was ignored (known: {', '.join(KNOWN_KEYS)})",
+                )
+            )
+    goal = _required_text(item, "goal", error)
+    command = _required_text(item, "command", error)
+    workdir = _optional_path(item, "workdir", error)
+    parameters = _parameters(item.get("parameters"), error)
+    timeout_s = _timeout(item.get("timeout"), error)
+    env = _env(item.get("env"), error)
+    if len(out.errors) > errors_before or goal is None or command is None:
+        return None
+    return Experiment(
+        id="",
+        goal=goal,
+        command=command,
+        run=final_command(command, parameters),
+        line=item_line,
+        workdir=workdir,
+        parameters=parameters,
+        timeout_s=timeout_s,
+        env=env,
+    )
+
+
+def _key_lines(node: yaml.Node, first_line: int) -> dict[str, int]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): first_line + key.start_mark.line for key, _ in node.value}
+
+
+def _required_text(item: dict[str, Any], key: str, error: Any) -> str | None:
+    value = item.get(key)
+    if value is None:
+        error(key, f"'{key}' is required")
+        return None
+    if isinstance(value, (dict, list)):
+        error(key, f"'{key}' must be text, not a {type(value).__name__}")
+        return None
+    text = str(value) if not isinstance(value, str) else value
+    if not text.strip():
+        error(key, f"'{key}' is empty")
+        return None
+    if "\x00" in text:
+        error(key, f"'{key}' contains a NUL byte")
+        return None
+    return text.strip() if key == "goal" else text.rstrip("\n")
+
+
+def _optional_path(item: dict[str, Any], key: str, error: Any) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or "\n" in value:
+        error(key, f"'{key}' must be a path on one line")
+        return None
+    return value.strip()
+
+
+def _parameters(value: Any, error: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            error("parameters", "'parameters' must be a mapping (JSON or YAML)")
+            return {}
+        if value is None:
+            return {}
+    if not isinstance(value, dict):
+        error("parameters", "'parameters' must be a mapping of flag names to values")
+        return {}
+    parameters: dict[str, Any] = {}
+    for key, item in value.items():
+        name = str(key)
+        if not FLAG_NAME.match(name):
+            error(
+                "parameters",
+                f"parameter name {name!r} is not a safe flag name "
+                "(letters, digits, '_', '-', '.'; starting with a letter or digit)",
+            )
+            continue
+        parameters[name] = item
+    return parameters
+
+
+def _timeout(value: Any, error: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        error("timeout", "'timeout' must be seconds or a duration like 90s, 30m, 2h")
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = DURATION.match(str(value))
+        if not match:
+            error("timeout", f"'timeout' {value!r} is not seconds or a duration like 90s, 30m, 2h")
+            return None
+        unit = (match.group(2) or "s")[0]
+        seconds = float(match.group(1)) * UNIT_SECONDS[unit]
+    if seconds <= 0:
+        error("timeout", "'timeout' must be positive")
+        return None
+    return max(1, round(seconds))
+
+
+def _env(value: Any, error: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        error("env", "'env' must be a mapping of variable names to strings")
+        return {}
+    env: dict[str, str] = {}
+    for key, item in value.items():
+        name = str(key)
+        if not ENV_NAME.match(name) or name.upper().startswith(("GITHUB_", "ACTIONS_", "RUNNER_")):
+            error("env", f"environment variable name {name!r} is not allowed")
+            continue
+        if isinstance(item, (dict, list)):
+            error("env", f"environment variable {name!r} must be a string")
+            continue
+        env[name] = flag_value(item) if item is not None else ""
+    return env
+
+
+def _assign_ids(experiments: list[Experiment]) -> None:
+    """Ids are slugs of goals, made unique inside the iteration by a numeric suffix."""
+    seen: set[str] = set()
+    for experiment in experiments:
+        base = slugify(experiment.goal)
+        candidate, n = base, 2
+        while candidate in seen:
+            candidate = f"{base}-{n}"
+            n += 1
+        seen.add(candidate)
+        experiment.id = candidate

@@ -1,0 +1,145 @@
+"""Live progress of a local run, read from act's `--json` log lines.
+
+act reports a matrix's result as shared (once one leg fails, later legs are logged as failed too),
+so a leg's own status comes from the line `wild-ci: experiment <id> <status> …` that the leg prints,
+never from act's job result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .execute import RESULT_MARKER
+from .report import STATUS_SYMBOLS, duration
+
+MARKER = re.compile(
+    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
+)
+
+
+@dataclass
+class LegState:
+    id: str
+    state: str = "queued"  # queued → running → done
+    status: str | None = None
+    exit: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    last_line: str = ""
+
+    def elapsed(self, now: float) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or now) - self.started
+
+
+@dataclass
+class ProgressTracker:
+    """Folds act's JSON events into one state per experiment (and one for the collect job)."""
+
+    experiment_ids: list[str]
+    legs: dict[str, LegState] = field(default_factory=dict)
+    collect: LegState = field(default_factory=lambda: LegState("collect"))
+    other_lines: list[str] = field(default_factory=list)
+    saw_jobs: bool = False
+
+    def __post_init__(self) -> None:
+        self.legs = {i: LegState(i) for i in self.experiment_ids}
+
+    def feed(self, line: str, now: float | None = None) -> LegState | None:
+        """Take one line of act's output; return the state that changed, if any."""
+        now = time.monotonic() if now is None else now
+        try:
+            event = json.loads(line)
+        except ValueError:
+            if line.strip():
+                self.other_lines = [*self.other_lines[-49:], line.rstrip()]
+            return None
+        if not isinstance(event, dict) or "jobID" not in event:
+            return None
+        self.saw_jobs = True
+        if event["jobID"] == "collect":
+            return self._advance(self.collect, event, now)
+        leg = self.legs.get((event.get("matrix") or {}).get("experiment", ""))
+        if leg is None:
+            return None
+        return self._advance(leg, event, now)
+
+    def _advance(self, leg: LegState, event: dict, now: float) -> LegState | None:
+        changed = False
+        if leg.state == "queued":
+            leg.state, leg.started, changed = "running", now, True
+        message = str(event.get("msg", ""))
+        if event.get("raw_output"):
+            text = message.strip()
+            if text and not text.startswith("::"):
+                leg.last_line = text[-200:]
+            marker = MARKER.search(message)
+            if marker and leg.state != "done":
+                leg.status, leg.exit = marker["status"], marker["exit"]
+                leg.state, leg.ended, changed = "done", now, True
+        if "jobResult" in event and leg.state != "done":
+            leg.state, leg.ended, changed = "done", now, True
+            if leg is self.collect:
+                leg.status = "succeeded" if event["jobResult"] == "success" else "failed"
+        return leg if changed else None
+
+
+class ProgressDisplay:
+    """A live table on a terminal; plain lines, one per change, anywhere else (CI logs)."""
+
+    def __init__(self, tracker: ProgressTracker, stream: TextIO | None = None) -> None:
+        self.tracker = tracker
+        self.stream = stream or sys.stderr
+        self.console = Console(file=self.stream, highlight=False)
+        self.live: Live | None = None
+        self.start = time.monotonic()
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.console.is_terminal:
+            self.live = Live(self._table(), console=self.console, refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.__exit__(*exc)
+
+    def update(self, changed: LegState | None) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+        elif changed is not None:
+            self.stream.write(self._line(changed) + "\n")
+            self.stream.flush()
+
+    def _line(self, leg: LegState) -> str:
+        stamp = f"[{time.monotonic() - self.start:6.1f}s]"
+        if leg.state == "done":
+            extra = f" (exit {leg.exit})" if leg.exit not in (None, "-") else ""
+            took = duration(leg.elapsed(time.monotonic()))
+            return f"{stamp} {leg.id}: {leg.status or 'ended without a result'}{extra} in {took}"
+        return f"{stamp} {leg.id}: {leg.state}"
+
+    def _table(self) -> Table:
+        now = time.monotonic()
+        table = Table(title="wild-ci run", expand=False)
+        for column in ("experiment", "state", "time", "last output"):
+            table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=60)
+        for leg in [*self.tracker.legs.values(), self.tracker.collect]:
+            if leg.state == "done":
+                symbol = STATUS_SYMBOLS.get(leg.status or "", "?")
+                state = f"{symbol} {leg.status or 'ended'}"
+            else:
+                state = leg.state
+            table.add_row(leg.id, state, duration(leg.elapsed(now)), leg.last_line)
+        return table

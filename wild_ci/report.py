@@ -1,0 +1,87 @@
+"""Rendering results for people (results.md, the PR comment) and for the brain (the context).
+
+Text from experiments is untrusted: in Markdown it goes inside fences longer than any backtick run
+it contains, and in the brain's context a closing `</experiment_results>` inside it is defused.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .specs import ExperimentResult, IterationResults
+from .templating import render
+
+STATUS_SYMBOLS = {
+    "succeeded": "✅",
+    "failed": "❌",
+    "timed_out": "⏱️",
+    "setup_failed": "🧰",
+    "cancelled": "🚫",
+    "missing": "❓",
+}
+CLOSING_TAG = re.compile(r"</(experiment_results)", re.IGNORECASE)
+
+
+def fenced(text: str, info: str = "") -> str:
+    """A Markdown fenced block that its own content cannot close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """A table cell: one line, pipes escaped, shortened with an ellipsis."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def defuse(text: str) -> str:
+    return CLOSING_TAG.sub(r"<\\/\1", text)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def counts_line(results: IterationResults) -> str:
+    total = len(results.experiments)
+    parts = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in results.counts().items())
+    spent = sum(r.duration_s or 0 for r in results.experiments)
+    noun = "experiment" if total == 1 else "experiments"
+    return f"{total} {noun}: {parts or 'none'} · {duration(spent)} of experiment time"
+
+
+def exit_text(result: ExperimentResult) -> str:
+    if result.exit_code is not None:
+        return str(result.exit_code)
+    if result.signal:
+        return f"signal {result.signal}"
+    return "–"
+
+
+def _filters() -> dict[str, object]:
+    return {
+        "symbol": lambda status: STATUS_SYMBOLS.get(status, "?"),
+        "fenced": fenced,
+        "one_line": one_line,
+        "duration": duration,
+        "exit_text": exit_text,
+        "defuse": defuse,
+    }
+
+
+def results_markdown(results: IterationResults) -> str:
+    return render("results.md.j2", results=results, counts=counts_line(results), **_filters())
+
+
+def context_block(results: IterationResults) -> str:
+    """The experiment_results block for the brain's next prompt."""
+    return render("context.txt.j2", results=results, counts=counts_line(results), **_filters())

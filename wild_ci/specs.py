@@ -1,0 +1,235 @@
+"""The data that flows between the stages: parsed experiments, an iteration's specs, and results.
+
+Every stage reads and writes these dataclasses; the JSON files on the session branch
+(`experiments.json`, `result.json`, `results.json`) are their serialised form, so other tools can
+rely on the field names documented here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+SPEC_FORMAT = 1
+
+STATUSES = ("succeeded", "failed", "timed_out", "setup_failed", "cancelled", "missing")
+"""Every status an experiment can end with. `missing` means no artifact came back."""
+
+DEFAULT_TIMEOUT_S = 60 * 60
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """An error or warning about the brain output, tied to a line of it when one is known."""
+
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Diagnostic:
+        return cls(line=data.get("line"), message=str(data.get("message", "")))
+
+
+@dataclass
+class Experiment:
+    """One validated experiment, as the brain asked for it.
+
+    `run` is the final command line: `command` with `parameters` appended as shell-quoted
+    `--key=value` flags. `workdir` is as the brain wrote it; the generator maps it into the
+    repository (`repo_workdir`).
+    """
+
+    id: str
+    goal: str
+    command: str
+    run: str
+    line: int
+    workdir: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    timeout_s: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    repo_workdir: str = "."
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Experiment:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class BrainOutput:
+    """What the parser read from one brain output."""
+
+    experiments: list[Experiment] = field(default_factory=list)
+    promise: str | None = None
+    summary: str | None = None
+    plan: str | None = None
+    errors: list[Diagnostic] = field(default_factory=list)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiments": [e.to_json() for e in self.experiments],
+            "promise": self.promise,
+            "summary": self.summary,
+            "plan": self.plan,
+            "errors": [d.to_json() for d in self.errors],
+            "warnings": [d.to_json() for d in self.warnings],
+        }
+
+
+@dataclass
+class IterationSpec:
+    """The content of `.wild/iterations/NNNN/experiments.json`: everything a leg needs."""
+
+    session: str
+    iteration: int
+    project_root: str
+    experiments: list[Experiment]
+    source_commit: str | None = None
+    promise: str | None = None
+    summary: str | None = None
+    plan: str | None = None
+    warnings: list[Diagnostic] = field(default_factory=list)
+    default_timeout_s: int = DEFAULT_TIMEOUT_S
+
+    @property
+    def label(self) -> str:
+        return iteration_label(self.iteration)
+
+    def experiment(self, experiment_id: str) -> Experiment:
+        for experiment in self.experiments:
+            if experiment.id == experiment_id:
+                return experiment
+        known = ", ".join(e.id for e in self.experiments) or "none"
+        raise KeyError(f"no experiment {experiment_id!r} in iteration {self.label} (known: {known})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SPEC_FORMAT,
+            "session": self.session,
+            "iteration": self.iteration,
+            "project_root": self.project_root,
+            "source_commit": self.source_commit,
+            "default_timeout_s": self.default_timeout_s,
+            "promise": self.promise,
+            "summary": self.summary,
+            "plan": self.plan,
+            "warnings": [d.to_json() for d in self.warnings],
+            "experiments": [e.to_json() for e in self.experiments],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IterationSpec:
+        return cls(
+            session=data["session"],
+            iteration=int(data["iteration"]),
+            project_root=data["project_root"],
+            experiments=[Experiment.from_json(e) for e in data.get("experiments", [])],
+            source_commit=data.get("source_commit"),
+            promise=data.get("promise"),
+            summary=data.get("summary"),
+            plan=data.get("plan"),
+            warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
+            default_timeout_s=int(data.get("default_timeout_s", DEFAULT_TIMEOUT_S)),
+        )
+
+
+@dataclass
+class ExperimentResult:
+    """How one experiment ended. The leg writes it as `result.json`; collect adds the tails."""
+
+    id: str
+    goal: str
+    command: str
+    status: str
+    exit_code: int | None = None
+    duration_s: float | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    outputs: list[str] = field(default_factory=list)
+    runner: str | None = None
+    commit: str | None = None
+    workdir: str | None = None
+    signal: int | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExperimentResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class IterationResults:
+    """The content of `.wild/iterations/NNNN/results.json`."""
+
+    session: str
+    iteration: int
+    commit: str | None
+    experiments: list[ExperimentResult]
+    promise: str | None = None
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return iteration_label(self.iteration)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for result in self.experiments:
+            counts[result.status] = counts.get(result.status, 0) + 1
+        return {status: n for status, n in counts.items() if n}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SPEC_FORMAT,
+            "session": self.session,
+            "iteration": self.iteration,
+            "commit": self.commit,
+            "counts": self.counts(),
+            "promise": self.promise,
+            "warnings": [d.to_json() for d in self.warnings],
+            "experiments": [r.to_json() for r in self.experiments],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IterationResults:
+        return cls(
+            session=data["session"],
+            iteration=int(data["iteration"]),
+            commit=data.get("commit"),
+            experiments=[ExperimentResult.from_json(r) for r in data.get("experiments", [])],
+            promise=data.get("promise"),
+            warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
+        )
+
+
+def iteration_label(iteration: int) -> str:
+    """Iterations are numbered 0001, 0002, … so that folders sort in order."""
+    return f"{iteration:04d}"
+
+
+def artifact_name(iteration: int, experiment_id: str) -> str:
+    return f"wild-{iteration_label(iteration)}-{experiment_id}"
