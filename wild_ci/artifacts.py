@@ -69,7 +69,10 @@ class ArtifactClient:
             comp = "block" if offset == 0 else "appendBlock"
             self._send("PUT", f"{url}&comp={comp}", archive[offset : offset + CHUNK_BYTES])
         digest = hashlib.sha256(archive).hexdigest()
-        self._call("FinalizeArtifact", {"name": name, "size": str(len(archive)), "hash": f"sha256:{digest}"})
+        self._call(
+            "FinalizeArtifact",
+            {"name": name, "size": str(len(archive)), "hash": f"sha256:{digest}"},
+        )
         return len(archive)
 
     def list_names(self) -> list[str]:

@@ -217,10 +217,7 @@ def cmd_context(args: argparse.Namespace) -> int:
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {branch} in {args.repo}")
     iterations = ledger.iterations_at(repo, tip)
-    if args.iteration is not None:
-        candidates = [args.iteration]
-    else:
-        candidates = list(reversed(iterations))
+    candidates = [args.iteration] if args.iteration is not None else list(reversed(iterations))
     for iteration in candidates:
         results = collect.read_results(repo, tip, iteration)
         if results is not None:

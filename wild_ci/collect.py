@@ -39,9 +39,7 @@ class CommitOutcome:
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
     """Read every leg's artifact folder (`<artifacts>/wild-NNNN-<id>/`) into results."""
-    results = [
-        load_leg(artifacts / artifact_name(spec.iteration, e.id), e) for e in spec.experiments
-    ]
+    results = [load_leg(artifacts / artifact_name(spec.iteration, e.id), e) for e in spec.experiments]
     return IterationResults(
         session=spec.session,
         iteration=spec.iteration,

@@ -44,8 +44,7 @@ def run_demo(directory: Path | None) -> int:
     repo_dir = create_demo_repo(directory.resolve())
     print(f"wild-ci demo: example repository at {repo_dir}", file=sys.stderr)
     print(
-        f"wild-ci demo: running: wild-ci run brain.md --repo {repo_dir} "
-        f"--project-root {BRAIN_PROJECT_ROOT}",
+        f"wild-ci demo: running: wild-ci run brain.md --repo {repo_dir} --project-root {BRAIN_PROJECT_ROOT}",
         file=sys.stderr,
     )
     outcome = run_local(repo_dir, (repo_dir / "brain.md").read_bytes(), "main", BRAIN_PROJECT_ROOT)

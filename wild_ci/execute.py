@@ -192,9 +192,7 @@ def _run_command(
     return _Run("succeeded" if code == 0 else "failed", code, duration)
 
 
-def _pump(
-    source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: int
-) -> threading.Thread:
+def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: int) -> threading.Thread:
     """Copy a pipe to a file (capped, with a visible notice) and to the job log, as it comes."""
 
     def copy() -> None:
@@ -210,6 +208,7 @@ def _pump(
                 if written < cap:
                     piece = chunk[: cap - written]
                     sink.write(piece)
+                    sink.flush()  # a leg killed from outside still leaves its logs so far
                     written += len(piece)
                 elif not truncated:
                     truncated = True
@@ -234,9 +233,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _forward_cancellation(
-    process: subprocess.Popen[bytes], cancelled: threading.Event
-) -> dict[int, object]:
+def _forward_cancellation(process: subprocess.Popen[bytes], cancelled: threading.Event) -> dict[int, object]:
     """When the runner cancels the leg, stop the experiment and still write the result."""
 
     def handler(signum: int, _frame: object) -> None:
@@ -256,9 +253,7 @@ def _restore_signals(previous: dict[int, object]) -> None:
         signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def _leg_env(
-    spec: IterationSpec, experiment: Experiment, workspace: Path, workdir: Path
-) -> dict[str, str]:
+def _leg_env(spec: IterationSpec, experiment: Experiment, workspace: Path, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
     env.update(experiment.env)
     output_dir = workdir / "outputs"

@@ -46,9 +46,7 @@ class PinnedAction:
 
 
 PINNED_ACTIONS = {
-    "checkout": PinnedAction(
-        "actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"
-    ),
+    "checkout": PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "upload_artifact": PinnedAction(
         "actions/upload-artifact", "cf430e030ddbb5b0abf93d22962f4752f3646cd9", "v7.0.2"
     ),
@@ -184,9 +182,7 @@ def render_workflow(spec: IterationSpec, options: GenerateOptions) -> str:
         actions=PINNED_ACTIONS,
     )
     if len(text.encode()) > MAX_WORKFLOW_BYTES:
-        raise InvalidBrainOutput(
-            [Diagnostic(None, "the rendered workflow exceeds GitHub's 500 KB limit")]
-        )
+        raise InvalidBrainOutput([Diagnostic(None, "the rendered workflow exceeds GitHub's 500 KB limit")])
     return text
 
 
@@ -213,9 +209,7 @@ def _map_workdirs(experiments: list[Experiment], project_root: str) -> None:
                 continue
             path = posixpath.relpath(path, root)
         if path == ".." or path.startswith("../"):
-            errors.append(
-                Diagnostic(experiment.line, f"workdir {workdir!r} leaves the repository")
-            )
+            errors.append(Diagnostic(experiment.line, f"workdir {workdir!r} leaves the repository"))
             continue
         experiment.repo_workdir = path
     if errors:

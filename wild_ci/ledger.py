@@ -160,9 +160,7 @@ def update_branch(repo: git.Repo, branch: str, new: str, old: str | None, reason
         ) from exc
 
 
-def commit_files_on(
-    repo: git.Repo, parent: str, files: Mapping[str, bytes], message: str
-) -> str:
+def commit_files_on(repo: git.Repo, parent: str, files: Mapping[str, bytes], message: str) -> str:
     """A commit on top of `parent` that adds or replaces `files`; `parent` itself if nothing changes."""
     with temporary_index(repo) as env:
         repo.git.read_tree(parent, env=env)
@@ -173,18 +171,14 @@ def commit_files_on(
     return commit_tree(repo, tree, parent, message)
 
 
-def snapshot_worktree_tree(
-    repo: git.Repo, previous_tip: str | None, files: Mapping[str, bytes]
-) -> str:
+def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapping[str, bytes]) -> str:
     """A tree of the working tree as it is (tracked + untracked-not-ignored files), where wild-ci's
     own folder comes from the session branch and `files` are added on top."""
     with temporary_index(repo, seed_from_real_index=True) as env:
         if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
             repo.git.read_tree("HEAD", env=env)
         repo.git.add("--all", "--", ".", env=env)
-        repo.git.rm(
-            "-r", "--cached", "--quiet", "--ignore-unmatch", "--", WILD_DIR, WORKFLOW_PATH, env=env
-        )
+        repo.git.rm("-r", "--cached", "--quiet", "--ignore-unmatch", "--", WILD_DIR, WORKFLOW_PATH, env=env)
         if previous_tip and read_tree_exists(repo, previous_tip, WILD_DIR):
             repo.git.read_tree(f"--prefix={WILD_DIR}/", f"{previous_tip}:{WILD_DIR}", env=env)
         add_files(repo, env, files)

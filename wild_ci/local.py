@@ -25,6 +25,7 @@ from pathlib import Path
 import git
 
 from . import collect, generate, ledger
+from .artifacts import ArtifactError, unzip
 from .generate import PINNED_ACTIONS, GenerateOptions, Submission
 from .progress import ProgressDisplay, ProgressTracker
 from .specs import IterationResults
@@ -124,9 +125,8 @@ def collect_on_host(repo: git.Repo, submission: Submission, artifacts: Path) -> 
     with tempfile.TemporaryDirectory(prefix="wild-ci-artifacts-") as tmp:
         unpacked = Path(tmp)
         for archive in artifacts.glob("*/*/*.zip"):
-            with contextlib.suppress(zipfile.BadZipFile, OSError):
-                with zipfile.ZipFile(archive) as zipped:
-                    zipped.extractall(unpacked / archive.stem)
+            with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
+                unzip(archive.read_bytes(), unpacked / archive.stem)
         results = collect.collect_results(submission.spec, unpacked, submission.commit)
     collect.commit_locally(repo, results)
     return results
@@ -166,7 +166,9 @@ def _clone_branch(repo: git.Repo, submission: Submission, target: Path) -> Path:
     """A cheap clone (shared objects) of the session branch; its origin is the user's repo."""
     source = str(Path(repo.working_tree_dir).resolve())
     git.Repo.clone_from(
-        source, target, multi_options=["--shared", "--single-branch", f"--branch={submission.branch}"]
+        source,
+        target,
+        multi_options=["--shared", "--single-branch", f"--branch={submission.branch}"],
     )
     return target
 
@@ -190,7 +192,9 @@ def _write_standins(folder: Path, shim: Path) -> dict[str, Path]:
         target = folder / name
         target.mkdir(parents=True, exist_ok=True)
         text = render(
-            f"actions/{name}/action.yml.j2", action=PINNED_ACTIONS[key], wild_ci=shlex.quote(str(shim))
+            f"actions/{name}/action.yml.j2",
+            action=PINNED_ACTIONS[key],
+            wild_ci=shlex.quote(str(shim)),
         )
         (target / "action.yml").write_text(text)
         written[key] = target

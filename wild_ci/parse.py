@@ -59,9 +59,7 @@ def parse_brain_output(text: str) -> BrainOutput:
     if out.promise is not None:
         out.promise = out.promise.upper()
         if out.promise not in ("DONE", "WAITING"):
-            out.warnings.append(
-                Diagnostic(None, f"promise {out.promise!r} is neither DONE nor WAITING")
-            )
+            out.warnings.append(Diagnostic(None, f"promise {out.promise!r} is neither DONE nor WAITING"))
     return out
 
 
@@ -123,9 +121,7 @@ def _quoted_spans(text: str) -> list[tuple[int, int]]:
                 spans.append((fence[2], offset + len(line)))
                 fence = None
         elif fence is None:
-            spans.extend(
-                (offset + m.start(), offset + m.end()) for m in INLINE_CODE.finditer(line)
-            )
+            spans.extend((offset + m.start(), offset + m.end()) for m in INLINE_CODE.finditer(line))
         offset += len(line)
     if fence is not None:
         spans.append((fence[2], len(text)))
@@ -169,9 +165,7 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput) -> None:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = first_line + mark.line if mark else _line_of(text, tag.start)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        out.errors.append(
-            Diagnostic(line, f"the <experiments> block is not valid YAML: {problem}")
-        )
+        out.errors.append(Diagnostic(line, f"the <experiments> block is not valid YAML: {problem}"))
         return
     if data is None:
         return
@@ -183,8 +177,7 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput) -> None:
         out.errors.append(
             Diagnostic(
                 first_line + node.start_mark.line,
-                "an <experiments> block must be a YAML list of items like "
-                "'- goal: ...\\n  command: ...'",
+                "an <experiments> block must be a YAML list of items like '- goal: ...\\n  command: ...'",
             )
         )
         return
@@ -197,14 +190,10 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput) -> None:
 # --- items --------------------------------------------------------------------------------------
 
 
-def _validate_item(
-    item: Any, node: yaml.Node, first_line: int, out: BrainOutput
-) -> Experiment | None:
+def _validate_item(item: Any, node: yaml.Node, first_line: int, out: BrainOutput) -> Experiment | None:
     item_line = first_line + node.start_mark.line
     if not isinstance(item, dict):
-        out.errors.append(
-            Diagnostic(item_line, "an experiment must be a mapping with 'goal' and 'command'")
-        )
+        out.errors.append(Diagnostic(item_line, "an experiment must be a mapping with 'goal' and 'command'"))
         return None
     key_lines = _key_lines(node, first_line)
     errors_before = len(out.errors)

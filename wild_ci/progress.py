@@ -21,9 +21,7 @@ from rich.table import Table
 from .execute import RESULT_MARKER
 from .report import STATUS_SYMBOLS, duration
 
-MARKER = re.compile(
-    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
-)
+MARKER = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)")
 
 
 @dataclass

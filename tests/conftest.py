@@ -1,0 +1,27 @@
+"""Shared fixtures: real git repositories in temporary folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import git
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path):
+    """A git repository with one commit; files given as {path: text}."""
+
+    def make(files: dict[str, str] | None = None, name: str = "project") -> Path:
+        repo = tmp_path / name
+        repo.mkdir()
+        git(repo, "init", "--quiet", "--initial-branch=main")
+        for path, text in (files or {"README.md": "# project\n"}).items():
+            target = repo / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        git(repo, "add", "--all")
+        git(repo, "commit", "--quiet", "-m", "initial")
+        return repo
+
+    return make

@@ -1,0 +1,55 @@
+"""Helpers for tests: real git commands, the state of a user's repository, and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    done = subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+@dataclass
+class RepoState:
+    """What must not change in a user's repository: status, HEAD, branch and the index file."""
+
+    status: str
+    head: str
+    branch: str
+    index_digest: str
+
+    @classmethod
+    def of(cls, repo: Path) -> RepoState:
+        index = repo / ".git" / "index"
+        return cls(
+            status=git(repo, "status", "--porcelain", "--untracked-files=all"),
+            head=git(repo, "rev-parse", "HEAD"),
+            branch=git(repo, "symbolic-ref", "HEAD"),
+            index_digest=hashlib.sha256(index.read_bytes()).hexdigest(),
+        )
+
+
+def run_cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None, timeout: float = 300):
+    """`wild-ci ARGS` in a subprocess, exactly as a user or script calls it."""
+    return subprocess.run(
+        [sys.executable, "-m", "wild_ci", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, **IDENTITY},
+    )

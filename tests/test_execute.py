@@ -1,0 +1,148 @@
+"""The execute stage: one leg in a real checkout of an iteration commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import IDENTITY, git
+
+from wild_ci import execute as execute_module
+from wild_ci.collect import tail
+from wild_ci.execute import execute, experiment_seed, map_project_root
+from wild_ci.generate import submit
+
+ROOT = "/brain/root"
+
+
+def checkout(make_repo, brain: str, files: dict[str, str] | None = None) -> Path:
+    """Submit `brain` and clone the iteration commit, as a runner's checkout would."""
+    repo = make_repo(files or {"README.md": "x\n"})
+    submit(repo, brain.encode(), project_root=ROOT)
+    workspace = repo.parent / "workspace"
+    git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(workspace))
+    return workspace
+
+
+def one(goal: str, command: str, extra: str = "") -> str:
+    return f"<experiments>\n- goal: {goal}\n  command: {json.dumps(command)}\n{extra}</experiments>\n"
+
+
+def test_success_with_separate_logs_and_result_json(make_repo, tmp_path: Path) -> None:
+    ws = checkout(make_repo, one("hello", "echo out; echo err >&2"))
+    result = execute(ws, 1, "hello", tmp_path / "out", mirror=False)
+    assert (result.status, result.exit_code) == ("succeeded", 0)
+    assert (tmp_path / "out/stdout.log").read_text() == "out\n"
+    assert (tmp_path / "out/stderr.log").read_text() == "err\n"
+    data = json.loads((tmp_path / "out/result.json").read_text())
+    assert data["status"] == "succeeded" and data["exit_code"] == 0
+    for key in ("started_at", "finished_at", "duration_s", "runner", "commit", "os", "python"):
+        assert data[key] not in (None, ""), key
+    assert data["commit"] == git(ws, "rev-parse", "HEAD")
+
+
+def test_failure_keeps_exit_code_and_stderr(make_repo, tmp_path: Path) -> None:
+    ws = checkout(make_repo, one("boom", "echo broken >&2; exit 3"))
+    result = execute(ws, 1, "boom", tmp_path / "out", mirror=False)
+    assert (result.status, result.exit_code) == ("failed", 3)
+    assert "broken" in (tmp_path / "out/stderr.log").read_text()
+
+
+def test_timeout_kills_the_whole_process_group(make_repo, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(execute_module, "KILL_GRACE_S", 1.0)
+    command = "trap '' TERM; (sleep 60 & echo $! > child.pid; wait) & sleep 60"
+    ws = checkout(make_repo, one("slow", command, "  timeout: 1\n"))
+    start = time.monotonic()
+    result = execute(ws, 1, "slow", tmp_path / "out", mirror=False)
+    assert result.status == "timed_out"
+    assert time.monotonic() - start < 10
+    child = int((ws / "child.pid").read_text())
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)
+
+
+def test_non_utf8_output_is_kept_as_bytes(make_repo, tmp_path: Path) -> None:
+    ws = checkout(make_repo, one("bytes", r"printf 'ok \377\376 end\n'"))
+    execute(ws, 1, "bytes", tmp_path / "out", mirror=False)
+    assert (tmp_path / "out/stdout.log").read_bytes() == b"ok \xff\xfe end\n"
+    assert tail(tmp_path / "out/stdout.log") == "ok \ufffd\ufffd end"
+
+
+def test_outputs_created_or_changed_are_collected(make_repo, tmp_path: Path) -> None:
+    files = {"outputs/old.txt": "old\n", "outputs/changed.txt": "v1\n", "README.md": "x\n"}
+    command = "echo v2 > outputs/changed.txt; mkdir -p results/deep; echo 1 > results/deep/m.json"
+    ws = checkout(make_repo, one("outputs", command), files)
+    result = execute(ws, 1, "outputs", tmp_path / "out", mirror=False)
+    assert result.outputs == ["outputs/changed.txt", "results/deep/m.json"]
+    assert (tmp_path / "out/outputs/results/deep/m.json").read_text() == "1\n"
+    assert not (tmp_path / "out/outputs/outputs/old.txt").exists()
+
+
+def test_identity_environment_and_withheld_tokens(make_repo, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ACTIONS_RUNTIME_TOKEN", "secret-token")
+    command = 'echo "$WILD_EXPERIMENT_ID $WILD_ITERATION $WILD_SEED ${ACTIONS_RUNTIME_TOKEN:-none}"'
+    ws = checkout(make_repo, one("env check", command))
+    execute(ws, 1, "env-check", tmp_path / "out", mirror=False)
+    assert (tmp_path / "out/stdout.log").read_text().split() == [
+        "env-check",
+        "0001",
+        str(experiment_seed("env-check")),
+        "none",
+    ]
+
+
+def test_project_root_is_mapped_onto_the_checkout(make_repo, tmp_path: Path) -> None:
+    files = {"sub/data.txt": "payload\n"}
+    brain = one("mapped", f"cat {ROOT}/sub/data.txt && pwd", f"  workdir: {ROOT}/sub\n")
+    ws = checkout(make_repo, brain, files)
+    result = execute(ws, 1, "mapped", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded"
+    assert (tmp_path / "out/stdout.log").read_text() == f"payload\n{ws.resolve() / 'sub'}\n"
+    assert result.command == f"cat {ROOT}/sub/data.txt && pwd"  # as the brain wrote it
+
+
+def test_map_project_root_only_replaces_whole_path_components() -> None:
+    ws = Path("/ws")
+    assert map_project_root("cd /p/root && ls /p/root/x", "/p/root", ws) == "cd /ws && ls /ws/x"
+    assert map_project_root("ls /p/rootless", "/p/root", ws) == "ls /p/rootless"
+
+
+def test_missing_workdir_is_setup_failed(make_repo, tmp_path: Path) -> None:
+    ws = checkout(make_repo, one("nowhere", "ls", f"  workdir: {ROOT}/absent\n"))
+    result = execute(ws, 1, "nowhere", tmp_path / "out", mirror=False)
+    assert result.status == "setup_failed"
+    assert "does not exist" in (tmp_path / "out/stderr.log").read_text()
+
+
+def test_log_cap_leaves_a_visible_notice(make_repo, tmp_path: Path) -> None:
+    ws = checkout(make_repo, one("loud", "yes 0123456789 | head -c 200000"))
+    execute(ws, 1, "loud", tmp_path / "out", log_cap_bytes=1000, mirror=False)
+    data = (tmp_path / "out/stdout.log").read_bytes()
+    assert data.startswith(b"0123456789\n") and b"[wild-ci: log truncated at 1000 bytes]" in data
+    assert len(data) < 1100
+
+
+def test_cancelled_leg_still_writes_its_result(make_repo, tmp_path: Path) -> None:
+    ws = checkout(make_repo, one("long", "echo started; sleep 60"))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "execute", "--iteration", "1", "--experiment", "long",
+         "--out", str(out), "--workspace", str(ws)],
+        env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not (out / "stdout.log").exists() or b"started" not in (out / "stdout.log").read_bytes():
+        assert time.monotonic() < deadline, "the experiment never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    data = json.loads((out / "result.json").read_text())
+    assert data["status"] == "cancelled"
+    assert (out / "stdout.log").read_text() == "started\n"

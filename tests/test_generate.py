@@ -1,0 +1,177 @@
+"""The generate stage: one iteration commit on wild/<session>, the user's repository untouched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import RepoState, git, run_cli
+
+from wild_ci import ledger
+from wild_ci.generate import GenerateOptions, InvalidBrainOutput, render_workflow, submit
+
+BRAIN = b"""Plan: two runs.
+<experiments>
+- goal: First run
+  command: python run.py
+  parameters: {"seed": 1}
+- goal: Second run
+  command: ls
+  workdir: /brain/root/sub
+</experiments>
+<promise>WAITING</promise>
+"""
+
+
+@pytest.fixture
+def repo(make_repo) -> Path:
+    repo = make_repo({"run.py": "print('v1')\n", "sub/data.txt": "d\n", ".gitignore": "*.log\n"})
+    (repo / "run.py").write_text("print('edited, not committed')\n")  # unstaged edit
+    (repo / "new.txt").write_text("untracked\n")
+    (repo / "debug.log").write_text("ignored\n")
+    (repo / "sub" / "data.txt").write_text("staged\n")
+    git(repo, "add", "sub/data.txt")
+    return repo
+
+
+def show(repo: Path, rev_path: str) -> str:
+    return git(repo, "show", rev_path)
+
+
+def test_submit_commits_the_working_tree_and_iteration_files(repo: Path) -> None:
+    before = RepoState.of(repo)
+    submission = submit(repo, BRAIN, session="main", project_root="/brain/root")
+    assert submission is not None
+    assert RepoState.of(repo) == before
+    branch = "wild/main"
+    assert git(repo, "rev-parse", branch) == submission.commit
+    assert git(repo, "rev-parse", f"{branch}^") == before.head  # first iteration sits on HEAD
+    assert show(repo, f"{branch}:run.py") == "print('edited, not committed')"
+    assert show(repo, f"{branch}:new.txt") == "untracked"
+    assert show(repo, f"{branch}:sub/data.txt") == "staged"
+    files = git(repo, "ls-tree", "-r", "--name-only", branch).splitlines()
+    assert "debug.log" not in files
+    assert git(repo, "show", f"{branch}:.wild/iterations/0001/brain.md") == BRAIN.decode().strip()
+    spec = json.loads(show(repo, f"{branch}:.wild/iterations/0001/experiments.json"))
+    assert spec["iteration"] == 1 and spec["session"] == "main"
+    assert spec["project_root"] == "/brain/root"
+    assert [e["id"] for e in spec["experiments"]] == ["first-run", "second-run"]
+    assert [e["repo_workdir"] for e in spec["experiments"]] == [".", "sub"]
+    assert spec["experiments"][0]["run"] == "python run.py --seed=1"
+
+
+def test_iterations_count_up_on_top_of_each_other(repo: Path) -> None:
+    first = submit(repo, BRAIN, project_root="/brain/root")
+    (repo / "run.py").write_text("print('second edit')\n")
+    second = submit(repo, BRAIN, project_root="/brain/root")
+    assert (first.iteration, second.iteration) == (1, 2)
+    assert git(repo, "rev-parse", "wild/main^") == first.commit
+    files = git(repo, "ls-tree", "-r", "--name-only", "wild/main", ".wild").splitlines()
+    assert ".wild/iterations/0001/brain.md" in files and ".wild/iterations/0002/brain.md" in files
+    assert show(repo, "wild/main:run.py") == "print('second edit')"
+
+
+def test_sessions_are_separate_branches(repo: Path) -> None:
+    submit(repo, BRAIN, session="alpha", project_root="/brain/root")
+    beta = submit(repo, BRAIN, session="beta", project_root="/brain/root")
+    assert beta.iteration == 1
+    assert git(repo, "branch", "--list", "wild/*").split() == ["wild/alpha", "wild/beta"]
+
+
+def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
+    submit(repo, BRAIN, project_root="/brain/root")
+    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    legs = workflow["jobs"]["experiment"]
+    assert legs["strategy"]["matrix"]["experiment"] == ["first-run", "second-run"]
+    assert legs["strategy"]["fail-fast"] is False
+    assert workflow["permissions"] == {}
+    assert legs["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["collect"]["needs"] == "experiment"
+    assert workflow["jobs"]["collect"]["if"] == "always()"
+    for step in legs["steps"] + workflow["jobs"]["collect"]["steps"]:
+        if "uses" in step:
+            assert len(step["uses"].split("@")[1]) == 40, step["uses"]  # pinned by full SHA
+
+
+def test_hostile_brain_text_never_reaches_the_workflow(repo: Path) -> None:
+    hostile = (
+        b"<experiments>\n"
+        b'- goal: "${{ secrets.GITHUB_TOKEN }} {{ 7*7 }} $(curl evil) \'\\""\n'
+        b'  command: "echo ${{ github.event.issue.title }} && echo {{ config }}"\n'
+        b'  parameters: {"x": "}}\\n  evil: ${{ secrets.X }}"}\n'
+        b"</experiments>\n"
+    )
+    submission = submit(repo, hostile, project_root="/brain/root")
+    text = show(repo, f"wild/main:{ledger.WORKFLOW_PATH}")
+    for fragment in ("secrets.GITHUB_TOKEN", "7*7", "$(curl", "github.event", "{{ config", "secrets.X"):
+        assert fragment not in text
+    assert submission.spec.experiments[0].id == "secrets-github-token-7-7-curl-evil"
+    spec = json.loads(show(repo, "wild/main:.wild/iterations/0001/experiments.json"))
+    assert spec["experiments"][0]["command"] == ("echo ${{ github.event.issue.title }} && echo {{ config }}")
+
+
+def test_invalid_brain_output_commits_nothing(repo: Path) -> None:
+    bad = b"<experiments>\n- goal: ok\n  command: ls\n- goal: no command\n</experiments>\n"
+    with pytest.raises(InvalidBrainOutput) as caught:
+        submit(repo, bad)
+    assert caught.value.diagnostics[0].line == 4
+    assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_workdir_outside_the_project_root_is_an_error(repo: Path) -> None:
+    bad = b"<experiments>\n- goal: g\n  command: ls\n  workdir: /elsewhere\n</experiments>\n"
+    with pytest.raises(InvalidBrainOutput, match="outside the project root"):
+        submit(repo, bad, project_root="/brain/root")
+
+
+def test_no_experiments_submits_nothing(repo: Path) -> None:
+    assert submit(repo, b"Thinking.\n<promise>WAITING</promise>\n") is None
+    assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_refuses_when_the_session_branch_is_checked_out(repo: Path) -> None:
+    submit(repo, BRAIN, project_root="/brain/root")
+    git(repo, "stash", "--include-untracked")
+    git(repo, "checkout", "--quiet", "wild/main")
+    with pytest.raises(ledger.LedgerError, match="checked out"):
+        submit(repo, BRAIN, project_root="/brain/root")
+
+
+def test_repository_without_commits(tmp_path: Path) -> None:
+    repo = tmp_path / "empty"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    (repo / "a.py").write_text("x = 1\n")
+    submission = submit(repo, BRAIN, project_root="/brain/root")
+    assert git(repo, "rev-list", "--count", "wild/main") == "1"
+    assert show(repo, "wild/main:a.py") == "x = 1"
+    assert submission.spec.source_commit is None
+
+
+def test_too_many_experiments_for_one_matrix(repo: Path) -> None:
+    items = "".join(f"- goal: run {i}\n  command: echo {i}\n" for i in range(257))
+    with pytest.raises(InvalidBrainOutput, match="at most 256"):
+        submit(repo, f"<experiments>\n{items}</experiments>\n".encode())
+
+
+def test_workflow_timeouts_follow_the_longest_experiment(repo: Path) -> None:
+    text = b"<experiments>\n- goal: a\n  command: c\n  timeout: 2h\n</experiments>\n"
+    submission = submit(repo, text, options=GenerateOptions(default_timeout_s=60))
+    workflow = yaml.safe_load(render_workflow(submission.spec, GenerateOptions()))
+    run_step = workflow["jobs"]["experiment"]["steps"][2]
+    assert run_step["timeout-minutes"] == 121
+    assert workflow["jobs"]["experiment"]["timeout-minutes"] == 131
+
+
+def test_cli_submit_exit_codes(repo: Path, tmp_path: Path) -> None:
+    brain = tmp_path / "brain.md"
+    brain.write_bytes(b"x\n<experiments>\n- goal: g\n</experiments>\n")
+    done = run_cli("submit", str(brain), "--repo", str(repo))
+    assert done.returncode == 2
+    assert f"{brain}:3: error".encode() in done.stderr
+    brain.write_bytes(BRAIN)
+    done = run_cli("submit", str(brain), "--repo", str(repo), "--project-root", "/brain/root")
+    assert done.returncode == 0, done.stderr
+    assert b"committed iteration 0001 (2 experiments)" in done.stdout

@@ -1,0 +1,169 @@
+"""The parse stage: blocks, fields, flags, ids, signals, and errors that name their line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from helpers import run_cli
+
+from wild_ci.parse import decode_brain_output, final_command, parse_brain_output, slugify
+
+THREE = """Some prose first.
+
+<experiments>
+- goal: "Run unit tests"
+  command: "cd /path/to/project && python -m pytest tests/ -v"
+  workdir: "/path/to/project"
+- goal: Sweep the learning rate
+  command: python train.py
+  parameters: {"lr": 0.001, "warmup": true, "tag": "a b", "layers": [1, 2], "extra": null}
+- goal: "Run unit tests"
+  command: echo again
+</experiments>
+<summary>Testing things.</summary>
+<promise>waiting</promise>
+"""
+
+
+def test_reads_experiments_in_order_with_their_lines() -> None:
+    out = parse_brain_output(THREE)
+    assert out.ok, out.errors
+    assert [e.goal for e in out.experiments] == [
+        "Run unit tests",
+        "Sweep the learning rate",
+        "Run unit tests",
+    ]
+    assert [e.line for e in out.experiments] == [4, 7, 10]
+    assert out.experiments[0].workdir == "/path/to/project"
+    assert out.summary == "Testing things."
+    assert out.promise == "WAITING"
+
+
+def test_ids_are_unique_slugs_and_stable_across_parses() -> None:
+    first = [e.id for e in parse_brain_output(THREE).experiments]
+    assert first == ["run-unit-tests", "sweep-the-learning-rate", "run-unit-tests-2"]
+    assert first == [e.id for e in parse_brain_output(THREE).experiments]
+
+
+def test_slugify_is_artifact_safe_and_bounded() -> None:
+    assert slugify('Ünïcode: "quotes" / slashes \\ and ${{ secrets.X }}') == (
+        "unicode-quotes-slashes-and-secrets-x"
+    )
+    assert slugify("!!!") == "experiment"
+    assert len(slugify("word " * 40)) <= 48
+
+
+def test_parameters_become_flags_that_shlex_splits_back_exactly() -> None:
+    sweep = parse_brain_output(THREE).experiments[1]
+    words = shlex.split(sweep.run)
+    assert words == [
+        "python",
+        "train.py",
+        "--lr=0.001",
+        "--warmup=true",
+        "--tag=a b",
+        "--layers=[1,2]",
+        "--extra=null",
+    ]
+
+
+def test_hostile_parameter_values_stay_literal() -> None:
+    hostile = {"x": "$(rm -rf /); `id` ${{ secrets.TOKEN }} 'q' \"d\"\nnext"}
+    run = final_command("python run.py", hostile)
+    assert shlex.split(run)[-1] == "--x=" + hostile["x"]
+
+
+def test_flags_go_on_the_last_line_of_a_multiline_command() -> None:
+    run = final_command("set -e\npython a.py", {"seed": 1})
+    assert run == "set -e\npython a.py --seed=1"
+
+
+def test_missing_command_is_an_error_naming_the_item_line() -> None:
+    text = "intro\n<experiments>\n- goal: only a goal\n</experiments>\n"
+    out = parse_brain_output(text)
+    assert not out.ok
+    assert out.errors[0].line == 3
+    assert "'command' is required" in out.errors[0].message
+
+
+def test_invalid_yaml_names_the_line_in_the_brain_output() -> None:
+    text = "a\nb\n<experiments>\n- goal: x\n  command: [unclosed\n- goal: y\n</experiments>\n"
+    out = parse_brain_output(text)
+    assert not out.ok
+    assert out.errors[0].line in (5, 6)
+    assert "not valid YAML" in out.errors[0].message
+
+
+def test_unsafe_parameter_names_are_errors() -> None:
+    text = '<experiments>\n- goal: g\n  command: c\n  parameters: {"--evil; rm": 1}\n</experiments>'
+    out = parse_brain_output(text)
+    assert not out.ok
+    assert out.errors[0].line == 4
+    assert "safe flag name" in out.errors[0].message
+
+
+def test_unknown_keys_are_warnings_with_lines() -> None:
+    text = "<experiments>\n- goal: g\n  command: c\n  priority: high\n</experiments>"
+    out = parse_brain_output(text)
+    assert out.ok
+    assert [(w.line, "priority" in w.message) for w in out.warnings] == [(4, True)]
+
+
+def test_blocks_in_code_are_quotations_and_warn() -> None:
+    text = (
+        "The format is:\n```\n<experiments>\n- goal: example\n  command: echo no\n</experiments>\n```\n"
+        "Inline: `<experiments>- goal: x</experiments>`\n"
+        "<experiments>\n- goal: real\n  command: echo yes\n</experiments>\n"
+    )
+    out = parse_brain_output(text)
+    assert [e.goal for e in out.experiments] == ["real"]
+    assert [w.line for w in out.warnings] == [3, 8]
+
+
+def test_fence_inside_a_block_is_unwrapped_and_lines_kept() -> None:
+    text = "<experiments>\n```yaml\n- goal: g\n  command: c\n```\n</experiments>\n"
+    out = parse_brain_output(text)
+    assert out.ok
+    assert out.experiments[0].line == 3
+
+
+def test_timeouts_and_env() -> None:
+    text = (
+        "<experiments>\n- goal: a\n  command: c\n  timeout: 30m\n  env: {MODE: fast, N: 3}\n"
+        "- goal: b\n  command: c\n  timeout: 90\n</experiments>"
+    )
+    a, b = parse_brain_output(text).experiments
+    assert (a.timeout_s, a.env) == (1800, {"MODE": "fast", "N": "3"})
+    assert b.timeout_s == 90
+
+
+def test_no_experiments_with_waiting_is_valid() -> None:
+    out = parse_brain_output("Still thinking.\n<promise>WAITING</promise>")
+    assert out.ok and out.experiments == [] and out.promise == "WAITING"
+
+
+def test_non_utf8_bytes_are_replaced_with_a_warning() -> None:
+    text, warnings = decode_brain_output(b"line one\nbad \xff byte\n")
+    assert "\ufffd" in text
+    assert warnings[0].line == 2
+
+
+def test_cli_parse_json_contract(tmp_path) -> None:
+    brain = tmp_path / "brain.md"
+    brain.write_text(THREE)
+    done = run_cli("parse", str(brain), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) >= {"experiments", "promise", "summary", "errors", "warnings"}
+    first = data["experiments"][0]
+    assert set(first) >= {"id", "goal", "command", "workdir", "parameters", "run"}
+    assert data["experiments"][1]["run"].endswith(
+        "--lr=0.001 --warmup=true '--tag=a b' '--layers=[1,2]' --extra=null"
+    )
+
+
+def test_cli_parse_reports_errors_with_file_and_line_and_exit_2(tmp_path) -> None:
+    done = run_cli("parse", "-", stdin=b"x\n<experiments>\n- command: ls\n</experiments>\n")
+    assert done.returncode == 2
+    assert b"<stdin>:3: error: 'goal' is required" in done.stderr
