@@ -1,0 +1,115 @@
+"""The collect stage: every experiment gets a result, and the results commit is idempotent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import git
+
+from wild_ci import collect
+from wild_ci.generate import submit
+from wild_ci.ledger import open_repo
+
+BRAIN = b"""<experiments>
+- goal: ok
+  command: "true"
+- goal: broken
+  command: "false"
+- goal: lost
+  command: "true"
+- goal: killed
+  command: sleep 100
+</experiments>
+"""
+
+
+def leg(folder: Path, name: str, result: dict | None, stdout: bytes = b"", stderr: bytes = b"") -> None:
+    path = folder / f"wild-0001-{name}"
+    path.mkdir(parents=True)
+    (path / "stdout.log").write_bytes(stdout)
+    (path / "stderr.log").write_bytes(stderr)
+    if result is not None:
+        (path / "result.json").write_text(json.dumps({"id": name, "goal": name, "command": "x", **result}))
+
+
+@pytest.fixture
+def iteration(make_repo, tmp_path: Path):
+    repo = make_repo()
+    submission = submit(repo, BRAIN)
+    artifacts = tmp_path / "artifacts"
+    leg(artifacts, "ok", {"status": "succeeded", "exit_code": 0, "duration_s": 1.5}, b"fine\n")
+    leg(artifacts, "broken", {"status": "failed", "exit_code": 1}, b"", b"trace\nerror: bad\n")
+    leg(artifacts, "killed", {"status": "running"}, b"partial output\n")
+    return repo, submission, artifacts
+
+
+def test_every_experiment_gets_a_status(iteration) -> None:
+    _repo, submission, artifacts = iteration
+    results = collect.collect_results(submission.spec, artifacts, submission.commit)
+    by_id = {r.id: r for r in results.experiments}
+    assert [r.id for r in results.experiments] == ["ok", "broken", "lost", "killed"]
+    assert by_id["ok"].status == "succeeded" and by_id["ok"].stdout_tail == "fine"
+    assert by_id["broken"].exit_code == 1 and by_id["broken"].stderr_tail.endswith("error: bad")
+    assert by_id["lost"].status == "missing" and "no artifact" in by_id["lost"].note
+    assert by_id["killed"].status == "cancelled"
+    assert by_id["killed"].stdout_tail == "partial output"
+    assert results.counts() == {"succeeded": 1, "failed": 1, "cancelled": 1, "missing": 1}
+
+
+def test_results_commit_is_idempotent(iteration) -> None:
+    repo_path, submission, artifacts = iteration
+    repo = open_repo(repo_path)
+    results = collect.collect_results(submission.spec, artifacts, submission.commit)
+    first = collect.commit_locally(repo, results)
+    again = collect.commit_locally(
+        repo, collect.collect_results(submission.spec, artifacts, submission.commit)
+    )
+    assert first.created and not again.created and first.commit == again.commit
+    assert git(repo_path, "rev-parse", "wild/main^") == submission.commit
+    stored = json.loads(git(repo_path, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert stored["iteration"] == 1
+    assert [e["status"] for e in stored["experiments"]] == ["succeeded", "failed", "missing", "cancelled"]
+    assert "[skip ci]" in git(repo_path, "log", "-1", "--format=%s", "wild/main")
+
+
+def test_push_rebuilds_on_a_branch_that_moved(iteration, tmp_path: Path) -> None:
+    """The brain pushed its next iteration while the collect job ran: results go on top."""
+    repo_path, submission, artifacts = iteration
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo_path, "push", "--quiet", str(remote), "wild/main")
+    runner = tmp_path / "runner"  # the collect job's checkout of the iteration commit
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/main", str(remote), str(runner))
+    submit(repo_path, BRAIN)  # iteration 0002, pushed by the brain's host meanwhile
+    git(repo_path, "push", "--quiet", str(remote), "wild/main")
+    moved = git(repo_path, "rev-parse", "wild/main")
+
+    results = collect.collect_results(submission.spec, artifacts, submission.commit)
+    outcome = collect.commit_and_push(open_repo(runner), results, "origin")
+    assert outcome.created
+    assert git(remote, "rev-parse", "wild/main") == outcome.commit
+    assert git(remote, "rev-parse", "wild/main^") == moved
+    files = git(remote, "ls-tree", "-r", "--name-only", "wild/main", ".wild").splitlines()
+    assert ".wild/iterations/0001/results.md" in files and ".wild/iterations/0002/brain.md" in files
+    again = collect.commit_and_push(open_repo(runner), results, "origin")
+    assert not again.created and again.commit == outcome.commit
+
+
+def test_tail_marks_truncation(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    text = collect.tail(log, lines=3)
+    assert text.splitlines() == [text.splitlines()[0], "line 97", "line 98", "line 99"]
+    assert text.startswith("[… truncated")
+    log.write_text("short\n")
+    assert collect.tail(log) == "short"
+
+
+def test_step_summary_is_written_when_on_a_runner(iteration, tmp_path: Path, monkeypatch) -> None:
+    _repo, submission, artifacts = iteration
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    collect.write_step_summary(collect.collect_results(submission.spec, artifacts, submission.commit))
+    assert "| ❌ failed | `broken` |" in summary.read_text()

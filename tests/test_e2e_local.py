@@ -1,0 +1,137 @@
+"""End to end through the real act binary (host mode, no Docker, no network) and real git repos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import RepoState, git, run_cli
+
+pytestmark = pytest.mark.e2e
+
+THREE = """I want three facts.
+<experiments>
+- goal: Read the edited config
+  command: "cat config.txt"
+- goal: Fail loudly
+  command: "echo 'something broke' >&2; exit 3"
+- goal: Write the answer
+  command: "mkdir -p outputs && echo 42 > outputs/answer.txt"
+</experiments>
+<promise>WAITING</promise>
+"""
+
+
+def results_at(repo: Path, rev: str, iteration: int) -> dict:
+    return json.loads(git(repo, "show", f"{rev}:.wild/iterations/{iteration:04d}/results.json"))
+
+
+def test_run_sees_uncommitted_edits_and_leaves_the_repo_untouched(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({"config.txt": "committed\n"})
+    (repo / "config.txt").write_text("uncommitted edit\n")
+    before = RepoState.of(repo)
+    brain = tmp_path / "brain.md"
+    brain.write_text(THREE)
+
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert RepoState.of(repo) == before
+    out = done.stdout.decode()
+    assert out.startswith("<experiment_results") and out.rstrip().endswith("</experiment_results>")
+
+    results = results_at(repo, "wild/main", 1)
+    experiments = results["experiments"]
+    assert [e["status"] for e in experiments] == ["succeeded", "failed", "succeeded"]
+    assert [e["exit_code"] for e in experiments] == [0, 3, 0]
+    assert experiments[0]["stdout_tail"] == "uncommitted edit"
+    assert "something broke" in experiments[1]["stderr_tail"]
+    assert experiments[2]["outputs"] == ["outputs/answer.txt"]
+    assert git(repo, "log", "-1", "--format=%s", "wild/main").startswith(
+        "wild: results of main iteration 0001"
+    )
+    iteration_commit = git(repo, "rev-parse", "wild/main^")
+    assert "wild: main iteration 0001" in git(repo, "log", "-1", "--format=%s", iteration_commit)
+    assert "| ❌ failed | `fail-loudly` |" in git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
+
+    # the artifacts stay where wild-ci said, outside the work tree
+    assert "artifacts and act's log" in done.stderr.decode()
+    run_dir = repo / ".git" / "wild-ci" / "runs" / "main" / "0001"
+    assert sorted(p.name for p in (run_dir / "artifacts").glob("*/*")) == [
+        "wild-0001-fail-loudly",
+        "wild-0001-read-the-edited-config",
+        "wild-0001-write-the-answer",
+    ]
+
+    # a second run makes iteration 0002 on top of the first one's results
+    (repo / "config.txt").write_text("second edit\n")
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert results_at(repo, "wild/main", 2)["experiments"][0]["stdout_tail"] == "second edit"
+    history = git(repo, "log", "--format=%s", "wild/main").splitlines()
+    assert history[:4] == [
+        "wild: results of main iteration 0002 [skip ci]",
+        "wild: main iteration 0002 (3 experiments)",
+        "wild: results of main iteration 0001 [skip ci]",
+        "wild: main iteration 0001 (3 experiments)",
+    ]
+
+    latest = run_cli("context", "--repo", str(repo))
+    assert latest.returncode == 0 and 'iteration="0002"' in latest.stdout.decode()
+    first = run_cli("context", "--repo", str(repo), "--iteration", "1")
+    assert 'iteration="0001"' in first.stdout.decode() and "uncommitted edit" in first.stdout.decode()
+
+
+def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        "<experiments>\n"
+        "- goal: Too slow\n  command: echo begun; sleep 60\n  timeout: 2\n"
+        "- goal: Executor crashes\n  command: echo partial; sleep 1; kill -9 $PPID\n"
+        '- goal: Leg vanishes\n  command: rm -rf "$RUNNER_TEMP/wild-out"; kill -9 $PPID\n'
+        "- goal: Fine\n  command: echo fine\n"
+        "</experiments>\n"
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    by_id = {e["id"]: e for e in results_at(repo, "wild/main", 1)["experiments"]}
+    assert by_id["too-slow"]["status"] == "timed_out"
+    assert by_id["too-slow"]["stdout_tail"] == "begun"
+    assert by_id["executor-crashes"]["status"] == "cancelled"
+    assert by_id["executor-crashes"]["stdout_tail"] == "partial"
+    assert by_id["leg-vanishes"]["status"] == "missing"
+    assert by_id["fine"]["status"] == "succeeded"
+
+
+def test_when_the_collect_job_cannot_push_the_host_collects(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    hook = repo / ".git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'pushes are refused here' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: one\n  command: echo one\n</experiments>\n")
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "collect job did not commit" in done.stderr.decode()
+    assert results_at(repo, "wild/main", 1)["experiments"][0]["stdout_tail"] == "one"
+    assert done.stdout.decode().startswith("<experiment_results")
+
+
+def test_bad_brain_output_runs_nothing(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: no command here\n</experiments>\n")
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 2
+    assert b"brain.md:2: error: 'command' is required" in done.stderr
+    assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_demo_runs_the_bundled_example(tmp_path: Path) -> None:
+    done = run_cli("demo", "--dir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    assert "train-the-baseline-with-a-moderate-learning-rate: succeeded" in out
+    assert "check-that-the-data-validator-rejects-malformed: failed" in out
+    assert "outputs: outputs/answer.txt" in out
