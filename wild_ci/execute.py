@@ -183,12 +183,14 @@ def _run_command(
     if mirror:
         print(f"::{token}::", flush=True)
     code = process.returncode
+    exit_code, signal_number = (None, -code) if code < 0 else (code, None)
     if timed_out:
-        return _Run("timed_out", code, duration, note=f"stopped after the {timeout_s}s timeout")
+        note = f"stopped after the {timeout_s}s timeout"
+        return _Run("timed_out", exit_code, duration, signal_number, note)
     if cancelled.is_set():
-        return _Run("cancelled", code, duration, note="the leg was cancelled")
-    if code < 0:
-        return _Run("failed", None, duration, signal=-code, note=f"killed by signal {-code}")
+        return _Run("cancelled", exit_code, duration, signal_number, "the leg was cancelled")
+    if signal_number:
+        return _Run("failed", None, duration, signal_number, f"killed by signal {signal_number}")
     return _Run("succeeded" if code == 0 else "failed", code, duration)
 
 
