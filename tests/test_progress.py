@@ -20,7 +20,9 @@ def test_states_follow_the_legs_and_ignore_acts_shared_matrix_result() -> None:
     assert tracker.feed("not json: Error: Job 'experiment' failed\n") is None
     tracker.feed(event("experiment", "⭐ Run Set up job", "a"), now=1.0)
     assert tracker.legs["a"].state == "running" and tracker.legs["b"].state == "queued"
-    tracker.feed(event("experiment", "epoch 1 loss 0.5\n", "a", raw_output=True), now=2.0)
+    step = {"raw_output": True, "step": "Run the experiment"}
+    tracker.feed(event("experiment", "epoch 1 loss 0.5\n", "a", **step), now=2.0)
+    tracker.feed(event("experiment", "uploaded artifact x\n", "a", raw_output=True, step="Upload"), now=2.0)
     assert tracker.legs["a"].last_line == "epoch 1 loss 0.5"
     marker = "wild-ci: experiment a failed exit=3 duration=1.2s\n"
     changed = tracker.feed(event("experiment", marker, "a", raw_output=True), now=3.0)

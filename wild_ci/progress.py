@@ -21,6 +21,7 @@ from rich.table import Table
 from .execute import RESULT_MARKER
 from .report import STATUS_SYMBOLS, duration
 
+EXPERIMENT_STEP = "Run the experiment"  # the step's name in templates/wild-experiments.yml.j2
 MARKER = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)")
 
 
@@ -79,7 +80,8 @@ class ProgressTracker:
         message = str(event.get("msg", ""))
         if event.get("raw_output"):
             text = message.strip()
-            if text and not text.startswith("::"):
+            own_step = leg is self.collect or event.get("step") == EXPERIMENT_STEP
+            if text and own_step and not text.startswith(("::", RESULT_MARKER)):
                 leg.last_line = text[-200:]
             marker = MARKER.search(message)
             if marker and leg.state != "done":
@@ -104,18 +106,25 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.console.is_terminal:
-            self.live = Live(self._table(), console=self.console, refresh_per_second=4)
+            self.live = Live(
+                console=self.console,
+                refresh_per_second=4,
+                get_renderable=self._table,  # re-rendered on every refresh, so times keep ticking
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
-            self.live.update(self._table())
+            self.live.refresh()
             self.live.__exit__(*exc)
 
     def update(self, changed: LegState | None) -> None:
         if self.live is not None:
-            self.live.update(self._table())
+            if changed is not None:
+                self.live.refresh()
         elif changed is not None:
             self.stream.write(self._line(changed) + "\n")
             self.stream.flush()
@@ -131,8 +140,10 @@ class ProgressDisplay:
     def _table(self) -> Table:
         now = time.monotonic()
         table = Table(title="wild-ci run", expand=False)
-        for column in ("experiment", "state", "time", "last output"):
-            table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=60)
+        table.add_column("experiment", overflow="ellipsis", no_wrap=True, max_width=40)
+        table.add_column("state", no_wrap=True, min_width=14)
+        table.add_column("time", no_wrap=True, min_width=9, justify="right")
+        table.add_column("last output", overflow="ellipsis", no_wrap=True, max_width=50)
         for leg in [*self.tracker.legs.values(), self.tracker.collect]:
             if leg.state == "done":
                 symbol = STATUS_SYMBOLS.get(leg.status or "", "?")
