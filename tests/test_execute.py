@@ -14,6 +14,7 @@ from helpers import IDENTITY, git
 
 from wild_ci import execute as execute_module
 from wild_ci.collect import tail
+from wild_ci.config import Config
 from wild_ci.execute import execute, experiment_seed, map_project_root
 from wild_ci.generate import submit
 
@@ -23,7 +24,7 @@ ROOT = "/brain/root"
 def checkout(make_repo, brain: str, files: dict[str, str] | None = None) -> Path:
     """Submit `brain` and clone the iteration commit, as a runner's checkout would."""
     repo = make_repo(files or {"README.md": "x\n"})
-    submit(repo, brain.encode(), project_root=ROOT)
+    submit(repo, brain.encode(), config=Config(project_root=ROOT))
     workspace = repo.parent / "workspace"
     git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(workspace))
     return workspace

@@ -10,8 +10,10 @@ import yaml
 from helpers import RepoState, git, run_cli
 
 from wild_ci import ledger
-from wild_ci.generate import GenerateOptions, InvalidBrainOutput, render_workflow, submit
+from wild_ci.config import Config
+from wild_ci.generate import InvalidBrainOutput, render_workflow, submit
 
+ROOTED = Config(project_root="/brain/root")
 BRAIN = b"""Plan: two runs.
 <experiments>
 - goal: First run
@@ -42,7 +44,7 @@ def show(repo: Path, rev_path: str) -> str:
 
 def test_submit_commits_the_working_tree_and_iteration_files(repo: Path) -> None:
     before = RepoState.of(repo)
-    submission = submit(repo, BRAIN, session="main", project_root="/brain/root")
+    submission = submit(repo, BRAIN, session="main", config=ROOTED)
     assert submission is not None
     assert RepoState.of(repo) == before
     branch = "wild/main"
@@ -63,9 +65,9 @@ def test_submit_commits_the_working_tree_and_iteration_files(repo: Path) -> None
 
 
 def test_iterations_count_up_on_top_of_each_other(repo: Path) -> None:
-    first = submit(repo, BRAIN, project_root="/brain/root")
+    first = submit(repo, BRAIN, config=ROOTED)
     (repo / "run.py").write_text("print('second edit')\n")
-    second = submit(repo, BRAIN, project_root="/brain/root")
+    second = submit(repo, BRAIN, config=ROOTED)
     assert (first.iteration, second.iteration) == (1, 2)
     assert git(repo, "rev-parse", "wild/main^") == first.commit
     files = git(repo, "ls-tree", "-r", "--name-only", "wild/main", ".wild").splitlines()
@@ -74,14 +76,14 @@ def test_iterations_count_up_on_top_of_each_other(repo: Path) -> None:
 
 
 def test_sessions_are_separate_branches(repo: Path) -> None:
-    submit(repo, BRAIN, session="alpha", project_root="/brain/root")
-    beta = submit(repo, BRAIN, session="beta", project_root="/brain/root")
+    submit(repo, BRAIN, session="alpha", config=ROOTED)
+    beta = submit(repo, BRAIN, session="beta", config=ROOTED)
     assert beta.iteration == 1
     assert git(repo, "branch", "--list", "wild/*").split() == ["wild/alpha", "wild/beta"]
 
 
 def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
-    submit(repo, BRAIN, project_root="/brain/root")
+    submit(repo, BRAIN, config=ROOTED)
     workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
     legs = workflow["jobs"]["experiment"]
     assert legs["strategy"]["matrix"]["experiment"] == ["first-run", "second-run"]
@@ -103,7 +105,7 @@ def test_hostile_brain_text_never_reaches_the_workflow(repo: Path) -> None:
         b'  parameters: {"x": "}}\\n  evil: ${{ secrets.X }}"}\n'
         b"</experiments>\n"
     )
-    submission = submit(repo, hostile, project_root="/brain/root")
+    submission = submit(repo, hostile, config=ROOTED)
     text = show(repo, f"wild/main:{ledger.WORKFLOW_PATH}")
     for fragment in ("secrets.GITHUB_TOKEN", "7*7", "$(curl", "github.event", "{{ config", "secrets.X"):
         assert fragment not in text
@@ -123,7 +125,7 @@ def test_invalid_brain_output_commits_nothing(repo: Path) -> None:
 def test_workdir_outside_the_project_root_is_an_error(repo: Path) -> None:
     bad = b"<experiments>\n- goal: g\n  command: ls\n  workdir: /elsewhere\n</experiments>\n"
     with pytest.raises(InvalidBrainOutput, match="outside the project root"):
-        submit(repo, bad, project_root="/brain/root")
+        submit(repo, bad, config=ROOTED)
 
 
 def test_no_experiments_submits_nothing(repo: Path) -> None:
@@ -132,11 +134,11 @@ def test_no_experiments_submits_nothing(repo: Path) -> None:
 
 
 def test_refuses_when_the_session_branch_is_checked_out(repo: Path) -> None:
-    submit(repo, BRAIN, project_root="/brain/root")
+    submit(repo, BRAIN, config=ROOTED)
     git(repo, "stash", "--include-untracked")
     git(repo, "checkout", "--quiet", "wild/main")
     with pytest.raises(ledger.LedgerError, match="checked out"):
-        submit(repo, BRAIN, project_root="/brain/root")
+        submit(repo, BRAIN, config=ROOTED)
 
 
 def test_repository_without_commits(tmp_path: Path) -> None:
@@ -144,7 +146,7 @@ def test_repository_without_commits(tmp_path: Path) -> None:
     repo.mkdir()
     git(repo, "init", "--quiet")
     (repo / "a.py").write_text("x = 1\n")
-    submission = submit(repo, BRAIN, project_root="/brain/root")
+    submission = submit(repo, BRAIN, config=ROOTED)
     assert git(repo, "rev-list", "--count", "wild/main") == "1"
     assert show(repo, "wild/main:a.py") == "x = 1"
     assert submission.spec.source_commit is None
@@ -158,8 +160,8 @@ def test_too_many_experiments_for_one_matrix(repo: Path) -> None:
 
 def test_workflow_timeouts_follow_the_longest_experiment(repo: Path) -> None:
     text = b"<experiments>\n- goal: a\n  command: c\n  timeout: 2h\n</experiments>\n"
-    submission = submit(repo, text, options=GenerateOptions(default_timeout_s=60))
-    workflow = yaml.safe_load(render_workflow(submission.spec, GenerateOptions()))
+    submission = submit(repo, text, config=Config(timeout_s=60))
+    workflow = yaml.safe_load(render_workflow(submission.spec, Config()))
     run_step = workflow["jobs"]["experiment"]["steps"][2]
     assert run_step["timeout-minutes"] == 121
     assert workflow["jobs"]["experiment"]["timeout-minutes"] == 131
@@ -175,3 +177,48 @@ def test_cli_submit_exit_codes(repo: Path, tmp_path: Path) -> None:
     done = run_cli("submit", str(brain), "--repo", str(repo), "--project-root", "/brain/root")
     assert done.returncode == 0, done.stderr
     assert b"committed iteration 0001 (2 experiments)" in done.stdout
+
+
+MIXED = b"""<experiments>
+- goal: Good one
+  command: echo good
+- goal: No command
+- goal: Outside
+  command: ls
+  workdir: /somewhere/else
+</experiments>
+"""
+
+
+def test_strict_by_default_nothing_committed(repo: Path) -> None:
+    with pytest.raises(InvalidBrainOutput) as caught:
+        submit(repo, MIXED, config=ROOTED)
+    assert [d.line for d in caught.value.diagnostics] == [4, 5]
+    assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_skip_invalid_submits_the_rest_and_records_the_invalid(repo: Path) -> None:
+    submission = submit(repo, MIXED, config=ROOTED, skip_invalid=True)
+    assert [e.id for e in submission.spec.experiments] == ["good-one"]
+    spec = json.loads(show(repo, "wild/main:.wild/iterations/0001/experiments.json"))
+    invalid = [(i["line"], i["goal"], i["errors"][0]["message"][:22]) for i in spec["invalid"]]
+    assert invalid == [(4, "No command", "'command' is required"), (5, "Outside", "workdir '/somewhere/el")]
+
+
+def test_skip_invalid_with_nothing_valid_left_commits_nothing(repo: Path) -> None:
+    with pytest.raises(InvalidBrainOutput, match="no valid experiment"):
+        submit(repo, b"<experiments>\n- goal: only\n</experiments>\n", skip_invalid=True)
+
+
+def test_limits_are_clear_errors(repo: Path) -> None:
+    from wild_ci.config import Limits
+
+    small = Config(limits=Limits(max_brain_bytes=50, max_experiments=1, max_command_chars=5))
+    with pytest.raises(InvalidBrainOutput, match="the limit is 50"):
+        submit(repo, MIXED, config=small)
+    two = b"<experiments>\n- goal: a\n  command: ls\n- goal: b\n  command: ls\n</experiments>"
+    with pytest.raises(InvalidBrainOutput, match="the limit is 1"):
+        submit(repo, two, config=Config(limits=Limits(max_experiments=1)))
+    long = b"<experiments>\n- goal: a\n  command: echo 123456\n</experiments>"
+    with pytest.raises(InvalidBrainOutput, match="the limit is 5"):
+        submit(repo, long, config=Config(limits=Limits(max_command_chars=5)))

@@ -87,12 +87,45 @@ def test_missing_command_is_an_error_naming_the_item_line() -> None:
     assert "'command' is required" in out.errors[0].message
 
 
-def test_invalid_yaml_names_the_line_in_the_brain_output() -> None:
+def test_invalid_yaml_is_read_tolerantly_with_warnings() -> None:
     text = "a\nb\n<experiments>\n- goal: x\n  command: [unclosed\n- goal: y\n</experiments>\n"
     out = parse_brain_output(text)
-    assert not out.ok
-    assert out.errors[0].line in (5, 6)
-    assert "not valid YAML" in out.errors[0].message
+    assert [e.command for e in out.experiments] == ["[unclosed"]
+    assert any("not valid YAML" in w.message and w.line in (5, 6) for w in out.warnings)
+    assert [(e.line, e.message) for e in out.errors] == [(6, "'command' is required")]
+
+
+def test_unreadable_block_is_an_error_naming_the_line() -> None:
+    text = "intro\n<experiments>\nI would like to run: the tests\nplease [\n</experiments>\n"
+    out = parse_brain_output(text)
+    assert not out.ok and out.experiments == []
+    assert out.errors[0].line == 3
+    assert "cannot read the <experiments> block: expected an item" in out.errors[0].message
+
+
+def test_tolerant_reader_fixes_the_usual_slips() -> None:
+    text = (
+        "<experiments>\n"
+        "* command: echo a: b # not a comment\n"  # line 2: '*' bullet, ': ' and ' #' unquoted
+        "    goal: Colons: everywhere\n"  # line 3: uneven indentation, goal after command
+        "  parameters:\n"
+        "    lr: 0.1\n"
+        "    name: run one\n"
+        "- goal: Second\n"
+        "  command: |\n"
+        "    set -e\n"
+        "    python train.py\n"
+        "</experiments>\n"
+    )
+    out = parse_brain_output(text)
+    assert out.ok, out.errors
+    first, second = out.experiments
+    assert first.goal == "Colons: everywhere"
+    assert first.command == "echo a: b # not a comment"
+    assert shlex.split(first.run)[-2:] == ["--lr=0.1", "--name=run one"]
+    assert second.command == "set -e\npython train.py"
+    lines = {w.line for w in out.warnings}
+    assert {2, 3} <= lines
 
 
 def test_unsafe_parameter_names_are_errors() -> None:

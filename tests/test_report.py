@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wild_ci.report import context_block, fenced, results_markdown
-from wild_ci.specs import Diagnostic, ExperimentResult, IterationResults
+from wild_ci.specs import Diagnostic, ExperimentResult, InvalidItem, IterationResults
 
 
 def results() -> IterationResults:
@@ -44,3 +44,12 @@ def test_results_markdown_table() -> None:
     assert "| ✅ succeeded | `ok` | Train | 2.5 s | 0 |" in text
     assert "| ❌ failed | `bad` | Evil \\| goal | 1 min 01 s | 2 |" in text
     assert "| ❓ missing | `gone` | Lost | – | – |" in text
+
+
+def test_invalid_items_reach_the_brain_and_people() -> None:
+    with_invalid = results()
+    with_invalid.invalid = [InvalidItem(12, "Broken one", [Diagnostic(13, "'command' is required")])]
+    context = context_block(with_invalid)
+    assert "NOT run" in context
+    assert "- line 12 (Broken one): line 13: 'command' is required" in context
+    assert "- line 12 (Broken one): line 13: 'command' is required" in results_markdown(with_invalid)

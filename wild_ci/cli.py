@@ -15,10 +15,12 @@ from pathlib import Path
 
 from . import __version__, collect, ledger, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
+from .config import Config, ConfigError, load_config
 from .execute import execute, load_spec
-from .generate import GenerateOptions, InvalidBrainOutput, read_brain_output, submit
+from .generate import InvalidBrainOutput, read_brain_output, submit
 from .local import LocalRunError, run_local
-from .specs import DEFAULT_TIMEOUT_S, Diagnostic
+from .parse import parse_duration
+from .specs import Diagnostic
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -37,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_diagnostics(getattr(args, "file", "brain output"), exc.diagnostics, "error")
         print("wild-ci: nothing was committed", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         print(f"wild-ci: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (ledger.LedgerError, LocalRunError, ArtifactError, FileNotFoundError, KeyError) as exc:
@@ -110,31 +112,43 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     _add_repo_arguments(p)
     p.add_argument(
         "--project-root",
-        help="the absolute project root the brain's paths use (default: the repository's path)",
+        help="the absolute project root the brain's paths use (default: project_root in "
+        ".wild/config.yml, else the repository's path)",
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="submit the valid experiments and report the invalid ones to the brain (default: strict)",
     )
     p.add_argument(
         "--install-spec",
-        default=os.environ.get("WILD_CI_INSTALL_SPEC", f"wild-ci=={__version__}"),
-        help="what runners pip-install to get wild-ci (a version, git URL or path)",
+        default=os.environ.get("WILD_CI_INSTALL_SPEC"),
+        help="what runners pip-install to get wild-ci: a version, git URL or path",
     )
-    p.add_argument("--runs-on", default="ubuntu-latest", help="runner label for the jobs")
-    p.add_argument("--max-parallel", type=int, default=4, help="legs running at once")
-    p.add_argument(
-        "--timeout",
-        type=int,
-        default=DEFAULT_TIMEOUT_S,
-        help="default experiment timeout in seconds (default: %(default)s)",
-    )
+    p.add_argument("--runs-on", help="runner label for the jobs (default: ubuntu-latest)")
+    p.add_argument("--max-parallel", type=int, help="legs running at once (default: 4)")
+    p.add_argument("--timeout", help="default experiment timeout: seconds or 90s/30m/2h (default: 60m)")
 
 
-def _options(args: argparse.Namespace) -> GenerateOptions:
-    if args.max_parallel < 1 or args.timeout < 1:
-        raise UsageError("--max-parallel and --timeout must be positive")
-    return GenerateOptions(
+def _config(args: argparse.Namespace) -> Config:
+    """.wild/config.yml of the repository, overridden by the flags that were given."""
+    repo = ledger.open_repo(args.repo)
+    config = load_config(Path(repo.working_tree_dir))
+    timeout_s = None
+    if args.timeout is not None:
+        timeout_s = parse_duration(args.timeout)
+        if timeout_s is None:
+            raise UsageError(f"--timeout {args.timeout!r} is not seconds or a duration like 90s, 30m, 2h")
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise UsageError("--max-parallel must be positive")
+    if args.project_root is not None and not args.project_root.startswith("/"):
+        raise UsageError("--project-root must be an absolute path")
+    return config.with_overrides(
+        project_root=args.project_root,
         install_spec=args.install_spec,
         runs_on=args.runs_on,
         max_parallel=args.max_parallel,
-        default_timeout_s=args.timeout,
+        timeout_s=timeout_s,
     )
 
 
@@ -145,6 +159,14 @@ def _read_input(name: str) -> bytes:
         return Path(name).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def _report_parse(source: str, data: bytes, config: Config) -> None:
+    """After a lenient submit: the warnings, and the invalid items that were skipped."""
+    parsed = read_brain_output(data, config.limits)
+    _print_diagnostics(source, parsed.warnings, "warning")
+    for item in parsed.invalid:
+        _print_diagnostics(source, item.errors, "skipped")
 
 
 def _print_diagnostics(source: str, diagnostics: list[Diagnostic], kind: str) -> None:
@@ -172,8 +194,9 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     data = _read_input(args.file)
-    submission = submit(args.repo, data, args.session, args.project_root, _options(args))
-    _print_diagnostics(args.file, read_brain_output(data).warnings, "warning")
+    config = _config(args)
+    submission = submit(args.repo, data, args.session, config, args.skip_invalid)
+    _report_parse(args.file, data, config)
     if submission is None:
         print("wild-ci: the brain output asks for no experiments; nothing was committed")
         return EXIT_OK
@@ -187,8 +210,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     data = _read_input(args.file)
-    _print_diagnostics(args.file, read_brain_output(data).warnings, "warning")
-    outcome = run_local(args.repo, data, args.session, args.project_root, _options(args))
+    config = _config(args)
+    outcome = run_local(args.repo, data, args.session, config, args.skip_invalid)
+    _report_parse(args.file, data, config)
     if outcome is None:
         print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
         return EXIT_OK

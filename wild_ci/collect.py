@@ -47,6 +47,7 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         experiments=results,
         promise=spec.promise,
         warnings=spec.warnings,
+        invalid=spec.invalid,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from . import report
+from .config import Config
 from .local import run_local
 from .templating import resource_dir
 
@@ -47,7 +48,8 @@ def run_demo(directory: Path | None) -> int:
         f"wild-ci demo: running: wild-ci run brain.md --repo {repo_dir} --project-root {BRAIN_PROJECT_ROOT}",
         file=sys.stderr,
     )
-    outcome = run_local(repo_dir, (repo_dir / "brain.md").read_bytes(), "main", BRAIN_PROJECT_ROOT)
+    config = Config(project_root=BRAIN_PROJECT_ROOT)
+    outcome = run_local(repo_dir, (repo_dir / "brain.md").read_bytes(), "main", config)
     assert outcome is not None, "the bundled brain output asks for experiments"
     print(report.context_block(outcome.results), end="")
     print(

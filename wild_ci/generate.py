@@ -15,18 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, ledger
+from .config import Config, Limits
 from .parse import decode_brain_output, parse_brain_output
 from .specs import (
-    DEFAULT_TIMEOUT_S,
     BrainOutput,
     Diagnostic,
     Experiment,
+    InvalidItem,
     IterationSpec,
     iteration_label,
 )
 from .templating import render
 
-MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 MAX_WORKFLOW_BYTES = 500 * 1024
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SETUP_MARGIN_MINUTES = 10
@@ -57,16 +57,6 @@ PINNED_ACTIONS = {
 
 
 @dataclass(frozen=True)
-class GenerateOptions:
-    """Choices about the rendered workflow that come from the user, never from the brain."""
-
-    install_spec: str = f"wild-ci=={__version__}"
-    runs_on: str = "ubuntu-latest"
-    max_parallel: int = 4
-    default_timeout_s: int = DEFAULT_TIMEOUT_S
-
-
-@dataclass(frozen=True)
 class Submission:
     """Where an iteration landed."""
 
@@ -89,10 +79,14 @@ class InvalidBrainOutput(ValueError):
         super().__init__("; ".join(str(d) for d in diagnostics))
 
 
-def read_brain_output(data: bytes) -> BrainOutput:
+def read_brain_output(data: bytes, limits: Limits | None = None) -> BrainOutput:
     """Decode and parse; decoding problems become warnings of the parse."""
+    limits = limits or Limits()
+    if len(data) > limits.max_brain_bytes:
+        message = f"the brain output has {len(data)} bytes; the limit is {limits.max_brain_bytes}"
+        return BrainOutput(errors=[Diagnostic(None, message)])
     text, decode_warnings = decode_brain_output(data)
-    parsed = parse_brain_output(text)
+    parsed = parse_brain_output(text, limits)
     parsed.warnings[:0] = decode_warnings
     return parsed
 
@@ -101,17 +95,22 @@ def submit(
     repo_path: str | Path,
     brain_output: bytes,
     session: str = "main",
-    project_root: str | None = None,
-    options: GenerateOptions | None = None,
+    config: Config | None = None,
+    skip_invalid: bool = False,
 ) -> Submission | None:
-    """Commit one iteration; None when the brain asked for nothing to run."""
-    options = options or GenerateOptions()
-    parsed = read_brain_output(brain_output)
-    if not parsed.ok:
-        raise InvalidBrainOutput(parsed.errors)
+    """Commit one iteration; None when the brain asked for nothing to run.
+
+    Strict by default: any invalid item stops everything. With `skip_invalid`, the valid items are
+    submitted and each invalid one is recorded with its errors, for the brain's next context.
+    """
+    config = config or Config()
+    parsed = read_brain_output(brain_output, config.limits)
+    repo = ledger.open_repo(repo_path)
+    root = config.project_root or str(Path(repo.working_tree_dir).resolve())
+    _map_workdirs(parsed, root)
+    _check_submittable(parsed, skip_invalid)
     if not parsed.experiments:
         return None
-    repo = ledger.open_repo(repo_path)
     branch = ledger.branch_name(session)
     in_worktree = ledger.checked_out_in(repo, branch)
     if in_worktree:
@@ -119,9 +118,6 @@ def submit(
             f"{branch} is checked out in {in_worktree}; wild-ci writes that branch, so switch "
             "that worktree to another branch first"
         )
-    root = project_root or str(Path(repo.working_tree_dir).resolve())
-    _map_workdirs(parsed.experiments, root)
-    _check_limits(parsed.experiments)
     tip = ledger.branch_tip(repo, branch)
     iterations = ledger.iterations_at(repo, tip)
     iteration = (iterations[-1] if iterations else 0) + 1
@@ -135,13 +131,14 @@ def submit(
         summary=parsed.summary,
         plan=parsed.plan,
         warnings=parsed.warnings,
-        default_timeout_s=options.default_timeout_s,
+        invalid=parsed.invalid if skip_invalid else [],
+        default_timeout_s=config.timeout_s,
     )
     folder = ledger.iteration_dir(iteration)
     files = {
         f"{folder}/brain.md": brain_output,
         f"{folder}/experiments.json": spec_json(spec),
-        ledger.WORKFLOW_PATH: render_workflow(spec, options).encode(),
+        ledger.WORKFLOW_PATH: render_workflow(spec, config).encode(),
     }
     tree = ledger.snapshot_worktree_tree(repo, tip, files)
     parent = tip or spec.source_commit
@@ -155,12 +152,24 @@ def submit(
     return Submission(session, branch, iteration, commit, spec)
 
 
+def _check_submittable(parsed: BrainOutput, skip_invalid: bool) -> None:
+    """Strict: any error stops. Lenient: only errors that belong to no single item stop."""
+    if parsed.ok:
+        return
+    item_errors = [e for item in parsed.invalid for e in item.errors]
+    fatal = [e for e in parsed.errors if e not in item_errors]
+    if not skip_invalid or fatal:
+        raise InvalidBrainOutput(fatal or parsed.errors)
+    if not parsed.experiments:
+        raise InvalidBrainOutput([*parsed.errors, Diagnostic(None, "no valid experiment is left to run")])
+
+
 def spec_json(spec: IterationSpec) -> bytes:
     return (json.dumps(spec.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def render_workflow(spec: IterationSpec, options: GenerateOptions) -> str:
-    """The workflow for one iteration. Only validated ids and the user's options reach it."""
+def render_workflow(spec: IterationSpec, config: Config) -> str:
+    """The workflow for one iteration. Only validated ids and the user's settings reach it."""
     ids = [e.id for e in spec.experiments]
     unsafe = [i for i in ids if not SAFE_ID.match(i)]
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
@@ -172,10 +181,10 @@ def render_workflow(spec: IterationSpec, options: GenerateOptions) -> str:
         version=__version__,
         session=spec.session,
         label=spec.label,
-        install_spec=options.install_spec,
-        runs_on=options.runs_on,
-        collect_runs_on=options.runs_on,
-        max_parallel=options.max_parallel,
+        install_spec=config.install_spec,
+        runs_on=config.runs_on,
+        collect_runs_on=config.runs_on,
+        max_parallel=config.max_parallel,
         experiment_ids=ids,
         step_timeout_minutes=step_minutes,
         job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
@@ -186,44 +195,38 @@ def render_workflow(spec: IterationSpec, options: GenerateOptions) -> str:
     return text
 
 
-def _map_workdirs(experiments: list[Experiment], project_root: str) -> None:
+def _map_workdirs(parsed: BrainOutput, project_root: str) -> None:
     """Map each workdir the brain wrote (absolute under its project root, or relative) into the
-    repository, as a relative path the leg can `cd` into inside its checkout."""
-    errors = []
+    repository, as a relative path the leg can `cd` into inside its checkout. An experiment whose
+    workdir cannot be mapped becomes an invalid item."""
     root = posixpath.normpath(project_root)
-    for experiment in experiments:
-        workdir = experiment.workdir
-        if workdir is None:
-            experiment.repo_workdir = "."
+    kept = []
+    for experiment in parsed.experiments:
+        problem = _repo_workdir(experiment, root)
+        if problem is None:
+            kept.append(experiment)
             continue
-        path = posixpath.normpath(workdir)
-        if posixpath.isabs(path):
-            if path != root and not path.startswith(root.rstrip("/") + "/"):
-                errors.append(
-                    Diagnostic(
-                        experiment.line,
-                        f"workdir {workdir!r} is outside the project root {project_root!r}; "
-                        "pass --project-root with the root the brain's paths use",
-                    )
-                )
-                continue
-            path = posixpath.relpath(path, root)
-        if path == ".." or path.startswith("../"):
-            errors.append(Diagnostic(experiment.line, f"workdir {workdir!r} leaves the repository"))
-            continue
-        experiment.repo_workdir = path
-    if errors:
-        raise InvalidBrainOutput(errors)
+        error = Diagnostic(experiment.line, problem)
+        parsed.errors.append(error)
+        parsed.invalid.append(InvalidItem(experiment.line, experiment.goal, [error]))
+    parsed.experiments = kept
 
 
-def _check_limits(experiments: list[Experiment]) -> None:
-    if len(experiments) > MAX_MATRIX_LEGS:
-        raise InvalidBrainOutput(
-            [
-                Diagnostic(
-                    experiments[MAX_MATRIX_LEGS].line,
-                    f"{len(experiments)} experiments in one iteration; GitHub runs at most "
-                    f"{MAX_MATRIX_LEGS} legs per matrix",
-                )
-            ]
-        )
+def _repo_workdir(experiment: Experiment, root: str) -> str | None:
+    """Set `experiment.repo_workdir`; return what is wrong instead when it cannot be mapped."""
+    workdir = experiment.workdir
+    if workdir is None:
+        experiment.repo_workdir = "."
+        return None
+    path = posixpath.normpath(workdir)
+    if posixpath.isabs(path):
+        if path != root and not path.startswith(root.rstrip("/") + "/"):
+            return (
+                f"workdir {workdir!r} is outside the project root {root!r}; "
+                "pass --project-root (or set project_root in .wild/config.yml) with the root the brain uses"
+            )
+        path = posixpath.relpath(path, root)
+    if path == ".." or path.startswith("../"):
+        return f"workdir {workdir!r} leaves the repository"
+    experiment.repo_workdir = path
+    return None

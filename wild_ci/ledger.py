@@ -172,15 +172,17 @@ def commit_files_on(repo: git.Repo, parent: str, files: Mapping[str, bytes], mes
 
 
 def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapping[str, bytes]) -> str:
-    """A tree of the working tree as it is (tracked + untracked-not-ignored files), where wild-ci's
-    own folder comes from the session branch and `files` are added on top."""
+    """A tree of the working tree as it is (tracked + untracked-not-ignored files), where the
+    iterations come from the session branch (never from the work tree) and `files` go on top."""
     with temporary_index(repo, seed_from_real_index=True) as env:
         if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
             repo.git.read_tree("HEAD", env=env)
         repo.git.add("--all", "--", ".", env=env)
-        repo.git.rm("-r", "--cached", "--quiet", "--ignore-unmatch", "--", WILD_DIR, WORKFLOW_PATH, env=env)
-        if previous_tip and read_tree_exists(repo, previous_tip, WILD_DIR):
-            repo.git.read_tree(f"--prefix={WILD_DIR}/", f"{previous_tip}:{WILD_DIR}", env=env)
+        repo.git.rm(
+            "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOW_PATH, env=env
+        )
+        if previous_tip and read_tree_exists(repo, previous_tip, ITERATIONS_DIR):
+            repo.git.read_tree(f"--prefix={ITERATIONS_DIR}/", f"{previous_tip}:{ITERATIONS_DIR}", env=env)
         add_files(repo, env, files)
         return repo.git.write_tree(env=env)
 

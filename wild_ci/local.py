@@ -26,7 +26,8 @@ import git
 
 from . import collect, generate, ledger
 from .artifacts import ArtifactError, unzip
-from .generate import PINNED_ACTIONS, GenerateOptions, Submission
+from .config import Config
+from .generate import PINNED_ACTIONS, Submission
 from .progress import ProgressDisplay, ProgressTracker
 from .specs import IterationResults
 from .templating import render
@@ -75,22 +76,22 @@ def run_local(
     repo_path: str | Path,
     brain_output: bytes,
     session: str = "main",
-    project_root: str | None = None,
-    options: GenerateOptions | None = None,
+    config: Config | None = None,
+    skip_invalid: bool = False,
     progress_stream: object = None,
 ) -> LocalRun | None:
     """Submit the brain output, run its workflow through act, and make sure results are committed."""
-    options = options or GenerateOptions()
-    submission = generate.submit(repo_path, brain_output, session, project_root, options)
+    config = config or Config()
+    submission = generate.submit(repo_path, brain_output, session, config, skip_invalid)
     if submission is None:
         return None
-    return run_submission(repo_path, submission, options, progress_stream)
+    return run_submission(repo_path, submission, config, progress_stream)
 
 
 def run_submission(
     repo_path: str | Path,
     submission: Submission,
-    options: GenerateOptions,
+    config: Config,
     progress_stream: object = None,
 ) -> LocalRun:
     repo = ledger.open_repo(repo_path)
@@ -103,7 +104,7 @@ def run_submission(
         clone = _clone_branch(repo, submission, tmp / "repo")
         shim = _write_shim(tmp / "bin" / "wild-ci")
         standins = _write_standins(tmp / "actions", shim)
-        command = act_command(find_act(), clone, run_dir, tmp, standins, shim, options.runs_on)
+        command = act_command(find_act(), clone, run_dir, tmp, standins, shim, config.runs_on)
         exit_code, tracker = _run_act(command, clone, submission, run_dir, progress_stream)
     if not tracker.saw_jobs:
         raise LocalRunError(

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
-from .specs import BrainOutput, Diagnostic, Experiment
+from .config import Limits
+from .parse_tolerant import Unreadable, read_tolerantly
+from .specs import BrainOutput, Diagnostic, Experiment, InvalidItem
 
 KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env")
 FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -38,8 +40,9 @@ class _Tag:
     content: str
 
 
-def parse_brain_output(text: str) -> BrainOutput:
+def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     """Parse a whole brain output; the result carries errors instead of raising."""
+    limits = limits or Limits()
     out = BrainOutput()
     quoted = _quoted_spans(text)
     for tag in _find_tags(text, "experiments"):
@@ -52,7 +55,16 @@ def parse_brain_output(text: str) -> BrainOutput:
                 )
             )
             continue
-        _parse_block(text, tag, out)
+        _parse_block(text, tag, out, limits)
+    if len(out.experiments) > limits.max_experiments:
+        extra = out.experiments[limits.max_experiments]
+        out.errors.append(
+            Diagnostic(
+                extra.line,
+                f"{len(out.experiments)} experiments in one output; the limit is {limits.max_experiments} "
+                "(GitHub runs at most 256 legs per matrix)",
+            )
+        )
     _assign_ids(out.experiments)
     out.promise = _last_signal(text, "promise", quoted)
     out.summary = _last_signal(text, "summary", quoted)
@@ -154,7 +166,7 @@ def _unwrap_fence(content: str) -> str:
     return "\n".join(lines)
 
 
-def _parse_block(text: str, tag: _Tag, out: BrainOutput) -> None:
+def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     first_line = _line_of(text, tag.content_start)
     content = _unwrap_fence(tag.content)
     if not content.strip():
@@ -162,29 +174,47 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput) -> None:
     try:
         node, data = _load_yaml(content)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = first_line + mark.line if mark else _line_of(text, tag.start)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        out.errors.append(Diagnostic(line, f"the <experiments> block is not valid YAML: {problem}"))
+        _parse_tolerantly(content, first_line, exc, out, limits)
         return
     if data is None:
         return
     if isinstance(data, dict):
-        items, nodes = [data], [node]
+        pairs = [(data, node)]
     elif isinstance(data, list):
-        items, nodes = data, list(node.value)
+        pairs = list(zip(data, node.value, strict=True))
     else:
-        out.errors.append(
-            Diagnostic(
-                first_line + node.start_mark.line,
-                "an <experiments> block must be a YAML list of items like '- goal: ...\\n  command: ...'",
-            )
-        )
+        line = first_line + node.start_mark.line
+        message = "an <experiments> block must be a YAML list of items like '- goal: ...\n  command: ...'"
+        _reject(out, None, line, [Diagnostic(line, message)])
         return
-    for item, item_node in zip(items, nodes, strict=True):
-        experiment = _validate_item(item, item_node, first_line, out)
-        if experiment is not None:
-            out.experiments.append(experiment)
+    for item, item_node in pairs:
+        _add_item(
+            item, first_line + item_node.start_mark.line, _key_lines(item_node, first_line), out, limits
+        )
+
+
+def _parse_tolerantly(
+    content: str, first_line: int, exc: yaml.YAMLError, out: BrainOutput, limits: Limits
+) -> None:
+    """YAML failed: read the block tolerantly, warning about the YAML error and every correction."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = first_line + mark.line if mark else first_line
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    warnings: list[Diagnostic] = []
+    try:
+        items = read_tolerantly(
+            content, first_line, KNOWN_KEYS, lambda n, message: warnings.append(Diagnostic(n, message))
+        )
+    except Unreadable as unreadable:
+        message = (
+            f"cannot read the <experiments> block: {unreadable.message} (YAML: {problem} at line {line})"
+        )
+        _reject(out, None, unreadable.line, [Diagnostic(unreadable.line, message)])
+        return
+    out.warnings.append(Diagnostic(line, f"the block is not valid YAML ({problem}); it was read tolerantly"))
+    out.warnings.extend(warnings)
+    for item in items:
+        _add_item(item.values, item.line, item.key_lines, out, limits)
 
 
 def _load_yaml(content: str) -> tuple[yaml.Node | None, Any]:
@@ -198,19 +228,23 @@ def _load_yaml(content: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
+def _reject(out: BrainOutput, goal: str | None, line: int | None, errors: list[Diagnostic]) -> None:
+    out.errors.extend(errors)
+    out.invalid.append(InvalidItem(line=line, goal=goal, errors=errors))
+
+
 # --- items --------------------------------------------------------------------------------------
 
 
-def _validate_item(item: Any, node: yaml.Node, first_line: int, out: BrainOutput) -> Experiment | None:
-    item_line = first_line + node.start_mark.line
+def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOutput, limits: Limits) -> None:
     if not isinstance(item, dict):
-        out.errors.append(Diagnostic(item_line, "an experiment must be a mapping with 'goal' and 'command'"))
-        return None
-    key_lines = _key_lines(node, first_line)
-    errors_before = len(out.errors)
+        message = "an experiment must be a mapping with 'goal' and 'command'"
+        _reject(out, None, item_line, [Diagnostic(item_line, message)])
+        return
+    errors: list[Diagnostic] = []
 
     def error(key: str, message: str) -> None:
-        out.errors.append(Diagnostic(key_lines.get(key, item_line), message))
+        errors.append(Diagnostic(key_lines.get(key, item_line), message))
 
     for key in item:
         if str(key) not in KNOWN_KEYS:
@@ -222,22 +256,29 @@ def _validate_item(item: Any, node: yaml.Node, first_line: int, out: BrainOutput
             )
     goal = _required_text(item, "goal", error)
     command = _required_text(item, "command", error)
+    if command is not None and len(command) > limits.max_command_chars:
+        error(
+            "command", f"the command has {len(command)} characters; the limit is {limits.max_command_chars}"
+        )
     workdir = _optional_path(item, "workdir", error)
     parameters = _parameters(item.get("parameters"), error)
     timeout_s = _timeout(item.get("timeout"), error)
     env = _env(item.get("env"), error)
-    if len(out.errors) > errors_before or goal is None or command is None:
-        return None
-    return Experiment(
-        id="",
-        goal=goal,
-        command=command,
-        run=final_command(command, parameters),
-        line=item_line,
-        workdir=workdir,
-        parameters=parameters,
-        timeout_s=timeout_s,
-        env=env,
+    if errors or goal is None or command is None:
+        _reject(out, goal, item_line, errors)
+        return
+    out.experiments.append(
+        Experiment(
+            id="",
+            goal=goal,
+            command=command,
+            run=final_command(command, parameters),
+            line=item_line,
+            workdir=workdir,
+            parameters=parameters,
+            timeout_s=timeout_s,
+            env=env,
+        )
     )
 
 
@@ -303,25 +344,30 @@ def _parameters(value: Any, error: Any) -> dict[str, Any]:
     return parameters
 
 
-def _timeout(value: Any, error: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        error("timeout", "'timeout' must be seconds or a duration like 90s, 30m, 2h")
+def parse_duration(value: Any) -> int | None:
+    """Seconds from a number or a duration like 90s, 30m, 2h; None when it is neither or not positive."""
+    if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
         match = DURATION.match(str(value))
         if not match:
-            error("timeout", f"'timeout' {value!r} is not seconds or a duration like 90s, 30m, 2h")
             return None
-        unit = (match.group(2) or "s")[0]
-        seconds = float(match.group(1)) * UNIT_SECONDS[unit]
-    if seconds <= 0:
-        error("timeout", "'timeout' must be positive")
+        seconds = float(match.group(1)) * UNIT_SECONDS[(match.group(2) or "s")[0]]
+    return max(1, round(seconds)) if seconds > 0 else None
+
+
+def _timeout(value: Any, error: Any) -> int | None:
+    if value is None:
         return None
-    return max(1, round(seconds))
+    seconds = parse_duration(value)
+    if seconds is None:
+        error(
+            "timeout",
+            f"'timeout' {value!r} is not a positive number of seconds or a duration like 90s, 30m, 2h",
+        )
+    return seconds
 
 
 def _env(value: Any, error: Any) -> dict[str, str]:

@@ -38,6 +38,23 @@ class Diagnostic:
 
 
 @dataclass
+class InvalidItem:
+    """An item of the brain output that could not be used, kept so the brain learns why."""
+
+    line: int | None
+    goal: str | None
+    errors: list[Diagnostic] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"line": self.line, "goal": self.goal, "errors": [d.to_json() for d in self.errors]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InvalidItem:
+        errors = [Diagnostic.from_json(d) for d in data.get("errors", [])]
+        return cls(line=data.get("line"), goal=data.get("goal"), errors=errors)
+
+
+@dataclass
 class Experiment:
     """One validated experiment, as the brain asked for it.
 
@@ -76,6 +93,7 @@ class BrainOutput:
     plan: str | None = None
     errors: list[Diagnostic] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
+    invalid: list[InvalidItem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -89,6 +107,7 @@ class BrainOutput:
             "plan": self.plan,
             "errors": [d.to_json() for d in self.errors],
             "warnings": [d.to_json() for d in self.warnings],
+            "invalid": [i.to_json() for i in self.invalid],
         }
 
 
@@ -105,6 +124,7 @@ class IterationSpec:
     summary: str | None = None
     plan: str | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
+    invalid: list[InvalidItem] = field(default_factory=list)
     default_timeout_s: int = DEFAULT_TIMEOUT_S
 
     @property
@@ -130,6 +150,7 @@ class IterationSpec:
             "summary": self.summary,
             "plan": self.plan,
             "warnings": [d.to_json() for d in self.warnings],
+            "invalid": [i.to_json() for i in self.invalid],
             "experiments": [e.to_json() for e in self.experiments],
         }
 
@@ -145,6 +166,7 @@ class IterationSpec:
             summary=data.get("summary"),
             plan=data.get("plan"),
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
+            invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
             default_timeout_s=int(data.get("default_timeout_s", DEFAULT_TIMEOUT_S)),
         )
 
@@ -191,6 +213,7 @@ class IterationResults:
     experiments: list[ExperimentResult]
     promise: str | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
+    invalid: list[InvalidItem] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -211,6 +234,7 @@ class IterationResults:
             "counts": self.counts(),
             "promise": self.promise,
             "warnings": [d.to_json() for d in self.warnings],
+            "invalid": [i.to_json() for i in self.invalid],
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -223,6 +247,7 @@ class IterationResults:
             experiments=[ExperimentResult.from_json(r) for r in data.get("experiments", [])],
             promise=data.get("promise"),
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
+            invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
         )
 
 

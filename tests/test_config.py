@@ -1,0 +1,80 @@
+"""`.wild/config.yml`: project defaults, validated with errors that name the line; flags win."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import git, run_cli
+
+from wild_ci.config import Config, ConfigError, Limits, load_config
+
+
+def write_config(repo: Path, text: str) -> None:
+    (repo / ".wild").mkdir(exist_ok=True)
+    (repo / ".wild" / "config.yml").write_text(text)
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    assert load_config(tmp_path) == Config()
+
+
+def test_every_setting_is_read(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        "project_root: /home/r/proj/\ntimeout: 2h\nruns_on: gpu\nmax_parallel: 2\n"
+        "install_spec: wild-ci==9\nlimits:\n  max_experiments: 10\n  max_command_chars: 100\n",
+    )
+    config = load_config(tmp_path)
+    assert config == Config(
+        project_root="/home/r/proj",
+        timeout_s=7200,
+        runs_on="gpu",
+        max_parallel=2,
+        install_spec="wild-ci==9",
+        limits=Limits(max_experiments=10, max_command_chars=100),
+    )
+    assert config.with_overrides(runs_on="cpu", timeout_s=None).runs_on == "cpu"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("runs_on: x\ntimeot: 3\n", 2, "unknown setting 'timeot'"),
+        ("project_root: relative/path\n", 1, "absolute path"),
+        ("max_parallel: 0\n", 1, "positive whole number"),
+        ("timeout: soon\n", 1, "duration"),
+        ("limits:\n  max_experiments: 1000\n", 1, "cannot exceed"),
+        ("runs_on: [unclosed\n", 2, "not valid YAML"),
+    ],
+)
+def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
+    write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    assert f"config.yml:{line}:" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_cli_uses_the_config_and_flags_win(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    write_config(repo, "project_root: /brain/root\nruns_on: from-config\n")
+    git(repo, "add", ".wild/config.yml")
+    git(repo, "commit", "--quiet", "-m", "config")
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: g\n  command: ls\n  workdir: /brain/root\n</experiments>\n")
+    done = run_cli("submit", str(brain), "--repo", str(repo), "--runs-on", "from-flag")
+    assert done.returncode == 0, done.stderr
+    workflow = git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml")
+    assert 'runs-on: "from-flag"' in workflow
+    assert git(repo, "show", "wild/main:.wild/config.yml").startswith("project_root: /brain/root")
+
+
+def test_cli_reports_a_bad_config_with_exit_2(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    write_config(repo, "max_parallel: many\n")
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: g\n  command: ls\n</experiments>\n")
+    done = run_cli("submit", str(brain), "--repo", str(repo))
+    assert done.returncode == 2
+    assert b"config.yml:1: max_parallel must be a positive whole number" in done.stderr

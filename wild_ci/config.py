@@ -1,0 +1,140 @@
+"""Project configuration: the optional, committed `.wild/config.yml`.
+
+It holds a project's defaults so that every `wild-ci submit`/`run` does not need the same flags.
+Command-line flags win over the file, and the file over built-in defaults. Unknown keys and wrong
+types are errors that name the line, because a silently ignored setting is worse than none.
+
+```yaml
+project_root: /home/researcher/project   # the absolute path the brain's commands use
+timeout: 2h                              # default per-experiment timeout
+runs_on: ubuntu-latest                   # runner label for the jobs
+max_parallel: 4                          # legs running at once
+install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
+limits:
+  max_brain_bytes: 5242880
+  max_experiments: 256
+  max_command_chars: 65536
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .specs import DEFAULT_TIMEOUT_S
+
+CONFIG_PATH = ".wild/config.yml"
+MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
+DEFAULT_INSTALL_SPEC = f"wild-ci=={__version__}"
+
+
+class ConfigError(ValueError):
+    """`.wild/config.yml` is not valid; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards against runaway brain outputs; defaults a user would not hit by accident."""
+
+    max_brain_bytes: int = 5 * 1024 * 1024
+    max_experiments: int = MAX_MATRIX_LEGS
+    max_command_chars: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything about a run that comes from the user, never from the brain."""
+
+    project_root: str | None = None
+    timeout_s: int = DEFAULT_TIMEOUT_S
+    runs_on: str = "ubuntu-latest"
+    max_parallel: int = 4
+    install_spec: str = DEFAULT_INSTALL_SPEC
+    limits: Limits = field(default_factory=Limits)
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with the given settings replaced; None means 'not given'."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **given)
+
+
+def load_config(repo_root: Path) -> Config:
+    """Read `.wild/config.yml` from the repository's working tree (defaults when absent)."""
+    path = repo_root / CONFIG_PATH
+    if not path.is_file():
+        return Config()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        return Config()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of settings")
+    lines = _key_lines(node)
+    return _config_from(data, lambda key, msg: ConfigError(f"{path}:{lines.get(key, 1)}: {msg}"))
+
+
+def _config_from(data: dict[str, Any], error: Any) -> Config:
+    from .parse import parse_duration  # the same duration syntax as an experiment's timeout
+
+    known = {"project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits"}
+    for key in data:
+        if key not in known:
+            raise error(key, f"unknown setting {key!r} (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    if "project_root" in data:
+        root = data["project_root"]
+        if not isinstance(root, str) or not root.startswith("/"):
+            raise error("project_root", "project_root must be an absolute path")
+        values["project_root"] = root.rstrip("/") or "/"
+    if "timeout" in data:
+        seconds = parse_duration(data["timeout"])
+        if seconds is None:
+            raise error("timeout", "timeout must be seconds or a duration like 90s, 30m, 2h")
+        values["timeout_s"] = seconds
+    for key in ("runs_on", "install_spec"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key].strip():
+                raise error(key, f"{key} must be a non-empty string")
+            values[key] = data[key].strip()
+    if "max_parallel" in data:
+        values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
+    if "limits" in data:
+        values["limits"] = _limits_from(data["limits"], error)
+    return Config(**values)
+
+
+def _limits_from(data: Any, error: Any) -> Limits:
+    if not isinstance(data, dict):
+        raise error("limits", "limits must be a mapping")
+    names = {f.name for f in dataclasses.fields(Limits)}
+    for key in data:
+        if key not in names:
+            raise error("limits", f"unknown limit {key!r} (known: {', '.join(sorted(names))})")
+    values = {key: _positive_int(value, f"limits.{key}", error) for key, value in data.items()}
+    if values.get("max_experiments", 0) > MAX_MATRIX_LEGS:
+        raise error("limits", f"limits.max_experiments cannot exceed GitHub's {MAX_MATRIX_LEGS} legs")
+    return Limits(**values)
+
+
+def _positive_int(value: Any, name: str, error: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(name.split(".")[0], f"{name} must be a positive whole number")
+    return value
+
+
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
