@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .config import Limits
+from .parse_fast import read_canonical
 from .parse_tolerant import Unreadable, read_tolerantly
 from .specs import BrainOutput, Diagnostic, Experiment, InvalidItem
 
@@ -28,7 +29,7 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MAX_ID_LENGTH = 48
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
+INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,20 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     limits = limits or Limits()
     out = BrainOutput()
     quoted = _quoted_spans(text)
-    for tag in _find_tags(text, "experiments"):
-        if _inside(tag.start, quoted):
-            out.warnings.append(
-                Diagnostic(
-                    _line_of(text, tag.start),
-                    "an <experiments> block inside a code span or fenced code block is a "
-                    "quotation and was ignored; write the block outside code to run it",
-                )
+    blocks = _find_tags(text, "experiments", quoted)
+    for offset in blocks.quoted:
+        out.warnings.append(
+            Diagnostic(
+                _line_of(text, offset),
+                "an <experiments> block inside a code span or fenced code block is a "
+                "quotation and was ignored; write the block outside code to run it",
             )
-            continue
+        )
+    for offset in blocks.unclosed:
+        line = _line_of(text, offset)
+        message = "this <experiments> block is never closed: add </experiments> after its last item"
+        _reject(out, None, line, [Diagnostic(line, message)])
+    for tag in blocks.tags:
         _parse_block(text, tag, out, limits)
     if len(out.experiments) > limits.max_experiments:
         extra = out.experiments[limits.max_experiments]
@@ -107,42 +112,83 @@ def slugify(goal: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(slug) > MAX_ID_LENGTH:
         cut = slug[:MAX_ID_LENGTH]
-        slug = cut.rsplit("-", 1)[0] if "-" in cut else cut
+        ends_at_word = slug[MAX_ID_LENGTH] == "-"
+        slug = cut if ends_at_word or "-" not in cut else cut.rsplit("-", 1)[0]
     return slug or "experiment"
 
 
 # --- blocks -------------------------------------------------------------------------------------
 
 
-def _find_tags(text: str, name: str) -> list[_Tag]:
-    pattern = re.compile(rf"<{name}\b[^>]*>(.*?)</{name}\s*>", re.IGNORECASE | re.DOTALL)
-    return [_Tag(m.start(), m.start(1), m.group(1)) for m in pattern.finditer(text)]
+@dataclass(frozen=True)
+class _Tags:
+    tags: list[_Tag]
+    quoted: list[int]  # offsets of whole blocks that stand inside code: quotations
+    unclosed: list[int]  # offsets of opening tags with no closing tag after them
+
+
+def _find_tags(text: str, name: str, quoted: list[tuple[int, int]]) -> _Tags:
+    """Pair each opening tag outside code with the next closing tag. An opening tag inside code
+    is skipped, so a quoted mention of the tag cannot swallow the real block that follows."""
+    opening = re.compile(rf"<{name}\b[^>]*>", re.IGNORECASE)
+    closing = re.compile(rf"</{name}\s*>", re.IGNORECASE)
+    found = _Tags([], [], [])
+    position = 0
+    while (start := opening.search(text, position)) is not None:
+        end = closing.search(text, start.end())
+        span = _span_at(start.start(), quoted)
+        if span is not None:
+            if end is not None and end.end() <= span[1]:
+                found.quoted.append(start.start())
+            position = start.end()
+            continue
+        if end is None:
+            found.unclosed.append(start.start())
+            break
+        found.tags.append(_Tag(start.start(), start.end(), text[start.end() : end.start()]))
+        position = end.end()
+    return found
 
 
 def _quoted_spans(text: str) -> list[tuple[int, int]]:
-    """Offsets covered by fenced code blocks and inline code spans of the surrounding prose."""
+    """Offsets covered by fenced code blocks and inline code spans of the surrounding prose.
+    As in Markdown, an inline code span may run over line breaks inside one paragraph."""
     spans: list[tuple[int, int]] = []
     offset = 0
     fence: tuple[str, int, int] | None = None  # (char, length, start offset)
+    paragraph_start = 0
+
+    def close_paragraph(end: int) -> None:
+        if "`" in text[paragraph_start:end]:
+            spans.extend(
+                (paragraph_start + m.start(), paragraph_start + m.end())
+                for m in INLINE_CODE.finditer(text[paragraph_start:end])
+            )
+
     for line in text.splitlines(keepends=True):
-        match = FENCE.match(line)
+        match = FENCE.match(line) if ("`" in line or "~" in line) else None
         if fence is None and match:
+            close_paragraph(offset)
             marker = match.group(1)
             fence = (marker[0], len(marker), offset)
         elif fence is not None and match and match.group(1)[0] == fence[0]:
             if len(match.group(1)) >= fence[1] and not line[match.end() :].strip():
                 spans.append((fence[2], offset + len(line)))
                 fence = None
-        elif fence is None:
-            spans.extend((offset + m.start(), offset + m.end()) for m in INLINE_CODE.finditer(line))
+                paragraph_start = offset + len(line)
+        elif fence is None and not line.strip():
+            close_paragraph(offset)
+            paragraph_start = offset + len(line)
         offset += len(line)
     if fence is not None:
         spans.append((fence[2], len(text)))
+    else:
+        close_paragraph(len(text))
     return spans
 
 
-def _inside(offset: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start <= offset < end for start, end in spans)
+def _span_at(offset: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
+    return next(((start, end) for start, end in spans if start <= offset < end), None)
 
 
 def _line_of(text: str, offset: int) -> int:
@@ -150,7 +196,7 @@ def _line_of(text: str, offset: int) -> int:
 
 
 def _last_signal(text: str, name: str, quoted: list[tuple[int, int]]) -> str | None:
-    values = [t.content.strip() for t in _find_tags(text, name) if not _inside(t.start, quoted)]
+    values = [t.content.strip() for t in _find_tags(text, name, quoted).tags]
     return values[-1] if values else None
 
 
@@ -171,6 +217,11 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None
     content = _unwrap_fence(tag.content)
     if not content.strip():
         return
+    canonical = read_canonical(content, first_line)
+    if canonical is not None:  # the common shape, read exactly as YAML would but much faster
+        for values, item_line, key_lines in canonical:
+            _add_item(values, item_line, key_lines, out, limits)
+        return
     try:
         node, data = _load_yaml(content)
     except yaml.YAMLError as exc:
@@ -184,13 +235,13 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None
         pairs = list(zip(data, node.value, strict=True))
     else:
         line = first_line + node.start_mark.line
-        message = "an <experiments> block must be a YAML list of items like '- goal: ...\n  command: ...'"
+        message = "an <experiments> block must be a YAML list of items, each '- goal: …' with a 'command: …'"
         _reject(out, None, line, [Diagnostic(line, message)])
         return
     for item, item_node in pairs:
-        _add_item(
-            item, first_line + item_node.start_mark.line, _key_lines(item_node, first_line), out, limits
-        )
+        _prefer_json_parameters(item, item_node, content)
+        item_line = first_line + item_node.start_mark.line
+        _add_item(item, item_line, _key_lines(item_node, first_line), out, limits)
 
 
 def _parse_tolerantly(
@@ -215,6 +266,22 @@ def _parse_tolerantly(
     out.warnings.extend(warnings)
     for item in items:
         _add_item(item.values, item.line, item.key_lines, out, limits)
+
+
+def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
+    """Parameters written as a JSON object are read as JSON: YAML 1.1 would turn `1e-05` into a
+    string and change what the experiment receives."""
+    if not isinstance(item, dict) or not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if key.value == "parameters" and isinstance(value, yaml.MappingNode) and value.flow_style:
+            try:
+                parsed = json.loads(content[value.start_mark.index : value.end_mark.index])
+            except ValueError:
+                return
+            if isinstance(parsed, dict):
+                item["parameters"] = parsed
+            return
 
 
 def _load_yaml(content: str) -> tuple[yaml.Node | None, Any]:
