@@ -121,8 +121,9 @@ def test_project_root_is_mapped_onto_the_checkout(make_repo, tmp_path: Path) -> 
 
 def test_map_project_root_only_replaces_whole_path_components() -> None:
     ws = Path("/ws")
-    assert map_project_root("cd /p/root && ls /p/root/x", "/p/root", ws) == "cd /ws && ls /ws/x"
-    assert map_project_root("ls /p/rootless", "/p/root", ws) == "ls /p/rootless"
+    assert map_project_root("cd /p/root && ls /p/root/x", ["/p/root"], ws) == "cd /ws && ls /ws/x"
+    assert map_project_root("ls /p/rootless /mnt/p/root", ["/p/root"], ws) == "ls /p/rootless /mnt/p/root"
+    assert map_project_root("cat '/real/p/f' /p/root", ["/p/root", "/real/p"], ws) == "cat '/ws/f' /ws"
 
 
 def test_missing_workdir_is_setup_failed(make_repo, tmp_path: Path) -> None:

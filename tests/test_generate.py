@@ -222,3 +222,32 @@ def test_limits_are_clear_errors(repo: Path) -> None:
     long = b"<experiments>\n- goal: a\n  command: echo 123456\n</experiments>"
     with pytest.raises(InvalidBrainOutput, match="the limit is 5"):
         submit(repo, long, config=Config(limits=Limits(max_command_chars=5)))
+
+
+def test_workflows_come_from_head_never_from_the_work_tree(make_repo) -> None:
+    repo = make_repo({".github/workflows/ci.yml": "name: ci\n", "a.py": "x\n"})
+    (repo / ".github/workflows/ci.yml").write_text("name: edited by the brain\n")
+    (repo / ".github/workflows/brain-wrote-this.yml").write_text("on: push\n")
+    submit(repo, BRAIN, config=ROOTED)
+    files = git(repo, "ls-tree", "-r", "--name-only", "wild/main", ".github").splitlines()
+    assert files == [".github/workflows/ci.yml", ".github/workflows/wild-experiments.yml"]
+    assert show(repo, "wild/main:.github/workflows/ci.yml") == "name: ci"
+
+
+def test_symlinked_and_real_paths_both_map_onto_the_checkout(make_repo, tmp_path: Path) -> None:
+    real = make_repo({"sub/a.txt": "x\n"})
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    brain = f"<experiments>\n- goal: g\n  command: ls\n  workdir: {real}/sub\n</experiments>\n"
+    submission = submit(link, brain.encode())
+    assert submission.spec.project_root == str(link)
+    assert submission.spec.project_root_aliases == [str(real)]
+    assert submission.spec.experiments[0].repo_workdir == "sub"
+
+
+def test_a_subfolder_repo_path_is_the_project_root(make_repo) -> None:
+    repo = make_repo({"proj/train.py": "x\n", "README.md": "r\n"})
+    brain = f"<experiments>\n- goal: g\n  command: python train.py\n- goal: h\n  command: ls\n  workdir: {repo}/proj/data\n</experiments>\n"
+    submission = submit(repo / "proj", brain.encode())
+    assert submission.spec.project_dir == "proj"
+    assert [e.repo_workdir for e in submission.spec.experiments] == ["proj", "proj/data"]

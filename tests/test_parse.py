@@ -200,3 +200,15 @@ def test_cli_parse_reports_errors_with_file_and_line_and_exit_2(tmp_path) -> Non
     done = run_cli("parse", "-", stdin=b"x\n<experiments>\n- command: ls\n</experiments>\n")
     assert done.returncode == 2
     assert b"<stdin>:3: error: 'goal' is required" in done.stderr
+
+
+def test_nul_bytes_and_infinite_timeouts_are_errors_not_crashes() -> None:
+    text = (
+        '<experiments>\n- goal: a\n  command: c\n  parameters: {"x": "a\\0b"}\n'
+        '- goal: b\n  command: c\n  env: {X: "a\\0b"}\n'
+        "- goal: c\n  command: c\n  timeout: .inf\n</experiments>\n"
+    )
+    out = parse_brain_output(text)
+    assert [(e.line, e.message.split(" ")[0]) for e in out.errors] == [(4, "'parameters'"), (7, "environment"),
+                                                                        (10, "'timeout'")]  # fmt: skip
+    assert out.experiments == []

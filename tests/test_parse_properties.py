@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from wild_ci.parse import flag_value, parse_brain_output
 from wild_ci.specs import BrainOutput
 
+no_nul = st.characters(blacklist_characters="\x00")  # NUL cannot be in an argv
+texts = st.text(alphabet=no_nul)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | texts,
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        st.lists(children, max_size=4) | st.dictionaries(st.text(no_nul, max_size=8), children, max_size=4)
     ),
     max_leaves=12,
 )

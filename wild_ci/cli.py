@@ -10,8 +10,11 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import git
 
 from . import __version__, collect, ledger, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
@@ -42,7 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"wild-ci: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (ledger.LedgerError, LocalRunError, ArtifactError, FileNotFoundError, KeyError) as exc:
+    except (
+        ledger.LedgerError,
+        LocalRunError,
+        ArtifactError,
+        FileNotFoundError,
+        KeyError,
+        git.GitCommandError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wild-ci: error: {message}", file=sys.stderr)
         return EXIT_FAILED
@@ -306,10 +316,16 @@ def cmd_artifact(args: argparse.Namespace) -> int:
     names = matching(client.list_names(), name, os.environ.get("WILD_ARTIFACT_PATTERN"))
     merge = os.environ.get("WILD_ARTIFACT_MERGE", "false") == "true"
     single = bool(name)
-    for artifact in names:
+    failed = 0
+    for artifact in names:  # one bad artifact must not cost the others
         destination = target if (single or merge) else target / artifact
-        files = client.download(artifact, destination)
+        try:
+            files = client.download(artifact, destination)
+        except (ArtifactError, zipfile.BadZipFile) as exc:
+            failed += 1
+            print(f"::warning::artifact {artifact} could not be downloaded: {exc}")
+            continue
         print(f"downloaded artifact {artifact}: {len(files)} file(s)")
     if not names:
         print("no artifacts matched")
-    return EXIT_OK
+    return EXIT_FAILED if failed and single else EXIT_OK

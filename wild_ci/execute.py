@@ -34,7 +34,10 @@ OUTPUT_DIRS = ("outputs", "results")
 KILL_GRACE_S = 10.0
 DEFAULT_LOG_CAP_BYTES = 50 * 1024 * 1024
 RESULT_MARKER = "wild-ci: experiment"
-# Variables a runner gives the job that the experiment must not inherit.
+# Variables a runner gives the job that the experiment does not inherit: its tokens, and the
+# file commands through which a step changes later steps. This keeps an experiment from changing
+# its leg by accident; it is no sandbox against a hostile one running as the same user, which is
+# why legs get read-only permissions and no secrets.
 WITHHELD_ENV = (
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_RESULTS_URL",
@@ -43,7 +46,13 @@ WITHHELD_ENV = (
     "ACTIONS_ID_TOKEN_REQUEST_URL",
     "ACTIONS_CACHE_URL",
     "GITHUB_TOKEN",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_OUTPUT",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
     "WILD_CI_LOCAL",
+    "WILD_CI",
 )
 
 
@@ -78,13 +87,16 @@ def load_spec(workspace: Path, iteration: int) -> IterationSpec:
         raise FileNotFoundError(f"{path} does not exist: is this the iteration's checkout?") from exc
 
 
-def map_project_root(text: str, project_root: str, workspace: Path) -> str:
-    """Replace the brain's project root (a path on its machine) with the checkout's path."""
-    root = project_root.rstrip("/")
-    if not root:
-        return text
-    pattern = re.compile(re.escape(root) + r"(?=$|[/\s'\";&|)<>`:])")
-    return pattern.sub(lambda _m: str(workspace), text)
+def map_project_root(text: str, roots: list[str], target: Path) -> str:
+    """Replace the brain's project root (a path on its machine, under any of its names) with the
+    project's place in the checkout. Only whole path components match: `/p/root` maps in
+    `cd /p/root/x`, not in `/p/rootless` or `/mnt/p/root`."""
+    for root in roots:
+        root = root.rstrip("/")
+        if root:
+            pattern = re.compile(r"(?<![\w./-])" + re.escape(root) + r"(?=$|[/\s'\";&|)<>`:])")
+            text = pattern.sub(lambda _m: str(target), text)
+    return text
 
 
 def experiment_seed(experiment_id: str) -> int:
@@ -106,7 +118,8 @@ def execute(
     experiment = spec.experiment(experiment_id)
     paths = LegPaths(out.resolve())
     paths.out.mkdir(parents=True, exist_ok=True)
-    command = map_project_root(experiment.run, spec.project_root, workspace)
+    project = (workspace / spec.project_dir).resolve()
+    command = map_project_root(experiment.run, [spec.project_root, *spec.project_root_aliases], project)
     workdir = (workspace / experiment.repo_workdir).resolve()
     result = ExperimentResult(
         id=experiment.id,
@@ -127,7 +140,13 @@ def execute(
     timeout_s = experiment.timeout_s or spec.default_timeout_s
     env = _leg_env(spec, experiment, workspace, workdir)
     before = _snapshot_outputs(workdir)
-    run = _run_command(command, workdir, env, paths, timeout_s, log_cap_bytes, mirror)
+    try:
+        run = _run_command(command, workdir, env, paths, timeout_s, log_cap_bytes, mirror)
+    except (OSError, ValueError) as exc:  # bash missing, a NUL in the environment, …
+        message = f"wild-ci could not start the experiment: {exc}\n"
+        with paths.stderr.open("a", encoding="utf-8") as handle:
+            handle.write(message)
+        return _finish(paths, result, "setup_failed", None, 0.0, note=message.strip())
     result.outputs = _copy_outputs(workdir, before, paths.outputs)
     return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, run.note)
 
@@ -266,7 +285,7 @@ def _leg_env(spec: IterationSpec, experiment: Experiment, workspace: Path, workd
             "WILD_EXPERIMENT_ID": experiment.id,
             "WILD_SEED": str(experiment_seed(experiment.id)),
             "WILD_OUTPUT_DIR": str(output_dir),
-            "WILD_PROJECT_ROOT": str(workspace),
+            "WILD_PROJECT_ROOT": str((workspace / spec.project_dir).resolve()),
         }
     )
     return env

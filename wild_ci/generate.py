@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -106,8 +107,8 @@ def submit(
     config = config or Config()
     parsed = read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
-    root = config.project_root or str(Path(repo.working_tree_dir).resolve())
-    _map_workdirs(parsed, root)
+    project = ProjectLocation.find(repo_path, Path(repo.working_tree_dir), config.project_root)
+    _map_workdirs(parsed, project)
     _check_submittable(parsed, skip_invalid)
     if not parsed.experiments:
         return None
@@ -124,7 +125,9 @@ def submit(
     spec = IterationSpec(
         session=session,
         iteration=iteration,
-        project_root=root,
+        project_root=project.root,
+        project_dir=project.directory,
+        project_root_aliases=project.aliases,
         experiments=parsed.experiments,
         source_commit=ledger.resolve(repo, "HEAD"),
         promise=parsed.promise,
@@ -195,14 +198,42 @@ def render_workflow(spec: IterationSpec, config: Config) -> str:
     return text
 
 
-def _map_workdirs(parsed: BrainOutput, project_root: str) -> None:
-    """Map each workdir the brain wrote (absolute under its project root, or relative) into the
-    repository, as a relative path the leg can `cd` into inside its checkout. An experiment whose
-    workdir cannot be mapped becomes an invalid item."""
-    root = posixpath.normpath(project_root)
+@dataclass(frozen=True)
+class ProjectLocation:
+    """The project root as the brain names it, its other spellings, and where it is in the repo."""
+
+    root: str
+    aliases: list[str]
+    directory: str  # relative to the repository's top, "." for the top itself
+
+    @classmethod
+    def find(cls, repo_path: str | Path, top: Path, configured_root: str | None) -> ProjectLocation:
+        """By default the brain works where wild-ci was pointed (`--repo`, maybe a subfolder), and
+        may name it through a symlink or by its real path; both are mapped."""
+        given = Path(os.path.abspath(repo_path))
+        real = Path(os.path.realpath(given))
+        real_top = Path(os.path.realpath(top))
+        directory = real.relative_to(real_top).as_posix() if real.is_relative_to(real_top) else "."
+        if configured_root:
+            return cls(posixpath.normpath(configured_root), [], directory)
+        aliases = sorted({str(real)} - {str(given)})
+        return cls(str(given), aliases, directory)
+
+    def relative(self, path: str) -> str | None:
+        """`path` (absolute) relative to the project root under any of its names, else None."""
+        for root in (self.root, *self.aliases):
+            if path == root or path.startswith(root.rstrip("/") + "/"):
+                return posixpath.relpath(path, root)
+        return None
+
+
+def _map_workdirs(parsed: BrainOutput, project: ProjectLocation) -> None:
+    """Map each workdir the brain wrote (absolute under its project root, or relative to it) into
+    the repository, as a relative path the leg can `cd` into inside its checkout. An experiment
+    whose workdir cannot be mapped becomes an invalid item."""
     kept = []
     for experiment in parsed.experiments:
-        problem = _repo_workdir(experiment, root)
+        problem = _repo_workdir(experiment, project)
         if problem is None:
             kept.append(experiment)
             continue
@@ -212,21 +243,19 @@ def _map_workdirs(parsed: BrainOutput, project_root: str) -> None:
     parsed.experiments = kept
 
 
-def _repo_workdir(experiment: Experiment, root: str) -> str | None:
+def _repo_workdir(experiment: Experiment, project: ProjectLocation) -> str | None:
     """Set `experiment.repo_workdir`; return what is wrong instead when it cannot be mapped."""
-    workdir = experiment.workdir
-    if workdir is None:
-        experiment.repo_workdir = "."
-        return None
-    path = posixpath.normpath(workdir)
+    path = posixpath.normpath(experiment.workdir or ".")
     if posixpath.isabs(path):
-        if path != root and not path.startswith(root.rstrip("/") + "/"):
+        relative = project.relative(path)
+        if relative is None:
             return (
-                f"workdir {workdir!r} is outside the project root {root!r}; "
-                "pass --project-root (or set project_root in .wild/config.yml) with the root the brain uses"
+                f"workdir {experiment.workdir!r} is outside the project root {project.root!r}; pass "
+                "--project-root (or set project_root in .wild/config.yml) with the root the brain uses"
             )
-        path = posixpath.relpath(path, root)
-    if path == ".." or path.startswith("../"):
-        return f"workdir {workdir!r} leaves the repository"
-    experiment.repo_workdir = path
+        path = relative
+    in_repo = posixpath.normpath(posixpath.join(project.directory, path))
+    if in_repo == ".." or in_repo.startswith("../"):
+        return f"workdir {experiment.workdir!r} leaves the repository"
+    experiment.repo_workdir = in_repo
     return None

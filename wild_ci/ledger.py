@@ -21,7 +21,8 @@ from gitdb import IStream
 
 WILD_DIR = ".wild"
 ITERATIONS_DIR = f"{WILD_DIR}/iterations"
-WORKFLOW_PATH = ".github/workflows/wild-experiments.yml"
+WORKFLOWS_DIR = ".github/workflows"
+WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-experiments.yml"
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ZERO_OID = "0" * 40
 FALLBACK_IDENTITY = {"name": "wild-ci", "email": "wild-ci@localhost"}
@@ -173,16 +174,22 @@ def commit_files_on(repo: git.Repo, parent: str, files: Mapping[str, bytes], mes
 
 def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapping[str, bytes]) -> str:
     """A tree of the working tree as it is (tracked + untracked-not-ignored files), where the
-    iterations come from the session branch (never from the work tree) and `files` go on top."""
+    iterations come from the session branch and `files` go on top.
+
+    Workflow files come from the user's HEAD, never from the work tree: a workflow that the brain
+    wrote or edited would run with the repository's secrets once the branch is pushed."""
     with temporary_index(repo, seed_from_real_index=True) as env:
         if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
             repo.git.read_tree("HEAD", env=env)
         repo.git.add("--all", "--", ".", env=env)
         repo.git.rm(
-            "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOW_PATH, env=env
+            "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOWS_DIR, env=env
         )
         if previous_tip and read_tree_exists(repo, previous_tip, ITERATIONS_DIR):
             repo.git.read_tree(f"--prefix={ITERATIONS_DIR}/", f"{previous_tip}:{ITERATIONS_DIR}", env=env)
+        head = resolve(repo, "HEAD")
+        if head and read_tree_exists(repo, head, WORKFLOWS_DIR):
+            repo.git.read_tree(f"--prefix={WORKFLOWS_DIR}/", f"{head}:{WORKFLOWS_DIR}", env=env)
         add_files(repo, env, files)
         return repo.git.write_tree(env=env)
 

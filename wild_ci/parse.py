@@ -8,6 +8,7 @@ that names the line in the brain output; nothing is dropped silently.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 import unicodedata
@@ -397,6 +398,9 @@ def _parameters(value: Any, error: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         error("parameters", "'parameters' must be a mapping of flag names to values")
         return {}
+    if _contains_nul(value):
+        error("parameters", "'parameters' contain a NUL byte")
+        return {}
     parameters: dict[str, Any] = {}
     for key, item in value.items():
         name = str(key)
@@ -417,12 +421,24 @@ def parse_duration(value: Any) -> int | None:
         return None
     if isinstance(value, (int, float)):
         seconds = float(value)
+        if not math.isfinite(seconds):
+            return None
     else:
         match = DURATION.match(str(value))
         if not match:
             return None
         seconds = float(match.group(1)) * UNIT_SECONDS[(match.group(2) or "s")[0]]
     return max(1, round(seconds)) if seconds > 0 else None
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
 
 
 def _timeout(value: Any, error: Any) -> int | None:
@@ -452,7 +468,11 @@ def _env(value: Any, error: Any) -> dict[str, str]:
         if isinstance(item, (dict, list)):
             error("env", f"environment variable {name!r} must be a string")
             continue
-        env[name] = flag_value(item) if item is not None else ""
+        text = flag_value(item) if item is not None else ""
+        if "\x00" in text:
+            error("env", f"environment variable {name!r} contains a NUL byte")
+            continue
+        env[name] = text
     return env
 
 

@@ -119,6 +119,8 @@ class IterationSpec:
     iteration: int
     project_root: str
     experiments: list[Experiment]
+    project_dir: str = "."  # where the brain's project root is inside the repository
+    project_root_aliases: list[str] = field(default_factory=list)  # other spellings (symlinks)
     source_commit: str | None = None
     promise: str | None = None
     summary: str | None = None
@@ -144,6 +146,8 @@ class IterationSpec:
             "session": self.session,
             "iteration": self.iteration,
             "project_root": self.project_root,
+            "project_root_aliases": self.project_root_aliases,
+            "project_dir": self.project_dir,
             "source_commit": self.source_commit,
             "default_timeout_s": self.default_timeout_s,
             "promise": self.promise,
@@ -160,6 +164,8 @@ class IterationSpec:
             session=data["session"],
             iteration=int(data["iteration"]),
             project_root=data["project_root"],
+            project_dir=data.get("project_dir", "."),
+            project_root_aliases=list(data.get("project_root_aliases", [])),
             experiments=[Experiment.from_json(e) for e in data.get("experiments", [])],
             source_commit=data.get("source_commit"),
             promise=data.get("promise"),
