@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from helpers import RepoState, git, run_cli
+from helpers import IDENTITY, RepoState, git, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -135,3 +140,64 @@ def test_demo_runs_the_bundled_example(tmp_path: Path) -> None:
     assert "train-the-baseline-with-a-moderate-learning-rate: succeeded" in out
     assert "check-that-the-data-validator-rejects-malformed: failed" in out
     assert "outputs: outputs/answer.txt" in out
+
+
+def test_a_run_stopped_midway_still_records_every_experiment(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    started = tmp_path / "started"
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        "<experiments>\n- goal: quick\n  command: echo quick\n"
+        f"- goal: slow\n  command: echo begun; touch {started}; sleep 120; echo never\n</experiments>\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the slow experiment never started"
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the quick one upload its artifact
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    by_id = {e["id"]: e for e in results_at(repo, "wild/main", 1)["experiments"]}
+    assert by_id["quick"]["status"] == "succeeded"
+    assert by_id["slow"]["status"] == "cancelled" and by_id["slow"]["stdout_tail"] == "begun"
+
+
+def test_actrc_files_cannot_change_the_run(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({".actrc": "--matrix experiment:other\n", "README.md": "x\n"})
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".actrc").write_text("--matrix experiment:elsewhere\n")
+    brain = tmp_path / "brain.md"
+    brain.write_text('<experiments>\n- goal: hello\n  command: echo "$HOME"\n</experiments>\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY, "HOME": str(home)}, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    result = results_at(repo, "wild/main", 1)["experiments"][0]
+    assert result["status"] == "succeeded"
+    assert result["stdout_tail"] == str(home)  # the experiment still sees the user's real HOME
+
+
+def test_experiments_never_write_into_the_users_tree_via_a_symlink(make_repo, tmp_path: Path) -> None:
+    real = make_repo()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    before = RepoState.of(real)
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        f"<experiments>\n- goal: write\n  command: cd {link} && echo x > new.txt && cd {real} && ls\n"
+        "</experiments>\n"
+    )
+    done = run_cli("run", str(brain), "--repo", str(link), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert RepoState.of(real) == before
+    assert results_at(real, "wild/main", 1)["experiments"][0]["stdout_tail"].split() == [
+        "README.md",
+        "new.txt",
+    ]

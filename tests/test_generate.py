@@ -247,7 +247,10 @@ def test_symlinked_and_real_paths_both_map_onto_the_checkout(make_repo, tmp_path
 
 def test_a_subfolder_repo_path_is_the_project_root(make_repo) -> None:
     repo = make_repo({"proj/train.py": "x\n", "README.md": "r\n"})
-    brain = f"<experiments>\n- goal: g\n  command: python train.py\n- goal: h\n  command: ls\n  workdir: {repo}/proj/data\n</experiments>\n"
+    brain = (
+        "<experiments>\n- goal: g\n  command: python train.py\n"
+        f"- goal: h\n  command: ls\n  workdir: {repo}/proj/data\n</experiments>\n"
+    )
     submission = submit(repo / "proj", brain.encode())
     assert submission.spec.project_dir == "proj"
     assert [e.repo_workdir for e in submission.spec.experiments] == ["proj", "proj/data"]

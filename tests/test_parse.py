@@ -209,6 +209,6 @@ def test_nul_bytes_and_infinite_timeouts_are_errors_not_crashes() -> None:
         "- goal: c\n  command: c\n  timeout: .inf\n</experiments>\n"
     )
     out = parse_brain_output(text)
-    assert [(e.line, e.message.split(" ")[0]) for e in out.errors] == [(4, "'parameters'"), (7, "environment"),
-                                                                        (10, "'timeout'")]  # fmt: skip
+    firsts = [(e.line, e.message.split(" ")[0]) for e in out.errors]
+    assert firsts == [(4, "'parameters'"), (7, "environment"), (10, "'timeout'")]
     assert out.experiments == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import zipfile
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from .local import LocalRunError, run_local
 from .parse import parse_duration
 from .specs import Diagnostic
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
+    except KeyboardInterrupt:
+        print("wild-ci: interrupted; what had finished was recorded", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except InvalidBrainOutput as exc:
         _print_diagnostics(getattr(args, "file", "brain output"), exc.diagnostics, "error")
         print("wild-ci: nothing was committed", file=sys.stderr)
@@ -219,6 +223,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped from outside: record what finished, as on Ctrl-C
     data = _read_input(args.file)
     config = _config(args)
     outcome = run_local(args.repo, data, args.session, config, args.skip_invalid)
@@ -242,6 +247,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_context(args: argparse.Namespace) -> int:

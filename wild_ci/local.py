@@ -11,6 +11,7 @@ from the artifacts act kept, so nothing is lost.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -29,7 +30,7 @@ from .artifacts import ArtifactError, unzip
 from .config import Config
 from .generate import PINNED_ACTIONS, Submission
 from .progress import ProgressDisplay, ProgressTracker
-from .specs import IterationResults
+from .specs import IterationResults, artifact_name
 from .templating import render
 
 STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact"}
@@ -101,36 +102,58 @@ def run_submission(
     (run_dir / "artifacts").mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
         tmp = Path(tmp_name)
-        clone = _clone_branch(repo, submission, tmp / "repo")
+        clone = _clone_iteration(repo, submission, tmp / "repo")
         shim = _write_shim(tmp / "bin" / "wild-ci")
         standins = _write_standins(tmp / "actions", shim)
         command = act_command(find_act(), clone, run_dir, tmp, standins, shim, config.runs_on)
-        exit_code, tracker = _run_act(command, clone, submission, run_dir, progress_stream)
+        legs = tmp / "act-cache"
+        try:
+            exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream)
+        except KeyboardInterrupt:
+            collect_on_host(repo, submission, run_dir / "artifacts", legs)  # nothing lost
+            raise
+        tip = ledger.branch_tip(repo, submission.branch) or submission.commit
+        results = collect.read_results(repo, tip, submission.iteration)
+        if results is not None:
+            return LocalRun(submission, results, run_dir, exit_code, "workflow")
+        results = collect_on_host(repo, submission, run_dir / "artifacts", legs)
     if not tracker.saw_jobs:
         raise LocalRunError(
-            f"act ran no job (exit code {exit_code}); its output is in {run_dir / 'act.log'}:\n"
-            + "\n".join(tracker.other_lines[-10:])
+            f"act ran no job (exit code {exit_code}); every experiment was recorded as missing. "
+            f"act's output is in {run_dir / 'act.log'}:\n" + "\n".join(tracker.other_lines[-10:])
         )
-    results = collect.read_results(
-        repo, ledger.branch_tip(repo, submission.branch) or submission.commit, submission.iteration
-    )
-    if results is not None:
-        return LocalRun(submission, results, run_dir, exit_code, "workflow")
-    results = collect_on_host(repo, submission, run_dir / "artifacts")
     return LocalRun(submission, results, run_dir, exit_code, "host")
 
 
-def collect_on_host(repo: git.Repo, submission: Submission, artifacts: Path) -> IterationResults:
+def collect_on_host(repo: git.Repo, submission: Submission, artifacts: Path, legs: Path) -> IterationResults:
     """The fallback when the workflow's collect job did not commit: read act's stored artifacts
-    (`<dir>/<run>/<name>/<name>.zip`) and commit the results to the session branch directly."""
+    (`<dir>/<run>/<name>/<name>.zip`), and for a leg whose artifact never came (act was killed)
+    whatever its leg folder still holds, then commit the results to the session branch directly."""
+    branch_user = ledger.checked_out_in(repo, submission.branch)
+    if branch_user:
+        raise LocalRunError(
+            f"{submission.branch} is checked out in {branch_user}, so wild-ci did not write its results; "
+            f"the artifacts are in {artifacts}"
+        )
     with tempfile.TemporaryDirectory(prefix="wild-ci-artifacts-") as tmp:
         unpacked = Path(tmp)
         for archive in artifacts.glob("*/*/*.zip"):
             with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
                 unzip(archive.read_bytes(), unpacked / archive.stem)
+        _rescue_unreported_legs(submission, legs, unpacked)
         results = collect.collect_results(submission.spec, unpacked, submission.commit)
     collect.commit_locally(repo, results)
     return results
+
+
+def _rescue_unreported_legs(submission: Submission, legs: Path, unpacked: Path) -> None:
+    """Legs act never uploaded still have their folder in act's workspace ($RUNNER_TEMP/wild-out)."""
+    for result_file in legs.glob("*/tmp/wild-out/result.json"):
+        with contextlib.suppress(OSError, ValueError):
+            experiment_id = json.loads(result_file.read_text(encoding="utf-8")).get("id", "")
+            name = artifact_name(submission.iteration, str(experiment_id))
+            if not (unpacked / name).exists():
+                shutil.copytree(result_file.parent, unpacked / name)
 
 
 def act_command(
@@ -158,19 +181,24 @@ def act_command(
         "--var-file", os.devnull, "--input-file", os.devnull,
         "--env", f"WILD_CI_LOCAL={shim}",
     ]  # fmt: skip
+    home = os.environ.get("HOME") or str(Path.home())
+    command += ["--env", f"HOME={home}"]
+    command += ["--env", f"XDG_CONFIG_HOME={os.environ.get('XDG_CONFIG_HOME') or home + '/.config'}"]
     for key, folder in standins.items():
         command += ["--local-repository", f"{PINNED_ACTIONS[key].uses}={folder}"]
     return command
 
 
-def _clone_branch(repo: git.Repo, submission: Submission, target: Path) -> Path:
-    """A cheap clone (shared objects) of the session branch; its origin is the user's repo."""
+def _clone_iteration(repo: git.Repo, submission: Submission, target: Path) -> Path:
+    """A cheap clone (shared objects) at exactly the iteration commit, on a branch of the session's
+    name; its origin is the user's repository, where the collect job pushes the results."""
     source = str(Path(repo.working_tree_dir).resolve())
-    git.Repo.clone_from(
+    clone = git.Repo.clone_from(
         source,
         target,
-        multi_options=["--shared", "--single-branch", f"--branch={submission.branch}"],
+        multi_options=["--shared", "--no-checkout", "--single-branch", f"--branch={submission.branch}"],
     )
+    clone.git.checkout("--quiet", "-B", submission.branch, submission.commit)
     return target
 
 
@@ -204,22 +232,19 @@ def _write_standins(folder: Path, shim: Path) -> dict[str, Path]:
 
 def _run_act(
     command: list[str],
-    clone: Path,
+    tmp: Path,
     submission: Submission,
     run_dir: Path,
     progress_stream: object,
 ) -> tuple[int, ProgressTracker]:
-    env = dict(os.environ)
-    # Jobs inherit act's environment: this Python's scripts come first on their PATH.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     tracker = ProgressTracker([e.id for e in submission.spec.experiments])
     with (
         (run_dir / "act.log").open("wb") as log,
         ProgressDisplay(tracker, progress_stream) as display,  # type: ignore[arg-type]
     ):
         process = subprocess.Popen(
-            command, cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         assert process.stdout is not None
         try:
@@ -232,3 +257,14 @@ def _run_act(
             raise
         exit_code = process.wait()
     return exit_code, tracker
+
+
+def _act_environment(tmp: Path) -> dict[str, str]:
+    """act reads flags from ./.actrc, ~/.actrc and $XDG_CONFIG_HOME/act/actrc. It runs in an empty
+    folder with an empty HOME, so no such file changes the run; the jobs get the real HOME back
+    through --env (see act_command)."""
+    env = dict(os.environ)
+    env["HOME"] = str(tmp / "act-home")
+    env["XDG_CONFIG_HOME"] = str(tmp / "act-home" / ".config")
+    (tmp / "act-home").mkdir(exist_ok=True)
+    return env
