@@ -113,3 +113,15 @@ def test_step_summary_is_written_when_on_a_runner(iteration, tmp_path: Path, mon
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     collect.write_step_summary(collect.collect_results(submission.spec, artifacts, submission.commit))
     assert "| ❌ failed | `broken` |" in summary.read_text()
+
+
+def test_collecting_again_never_replaces_known_results_with_missing(iteration, tmp_path: Path) -> None:
+    repo_path, submission, artifacts = iteration
+    repo = open_repo(repo_path)
+    collect.commit_locally(repo, collect.collect_results(submission.spec, artifacts, submission.commit))
+    empty = tmp_path / "no-artifacts"
+    empty.mkdir()
+    again = collect.commit_locally(repo, collect.collect_results(submission.spec, empty, submission.commit))
+    assert not again.created
+    stored = json.loads(git(repo_path, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert [e["status"] for e in stored["experiments"]] == ["succeeded", "failed", "missing", "cancelled"]

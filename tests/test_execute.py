@@ -133,12 +133,31 @@ def test_missing_workdir_is_setup_failed(make_repo, tmp_path: Path) -> None:
     assert "does not exist" in (tmp_path / "out/stderr.log").read_text()
 
 
-def test_log_cap_leaves_a_visible_notice(make_repo, tmp_path: Path) -> None:
-    ws = checkout(make_repo, one("loud", "yes 0123456789 | head -c 200000"))
+def test_log_cap_keeps_the_beginning_and_the_end(make_repo, tmp_path: Path) -> None:
+    command = "yes 0123456789 | head -c 200000; echo FINAL_ACCURACY=0.93"
+    ws = checkout(make_repo, one("loud", command))
     execute(ws, 1, "loud", tmp_path / "out", log_cap_bytes=1000, mirror=False)
     data = (tmp_path / "out/stdout.log").read_bytes()
-    assert data.startswith(b"0123456789\n") and b"[wild-ci: log truncated at 1000 bytes]" in data
+    assert data.startswith(b"0123456789\n")
+    assert b"[wild-ci: log truncated at 1000 bytes: " in data
+    assert data.endswith(b"FINAL_ACCURACY=0.93\n")
     assert len(data) < 1100
+    assert tail(tmp_path / "out/stdout.log").endswith("FINAL_ACCURACY=0.93")
+
+
+def test_leftover_background_processes_end_with_the_command(make_repo, tmp_path: Path) -> None:
+    command = "sleep 60 & echo $! > bg.pid; echo started"  # the child holds stdout open
+    ws = checkout(make_repo, one("background", command, "  timeout: 3\n"))
+    start = time.monotonic()
+    result = execute(ws, 1, "background", tmp_path / "out", mirror=False)
+    assert time.monotonic() - start < 8
+    assert (result.status, result.exit_code) == ("succeeded", 0)
+    assert (tmp_path / "out/stdout.log").read_text() == "started\n"
+    child = int((ws / "bg.pid").read_text())
+    deadline = time.monotonic() + 5
+    while alive(child):
+        assert time.monotonic() < deadline, f"background process {child} outlived its experiment"
+        time.sleep(0.05)
 
 
 def test_cancelled_leg_still_writes_its_result(make_repo, tmp_path: Path) -> None:

@@ -106,7 +106,7 @@ def test_unreadable_block_is_an_error_naming_the_line() -> None:
 def test_tolerant_reader_fixes_the_usual_slips() -> None:
     text = (
         "<experiments>\n"
-        "* command: echo a: b # not a comment\n"  # line 2: '*' bullet, ': ' and ' #' unquoted
+        "* command: echo a: b --note=c#d\n"  # line 2: '*' bullet, ': ' unquoted
         "    goal: Colons: everywhere\n"  # line 3: uneven indentation, goal after command
         "  parameters:\n"
         "    lr: 0.1\n"
@@ -121,7 +121,7 @@ def test_tolerant_reader_fixes_the_usual_slips() -> None:
     assert out.ok, out.errors
     first, second = out.experiments
     assert first.goal == "Colons: everywhere"
-    assert first.command == "echo a: b # not a comment"
+    assert first.command == "echo a: b --note=c#d"
     assert shlex.split(first.run)[-2:] == ["--lr=0.1", "--name=run one"]
     assert second.command == "set -e\npython train.py"
     lines = {w.line for w in out.warnings}
@@ -212,3 +212,24 @@ def test_nul_bytes_and_infinite_timeouts_are_errors_not_crashes() -> None:
     firsts = [(e.line, e.message.split(" ")[0]) for e in out.errors]
     assert firsts == [(4, "'parameters'"), (7, "environment"), (10, "'timeout'")]
     assert out.experiments == []
+
+
+def test_yaml_aliases_are_refused_before_they_expand() -> None:
+    levels = ["p0: &p0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    levels += [f"p{i}: &p{i} [{', '.join([f'*p{i - 1}'] * 9)}]" for i in range(1, 10)]
+    text = "<experiments>\n- goal: g\n  command: c\n  parameters:\n" + "".join(
+        f"    {level}\n" for level in levels
+    )
+    out = parse_brain_output(text + "</experiments>\n")  # 9**10 leaves if expanded
+    assert not out.ok and out.experiments == []
+    assert any("aliases" in e.message for e in out.errors)
+
+
+def test_parameters_that_could_not_reach_the_program_are_errors() -> None:
+    for command in ("python train.py  # baseline", "python train.py;", "python a.py &&", "echo 'open"):
+        text = f"<experiments>\n- goal: g\n  command: {json.dumps(command)}\n  parameters: {{a: 1}}\n"
+        out = parse_brain_output(text + "</experiments>")
+        assert not out.ok, command
+        assert "cannot be appended" in out.errors[0].message
+    fine = "<experiments>\n- goal: g\n  command: \"echo a#b '# quoted'\"\n  parameters: {a: 1}\n"
+    assert parse_brain_output(fine + "</experiments>").experiments[0].run == "echo a#b '# quoted' --a=1"

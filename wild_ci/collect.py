@@ -8,6 +8,7 @@ when the same results are already there, so collecting twice changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -101,6 +102,16 @@ def tail(path: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
     return kept
 
 
+def keep_known(results: IterationResults, existing: IterationResults | None) -> IterationResults:
+    """Collecting again (a re-run, artifacts that expired) never replaces a result that is known
+    with `missing`: for each experiment, an existing real result wins over a missing one."""
+    if existing is None:
+        return results
+    known = {r.id: r for r in existing.experiments if r.status != "missing"}
+    merged = [known.get(r.id, r) if r.status == "missing" else r for r in results.experiments]
+    return dataclasses.replace(results, experiments=merged)
+
+
 def results_files(results: IterationResults) -> dict[str, bytes]:
     folder = ledger.iteration_dir(results.iteration)
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
@@ -121,6 +132,7 @@ def commit_locally(repo: git.Repo, results: IterationResults) -> CommitOutcome:
     tip = ledger.branch_tip(repo, branch)
     if tip is None:
         raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
+    results = keep_known(results, read_results(repo, tip, results.iteration))
     new = ledger.commit_files_on(repo, tip, results_files(results), commit_message(results))
     if new != tip:
         ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
@@ -131,12 +143,12 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
     """Commit on top of the remote branch's tip and push; when the push is rejected because the
     branch moved (the brain pushed its next iteration), rebuild on the new tip and try again."""
     branch = ledger.branch_name(results.session)
-    files = results_files(results)
     last_error: Exception | None = None
     for _attempt in range(PUSH_ATTEMPTS):
         repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip")
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
-        new = ledger.commit_files_on(repo, tip, files, commit_message(results))
+        merged = keep_known(results, read_results(repo, tip, results.iteration))
+        new = ledger.commit_files_on(repo, tip, results_files(merged), commit_message(merged))
         if new == tip:
             return CommitOutcome(tip, False)
         try:

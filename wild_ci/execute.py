@@ -32,6 +32,9 @@ from .specs import Experiment, ExperimentResult, IterationSpec
 
 OUTPUT_DIRS = ("outputs", "results")
 KILL_GRACE_S = 10.0
+LEFTOVER_GRACE_S = 2.0
+PIPE_DRAIN_S = 5.0
+TAIL_KEEP_BYTES = 1024 * 1024
 DEFAULT_LOG_CAP_BYTES = 50 * 1024 * 1024
 RESULT_MARKER = "wild-ci: experiment"
 # Variables a runner gives the job that the experiment does not inherit: its tokens, and the
@@ -190,13 +193,14 @@ def _run_command(
     ]
     timed_out = False
     try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _stop_group(process)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        # Whatever the command left running in its group (a `&` job, a server) ends with it.
+        grace = KILL_GRACE_S if timed_out or cancelled.is_set() else LEFTOVER_GRACE_S
+        _end_group(process, pumps, grace)
     finally:
-        for pump in pumps:
-            pump.join()
         _restore_signals(previous)
     duration = time.monotonic() - start
     if mirror:
@@ -214,11 +218,14 @@ def _run_command(
 
 
 def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: int) -> threading.Thread:
-    """Copy a pipe to a file (capped, with a visible notice) and to the job log, as it comes."""
+    """Copy a pipe to a file and to the job log, as it comes. Past `cap` bytes the file keeps its
+    beginning and its end (where the final metric or the traceback is), with a visible notice."""
+    tail_cap = min(cap // 2, TAIL_KEEP_BYTES)
+    head_cap = cap - tail_cap
 
     def copy() -> None:
-        written = 0
-        truncated = False
+        written = dropped = 0
+        tail = bytearray()
         assert source is not None
         with target.open("wb") as sink:
             while chunk := os.read(source.fileno(), 65536):
@@ -226,15 +233,22 @@ def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: i
                     with contextlib.suppress(OSError, ValueError):
                         mirror.write(chunk)
                         mirror.flush()
-                if written < cap:
-                    piece = chunk[: cap - written]
+                piece = chunk[: max(0, head_cap - written)]
+                if piece:
                     sink.write(piece)
                     sink.flush()  # a leg killed from outside still leaves its logs so far
                     written += len(piece)
-                elif not truncated:
-                    truncated = True
-                    sink.write(f"\n[wild-ci: log truncated at {cap} bytes]\n".encode())
-                    sink.flush()
+                rest = chunk[len(piece) :]
+                if rest:
+                    tail += rest
+                    if len(tail) > tail_cap:
+                        dropped += len(tail) - tail_cap
+                        del tail[: len(tail) - tail_cap]
+            if dropped:
+                sink.write(
+                    f"\n[wild-ci: log truncated at {cap} bytes: {dropped} bytes omitted here]\n".encode()
+                )
+            sink.write(tail)
         source.close()
 
     thread = threading.Thread(target=copy, daemon=True)
@@ -242,16 +256,33 @@ def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: i
     return thread
 
 
+def _end_group(process: subprocess.Popen[bytes], pumps: list[threading.Thread], grace: float) -> None:
+    """SIGTERM to the whole process group; SIGKILL when, after `grace`, the command still runs or
+    something still holds its output open; then wait for the logs to be complete."""
+    _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+    for pump in pumps:
+        pump.join(max(0.0, deadline - time.monotonic()))
+    _signal_group(process.pid, signal.SIGKILL)  # what ignored SIGTERM, with or without our pipes
+    process.wait()
+    for pump in pumps:
+        pump.join(PIPE_DRAIN_S)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the whole process group, a grace period, then SIGKILL."""
-    for sig, wait_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM to the whole process group, a grace period, then SIGKILL (on cancellation)."""
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
 
 
 def _forward_cancellation(process: subprocess.Popen[bytes], cancelled: threading.Event) -> dict[int, object]:

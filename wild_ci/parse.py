@@ -100,6 +100,30 @@ def final_command(command: str, parameters: dict[str, Any]) -> str:
     return f"{command.rstrip()} {flags}"
 
 
+def flag_position_problem(command: str) -> str | None:
+    """Why `--key=value` flags appended to the command's last line would not reach its program
+    (a comment, a trailing operator, an open quote), or None when they would."""
+    last = command.rstrip().rsplit("\n", 1)[-1]
+    quote: str | None = None
+    escaped = False
+    for index, char in enumerate(last):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (index == 0 or last[index - 1].isspace()):
+            return "the last line of the command ends in a comment; put the comment on its own line"
+    if quote or escaped:
+        return "the last line of the command has an open quote or ends with a backslash"
+    if last.rstrip().endswith((";", "&", "|", "(", "{")):
+        return "the last line of the command ends with an operator; end it with the program to run"
+    return None
+
+
 def flag_value(value: Any) -> str:
     """Strings as written; numbers, booleans, null, lists and mappings as compact JSON."""
     if isinstance(value, str):
@@ -230,6 +254,11 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None
         return
     if data is None:
         return
+    if _uses_aliases(node):
+        line = first_line + node.start_mark.line
+        message = "YAML anchors and aliases (&name, *name) are not allowed in an <experiments> block"
+        _reject(out, None, line, [Diagnostic(line, message)])
+        return
     if isinstance(data, dict):
         pairs = [(data, node)]
     elif isinstance(data, list):
@@ -267,6 +296,23 @@ def _parse_tolerantly(
     out.warnings.extend(warnings)
     for item in items:
         _add_item(item.values, item.line, item.key_lines, out, limits)
+
+
+def _uses_aliases(root: yaml.Node) -> bool:
+    """An alias makes a node reachable twice; a few hundred bytes of them expand to gigabytes."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+    return False
 
 
 def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
@@ -332,6 +378,10 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
     parameters = _parameters(item.get("parameters"), error)
     timeout_s = _timeout(item.get("timeout"), error)
     env = _env(item.get("env"), error)
+    if command is not None and parameters:
+        problem = flag_position_problem(command)
+        if problem:
+            error("command", f"the parameters cannot be appended: {problem}")
     if errors or goal is None or command is None:
         _reject(out, goal, item_line, errors)
         return

@@ -138,7 +138,7 @@ def _inline(raw: RawField, warn: Warn) -> Any:
     text = raw.inline
     if text[0] in "\"'":
         try:
-            value = yaml.safe_load(text)
+            value = load_without_aliases(text)
             if isinstance(value, str):
                 return value
         except yaml.YAMLError:
@@ -149,7 +149,7 @@ def _inline(raw: RawField, warn: Warn) -> Any:
         warn(raw.line, f"'{raw.key}' has an unmatched quote; the value was read literally")
         return text
     if text[0] in "{[":
-        for load in (json.loads, yaml.safe_load):
+        for load in (json.loads, load_without_aliases):
             try:
                 return load(text)
             except (ValueError, yaml.YAMLError):
@@ -181,7 +181,7 @@ def _block_scalar(raw: RawField) -> str:
 
 def _mapping_block(raw: RawField, text: str, warn: Warn) -> Any:
     try:
-        value = yaml.safe_load(text)
+        value = load_without_aliases(text)
         if isinstance(value, dict):
             return value
     except yaml.YAMLError:
@@ -194,11 +194,25 @@ def _mapping_block(raw: RawField, text: str, warn: Warn) -> Any:
         if not sep:
             raise Unreadable(number, f"expected 'name: value' inside '{raw.key}'")
         try:
-            mapping[key.strip()] = yaml.safe_load(value.strip()) if value.strip() else None
+            mapping[key.strip()] = load_without_aliases(value.strip()) if value.strip() else None
         except yaml.YAMLError:
             mapping[key.strip()] = value.strip()
     warn(raw.line, f"'{raw.key}' is not a valid YAML mapping; read line by line")
     return mapping
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses aliases, which can expand a few bytes into gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_without_aliases(text: str) -> Any:
+    return yaml.load(text, Loader=_NoAliasLoader)
 
 
 def _dedent(lines: list[str]) -> str:
