@@ -145,13 +145,24 @@ def execute(
     before = _snapshot_outputs(workdir)
     try:
         run = _run_command(command, workdir, env, paths, timeout_s, log_cap_bytes, mirror)
-    except (OSError, ValueError) as exc:  # bash missing, a NUL in the environment, …
+    except _StartFailed as exc:
         message = f"wild-ci could not start the experiment: {exc}\n"
         with paths.stderr.open("a", encoding="utf-8") as handle:
             handle.write(message)
         return _finish(paths, result, "setup_failed", None, 0.0, note=message.strip())
     result.outputs = _copy_outputs(workdir, before, paths.outputs)
     return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, run.note)
+
+
+class _StartFailed(RuntimeError):
+    """The experiment's process could not be started at all."""
+
+
+def _announce(line: str) -> None:
+    """A line for the job log; the log may be gone (the runner is stopping), which must not cost
+    the result."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, flush=True)
 
 
 @dataclass
@@ -174,17 +185,20 @@ def _run_command(
 ) -> _Run:
     token = secrets.token_hex(16)
     if mirror:  # the experiment's output must not be read as workflow commands
-        print(f"::stop-commands::{token}", flush=True)
+        _announce(f"::stop-commands::{token}")
     start = time.monotonic()
-    process = subprocess.Popen(
-        ["bash", "--noprofile", "--norc", "-c", command],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            ["bash", "--noprofile", "--norc", "-c", command],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (OSError, ValueError) as exc:  # bash missing, a NUL in the environment, …
+        raise _StartFailed(str(exc)) from exc
     cancelled = threading.Event()
     previous = _forward_cancellation(process, cancelled)
     pumps = [
@@ -204,7 +218,7 @@ def _run_command(
         _restore_signals(previous)
     duration = time.monotonic() - start
     if mirror:
-        print(f"::{token}::", flush=True)
+        _announce(f"::{token}::")
     code = process.returncode
     exit_code, signal_number = (None, -code) if code < 0 else (code, None)
     if timed_out:
@@ -364,10 +378,7 @@ def _finish(
     result.stderr_bytes = _size(paths.stderr)
     _write_result(paths, result)
     code = "-" if exit_code is None else exit_code
-    print(
-        f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s",
-        flush=True,
-    )
+    _announce(f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s")
     return result
 
 
