@@ -127,7 +127,8 @@ def execute(
     result = ExperimentResult(
         id=experiment.id,
         goal=experiment.goal,
-        command=experiment.run,  # as the brain wrote it; the executed form maps the project root
+        command=experiment.run,  # as the brain wrote it
+        executed_command=command,
         status="running",
         started_at=_now(),
         runner=os.environ.get("RUNNER_NAME") or platform.node(),

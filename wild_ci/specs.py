@@ -199,6 +199,7 @@ class ExperimentResult:
     workdir: str | None = None
     signal: int | None = None
     note: str | None = None
+    executed_command: str | None = None  # `command` with the project root mapped onto the checkout
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
