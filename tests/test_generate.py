@@ -162,7 +162,7 @@ def test_workflow_timeouts_follow_the_longest_experiment(repo: Path) -> None:
     text = b"<experiments>\n- goal: a\n  command: c\n  timeout: 2h\n</experiments>\n"
     submission = submit(repo, text, config=Config(timeout_s=60))
     workflow = yaml.safe_load(render_workflow(submission.spec, Config()))
-    run_step = workflow["jobs"]["experiment"]["steps"][2]
+    run_step = next(s for s in workflow["jobs"]["experiment"]["steps"] if s["name"] == "Run the experiment")
     assert run_step["timeout-minutes"] == 121
     assert workflow["jobs"]["experiment"]["timeout-minutes"] == 131
 

@@ -7,6 +7,7 @@ the command line). Errors go to stderr; what the brain reads (`context`, `run`) 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from .config import Config, ConfigError, load_config
 from .execute import execute, load_spec
 from .generate import InvalidBrainOutput, read_brain_output, submit
 from .local import LocalRunError, run_local
-from .parse import parse_duration
+from .parse import normalize_setup, parse_duration
 from .specs import Diagnostic
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -139,6 +140,9 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
         default=os.environ.get("WILD_CI_INSTALL_SPEC"),
         help="what runners pip-install to get wild-ci: a version, git URL or path",
     )
+    p.add_argument(
+        "--setup", help="environment set-up before each experiment: auto, none, or a command (default: auto)"
+    )
     p.add_argument("--runs-on", help="runner label for the jobs (default: ubuntu-latest)")
     p.add_argument("--max-parallel", type=int, help="legs running at once (default: 4)")
     p.add_argument("--timeout", help="default experiment timeout: seconds or 90s/30m/2h (default: 60m)")
@@ -157,6 +161,8 @@ def _config(args: argparse.Namespace) -> Config:
         raise UsageError("--max-parallel must be positive")
     if args.project_root is not None and not args.project_root.startswith("/"):
         raise UsageError("--project-root must be an absolute path")
+    if args.setup is not None:
+        config = config.with_overrides(leg=dataclasses.replace(config.leg, setup=normalize_setup(args.setup)))
     return config.with_overrides(
         project_root=args.project_root,
         install_spec=args.install_spec,
@@ -235,7 +241,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
         f"{report.counts_line(results)}\n"
-        f"wild-ci: artifacts and act's log: {outcome.run_dir}",
+        f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / 'legs'}/<id>/ "
+        f"(act's log: {outcome.run_dir / 'act.log'})",
         file=sys.stderr,
     )
     print(report.context_block(results), end="")

@@ -10,6 +10,9 @@ timeout: 2h                              # default per-experiment timeout
 runs_on: ubuntu-latest                   # runner label for the jobs
 max_parallel: 4                          # legs running at once
 install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
+setup: auto                              # auto | none | a command, before each experiment
+max_log_bytes: 52428800                  # per log (stdout, stderr); the end is always kept
+max_output_bytes: 536870912              # outputs kept per experiment
 limits:
   max_brain_bytes: 5242880
   max_experiments: 256
@@ -27,7 +30,7 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .specs import DEFAULT_TIMEOUT_S
+from .specs import DEFAULT_TIMEOUT_S, LegSettings
 
 CONFIG_PATH = ".wild/config.yml"
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
@@ -57,6 +60,7 @@ class Config:
     max_parallel: int = 4
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
+    leg: LegSettings = field(default_factory=LegSettings)
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given settings replaced; None means 'not given'."""
@@ -86,9 +90,12 @@ def load_config(repo_root: Path) -> Config:
 
 
 def _config_from(data: dict[str, Any], error: Any) -> Config:
-    from .parse import parse_duration  # the same duration syntax as an experiment's timeout
+    from .parse import normalize_setup, parse_duration  # the same syntax as in a brain output
 
-    known = {"project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits"}
+    known = {
+        "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
+        "setup", "max_log_bytes", "max_output_bytes",
+    }  # fmt: skip
     for key in data:
         if key not in known:
             raise error(key, f"unknown setting {key!r} (known: {', '.join(sorted(known))})")
@@ -112,6 +119,16 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "limits" in data:
         values["limits"] = _limits_from(data["limits"], error)
+    leg: dict[str, Any] = {}
+    if "setup" in data:
+        if not isinstance(data["setup"], str) or not data["setup"].strip():
+            raise error("setup", "setup must be auto, none, or a command")
+        leg["setup"] = normalize_setup(data["setup"])
+    for key in ("max_log_bytes", "max_output_bytes"):
+        if key in data:
+            leg[key] = _positive_int(data[key], key, error)
+    if leg:
+        values["leg"] = LegSettings(**leg)
     return Config(**values)
 
 

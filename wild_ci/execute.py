@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -27,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from . import ledger
+from . import environment, ledger
 from .specs import Experiment, ExperimentResult, IterationSpec
 
 OUTPUT_DIRS = ("outputs", "results")
@@ -35,7 +36,8 @@ KILL_GRACE_S = 10.0
 LEFTOVER_GRACE_S = 2.0
 PIPE_DRAIN_S = 5.0
 TAIL_KEEP_BYTES = 1024 * 1024
-DEFAULT_LOG_CAP_BYTES = 50 * 1024 * 1024
+MIRROR_CAP_BYTES = 1024 * 1024  # what a runaway print may put in the job log, per stream
+MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the artifact has it]\n"
 RESULT_MARKER = "wild-ci: experiment"
 # Variables a runner gives the job that the experiment does not inherit: its tokens, and the
 # file commands through which a step changes later steps. This keeps an experiment from changing
@@ -112,7 +114,7 @@ def execute(
     iteration: int,
     experiment_id: str,
     out: Path,
-    log_cap_bytes: int = DEFAULT_LOG_CAP_BYTES,
+    log_cap_bytes: int | None = None,
     mirror: bool = True,
 ) -> ExperimentResult:
     """Run one experiment of the iteration checked out at `workspace`; write its artifact folder."""
@@ -134,25 +136,71 @@ def execute(
         runner=os.environ.get("RUNNER_NAME") or platform.node(),
         commit=os.environ.get("GITHUB_SHA") or ledger.resolve(ledger.open_repo(workspace), "HEAD"),
         workdir=experiment.repo_workdir,
+        os=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
     )
     _write_result(paths, result)
+    paths.stdout.touch()
+    paths.stderr.touch()
     if not workdir.is_dir():
-        message = f"workdir {experiment.repo_workdir!r} does not exist in the checkout\n"
-        paths.stdout.write_bytes(b"")
-        paths.stderr.write_text(message)
-        return _finish(paths, result, "setup_failed", None, 0.0, note=message.strip())
+        return _setup_failed(
+            paths, result, f"workdir {experiment.repo_workdir!r} does not exist in the checkout"
+        )
     timeout_s = experiment.timeout_s or spec.default_timeout_s
     env = _leg_env(spec, experiment, workspace, workdir)
-    before = _snapshot_outputs(workdir)
     try:
-        run = _run_command(command, workdir, env, paths, timeout_s, log_cap_bytes, mirror)
+        prepared = environment.prepare(
+            experiment.setup or spec.leg.setup,
+            _unique([workdir, project, workspace]),
+            workdir,
+            env,
+            paths.out / "setup.log",
+            timeout_s,
+        )
+    except environment.SetupFailed as exc:
+        log = (paths.out / "setup.log").read_text(encoding="utf-8", errors="replace")
+        return _setup_failed(paths, result, f"{exc}\n--- setup.log ---\n{log}")
+    env.update(prepared.variables)
+    result.environment = prepared.record
+    before = _snapshot_outputs(workdir)
+    cap = log_cap_bytes or spec.leg.max_log_bytes
+    try:
+        run = _run_command(command, workdir, env, paths, timeout_s, cap, mirror)
     except _StartFailed as exc:
-        message = f"wild-ci could not start the experiment: {exc}\n"
-        with paths.stderr.open("a", encoding="utf-8") as handle:
-            handle.write(message)
-        return _finish(paths, result, "setup_failed", None, 0.0, note=message.strip())
-    result.outputs = _copy_outputs(workdir, before, paths.outputs)
+        return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
+    result.outputs, result.note = _copy_outputs(workdir, before, experiment.artifacts, paths.outputs,
+                                                spec.leg.max_output_bytes)  # fmt: skip
+    result.metrics = read_metrics(workdir)
     return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, run.note)
+
+
+def _setup_failed(paths: LegPaths, result: ExperimentResult, message: str) -> ExperimentResult:
+    """The experiment never ran; why goes to stderr.log, which the brain sees the end of."""
+    with paths.stderr.open("a", encoding="utf-8") as handle:
+        handle.write(message.rstrip("\n") + "\n")
+    return _finish(paths, result, "setup_failed", None, 0.0, note=message.splitlines()[0])
+
+
+def _unique(paths: list[Path]) -> list[Path]:
+    return list(dict.fromkeys(paths))
+
+
+def read_metrics(workdir: Path) -> dict[str, float]:
+    """Numbers from a flat JSON object in `metrics.json` (the workdir's, else `results/`)."""
+    for candidate in (workdir / "metrics.json", workdir / "results" / "metrics.json"):
+        if candidate.is_file():
+            try:
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+            if not isinstance(data, dict):
+                return {}
+            return {
+                str(k): v
+                for k, v in data.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            }
+    return {}
 
 
 class _StartFailed(RuntimeError):
@@ -239,14 +287,18 @@ def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: i
     head_cap = cap - tail_cap
 
     def copy() -> None:
-        written = dropped = 0
+        written = dropped = mirrored = 0
         tail = bytearray()
         assert source is not None
         with target.open("wb") as sink:
             while chunk := os.read(source.fileno(), 65536):
-                if mirror is not None:
+                if mirror is not None and mirrored <= MIRROR_CAP_BYTES:
+                    piece = chunk[: MIRROR_CAP_BYTES - mirrored]
+                    mirrored += len(chunk)
+                    if mirrored > MIRROR_CAP_BYTES:
+                        piece += MIRROR_NOTICE
                     with contextlib.suppress(OSError, ValueError):
-                        mirror.write(chunk)
+                        mirror.write(piece)
                         mirror.flush()
                 piece = chunk[: max(0, head_cap - written)]
                 if piece:
@@ -347,17 +399,30 @@ def _snapshot_outputs(workdir: Path) -> dict[str, tuple[int, int]]:
     return snapshot
 
 
-def _copy_outputs(workdir: Path, before: dict[str, tuple[int, int]], target: Path) -> list[str]:
-    """Files the experiment created or changed under outputs/ and results/ of its workdir."""
-    copied = []
-    for relative, state in sorted(_snapshot_outputs(workdir).items()):
-        if before.get(relative) == state:
+def _copy_outputs(
+    workdir: Path, before: dict[str, tuple[int, int]], globs: list[str], target: Path, cap: int
+) -> tuple[list[str], str | None]:
+    """Files the experiment created or changed under outputs/ and results/ of its workdir, plus
+    whatever the experiment's `artifacts` globs match, up to `cap` bytes in all."""
+    chosen = [rel for rel, state in sorted(_snapshot_outputs(workdir).items()) if before.get(rel) != state]
+    for pattern in globs:
+        for path in sorted(workdir.glob(pattern)):
+            relative = path.relative_to(workdir).as_posix()
+            if path.is_file() and not path.is_symlink() and relative not in chosen:
+                chosen.append(relative)
+    copied, total, skipped = [], 0, 0
+    for relative in chosen:
+        size = (workdir / relative).stat().st_size
+        if total + size > cap:
+            skipped += 1
             continue
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(workdir / relative, destination)
         copied.append(relative)
-    return copied
+        total += size
+    note = f"{skipped} output file(s) not kept: the outputs cap is {cap} bytes" if skipped else None
+    return copied, note
 
 
 def _finish(
@@ -374,7 +439,8 @@ def _finish(
     result.duration_s = round(duration_s, 3)
     result.finished_at = _now()
     result.signal = signal_number
-    result.note = note
+    result.note = "; ".join(filter(None, [note, result.note])) or None
+    result.cpu_s = round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3)
     result.stdout_bytes = _size(paths.stdout)
     result.stderr_bytes = _size(paths.stderr)
     _write_result(paths, result)
@@ -385,9 +451,6 @@ def _finish(
 
 def _write_result(paths: LegPaths, result: ExperimentResult) -> None:
     data = result.to_json()
-    data["cpu_s"] = round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3)
-    data["os"] = f"{platform.system()} {platform.release()}"
-    data["python"] = platform.python_version()
     temporary = paths.result.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     temporary.replace(paths.result)

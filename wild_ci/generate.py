@@ -54,6 +54,7 @@ PINNED_ACTIONS = {
     "download_artifact": PinnedAction(
         "actions/download-artifact", "9000827ccba6bdab643e8b6fd33ac0654aef8333", "v8.0.2"
     ),
+    "cache": PinnedAction("actions/cache", "55cc8345863c7cc4c66a329aec7e433d2d1c52a9", "v6.1.0"),
 }
 
 
@@ -136,6 +137,7 @@ def submit(
         warnings=parsed.warnings,
         invalid=parsed.invalid if skip_invalid else [],
         default_timeout_s=config.timeout_s,
+        leg=config.leg,
     )
     folder = ledger.iteration_dir(iteration)
     files = {

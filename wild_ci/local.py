@@ -25,7 +25,7 @@ from pathlib import Path
 
 import git
 
-from . import collect, generate, ledger
+from . import collect, environment, generate, ledger
 from .artifacts import ArtifactError, unzip
 from .config import Config
 from .generate import PINNED_ACTIONS, Submission
@@ -33,7 +33,7 @@ from .progress import ProgressDisplay, ProgressTracker
 from .specs import IterationResults, artifact_name
 from .templating import render
 
-STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact"}
+STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact", "cache": "cache"}
 
 
 class LocalRunError(RuntimeError):
@@ -112,6 +112,7 @@ def run_submission(
         except KeyboardInterrupt:
             collect_on_host(repo, submission, run_dir / "artifacts", legs)  # nothing lost
             raise
+        unpack_artifacts(run_dir)
         tip = ledger.branch_tip(repo, submission.branch) or submission.commit
         results = collect.read_results(repo, tip, submission.iteration)
         if results is not None:
@@ -123,6 +124,15 @@ def run_submission(
             f"act's output is in {run_dir / 'act.log'}:\n" + "\n".join(tracker.other_lines[-10:])
         )
     return LocalRun(submission, results, run_dir, exit_code, "host")
+
+
+def unpack_artifacts(run_dir: Path) -> None:
+    """Each leg's artifact, unzipped to `<run dir>/legs/<experiment id>/`, so a user finds every log
+    and output on disk without digging through act's storage."""
+    for archive in sorted((run_dir / "artifacts").glob("*/*/*.zip")):
+        experiment_id = archive.stem.split("-", 2)[-1]  # wild-NNNN-<id>
+        with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
+            unzip(archive.read_bytes(), run_dir / "legs" / experiment_id)
 
 
 def collect_on_host(repo: git.Repo, submission: Submission, artifacts: Path, legs: Path) -> IterationResults:
@@ -181,6 +191,7 @@ def act_command(
         "--var-file", os.devnull, "--input-file", os.devnull,
         "--env", f"WILD_CI_LOCAL={shim}",
     ]  # fmt: skip
+    command += ["--env", f"{environment.CACHE_ENV_VAR}={environment.cache_root()}"]
     home = os.environ.get("HOME") or str(Path.home())
     command += ["--env", f"HOME={home}"]
     command += ["--env", f"XDG_CONFIG_HOME={os.environ.get('XDG_CONFIG_HOME') or home + '/.config'}"]

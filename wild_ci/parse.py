@@ -22,7 +22,7 @@ from .parse_fast import read_canonical
 from .parse_tolerant import Unreadable, read_tolerantly
 from .specs import BrainOutput, Diagnostic, Experiment, InvalidItem
 
-KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env")
+KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env", "setup", "artifacts")
 FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$")
@@ -378,6 +378,8 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
     parameters = _parameters(item.get("parameters"), error)
     timeout_s = _timeout(item.get("timeout"), error)
     env = _env(item.get("env"), error)
+    setup = _setup(item.get("setup"), error)
+    artifacts = _artifact_globs(item.get("artifacts"), error)
     if command is not None and parameters:
         problem = flag_position_problem(command)
         if problem:
@@ -396,6 +398,8 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
             parameters=parameters,
             timeout_s=timeout_s,
             env=env,
+            setup=setup,
+            artifacts=artifacts,
         )
     )
 
@@ -479,6 +483,37 @@ def parse_duration(value: Any) -> int | None:
             return None
         seconds = float(match.group(1)) * UNIT_SECONDS[(match.group(2) or "s")[0]]
     return max(1, round(seconds)) if seconds > 0 else None
+
+
+def _setup(value: Any, error: Any) -> str | None:
+    """`auto` (build the environment from the project's files), `none`, or a shell command."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        error("setup", "'setup' must be auto, none, or a command")
+        return None
+    return normalize_setup(value)
+
+
+def normalize_setup(value: str) -> str:
+    """`auto` and `none` in any case are keywords; anything else is a shell command."""
+    text = value.strip()
+    return text.lower() if text.lower() in ("auto", "none") else text
+
+
+def _artifact_globs(value: Any, error: Any) -> list[str]:
+    """Extra files to keep, as globs relative to the workdir (never absolute, never '..')."""
+    if value is None:
+        return []
+    globs = [value] if isinstance(value, str) else value
+    if not isinstance(globs, list) or not all(isinstance(g, str) and g.strip() for g in globs):
+        error("artifacts", "'artifacts' must be a glob or a list of globs, relative to the workdir")
+        return []
+    for pattern in globs:
+        if pattern.startswith("/") or ".." in pattern.split("/") or "\x00" in pattern:
+            error("artifacts", f"artifact glob {pattern!r} must stay inside the workdir")
+            return []
+    return [g.strip() for g in globs]
 
 
 def _contains_nul(value: Any) -> bool:

@@ -67,6 +67,13 @@ def exit_text(result: ExperimentResult) -> str:
     return "–"
 
 
+def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
+    """The first few metrics, for a table cell."""
+    parts = [f"{one_line(name, 30)}={value:.4g}" for name, value in list(metrics.items())[:shown]]
+    more = len(metrics) - shown
+    return ", ".join(parts) + (f" (+{more})" if more > 0 else "") if parts else ""
+
+
 def _filters() -> dict[str, object]:
     return {
         "symbol": lambda status: STATUS_SYMBOLS.get(status, "?"),
@@ -75,6 +82,7 @@ def _filters() -> dict[str, object]:
         "duration": duration,
         "exit_text": exit_text,
         "defuse": defuse,
+        "metrics_cell": metrics_cell,
     }
 
 

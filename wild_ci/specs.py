@@ -72,6 +72,8 @@ class Experiment:
     parameters: dict[str, Any] = field(default_factory=dict)
     timeout_s: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    setup: str | None = None  # auto | none | a command; None means the iteration's default
+    artifacts: list[str] = field(default_factory=list)  # extra globs to keep, relative to workdir
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -111,6 +113,15 @@ class BrainOutput:
         }
 
 
+@dataclass(frozen=True)
+class LegSettings:
+    """How every leg of an iteration behaves, from the user's configuration."""
+
+    setup: str = "auto"  # auto | none | a command
+    max_log_bytes: int = 50 * 1024 * 1024
+    max_output_bytes: int = 512 * 1024 * 1024
+
+
 @dataclass
 class IterationSpec:
     """The content of `.wild/iterations/NNNN/experiments.json`: everything a leg needs."""
@@ -128,6 +139,7 @@ class IterationSpec:
     warnings: list[Diagnostic] = field(default_factory=list)
     invalid: list[InvalidItem] = field(default_factory=list)
     default_timeout_s: int = DEFAULT_TIMEOUT_S
+    leg: LegSettings = field(default_factory=lambda: LegSettings())
 
     @property
     def label(self) -> str:
@@ -150,6 +162,7 @@ class IterationSpec:
             "project_dir": self.project_dir,
             "source_commit": self.source_commit,
             "default_timeout_s": self.default_timeout_s,
+            "leg": dataclasses.asdict(self.leg),
             "promise": self.promise,
             "summary": self.summary,
             "plan": self.plan,
@@ -174,6 +187,7 @@ class IterationSpec:
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
             default_timeout_s=int(data.get("default_timeout_s", DEFAULT_TIMEOUT_S)),
+            leg=LegSettings(**data.get("leg", {})),
         )
 
 
@@ -200,6 +214,11 @@ class ExperimentResult:
     signal: int | None = None
     note: str | None = None
     executed_command: str | None = None  # `command` with the project root mapped onto the checkout
+    metrics: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, Any] | None = None  # how the leg's Python environment was set up
+    cpu_s: float | None = None
+    os: str | None = None
+    python: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

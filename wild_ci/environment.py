@@ -1,0 +1,211 @@
+"""The leg's Python environment: built with uv from the project's own files, cached by their hash.
+
+`setup: auto` looks in the experiment's workdir, then the project root, then the repository root
+for `requirements.txt`, `pyproject.toml`, `setup.py` or `environment.yml`, and builds a virtual
+environment with what they ask for. Environments live in a shared cache directory keyed by a hash
+of those files (and the Python and uv versions), so the legs of one run — and later runs — build
+each environment once; a file lock makes concurrent legs wait for the one that builds. The project
+itself is not installed into the shared environment (its code differs per checkout): its folder
+(and `src/`) go on PYTHONPATH instead. `setup: none` skips all this; any other value is a shell
+command run in the workdir before the experiment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFINITION_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "environment.yml")
+CACHE_ENV_VAR = "WILD_CI_ENV_CACHE"
+
+
+class SetupFailed(RuntimeError):
+    """The environment could not be built; the set-up log says why."""
+
+
+@dataclass
+class Environment:
+    """What the experiment's process gets from the set-up, and what result.json records."""
+
+    variables: dict[str, str] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+
+
+def cache_root() -> Path:
+    """Shared by every leg on this machine: $WILD_CI_ENV_CACHE, else the user's cache folder."""
+    configured = os.environ.get(CACHE_ENV_VAR)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wild-ci" / "envs"
+
+
+def find_definition(search: list[Path]) -> tuple[Path, list[str]] | None:
+    """The first folder (in search order) holding any file that defines an environment."""
+    for folder in search:
+        present = [name for name in DEFINITION_FILES if (folder / name).is_file()]
+        if present:
+            return folder, present
+    return None
+
+
+def prepare(
+    setting: str, search: list[Path], workdir: Path, env: dict[str, str], log: Path, timeout_s: float
+) -> Environment:
+    """Set up the environment for one experiment; raise SetupFailed with the log written."""
+    if setting == "none":
+        return Environment(record={"setup": "none"})
+    if setting != "auto":
+        _run_logged(["bash", "--noprofile", "--norc", "-c", setting], workdir, env, log, timeout_s)
+        return Environment(record={"setup": "command"})
+    found = find_definition(search)
+    if found is None:
+        return Environment(record={"setup": "auto", "found": None})
+    folder, files = found
+    return _cached_environment(folder, files, env, log, timeout_s)
+
+
+def _cached_environment(
+    folder: Path, files: list[str], env: dict[str, str], log: Path, timeout_s: float
+) -> Environment:
+    python = shutil.which("python3", path=env.get("PATH")) or sys.executable
+    uv = _uv()
+    key = _environment_key(folder, files, python, uv)
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / key
+    started = time.monotonic()
+    with _locked(root / f"{key}.lock"):
+        reused = (target / ".complete").is_file()
+        if not reused:
+            _build(target, folder, files, python, uv, env, log, timeout_s)
+    importable = [str(folder / "src")] if (folder / "src").is_dir() else []
+    importable += [str(folder), *filter(None, [env.get("PYTHONPATH")])]
+    variables = {
+        "VIRTUAL_ENV": str(target),
+        "PATH": os.pathsep.join([str(target / "bin"), env.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join(importable),
+    }
+    record = {
+        "setup": "auto",
+        "found": files,
+        "key": key,
+        "path": str(target),
+        "reused": reused,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    return Environment(variables=variables, record=record)
+
+
+def _build(
+    target: Path,
+    folder: Path,
+    files: list[str],
+    python: str,
+    uv: str,
+    env: dict[str, str],
+    log: Path,
+    timeout_s: float,
+) -> None:
+    """Build in place under the lock; the `.complete` mark comes last, so a build that crashed is
+    rebuilt by the next leg instead of being used half-made."""
+    shutil.rmtree(target, ignore_errors=True)
+    _run_logged([uv, "venv", "--quiet", "--python", python, str(target)], folder, env, log, timeout_s)
+    venv_python = str(target / "bin" / "python")
+    for requirement in _requirement_sources(folder, files, target):
+        command = [uv, "pip", "install", "--python", venv_python, "-r", str(requirement)]
+        _run_logged(command, folder, env, log, timeout_s)
+    (target / ".complete").write_text("ok\n")
+
+
+def _requirement_sources(folder: Path, files: list[str], building: Path) -> list[Path]:
+    """requirements.txt as it is; pyproject.toml and setup.py for their dependencies (uv reads
+    both); environment.yml through its pip-installable entries."""
+    sources = [folder / name for name in ("requirements.txt", "pyproject.toml", "setup.py") if name in files]
+    if "pyproject.toml" in files and "setup.py" in files:
+        sources.remove(folder / "setup.py")  # the same project, described twice
+    if "environment.yml" in files and not sources:
+        converted = building / "environment-requirements.txt"
+        converted.write_text("\n".join(conda_requirements(folder / "environment.yml")) + "\n")
+        sources.append(converted)
+    return sources
+
+
+def conda_requirements(path: Path) -> list[str]:
+    """pip requirements from a conda environment.yml: `name=1.2` becomes `name==1.2`, the `pip:`
+    list is taken as it is, and python/pip themselves are skipped."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    requirements: list[str] = []
+    for entry in data.get("dependencies") or []:
+        if isinstance(entry, dict):
+            requirements.extend(str(item) for item in entry.get("pip") or [])
+            continue
+        name, _, version = str(entry).partition("=")
+        name = name.split("::")[-1].strip()
+        if name in ("python", "pip") or not name:
+            continue
+        version = version.lstrip("=").split("=")[0]
+        requirements.append(f"{name}=={version}" if version and "*" not in version else name)
+    return requirements
+
+
+def _environment_key(folder: Path, files: list[str], python: str, uv: str) -> str:
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    for command in ([python, "--version"], [uv, "--version"]):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            digest.update(subprocess.run(command, capture_output=True, timeout=30).stdout)
+    digest.update(os.path.realpath(python).encode())
+    return digest.hexdigest()[:24]
+
+
+def _uv() -> str:
+    """uv from the `uv` package wild-ci depends on, else from PATH."""
+    with contextlib.suppress(ImportError, FileNotFoundError):
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    found = shutil.which("uv")
+    if not found:
+        raise SetupFailed("uv was not found: `pip install uv` provides it")
+    return found
+
+
+def _run_logged(command: list[str], cwd: Path, env: dict[str, str], log: Path, timeout_s: float) -> None:
+    with log.open("ab") as handle:
+        handle.write(f"$ {' '.join(command)}\n".encode())
+        handle.flush()
+        try:
+            done = subprocess.run(
+                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=handle,
+                stderr=subprocess.STDOUT, timeout=timeout_s, start_new_session=True,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise SetupFailed(f"set-up did not finish within {timeout_s:.0f}s: {' '.join(command)}") from exc
+        except OSError as exc:
+            raise SetupFailed(f"set-up could not run {command[0]}: {exc}") from exc
+    if done.returncode != 0:
+        raise SetupFailed(f"set-up failed (exit {done.returncode}): {' '.join(command)}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
