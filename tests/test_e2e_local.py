@@ -60,13 +60,15 @@ def test_run_sees_uncommitted_edits_and_leaves_the_repo_untouched(make_repo, tmp
     assert "| ❌ failed | `fail-loudly` |" in git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
 
     # the artifacts stay where wild-ci said, outside the work tree
-    assert "artifacts and act's log" in done.stderr.decode()
+    assert "each experiment's logs and outputs" in done.stderr.decode()
     run_dir = repo / ".git" / "wild-ci" / "runs" / "main" / "0001"
     assert sorted(p.name for p in (run_dir / "artifacts").glob("*/*")) == [
         "wild-0001-fail-loudly",
         "wild-0001-read-the-edited-config",
         "wild-0001-write-the-answer",
     ]
+    assert (run_dir / "legs/write-the-answer/outputs/outputs/answer.txt").read_text() == "42\n"
+    assert (run_dir / "legs/fail-loudly/stderr.log").read_text() == "something broke\n"
 
     # a second run makes iteration 0002 on top of the first one's results
     (repo / "config.txt").write_text("second edit\n")
