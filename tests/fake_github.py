@@ -1,0 +1,324 @@
+"""A stand-in for GitHub's REST API on 127.0.0.1, for the endpoints wild-ci uses.
+
+It answers with GitHub's documented request and response shapes (issue comments with `Link`
+pagination, pulls, workflow runs by head SHA, jobs, artifacts whose zip sits behind a redirect to a
+signed URL, workflow dispatch) and checks what it receives: method, path, token, JSON bodies, the
+65,536-character comment limit. Every request is recorded for the tests to inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+COMMENT_LIMIT = 65_536
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeGitHub:
+    repository: str = "octo/lab"
+    token: str = "test-token"
+    comments: dict[int, list[dict]] = field(default_factory=dict)
+    pulls: list[dict] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    jobs: dict[int, list[dict]] = field(default_factory=dict)
+    artifacts: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict)
+    dispatches: list[dict] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    rate_limited_requests: int = 0  # answer this many requests with a 403 rate-limit first
+    run_updates: dict[int, list[dict]] = field(default_factory=dict)  # successive states per poll
+    _next_id: int = 1000
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def do_PATCH(self) -> None:
+                fake._handle(self, "PATCH")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self.url
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- helpers for tests ----------------------------------------------------------------------
+
+    def new_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            return self._next_id
+
+    def add_run(self, head_sha: str, status: str = "completed", conclusion: str | None = "success") -> dict:
+        run_id = self.new_id()
+        run = {
+            "id": run_id,
+            "name": "wild-experiments",
+            "head_sha": head_sha,
+            "head_branch": "wild/main",
+            "status": status,
+            "conclusion": conclusion,
+            "event": "push",
+            "run_number": len(self.runs) + 1,
+            "html_url": f"https://github.com/{self.repository}/actions/runs/{run_id}",
+            "url": f"{self.url}/repos/{self.repository}/actions/runs/{run_id}",
+            "jobs_url": f"{self.url}/repos/{self.repository}/actions/runs/{run_id}/jobs",
+            "artifacts_url": f"{self.url}/repos/{self.repository}/actions/runs/{run_id}/artifacts",
+            "created_at": "2026-11-26T10:00:00Z",
+            "updated_at": "2026-11-26T10:05:00Z",
+        }
+        self.runs.append(run)
+        return run
+
+    def calls(self, method: str, pattern: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
+
+    # --- request handling -----------------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw and "json" in (handler.headers.get("Content-Type") or "") else raw
+        record = Recorded(method, parts.path, parse_qs(parts.query), dict(handler.headers), body)
+        with self._lock:
+            self.requests.append(record)
+            limited = self.rate_limited_requests > 0 and parts.path.startswith("/repos/")
+            if limited:
+                self.rate_limited_requests -= 1
+        if parts.path.startswith("/blob/"):
+            return self._blob(handler, record)
+        if not self._authorised(record):
+            return self._json(handler, 401, {"message": "Bad credentials"})
+        if limited:
+            headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0", "Retry-After": "1"}
+            return self._json(handler, 403, {"message": "API rate limit exceeded for installation."}, headers)
+        prefix = f"/repos/{self.repository}"
+        if not parts.path.startswith(prefix):
+            return self._json(handler, 404, {"message": "Not Found"})
+        route = parts.path[len(prefix) :]
+        for pattern, verb, action in self._routes():
+            match = re.fullmatch(pattern, route)
+            if match and verb == method:
+                return action(handler, record, *match.groups())
+        return self._json(handler, 404, {"message": "Not Found", "path": route})
+
+    def _routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            (r"", "GET", self._repo),
+            (r"/issues/(\d+)", "GET", self._issue),
+            (r"/issues/(\d+)/comments", "GET", self._list_comments),
+            (r"/issues/(\d+)/comments", "POST", self._create_comment),
+            (r"/issues/comments/(\d+)", "PATCH", self._edit_comment),
+            (r"/pulls", "GET", self._list_pulls),
+            (r"/pulls", "POST", self._create_pull),
+            (r"/actions/runs", "GET", self._list_runs),
+            (r"/actions/runs/(\d+)", "GET", self._get_run),
+            (r"/actions/runs/(\d+)/jobs", "GET", self._list_jobs),
+            (r"/actions/runs/(\d+)/artifacts", "GET", self._list_artifacts),
+            (r"/actions/artifacts/(\d+)/zip", "GET", self._artifact_zip),
+            (r"/actions/workflows/([^/]+)", "GET", self._workflow),
+            (r"/actions/workflows/([^/]+)/dispatches", "POST", self._dispatch),
+        ]
+
+    def _authorised(self, record: Recorded) -> bool:
+        header = record.headers.get("Authorization", "")
+        return header in (f"token {self.token}", f"Bearer {self.token}")
+
+    def _base(self) -> str:
+        return f"{self.url}/repos/{self.repository}"
+
+    def _repo(self, handler: BaseHTTPRequestHandler, record: Recorded) -> None:
+        owner, name = self.repository.split("/")
+        self._json(handler, 200, {"id": 1, "name": name, "full_name": self.repository,
+                                  "owner": {"login": owner}, "url": self._base()})  # fmt: skip
+
+    def _issue(self, handler: BaseHTTPRequestHandler, record: Recorded, number: str) -> None:
+        self._json(handler, 200, {"number": int(number), "url": f"{self._base()}/issues/{number}",
+                                  "comments_url": f"{self._base()}/issues/{number}/comments"})  # fmt: skip
+
+    def _comment_json(self, comment: dict) -> dict:
+        return {
+            **comment,
+            "url": f"{self._base()}/issues/comments/{comment['id']}",
+            "html_url": f"https://github.com/{self.repository}/pull/1#issuecomment-{comment['id']}",
+            "user": {"login": "github-actions[bot]"},
+            "created_at": "2026-11-26T10:00:00Z",
+            "updated_at": "2026-11-26T10:00:00Z",
+        }
+
+    def _list_comments(self, handler: BaseHTTPRequestHandler, record: Recorded, number: str) -> None:
+        items = [self._comment_json(c) for c in self.comments.get(int(number), [])]
+        self._paginated(handler, record, items, f"{self._base()}/issues/{number}/comments")
+
+    def _create_comment(self, handler: BaseHTTPRequestHandler, record: Recorded, number: str) -> None:
+        body = record.body.get("body") if isinstance(record.body, dict) else None
+        if not isinstance(body, str):
+            return self._json(handler, 422, {"message": "Invalid request.", "errors": ["body is missing"]})
+        if len(body) > COMMENT_LIMIT:
+            return self._json(handler, 422, {"message": "Validation Failed",
+                                             "errors": [{"resource": "IssueComment", "code": "custom",
+                                                         "message": "body is too long"}]})  # fmt: skip
+        comment = {"id": self.new_id(), "body": body}
+        self.comments.setdefault(int(number), []).append(comment)
+        self._json(handler, 201, self._comment_json(comment))
+
+    def _edit_comment(self, handler: BaseHTTPRequestHandler, record: Recorded, comment_id: str) -> None:
+        body = record.body.get("body") if isinstance(record.body, dict) else None
+        if not isinstance(body, str) or len(body) > COMMENT_LIMIT:
+            return self._json(handler, 422, {"message": "Validation Failed"})
+        for comments in self.comments.values():
+            for comment in comments:
+                if comment["id"] == int(comment_id):
+                    comment["body"] = body
+                    return self._json(handler, 200, self._comment_json(comment))
+        self._json(handler, 404, {"message": "Not Found"})
+
+    def _pull_json(self, pull: dict) -> dict:
+        return {**pull, "url": f"{self._base()}/pulls/{pull['number']}",
+                "html_url": f"https://github.com/{self.repository}/pull/{pull['number']}"}  # fmt: skip
+
+    def _list_pulls(self, handler: BaseHTTPRequestHandler, record: Recorded) -> None:
+        owner = self.repository.split("/")[0]
+        head = record.query.get("head", [None])[0]
+        state = record.query.get("state", ["open"])[0]
+        items = [
+            self._pull_json(p)
+            for p in self.pulls
+            if (head is None or f"{owner}:{p['head']['ref']}" == head) and state in (p["state"], "all")
+        ]
+        self._paginated(handler, record, items, f"{self._base()}/pulls")
+
+    def _create_pull(self, handler: BaseHTTPRequestHandler, record: Recorded) -> None:
+        data = record.body if isinstance(record.body, dict) else {}
+        if not all(isinstance(data.get(k), str) for k in ("head", "base", "title")):
+            return self._json(handler, 422, {"message": "Validation Failed"})
+        pull = {
+            "number": len(self.pulls) + 1,
+            "state": "open",
+            "title": data["title"],
+            "body": data.get("body"),
+            "head": {"ref": data["head"]},
+            "base": {"ref": data["base"]},
+        }
+        self.pulls.append(pull)
+        self._json(handler, 201, self._pull_json(pull))
+
+    def _current_run(self, run: dict) -> dict:
+        updates = self.run_updates.get(run["id"])
+        if updates:
+            run.update(updates.pop(0))
+        return run
+
+    def _list_runs(self, handler: BaseHTTPRequestHandler, record: Recorded) -> None:
+        sha = record.query.get("head_sha", [None])[0]
+        runs = [self._current_run(r) for r in self.runs if sha is None or r["head_sha"] == sha]
+        self._json(handler, 200, {"total_count": len(runs), "workflow_runs": runs})
+
+    def _get_run(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
+        for run in self.runs:
+            if run["id"] == int(run_id):
+                return self._json(handler, 200, run)
+        self._json(handler, 404, {"message": "Not Found"})
+
+    def _list_jobs(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
+        jobs = self.jobs.get(int(run_id), [])
+        self._json(handler, 200, {"total_count": len(jobs), "jobs": jobs})
+
+    def _list_artifacts(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
+        items = []
+        for index, (name, data) in enumerate(self.artifacts.get(int(run_id), [])):
+            artifact_id = int(run_id) * 100 + index
+            items.append({
+                "id": artifact_id, "name": name, "size_in_bytes": len(data), "expired": False,
+                "url": f"{self._base()}/actions/artifacts/{artifact_id}",
+                "archive_download_url": f"{self._base()}/actions/artifacts/{artifact_id}/zip",
+                "workflow_run": {"id": int(run_id)},
+            })  # fmt: skip
+        self._json(handler, 200, {"total_count": len(items), "artifacts": items})
+
+    def _artifact_zip(self, handler: BaseHTTPRequestHandler, record: Recorded, artifact_id: str) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", f"{self.url}/blob/{artifact_id}?sig=signed&se=60")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    def _blob(self, handler: BaseHTTPRequestHandler, record: Recorded) -> None:
+        """The signed storage URL: anonymous, and it must not receive the API token."""
+        if "Authorization" in record.headers or record.query.get("sig") != ["signed"]:
+            return self._json(handler, 403, {"message": "AuthenticationFailed"})
+        artifact_id = int(record.path.rsplit("/", 1)[1])
+        run_id, index = divmod(artifact_id, 100)
+        data = self.artifacts[run_id][index][1]
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/zip")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _workflow(self, handler: BaseHTTPRequestHandler, record: Recorded, name: str) -> None:
+        self._json(handler, 200, {"id": 77, "name": "wild-experiments", "path": f".github/workflows/{name}",
+                                  "url": f"{self._base()}/actions/workflows/{name}"})  # fmt: skip
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler, record: Recorded, name: str) -> None:
+        data = record.body if isinstance(record.body, dict) else {}
+        if not isinstance(data.get("ref"), str):
+            return self._json(handler, 422, {"message": "Invalid request. ref is required"})
+        self.dispatches.append({"workflow": name, **data})
+        handler.send_response(204)
+        handler.end_headers()
+
+    # --- responses ------------------------------------------------------------------------------
+
+    def _paginated(self, handler: BaseHTTPRequestHandler, record: Recorded, items: list, url: str) -> None:
+        per_page = int(record.query.get("per_page", ["30"])[0])
+        page = int(record.query.get("page", ["1"])[0])
+        last = max(1, -(-len(items) // per_page))
+        links = []
+        extra = "".join(f"&{k}={v[0]}" for k, v in record.query.items() if k not in ("page", "per_page"))
+        if page < last:
+            links.append(f'<{url}?per_page={per_page}&page={page + 1}{extra}>; rel="next"')
+            links.append(f'<{url}?per_page={per_page}&page={last}{extra}>; rel="last"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        self._json(handler, 200, items[(page - 1) * per_page : page * per_page], headers)
+
+    def _json(
+        self, handler: BaseHTTPRequestHandler, status: int, data: Any, headers: dict | None = None
+    ) -> None:
+        payload = json.dumps(data).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(payload)

@@ -1,0 +1,198 @@
+"""The GitHub client: pull requests, the sticky results comment, workflow runs, artifacts, dispatch.
+
+Built on PyGithub (pagination through `Link` headers, back-off on rate limits with GithubRetry).
+Settings come from the environment a runner provides: GITHUB_TOKEN, GITHUB_REPOSITORY,
+GITHUB_API_URL (and GITHUB_SERVER_URL for links), so the same code talks to github.com, a GitHub
+Enterprise server, or the local stand-in server the tests run on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+
+from .artifacts import unzip
+
+DEFAULT_API_URL = "https://api.github.com"
+DEFAULT_SERVER_URL = "https://github.com"
+
+
+class GitHubError(RuntimeError):
+    """A GitHub request failed or GitHub is not configured; the message says which."""
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    repository: str  # owner/name
+    token: str
+    api_url: str = DEFAULT_API_URL
+    server_url: str = DEFAULT_SERVER_URL
+
+    @classmethod
+    def from_env(cls, repository: str | None = None) -> GitHubSettings:
+        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        repository = repository or os.environ.get("GITHUB_REPOSITORY")
+        if not token or not repository:
+            raise GitHubError("set GITHUB_TOKEN and GITHUB_REPOSITORY (owner/name) to talk to GitHub")
+        return cls(
+            repository=repository,
+            token=token,
+            api_url=os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            server_url=os.environ.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL,
+        )
+
+    def blob_url(self, ref: str, path: str) -> str:
+        return f"{self.server_url.rstrip('/')}/{self.repository}/blob/{ref}/{path}"
+
+
+@dataclass(frozen=True)
+class CommentOutcome:
+    id: int
+    created: bool
+    updated: bool
+    url: str
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    name: str
+    status: str  # queued | in_progress | completed | …
+    conclusion: str | None  # success | failure | cancelled | timed_out | …
+    html_url: str
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    status: str
+    conclusion: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class GitHubClient:
+    def __init__(self, settings: GitHubSettings, polite: bool = True) -> None:
+        self.settings = settings
+        self._github = Github(
+            auth=Auth.Token(settings.token),
+            base_url=settings.api_url.rstrip("/"),
+            per_page=100,
+            retry=GithubRetry(total=6, backoff_factor=1.0),
+            seconds_between_requests=0.25 if polite else None,
+            seconds_between_writes=1.0 if polite else None,
+            lazy=True,
+        )
+        self._repo = self._github.get_repo(settings.repository)
+
+    # --- pull requests and the sticky comment ---------------------------------------------------
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> CommentOutcome:
+        """One comment per marker: found across all pages and edited, or created."""
+        try:
+            issue = self._repo.get_issue(number)
+            for comment in issue.get_comments():
+                if marker in (comment.body or ""):
+                    if comment.body == body:
+                        return CommentOutcome(comment.id, False, False, comment.html_url)
+                    comment.edit(body)
+                    return CommentOutcome(comment.id, False, True, comment.html_url)
+            created = issue.create_comment(body)
+            return CommentOutcome(created.id, True, False, created.html_url)
+        except GithubException as exc:
+            raise GitHubError(f"commenting on #{number} failed: {_message(exc)}") from exc
+
+    def find_open_pull(self, head_branch: str) -> int | None:
+        owner = self.settings.repository.split("/")[0]
+        try:
+            for pull in self._repo.get_pulls(state="open", head=f"{owner}:{head_branch}"):
+                return pull.number
+        except GithubException as exc:
+            raise GitHubError(
+                f"looking up the pull request of {head_branch} failed: {_message(exc)}"
+            ) from exc
+        return None
+
+    def create_pull(self, head_branch: str, base: str, title: str, body: str) -> int:
+        try:
+            return self._repo.create_pull(base=base, head=head_branch, title=title, body=body).number
+        except GithubException as exc:
+            raise GitHubError(f"opening a pull request for {head_branch} failed: {_message(exc)}") from exc
+
+    # --- workflow runs ----------------------------------------------------------------------------
+
+    def runs_for_commit(self, sha: str) -> list[Run]:
+        try:
+            return [_run(r) for r in self._repo.get_workflow_runs(head_sha=sha)]
+        except GithubException as exc:
+            raise GitHubError(f"listing the runs of {sha[:12]} failed: {_message(exc)}") from exc
+
+    def jobs(self, run_id: int) -> list[Job]:
+        try:
+            run = self._repo.get_workflow_run(run_id)
+            return [Job(j.name, j.status, j.conclusion, j.started_at, j.completed_at) for j in run.jobs()]
+        except GithubException as exc:
+            raise GitHubError(f"listing the jobs of run {run_id} failed: {_message(exc)}") from exc
+
+    def download_artifacts(self, run_id: int, pattern: str, destination: Path) -> list[str]:
+        """Every artifact of the run whose name matches, unzipped to `destination/<name>/`. The zip
+        sits behind a redirect to a short-lived signed URL, fetched without our token."""
+        try:
+            artifacts = list(self._repo.get_workflow_run(run_id).get_artifacts())
+        except GithubException as exc:
+            raise GitHubError(f"listing the artifacts of run {run_id} failed: {_message(exc)}") from exc
+        names = []
+        for artifact in artifacts:
+            if artifact.expired or not fnmatch.fnmatchcase(artifact.name, pattern):
+                continue
+            unzip(self._download(artifact.archive_download_url), destination / artifact.name)
+            names.append(artifact.name)
+        return sorted(names)
+
+    def dispatch(self, workflow_file: str, ref: str, inputs: dict[str, str] | None = None) -> None:
+        try:
+            workflow = self._repo.get_workflow(workflow_file)
+            if not workflow.create_dispatch(ref=ref, inputs=inputs or {}):
+                raise GitHubError(f"GitHub refused to dispatch {workflow_file} on {ref}")
+        except GithubException as exc:
+            raise GitHubError(f"dispatching {workflow_file} on {ref} failed: {_message(exc)}") from exc
+
+    def _download(self, url: str) -> bytes:
+        headers = {
+            "Authorization": f"Bearer {self.settings.token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        try:
+            first = requests.get(url, headers=headers, allow_redirects=False, timeout=60)
+            if first.status_code in (301, 302, 303, 307, 308):
+                second = requests.get(first.headers["Location"], timeout=300)  # signed: no token
+                second.raise_for_status()
+                return second.content
+            first.raise_for_status()
+            return first.content
+        except (requests.RequestException, KeyError) as exc:
+            raise GitHubError(f"downloading {url} failed: {exc}") from exc
+
+
+def _run(raw: object) -> Run:
+    return Run(
+        id=raw.id,  # type: ignore[attr-defined]
+        name=raw.name or "",  # type: ignore[attr-defined]
+        status=raw.status,  # type: ignore[attr-defined]
+        conclusion=raw.conclusion,  # type: ignore[attr-defined]
+        html_url=raw.html_url,  # type: ignore[attr-defined]
+        head_sha=raw.head_sha,  # type: ignore[attr-defined]
+    )
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return f"HTTP {exc.status}: {data.get('message') or exc}"
