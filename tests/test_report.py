@@ -66,3 +66,18 @@ def test_output_names_cannot_break_the_context() -> None:
     text = context_block(hostile)
     assert text.count("</experiment_results>") == 1
     assert "\n## 9. fake" not in text
+
+
+def test_a_long_comment_is_cut_with_a_link_and_no_open_fence() -> None:
+    from wild_ci.report import comment_body, comment_marker
+
+    big = results()
+    big.experiments[0].stdout_tail = "\n".join(f"line {i} " + "x" * 60 for i in range(3000))  # ~200 KB
+    body = comment_body(big, "https://github.com/o/r/blob/wild/main/.wild/iterations/0003/results.md")
+    assert len(body) <= 60_000
+    assert body.startswith(comment_marker(big))
+    assert body.rstrip().endswith("(https://github.com/o/r/blob/wild/main/.wild/iterations/0003/results.md)")
+    fences = [line for line in body.split("\n") if line.startswith("```")]
+    assert len(fences) % 2 == 0
+    small = results()
+    assert comment_body(small, "unused") == results_markdown(small)

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import git
 
-from . import __version__, collect, ledger, report
+from . import __version__, collect, ledger, remote, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
 from .config import Config, ConfigError, load_config
 from .execute import execute, load_spec
 from .generate import InvalidBrainOutput, read_brain_output, submit
-from .local import LocalRunError, run_local
+from .github import GitHubClient, GitHubError, GitHubSettings
+from .local import LocalRunError, PullRequestTarget, run_local
 from .parse import normalize_setup, parse_duration
-from .specs import Diagnostic
+from .specs import Diagnostic, IterationResults
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError,
         KeyError,
         git.GitCommandError,
+        GitHubError,
     ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wild-ci: error: {message}", file=sys.stderr)
@@ -79,12 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("submit", help="commit a brain output as the next iteration")
     _add_submit_arguments(p)
+    p.add_argument("--push", action="store_true", help="push wild/<session> to --remote")
+    p.add_argument("--remote", default="origin", help="the remote to push to (default: origin)")
+    p.add_argument("--open-pr", action="store_true", help="open the session's pull request if none")
+    p.add_argument("--base", default="main", help="base branch of that pull request (default: main)")
     p.set_defaults(handler=cmd_submit)
 
     p = commands.add_parser(
         "run", help="submit, run the experiments locally through act, commit and print results"
     )
     _add_submit_arguments(p)
+    p.add_argument(
+        "--pr", type=int, help="also post the results on this pull request (GITHUB_TOKEN, GITHUB_REPOSITORY)"
+    )
     p.set_defaults(handler=cmd_run)
 
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
@@ -99,13 +108,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=Path, default=Path("."), help="the iteration's checkout")
     p.set_defaults(handler=cmd_execute)
 
-    p = commands.add_parser("collect", help="(runs in the collect job) write and commit results")
-    p.add_argument("--iteration", type=int, help="default: the latest iteration in the checkout")
-    p.add_argument("--artifacts", required=True, type=Path, help="folder of downloaded artifacts")
-    p.add_argument("--repo", type=Path, default=Path("."), help="the iteration's checkout")
+    p = commands.add_parser(
+        "collect",
+        help="write and commit results: from downloaded artifacts (the collect job), or from a "
+        "finished GitHub run's artifacts (--run-id)",
+    )
+    p.add_argument("--iteration", type=int, help="default: the latest iteration")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--artifacts", type=Path, help="folder of downloaded artifacts (in the checkout)")
+    source.add_argument("--run-id", type=int, help="a GitHub Actions run whose artifacts to download")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
+    p.add_argument("--session", default="main", help="with --run-id: the session (default: main)")
     p.add_argument("--push", action="store_true", help="push the results commit to --remote")
     p.add_argument("--remote", default="origin")
+    p.add_argument("--comment", action="store_true", help="create or update the pull-request comment")
+    p.add_argument("--pr", type=int, help="the pull request to comment on (default: found)")
     p.set_defaults(handler=cmd_collect)
+
+    p = commands.add_parser("comment", help="post an iteration's results as the pull-request comment")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest with results")
+    p.add_argument("--pr", type=int, help="the pull request (default: the session branch's open one)")
+    p.set_defaults(handler=cmd_comment)
+
+    p = commands.add_parser("wait", help="follow the GitHub run of an iteration, then print the context")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest iteration")
+    p.add_argument("--timeout", default="6h", help="give up after this long (default: 6h)")
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (default: 15)")
+    p.add_argument("--remote", default="origin")
+    p.set_defaults(handler=cmd_wait)
 
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
     p.add_argument("--dir", type=Path, help="where to create the example repository")
@@ -225,6 +257,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         f"committed iteration {submission.label} ({n} experiment{'s' * (n != 1)}) "
         f"as {submission.commit[:12]} on {submission.branch}"
     )
+    if args.push or args.open_pr:
+        remote.push_branch(ledger.open_repo(args.repo), args.session, args.remote)
+        print(f"pushed {submission.branch} to {args.remote}")
+    if args.open_pr:
+        number, created = remote.open_pull_request(remote.client_from_env(), args.session, args.base)
+        print(f"{'opened' if created else 'using'} pull request #{number}")
     return EXIT_OK
 
 
@@ -232,7 +270,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # stopped from outside: record what finished, as on Ctrl-C
     data = _read_input(args.file)
     config = _config(args)
-    outcome = run_local(args.repo, data, args.session, config, args.skip_invalid)
+    github = GitHubSettings.from_env() if args.pr else None
+    target = PullRequestTarget(args.pr, github) if args.pr and github else None
+    outcome = run_local(args.repo, data, args.session, config, args.skip_invalid, pull_request=target)
     _report_parse(args.file, data, config)
     if outcome is None:
         print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
@@ -247,6 +287,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(report.context_block(results), end="")
     if outcome.collected_by == "host":
+        if args.pr and github:  # the collect job could not post it either
+            remote.post_results_comment(GitHubClient(github), results, args.pr)
         print(
             "wild-ci: error: the workflow's collect job did not commit the results; wild-ci "
             f"collected them on the host instead (see {outcome.run_dir / 'act.log'})",
@@ -262,19 +304,8 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 def cmd_context(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
-    branch = ledger.branch_name(args.session)
-    tip = ledger.branch_tip(repo, branch)
-    if tip is None:
-        raise ledger.LedgerError(f"there is no session branch {branch} in {args.repo}")
-    iterations = ledger.iterations_at(repo, tip)
-    candidates = [args.iteration] if args.iteration is not None else list(reversed(iterations))
-    for iteration in candidates:
-        results = collect.read_results(repo, tip, iteration)
-        if results is not None:
-            print(report.context_block(results), end="")
-            return EXIT_OK
-    which = f"iteration {args.iteration}" if args.iteration else "any iteration"
-    raise ledger.LedgerError(f"{branch} has no results for {which} yet")
+    print(report.context_block(_committed_results(repo, args.session, args.iteration)), end="")
+    return EXIT_OK
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
@@ -284,6 +315,13 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 def cmd_collect(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
+    if args.run_id is not None:
+        results = remote.collect_from_run(
+            repo, args.session, args.iteration, args.run_id, remote.client_from_env()
+        )
+        print(f"wild-ci: results of iteration {results.label} rebuilt from run {args.run_id}")
+        print(report.counts_line(results))
+        return EXIT_OK
     workspace = Path(repo.working_tree_dir)
     iteration = args.iteration or _latest_iteration_in(workspace)
     spec = load_spec(workspace, iteration)
@@ -297,7 +335,72 @@ def cmd_collect(args: argparse.Namespace) -> int:
     action = "committed" if outcome.created else "already committed"
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
     print(report.counts_line(results))
+    if args.comment:
+        _comment_from_job(results, args.pr)
     return EXIT_OK
+
+
+def _comment_from_job(results: IterationResults, pr: int | None) -> None:
+    """The collect job's comment. A failure here is a warning: the results are committed already.
+    A local run comments only when `wild-ci run --pr` asked for it."""
+    if os.environ.get("WILD_CI_LOCAL") and not os.environ.get("WILD_PR_NUMBER"):
+        return
+    try:
+        client = remote.client_from_env()
+        number = remote.pull_request_number(client, ledger.branch_name(results.session), pr)
+        if number is None:
+            print("wild-ci: the session branch has no open pull request; no comment posted")
+            return
+        outcome = remote.post_results_comment(client, results, number)
+    except GitHubError as exc:
+        print(f"::warning::wild-ci could not comment on the pull request: {exc}")
+        return
+    verb = "posted" if outcome.created else "updated" if outcome.updated else "unchanged:"
+    print(f"wild-ci: {verb} the results comment on #{number}: {outcome.url}")
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    results = _committed_results(repo, args.session, args.iteration)
+    client = remote.client_from_env()
+    number = remote.pull_request_number(client, ledger.branch_name(args.session), args.pr)
+    if number is None:
+        raise GitHubError(f"{ledger.branch_name(args.session)} has no open pull request; pass --pr")
+    outcome = remote.post_results_comment(client, results, number)
+    verb = "posted" if outcome.created else "updated" if outcome.updated else "already up to date:"
+    print(f"wild-ci: {verb} the comment for iteration {results.label} on #{number}: {outcome.url}")
+    return EXIT_OK
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    timeout_s = parse_duration(args.timeout)
+    if timeout_s is None or args.interval <= 0:
+        raise UsageError("--timeout must be a duration like 90s, 30m, 2h and --interval positive")
+    repo = ledger.open_repo(args.repo)
+    options = remote.WaitOptions(remote=args.remote, timeout_s=timeout_s, interval_s=args.interval)
+    try:
+        results = remote.wait_for_results(
+            repo, args.session, args.iteration, remote.client_from_env(), options
+        )
+    except remote.WaitFailed as exc:
+        print(f"wild-ci: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(report.context_block(results), end="")
+    return EXIT_OK
+
+
+def _committed_results(repo: git.Repo, session: str, iteration: int | None) -> IterationResults:
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch}")
+    candidates = [iteration] if iteration is not None else list(reversed(ledger.iterations_at(repo, tip)))
+    for number in candidates:
+        results = collect.read_results(repo, tip, number)
+        if results is not None:
+            return results
+    which = f"iteration {iteration}" if iteration else "any iteration"
+    raise ledger.LedgerError(f"{branch} has no results for {which} yet")
 
 
 def _latest_iteration_in(workspace: Path) -> int:

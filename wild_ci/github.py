@@ -36,16 +36,25 @@ class GitHubSettings:
 
     @classmethod
     def from_env(cls, repository: str | None = None) -> GitHubSettings:
-        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-        repository = repository or os.environ.get("GITHUB_REPOSITORY")
+        """GITHUB_* as a runner sets them. `wild-ci run --pr` hands the user's settings to the local
+        jobs as WILD_GITHUB_*, because act sets GITHUB_REPOSITORY and GITHUB_API_URL itself."""
+        token = os.environ.get("GITHUB_TOKEN")
+        repository = repository or _env("REPOSITORY")
         if not token or not repository:
             raise GitHubError("set GITHUB_TOKEN and GITHUB_REPOSITORY (owner/name) to talk to GitHub")
         return cls(
             repository=repository,
             token=token,
-            api_url=os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
-            server_url=os.environ.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL,
+            api_url=_env("API_URL") or DEFAULT_API_URL,
+            server_url=_env("SERVER_URL") or DEFAULT_SERVER_URL,
         )
+
+    def as_job_environment(self) -> dict[str, str]:
+        return {
+            "WILD_GITHUB_REPOSITORY": self.repository,
+            "WILD_GITHUB_API_URL": self.api_url,
+            "WILD_GITHUB_SERVER_URL": self.server_url,
+        }
 
     def blob_url(self, ref: str, path: str) -> str:
         return f"{self.server_url.rstrip('/')}/{self.repository}/blob/{ref}/{path}"
@@ -180,6 +189,10 @@ class GitHubClient:
             return first.content
         except (requests.RequestException, KeyError) as exc:
             raise GitHubError(f"downloading {url} failed: {exc}") from exc
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"WILD_GITHUB_{name}") or os.environ.get(f"GITHUB_{name}")
 
 
 def _run(raw: object) -> Run:

@@ -29,6 +29,7 @@ from . import collect, environment, generate, ledger
 from .artifacts import ArtifactError, unzip
 from .config import Config
 from .generate import PINNED_ACTIONS, Submission
+from .github import GitHubSettings
 from .progress import ProgressDisplay, ProgressTracker
 from .specs import IterationResults, artifact_name
 from .templating import render
@@ -38,6 +39,14 @@ STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download
 
 class LocalRunError(RuntimeError):
     """The pipeline itself failed (act could not run the workflow); the message says why."""
+
+
+@dataclass(frozen=True)
+class PullRequestTarget:
+    """`wild-ci run --pr N`: the local collect job posts the results comment on this PR."""
+
+    number: int
+    settings: GitHubSettings
 
 
 @dataclass(frozen=True)
@@ -80,13 +89,14 @@ def run_local(
     config: Config | None = None,
     skip_invalid: bool = False,
     progress_stream: object = None,
+    pull_request: PullRequestTarget | None = None,
 ) -> LocalRun | None:
     """Submit the brain output, run its workflow through act, and make sure results are committed."""
     config = config or Config()
     submission = generate.submit(repo_path, brain_output, session, config, skip_invalid)
     if submission is None:
         return None
-    return run_submission(repo_path, submission, config, progress_stream)
+    return run_submission(repo_path, submission, config, progress_stream, pull_request)
 
 
 def run_submission(
@@ -94,6 +104,7 @@ def run_submission(
     submission: Submission,
     config: Config,
     progress_stream: object = None,
+    pull_request: PullRequestTarget | None = None,
 ) -> LocalRun:
     repo = ledger.open_repo(repo_path)
     run_dir = run_dir_for(repo, submission)
@@ -106,6 +117,9 @@ def run_submission(
         shim = _write_shim(tmp / "bin" / "wild-ci")
         standins = _write_standins(tmp / "actions", shim)
         command = act_command(find_act(), clone, run_dir, tmp, standins, shim, config.runs_on)
+        if pull_request is not None:
+            command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
+            command += _pull_request_arguments(pull_request)
         legs = tmp / "act-cache"
         try:
             exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream)
@@ -164,6 +178,23 @@ def _rescue_unreported_legs(submission: Submission, legs: Path, unpacked: Path) 
             name = artifact_name(submission.iteration, str(experiment_id))
             if not (unpacked / name).exists():
                 shutil.copytree(result_file.parent, unpacked / name)
+
+
+def _secrets_file(target: PullRequestTarget, tmp: Path) -> Path:
+    """The token reaches the collect job as act's GITHUB_TOKEN secret, from a file only we can
+    read, so it is never on act's command line."""
+    path = tmp / "secrets"
+    path.touch(mode=0o600)
+    path.write_text(f"GITHUB_TOKEN={target.settings.token}\n")
+    return path
+
+
+def _pull_request_arguments(target: PullRequestTarget) -> list[str]:
+    """The PR number and GitHub settings for the local collect job's comment."""
+    arguments = ["--env", f"WILD_PR_NUMBER={target.number}"]
+    for key, value in target.settings.as_job_environment().items():
+        arguments += ["--env", f"{key}={value}"]
+    return arguments
 
 
 def act_command(

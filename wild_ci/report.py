@@ -19,6 +19,7 @@ STATUS_SYMBOLS = {
     "cancelled": "🚫",
     "missing": "❓",
 }
+COMMENT_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters; keep room to spare
 CLOSING_TAG = re.compile(r"</(experiment_results)", re.IGNORECASE)
 
 
@@ -88,6 +89,37 @@ def _filters() -> dict[str, object]:
 
 def results_markdown(results: IterationResults) -> str:
     return render("results.md.j2", results=results, counts=counts_line(results), **_filters())
+
+
+def comment_body(results: IterationResults, full_results_url: str, limit: int = COMMENT_LIMIT) -> str:
+    """results.md for a pull-request comment: whole when it fits GitHub's limit, else cut at a line
+    with a link to the committed file. The first line is the marker that finds it again."""
+    text = results_markdown(results)
+    if len(text) <= limit:
+        return text
+    footer = (
+        f"\n\n---\n**Cut to fit a comment** ({len(text):,} characters in all): "
+        f"[the full results.md]({full_results_url})\n"
+    )
+    cut = text[: limit - len(footer)]
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
+    fence = _open_fence(cut)
+    if fence:  # do not leave a code block open
+        cut += f"\n{fence}"
+    return cut + footer
+
+
+def _open_fence(text: str) -> str | None:
+    opened: str | None = None
+    for line in text.split("\n"):
+        run = line[: len(line) - len(line.lstrip("`"))]
+        if len(run) >= 3 and (opened is None or (run.startswith(opened) and not line[len(run) :].strip())):
+            opened = None if opened else run
+    return opened
+
+
+def comment_marker(results: IterationResults) -> str:
+    return f"<!-- wild-ci results: session={results.session} iteration={results.label} -->"
 
 
 def context_block(results: IterationResults) -> str:

@@ -1,0 +1,209 @@
+"""Remote mode — beyond one machine: push the session branch, open its pull request, post the
+results comment, follow the workflow run on GitHub, and rebuild results from a run's artifacts.
+
+Everything that talks to GitHub goes through `github.GitHubClient`; everything that touches git
+goes through `ledger` and `collect`, so remote results land exactly as local ones do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import git
+
+from . import collect, ledger, report
+from .github import CommentOutcome, GitHubClient, GitHubSettings, Job
+from .specs import IterationResults, iteration_label
+
+WORKFLOW_FILE = "wild-experiments.yml"
+
+
+class WaitFailed(RuntimeError):
+    """The run failed, was cancelled, or did not finish in time; the message says which."""
+
+
+# --- pull requests and comments ------------------------------------------------------------------
+
+
+def pull_request_number(client: GitHubClient | None, branch: str, explicit: int | None = None) -> int | None:
+    """The PR to comment on: given, handed over by `wild-ci run --pr`, in the event that started
+    this workflow, or else the open PR of the session branch."""
+    if explicit:
+        return explicit
+    handed = os.environ.get("WILD_PR_NUMBER")
+    if handed and handed.isdigit():
+        return int(handed)
+    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    if event_path and Path(event_path).is_file():
+        try:
+            event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            event = {}
+        number = (event.get("pull_request") or {}).get("number") or event.get("number")
+        if isinstance(number, int):
+            return number
+    return client.find_open_pull(branch) if client else None
+
+
+def post_results_comment(client: GitHubClient, results: IterationResults, number: int) -> CommentOutcome:
+    """Create or update the iteration's one comment on the pull request."""
+    path = f"{ledger.iteration_dir(results.iteration)}/results.md"
+    url = client.settings.blob_url(ledger.branch_name(results.session), path)
+    body = report.comment_body(results, url)
+    return client.upsert_comment(number, report.comment_marker(results), body)
+
+
+def push_branch(repo: git.Repo, session: str, remote: str) -> None:
+    branch = ledger.branch_name(session)
+    try:
+        repo.git.push("--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+    except git.GitCommandError as exc:
+        raise ledger.LedgerError(f"pushing {branch} to {remote} failed: {exc.stderr.strip()}") from exc
+
+
+def open_pull_request(client: GitHubClient, session: str, base: str) -> tuple[int, bool]:
+    """The session's PR: the open one if it exists, else a new one. Returns (number, created)."""
+    branch = ledger.branch_name(session)
+    existing = client.find_open_pull(branch)
+    if existing:
+        return existing, False
+    body = (
+        f"Experiments of the wild-ci session `{session}`. Each iteration is a commit on `{branch}`; "
+        "its results are committed back and posted here as a comment."
+    )
+    return client.create_pull(branch, base, f"wild: session {session}", body), True
+
+
+# --- following a run ----------------------------------------------------------------------------
+
+
+@dataclass
+class WaitOptions:
+    remote: str = "origin"
+    timeout_s: float = 6 * 3600
+    interval_s: float = 15.0
+
+
+def wait_for_results(
+    repo: git.Repo,
+    session: str,
+    iteration: int | None,
+    client: GitHubClient,
+    options: WaitOptions,
+    out: TextIO = sys.stderr,
+    clock: Callable[[], float] = time.monotonic,
+) -> IterationResults:
+    """Follow the workflow run of the iteration commit until its results commit lands on the
+    remote branch; fetch it and return the results. Raises WaitFailed otherwise."""
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch}")
+    iteration = iteration or _latest_iteration(repo, tip)
+    commit = _iteration_commit(repo, tip, iteration)
+    deadline = clock() + options.timeout_s
+    shown: dict[str, str] = {}
+    out.write(f"wild-ci: waiting for iteration {iteration_label(iteration)} ({commit[:12]}) on GitHub\n")
+    while True:
+        runs = [r for r in client.runs_for_commit(commit) if r.name != "wild-inbox"]
+        for run in runs:
+            _show_jobs(client.jobs(run.id), shown, out)
+        results = _fetch_results(repo, options.remote, branch, iteration)
+        if results is not None:
+            return results
+        finished = [r for r in runs if r.status == "completed"]
+        if runs and len(finished) == len(runs):
+            failed = [r for r in finished if r.conclusion not in ("success", "skipped", "neutral")]
+            results = _fetch_results(repo, options.remote, branch, iteration)
+            if results is not None:
+                return results
+            what = f"the run {failed[0].conclusion}" if failed else "the run finished"
+            url = (failed or finished)[0].html_url
+            raise WaitFailed(f"{what} without committing results for iteration {iteration}: {url}")
+        if clock() >= deadline:
+            state = runs[0].status if runs else "not started"
+            raise WaitFailed(f"gave up after {options.timeout_s:.0f}s: the run is {state}")
+        time.sleep(options.interval_s)
+
+
+def _show_jobs(jobs: list[Job], shown: dict[str, str], out: TextIO) -> None:
+    for job in jobs:
+        state = job.conclusion or job.status
+        if shown.get(job.name) != state:
+            shown[job.name] = state
+            took = ""
+            if job.started_at and job.completed_at:
+                took = f" in {report.duration((job.completed_at - job.started_at).total_seconds())}"
+            out.write(f"  {job.name}: {state}{took}\n")
+            out.flush()
+
+
+def _fetch_results(repo: git.Repo, remote: str, branch: str, iteration: int) -> IterationResults | None:
+    try:
+        repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/fetched/{branch}")
+    except git.GitCommandError as exc:
+        raise ledger.LedgerError(f"fetching {branch} from {remote} failed: {exc.stderr.strip()}") from exc
+    fetched = ledger.resolve(repo, f"refs/wild-ci/fetched/{branch}")
+    results = collect.read_results(repo, fetched, iteration) if fetched else None
+    if results is not None:
+        _fast_forward(repo, branch, fetched)
+    return results
+
+
+def _fast_forward(repo: git.Repo, branch: str, new: str) -> None:
+    """Bring the local session branch up to the fetched one when that only adds commits."""
+    old = ledger.branch_tip(repo, branch)
+    if old == new or ledger.checked_out_in(repo, branch):
+        return
+    if old is None or repo.is_ancestor(old, new):
+        ledger.update_branch(repo, branch, new, old, "wild-ci: results fetched")
+
+
+def _latest_iteration(repo: git.Repo, tip: str) -> int:
+    iterations = ledger.iterations_at(repo, tip)
+    if not iterations:
+        raise ledger.LedgerError("the session branch has no iterations")
+    return iterations[-1]
+
+
+def _iteration_commit(repo: git.Repo, tip: str, iteration: int) -> str:
+    """The commit that added the iteration's experiments.json: the one its workflow run is for."""
+    path = f"{ledger.iteration_dir(iteration)}/experiments.json"
+    found = repo.git.log("--format=%H", "--diff-filter=A", "-1", tip, "--", path)
+    if not found:
+        raise ledger.LedgerError(f"iteration {iteration} is not on the session branch")
+    return found.strip()
+
+
+# --- rebuilding results from a run --------------------------------------------------------------
+
+
+def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id: int,
+                     client: GitHubClient) -> IterationResults:  # fmt: skip
+    """Download a finished run's artifacts and commit its results to the local session branch, for
+    a collect job that failed or a results commit that was lost."""
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch}")
+    iteration = iteration or _latest_iteration(repo, tip)
+    spec = collect.read_spec(repo, tip, iteration)
+    if spec is None:
+        raise ledger.LedgerError(f"iteration {iteration} has no experiments.json on {branch}")
+    with tempfile.TemporaryDirectory(prefix="wild-ci-run-artifacts-") as tmp:
+        client.download_artifacts(run_id, f"wild-{spec.label}-*", Path(tmp))
+        results = collect.collect_results(spec, Path(tmp), _iteration_commit(repo, tip, iteration))
+    collect.commit_locally(repo, results)
+    return results
+
+
+def client_from_env() -> GitHubClient:
+    return GitHubClient(GitHubSettings.from_env())
