@@ -1,0 +1,183 @@
+"""Remote mode against the local GitHub stand-in: the collect job's PR comment through act,
+`wild-ci wait`, `wild-ci collect --run-id`, and `submit --push --open-pr`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from fake_github import FakeGitHub
+from helpers import IDENTITY, git
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def fake():
+    server = FakeGitHub()
+    server.start()
+    yield server
+    server.stop()
+
+
+def cli(*args: str, cwd: Path, fake: FakeGitHub, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ, **IDENTITY,
+        "GITHUB_TOKEN": fake.token, "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url,
+    }  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "wild_ci", *args], cwd=cwd, env=env, capture_output=True, timeout=timeout
+    )
+
+
+def with_remote(make_repo, tmp_path: Path) -> tuple[Path, Path]:
+    repo = make_repo()
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "--quiet", "origin", "main")
+    return repo, remote
+
+
+def test_local_run_posts_one_comment_and_a_rerun_updates_it(make_repo, tmp_path: Path, fake) -> None:
+    repo = make_repo()
+    big = "python3 -c \"print(('y' * 99 + chr(10)) * 60)\" | tee /dev/stderr; exit 1"
+    items = "".join(f"- goal: Loud {n}\n  command: {json.dumps(big)}\n" for n in range(30))
+    brain = tmp_path / "brain.md"
+    brain.write_text(f"<experiments>\n- goal: Quiet\n  command: echo fine\n{items}</experiments>\n")
+    done = cli("run", str(brain), "--repo", str(repo), "--pr", "7", cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    [comment] = fake.comments[7]
+    assert comment["body"].startswith("<!-- wild-ci results: session=main iteration=0001 -->")
+    results_md = git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
+    assert len(results_md) > 200_000  # too big for one comment: cut, with a link to the whole file
+    assert len(comment["body"]) <= 60_000
+    assert "https://github.com/octo/lab/blob/wild/main/.wild/iterations/0001/results.md" in comment["body"]
+    posts = fake.calls("POST", r"/repos/octo/lab/issues/7/comments")
+    assert len(posts) == 1 and posts[0].headers["Authorization"] == f"token {fake.token}"
+
+    comment["body"] = "<!-- wild-ci results: session=main iteration=0001 -->\nstale"
+    again = cli("comment", "--repo", str(repo), "--iteration", "1", "--pr", "7", cwd=tmp_path, fake=fake)
+    assert again.returncode == 0, again.stderr.decode()
+    assert len(fake.comments[7]) == 1 and fake.comments[7][0]["id"] == comment["id"]
+    assert fake.comments[7][0]["body"].startswith("<!-- wild-ci results: session=main iteration=0001 -->\n#")
+
+
+def test_a_local_run_without_pr_never_talks_to_github(make_repo, tmp_path: Path, fake) -> None:
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: Quiet\n  command: echo fine\n</experiments>\n")
+    done = cli("run", str(brain), "--repo", str(repo), cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    assert fake.requests == []
+
+
+def submit_and_publish_results(repo: Path, remote: Path, tmp_path: Path, fake) -> str:
+    """An iteration pushed to the remote, plus a results commit as the collect job would push it."""
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: Remote one\n  command: echo remote\n</experiments>\n")
+    done = cli("submit", str(brain), "--repo", str(repo), "--push", cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    return git(repo, "rev-parse", "wild/main")
+
+
+def publish_results(repo: Path, tmp_path: Path, artifacts: Path) -> None:
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/main", str(repo.parent / "remote.git"), str(runner))
+    env = {**os.environ, **IDENTITY}
+    subprocess.run(
+        [sys.executable, "-m", "wild_ci", "collect", "--artifacts", str(artifacts), "--push"],
+        cwd=runner, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def leg_zip(experiment_id: str, status: str, stdout: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("result.json", json.dumps({"id": experiment_id, "goal": "g", "command": "c",
+                                                    "status": status, "exit_code": 0}))  # fmt: skip
+        archive.writestr("stdout.log", stdout)
+        archive.writestr("stderr.log", "")
+    return buffer.getvalue()
+
+
+def test_wait_follows_the_run_and_prints_the_context(make_repo, tmp_path: Path, fake) -> None:
+    repo, _remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, _remote, tmp_path, fake)
+    run = fake.add_run(commit, status="queued", conclusion=None)
+    fake.jobs[run["id"]] = [
+        {"id": 1, "name": "remote-one", "status": "completed", "conclusion": "success",
+         "started_at": "2026-11-26T10:00:00Z", "completed_at": "2026-11-26T10:00:07Z"},
+    ]  # fmt: skip
+    fake.run_updates[run["id"]] = [
+        {"status": "in_progress"},
+        {"status": "completed", "conclusion": "success"},
+    ]
+    artifacts = tmp_path / "artifacts" / "wild-0001-remote-one"
+    artifacts.mkdir(parents=True)
+    (artifacts / "result.json").write_text(json.dumps({"id": "remote-one", "goal": "g", "command": "c",
+                                                       "status": "succeeded", "exit_code": 0}))  # fmt: skip
+    (artifacts / "stdout.log").write_text("remote\n")
+    publish_results(repo, tmp_path, tmp_path / "artifacts")
+    done = cli("wait", "--repo", str(repo), "--interval", "0.1", "--timeout", "60", cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().startswith('<experiment_results session="main" iteration="0001"')
+    assert "remote-one: succeeded" in done.stdout.decode()
+    assert "remote-one: success in 7.0 s" in done.stderr.decode()
+    assert git(repo, "log", "-1", "--format=%s", "wild/main").startswith(
+        "wild: results of main iteration 0001"
+    )
+
+
+def test_wait_reports_a_failed_run(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, remote, tmp_path, fake)
+    run = fake.add_run(commit, status="completed", conclusion="failure")
+    done = cli("wait", "--repo", str(repo), "--interval", "0.1", "--timeout", "30", cwd=tmp_path, fake=fake)
+    assert done.returncode == 1
+    assert f"the run failure without committing results for iteration 1: {run['html_url']}" in (
+        done.stderr.decode()
+    )
+
+
+def test_wait_gives_up_on_a_run_that_never_ends(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, remote, tmp_path, fake)
+    fake.add_run(commit, status="in_progress", conclusion=None)
+    done = cli("wait", "--repo", str(repo), "--interval", "0.2", "--timeout", "2s", cwd=tmp_path, fake=fake)
+    assert done.returncode == 1
+    assert "gave up after 2s: the run is in_progress" in done.stderr.decode()
+
+
+def test_collect_rebuilds_results_from_a_runs_artifacts(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, remote, tmp_path, fake)
+    run = fake.add_run(commit)
+    fake.artifacts[run["id"]] = [
+        ("wild-0001-remote-one", leg_zip("remote-one", "succeeded", "from github\n"))
+    ]
+    done = cli("collect", "--run-id", str(run["id"]), "--repo", str(repo), cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    data = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert [(e["id"], e["status"], e["stdout_tail"]) for e in data["experiments"]] == [
+        ("remote-one", "succeeded", "from github")
+    ]
+
+
+def test_submit_pushes_and_opens_the_pull_request_once(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: One\n  command: echo 1\n</experiments>\n")
+    first = cli("submit", str(brain), "--repo", str(repo), "--open-pr", cwd=tmp_path, fake=fake)
+    assert first.returncode == 0, first.stderr.decode()
+    assert b"opened pull request #1" in first.stdout
+    assert git(remote, "rev-parse", "wild/main") == git(repo, "rev-parse", "wild/main")
+    second = cli("submit", str(brain), "--repo", str(repo), "--open-pr", cwd=tmp_path, fake=fake)
+    assert b"using pull request #1" in second.stdout
+    assert len(fake.pulls) == 1 and fake.pulls[0]["head"] == {"ref": "wild/main"}
