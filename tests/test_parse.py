@@ -233,3 +233,61 @@ def test_parameters_that_could_not_reach_the_program_are_errors() -> None:
         assert "cannot be appended" in out.errors[0].message
     fine = "<experiments>\n- goal: g\n  command: \"echo a#b '# quoted'\"\n  parameters: {a: 1}\n"
     assert parse_brain_output(fine + "</experiments>").experiments[0].run == "echo a#b '# quoted' --a=1"
+
+
+def test_yaml_tags_and_deep_nesting_are_errors_not_exceptions() -> None:
+    for value in ("!!int ten", "!!timestamp soon", "!!float fast", "!!bool maybe", "[" * 2000):
+        text = f"<experiments>\n- goal: g\n  command: c\n  timeout: {value}\n</experiments>\n"
+        out = parse_brain_output(text)  # must not raise
+        assert not out.ok and out.experiments == [], value
+        assert all(e.line and 1 <= e.line <= 5 for e in out.errors), out.errors
+
+
+def test_a_stray_backtick_cannot_hide_a_real_block() -> None:
+    text = (
+        "I will re-run the `train script with two seeds.\n"
+        "<experiments>\n- goal: Seed 2\n  command: python train.py > `date +%s`.log\n</experiments>\n"
+    )
+    out = parse_brain_output(text)
+    assert [e.goal for e in out.experiments] == ["Seed 2"]
+    assert any(w.line == 2 and "unmatched backtick" in w.message for w in out.warnings)
+
+
+def test_only_the_exact_tag_name_opens_a_block() -> None:
+    text = (
+        "<experiments-draft>\n- goal: not this\n  command: rm -rf data\n</experiments-draft>\n"
+        "<experiments>\n- goal: this\n  command: ls\n</experiments>\n"
+    )
+    assert [e.goal for e in parse_brain_output(text).experiments] == ["this"]
+
+
+def test_lines_stay_right_after_yaml_line_breaks_inside_values() -> None:
+    text = '<experiments>\n- goal: "first\u2028still the goal"\n  comand: x\n</experiments>\n'
+    out = parse_brain_output(text)
+    assert [(d.line, d.message[:14]) for d in out.warnings] == [(3, "unknown key 'c")]
+    assert [(d.line, d.message) for d in out.errors] == [(2, "'command' is required")]
+
+
+def test_tolerant_reader_ignores_stray_lines_and_reads_multiline_quotes() -> None:
+    text = (
+        "<experiments>\n- goal: Base: line\n  command: python train.py --epochs 1\n"
+        "This one should take about a minute.\n"
+        '- goal: Quoted\n  command: "python eval.py\n    --split test"\n'
+        '- goal: Escapes\n  command: "grep -cE \\"[0-9]+\\.\\d+\\" log.txt"\n</experiments>\n'
+    )
+    out = parse_brain_output(text)
+    assert [e.command for e in out.experiments] == [
+        "python train.py --epochs 1",
+        "python eval.py --split test",
+        'grep -cE "[0-9]+\\.\\d+" log.txt',
+    ]
+    assert any(w.line == 4 and "ignored" in w.message for w in out.warnings)
+
+
+def test_parameters_after_a_heredoc_or_a_shell_block_are_errors() -> None:
+    heredoc = "cat > a.py <<'EOF'\nprint(1)\nEOF"
+    loop = "for s in 1 2; do\n  python t.py --seed $s\ndone"
+    fine = "cat > c.json <<EOF\n{}\nEOF\npython t.py"
+    for command, ok in ((heredoc, False), (loop, False), (fine, True)):
+        text = f"<experiments>\n- goal: g\n  command: {json.dumps(command)}\n  parameters: {{a: 1}}\n"
+        assert parse_brain_output(text + "</experiments>").ok is ok, command

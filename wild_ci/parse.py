@@ -12,6 +12,7 @@ import math
 import re
 import shlex
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,14 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
                 _line_of(text, offset),
                 "an <experiments> block inside a code span or fenced code block is a "
                 "quotation and was ignored; write the block outside code to run it",
+            )
+        )
+    for offset in blocks.recovered:
+        out.warnings.append(
+            Diagnostic(
+                _line_of(text, offset),
+                "this <experiments> block starts inside what looked like inline code (an unmatched "
+                "backtick before it?); it was used",
             )
         )
     for offset in blocks.unclosed:
@@ -121,7 +130,31 @@ def flag_position_problem(command: str) -> str | None:
         return "the last line of the command has an open quote or ends with a backslash"
     if last.rstrip().endswith((";", "&", "|", "(", "{")):
         return "the last line of the command ends with an operator; end it with the program to run"
+    if _ends_in_heredoc(command):
+        return "the command ends inside a here-document; flags there would not reach the program"
+    if last.split() and last.split()[-1] in ("done", "fi", "esac", "}", ")", "then", "do", "else"):
+        return "the command ends a shell block; end it with the program to run"
     return None
+
+
+HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+
+
+def _ends_in_heredoc(command: str) -> bool:
+    """Whether the command's last line is the body or the terminator of a here-document."""
+    terminator: str | None = None
+    lines = command.rstrip().split("\n")
+    for index, line in enumerate(lines):
+        if terminator is not None:
+            if line.strip() == terminator:
+                terminator = None
+                if index == len(lines) - 1:
+                    return True
+            continue
+        match = HEREDOC.search(line.replace("<<<", ""))
+        if match:
+            terminator = match.group(2)
+    return terminator is not None
 
 
 def flag_value(value: Any) -> str:
@@ -150,14 +183,16 @@ class _Tags:
     tags: list[_Tag]
     quoted: list[int]  # offsets of whole blocks that stand inside code: quotations
     unclosed: list[int]  # offsets of opening tags with no closing tag after them
+    recovered: list[int]  # blocks that looked like code only because of a stray backtick
 
 
 def _find_tags(text: str, name: str, quoted: list[tuple[int, int]]) -> _Tags:
     """Pair each opening tag outside code with the next closing tag. An opening tag inside code
     is skipped, so a quoted mention of the tag cannot swallow the real block that follows."""
-    opening = re.compile(rf"<{name}\b[^>]*>", re.IGNORECASE)
+    opening = re.compile(rf"<{name}(?=[\s>/])[^>]*>", re.IGNORECASE)  # not <experiments-draft>
     closing = re.compile(rf"</{name}\s*>", re.IGNORECASE)
-    found = _Tags([], [], [])
+    found = _Tags([], [], [], [])
+    maybe_hidden: list[tuple[re.Match[str], re.Match[str]]] = []
     position = 0
     while (start := opening.search(text, position)) is not None:
         end = closing.search(text, start.end())
@@ -165,6 +200,8 @@ def _find_tags(text: str, name: str, quoted: list[tuple[int, int]]) -> _Tags:
         if span is not None:
             if end is not None and end.end() <= span[1]:
                 found.quoted.append(start.start())
+            elif end is not None and _span_at(end.start(), quoted) is None:
+                maybe_hidden.append((start, end))
             position = start.end()
             continue
         if end is None:
@@ -172,6 +209,14 @@ def _find_tags(text: str, name: str, quoted: list[tuple[int, int]]) -> _Tags:
             break
         found.tags.append(_Tag(start.start(), start.end(), text[start.end() : end.start()]))
         position = end.end()
+    # A block whose closing tag no other block used was only hidden by a stray backtick before it.
+    used_ends = {tag.content_start + len(tag.content) for tag in found.tags}
+    for start, end in maybe_hidden:
+        if end.start() not in used_ends:
+            used_ends.add(end.start())
+            found.tags.append(_Tag(start.start(), start.end(), text[start.end() : end.start()]))
+            found.recovered.append(start.start())
+    found.tags.sort(key=lambda tag: tag.start)
     return found
 
 
@@ -226,22 +271,39 @@ def _last_signal(text: str, name: str, quoted: list[tuple[int, int]]) -> str | N
 
 
 def _unwrap_fence(content: str) -> str:
-    """A fence around the block's YAML is unwrapped; fence lines become blank to keep line numbers."""
+    """A fence around the block's YAML is unwrapped; fence lines become spaces, so every line and
+    character keeps its position and diagnostics still name the right line."""
     lines = content.split("\n")
     marked = [i for i, line in enumerate(lines) if FENCE.match(line)]
     non_blank = [i for i, line in enumerate(lines) if line.strip()]
     if len(marked) >= 1 and non_blank and marked[0] == non_blank[0]:
-        lines[marked[0]] = ""
+        lines[marked[0]] = " " * len(lines[marked[0]])
         if len(marked) >= 2 and marked[-1] == non_blank[-1]:
-            lines[marked[-1]] = ""
+            lines[marked[-1]] = " " * len(lines[marked[-1]])
     return "\n".join(lines)
 
 
 def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
+    """One block, read by the fastest reader that understands it; nothing it contains can make
+    the parser raise: what cannot be read becomes an error naming the block's line."""
+    try:
+        _read_block(text, tag, out, limits)
+    except (ValueError, TypeError, AttributeError, KeyError, RecursionError, OverflowError) as exc:
+        line = _line_of(text, tag.start)
+        message = f"the <experiments> block cannot be read: {exc.__class__.__name__}: {str(exc)[:200]}"
+        _reject(out, None, line, [Diagnostic(line, message)])
+
+
+def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     first_line = _line_of(text, tag.content_start)
     content = _unwrap_fence(tag.content)
     if not content.strip():
         return
+
+    def at(mark: yaml.Mark) -> int:
+        """YAML also breaks lines at U+0085/U+2028; count lines by character offset as we do."""
+        return _line_of(text, tag.content_start + mark.index)
+
     canonical = read_canonical(content, first_line)
     if canonical is not None:  # the common shape, read exactly as YAML would but much faster
         for values, item_line, key_lines in canonical:
@@ -250,12 +312,13 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None
     try:
         node, data = _load_yaml(content)
     except yaml.YAMLError as exc:
-        _parse_tolerantly(content, first_line, exc, out, limits)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        _parse_tolerantly(content, first_line, at(mark) if mark else first_line, exc, out, limits)
         return
     if data is None:
         return
     if _uses_aliases(node):
-        line = first_line + node.start_mark.line
+        line = at(node.start_mark)
         message = "YAML anchors and aliases (&name, *name) are not allowed in an <experiments> block"
         _reject(out, None, line, [Diagnostic(line, message)])
         return
@@ -264,22 +327,19 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None
     elif isinstance(data, list):
         pairs = list(zip(data, node.value, strict=True))
     else:
-        line = first_line + node.start_mark.line
+        line = at(node.start_mark)
         message = "an <experiments> block must be a YAML list of items, each '- goal: …' with a 'command: …'"
         _reject(out, None, line, [Diagnostic(line, message)])
         return
     for item, item_node in pairs:
         _prefer_json_parameters(item, item_node, content)
-        item_line = first_line + item_node.start_mark.line
-        _add_item(item, item_line, _key_lines(item_node, first_line), out, limits)
+        _add_item(item, at(item_node.start_mark), _key_lines(item_node, at), out, limits)
 
 
 def _parse_tolerantly(
-    content: str, first_line: int, exc: yaml.YAMLError, out: BrainOutput, limits: Limits
+    content: str, first_line: int, line: int, exc: yaml.YAMLError, out: BrainOutput, limits: Limits
 ) -> None:
     """YAML failed: read the block tolerantly, warning about the YAML error and every correction."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = first_line + mark.line if mark else first_line
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     warnings: list[Diagnostic] = []
     try:
@@ -404,10 +464,10 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
     )
 
 
-def _key_lines(node: yaml.Node, first_line: int) -> dict[str, int]:
+def _key_lines(node: yaml.Node, at: Callable[[yaml.Mark], int]) -> dict[str, int]:
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {str(key.value): first_line + key.start_mark.line for key, _ in node.value}
+    return {str(key.value): at(key.start_mark) for key, _ in node.value}
 
 
 def _required_text(item: dict[str, Any], key: str, error: Any) -> str | None:

@@ -18,7 +18,7 @@ import yaml
 
 ITEM_START = re.compile(r"^(?P<indent> *)(?P<bullet>[-*])(?: +(?P<rest>.*))?$")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*) *:(?: +(?P<value>.*)| *)$")
-BLOCK_INDICATOR = re.compile(r"^[|>][+-]?$")
+BLOCK_INDICATOR = re.compile(r"^[|>](?:[+-]?[1-9]?|[1-9][+-])(?:\s+#.*)?$")
 MAPPING_KEYS = ("parameters", "env")
 
 Warn = Callable[[int, str], None]
@@ -90,8 +90,10 @@ def read_tolerantly(content: str, first_line: int, known_keys: tuple[str, ...], 
                 warn(number, f"'{key['key']}' is indented unlike the item's other keys")
             key_indent = indent if key_indent is None else key_indent
             current.append(RawField(key["key"], number, indent, (key["value"] or "").strip()))
+        elif current and indent > current[-1].indent:
+            current[-1].block.append((number, line))  # a value continued on more-indented lines
         elif current:
-            current[-1].block.append((number, line))
+            warn(number, "this line is not 'key: value' nor a continuation of one; it was ignored")
         else:
             raise Unreadable(number, "expected 'key: value' (goal, command, workdir, parameters) here")
     return [_item(line, fields, warn) for line, fields in items]
@@ -127,11 +129,18 @@ def _value(raw: RawField, warn: Warn) -> Any:
         if raw.key in MAPPING_KEYS:
             return _mapping_block(raw, text, warn)
         return " ".join(part.strip() for part in text.split("\n") if part.strip())
+    rest = " ".join(text.strip() for _, text in raw.block if text.strip())
+    if rest and raw.inline[0] in "\"'" and not _closed_quote(raw.inline):
+        # a quoted value that goes on over more lines, folded as YAML folds it
+        return _inline(RawField(raw.key, raw.line, raw.indent, f"{raw.inline} {rest}"), warn)
     value = _inline(raw, warn)
-    if raw.block:  # a plain value continued on more-indented lines, folded as YAML does
-        rest = " ".join(text.strip() for _, text in raw.block if text.strip())
-        value = f"{value} {rest}" if rest else value
+    if rest:  # a plain value continued on more-indented lines, folded as YAML does
+        value = f"{value} {rest}"
     return value
+
+
+def _closed_quote(text: str) -> bool:
+    return len(text) >= 2 and text[-1] == text[0] and not (text[0] == '"' and text.endswith('\\"'))
 
 
 def _inline(raw: RawField, warn: Warn) -> Any:
@@ -144,8 +153,12 @@ def _inline(raw: RawField, warn: Warn) -> Any:
         except yaml.YAMLError:
             pass
         if len(text) >= 2 and text[-1] == text[0]:
-            warn(raw.line, f"the quotes around '{raw.key}' were removed without unescaping")
-            return text[1:-1]
+            if text[0] == "'":
+                warn(raw.line, f"the quotes around '{raw.key}' were removed")
+                return text[1:-1].replace("''", "'")
+            warn(raw.line, f"'{raw.key}' has escapes YAML cannot read: \\\" and \\\\ were unescaped, "
+                 "other backslashes kept")  # fmt: skip
+            return re.sub(r'\\(["\\])', r"\1", text[1:-1])
         warn(raw.line, f"'{raw.key}' has an unmatched quote; the value was read literally")
         return text
     if text[0] in "{[":
