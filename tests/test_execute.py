@@ -177,3 +177,33 @@ def test_cancelled_leg_still_writes_its_result(make_repo, tmp_path: Path) -> Non
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "cancelled"
     assert (out / "stdout.log").read_text() == "started\n"
+
+
+def test_metrics_already_in_the_checkout_are_not_this_runs(make_repo, tmp_path: Path) -> None:
+    files = {"results/metrics.json": '{"acc": 0.99}', "README.md": "x\n"}
+    ws = checkout(make_repo, one("stale", "exit 3"), files)
+    result = execute(ws, 1, "stale", tmp_path / "out", mirror=False)
+    assert (result.status, result.metrics) == ("failed", {})
+    ws2 = checkout_again(
+        make_repo, tmp_path, one("fresh", 'echo \'{"acc": 0.5, "big": 1e999}\' > metrics.json')
+    )
+    assert execute(ws2, 1, "fresh", tmp_path / "out2", mirror=False).metrics == {"acc": 0.5}
+
+
+def checkout_again(make_repo, tmp_path: Path, brain: str) -> Path:
+    repo = make_repo({"README.md": "x\n"}, name="second")
+    submit(repo, brain.encode(), config=Config(project_root=ROOT))
+    workspace = tmp_path / "workspace2"
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/main", str(repo), str(workspace))
+    return workspace
+
+
+def test_outputs_never_follow_symlinks_out_of_the_workdir(make_repo, tmp_path: Path) -> None:
+    command = (
+        "ln -s /etc outputs/etc && mkdir -p results && ln -s /etc/hostname results/host.txt "
+        '&& echo real > outputs/real.txt && ls "$WILD_OUTPUT_DIR"'
+    )
+    ws = checkout(make_repo, one("links", command, '  artifacts: ["outputs/etc/host*"]\n'))
+    result = execute(ws, 1, "links", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded"
+    assert result.outputs == ["outputs/real.txt"]

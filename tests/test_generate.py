@@ -163,8 +163,8 @@ def test_workflow_timeouts_follow_the_longest_experiment(repo: Path) -> None:
     submission = submit(repo, text, config=Config(timeout_s=60))
     workflow = yaml.safe_load(render_workflow(submission.spec, Config()))
     run_step = next(s for s in workflow["jobs"]["experiment"]["steps"] if s["name"] == "Run the experiment")
-    assert run_step["timeout-minutes"] == 121
-    assert workflow["jobs"]["experiment"]["timeout-minutes"] == 131
+    assert run_step["timeout-minutes"] == 151  # 2 h of experiment + 30 min of set-up + 1
+    assert workflow["jobs"]["experiment"]["timeout-minutes"] == 161
 
 
 def test_cli_submit_exit_codes(repo: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ runs_on: ubuntu-latest                   # runner label for the jobs
 max_parallel: 4                          # legs running at once
 install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
 setup: auto                              # auto | none | a command, before each experiment
+setup_timeout: 30m                       # its own time budget, apart from the experiment's
 max_log_bytes: 52428800                  # per log (stdout, stderr); the end is always kept
 max_output_bytes: 536870912              # outputs kept per experiment
 limits:
@@ -94,7 +95,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
 
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
-        "setup", "max_log_bytes", "max_output_bytes",
+        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -124,6 +125,11 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         if not isinstance(data["setup"], str) or not data["setup"].strip():
             raise error("setup", "setup must be auto, none, or a command")
         leg["setup"] = normalize_setup(data["setup"])
+    if "setup_timeout" in data:
+        seconds = parse_duration(data["setup_timeout"])
+        if seconds is None:
+            raise error("setup_timeout", "setup_timeout must be seconds or a duration like 90s, 30m, 2h")
+        leg["setup_timeout_s"] = seconds
     for key in ("max_log_bytes", "max_output_bytes"):
         if key in data:
             leg[key] = _positive_int(data[key], key, error)

@@ -16,7 +16,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -124,6 +126,9 @@ def _build(
     shutil.rmtree(target, ignore_errors=True)
     _run_logged([uv, "venv", "--quiet", "--python", python, str(target)], folder, env, log, timeout_s)
     venv_python = str(target / "bin" / "python")
+    # pip inside, so `pip` and `python -m pip` in the experiment use this environment; ensurepip
+    # installs the pip bundled with Python, without network
+    _run_logged([venv_python, "-m", "ensurepip", "--default-pip"], folder, env, log, timeout_s)
     for requirement in _requirement_sources(folder, files, target):
         command = [uv, "pip", "install", "--python", venv_python, "-r", str(requirement)]
         _run_logged(command, folder, env, log, timeout_s)
@@ -144,32 +149,71 @@ def _requirement_sources(folder: Path, files: list[str], building: Path) -> list
 
 
 def conda_requirements(path: Path) -> list[str]:
-    """pip requirements from a conda environment.yml: `name=1.2` becomes `name==1.2`, the `pip:`
-    list is taken as it is, and python/pip themselves are skipped."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    """pip requirements from a conda environment.yml, as far as they translate: `name=1.7` (conda:
+    any 1.7.x) becomes `name==1.7.*`, `name 1.5.*` becomes `name==1.5.*`, comparison specs stay,
+    the `pip:` list is taken as it is, and python/pip themselves are skipped. Conda-only packages
+    will fail to install, and the set-up log says which."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise SetupFailed(f"{path.name} must be a mapping with a 'dependencies' list")
     requirements: list[str] = []
     for entry in data.get("dependencies") or []:
         if isinstance(entry, dict):
             requirements.extend(str(item) for item in entry.get("pip") or [])
             continue
-        name, _, version = str(entry).partition("=")
-        name = name.split("::")[-1].strip()
+        spec = str(entry).split("::")[-1].strip()
+        name = re.split(r"[\s=<>!~]", spec, maxsplit=1)[0]
         if name in ("python", "pip") or not name:
             continue
-        version = version.lstrip("=").split("=")[0]
-        requirements.append(f"{name}=={version}" if version and "*" not in version else name)
+        rest = spec[len(name) :].strip()
+        if not rest:
+            requirements.append(name)
+        elif rest[0] in "<>!~" or rest.startswith("=="):
+            requirements.append(name + rest.replace(" ", ""))
+        else:
+            version = rest.lstrip("=").split("=")[0].strip()  # drop a conda build string
+            requirements.append(
+                f"{name}=={version}" + ("" if "*" in version or version.count(".") >= 2 else ".*")
+            )
     return requirements
 
 
 def _environment_key(folder: Path, files: list[str], python: str, uv: str) -> str:
+    """A hash of everything that decides what the environment holds: the definition files, what
+    they include or point to on disk (-r/-c files, local wheels), setup.cfg, Python and uv."""
     digest = hashlib.sha256()
-    for name in files:
-        digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    for path in _defining_paths(folder, files):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
     for command in ([python, "--version"], [uv, "--version"]):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             digest.update(subprocess.run(command, capture_output=True, timeout=30).stdout)
     digest.update(os.path.realpath(python).encode())
     return digest.hexdigest()[:24]
+
+
+def _defining_paths(folder: Path, files: list[str]) -> list[Path]:
+    paths = [folder / name for name in files]
+    if (folder / "setup.cfg").is_file():
+        paths.append(folder / "setup.cfg")
+    seen: set[Path] = set()
+    queue = [folder / "requirements.txt"] if "requirements.txt" in files else []
+    while queue:
+        requirements = queue.pop()
+        if requirements in seen or not requirements.is_file():
+            continue
+        seen.add(requirements)
+        for line in requirements.read_text(encoding="utf-8", errors="replace").splitlines():
+            word = line.split("#", 1)[0].strip()
+            if word.startswith(("-r ", "-c ", "--requirement ", "--constraint ")):
+                included = requirements.parent / word.split(None, 1)[1].strip()
+                queue.append(included)
+                if included.is_file():
+                    paths.append(included)
+            elif word.startswith(("./", "../", "/")) or word.startswith("file:"):
+                local = requirements.parent / word.removeprefix("file:").split()[0]
+                if local.is_file():
+                    paths.append(local)
+    return sorted(set(paths))
 
 
 def _uv() -> str:
@@ -185,20 +229,33 @@ def _uv() -> str:
 
 
 def _run_logged(command: list[str], cwd: Path, env: dict[str, str], log: Path, timeout_s: float) -> None:
+    """One set-up step, logged; on a timeout or a cancellation its whole process group goes."""
     with log.open("ab") as handle:
         handle.write(f"$ {' '.join(command)}\n".encode())
         handle.flush()
         try:
-            done = subprocess.run(
+            process = subprocess.Popen(
                 command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=handle,
-                stderr=subprocess.STDOUT, timeout=timeout_s, start_new_session=True,
+                stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            raise SetupFailed(f"set-up did not finish within {timeout_s:.0f}s: {' '.join(command)}") from exc
         except OSError as exc:
             raise SetupFailed(f"set-up could not run {command[0]}: {exc}") from exc
-    if done.returncode != 0:
-        raise SetupFailed(f"set-up failed (exit {done.returncode}): {' '.join(command)}")
+        try:
+            code = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(process)
+            raise SetupFailed(f"set-up did not finish within {timeout_s:.0f}s: {' '.join(command)}") from exc
+        except BaseException:
+            _kill_group(process)
+            raise
+    if code != 0:
+        raise SetupFailed(f"set-up failed (exit {code}): {' '.join(command)}")
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -148,21 +149,27 @@ def execute(
         )
     timeout_s = experiment.timeout_s or spec.default_timeout_s
     env = _leg_env(spec, experiment, workspace, workdir)
+    (workdir / "outputs").mkdir(exist_ok=True)  # WILD_OUTPUT_DIR exists before the command runs
+    setup_log = paths.out / "setup.log"
     try:
-        prepared = environment.prepare(
-            experiment.setup or spec.leg.setup,
-            _unique([workdir, project, workspace]),
-            workdir,
-            env,
-            paths.out / "setup.log",
-            timeout_s,
-        )
-    except environment.SetupFailed as exc:
-        log = (paths.out / "setup.log").read_text(encoding="utf-8", errors="replace")
+        with _cancellable():
+            prepared = environment.prepare(
+                experiment.setup or spec.leg.setup,
+                _unique([workdir, project, workspace]),
+                workdir,
+                env,
+                setup_log,
+                spec.leg.setup_timeout_s,
+            )
+    except _Cancelled:
+        return _finish(paths, result, "cancelled", None, 0.0, note="the leg was cancelled during set-up")
+    except Exception as exc:  # a set-up failure, whatever raised it, is the experiment's status
+        log = setup_log.read_text(encoding="utf-8", errors="replace") if setup_log.exists() else ""
         return _setup_failed(paths, result, f"{exc}\n--- setup.log ---\n{log}")
     env.update(prepared.variables)
     result.environment = prepared.record
     before = _snapshot_outputs(workdir)
+    metrics_before = _metrics_state(workdir)
     cap = log_cap_bytes or spec.leg.max_log_bytes
     try:
         run = _run_command(command, workdir, env, paths, timeout_s, cap, mirror)
@@ -170,7 +177,7 @@ def execute(
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
     result.outputs, result.note = _copy_outputs(workdir, before, experiment.artifacts, paths.outputs,
                                                 spec.leg.max_output_bytes)  # fmt: skip
-    result.metrics = read_metrics(workdir)
+    result.metrics = read_metrics(workdir, metrics_before)
     return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, run.note)
 
 
@@ -185,22 +192,62 @@ def _unique(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def read_metrics(workdir: Path) -> dict[str, float]:
-    """Numbers from a flat JSON object in `metrics.json` (the workdir's, else `results/`)."""
-    for candidate in (workdir / "metrics.json", workdir / "results" / "metrics.json"):
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-            if not isinstance(data, dict):
-                return {}
-            return {
-                str(k): v
-                for k, v in data.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            }
+METRICS_FILES = ("metrics.json", "results/metrics.json")
+
+
+def _metrics_state(workdir: Path) -> dict[str, tuple[int, int]]:
+    states = {}
+    for name in METRICS_FILES:
+        with contextlib.suppress(OSError):
+            stat = (workdir / name).stat()
+            states[name] = (stat.st_size, stat.st_mtime_ns)
+    return states
+
+
+def read_metrics(workdir: Path, before: dict[str, tuple[int, int]] | None = None) -> dict[str, float]:
+    """Numbers from a flat JSON object in `metrics.json` (the workdir's, else `results/`) that the
+    experiment wrote or changed: one already in the checkout is not this run's result."""
+    now = _metrics_state(workdir)
+    for name in METRICS_FILES:
+        if name not in now or (before and before.get(name) == now[name]):
+            continue
+        try:
+            data = json.loads((workdir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return {str(k): v for k, v in data.items() if _finite_number(v)}
     return {}
+
+
+def _finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+class _Cancelled(Exception):
+    """The runner stopped the leg while it was setting up."""
+
+
+@contextlib.contextmanager
+def _cancellable() -> Iterator[None]:
+    """While set-up runs, SIGTERM/SIGINT/SIGHUP raise _Cancelled (set-up steps kill their group)."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise _Cancelled(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        _restore_signals(previous)
 
 
 class _StartFailed(RuntimeError):
@@ -393,10 +440,19 @@ def _snapshot_outputs(workdir: Path) -> dict[str, tuple[int, int]]:
     snapshot = {}
     for name in OUTPUT_DIRS:
         for path in (workdir / name).rglob("*"):
-            if path.is_file():
+            if _kept_file(path, workdir):
                 stat = path.stat()
                 snapshot[path.relative_to(workdir).as_posix()] = (stat.st_size, stat.st_mtime_ns)
     return snapshot
+
+
+def _kept_file(path: Path, workdir: Path) -> bool:
+    """A regular file really inside the workdir: no symlink anywhere on its way leads out (an
+    `outputs -> /etc` link must not put /etc into the artifact)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    real = os.path.realpath(path)
+    return real.startswith(os.path.realpath(workdir) + os.sep)
 
 
 def _copy_outputs(
@@ -408,7 +464,7 @@ def _copy_outputs(
     for pattern in globs:
         for path in sorted(workdir.glob(pattern)):
             relative = path.relative_to(workdir).as_posix()
-            if path.is_file() and not path.is_symlink() and relative not in chosen:
+            if _kept_file(path, workdir) and relative not in chosen:
                 chosen.append(relative)
     copied, total, skipped = [], 0, 0
     for relative in chosen:

@@ -180,7 +180,7 @@ def render_workflow(spec: IterationSpec, config: Config) -> str:
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
     longest_s = max((e.timeout_s or spec.default_timeout_s) for e in spec.experiments)
-    step_minutes = math.ceil(longest_s / 60) + 1
+    step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
     text = render(
         "wild-experiments.yml.j2",
         version=__version__,

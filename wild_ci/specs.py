@@ -118,6 +118,7 @@ class LegSettings:
     """How every leg of an iteration behaves, from the user's configuration."""
 
     setup: str = "auto"  # auto | none | a command
+    setup_timeout_s: int = 30 * 60  # its own budget: building an environment is not the experiment
     max_log_bytes: int = 50 * 1024 * 1024
     max_output_bytes: int = 512 * 1024 * 1024
 

@@ -1,0 +1,101 @@
+"""Environment set-up for a leg (uv, offline here): what defines an environment, its cache key,
+conda translation, failures that leave nothing half-built."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from wild_ci import environment
+from wild_ci.environment import SetupFailed, conda_requirements, prepare
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    monkeypatch.setenv("WILD_CI_ENV_CACHE", str(tmp_path / "cache"))
+    return {**os.environ, "UV_OFFLINE": "1"}
+
+
+def key(folder: Path) -> str:
+    found = environment.find_definition([folder])
+    assert found is not None
+    return environment._environment_key(found[0], found[1], "python3", "uv")
+
+
+def test_conda_specs_are_translated_for_pip(tmp_path: Path) -> None:
+    (tmp_path / "environment.yml").write_text(
+        "name: x\ndependencies:\n  - python=3.11\n  - pip\n  - numpy>=1.20\n  - pandas 1.5.*\n"
+        "  - matplotlib=3.7\n  - scipy=1.11.4=py311h\n  - conda-forge::rich\n  - pip:\n    - tqdm==4.66.1\n"
+    )
+    assert conda_requirements(tmp_path / "environment.yml") == [
+        "numpy>=1.20", "pandas==1.5.*", "matplotlib==3.7.*", "scipy==1.11.4", "rich", "tqdm==4.66.1",
+    ]  # fmt: skip
+    (tmp_path / "environment.yml").write_text("- numpy\n")
+    with pytest.raises(SetupFailed, match="must be a mapping"):
+        conda_requirements(tmp_path / "environment.yml")
+
+
+def test_the_key_follows_everything_that_defines_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("-r base.txt\n./wheels/pkg-1.0-py3-none-any.whl\n")
+    (tmp_path / "base.txt").write_text("tinydep==1.0\n")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels/pkg-1.0-py3-none-any.whl").write_bytes(b"one")
+    first = key(tmp_path)
+    assert key(tmp_path) == first
+    (tmp_path / "base.txt").write_text("tinydep==2.0\n")
+    second = key(tmp_path)
+    (tmp_path / "wheels/pkg-1.0-py3-none-any.whl").write_bytes(b"two")
+    third = key(tmp_path)
+    (tmp_path / "setup.cfg").write_text("[options]\ninstall_requires = x\n")
+    fourth = key(tmp_path)
+    assert len({first, second, third, fourth}) == 4
+
+
+@pytest.mark.e2e  # builds real environments with uv (offline): seconds, not milliseconds
+def test_a_pyproject_environment_has_pip_and_the_project_on_the_path(tmp_path: Path, offline) -> None:
+    project = tmp_path / "project"
+    (project / "src/mypkg").mkdir(parents=True)
+    (project / "src/mypkg/__init__.py").write_text("NAME = 'mine'\n")
+    (project / "pyproject.toml").write_text('[project]\nname = "mypkg"\nversion = "0.1"\ndependencies = []\n')
+    prepared = prepare("auto", [project], project, offline, tmp_path / "setup.log", 300)
+    assert prepared.record["found"] == ["pyproject.toml"] and prepared.record["reused"] is False
+    env = {**offline, **prepared.variables}
+    check = "import mypkg, os, sys, pip; print(mypkg.NAME, sys.prefix == os.environ['VIRTUAL_ENV'])"
+    done = subprocess.run(["python", "-c", check], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.split() == ["mine", "True"], done.stderr
+    again = prepare("auto", [project], project, offline, tmp_path / "setup.log", 300)
+    assert again.record["reused"] is True and again.record["path"] == prepared.record["path"]
+
+
+@pytest.mark.e2e
+def test_a_failed_build_is_rebuilt_not_reused(tmp_path: Path, offline) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "requirements.txt").write_text("./missing-1.0-py3-none-any.whl\n")
+    log = tmp_path / "setup.log"
+    with pytest.raises(SetupFailed, match="set-up failed"):
+        prepare("auto", [project], project, offline, log, 300)
+    assert "missing-1.0-py3-none-any.whl" in log.read_text()
+    [built] = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    assert not (built / ".complete").exists()
+    with pytest.raises(SetupFailed):
+        prepare("auto", [project], project, offline, log, 300)
+    assert log.read_text().count("uv venv") == 2  # built again, not taken half-made
+
+
+def test_setup_commands_time_out_with_their_whole_group(tmp_path: Path, offline) -> None:
+    pid_file = tmp_path / "child.pid"
+    with pytest.raises(SetupFailed, match="did not finish within 1s"):
+        prepare(f"sleep 60 & echo $! > {pid_file}; wait", [tmp_path], tmp_path, offline, tmp_path / "log", 1)
+    child = int(pid_file.read_text())
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_none_and_nothing_found(tmp_path: Path, offline) -> None:
+    assert prepare("none", [tmp_path], tmp_path, offline, tmp_path / "log", 10).variables == {}
+    found = prepare("auto", [tmp_path], tmp_path, offline, tmp_path / "log", 10)
+    assert found.variables == {} and found.record == {"setup": "auto", "found": None}
