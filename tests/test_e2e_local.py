@@ -203,3 +203,17 @@ def test_experiments_never_write_into_the_users_tree_via_a_symlink(make_repo, tm
         "README.md",
         "new.txt",
     ]
+
+
+def test_a_fenced_request_tells_the_brain_why_nothing_ran(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        "```\n<experiments>\n- goal: g\n  command: ls\n</experiments>\n```\n<promise>WAITING</promise>\n"
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    assert out.startswith('<experiment_results session="main" iteration="none">')
+    assert "line 2: an <experiments> block inside a code span or fenced code block" in out
+    assert git(repo, "branch", "--list", "wild/*") == ""

@@ -276,6 +276,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _report_parse(args.file, data, config)
     if outcome is None:
         print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
+        parsed = read_brain_output(data, config.limits)
+        print(report.nothing_ran_block(args.session, parsed.warnings, parsed.promise), end="")
         return EXIT_OK
     results = outcome.results
     print(

@@ -122,6 +122,18 @@ def comment_marker(results: IterationResults) -> str:
     return f"<!-- wild-ci results: session={results.session} iteration={results.label} -->"
 
 
+def nothing_ran_block(session: str, warnings: list, promise: str | None) -> str:
+    """The context when the brain output asked for nothing runnable: so a brain that fenced its
+    real request learns why nothing ran."""
+    lines = [f'<experiment_results session="{session}" iteration="none">', "No experiments were run."]
+    if warnings:
+        lines += ["", "Warnings about your last output:"]
+        lines += [f"- {defuse(str(w))}" for w in warnings]
+    if promise:
+        lines += ["", f"Your promise was {defuse(promise)}."]
+    return "\n".join([*lines, "</experiment_results>"]) + "\n"
+
+
 def context_block(results: IterationResults) -> str:
     """The experiment_results block for the brain's next prompt."""
     return render("context.txt.j2", results=results, counts=counts_line(results), **_filters())
