@@ -199,10 +199,8 @@ def test_experiments_never_write_into_the_users_tree_via_a_symlink(make_repo, tm
     done = run_cli("run", str(brain), "--repo", str(link), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     assert RepoState.of(real) == before
-    assert results_at(real, "wild/main", 1)["experiments"][0]["stdout_tail"].split() == [
-        "README.md",
-        "new.txt",
-    ]
+    listing = results_at(real, "wild/main", 1)["experiments"][0]["stdout_tail"].split()
+    assert listing == ["README.md", "new.txt", "outputs"]  # outputs/ is made by the leg
 
 
 def test_a_fenced_request_tells_the_brain_why_nothing_ran(make_repo, tmp_path: Path) -> None:
