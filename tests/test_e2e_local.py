@@ -215,3 +215,23 @@ def test_a_fenced_request_tells_the_brain_why_nothing_ran(make_repo, tmp_path: P
     assert out.startswith('<experiment_results session="main" iteration="none">')
     assert "line 2: an <experiments> block inside a code span or fenced code block" in out
     assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        "<experiments>\n- goal: On the GPU box\n  command: echo gpu\n  runs_on: [self-hosted, gpu]\n"
+        "- goal: Anywhere\n  command: echo cpu\n</experiments>\n"
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    by_id = {e["id"]: e for e in results_at(repo, "wild/main", 1)["experiments"]}
+    assert by_id["on-the-gpu-box"]["stdout_tail"] == "gpu" and by_id["anywhere"]["stdout_tail"] == "cpu"
+    import yaml
+
+    workflow = yaml.safe_load(git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml"))
+    assert workflow["jobs"]["experiment"]["strategy"]["matrix"]["include"] == [
+        {"experiment": "on-the-gpu-box", "runs_on": ["self-hosted", "gpu"]},
+        {"experiment": "anywhere", "runs_on": ["ubuntu-latest"]},
+    ]

@@ -86,7 +86,11 @@ def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     submit(repo, BRAIN, config=ROOTED)
     workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
     legs = workflow["jobs"]["experiment"]
-    assert legs["strategy"]["matrix"]["experiment"] == ["first-run", "second-run"]
+    assert legs["strategy"]["matrix"]["include"] == [
+        {"experiment": "first-run", "runs_on": ["ubuntu-latest"]},
+        {"experiment": "second-run", "runs_on": ["ubuntu-latest"]},
+    ]
+    assert legs["runs-on"] == "${{ matrix.runs_on }}"
     assert legs["strategy"]["fail-fast"] is False
     assert workflow["permissions"] == {}
     assert legs["permissions"] == {"contents": "read"}

@@ -116,7 +116,10 @@ def run_submission(
         clone = _clone_iteration(repo, submission, tmp / "repo")
         shim = _write_shim(tmp / "bin" / "wild-ci")
         standins = _write_standins(tmp / "actions", shim)
-        command = act_command(find_act(), clone, run_dir, tmp, standins, shim, config.runs_on)
+        labels = sorted(
+            {config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)}
+        )
+        command = act_command(find_act(), clone, run_dir, tmp, standins, shim, labels)
         if pull_request is not None:
             command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
             command += _pull_request_arguments(pull_request)
@@ -204,13 +207,13 @@ def act_command(
     tmp: Path,
     standins: dict[str, Path],
     shim: Path,
-    runs_on: str,
+    labels: list[str],
 ) -> list[str]:
+    """act's command line. Every runner label the workflow uses maps to host mode here."""
     command = [
         act, "push",
         "-C", str(clone),
         "-W", str(clone / ledger.WORKFLOW_PATH),
-        "-P", f"{runs_on}=-self-hosted",
         "--json",
         "--artifact-server-path", str(run_dir / "artifacts"),
         "--artifact-server-addr", "127.0.0.1",
@@ -222,6 +225,8 @@ def act_command(
         "--var-file", os.devnull, "--input-file", os.devnull,
         "--env", f"WILD_CI_LOCAL={shim}",
     ]  # fmt: skip
+    for label in labels:
+        command += ["-P", f"{label}=-self-hosted"]
     command += ["--env", f"{environment.CACHE_ENV_VAR}={environment.cache_root()}"]
     home = os.environ.get("HOME") or str(Path.home())
     command += ["--env", f"HOME={home}"]

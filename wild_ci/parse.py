@@ -23,7 +23,8 @@ from .parse_fast import read_canonical
 from .parse_tolerant import Unreadable, read_tolerantly
 from .specs import BrainOutput, Diagnostic, Experiment, InvalidItem
 
-KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env", "setup", "artifacts")
+KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env", "setup", "artifacts", "runs_on")
+RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$")
@@ -440,6 +441,7 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
     env = _env(item.get("env"), error)
     setup = _setup(item.get("setup"), error)
     artifacts = _artifact_globs(item.get("artifacts"), error)
+    runs_on = runner_labels(item.get("runs_on"), lambda message: error("runs_on", message))
     if command is not None and parameters:
         problem = flag_position_problem(command)
         if problem:
@@ -460,6 +462,7 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
             env=env,
             setup=setup,
             artifacts=artifacts,
+            runs_on=runs_on,
         )
     )
 
@@ -553,6 +556,21 @@ def _setup(value: Any, error: Any) -> str | None:
         error("setup", "'setup' must be auto, none, or a command")
         return None
     return normalize_setup(value)
+
+
+def runner_labels(value: Any, error: Callable[[str], None]) -> list[str]:
+    """`runs_on`: one runner label or a list of them (all must match), e.g. [self-hosted, gpu]."""
+    if value is None:
+        return []
+    labels = [value] if isinstance(value, str) else value
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        error("'runs_on' must be a runner label or a list of labels")
+        return []
+    bad = [label for label in labels if not RUNNER_LABEL.match(label)]
+    if bad:
+        error(f"runner label {bad[0]!r} may only use letters, digits, '.', '_' and '-'")
+        return []
+    return labels
 
 
 def normalize_setup(value: str) -> str:

@@ -74,6 +74,7 @@ class Experiment:
     env: dict[str, str] = field(default_factory=dict)
     setup: str | None = None  # auto | none | a command; None means the iteration's default
     artifacts: list[str] = field(default_factory=list)  # extra globs to keep, relative to workdir
+    runs_on: list[str] = field(default_factory=list)  # runner labels; empty: the configured default
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
