@@ -181,3 +181,46 @@ def test_submit_pushes_and_opens_the_pull_request_once(make_repo, tmp_path: Path
     second = cli("submit", str(brain), "--repo", str(repo), "--open-pr", cwd=tmp_path, fake=fake)
     assert b"using pull request #1" in second.stdout
     assert len(fake.pulls) == 1 and fake.pulls[0]["head"] == {"ref": "wild/main"}
+
+
+def test_init_writes_a_pinned_least_privilege_inbox_workflow(make_repo, tmp_path: Path, fake) -> None:
+    import yaml
+
+    repo = make_repo()
+    done = cli("init", "--repo", str(repo), "--install-spec", "wild-ci==0.1.0", cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    workflow = yaml.safe_load((repo / ".github/workflows/wild-inbox.yml").read_text())
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["submit"]["permissions"] == {"contents": "write", "actions": "write"}
+    assert workflow[True]["push"]["paths"] == [".wild/inbox/**"]  # YAML 1.1 reads `on` as True
+    uses = [s["uses"] for s in workflow["jobs"]["submit"]["steps"] if "uses" in s]
+    assert all(len(u.split("@")[1]) == 40 for u in uses)
+    again = cli("init", "--repo", str(repo), cwd=tmp_path, fake=fake)
+    assert again.returncode == 2 and b"--force" in again.stderr
+
+
+def test_inbox_turns_a_committed_brain_output_into_an_iteration(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    git(repo, "checkout", "--quiet", "-b", "wild/lab")
+    (repo / ".wild/inbox").mkdir(parents=True)
+    (repo / ".wild/inbox/2026-11-26-brain.md").write_text(
+        "<experiments>\n- goal: From the inbox\n  command: echo inbox\n</experiments>\n"
+    )
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "brain output")
+    git(repo, "push", "--quiet", "origin", "wild/lab")
+    runner = tmp_path / "inbox-runner"  # what the inbox workflow's checkout looks like
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
+    git(runner, "checkout", "--quiet", "--detach")
+    env_cwd = runner
+    done = subprocess.run(
+        [sys.executable, "-m", "wild_ci", "inbox", "--push", "--dispatch"],
+        cwd=env_cwd, capture_output=True, timeout=120,
+        env={**os.environ, **IDENTITY, "GITHUB_REF_NAME": "wild/lab", "GITHUB_TOKEN": fake.token,
+             "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    files = git(remote, "ls-tree", "-r", "--name-only", "wild/lab", ".wild").splitlines()
+    assert ".wild/iterations/0001/brain.md" in files
+    assert not [f for f in files if f.startswith(".wild/inbox/")]
+    assert fake.dispatches == [{"workflow": "wild-experiments.yml", "ref": "wild/lab", "inputs": {}}]

@@ -22,11 +22,12 @@ from . import __version__, collect, ledger, remote, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
 from .config import Config, ConfigError, load_config
 from .execute import execute, load_spec
-from .generate import InvalidBrainOutput, read_brain_output, submit
+from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
 from .github import GitHubClient, GitHubError, GitHubSettings
 from .local import LocalRunError, PullRequestTarget, run_local
 from .parse import normalize_setup, parse_duration
 from .specs import Diagnostic, IterationResults
+from .templating import render
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -138,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (default: 15)")
     p.add_argument("--remote", default="origin")
     p.set_defaults(handler=cmd_wait)
+
+    p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--install-spec", default=os.environ.get("WILD_CI_INSTALL_SPEC"))
+    p.add_argument("--runs-on", default="ubuntu-latest")
+    p.add_argument("--force", action="store_true", help="overwrite an existing inbox workflow")
+    p.set_defaults(handler=cmd_init)
+
+    p = commands.add_parser("inbox", help="(runs in the inbox workflow) submit the oldest inbox file")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the session branch's checkout")
+    p.add_argument("--push", action="store_true", help="push the iteration to --remote")
+    p.add_argument("--remote", default="origin")
+    p.add_argument("--dispatch", action="store_true", help="start the experiments workflow on GitHub")
+    p.set_defaults(handler=cmd_inbox)
 
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
     p.add_argument("--dir", type=Path, help="where to create the example repository")
@@ -411,6 +426,55 @@ def _latest_iteration_in(workspace: Path) -> int:
     if not numbers:
         raise FileNotFoundError(f"no iterations under {folder}")
     return numbers[-1]
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    target = Path(repo.working_tree_dir) / remote.INBOX_WORKFLOW_PATH
+    if target.exists() and not args.force:
+        raise UsageError(f"{target} exists; pass --force to overwrite it")
+    config = load_config(Path(repo.working_tree_dir))
+    text = render(
+        "wild-inbox.yml.j2",
+        version=__version__,
+        install_spec=args.install_spec or config.install_spec,
+        runs_on=args.runs_on,
+        actions=PINNED_ACTIONS,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {target}")
+    print(
+        f"commit it to your default branch; then a brain output committed to {remote.INBOX_DIR}/ "
+        "on a wild/<session> branch runs as that session's next iteration"
+    )
+    return EXIT_OK
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    workspace = Path(repo.working_tree_dir)
+    session = remote.session_of_checkout(repo)
+    files = remote.inbox_files(workspace)
+    if not files:
+        print(f"wild-ci: nothing in {remote.INBOX_DIR}/")
+        return EXIT_OK
+    oldest = files[0]
+    data = oldest.read_bytes()
+    oldest.unlink()  # the iteration commit removes it from the inbox
+    submission = submit(args.repo, data, session, load_config(workspace))
+    if submission is None:
+        print(f"wild-ci: {oldest.name} asks for no experiments; nothing to run")
+        return EXIT_OK
+    print(f"wild-ci: {oldest.name} is iteration {submission.label} on {submission.branch}")
+    if len(files) > 1:
+        print(f"::warning::{len(files) - 1} more file(s) wait in {remote.INBOX_DIR}/: one per push")
+    if args.push:
+        remote.push_branch(repo, session, args.remote)
+    if args.dispatch:
+        remote.client_from_env().dispatch(remote.WORKFLOW_FILE, submission.branch)
+        print(f"wild-ci: started {remote.WORKFLOW_FILE} on {submission.branch}")
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -24,6 +24,8 @@ from .github import CommentOutcome, GitHubClient, GitHubSettings, Job
 from .specs import IterationResults, iteration_label
 
 WORKFLOW_FILE = "wild-experiments.yml"
+INBOX_DIR = ".wild/inbox"
+INBOX_WORKFLOW_PATH = ".github/workflows/wild-inbox.yml"
 
 
 class WaitFailed(RuntimeError):
@@ -207,3 +209,24 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
 
 def client_from_env() -> GitHubClient:
     return GitHubClient(GitHubSettings.from_env())
+
+
+# --- the inbox: brain outputs committed directly ----------------------------------------------------
+
+
+def inbox_files(workspace: Path) -> list[Path]:
+    folder = workspace / INBOX_DIR
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def session_of_checkout(repo: git.Repo) -> str:
+    """The session whose branch this checkout is for (a runner's GITHUB_REF_NAME, else HEAD's)."""
+    name = os.environ.get("GITHUB_REF_NAME") or ""
+    if not name.startswith("wild/"):
+        try:
+            name = repo.git.symbolic_ref("--short", "HEAD")
+        except git.GitCommandError:
+            name = ""
+    if not name.startswith("wild/"):
+        raise ledger.LedgerError("the inbox is read on a wild/<session> branch (set GITHUB_REF_NAME)")
+    return ledger.validate_session(name.removeprefix("wild/"))
