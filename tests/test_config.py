@@ -73,8 +73,32 @@ def test_cli_uses_the_config_and_flags_win(make_repo, tmp_path: Path) -> None:
 def test_cli_reports_a_bad_config_with_exit_2(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     write_config(repo, "max_parallel: many\n")
+    git(repo, "add", ".wild/config.yml")
+    git(repo, "commit", "--quiet", "-m", "config")
     brain = tmp_path / "brain.md"
     brain.write_text("<experiments>\n- goal: g\n  command: ls\n</experiments>\n")
     done = run_cli("submit", str(brain), "--repo", str(repo))
     assert done.returncode == 2
-    assert b"config.yml:1: max_parallel must be a positive whole number" in done.stderr
+    assert b"HEAD:.wild/config.yml:1: max_parallel must be a positive whole number" in done.stderr
+
+
+def test_only_the_committed_config_counts(make_repo, tmp_path: Path) -> None:
+    """The brain edits the working tree: its config must not reach the workflow."""
+    repo = make_repo()
+    write_config(repo, 'install_spec: "evil ${{ secrets.DEPLOY_KEY }}"\nruns_on: brain-picked\n')
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: g\n  command: ls\n</experiments>\n")
+    done = run_cli("submit", str(brain), "--repo", str(repo))
+    assert done.returncode == 0, done.stderr
+    workflow = git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml")
+    assert "secrets" not in workflow and "brain-picked" not in workflow
+    assert git(repo, "ls-tree", "wild/main", ".wild/config.yml") == ""
+
+
+def test_settings_that_reach_the_workflow_hold_no_expressions(tmp_path: Path) -> None:
+    write_config(tmp_path, 'install_spec: "x ${{ secrets.A }}"\n')
+    with pytest.raises(ConfigError, match="may not contain"):
+        load_config(tmp_path)
+    write_config(tmp_path, 'runs_on: "${{ github.event.head_commit.message }}"\n')
+    with pytest.raises(ConfigError):
+        load_config(tmp_path)

@@ -191,7 +191,7 @@ def test_init_writes_a_pinned_least_privilege_inbox_workflow(make_repo, tmp_path
     assert done.returncode == 0, done.stderr.decode()
     workflow = yaml.safe_load((repo / ".github/workflows/wild-inbox.yml").read_text())
     assert workflow["permissions"] == {}
-    assert workflow["jobs"]["submit"]["permissions"] == {"contents": "write", "actions": "write"}
+    assert workflow["jobs"]["submit"]["permissions"] == {"contents": "read"}  # WILD_CI_TOKEN pushes
     assert workflow[True]["push"]["paths"] == [".wild/inbox/**"]  # YAML 1.1 reads `on` as True
     uses = [s["uses"] for s in workflow["jobs"]["submit"]["steps"] if "uses" in s]
     assert all(len(u.split("@")[1]) == 40 for u in uses)
@@ -224,3 +224,30 @@ def test_inbox_turns_a_committed_brain_output_into_an_iteration(make_repo, tmp_p
     assert ".wild/iterations/0001/brain.md" in files
     assert not [f for f in files if f.startswith(".wild/inbox/")]
     assert fake.dispatches == [{"workflow": "wild-experiments.yml", "ref": "wild/lab", "inputs": {}}]
+
+
+def test_an_inbox_file_that_cannot_run_never_blocks_the_inbox(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    git(repo, "checkout", "--quiet", "-b", "wild/lab")
+    (repo / ".wild/inbox").mkdir(parents=True)
+    (repo / ".wild/inbox/01-bad.md").write_text("<experiments>\n- goal: no command\n</experiments>\n")
+    (repo / ".wild/inbox/02-good.md").write_text(
+        "<experiments>\n- goal: Good\n  command: ls\n</experiments>\n"
+    )
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "two brain outputs")
+    git(repo, "push", "--quiet", "origin", "wild/lab")
+    for expected in (2, 0):  # one run per push, as the workflow triggers itself again
+        runner = tmp_path / f"runner-{expected}"
+        git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
+        git(runner, "checkout", "--quiet", "--detach")
+        done = subprocess.run(
+            [sys.executable, "-m", "wild_ci", "inbox", "--push"], cwd=runner, capture_output=True,
+            env={**os.environ, **IDENTITY, "GITHUB_REF_NAME": "wild/lab"}, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == expected, done.stderr.decode()
+    files = git(remote, "ls-tree", "-r", "--name-only", "wild/lab", ".wild").splitlines()
+    assert ".wild/rejected/01-bad.md" in files and ".wild/iterations/0001/brain.md" in files
+    assert not [f for f in files if f.startswith(".wild/inbox/")]
+    errors = git(remote, "show", "wild/lab:.wild/rejected/01-bad.md.errors.txt")
+    assert "line 2: 'command' is required" in errors

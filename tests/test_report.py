@@ -81,3 +81,12 @@ def test_a_long_comment_is_cut_with_a_link_and_no_open_fence() -> None:
     assert len(fences) % 2 == 0
     small = results()
     assert comment_body(small, "unused") == results_markdown(small)
+
+
+def test_a_comment_never_exceeds_the_limit_even_with_monster_fences() -> None:
+    from wild_ci.report import comment_body
+
+    monster = results()
+    monster.experiments[1].command = "`" * 20_000 + "\n" + "z" * 50_000
+    body = comment_body(monster, "https://example.invalid/results.md")
+    assert len(body) <= 60_000 and "https://example.invalid/results.md" in body

@@ -20,7 +20,7 @@ import git
 
 from . import __version__, collect, ledger, remote, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, committed_config, workflow_safe
 from .execute import execute, load_spec
 from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
 from .github import GitHubClient, GitHubError, GitHubSettings
@@ -198,7 +198,7 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> Config:
     """.wild/config.yml of the repository, overridden by the flags that were given."""
     repo = ledger.open_repo(args.repo)
-    config = load_config(Path(repo.working_tree_dir))
+    config = committed_config(repo)
     timeout_s = None
     if args.timeout is not None:
         timeout_s = parse_duration(args.timeout)
@@ -208,6 +208,10 @@ def _config(args: argparse.Namespace) -> Config:
         raise UsageError("--max-parallel must be positive")
     if args.project_root is not None and not args.project_root.startswith("/"):
         raise UsageError("--project-root must be an absolute path")
+    for name in ("install_spec", "runs_on"):
+        value = getattr(args, name)
+        if value is not None:
+            workflow_safe(value, f"--{name.replace('_', '-')}", lambda _k, message: UsageError(message))
     if args.setup is not None:
         config = config.with_overrides(leg=dataclasses.replace(config.leg, setup=normalize_setup(args.setup)))
     return config.with_overrides(
@@ -433,7 +437,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     target = Path(repo.working_tree_dir) / remote.INBOX_WORKFLOW_PATH
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
-    config = load_config(Path(repo.working_tree_dir))
+    config = committed_config(repo)
     text = render(
         "wild-inbox.yml.j2",
         version=__version__,
@@ -452,6 +456,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
+    """Submit the oldest brain output in `.wild/inbox/` as the session's next iteration. One that
+    cannot run is moved to `.wild/rejected/` with its errors, so it never blocks the inbox."""
     repo = ledger.open_repo(args.repo)
     workspace = Path(repo.working_tree_dir)
     session = remote.session_of_checkout(repo)
@@ -462,19 +468,22 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     oldest = files[0]
     data = oldest.read_bytes()
     oldest.unlink()  # the iteration commit removes it from the inbox
-    submission = submit(args.repo, data, session, load_config(workspace))
+    try:
+        submission = submit(args.repo, data, session, committed_config(repo))
+        reason = None if submission else "the brain output asks for no experiments"
+    except InvalidBrainOutput as exc:
+        submission, reason = None, "\n".join(str(d) for d in exc.diagnostics)
     if submission is None:
-        print(f"wild-ci: {oldest.name} asks for no experiments; nothing to run")
-        return EXIT_OK
-    print(f"wild-ci: {oldest.name} is iteration {submission.label} on {submission.branch}")
-    if len(files) > 1:
-        print(f"::warning::{len(files) - 1} more file(s) wait in {remote.INBOX_DIR}/: one per push")
+        remote.reject_inbox_file(repo, session, oldest.relative_to(workspace).as_posix(), data, reason or "")
+        print(f"wild-ci: {oldest.name} was not run and is now in {remote.REJECTED_DIR}/:\n{reason}")
+    else:
+        print(f"wild-ci: {oldest.name} is iteration {submission.label} on {submission.branch}")
     if args.push:
         remote.push_branch(repo, session, args.remote)
-    if args.dispatch:
+    if args.dispatch and submission is not None:
         remote.client_from_env().dispatch(remote.WORKFLOW_FILE, submission.branch)
         print(f"wild-ci: started {remote.WORKFLOW_FILE} on {submission.branch}")
-    return EXIT_OK
+    return EXIT_OK if submission is not None else EXIT_BAD_INPUT
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -24,18 +24,19 @@ limits:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import __version__
 from .specs import DEFAULT_TIMEOUT_S, LegSettings
 
 CONFIG_PATH = ".wild/config.yml"
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
-DEFAULT_INSTALL_SPEC = f"wild-ci=={__version__}"
+DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
+RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class ConfigError(ValueError):
@@ -70,24 +71,41 @@ class Config:
 
 
 def load_config(repo_root: Path) -> Config:
-    """Read `.wild/config.yml` from the repository's working tree (defaults when absent)."""
+    """Read `.wild/config.yml` from a folder (defaults when absent)."""
     path = repo_root / CONFIG_PATH
     if not path.is_file():
         return Config()
-    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_config(path.read_text(encoding="utf-8", errors="replace"), str(path))
+
+
+def committed_config(repo: Any) -> Config:
+    """The configuration as committed at HEAD: the working tree is what the brain edits, and a
+    setting that reaches the workflow (install_spec, runs_on) must not come from the brain. A
+    repository without commits falls back to the working tree."""
+    from . import ledger
+
+    if ledger.resolve(repo, "HEAD") is None:
+        return load_config(Path(repo.working_tree_dir))
+    data = ledger.read_file(repo, "HEAD", CONFIG_PATH)
+    if data is None:
+        return Config()
+    return parse_config(data.decode("utf-8", errors="replace"), f"HEAD:{CONFIG_PATH}")
+
+
+def parse_config(text: str, where: str) -> Config:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        at = f"{where}:{mark.line + 1}" if mark else where
+        raise ConfigError(f"{at}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if data is None:
         return Config()
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping of settings")
+        raise ConfigError(f"{where}:1: expected a mapping of settings")
     lines = _key_lines(node)
-    return _config_from(data, lambda key, msg: ConfigError(f"{path}:{lines.get(key, 1)}: {msg}"))
+    return _config_from(data, lambda key, msg: ConfigError(f"{where}:{lines.get(key, 1)}: {msg}"))
 
 
 def _config_from(data: dict[str, Any], error: Any) -> Config:
@@ -115,7 +133,9 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
                 raise error(key, f"{key} must be a non-empty string")
-            values[key] = data[key].strip()
+            values[key] = workflow_safe(data[key].strip(), key, error)
+    if "runs_on" in values and not RUNNER_LABEL.match(values["runs_on"]):
+        raise error("runs_on", "runs_on must be a runner label (letters, digits, '.', '_', '-')")
     if "max_parallel" in data:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "limits" in data:
@@ -136,6 +156,13 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     if leg:
         values["leg"] = LegSettings(**leg)
     return Config(**values)
+
+
+def workflow_safe(value: str, name: str, error: Any) -> str:
+    """Settings rendered into the workflow may hold no expression and no line break."""
+    if "${{" in value or "\n" in value or "\r" in value:
+        raise error(name, f"{name} may not contain '${{{{' or a line break")
+    return value
 
 
 def _limits_from(data: Any, error: Any) -> Limits:

@@ -108,7 +108,7 @@ class GitHubClient:
         try:
             issue = self._repo.get_issue(number)
             for comment in issue.get_comments():
-                if marker in (comment.body or ""):
+                if (comment.body or "").startswith(marker):  # not a quote of it further down
                     if comment.body == body:
                         return CommentOutcome(comment.id, False, False, comment.html_url)
                     comment.edit(body)
@@ -164,6 +164,12 @@ class GitHubClient:
             unzip(self._download(artifact.archive_download_url), destination / artifact.name)
             names.append(artifact.name)
         return sorted(names)
+
+    def run(self, run_id: int) -> Run:
+        try:
+            return _run(self._repo.get_workflow_run(run_id))
+        except GithubException as exc:
+            raise GitHubError(f"reading run {run_id} failed: {_message(exc)}") from exc
 
     def dispatch(self, workflow_file: str, ref: str, inputs: dict[str, str] | None = None) -> None:
         try:

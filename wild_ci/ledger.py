@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
@@ -22,6 +22,7 @@ from gitdb import IStream
 WILD_DIR = ".wild"
 ITERATIONS_DIR = f"{WILD_DIR}/iterations"
 WORKFLOWS_DIR = ".github/workflows"
+CONFIG_PATH = f"{WILD_DIR}/config.yml"
 WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-experiments.yml"
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ZERO_OID = "0" * 40
@@ -161,10 +162,15 @@ def update_branch(repo: git.Repo, branch: str, new: str, old: str | None, reason
         ) from exc
 
 
-def commit_files_on(repo: git.Repo, parent: str, files: Mapping[str, bytes], message: str) -> str:
-    """A commit on top of `parent` that adds or replaces `files`; `parent` itself if nothing changes."""
+def commit_files_on(
+    repo: git.Repo, parent: str, files: Mapping[str, bytes], message: str, remove: Sequence[str] = ()
+) -> str:
+    """A commit on top of `parent` that adds or replaces `files` (and drops `remove`); `parent`
+    itself if nothing changes."""
     with temporary_index(repo) as env:
         repo.git.read_tree(parent, env=env)
+        if remove:
+            repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", *remove, env=env)
         add_files(repo, env, files)
         tree = repo.git.write_tree(env=env)
     if tree == repo.commit(parent).tree.hexsha:
@@ -176,8 +182,9 @@ def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapp
     """A tree of the working tree as it is (tracked + untracked-not-ignored files), where the
     iterations come from the session branch and `files` go on top.
 
-    Workflow files come from the user's HEAD, never from the work tree: a workflow that the brain
-    wrote or edited would run with the repository's secrets once the branch is pushed."""
+    Workflow files and `.wild/config.yml` come from the user's HEAD, never from the work tree: a
+    workflow the brain wrote would run with the repository's secrets once the branch is pushed, and
+    the configuration decides what runners install and where jobs run."""
     with temporary_index(repo, seed_from_real_index=True) as env:
         if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
             repo.git.read_tree("HEAD", env=env)
@@ -190,6 +197,10 @@ def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapp
         head = resolve(repo, "HEAD")
         if head and read_tree_exists(repo, head, WORKFLOWS_DIR):
             repo.git.read_tree(f"--prefix={WORKFLOWS_DIR}/", f"{head}:{WORKFLOWS_DIR}", env=env)
+        repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", CONFIG_PATH, env=env)
+        config = read_file(repo, head, CONFIG_PATH) if head else None
+        if config is not None:
+            add_files(repo, env, {CONFIG_PATH: config})
         add_files(repo, env, files)
         return repo.git.write_tree(env=env)
 

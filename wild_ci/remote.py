@@ -25,6 +25,7 @@ from .specs import IterationResults, iteration_label
 
 WORKFLOW_FILE = "wild-experiments.yml"
 INBOX_DIR = ".wild/inbox"
+REJECTED_DIR = ".wild/rejected"
 INBOX_WORKFLOW_PATH = ".github/workflows/wild-inbox.yml"
 
 
@@ -230,3 +231,18 @@ def session_of_checkout(repo: git.Repo) -> str:
     if not name.startswith("wild/"):
         raise ledger.LedgerError("the inbox is read on a wild/<session> branch (set GITHUB_REF_NAME)")
     return ledger.validate_session(name.removeprefix("wild/"))
+
+
+def reject_inbox_file(repo: git.Repo, session: str, path: str, data: bytes, reason: str) -> str:
+    """Move an inbox file that cannot run to `.wild/rejected/`, next to a note of why."""
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch}")
+    name = Path(path).name
+    files = {f"{REJECTED_DIR}/{name}": data, f"{REJECTED_DIR}/{name}.errors.txt": (reason + "\n").encode()}
+    commit = ledger.commit_files_on(
+        repo, tip, files, f"wild: {name} rejected [skip ci]\n\n{reason}\n", [path]
+    )
+    ledger.update_branch(repo, branch, commit, tip, "wild-ci: inbox file rejected")
+    return commit

@@ -106,7 +106,10 @@ def comment_body(results: IterationResults, full_results_url: str, limit: int = 
     fence = _open_fence(cut)
     if fence:  # do not leave a code block open
         cut += f"\n{fence}"
-    return cut + footer
+    body = cut + footer
+    if len(body) > limit:  # a fence so long that closing it does not fit: just the link
+        body = f"{comment_marker(results)}\n{counts_line(results)}{footer}"
+    return body
 
 
 def _open_fence(text: str) -> str | None:
