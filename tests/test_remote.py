@@ -108,6 +108,9 @@ def leg_zip(experiment_id: str, status: str, stdout: str) -> bytes:
 
 
 def test_wait_follows_the_run_and_prints_the_context(make_repo, tmp_path: Path, fake) -> None:
+    import threading
+    import time
+
     repo, _remote = with_remote(make_repo, tmp_path)
     commit = submit_and_publish_results(repo, _remote, tmp_path, fake)
     run = fake.add_run(commit, status="queued", conclusion=None)
@@ -115,24 +118,32 @@ def test_wait_follows_the_run_and_prints_the_context(make_repo, tmp_path: Path, 
         {"id": 1, "name": "remote-one", "status": "completed", "conclusion": "success",
          "started_at": "2026-11-26T10:00:00Z", "completed_at": "2026-11-26T10:00:07Z"},
     ]  # fmt: skip
-    fake.run_updates[run["id"]] = [
-        {"status": "in_progress"},
-        {"status": "completed", "conclusion": "success"},
+    fake.run_updates[run["id"]] = [{"status": "in_progress"}] * 80 + [
+        {"status": "completed", "conclusion": "success"}
     ]
     artifacts = tmp_path / "artifacts" / "wild-0001-remote-one"
     artifacts.mkdir(parents=True)
     (artifacts / "result.json").write_text(json.dumps({"id": "remote-one", "goal": "g", "command": "c",
                                                        "status": "succeeded", "exit_code": 0}))  # fmt: skip
     (artifacts / "stdout.log").write_text("remote\n")
-    publish_results(repo, tmp_path, tmp_path / "artifacts")
+
+    def collect_job() -> None:  # the run's collect job pushes the results while wait is polling
+        deadline = time.monotonic() + 60
+        while len(fake.calls("GET", r"/repos/octo/lab/actions/runs")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        publish_results(repo, tmp_path, tmp_path / "artifacts")
+
+    publisher = threading.Thread(target=collect_job)
+    publisher.start()
     done = cli("wait", "--repo", str(repo), "--interval", "0.1", "--timeout", "60", cwd=tmp_path, fake=fake)
+    publisher.join()
     assert done.returncode == 0, done.stderr.decode()
+    assert len(fake.calls("GET", r"/repos/octo/lab/actions/runs")) >= 3  # it polled before results came
     assert done.stdout.decode().startswith('<experiment_results session="main" iteration="0001"')
     assert "remote-one: succeeded" in done.stdout.decode()
     assert "remote-one: success in 7.0 s" in done.stderr.decode()
-    assert git(repo, "log", "-1", "--format=%s", "wild/main").startswith(
-        "wild: results of main iteration 0001"
-    )
+    subject = git(repo, "log", "-1", "--format=%s", "wild/main")
+    assert subject == "wild: results of main iteration 0001 [skip ci]"
 
 
 def test_wait_reports_a_failed_run(make_repo, tmp_path: Path, fake) -> None:
@@ -168,6 +179,16 @@ def test_collect_rebuilds_results_from_a_runs_artifacts(make_repo, tmp_path: Pat
     assert [(e["id"], e["status"], e["stdout_tail"]) for e in data["experiments"]] == [
         ("remote-one", "succeeded", "from github")
     ]
+
+
+def test_collect_refuses_a_run_of_another_commit(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    submit_and_publish_results(repo, remote, tmp_path, fake)
+    run = fake.add_run("f" * 40)
+    done = cli("collect", "--run-id", str(run["id"]), "--repo", str(repo), cwd=tmp_path, fake=fake)
+    assert done.returncode == 1
+    assert b"is for commit ffffffffffff, which is no iteration of main" in done.stderr
+    assert git(repo, "ls-tree", "-r", "--name-only", "wild/main", ".wild").count("results.json") == 0
 
 
 def test_submit_pushes_and_opens_the_pull_request_once(make_repo, tmp_path: Path, fake) -> None:

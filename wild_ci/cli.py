@@ -266,6 +266,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     data = _read_input(args.file)
     config = _config(args)
+    if args.push or args.open_pr:  # build on what the collect jobs pushed, not on a stale branch
+        remote.sync_branch(ledger.open_repo(args.repo), args.session, args.remote)
     submission = submit(args.repo, data, args.session, config, args.skip_invalid)
     _report_parse(args.file, data, config)
     if submission is None:
@@ -307,9 +309,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(report.context_block(results), end="")
+    if args.pr and github:
+        # The collect job posted it; posting again changes nothing when it did, and makes a
+        # failure (a wrong token, a missing PR) show here instead of deep in act's log.
+        outcome_comment = remote.post_results_comment(GitHubClient(github), results, args.pr)
+        print(f"wild-ci: results comment on #{args.pr}: {outcome_comment.url}", file=sys.stderr)
     if outcome.collected_by == "host":
-        if args.pr and github:  # the collect job could not post it either
-            remote.post_results_comment(GitHubClient(github), results, args.pr)
         print(
             "wild-ci: error: the workflow's collect job did not commit the results; wild-ci "
             f"collected them on the host instead (see {outcome.run_dir / 'act.log'})",
@@ -337,9 +342,13 @@ def cmd_execute(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     if args.run_id is not None:
-        results = remote.collect_from_run(
-            repo, args.session, args.iteration, args.run_id, remote.client_from_env()
-        )
+        client = remote.client_from_env()
+        try:
+            results = remote.collect_from_run(
+                repo, args.session, args.iteration, args.run_id, client, args.remote
+            )
+        except remote.WaitFailed as exc:
+            raise ledger.LedgerError(str(exc)) from exc
         print(f"wild-ci: results of iteration {results.label} rebuilt from run {args.run_id}")
         print(report.counts_line(results))
         return EXIT_OK

@@ -24,6 +24,7 @@ from .github import CommentOutcome, GitHubClient, GitHubSettings, Job
 from .specs import IterationResults, iteration_label
 
 WORKFLOW_FILE = "wild-experiments.yml"
+EXPERIMENTS_WORKFLOW_NAME = "wild-experiments"  # `name:` in templates/wild-experiments.yml.j2
 INBOX_DIR = ".wild/inbox"
 REJECTED_DIR = ".wild/rejected"
 INBOX_WORKFLOW_PATH = ".github/workflows/wild-inbox.yml"
@@ -107,7 +108,7 @@ def wait_for_results(
     """Follow the workflow run of the iteration commit until its results commit lands on the
     remote branch; fetch it and return the results. Raises WaitFailed otherwise."""
     branch = ledger.branch_name(session)
-    tip = ledger.branch_tip(repo, branch)
+    tip = sync_branch(repo, session, options.remote)
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {branch}")
     iteration = iteration or _latest_iteration(repo, tip)
@@ -116,7 +117,7 @@ def wait_for_results(
     shown: dict[str, str] = {}
     out.write(f"wild-ci: waiting for iteration {iteration_label(iteration)} ({commit[:12]}) on GitHub\n")
     while True:
-        runs = [r for r in client.runs_for_commit(commit) if r.name != "wild-inbox"]
+        runs = [r for r in client.runs_for_commit(commit) if r.name == EXPERIMENTS_WORKFLOW_NAME]
         for run in runs:
             _show_jobs(client.jobs(run.id), shown, out)
         results = _fetch_results(repo, options.remote, branch, iteration)
@@ -161,6 +162,30 @@ def _fetch_results(repo: git.Repo, remote: str, branch: str, iteration: int) -> 
     return results
 
 
+def sync_branch(repo: git.Repo, session: str, remote: str) -> str | None:
+    """Bring the local session branch up to the remote one (results the collect job pushed) before
+    building on it; a branch that has diverged is an error, not a silent duplicate."""
+    branch = ledger.branch_name(session)
+    local = ledger.branch_tip(repo, branch)
+    try:
+        repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/fetched/{branch}")
+        fetched = ledger.resolve(repo, f"refs/wild-ci/fetched/{branch}")
+    except git.GitCommandError:
+        fetched = None  # not on the remote yet
+    if fetched is None or fetched == local:
+        return local  # None: the session has no branch anywhere yet
+    if local is None or repo.is_ancestor(local, fetched):
+        if ledger.checked_out_in(repo, branch):
+            raise ledger.LedgerError(f"{branch} is checked out; switch away so wild-ci can update it")
+        ledger.update_branch(repo, branch, fetched, local, "wild-ci: synced with the remote")
+        return fetched
+    if repo.is_ancestor(fetched, local):
+        return local  # local commits not pushed yet
+    raise ledger.LedgerError(
+        f"{branch} and {remote}/{branch} have diverged; merge or reset one of them first"
+    )
+
+
 def _fast_forward(repo: git.Repo, branch: str, new: str) -> None:
     """Bring the local session branch up to the fetched one when that only adds commits."""
     old = ledger.branch_tip(repo, branch)
@@ -190,20 +215,33 @@ def _iteration_commit(repo: git.Repo, tip: str, iteration: int) -> str:
 
 
 def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id: int,
-                     client: GitHubClient) -> IterationResults:  # fmt: skip
+                     client: GitHubClient, remote: str = "origin") -> IterationResults:  # fmt: skip
     """Download a finished run's artifacts and commit its results to the local session branch, for
-    a collect job that failed or a results commit that was lost."""
-    branch = ledger.branch_name(session)
-    tip = ledger.branch_tip(repo, branch)
+    a collect job that failed or a results commit that was lost. The iteration is the one the run
+    was for (its head commit), never a guess."""
+    run = client.run(run_id)
+    if run.status != "completed":
+        raise WaitFailed(f"run {run_id} is {run.status}; collect it when it has finished")
+    tip = sync_branch(repo, session, remote)
     if tip is None:
-        raise ledger.LedgerError(f"there is no session branch {branch}")
-    iteration = iteration or _latest_iteration(repo, tip)
-    spec = collect.read_spec(repo, tip, iteration)
+        raise ledger.LedgerError(f"there is no session branch {ledger.branch_name(session)}")
+    for candidate in reversed(ledger.iterations_at(repo, tip)):
+        if _iteration_commit(repo, tip, candidate) == run.head_sha:
+            break
+    else:
+        raise ledger.LedgerError(
+            f"run {run_id} is for commit {run.head_sha[:12]}, which is no iteration of {session}"
+        )
+    if iteration is not None and iteration != candidate:
+        raise ledger.LedgerError(f"run {run_id} is for iteration {candidate}, not {iteration}")
+    spec = collect.read_spec(repo, tip, candidate)
     if spec is None:
-        raise ledger.LedgerError(f"iteration {iteration} has no experiments.json on {branch}")
+        raise ledger.LedgerError(f"iteration {candidate} has no experiments.json")
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-artifacts-") as tmp:
-        client.download_artifacts(run_id, f"wild-{spec.label}-*", Path(tmp))
-        results = collect.collect_results(spec, Path(tmp), _iteration_commit(repo, tip, iteration))
+        names = client.download_artifacts(run_id, f"wild-{spec.label}-*", Path(tmp))
+        if not names:
+            raise WaitFailed(f"run {run_id} has no artifacts of iteration {spec.label} (expired?)")
+        results = collect.collect_results(spec, Path(tmp), run.head_sha)
     collect.commit_locally(repo, results)
     return results
 
