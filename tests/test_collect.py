@@ -125,3 +125,17 @@ def test_collecting_again_never_replaces_known_results_with_missing(iteration, t
     assert not again.created
     stored = json.loads(git(repo_path, "show", "wild/main:.wild/iterations/0001/results.json"))
     assert [e["status"] for e in stored["experiments"]] == ["succeeded", "failed", "missing", "cancelled"]
+
+
+def test_the_push_token_goes_through_the_environment_only_on_a_runner(make_repo, monkeypatch) -> None:
+    repo_path = make_repo()
+    git(repo_path, "remote", "add", "origin", "https://github.com/octo/lab.git")
+    repo = open_repo(repo_path)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    assert collect.push_auth_env(repo, "origin") == {}  # a workstation uses its own credentials
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    env = collect.push_auth_env(repo, "origin")
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    assert env["GIT_CONFIG_VALUE_0"].startswith("AUTHORIZATION: basic ")
+    assert "ghs_secret" not in env["GIT_CONFIG_VALUE_0"]  # base64 of x-access-token:<token>

@@ -8,6 +8,7 @@ when the same results are already there, so collecting twice changes nothing.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -144,21 +145,44 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
     branch moved (the brain pushed its next iteration), rebuild on the new tip and try again."""
     branch = ledger.branch_name(results.session)
     last_error: Exception | None = None
+    auth = push_auth_env(repo, remote)
     for _attempt in range(PUSH_ATTEMPTS):
-        repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip")
+        repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip", env=auth)
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
         new = ledger.commit_files_on(repo, tip, results_files(merged), commit_message(merged))
         if new == tip:
             return CommitOutcome(tip, False)
         try:
-            repo.git.push("--quiet", remote, f"{new}:refs/heads/{branch}")
+            repo.git.push("--quiet", remote, f"{new}:refs/heads/{branch}", env=auth)
             return CommitOutcome(new, True)
         except git.GitCommandError as exc:
             last_error = exc
     raise ledger.LedgerError(
         f"could not push results to {remote} {branch} after {PUSH_ATTEMPTS} attempts: {last_error}"
     )
+
+
+def push_auth_env(repo: git.Repo, remote: str) -> dict[str, str]:
+    """On a runner the checkout keeps no credentials; the collect job authenticates its fetch and
+    push with GITHUB_TOKEN through git's environment-only config (never written to disk, never on
+    a command line), as actions/checkout would have configured it."""
+    token = os.environ.get("GITHUB_TOKEN")
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return {}  # on a workstation, the user's own git credentials push
+    try:
+        url = repo.git.remote("get-url", remote)
+    except git.GitCommandError:
+        return {}
+    if not token or not url.startswith("https://"):
+        return {}
+    host = url.split("/")[2].split("@")[-1]
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.https://{host}/.extraheader",
+        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+    }
 
 
 def write_step_summary(results: IterationResults) -> None:

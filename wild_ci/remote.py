@@ -68,7 +68,8 @@ def post_results_comment(client: GitHubClient, results: IterationResults, number
 def push_branch(repo: git.Repo, session: str, remote: str) -> None:
     branch = ledger.branch_name(session)
     try:
-        repo.git.push("--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        auth = collect.push_auth_env(repo, remote)
+        repo.git.push("--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", env=auth)
     except git.GitCommandError as exc:
         raise ledger.LedgerError(f"pushing {branch} to {remote} failed: {exc.stderr.strip()}") from exc
 

@@ -1,0 +1,66 @@
+"""Every workflow wild-ci renders — for every brain output of the corpus and the hostile corpus, and
+the inbox workflow — passes GitHub's workflow schema (check-jsonschema) and zizmor's security audit
+(offline, auditor persona) with zero findings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import git
+
+from wild_ci.config import Config
+from wild_ci.generate import PINNED_ACTIONS, read_brain_output, render_workflow
+from wild_ci.specs import IterationSpec
+from wild_ci.templating import render
+
+pytestmark = pytest.mark.e2e
+TESTS = Path(__file__).parent
+CORPORA = sorted((TESTS / "corpus").glob("*.md")) + sorted((TESTS / "hostile").glob("*.md"))
+CONFIG = Config(install_spec="wild-ci==0.1.0", runs_on="ubuntu-latest")
+
+
+def tool(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: pip install '.[test]'")
+    return found
+
+
+def rendered(folder: Path) -> list[Path]:
+    workflows = folder / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    written = []
+    for case in CORPORA:
+        parsed = read_brain_output(case.read_bytes())
+        if not parsed.experiments:
+            continue
+        spec = IterationSpec("main", 1, "/p", parsed.experiments)
+        path = workflows / f"{case.stem}.yml"
+        path.write_text(render_workflow(spec, CONFIG))
+        written.append(path)
+    inbox = workflows / "wild-inbox.yml"
+    inbox.write_text(render("wild-inbox.yml.j2", version="0", install_spec="wild-ci==0.1.0",
+                            runs_on="ubuntu-latest", actions=PINNED_ACTIONS))  # fmt: skip
+    return [*written, inbox]
+
+
+def test_rendered_workflows_pass_the_schema_and_zizmor(tmp_path: Path) -> None:
+    files = rendered(tmp_path)
+    assert len(files) > 40
+    schema = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    git(tmp_path, "init", "--quiet")
+    audit = subprocess.run(
+        [tool("zizmor"), "--offline", "--persona=auditor", "--format=plain", ".github/workflows"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert audit.returncode == 0, audit.stdout[-5000:] + audit.stderr[-2000:]
+    assert "No findings" in audit.stdout + audit.stderr or "0 findings" in audit.stdout + audit.stderr
