@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import git
+from hostile_cases import load_cases
 
 from wild_ci.config import Config
 from wild_ci.generate import PINNED_ACTIONS, read_brain_output, render_workflow
@@ -19,7 +20,7 @@ from wild_ci.templating import render
 
 pytestmark = pytest.mark.e2e
 TESTS = Path(__file__).parent
-CORPORA = sorted((TESTS / "corpus").glob("*.md")) + sorted((TESTS / "hostile").glob("*.md"))
+CORPORA = sorted((TESTS / "corpus").glob("*.md"))
 CONFIG = Config(install_spec="wild-ci==0.1.0", runs_on="ubuntu-latest")
 
 
@@ -43,6 +44,12 @@ def rendered(folder: Path) -> list[Path]:
         path = workflows / f"{case.stem}.yml"
         path.write_text(render_workflow(spec, CONFIG))
         written.append(path)
+    for case in load_cases():  # the hostile corpus: each item alone, valid or not
+        parsed = read_brain_output(f"<experiments>\n{case.brain_item()}</experiments>\n".encode())
+        if parsed.experiments:
+            path = workflows / f"hostile-{case.name}.yml"
+            path.write_text(render_workflow(IterationSpec("main", 1, "/p", parsed.experiments), CONFIG))
+            written.append(path)
     inbox = workflows / "wild-inbox.yml"
     inbox.write_text(render("wild-inbox.yml.j2", version="0", install_spec="wild-ci==0.1.0",
                             runs_on="ubuntu-latest", actions=PINNED_ACTIONS))  # fmt: skip
@@ -51,7 +58,7 @@ def rendered(folder: Path) -> list[Path]:
 
 def test_rendered_workflows_pass_the_schema_and_zizmor(tmp_path: Path) -> None:
     files = rendered(tmp_path)
-    assert len(files) > 40
+    assert len(files) > 70
     schema = subprocess.run(
         [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
         capture_output=True, text=True,

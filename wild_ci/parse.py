@@ -112,12 +112,16 @@ def final_command(command: str, parameters: dict[str, Any]) -> str:
 
 def flag_position_problem(command: str) -> str | None:
     """Why `--key=value` flags appended to the command's last line would not reach its program
-    (a comment, a trailing operator, an open quote), or None when they would."""
-    last = command.rstrip().rsplit("\n", 1)[-1]
+    (a comment, a trailing operator, an open quote), or None when they would. Quotes are followed
+    over the whole command: a quoted argument may span lines."""
+    text = command.rstrip()
+    last_line_start = text.rfind("\n") + 1
     quote: str | None = None
-    escaped = False
-    for index, char in enumerate(last):
-        if escaped:
+    escaped = in_comment = False
+    for index, char in enumerate(text):
+        if in_comment:
+            in_comment = char != "\n"
+        elif escaped:
             escaped = False
         elif char == "\\" and quote != "'":
             escaped = True
@@ -125,10 +129,13 @@ def flag_position_problem(command: str) -> str | None:
             quote = None if char == quote else quote
         elif char in "'\"":
             quote = char
-        elif char == "#" and (index == 0 or last[index - 1].isspace()):
-            return "the last line of the command ends in a comment; put the comment on its own line"
+        elif char == "#" and (index == 0 or text[index - 1].isspace()):
+            if index >= last_line_start:
+                return "the last line of the command ends in a comment; put the comment on its own line"
+            in_comment = True
     if quote or escaped:
-        return "the last line of the command has an open quote or ends with a backslash"
+        return "the command has an open quote or ends with a backslash"
+    last = text[last_line_start:]
     if last.rstrip().endswith((";", "&", "|", "(", "{")):
         return "the last line of the command ends with an operator; end it with the program to run"
     if _ends_in_heredoc(command):
@@ -446,6 +453,10 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
         problem = flag_position_problem(command)
         if problem:
             error("command", f"the parameters cannot be appended: {problem}")
+    run = final_command(command, parameters) if command is not None else ""
+    if len(run) > limits.max_command_chars and not errors:
+        error("parameters", f"the command with its parameters has {len(run)} characters; "
+              f"the limit is {limits.max_command_chars}")  # fmt: skip
     if errors or goal is None or command is None:
         _reject(out, goal, item_line, errors)
         return
@@ -454,7 +465,7 @@ def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOu
             id="",
             goal=goal,
             command=command,
-            run=final_command(command, parameters),
+            run=run,
             line=item_line,
             workdir=workdir,
             parameters=parameters,

@@ -20,6 +20,7 @@ ITEM_START = re.compile(r"^(?P<indent> *)(?P<bullet>[-*])(?: +(?P<rest>.*))?$")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*) *:(?: +(?P<value>.*)| *)$")
 BLOCK_INDICATOR = re.compile(r"^[|>](?:[+-]?[1-9]?|[1-9][+-])(?:\s+#.*)?$")
 MAPPING_KEYS = ("parameters", "env")
+YAML_TAG = re.compile(r"^!\S")  # `! cmd` (bash negation) is not a tag; `!!str`, `!x` are
 
 Warn = Callable[[int, str], None]
 
@@ -145,6 +146,8 @@ def _closed_quote(text: str) -> bool:
 
 def _inline(raw: RawField, warn: Warn) -> Any:
     text = raw.inline
+    if YAML_TAG.match(text):
+        raise Unreadable(raw.line, f"YAML tags ({text.split()[0]}) are not allowed in '{raw.key}'")
     if text[0] in "\"'":
         try:
             value = load_without_aliases(text)
