@@ -235,3 +235,23 @@ def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path
         {"experiment": "on-the-gpu-box", "runs_on": ["self-hosted", "gpu"]},
         {"experiment": "anywhere", "runs_on": ["ubuntu-latest"]},
     ]
+
+
+def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    started = tmp_path / "started"
+    brain = tmp_path / "brain.md"
+    brain.write_text(f"<experiments>\n- goal: slow\n  command: touch {started}; sleep 8\n</experiments>\n")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.1)
+    second = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    assert second.returncode == 1
+    assert b"a wild-ci run of session 'main' is already in progress (pid " in second.stderr
+    assert first.wait(timeout=120) == 0
+    assert git(repo, "log", "--format=%s", "wild/main").count("iteration") == 2  # one iteration only

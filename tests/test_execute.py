@@ -207,3 +207,14 @@ def test_outputs_never_follow_symlinks_out_of_the_workdir(make_repo, tmp_path: P
     result = execute(ws, 1, "links", tmp_path / "out", mirror=False)
     assert result.status == "succeeded"
     assert result.outputs == ["outputs/real.txt"]
+
+
+def test_a_100000_file_outputs_folder_is_capped_with_a_notice(make_repo, tmp_path: Path) -> None:
+    command = "mkdir -p outputs/many && cd outputs/many && seq 1 100000 | xargs touch"
+    ws = checkout(make_repo, one("many files", command, "  timeout: 300\n"))
+    start = time.monotonic()
+    result = execute(ws, 1, "many-files", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded"
+    assert len(result.outputs) == 10_000
+    assert "90000 output file(s) not kept" in result.note
+    assert time.monotonic() - start < 120

@@ -33,6 +33,7 @@ from . import environment, ledger
 from .specs import Experiment, ExperimentResult, IterationSpec
 
 OUTPUT_DIRS = ("outputs", "results")
+MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
 KILL_GRACE_S = 10.0
 LEFTOVER_GRACE_S = 2.0
 PIPE_DRAIN_S = 5.0
@@ -469,7 +470,7 @@ def _copy_outputs(
     copied, total, skipped = [], 0, 0
     for relative in chosen:
         size = (workdir / relative).stat().st_size
-        if total + size > cap:
+        if total + size > cap or len(copied) >= MAX_OUTPUT_FILES:
             skipped += 1
             continue
         destination = target / relative
@@ -477,7 +478,9 @@ def _copy_outputs(
         shutil.copy2(workdir / relative, destination)
         copied.append(relative)
         total += size
-    note = f"{skipped} output file(s) not kept: the outputs cap is {cap} bytes" if skipped else None
+    note = None
+    if skipped:
+        note = f"{skipped} output file(s) not kept: the caps are {cap} bytes and {MAX_OUTPUT_FILES} files"
     return copied, note
 
 

@@ -11,6 +11,7 @@ from the artifacts act kept, so nothing is lost.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +95,38 @@ def run_local(
 ) -> LocalRun | None:
     """Submit the brain output, run its workflow through act, and make sure results are committed."""
     config = config or Config()
-    submission = generate.submit(repo_path, brain_output, session, config, skip_invalid)
-    if submission is None:
-        return None
-    return run_submission(repo_path, submission, config, progress_stream, pull_request)
+    with session_lock(ledger.open_repo(repo_path), session):
+        submission = generate.submit(repo_path, brain_output, session, config, skip_invalid)
+        if submission is None:
+            return None
+        return run_submission(repo_path, submission, config, progress_stream, pull_request)
+
+
+@contextlib.contextmanager
+def session_lock(repo: git.Repo, session: str) -> Iterator[None]:
+    """One local run per session at a time: a second one is refused, not interleaved."""
+    folder = Path(repo.common_dir) / "wild-ci" / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{ledger.validate_session(session)}.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LocalRunError(
+                f"a wild-ci run of session {session!r} is already in progress ({holder}); "
+                "wait for it, or use another --session"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_submission(
