@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import IDENTITY, git
 
 from wild_ci import execute as execute_module
@@ -209,6 +210,7 @@ def test_outputs_never_follow_symlinks_out_of_the_workdir(make_repo, tmp_path: P
     assert result.outputs == ["outputs/real.txt"]
 
 
+@pytest.mark.e2e  # 100,000 real files: about 20 s
 def test_a_100000_file_outputs_folder_is_capped_with_a_notice(make_repo, tmp_path: Path) -> None:
     command = "mkdir -p outputs/many && cd outputs/many && seq 1 100000 | xargs touch"
     ws = checkout(make_repo, one("many files", command, "  timeout: 300\n"))
