@@ -120,7 +120,9 @@ def test_when_the_collect_job_cannot_push_the_host_collects(make_repo, tmp_path:
     brain.write_text("<experiments>\n- goal: one\n  command: echo one\n</experiments>\n")
     done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
     assert done.returncode == 1
-    assert "collect job did not commit" in done.stderr.decode()
+    assert "collect job did not commit the results; wild-ci collected the results on the host" in (
+        done.stderr.decode()
+    )
     assert results_at(repo, "wild/main", 1)["experiments"][0]["stdout_tail"] == "one"
     assert done.stdout.decode().startswith("<experiment_results")
 

@@ -96,6 +96,11 @@ def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     assert legs["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["collect"]["needs"] == "experiment"
     assert workflow["jobs"]["collect"]["if"] == "always()"
+    # The token a leg's experiment could reach cannot push: read-only, and not kept by the checkout.
+    checkout = legs["steps"][0]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["persist-credentials"] is False
+    assert workflow["jobs"]["collect"]["steps"][0]["with"]["persist-credentials"] is False
     for step in legs["steps"] + workflow["jobs"]["collect"]["steps"]:
         if "uses" in step:
             assert len(step["uses"].split("@")[1]) == 40, step["uses"]  # pinned by full SHA

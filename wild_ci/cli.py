@@ -315,9 +315,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome_comment = remote.post_results_comment(GitHubClient(github), results, args.pr)
         print(f"wild-ci: results comment on #{args.pr}: {outcome_comment.url}", file=sys.stderr)
     if outcome.collected_by == "host":
+        why = (
+            f"act was killed (signal {-outcome.act_exit_code})"
+            if outcome.act_exit_code < 0
+            else ("the workflow's collect job did not commit the results")
+        )
         print(
-            "wild-ci: error: the workflow's collect job did not commit the results; wild-ci "
-            f"collected them on the host instead (see {outcome.run_dir / 'act.log'})",
+            f"wild-ci: error: {why}; wild-ci collected the results on the host instead "
+            f"(see {outcome.run_dir / 'act.log'})",
             file=sys.stderr,
         )
         return EXIT_FAILED
