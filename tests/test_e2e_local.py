@@ -257,3 +257,36 @@ def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) 
     assert b"a wild-ci run of session 'main' is already in progress (pid " in second.stderr
     assert first.wait(timeout=120) == 0
     assert git(repo, "log", "--format=%s", "wild/main").count("iteration") == 2  # one iteration only
+
+
+def test_act_killed_with_sigkill_still_leaves_every_result(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    started = tmp_path / "started"
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        "<experiments>\n- goal: quick\n  command: echo quick\n"
+        f"- goal: slow\n  command: echo begun; touch {started}; sleep 120\n</experiments>\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+    children = subprocess.run(
+        ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    acts = [pid for pid in children if "act" in Path(f"/proc/{pid}/cmdline").read_text().split("\0")[0]]
+    assert len(acts) == 1, children
+    os.kill(int(acts[0]), signal.SIGKILL)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "act was killed (signal 9)" in err.decode()
+    by_id = {e["id"]: e for e in results_at(repo, "wild/main", 1)["experiments"]}
+    assert by_id["quick"]["status"] == "succeeded"
+    assert by_id["slow"]["status"] in ("cancelled", "missing")
+    assert by_id["slow"]["stdout_tail"] == "begun"
+    assert subprocess.run(["pgrep", "-f", f"touch {started}; sleep 120"], capture_output=True).stdout == b""

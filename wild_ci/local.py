@@ -16,10 +16,12 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from .progress import ProgressDisplay, ProgressTracker
 from .specs import IterationResults, artifact_name
 from .templating import render
 
+ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
 STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact", "cache": "cache"}
 
 
@@ -321,19 +324,41 @@ def _run_act(
     ):
         process = subprocess.Popen(
             command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         assert process.stdout is not None
         try:
             for raw in process.stdout:
                 log.write(raw)
                 display.update(tracker.feed(raw.decode("utf-8", errors="replace")))
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait()
-            raise
-        exit_code = process.wait()
+            exit_code = process.wait()
+        finally:
+            _end_act_group(process)
     return exit_code, tracker
+
+
+def _end_act_group(process: subprocess.Popen[bytes]) -> None:
+    """act's jobs run in act's process group; whatever is left of them when act ends (act was
+    killed, or we were interrupted) is stopped, so no experiment keeps running unseen. Each leg's
+    executor records its experiment as cancelled on the way out."""
+    for sig, grace in ((signal.SIGTERM, ACT_GRACE_S), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(process.pid):
+            time.sleep(0.1)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
 
 
 def _act_environment(tmp: Path) -> dict[str, str]:
