@@ -139,3 +139,25 @@ def test_the_push_token_goes_through_the_environment_only_on_a_runner(make_repo,
     assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
     assert env["GIT_CONFIG_VALUE_0"].startswith("AUTHORIZATION: basic ")
     assert "ghs_secret" not in env["GIT_CONFIG_VALUE_0"]  # base64 of x-access-token:<token>
+
+
+def test_metrics_are_compared_with_the_previous_iteration(make_repo, tmp_path: Path) -> None:
+    repo_path = make_repo()
+    repo = open_repo(repo_path)
+    brain = b"<experiments>\n- goal: small\n  command: c\n- goal: large\n  command: c\n</experiments>\n"
+    values = [{"small": (0.50, 0.80), "large": (0.40, 0.85)}, {"small": (0.30, 0.82), "large": (0.45, 0.90)}]
+    for number, iteration_values in enumerate(values, start=1):
+        submission = submit(repo_path, brain)
+        artifacts = tmp_path / f"artifacts-{number}"
+        for name, (loss, accuracy) in iteration_values.items():
+            leg(artifacts, name, {"status": "succeeded", "exit_code": 0,
+                                  "metrics": {"loss": loss, "accuracy": accuracy}})  # fmt: skip
+            (artifacts / f"wild-0001-{name}").rename(artifacts / f"wild-{number:04d}-{name}")
+        collect.commit_locally(repo, collect.collect_results(submission.spec, artifacts, submission.commit))
+    text = git(repo_path, "show", "wild/main:.wild/iterations/0002/results.md")
+    assert "**Metrics** (change since iteration 0001)" in text
+    assert "| loss ↓ | `small` | 0.3 ★ | -0.2 |" in text
+    assert "| loss ↓ | `large` | 0.45 | +0.05 |" in text
+    assert "| accuracy ↑ | `large` | 0.9 ★ | +0.05 |" in text
+    first = git(repo_path, "show", "wild/main:.wild/iterations/0001/results.md")
+    assert "| loss ↓ | `large` | 0.4 ★ | new |" in first

@@ -312,7 +312,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.pr and github:
         # The collect job posted it; posting again changes nothing when it did, and makes a
         # failure (a wrong token, a missing PR) show here instead of deep in act's log.
-        outcome_comment = remote.post_results_comment(GitHubClient(github), results, args.pr)
+        repo = ledger.open_repo(args.repo)
+        previous = collect.previous_results(repo, outcome.submission.branch, results.iteration)
+        outcome_comment = remote.post_results_comment(GitHubClient(github), results, args.pr, previous)
         print(f"wild-ci: results comment on #{args.pr}: {outcome_comment.url}", file=sys.stderr)
     if outcome.collected_by == "host":
         why = (
@@ -371,11 +373,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
     print(report.counts_line(results))
     if args.comment:
-        _comment_from_job(results, args.pr)
+        _comment_from_job(results, args.pr, collect.previous_results(repo, outcome.commit, results.iteration))
     return EXIT_OK
 
 
-def _comment_from_job(results: IterationResults, pr: int | None) -> None:
+def _comment_from_job(results: IterationResults, pr: int | None, previous: IterationResults | None) -> None:
     """The collect job's comment. A failure here is a warning: the results are committed already.
     A local run comments only when `wild-ci run --pr` asked for it."""
     if os.environ.get("WILD_CI_LOCAL") and not os.environ.get("WILD_PR_NUMBER"):
@@ -386,7 +388,7 @@ def _comment_from_job(results: IterationResults, pr: int | None) -> None:
         if number is None:
             print("wild-ci: the session branch has no open pull request; no comment posted")
             return
-        outcome = remote.post_results_comment(client, results, number)
+        outcome = remote.post_results_comment(client, results, number, previous)
     except GitHubError as exc:
         print(f"::warning::wild-ci could not comment on the pull request: {exc}")
         return
@@ -401,7 +403,9 @@ def cmd_comment(args: argparse.Namespace) -> int:
     number = remote.pull_request_number(client, ledger.branch_name(args.session), args.pr)
     if number is None:
         raise GitHubError(f"{ledger.branch_name(args.session)} has no open pull request; pass --pr")
-    outcome = remote.post_results_comment(client, results, number)
+    tip = ledger.branch_tip(repo, ledger.branch_name(args.session))
+    previous = collect.previous_results(repo, tip, results.iteration) if tip else None
+    outcome = remote.post_results_comment(client, results, number, previous)
     verb = "posted" if outcome.created else "updated" if outcome.updated else "already up to date:"
     print(f"wild-ci: {verb} the comment for iteration {results.label} on #{number}: {outcome.url}")
     return EXIT_OK

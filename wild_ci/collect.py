@@ -113,13 +113,22 @@ def keep_known(results: IterationResults, existing: IterationResults | None) -> 
     return dataclasses.replace(results, experiments=merged)
 
 
-def results_files(results: IterationResults) -> dict[str, bytes]:
+def results_files(results: IterationResults, previous: IterationResults | None = None) -> dict[str, bytes]:
     folder = ledger.iteration_dir(results.iteration)
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
     return {
         f"{folder}/results.json": as_json.encode(),
-        f"{folder}/results.md": report.results_markdown(results).encode(),
+        f"{folder}/results.md": report.results_markdown(results, previous).encode(),
     }
+
+
+def previous_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
+    """The latest earlier iteration with results, to compare metrics with."""
+    for earlier in reversed([i for i in ledger.iterations_at(repo, rev) if i < iteration]):
+        found = read_results(repo, rev, earlier)
+        if found is not None:
+            return found
+    return None
 
 
 def commit_message(results: IterationResults) -> str:
@@ -134,7 +143,8 @@ def commit_locally(repo: git.Repo, results: IterationResults) -> CommitOutcome:
     if tip is None:
         raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
     results = keep_known(results, read_results(repo, tip, results.iteration))
-    new = ledger.commit_files_on(repo, tip, results_files(results), commit_message(results))
+    files = results_files(results, previous_results(repo, tip, results.iteration))
+    new = ledger.commit_files_on(repo, tip, files, commit_message(results))
     if new != tip:
         ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
     return CommitOutcome(new, new != tip)
@@ -150,7 +160,8 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
         repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip", env=auth)
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
-        new = ledger.commit_files_on(repo, tip, results_files(merged), commit_message(merged))
+        files = results_files(merged, previous_results(repo, tip, merged.iteration))
+        new = ledger.commit_files_on(repo, tip, files, commit_message(merged))
         if new == tip:
             return CommitOutcome(tip, False)
         try:
@@ -190,7 +201,7 @@ def write_step_summary(results: IterationResults) -> None:
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
-    text = report.results_markdown(results)
+    text = report.results_markdown(results)  # the same table; metric changes are in results.md
     if len(text.encode()) > STEP_SUMMARY_LIMIT:
         text = text.encode()[:STEP_SUMMARY_LIMIT].decode(errors="ignore") + "\n\n[truncated]\n"
     with open(target, "a", encoding="utf-8") as handle:

@@ -57,11 +57,13 @@ def pull_request_number(client: GitHubClient | None, branch: str, explicit: int 
     return client.find_open_pull(branch) if client else None
 
 
-def post_results_comment(client: GitHubClient, results: IterationResults, number: int) -> CommentOutcome:
+def post_results_comment(
+    client: GitHubClient, results: IterationResults, number: int, previous: IterationResults | None = None
+) -> CommentOutcome:
     """Create or update the iteration's one comment on the pull request."""
     path = f"{ledger.iteration_dir(results.iteration)}/results.md"
     url = client.settings.blob_url(ledger.branch_name(results.session), path)
-    body = report.comment_body(results, url)
+    body = report.comment_body(results, url, previous=previous)
     return client.upsert_comment(number, report.comment_marker(results), body)
 
 

@@ -7,6 +7,7 @@ it contains, and in the brain's context a closing `</experiment_results>` inside
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .specs import ExperimentResult, IterationResults
 from .templating import render
@@ -84,17 +85,75 @@ def _filters() -> dict[str, object]:
         "exit_text": exit_text,
         "defuse": defuse,
         "metrics_cell": metrics_cell,
+        "change_text": change_text,
+        "lower_is_better": lower_is_better,
     }
 
 
-def results_markdown(results: IterationResults) -> str:
-    return render("results.md.j2", results=results, counts=counts_line(results), **_filters())
+LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|latency|time|seconds|duration|cost")
 
 
-def comment_body(results: IterationResults, full_results_url: str, limit: int = COMMENT_LIMIT) -> str:
+@dataclass(frozen=True)
+class MetricCell:
+    experiment: str
+    value: float
+    change: float | None  # against the same experiment's value in the previous iteration
+    best: bool
+
+
+def lower_is_better(name: str) -> bool:
+    """Which way a metric improves, from its name (loss, error, time… go down; the rest up)."""
+    return bool(LOWER_IS_BETTER.search(name.lower()))
+
+
+def metric_comparison(
+    results: IterationResults, previous: IterationResults | None
+) -> dict[str, list[MetricCell]]:
+    """Per metric: each experiment's value, its change since the previous iteration, and the best."""
+    before = {r.id: r.metrics for r in previous.experiments} if previous else {}
+    table: dict[str, list[MetricCell]] = {}
+    for name in dict.fromkeys(n for r in results.experiments for n in r.metrics):
+        values = [(r.id, r.metrics[name]) for r in results.experiments if name in r.metrics]
+        pick = min if lower_is_better(name) else max
+        best = pick(v for _, v in values)
+        table[name] = [
+            MetricCell(
+                experiment_id,
+                value,
+                value - before[experiment_id][name] if name in before.get(experiment_id, {}) else None,
+                value == best and len(values) > 1,
+            )
+            for experiment_id, value in values
+        ]
+    return table
+
+
+def change_text(cell: MetricCell) -> str:
+    if cell.change is None:
+        return "new"
+    return "±0" if cell.change == 0 else f"{cell.change:+.4g}"
+
+
+def results_markdown(results: IterationResults, previous: IterationResults | None = None) -> str:
+    return render(
+        "results.md.j2",
+        results=results,
+        counts=counts_line(results),
+        metrics=metric_comparison(results, previous),
+        previous=previous,
+        **_filters(),
+    )
+
+
+def comment_body(
+    results: IterationResults,
+    full_results_url: str,
+    limit: int = COMMENT_LIMIT,
+    previous: IterationResults | None = None,
+) -> str:
     """results.md for a pull-request comment: whole when it fits GitHub's limit, else cut at a line
     with a link to the committed file. The first line is the marker that finds it again."""
-    text = results_markdown(results)
+    text = results_markdown(results, previous)
     if len(text) <= limit:
         return text
     footer = (
