@@ -290,3 +290,25 @@ def test_act_killed_with_sigkill_still_leaves_every_result(make_repo, tmp_path: 
     assert by_id["slow"]["status"] in ("cancelled", "missing")
     assert by_id["slow"]["stdout_tail"] == "begun"
     assert subprocess.run(["pgrep", "-f", f"touch {started}; sleep 120"], capture_output=True).stdout == b""
+
+
+def test_status_show_and_logs_read_the_ledger(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({"config.txt": "v\n"})
+    brain = tmp_path / "brain.md"
+    brain.write_text(THREE)
+    assert run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path).returncode == 0
+    status = json.loads(run_cli("status", "--repo", str(repo), "--json").stdout)
+    assert status["sessions"] == [{
+        "session": "main", "branch": "wild/main",
+        "iterations": [{"iteration": 1, "experiments": 3, "state": "collected",
+                        "counts": {"succeeded": 2, "failed": 1}, "promise": "WAITING"}],
+    }]  # fmt: skip
+    text = run_cli("status", "--repo", str(repo)).stdout.decode()
+    assert "0001  3 experiment(s)  collected: 2 succeeded, 1 failed · promise WAITING" in text
+    shown = run_cli("show", "--repo", str(repo)).stdout.decode()
+    assert "fail-loudly" in shown and "3 experiments: 2 succeeded, 1 failed" in shown
+    assert json.loads(run_cli("show", "--repo", str(repo), "--json").stdout)["iteration"] == 1
+    assert run_cli("logs", "fail-loudly", "--repo", str(repo), "--stderr").stdout == b"something broke\n"
+    assert run_cli("logs", "read-the-edited-config", "--repo", str(repo)).stdout == b"v\n"
+    unknown = run_cli("logs", "nope", "--repo", str(repo))
+    assert unknown.returncode == 2 and b"known: read-the-edited-config" in unknown.stderr

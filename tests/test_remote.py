@@ -272,3 +272,22 @@ def test_an_inbox_file_that_cannot_run_never_blocks_the_inbox(make_repo, tmp_pat
     assert not [f for f in files if f.startswith(".wild/inbox/")]
     errors = git(remote, "show", "wild/lab:.wild/rejected/01-bad.md.errors.txt")
     assert "line 2: 'command' is required" in errors
+
+
+def test_logs_of_a_github_run_are_downloaded(make_repo, tmp_path: Path, fake) -> None:
+    repo, remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, remote, tmp_path, fake)
+    artifacts = tmp_path / "artifacts" / "wild-0001-remote-one"
+    artifacts.mkdir(parents=True)
+    (artifacts / "result.json").write_text(json.dumps({"id": "remote-one", "goal": "g", "command": "c",
+                                                       "status": "succeeded", "exit_code": 0}))  # fmt: skip
+    (artifacts / "stdout.log").write_text("remote\n")
+    publish_results(repo, tmp_path, tmp_path / "artifacts")
+    git(repo, "fetch", "--quiet", "origin", "wild/main:wild/main")
+    run = fake.add_run(commit)
+    fake.artifacts[run["id"]] = [
+        ("wild-0001-remote-one", leg_zip("remote-one", "succeeded", "the whole log\n"))
+    ]
+    done = cli("logs", "remote-one", "--repo", str(repo), cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"the whole log\n"

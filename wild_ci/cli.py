@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import git
+from rich.console import Console
+from rich.table import Table
 
 from . import __version__, collect, ledger, remote, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
@@ -139,6 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (default: 15)")
     p.add_argument("--remote", default="origin")
     p.set_defaults(handler=cmd_wait)
+
+    p = commands.add_parser("status", help="sessions, their iterations, and how far each got")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(handler=cmd_status)
+
+    p = commands.add_parser("show", help="an iteration's results as a table")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest with results")
+    p.add_argument("--json", action="store_true", help="print results.json")
+    p.set_defaults(handler=cmd_show)
+
+    p = commands.add_parser("logs", help="an experiment's full log (local runs; downloaded for GitHub runs)")
+    p.add_argument("experiment", help="the experiment id")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest with results")
+    p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
+    p.add_argument("--json", action="store_true", help="print the leg's result.json instead")
+    p.set_defaults(handler=cmd_logs)
 
     p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
@@ -448,6 +469,84 @@ def _latest_iteration_in(workspace: Path) -> int:
     if not numbers:
         raise FileNotFoundError(f"no iterations under {folder}")
     return numbers[-1]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    sessions = []
+    for branch in repo.git.for_each_ref("--format=%(refname:short)", "refs/heads/wild/").split():
+        tip = ledger.branch_tip(repo, branch)
+        iterations = []
+        for number in ledger.iterations_at(repo, tip):
+            spec = collect.read_spec(repo, tip, number)
+            results = collect.read_results(repo, tip, number)
+            iterations.append({
+                "iteration": number,
+                "experiments": len(spec.experiments) if spec else 0,
+                "state": "collected" if results else "waiting for results",
+                "counts": results.counts() if results else {},
+                "promise": spec.promise if spec else None,
+            })  # fmt: skip
+        sessions.append({"session": branch.removeprefix("wild/"), "branch": branch, "iterations": iterations})
+    if args.json:
+        print(json.dumps({"sessions": sessions}, indent=2))
+        return EXIT_OK
+    if not sessions:
+        print("no sessions yet: `wild-ci run brain.md` starts one (branch wild/main)")
+    for session in sessions:
+        print(f"{session['branch']}: {len(session['iterations'])} iteration(s)")
+        for item in session["iterations"]:
+            counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in item["counts"].items())
+            promise = f" · promise {item['promise']}" if item["promise"] else ""
+            print(f"  {item['iteration']:04d}  {item['experiments']} experiment(s)  {item['state']}"
+                  f"{': ' + counts if counts else ''}{promise}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    results = _committed_results(repo, args.session, args.iteration)
+    if args.json:
+        print(json.dumps(results.to_json(), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    console = Console(highlight=False)
+    table = Table(
+        title=f"wild/{results.session} · iteration {results.label}", caption=report.counts_line(results)
+    )
+    for column in ("", "experiment", "goal", "duration", "exit", "metrics"):
+        table.add_column(column, overflow="fold")
+    for r in results.experiments:
+        table.add_row(
+            f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}", r.id, report.one_line(r.goal, 60),
+            report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
+        )  # fmt: skip
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    results = _committed_results(repo, args.session, args.iteration)
+    if args.experiment not in {r.id for r in results.experiments}:
+        known = ", ".join(r.id for r in results.experiments)
+        raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
+    leg = (
+        Path(repo.common_dir)
+        / "wild-ci"
+        / "runs"
+        / results.session
+        / results.label
+        / "legs"
+        / args.experiment
+    )
+    if not leg.is_dir():
+        leg = remote.download_leg(repo, results, args.experiment, leg)
+    path = leg / ("result.json" if args.json else "stderr.log" if args.stderr else "stdout.log")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (the leg left no such file)")
+    sys.stdout.buffer.write(path.read_bytes())
+    sys.stdout.flush()
+    return EXIT_OK
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -84,7 +84,11 @@ def free_port() -> int:
 
 def run_dir_for(repo: git.Repo, submission: Submission) -> Path:
     """Where a local run keeps act's log and the artifacts: inside .git, out of the work tree."""
-    return Path(repo.common_dir) / "wild-ci" / "runs" / submission.session / submission.label
+    return runs_root(repo, submission.session, submission.label)
+
+
+def runs_root(repo: git.Repo, session: str, label: str) -> Path:
+    return Path(repo.common_dir) / "wild-ci" / "runs" / session / label
 
 
 def run_local(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ from typing import TextIO
 import git
 
 from . import collect, ledger, report
-from .github import CommentOutcome, GitHubClient, GitHubSettings, Job
+from .github import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
 from .specs import IterationResults, iteration_label
 
 WORKFLOW_FILE = "wild-experiments.yml"
@@ -287,3 +288,24 @@ def reject_inbox_file(repo: git.Repo, session: str, path: str, data: bytes, reas
     )
     ledger.update_branch(repo, branch, commit, tip, "wild-ci: inbox file rejected")
     return commit
+
+
+def download_leg(repo: git.Repo, results: IterationResults, experiment_id: str, destination: Path) -> Path:
+    """A leg's files from the GitHub run of its iteration, for `wild-ci logs` when the run was not
+    local; kept where a local run keeps them."""
+    if not results.commit:
+        raise ledger.LedgerError("the results name no commit, so no run to download from")
+    try:
+        client = client_from_env()
+    except GitHubError as exc:
+        raise ledger.LedgerError(f"no local logs for {experiment_id}, and {exc}") from exc
+    runs = [r for r in client.runs_for_commit(results.commit) if r.name == EXPERIMENTS_WORKFLOW_NAME]
+    name = f"wild-{results.label}-{experiment_id}"
+    for run in runs:
+        with tempfile.TemporaryDirectory(prefix="wild-ci-logs-") as tmp:
+            if client.download_artifacts(run.id, name, Path(tmp)):
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(Path(tmp) / name, destination, dirs_exist_ok=True)
+                return destination
+    raise ledger.LedgerError(f"no local logs for {experiment_id}, and no GitHub run of "
+                             f"{results.commit[:12]} still has the artifact {name}")  # fmt: skip
