@@ -90,3 +90,24 @@ def test_a_comment_never_exceeds_the_limit_even_with_monster_fences() -> None:
     monster.experiments[1].command = "`" * 20_000 + "\n" + "z" * 50_000
     body = comment_body(monster, "https://example.invalid/results.md")
     assert len(body) <= 60_000 and "https://example.invalid/results.md" in body
+
+
+def test_the_context_fits_its_budget_and_keeps_every_experiment() -> None:
+    many = results()
+    many.experiments = [
+        ExperimentResult(f"exp-{n}", f"Goal {n}", f"python run.py --n {n}",
+                         "failed" if n % 2 else "succeeded", n % 2, 1.0,
+                         stdout_tail="o" * 4000, stderr_tail="e" * 4000, metrics={"acc": n / 10})
+        for n in range(20)
+    ]  # fmt: skip
+    full = context_block(many, budget=10**9)
+    assert len(full) > 150_000
+    text = context_block(many, budget=20_000)
+    assert len(text) <= 20_000
+    assert text.rstrip().endswith("</experiment_results>")
+    for n in range(20):  # nobody dropped: status, exit code and metrics stay
+        assert f"## {n + 1}. exp-{n}: {'failed' if n % 2 else 'succeeded'}" in text
+        assert f"acc={n / 10}" in text
+    assert "characters cut to fit the context" in text
+    sizes = {text.count("e" * 50) > 0, text.count("o" * 50) > 0}
+    assert sizes == {True}  # both kinds of tail still show, shared out evenly

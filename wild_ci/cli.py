@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
     _add_repo_arguments(p)
+    p.add_argument(
+        "--budget", type=int, default=report.DEFAULT_CONTEXT_BUDGET,
+        help="at most this many characters; tails are cut evenly to fit (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
     p.set_defaults(handler=cmd_context)
 
@@ -358,7 +362,8 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 def cmd_context(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
-    print(report.context_block(_committed_results(repo, args.session, args.iteration)), end="")
+    results = _committed_results(repo, args.session, args.iteration)
+    print(report.context_block(results, args.budget), end="")
     return EXIT_OK
 
 

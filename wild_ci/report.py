@@ -6,6 +6,7 @@ it contains, and in the brain's context a closing `</experiment_results>` inside
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -196,6 +197,64 @@ def nothing_ran_block(session: str, warnings: list, promise: str | None) -> str:
     return "\n".join([*lines, "</experiment_results>"]) + "\n"
 
 
-def context_block(results: IterationResults) -> str:
-    """The experiment_results block for the brain's next prompt."""
+DEFAULT_CONTEXT_BUDGET = 20_000
+
+
+def context_block(results: IterationResults, budget: int = DEFAULT_CONTEXT_BUDGET) -> str:
+    """The experiment_results block for the brain's next prompt, within `budget` characters when
+    it can be: every experiment keeps its status, exit code, duration and metrics; the tails (then
+    the commands) are cut evenly across experiments, each cut marked, until the block fits."""
+    text = _render_context(results)
+    if len(text) <= budget:
+        return text
+    low, high = 0, max((len(r.stdout_tail) + len(r.stderr_tail) for r in results.experiments), default=0)
+    while low < high:  # the largest per-experiment tail allowance that fits
+        middle = (low + high + 1) // 2
+        if len(_render_context(_trimmed(results, middle))) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    trimmed = _trimmed(results, low)
+    text = _render_context(trimmed)
+    if len(text) > budget:  # tails are gone and it still does not fit: shorten commands too
+        per_command = max(
+            80, (budget - len(_render_context(_trimmed(trimmed, 0, 0)))) // max(1, len(results.experiments))
+        )
+        text = _render_context(_trimmed(trimmed, 0, per_command))
+    return text
+
+
+def _render_context(results: IterationResults) -> str:
     return render("context.txt.j2", results=results, counts=counts_line(results), **_filters())
+
+
+def _trimmed(
+    results: IterationResults, tail_chars: int, command_chars: int | None = None
+) -> IterationResults:
+    """A copy whose tails keep at most `tail_chars` characters in all per experiment (stderr
+    first for failures), and whose commands keep `command_chars`, each cut marked."""
+    experiments = []
+    for r in results.experiments:
+        first, second = (
+            ("stderr_tail", "stdout_tail") if r.status != "succeeded" else ("stdout_tail", "stderr_tail")
+        )
+        keep_first = min(len(getattr(r, first)), tail_chars)
+        keep_second = max(0, tail_chars - keep_first)
+        changes = {
+            first: _keep_end(getattr(r, first), keep_first),
+            second: _keep_end(getattr(r, second), keep_second),
+        }
+        if command_chars is not None and len(r.command) > command_chars:
+            changes["command"] = (
+                r.command[:command_chars] + f" [… {len(r.command) - command_chars} characters cut]"
+            )
+        experiments.append(dataclasses.replace(r, **changes))
+    return dataclasses.replace(results, experiments=experiments)
+
+
+def _keep_end(text: str, keep: int) -> str:
+    if len(text) <= keep:
+        return text
+    if keep == 0:
+        return f"[{len(text)} characters cut to fit the context]"
+    return f"[… {len(text) - keep} characters cut to fit the context]\n{text[-keep:]}"
