@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,10 @@ def test_metrics_are_compared_with_the_previous_iteration(make_repo, tmp_path: P
     assert "| accuracy ↑ | `large` | 0.9 ★ | +0.05 |" in text
     first = git(repo_path, "show", "wild/main:.wild/iterations/0001/results.md")
     assert "| loss ↓ | `large` | 0.4 ★ | new |" in first
+    assert "![metrics of iteration 0002](metrics.png)" in text
+    png = subprocess.run(["git", "show", "wild/main:.wild/iterations/0002/metrics.png"], cwd=repo_path,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert 600 <= width <= 2000 and 300 <= height <= 2000, (width, height)
+    (tmp_path / "metrics.png").write_bytes(png)

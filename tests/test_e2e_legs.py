@@ -133,7 +133,12 @@ def test_outputs_artifacts_and_metrics_are_reported(make_repo, tmp_path: Path) -
     assert train["metrics"] == {"loss": 0.25, "accuracy": 0.9}
     assert sorted(train["outputs"]) == ["checkpoints/model.bin", "outputs/plot.txt", "results/metrics.json"]
     assert "metrics: loss=0.25, accuracy=0.9" in done.stdout.decode()
-    assert "loss=0.25, accuracy=0.9" in git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
+    results_md = git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
+    assert "loss=0.25, accuracy=0.9" in results_md
+    assert "![metrics of iteration 0001](metrics.png)" in results_md  # the chart, made by the collect job
+    png = subprocess.run(["git", "show", "wild/main:.wild/iterations/0001/metrics.png"], cwd=repo,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
     leg = repo / ".git/wild-ci/runs/main/0001/legs/train"
     assert (leg / "outputs/checkpoints/model.bin").read_text() == "weights\n"
     assert "each experiment's logs and outputs" in done.stderr.decode()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import git
 
-from . import ledger, report
+from . import chart, ledger, report
 from .specs import (
     STATUSES,
     Experiment,
@@ -113,22 +113,35 @@ def keep_known(results: IterationResults, existing: IterationResults | None) -> 
     return dataclasses.replace(results, experiments=merged)
 
 
-def results_files(results: IterationResults, previous: IterationResults | None = None) -> dict[str, bytes]:
+CHART_NAME = "metrics.png"
+
+
+def results_files(
+    results: IterationResults, history: list[IterationResults] | None = None
+) -> dict[str, bytes]:
+    """results.json, results.md and, when there are metrics, the chart; `history` holds the
+    session's earlier iterations with results, oldest first."""
+    history = history or []
     folder = ledger.iteration_dir(results.iteration)
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
-    return {
-        f"{folder}/results.json": as_json.encode(),
-        f"{folder}/results.md": report.results_markdown(results, previous).encode(),
-    }
+    png = chart.metrics_png(results, history)
+    markdown = report.results_markdown(results, history[-1] if history else None, CHART_NAME if png else None)
+    files = {f"{folder}/results.json": as_json.encode(), f"{folder}/results.md": markdown.encode()}
+    if png:
+        files[f"{folder}/{CHART_NAME}"] = png
+    return files
+
+
+def earlier_results(repo: git.Repo, rev: str, iteration: int) -> list[IterationResults]:
+    """The session's iterations before `iteration` that have results, oldest first."""
+    found = [read_results(repo, rev, i) for i in ledger.iterations_at(repo, rev) if i < iteration]
+    return [r for r in found if r is not None]
 
 
 def previous_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
     """The latest earlier iteration with results, to compare metrics with."""
-    for earlier in reversed([i for i in ledger.iterations_at(repo, rev) if i < iteration]):
-        found = read_results(repo, rev, earlier)
-        if found is not None:
-            return found
-    return None
+    earlier = earlier_results(repo, rev, iteration)
+    return earlier[-1] if earlier else None
 
 
 def commit_message(results: IterationResults) -> str:
@@ -143,7 +156,7 @@ def commit_locally(repo: git.Repo, results: IterationResults) -> CommitOutcome:
     if tip is None:
         raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
     results = keep_known(results, read_results(repo, tip, results.iteration))
-    files = results_files(results, previous_results(repo, tip, results.iteration))
+    files = results_files(results, earlier_results(repo, tip, results.iteration))
     new = ledger.commit_files_on(repo, tip, files, commit_message(results))
     if new != tip:
         ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
@@ -160,7 +173,7 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
         repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip", env=auth)
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
-        files = results_files(merged, previous_results(repo, tip, merged.iteration))
+        files = results_files(merged, earlier_results(repo, tip, merged.iteration))
         new = ledger.commit_files_on(repo, tip, files, commit_message(merged))
         if new == tip:
             return CommitOutcome(tip, False)

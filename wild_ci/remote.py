@@ -20,7 +20,7 @@ from typing import TextIO
 
 import git
 
-from . import collect, ledger, report
+from . import chart, collect, ledger, report
 from .github import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
 from .specs import IterationResults, iteration_label
 
@@ -62,9 +62,12 @@ def post_results_comment(
     client: GitHubClient, results: IterationResults, number: int, previous: IterationResults | None = None
 ) -> CommentOutcome:
     """Create or update the iteration's one comment on the pull request."""
-    path = f"{ledger.iteration_dir(results.iteration)}/results.md"
-    url = client.settings.blob_url(ledger.branch_name(results.session), path)
-    body = report.comment_body(results, url, previous=previous)
+    folder = ledger.iteration_dir(results.iteration)
+    branch = ledger.branch_name(results.session)
+    url = client.settings.blob_url(branch, f"{folder}/results.md")
+    has_metrics = any(r.metrics for r in results.experiments) and chart.available()
+    chart_url = client.settings.blob_url(branch, f"{folder}/{collect.CHART_NAME}") + "?raw=true"
+    body = report.comment_body(results, url, previous=previous, chart_url=chart_url if has_metrics else None)
     return client.upsert_comment(number, report.comment_marker(results), body)
 
 

@@ -135,13 +135,16 @@ def change_text(cell: MetricCell) -> str:
     return "±0" if cell.change == 0 else f"{cell.change:+.4g}"
 
 
-def results_markdown(results: IterationResults, previous: IterationResults | None = None) -> str:
+def results_markdown(
+    results: IterationResults, previous: IterationResults | None = None, chart_src: str | None = None
+) -> str:
     return render(
         "results.md.j2",
         results=results,
         counts=counts_line(results),
         metrics=metric_comparison(results, previous),
         previous=previous,
+        chart_src=chart_src,
         **_filters(),
     )
 
@@ -151,10 +154,11 @@ def comment_body(
     full_results_url: str,
     limit: int = COMMENT_LIMIT,
     previous: IterationResults | None = None,
+    chart_url: str | None = None,
 ) -> str:
     """results.md for a pull-request comment: whole when it fits GitHub's limit, else cut at a line
     with a link to the committed file. The first line is the marker that finds it again."""
-    text = results_markdown(results, previous)
+    text = results_markdown(results, previous, chart_url)
     if len(text) <= limit:
         return text
     footer = (
