@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import git
-from rich.console import Console
-from rich.table import Table
 
 from . import __version__, collect, ledger, remote, report
 from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
@@ -514,6 +512,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results.to_json(), indent=2, ensure_ascii=False))
         return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(highlight=False)
     table = Table(
         title=f"wild/{results.session} · iteration {results.label}", caption=report.counts_line(results)

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import requests
-from github import Auth, Github, GithubException, GithubRetry
-
 from .artifacts import unzip
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -89,6 +86,11 @@ class Job:
 
 class GitHubClient:
     def __init__(self, settings: GitHubSettings, polite: bool = True) -> None:
+        # PyGithub is imported here, not at module level: every leg starts the wild-ci command, and
+        # only the commands that talk to GitHub should pay for loading it.
+        from github import Auth, Github, GithubException, GithubRetry
+
+        self._failure = GithubException
         self.settings = settings
         self._github = Github(
             auth=Auth.Token(settings.token),
@@ -115,7 +117,7 @@ class GitHubClient:
                     return CommentOutcome(comment.id, False, True, comment.html_url)
             created = issue.create_comment(body)
             return CommentOutcome(created.id, True, False, created.html_url)
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"commenting on #{number} failed: {_message(exc)}") from exc
 
     def find_open_pull(self, head_branch: str) -> int | None:
@@ -123,7 +125,7 @@ class GitHubClient:
         try:
             for pull in self._repo.get_pulls(state="open", head=f"{owner}:{head_branch}"):
                 return pull.number
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(
                 f"looking up the pull request of {head_branch} failed: {_message(exc)}"
             ) from exc
@@ -132,7 +134,7 @@ class GitHubClient:
     def create_pull(self, head_branch: str, base: str, title: str, body: str) -> int:
         try:
             return self._repo.create_pull(base=base, head=head_branch, title=title, body=body).number
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"opening a pull request for {head_branch} failed: {_message(exc)}") from exc
 
     # --- workflow runs ----------------------------------------------------------------------------
@@ -140,14 +142,14 @@ class GitHubClient:
     def runs_for_commit(self, sha: str) -> list[Run]:
         try:
             return [_run(r) for r in self._repo.get_workflow_runs(head_sha=sha)]
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"listing the runs of {sha[:12]} failed: {_message(exc)}") from exc
 
     def jobs(self, run_id: int) -> list[Job]:
         try:
             run = self._repo.get_workflow_run(run_id)
             return [Job(j.name, j.status, j.conclusion, j.started_at, j.completed_at) for j in run.jobs()]
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"listing the jobs of run {run_id} failed: {_message(exc)}") from exc
 
     def download_artifacts(self, run_id: int, pattern: str, destination: Path) -> list[str]:
@@ -155,7 +157,7 @@ class GitHubClient:
         sits behind a redirect to a short-lived signed URL, fetched without our token."""
         try:
             artifacts = list(self._repo.get_workflow_run(run_id).get_artifacts())
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"listing the artifacts of run {run_id} failed: {_message(exc)}") from exc
         names = []
         for artifact in artifacts:
@@ -168,7 +170,7 @@ class GitHubClient:
     def run(self, run_id: int) -> Run:
         try:
             return _run(self._repo.get_workflow_run(run_id))
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"reading run {run_id} failed: {_message(exc)}") from exc
 
     def dispatch(self, workflow_file: str, ref: str, inputs: dict[str, str] | None = None) -> None:
@@ -176,10 +178,12 @@ class GitHubClient:
             workflow = self._repo.get_workflow(workflow_file)
             if not workflow.create_dispatch(ref=ref, inputs=inputs or {}):
                 raise GitHubError(f"GitHub refused to dispatch {workflow_file} on {ref}")
-        except GithubException as exc:
+        except self._failure as exc:
             raise GitHubError(f"dispatching {workflow_file} on {ref} failed: {_message(exc)}") from exc
 
     def _download(self, url: str) -> bytes:
+        import requests  # PyGithub's own HTTP library
+
         headers = {
             "Authorization": f"Bearer {self.settings.token}",
             "Accept": "application/vnd.github+json",
@@ -212,6 +216,7 @@ def _run(raw: object) -> Run:
     )
 
 
-def _message(exc: GithubException) -> str:
-    data = exc.data if isinstance(exc.data, dict) else {}
-    return f"HTTP {exc.status}: {data.get('message') or exc}"
+def _message(exc: Exception) -> str:
+    data = getattr(exc, "data", None)
+    data = data if isinstance(data, dict) else {}
+    return f"HTTP {getattr(exc, 'status', '?')}: {data.get('message') or exc}"

@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 
@@ -33,10 +34,12 @@ from . import collect, environment, generate, ledger
 from .artifacts import ArtifactError, unzip
 from .config import Config
 from .generate import PINNED_ACTIONS, Submission
-from .github import GitHubSettings
 from .progress import ProgressDisplay, ProgressTracker
 from .specs import IterationResults, artifact_name
 from .templating import render
+
+if TYPE_CHECKING:
+    from .github import GitHubSettings
 
 ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
 STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact", "cache": "cache"}

@@ -1,0 +1,91 @@
+"""Benchmark: orchestration overhead of `wild-ci run` for N trivial experiments (issue #7, item 1).
+
+In the same run, for each N: the same N commands under `xargs -P <cores>` (the floor), act alone on
+a hand-written workflow with an N-leg matrix of `true` (host mode, no artifacts, no collect), and
+`wild-ci run` (submit, act with artifacts and the collect job, results committed). Prints a table:
+wall seconds of each, and wild-ci's cost per experiment beyond act's.
+Run: python bench/overhead_bench.py [N ...]   (default: 1 8 32)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench",
+            "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
+
+
+def timed(command: list[str], cwd: Path, **kwargs: object) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:3]} failed: {done.stderr.decode()[-2000:]}")
+    return time.perf_counter() - start
+
+
+def make_repo(folder: Path) -> Path:
+    folder.mkdir()
+    env = {**os.environ, **IDENTITY}
+    subprocess.run(["git", "init", "--quiet"], cwd=folder, check=True)
+    (folder / "README.md").write_text("bench\n")
+    subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
+    subprocess.run(["git", "commit", "--quiet", "-m", "init"], cwd=folder, check=True, env=env)
+    return folder
+
+
+def act_alone(folder: Path, n: int) -> float:
+    repo = make_repo(folder)
+    workflow = repo / ".github" / "workflows" / "plain.yml"
+    workflow.parent.mkdir(parents=True)
+    legs = ", ".join(f'"e{i}"' for i in range(n))
+    workflow.write_text(
+        "on: push\njobs:\n  leg:\n    runs-on: ubuntu-latest\n    strategy:\n      fail-fast: false\n"
+        f"      max-parallel: 4\n      matrix:\n        experiment: [{legs}]\n"
+        '    steps:\n      - run: "true"\n'
+    )
+    act = str(Path(sys.executable).parent / "act")
+    return timed([act, "push", "-C", str(repo), "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
+                  "--action-cache-path", str(folder / "cache"), "--env-file", os.devnull,
+                  "--secret-file", os.devnull, "--var-file", os.devnull, "--input-file", os.devnull],
+                 folder, env={**os.environ, "HOME": str(folder)})  # fmt: skip
+
+
+def wild_ci(folder: Path, n: int) -> float:
+    repo = make_repo(folder)
+    brain = folder / "brain.md"
+    brain.write_text("<experiments>\n" + "".join(f"- goal: e{i}\n  command: 'true'\n" for i in range(n))
+                     + "</experiments>\n")  # fmt: skip
+    return timed([sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)], folder,
+                 env={**os.environ, **IDENTITY})  # fmt: skip
+
+
+def xargs(folder: Path, n: int) -> float:
+    commands = "\n".join(["true"] * n) + "\n"
+    return timed(["xargs", "-P", str(os.cpu_count() or 2), "-I{}", "bash", "-c", "{}"], folder,
+                 input=commands.encode())  # fmt: skip
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [1, 8, 32]
+    print(f"cores: {os.cpu_count()}; act max-parallel 4 in both workflows\n")
+    print(
+        f"{'N':>5} {'xargs s':>9} {'act alone s':>12} {'wild-ci run s':>14} {'wild-ci − act per exp s':>24}"
+    )
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
+            base = Path(tmp)
+            x = xargs(base, n)
+            a = act_alone(base / "act", n)
+            w = wild_ci(base / "wild", n)
+            shutil.rmtree(base / "act", ignore_errors=True)
+        print(f"{n:>5} {x:>9.3f} {a:>12.3f} {w:>14.3f} {(w - a) / n:>20.3f}")
+
+
+if __name__ == "__main__":
+    main()
