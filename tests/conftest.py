@@ -25,3 +25,14 @@ def make_repo(tmp_path: Path):
         return repo
 
     return make
+
+
+@pytest.fixture
+def fake():
+    """A local stand-in for GitHub's REST API on 127.0.0.1 (tests/fake_github.py)."""
+    from fake_github import FakeGitHub
+
+    server = FakeGitHub()
+    server.start()
+    yield server
+    server.stop()

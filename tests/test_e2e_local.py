@@ -32,6 +32,21 @@ def results_at(repo: Path, rev: str, iteration: int) -> dict:
     return json.loads(git(repo, "show", f"{rev}:.wild/iterations/{iteration:04d}/results.json"))
 
 
+def start_run_until(brain_text: str, repo: Path, tmp_path: Path, marker: Path) -> subprocess.Popen:
+    """`wild-ci run` in the background, returned once the experiment touched `marker`."""
+    brain = tmp_path / "brain.md"
+    brain.write_text(brain_text)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the experiment never started"
+        time.sleep(0.1)
+    return process
+
+
 def test_run_sees_uncommitted_edits_and_leaves_the_repo_untouched(make_repo, tmp_path: Path) -> None:
     repo = make_repo({"config.txt": "committed\n"})
     (repo / "config.txt").write_text("uncommitted edit\n")
@@ -149,19 +164,11 @@ def test_demo_runs_the_bundled_example(tmp_path: Path) -> None:
 def test_a_run_stopped_midway_still_records_every_experiment(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     started = tmp_path / "started"
-    brain = tmp_path / "brain.md"
-    brain.write_text(
+    brain = (
         "<experiments>\n- goal: quick\n  command: echo quick\n"
         f"- goal: slow\n  command: echo begun; touch {started}; sleep 120; echo never\n</experiments>\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
-        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert time.monotonic() < deadline and process.poll() is None, "the slow experiment never started"
-        time.sleep(0.1)
+    process = start_run_until(brain, repo, tmp_path, started)
     time.sleep(1.0)  # let the quick one upload its artifact
     process.send_signal(signal.SIGTERM)
     _out, err = process.communicate(timeout=60)
@@ -242,17 +249,9 @@ def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path
 def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     started = tmp_path / "started"
-    brain = tmp_path / "brain.md"
-    brain.write_text(f"<experiments>\n- goal: slow\n  command: touch {started}; sleep 8\n</experiments>\n")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
-        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.1)
-    second = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    brain_text = f"<experiments>\n- goal: slow\n  command: touch {started}; sleep 8\n</experiments>\n"
+    first = start_run_until(brain_text, repo, tmp_path, started)
+    second = run_cli("run", str(tmp_path / "brain.md"), "--repo", str(repo), cwd=tmp_path)
     assert second.returncode == 1
     assert b"a wild-ci run of session 'main' is already in progress (pid " in second.stderr
     assert first.wait(timeout=120) == 0
@@ -262,19 +261,11 @@ def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) 
 def test_act_killed_with_sigkill_still_leaves_every_result(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     started = tmp_path / "started"
-    brain = tmp_path / "brain.md"
-    brain.write_text(
+    brain = (
         "<experiments>\n- goal: quick\n  command: echo quick\n"
         f"- goal: slow\n  command: echo begun; touch {started}; sleep 120\n</experiments>\n"
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
-        cwd=tmp_path, env={**os.environ, **IDENTITY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.1)
+    process = start_run_until(brain, repo, tmp_path, started)
     time.sleep(1.0)
     children = subprocess.run(
         ["pgrep", "-P", str(process.pid)], capture_output=True, text=True

@@ -12,14 +12,6 @@ from fake_github import FakeGitHub
 from wild_ci.github import GitHubClient, GitHubError, GitHubSettings
 
 
-@pytest.fixture
-def fake():
-    server = FakeGitHub()
-    server.start()
-    yield server
-    server.stop()
-
-
 def client(fake: FakeGitHub, token: str | None = None) -> GitHubClient:
     settings = GitHubSettings(fake.repository, token or fake.token, api_url=fake.url)
     return GitHubClient(settings, polite=False)

@@ -18,14 +18,6 @@ from helpers import IDENTITY, git
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def fake():
-    server = FakeGitHub()
-    server.start()
-    yield server
-    server.stop()
-
-
 def cli(*args: str, cwd: Path, fake: FakeGitHub, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {
         **os.environ, **IDENTITY,

@@ -109,7 +109,7 @@ def parse_config(text: str, where: str) -> Config:
 
 
 def _config_from(data: dict[str, Any], error: Any) -> Config:
-    from .parse import normalize_setup, parse_duration  # the same syntax as in a brain output
+    from .parse import normalize_setup  # the same syntax as in a brain output
 
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
@@ -125,10 +125,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
             raise error("project_root", "project_root must be an absolute path")
         values["project_root"] = root.rstrip("/") or "/"
     if "timeout" in data:
-        seconds = parse_duration(data["timeout"])
-        if seconds is None:
-            raise error("timeout", "timeout must be seconds or a duration like 90s, 30m, 2h")
-        values["timeout_s"] = seconds
+        values["timeout_s"] = _duration(data, "timeout", error)
     for key in ("runs_on", "install_spec"):
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
@@ -146,16 +143,22 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
             raise error("setup", "setup must be auto, none, or a command")
         leg["setup"] = normalize_setup(data["setup"])
     if "setup_timeout" in data:
-        seconds = parse_duration(data["setup_timeout"])
-        if seconds is None:
-            raise error("setup_timeout", "setup_timeout must be seconds or a duration like 90s, 30m, 2h")
-        leg["setup_timeout_s"] = seconds
+        leg["setup_timeout_s"] = _duration(data, "setup_timeout", error)
     for key in ("max_log_bytes", "max_output_bytes"):
         if key in data:
             leg[key] = _positive_int(data[key], key, error)
     if leg:
         values["leg"] = LegSettings(**leg)
     return Config(**values)
+
+
+def _duration(data: dict[str, Any], key: str, error: Any) -> int:
+    from .parse import parse_duration  # the same syntax as an experiment's timeout
+
+    seconds = parse_duration(data[key])
+    if seconds is None:
+        raise error(key, f"{key} must be seconds or a duration like 90s, 30m, 2h")
+    return seconds
 
 
 def workflow_safe(value: str, name: str, error: Any) -> str:
