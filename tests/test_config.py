@@ -102,3 +102,24 @@ def test_settings_that_reach_the_workflow_hold_no_expressions(tmp_path: Path) ->
     write_config(tmp_path, 'runs_on: "${{ github.event.head_commit.message }}"\n')
     with pytest.raises(ConfigError):
         load_config(tmp_path)
+
+
+def test_the_context_budget_is_configurable(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({".wild/config.yml": "context_budget: 1500\n"})
+    from wild_ci import collect
+    from wild_ci.generate import submit
+    from wild_ci.ledger import open_repo
+
+    items = "".join(f"- goal: g{n}\n  command: c\n" for n in range(3))
+    submission = submit(repo, f"<experiments>\n{items}</experiments>\n".encode())
+    artifacts = tmp_path / "artifacts"
+    for n in range(3):
+        leg = artifacts / f"wild-0001-g{n}"
+        leg.mkdir(parents=True)
+        (leg / "result.json").write_text('{"id": "x", "goal": "g", "command": "c", "status": "succeeded"}')
+        (leg / "stdout.log").write_text("y" * 3000)
+    collect.commit_locally(open_repo(repo), collect.collect_results(submission.spec, artifacts, None))
+    done = run_cli("context", "--repo", str(repo))
+    assert done.returncode == 0 and len(done.stdout.decode()) <= 1500
+    wider = run_cli("context", "--repo", str(repo), "--budget", "100000")
+    assert len(wider.stdout.decode()) > 9000

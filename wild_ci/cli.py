@@ -100,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
     _add_repo_arguments(p)
     p.add_argument(
-        "--budget", type=int, default=report.DEFAULT_CONTEXT_BUDGET,
-        help="at most this many characters; tails are cut evenly to fit (default: %(default)s)",
+        "--budget", type=int,
+        help="at most this many characters; tails are cut evenly to fit "
+        "(default: context_budget in .wild/config.yml, else 20000)",
     )  # fmt: skip
     p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
     p.set_defaults(handler=cmd_context)
@@ -331,7 +332,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"(act's log: {outcome.run_dir / 'act.log'})",
         file=sys.stderr,
     )
-    print(report.context_block(results), end="")
+    print(report.context_block(results, config.context_budget), end="")
     if args.pr and github:
         # The collect job posted it; posting again changes nothing when it did, and makes a
         # failure (a wrong token, a missing PR) show here instead of deep in act's log.
@@ -361,7 +362,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 def cmd_context(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     results = _committed_results(repo, args.session, args.iteration)
-    print(report.context_block(results, args.budget), end="")
+    print(report.context_block(results, args.budget or committed_config(repo).context_budget), end="")
     return EXIT_OK
 
 
@@ -448,7 +449,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     except remote.WaitFailed as exc:
         print(f"wild-ci: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(report.context_block(results), end="")
+    print(report.context_block(results, committed_config(repo).context_budget), end="")
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ setup: auto                              # auto | none | a command, before each 
 setup_timeout: 30m                       # its own time budget, apart from the experiment's
 max_log_bytes: 52428800                  # per log (stdout, stderr); the end is always kept
 max_output_bytes: 536870912              # outputs kept per experiment
+context_budget: 20000                    # characters of experiment_results for the brain
 limits:
   max_brain_bytes: 5242880
   max_experiments: 256
@@ -63,6 +64,7 @@ class Config:
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
+    context_budget: int = 20_000  # characters of experiment_results for the brain
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given settings replaced; None means 'not given'."""
@@ -113,7 +115,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
 
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
-        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes",
+        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -133,6 +135,8 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
             values[key] = workflow_safe(data[key].strip(), key, error)
     if "runs_on" in values and not RUNNER_LABEL.match(values["runs_on"]):
         raise error("runs_on", "runs_on must be a runner label (letters, digits, '.', '_', '-')")
+    if "context_budget" in data:
+        values["context_budget"] = _positive_int(data["context_budget"], "context_budget", error)
     if "max_parallel" in data:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "limits" in data:
