@@ -13,6 +13,8 @@ import fnmatch
 import hashlib
 import io
 import json
+import os
+import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -176,3 +178,55 @@ def matching(names: list[str], name: str | None, pattern: str | None) -> list[st
     if pattern:
         return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
     return names
+
+
+def run_standin(action: str) -> int:
+    """The local stand-ins for upload-artifact and download-artifact: their inputs arrive as
+    environment variables, and act provides ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN."""
+    client = ArtifactClient(os.environ["ACTIONS_RESULTS_URL"], os.environ["ACTIONS_RUNTIME_TOKEN"])
+    name = os.environ.get("WILD_ARTIFACT_NAME", "")
+    target = Path(os.environ.get("WILD_ARTIFACT_PATH") or ".")
+    if action == "upload":
+        include_hidden = os.environ.get("WILD_ARTIFACT_INCLUDE_HIDDEN", "false") == "true"
+        root, files = collect_files(target, include_hidden)
+        if not files:
+            policy = os.environ.get("WILD_ARTIFACT_IF_NO_FILES", "warn")
+            print(f"::{'error' if policy == 'error' else 'warning'}::no files found at {target}")
+            return 1 if policy == "error" else 0
+        size = client.upload(name, root, files)
+        print(f"uploaded artifact {name}: {len(files)} file(s), {size} bytes zipped")
+        return 0
+    names = matching(client.list_names(), name, os.environ.get("WILD_ARTIFACT_PATTERN"))
+    merge = os.environ.get("WILD_ARTIFACT_MERGE", "false") == "true"
+    single = bool(name)
+    failed = 0
+    for artifact in names:  # one bad artifact must not cost the others
+        destination = target if (single or merge) else target / artifact
+        try:
+            files = client.download(artifact, destination)
+        except (ArtifactError, zipfile.BadZipFile) as exc:
+            failed += 1
+            print(f"::warning::artifact {artifact} could not be downloaded: {exc}")
+            continue
+        print(f"downloaded artifact {artifact}: {len(files)} file(s)")
+    if not names:
+        print("no artifacts matched")
+    return 1 if failed and single else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m wild_ci.artifacts upload|download`: the stand-ins start this, not the whole CLI,
+    because every leg runs one and the standard library is all it needs."""
+    args = sys.argv[1:] if argv is None else argv
+    if args not in (["upload"], ["download"]):
+        print("usage: python -m wild_ci.artifacts upload|download", file=sys.stderr)
+        return 2
+    try:
+        return run_standin(args[0])
+    except ArtifactError as exc:
+        print(f"wild-ci: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

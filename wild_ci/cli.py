@@ -12,14 +12,13 @@ import json
 import os
 import signal
 import sys
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import git
 
 from . import __version__, collect, ledger, remote, report
-from .artifacts import ArtifactClient, ArtifactError, collect_files, matching
+from .artifacts import ArtifactError, run_standin
 from .config import Config, ConfigError, committed_config, workflow_safe
 from .execute import execute, load_spec
 from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
@@ -618,32 +617,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_artifact(args: argparse.Namespace) -> int:
     """The body of the local upload/download-artifact stand-ins (inputs arrive as env vars)."""
-    client = ArtifactClient(os.environ["ACTIONS_RESULTS_URL"], os.environ["ACTIONS_RUNTIME_TOKEN"])
-    name = os.environ.get("WILD_ARTIFACT_NAME", "")
-    target = Path(os.environ.get("WILD_ARTIFACT_PATH") or ".")
-    if args.action == "upload":
-        include_hidden = os.environ.get("WILD_ARTIFACT_INCLUDE_HIDDEN", "false") == "true"
-        root, files = collect_files(target, include_hidden)
-        if not files:
-            policy = os.environ.get("WILD_ARTIFACT_IF_NO_FILES", "warn")
-            print(f"::{'error' if policy == 'error' else 'warning'}::no files found at {target}")
-            return EXIT_FAILED if policy == "error" else EXIT_OK
-        size = client.upload(name, root, files)
-        print(f"uploaded artifact {name}: {len(files)} file(s), {size} bytes zipped")
-        return EXIT_OK
-    names = matching(client.list_names(), name, os.environ.get("WILD_ARTIFACT_PATTERN"))
-    merge = os.environ.get("WILD_ARTIFACT_MERGE", "false") == "true"
-    single = bool(name)
-    failed = 0
-    for artifact in names:  # one bad artifact must not cost the others
-        destination = target if (single or merge) else target / artifact
-        try:
-            files = client.download(artifact, destination)
-        except (ArtifactError, zipfile.BadZipFile) as exc:
-            failed += 1
-            print(f"::warning::artifact {artifact} could not be downloaded: {exc}")
-            continue
-        print(f"downloaded artifact {artifact}: {len(files)} file(s)")
-    if not names:
-        print("no artifacts matched")
-    return EXIT_FAILED if failed and single else EXIT_OK
+    return run_standin(args.action)

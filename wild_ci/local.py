@@ -154,8 +154,10 @@ def run_submission(
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
         tmp = Path(tmp_name)
         clone = _clone_iteration(repo, submission, tmp / "repo")
-        shim = _write_shim(tmp / "bin" / "wild-ci")
-        standins = _write_standins(tmp / "actions", shim)
+        shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.cli")
+        standins = _write_standins(
+            tmp / "actions", _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.artifacts")
+        )
         labels = sorted(
             {config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)}
         )
@@ -289,12 +291,12 @@ def _clone_iteration(repo: git.Repo, submission: Submission, target: Path) -> Pa
     return target
 
 
-def _write_shim(path: Path) -> Path:
-    """A `wild-ci` executable for the jobs that runs exactly this installation of wild-ci."""
+def _write_shim(path: Path, module: str) -> Path:
+    """An executable for the jobs that runs `module` of exactly this installation of wild-ci."""
     package_parent = Path(__file__).resolve().parent.parent
     code = (
         f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
-        "from wild_ci.cli import main; sys.exit(main())"
+        f"from {module} import main; sys.exit(main())"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(code)} "$@"\n')
