@@ -1,7 +1,8 @@
 """The `wild-ci` command: one subcommand per stage, plus `run` (all of them locally) and `demo`.
 
-Exit codes: 0 done; 1 the pipeline failed (act, git, artifacts); 2 bad input (the brain output or
-the command line). Errors go to stderr; what the brain reads (`context`, `run`) goes to stdout.
+Exit codes: 0 done; 1 the pipeline failed (act, git, artifacts, GitHub); 2 bad input (the brain
+output, the command line, .wild/config.yml); 130 interrupted. Errors go to stderr; what the brain
+reads (`context`, `run`, `wait`) goes to stdout.
 """
 
 from __future__ import annotations
