@@ -26,7 +26,7 @@ from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, sub
 from .github import GitHubClient, GitHubError, GitHubSettings
 from .local import LocalRunError, PullRequestTarget, run_local
 from .parse import normalize_setup, parse_duration
-from .specs import Diagnostic, IterationResults
+from .specs import BrainOutput, Diagnostic, IterationResults
 from .templating import render
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -256,9 +256,8 @@ def _read_input(name: str) -> bytes:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
 
 
-def _report_parse(source: str, data: bytes, config: Config) -> None:
-    """After a lenient submit: the warnings, and the invalid items that were skipped."""
-    parsed = read_brain_output(data, config.limits)
+def _report_parse(source: str, parsed: BrainOutput) -> None:
+    """After a submit: the warnings, and the invalid items that were skipped."""
     _print_diagnostics(source, parsed.warnings, "warning")
     for item in parsed.invalid:
         _print_diagnostics(source, item.errors, "skipped")
@@ -292,8 +291,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.push or args.open_pr:  # build on what the collect jobs pushed, not on a stale branch
         remote.sync_branch(ledger.open_repo(args.repo), args.session, args.remote)
-    submission = submit(args.repo, data, args.session, config, args.skip_invalid)
-    _report_parse(args.file, data, config)
+    parsed = read_brain_output(data, config.limits)
+    submission = submit(args.repo, data, args.session, config, args.skip_invalid, parsed)
+    _report_parse(args.file, parsed)
     if submission is None:
         print("wild-ci: the brain output asks for no experiments; nothing was committed")
         return EXIT_OK
@@ -317,11 +317,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     github = GitHubSettings.from_env() if args.pr else None
     target = PullRequestTarget(args.pr, github) if args.pr and github else None
-    outcome = run_local(args.repo, data, args.session, config, args.skip_invalid, pull_request=target)
-    _report_parse(args.file, data, config)
+    parsed = read_brain_output(data, config.limits)
+    outcome = run_local(
+        args.repo, data, args.session, config, args.skip_invalid, pull_request=target, parsed=parsed
+    )
+    _report_parse(args.file, parsed)
     if outcome is None:
         print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
-        parsed = read_brain_output(data, config.limits)
         print(report.nothing_ran_block(args.session, parsed.warnings, parsed.promise), end="")
         return EXIT_OK
     results = outcome.results

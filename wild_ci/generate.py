@@ -99,14 +99,17 @@ def submit(
     session: str = "main",
     config: Config | None = None,
     skip_invalid: bool = False,
+    parsed: BrainOutput | None = None,
 ) -> Submission | None:
     """Commit one iteration; None when the brain asked for nothing to run.
 
     Strict by default: any invalid item stops everything. With `skip_invalid`, the valid items are
     submitted and each invalid one is recorded with its errors, for the brain's next context.
+    `parsed` is the parse of `brain_output` when the caller has it already (it gains the items
+    whose workdir cannot be mapped).
     """
     config = config or Config()
-    parsed = read_brain_output(brain_output, config.limits)
+    parsed = parsed or read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
     project = ProjectLocation.find(repo_path, Path(repo.working_tree_dir), config.project_root)
     _map_workdirs(parsed, project)

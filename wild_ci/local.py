@@ -35,7 +35,7 @@ from .artifacts import ArtifactError, unzip
 from .config import Config
 from .generate import PINNED_ACTIONS, Submission
 from .progress import ProgressDisplay, ProgressTracker
-from .specs import IterationResults, artifact_name
+from .specs import BrainOutput, IterationResults, artifact_name
 from .templating import render
 
 if TYPE_CHECKING:
@@ -102,11 +102,12 @@ def run_local(
     skip_invalid: bool = False,
     progress_stream: object = None,
     pull_request: PullRequestTarget | None = None,
+    parsed: BrainOutput | None = None,
 ) -> LocalRun | None:
     """Submit the brain output, run its workflow through act, and make sure results are committed."""
     config = config or Config()
     with session_lock(ledger.open_repo(repo_path), session):
-        submission = generate.submit(repo_path, brain_output, session, config, skip_invalid)
+        submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
         if submission is None:
             return None
         return run_submission(repo_path, submission, config, progress_stream, pull_request)
