@@ -170,14 +170,14 @@ def run_submission(
         try:
             exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream)
         except KeyboardInterrupt:
-            collect_on_host(repo, submission, run_dir / "artifacts", legs)  # nothing lost
+            collect_on_host(repo, submission, run_dir, legs)  # nothing lost
             raise
         unpack_artifacts(run_dir)
         tip = ledger.branch_tip(repo, submission.branch) or submission.commit
         results = collect.read_results(repo, tip, submission.iteration)
         if results is not None:
             return LocalRun(submission, results, run_dir, exit_code, "workflow")
-        results = collect_on_host(repo, submission, run_dir / "artifacts", legs)
+        results = collect_on_host(repo, submission, run_dir, legs)
     if not tracker.saw_jobs:
         raise LocalRunError(
             f"act ran no job (exit code {exit_code}); every experiment was recorded as missing. "
@@ -190,40 +190,44 @@ def unpack_artifacts(run_dir: Path) -> None:
     """Each leg's artifact, unzipped to `<run dir>/legs/<experiment id>/`, so a user finds every log
     and output on disk without digging through act's storage."""
     for archive in sorted((run_dir / "artifacts").glob("*/*/*.zip")):
-        experiment_id = archive.stem.split("-", 2)[-1]  # wild-NNNN-<id>
-        with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
-            unzip(archive.read_bytes(), run_dir / "legs" / experiment_id)
+        leg = run_dir / "legs" / archive.stem.split("-", 2)[-1]  # wild-NNNN-<id>
+        if not leg.exists():
+            with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
+                unzip(archive.read_bytes(), leg)
 
 
-def collect_on_host(repo: git.Repo, submission: Submission, artifacts: Path, legs: Path) -> IterationResults:
-    """The fallback when the workflow's collect job did not commit: read act's stored artifacts
-    (`<dir>/<run>/<name>/<name>.zip`), and for a leg whose artifact never came (act was killed)
-    whatever its leg folder still holds, then commit the results to the session branch directly."""
+def collect_on_host(
+    repo: git.Repo, submission: Submission, run_dir: Path, act_legs: Path
+) -> IterationResults:
+    """The fallback when the workflow's collect job did not commit: the legs' unpacked artifacts,
+    and for a leg whose artifact never came (act was killed) whatever its folder in act's workspace
+    still holds, collected and committed to the session branch directly."""
     branch_user = ledger.checked_out_in(repo, submission.branch)
     if branch_user:
         raise LocalRunError(
             f"{submission.branch} is checked out in {branch_user}, so wild-ci did not write its results; "
-            f"the artifacts are in {artifacts}"
+            f"the artifacts are in {run_dir / 'artifacts'}"
         )
+    unpack_artifacts(run_dir)
+    _rescue_unreported_legs(act_legs, run_dir / "legs")
     with tempfile.TemporaryDirectory(prefix="wild-ci-artifacts-") as tmp:
-        unpacked = Path(tmp)
-        for archive in artifacts.glob("*/*/*.zip"):
-            with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
-                unzip(archive.read_bytes(), unpacked / archive.stem)
-        _rescue_unreported_legs(submission, legs, unpacked)
-        results = collect.collect_results(submission.spec, unpacked, submission.commit)
+        view = Path(tmp)  # the legs under their artifact names, as collect reads them
+        for experiment in submission.spec.experiments:
+            leg = run_dir / "legs" / experiment.id
+            if leg.is_dir():
+                (view / artifact_name(submission.iteration, experiment.id)).symlink_to(leg)
+        results = collect.collect_results(submission.spec, view, submission.commit)
     collect.commit_locally(repo, results)
     return results
 
 
-def _rescue_unreported_legs(submission: Submission, legs: Path, unpacked: Path) -> None:
+def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
     """Legs act never uploaded still have their folder in act's workspace ($RUNNER_TEMP/wild-out)."""
-    for result_file in legs.glob("*/tmp/wild-out/result.json"):
+    for result_file in act_legs.glob("*/tmp/wild-out/result.json"):
         with contextlib.suppress(OSError, ValueError):
-            experiment_id = json.loads(result_file.read_text(encoding="utf-8")).get("id", "")
-            name = artifact_name(submission.iteration, str(experiment_id))
-            if not (unpacked / name).exists():
-                shutil.copytree(result_file.parent, unpacked / name)
+            experiment_id = str(json.loads(result_file.read_text(encoding="utf-8")).get("id", ""))
+            if experiment_id and "/" not in experiment_id and not (legs / experiment_id).exists():
+                shutil.copytree(result_file.parent, legs / experiment_id)
 
 
 def _secrets_file(target: PullRequestTarget, tmp: Path) -> Path:
