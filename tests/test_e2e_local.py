@@ -32,6 +32,14 @@ def results_at(repo: Path, rev: str, iteration: int) -> dict:
     return json.loads(git(repo, "show", f"{rev}:.wild/iterations/{iteration:04d}/results.json"))
 
 
+def quick_and_slow(started: Path) -> str:
+    """A brain output: one experiment that ends at once, one that touches `started`, then waits."""
+    return (
+        "<experiments>\n- goal: quick\n  command: echo quick\n"
+        f"- goal: slow\n  command: echo begun; touch {started}; sleep 120; echo never\n</experiments>\n"
+    )
+
+
 def start_run_until(brain_text: str, repo: Path, tmp_path: Path, marker: Path) -> subprocess.Popen:
     """`wild-ci run` in the background, returned once the experiment touched `marker`."""
     brain = tmp_path / "brain.md"
@@ -164,11 +172,7 @@ def test_demo_runs_the_bundled_example(tmp_path: Path) -> None:
 def test_a_run_stopped_midway_still_records_every_experiment(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     started = tmp_path / "started"
-    brain = (
-        "<experiments>\n- goal: quick\n  command: echo quick\n"
-        f"- goal: slow\n  command: echo begun; touch {started}; sleep 120; echo never\n</experiments>\n"
-    )
-    process = start_run_until(brain, repo, tmp_path, started)
+    process = start_run_until(quick_and_slow(started), repo, tmp_path, started)
     time.sleep(1.0)  # let the quick one upload its artifact
     process.send_signal(signal.SIGTERM)
     _out, err = process.communicate(timeout=60)
@@ -261,11 +265,7 @@ def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) 
 def test_act_killed_with_sigkill_still_leaves_every_result(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     started = tmp_path / "started"
-    brain = (
-        "<experiments>\n- goal: quick\n  command: echo quick\n"
-        f"- goal: slow\n  command: echo begun; touch {started}; sleep 120\n</experiments>\n"
-    )
-    process = start_run_until(brain, repo, tmp_path, started)
+    process = start_run_until(quick_and_slow(started), repo, tmp_path, started)
     time.sleep(1.0)
     children = subprocess.run(
         ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
