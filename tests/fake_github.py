@@ -1,22 +1,26 @@
 """A stand-in for GitHub's REST API on 127.0.0.1, for the endpoints wild-ci uses.
 
-It answers with GitHub's documented request and response shapes (issue comments with `Link`
-pagination, pulls, workflow runs by head SHA, jobs, artifacts whose zip sits behind a redirect to a
-signed URL, workflow dispatch) and checks what it receives: method, path, token, JSON bodies, the
-65,536-character comment limit. Every request is recorded for the tests to inspect.
+It answers with GitHub's documented request and response shapes (issue comments, pulls, workflow
+runs by head SHA, jobs and artifacts, all paginated with `per_page`, `page` and a `Link` header; an
+artifact's zip behind a redirect to a signed URL; workflow dispatch) and checks what it receives:
+method, path, token, JSON bodies, the 65,536-character comment limit. Every request is recorded for
+the tests to inspect. Faults (a 5xx from a gateway, a rate limit) can be queued for given requests.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 COMMENT_LIMIT = 65_536
+MAX_PER_PAGE = 100  # GitHub's cap on per_page; its default is 30
+ARTIFACT_SLOTS = 10_000  # an artifact's id is run id * ARTIFACT_SLOTS + its index in the run
 
 
 @dataclass
@@ -26,6 +30,33 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+
+
+@dataclass
+class Fault:
+    """The next `times` requests of `method` to a path matching `path` (a regex on the whole path) get
+    this answer instead. `applied`: the request takes effect first and only its answer is lost, as
+    when GitHub's gateway gives up (502/504) on a backend that went on to finish the work."""
+
+    method: str
+    path: str
+    status: int = 502
+    message: str = "Server Error"
+    headers: dict[str, str] = field(default_factory=dict)
+    applied: bool = False
+    times: int = 1
+
+
+class _Unanswered:
+    """Stands in for the client's connection while an `applied` fault's request takes effect."""
+
+    def __init__(self) -> None:
+        self.wfile = io.BytesIO()
+
+    def send_response(self, *args: object) -> None:
+        pass
+
+    send_header = end_headers = send_response
 
 
 @dataclass
@@ -40,6 +71,7 @@ class FakeGitHub:
     dispatches: list[dict] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     rate_limited_requests: int = 0  # answer this many requests with a 403 rate-limit first
+    faults: list[Fault] = field(default_factory=list)
     run_updates: dict[int, list[dict]] = field(default_factory=dict)  # successive states per poll
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,7 +96,7 @@ class FakeGitHub:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self.url
 
     def stop(self) -> None:
@@ -99,6 +131,11 @@ class FakeGitHub:
         self.runs.append(run)
         return run
 
+    def fail(self, method: str, path: str, status: int = 502, **fault: Any) -> Fault:
+        """Queue a fault (see `Fault`) for the next matching request."""
+        self.faults.append(Fault(method, path, status, **fault))
+        return self.faults[-1]
+
     def calls(self, method: str, pattern: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
 
@@ -115,6 +152,15 @@ class FakeGitHub:
             limited = self.rate_limited_requests > 0 and parts.path.startswith("/repos/")
             if limited:
                 self.rate_limited_requests -= 1
+            fault = None
+            if self._authorised(record) and not limited:  # a refused request is not the faulty one
+                fault = next(
+                    (f for f in self.faults
+                     if f.times > 0 and f.method == method and re.fullmatch(f.path, parts.path)),
+                    None,
+                )  # fmt: skip
+            if fault:
+                fault.times -= 1
         if parts.path.startswith("/blob/"):
             return self._blob(handler, record)
         if not self._authorised(record):
@@ -129,7 +175,13 @@ class FakeGitHub:
         for pattern, verb, action in self._routes():
             match = re.fullmatch(pattern, route)
             if match and verb == method:
-                return action(handler, record, *match.groups())
+                if fault is None:
+                    return action(handler, record, *match.groups())
+                if fault.applied:
+                    action(_Unanswered(), record, *match.groups())
+                break
+        if fault is not None:
+            return self._json(handler, fault.status, {"message": fault.message}, fault.headers)
         return self._json(handler, 404, {"message": "Not Found", "path": route})
 
     def _routes(self) -> list[tuple[str, str, Any]]:
@@ -241,8 +293,9 @@ class FakeGitHub:
 
     def _list_runs(self, handler: BaseHTTPRequestHandler, record: Recorded) -> None:
         sha = record.query.get("head_sha", [None])[0]
-        runs = [self._current_run(r) for r in self.runs if sha is None or r["head_sha"] == sha]
-        self._json(handler, 200, {"total_count": len(runs), "workflow_runs": runs})
+        runs = [r for r in self.runs if sha is None or r["head_sha"] == sha]
+        url = f"{self._base()}/actions/runs"
+        self._paginated(handler, record, runs, url, "workflow_runs", self._current_run)  # each poll: a step
 
     def _get_run(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
         for run in self.runs:
@@ -251,20 +304,22 @@ class FakeGitHub:
         self._json(handler, 404, {"message": "Not Found"})
 
     def _list_jobs(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
-        jobs = self.jobs.get(int(run_id), [])
-        self._json(handler, 200, {"total_count": len(jobs), "jobs": jobs})
+        url = f"{self._base()}/actions/runs/{run_id}/jobs"
+        self._paginated(handler, record, self.jobs.get(int(run_id), []), url, "jobs")
 
     def _list_artifacts(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
         items = []
         for index, (name, data) in enumerate(self.artifacts.get(int(run_id), [])):
-            artifact_id = int(run_id) * 100 + index
+            artifact_id = int(run_id) * ARTIFACT_SLOTS + index
             items.append({
                 "id": artifact_id, "name": name, "size_in_bytes": len(data), "expired": False,
                 "url": f"{self._base()}/actions/artifacts/{artifact_id}",
                 "archive_download_url": f"{self._base()}/actions/artifacts/{artifact_id}/zip",
                 "workflow_run": {"id": int(run_id)},
             })  # fmt: skip
-        self._json(handler, 200, {"total_count": len(items), "artifacts": items})
+        self._paginated(
+            handler, record, items, f"{self._base()}/actions/runs/{run_id}/artifacts", "artifacts"
+        )
 
     def _artifact_zip(self, handler: BaseHTTPRequestHandler, record: Recorded, artifact_id: str) -> None:
         handler.send_response(302)
@@ -277,7 +332,7 @@ class FakeGitHub:
         if "Authorization" in record.headers or record.query.get("sig") != ["signed"]:
             return self._json(handler, 403, {"message": "AuthenticationFailed"})
         artifact_id = int(record.path.rsplit("/", 1)[1])
-        run_id, index = divmod(artifact_id, 100)
+        run_id, index = divmod(artifact_id, ARTIFACT_SLOTS)
         data = self.artifacts[run_id][index][1]
         handler.send_response(200)
         handler.send_header("Content-Type", "application/zip")
@@ -299,17 +354,39 @@ class FakeGitHub:
 
     # --- responses ------------------------------------------------------------------------------
 
-    def _paginated(self, handler: BaseHTTPRequestHandler, record: Recorded, items: list, url: str) -> None:
-        per_page = int(record.query.get("per_page", ["30"])[0])
-        page = int(record.query.get("page", ["1"])[0])
+    def _paginated(
+        self,
+        handler: BaseHTTPRequestHandler,
+        record: Recorded,
+        items: list,
+        url: str,
+        key: str | None = None,
+        shown: Any = None,
+    ) -> None:
+        """One page of `items`, cut as GitHub cuts them: `per_page` (default 30, at most 100) and `page`
+        (from 1) from the query, and a `Link` header to the prev, next, last and first pages that
+        exist, keeping the other query parameters. A bare array, or with `key` an object with the
+        page under `key` and the `total_count` of all pages, as the Actions listings answer.
+        `shown(item)` is applied to the items of the page only."""
+        per_page = min(MAX_PER_PAGE, max(1, int(record.query.get("per_page", ["30"])[0])))
+        page = max(1, int(record.query.get("page", ["1"])[0]))
         last = max(1, -(-len(items) // per_page))
-        links = []
-        extra = "".join(f"&{k}={v[0]}" for k, v in record.query.items() if k not in ("page", "per_page"))
+        others = [
+            (k, v) for k, values in record.query.items() if k not in ("page", "per_page") for v in values
+        ]
+
+        def link(number: int, rel: str) -> str:
+            query = urlencode([("per_page", per_page), ("page", number), *others])
+            return f'<{url}?{query}>; rel="{rel}"'
+
+        links = [link(page - 1, "prev")] if page > 1 else []
         if page < last:
-            links.append(f'<{url}?per_page={per_page}&page={page + 1}{extra}>; rel="next"')
-            links.append(f'<{url}?per_page={per_page}&page={last}{extra}>; rel="last"')
+            links += [link(page + 1, "next"), link(last, "last")]
+        if page > 1:
+            links.append(link(1, "first"))
         headers = {"Link": ", ".join(links)} if links else {}
-        self._json(handler, 200, items[(page - 1) * per_page : page * per_page], headers)
+        chosen = [shown(item) if shown else item for item in items[(page - 1) * per_page : page * per_page]]
+        self._json(handler, 200, {"total_count": len(items), key: chosen} if key else chosen, headers)
 
     def _json(
         self, handler: BaseHTTPRequestHandler, status: int, data: Any, headers: dict | None = None

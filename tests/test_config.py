@@ -44,7 +44,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ("project_root: relative/path\n", 1, "absolute path"),
         ("max_parallel: 0\n", 1, "positive whole number"),
         ("timeout: soon\n", 1, "duration"),
-        ("limits:\n  max_experiments: 1000\n", 1, "cannot exceed"),
+        ("trigger: pull-request\n", 1, "trigger must be one of: push, pull_request"),
         ("runs_on: [unclosed\n", 2, "not valid YAML"),
     ],
 )

@@ -244,10 +244,15 @@ def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path
     import yaml
 
     workflow = yaml.safe_load(git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml"))
-    assert workflow["jobs"]["experiment"]["strategy"]["matrix"]["include"] == [
-        {"experiment": "on-the-gpu-box", "runs_on": ["self-hosted", "gpu"]},
-        {"experiment": "anywhere", "runs_on": ["ubuntu-latest"]},
-    ]
+    # one matrix job per set of runner labels; act ran both, and the collect job waited for both
+    shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
+    assert {
+        name: (job["runs-on"], job["strategy"]["matrix"]["experiment"]) for name, job in shards.items()
+    } == {
+        "experiment": (["self-hosted", "gpu"], ["on-the-gpu-box"]),
+        "experiment-2": (["ubuntu-latest"], ["anywhere"]),
+    }
+    assert workflow["jobs"]["collect"]["needs"] == ["experiment", "experiment-2"]
 
 
 def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) -> None:

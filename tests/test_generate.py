@@ -10,7 +10,7 @@ import yaml
 from helpers import RepoState, git, run_cli
 
 from wild_ci import ledger
-from wild_ci.config import Config
+from wild_ci.config import Config, Limits
 from wild_ci.generate import InvalidBrainOutput, render_workflow, submit
 
 ROOTED = Config(project_root="/brain/root")
@@ -86,15 +86,17 @@ def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     submit(repo, BRAIN, config=ROOTED)
     workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
     legs = workflow["jobs"]["experiment"]
-    assert legs["strategy"]["matrix"]["include"] == [
-        {"experiment": "first-run", "runs_on": ["ubuntu-latest"]},
-        {"experiment": "second-run", "runs_on": ["ubuntu-latest"]},
-    ]
-    assert legs["runs-on"] == "${{ matrix.runs_on }}"
+    assert legs["strategy"]["matrix"] == {"experiment": ["first-run", "second-run"]}
+    assert legs["runs-on"] == ["ubuntu-latest"]
     assert legs["strategy"]["fail-fast"] is False
+    assert "max-parallel" not in legs["strategy"]  # on GitHub each leg has a runner: no cap by default
+    assert workflow[True] == {  # YAML 1.1 reads `on` as True
+        "push": {"branches": ["wild/**"], "paths": [".wild/iterations/*/experiments.json"]},
+        "workflow_dispatch": {},
+    }
     assert workflow["permissions"] == {}
     assert legs["permissions"] == {"contents": "read"}
-    assert workflow["jobs"]["collect"]["needs"] == "experiment"
+    assert workflow["jobs"]["collect"]["needs"] == ["experiment"]
     assert workflow["jobs"]["collect"]["if"] == "always()"
     # The token a leg's experiment could reach cannot push: read-only, and not kept by the checkout.
     checkout = legs["steps"][0]
@@ -161,10 +163,68 @@ def test_repository_without_commits(tmp_path: Path) -> None:
     assert submission.spec.source_commit is None
 
 
-def test_too_many_experiments_for_one_matrix(repo: Path) -> None:
-    items = "".join(f"- goal: run {i}\n  command: echo {i}\n" for i in range(257))
-    with pytest.raises(InvalidBrainOutput, match="at most 256"):
-        submit(repo, f"<experiments>\n{items}</experiments>\n".encode())
+def many(count: int, goal: str = "run {i}") -> bytes:
+    items = "".join(f"- goal: {goal.format(i=i)}\n  command: echo {i}\n" for i in range(count))
+    return f"<experiments>\n{items}</experiments>\n".encode()
+
+
+def test_more_legs_than_one_matrix_holds_are_sharded_by_runner_labels(repo: Path) -> None:
+    """GitHub starts at most 256 legs per matrix, and a job has one `runs-on`: 600 experiments, a
+    third of them for GPU runners, become matrices of at most 256 legs that keep the brain's order."""
+    text = "".join(
+        f"- goal: run {i}\n  command: echo {i}\n" + ("  runs_on: [self-hosted, gpu]\n" if i % 3 == 2 else "")
+        for i in range(600)
+    )
+    submission = submit(repo, f"<experiments>\n{text}</experiments>\n".encode())
+    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
+    sizes = {name: len(job["strategy"]["matrix"]["experiment"]) for name, job in shards.items()}
+    assert sizes == {"experiment": 256, "experiment-2": 144, "experiment-3": 200}
+    assert [shards[n]["runs-on"] for n in sizes] == [["ubuntu-latest"]] * 2 + [["self-hosted", "gpu"]]
+    assert workflow["jobs"]["collect"]["needs"] == list(sizes)
+    run_in = {i: name for name, job in shards.items() for i in job["strategy"]["matrix"]["experiment"]}
+    assert list(run_in) == [e.id for e in submission.spec.experiments if e.runs_on == []] + [
+        e.id for e in submission.spec.experiments if e.runs_on
+    ]
+    assert all((run_in[e.id] == "experiment-3") == bool(e.runs_on) for e in submission.spec.experiments)
+
+
+def test_more_experiments_than_the_limit_are_refused(repo: Path) -> None:
+    with pytest.raises(InvalidBrainOutput, match="1001 experiments in one output; the limit is 1000"):
+        submit(repo, many(1001))
+
+
+def test_a_workflow_over_githubs_500_kb_is_refused_before_anything_is_written(repo: Path) -> None:
+    before = RepoState.of(repo)
+    goal = "measure the very long named thing number {i} across every available setting"
+    config = Config(limits=Limits(max_experiments=20_000))
+    with pytest.raises(
+        InvalidBrainOutput, match=r"the rendered workflow has [\d,]+ bytes, over GitHub's limit"
+    ):
+        submit(repo, many(12_000, goal), config=config)
+    assert RepoState.of(repo) == before
+    assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_the_pull_request_trigger_checks_out_the_head_not_the_merge_commit(repo: Path) -> None:
+    submit(repo, BRAIN, config=Config(project_root="/brain/root", trigger="pull_request"))
+    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    assert workflow[True] == {
+        "pull_request": {
+            "types": ["opened", "synchronize", "reopened"],
+            "paths": [".wild/iterations/*/experiments.json"],
+        },
+        "workflow_dispatch": {},
+    }
+    fork_guard = "github.event.pull_request.head.repo.fork != true"  # a fork's PR never runs here
+    assert workflow["jobs"]["experiment"]["if"] == "${{ " + fork_guard + " }}"
+    assert workflow["jobs"]["collect"]["if"] == "${{ always() && " + fork_guard + " }}"
+    for job in workflow["jobs"].values():
+        checkout = job["steps"][0]
+        assert checkout["with"] == {
+            "ref": "${{ github.event.pull_request.head.sha }}",
+            "persist-credentials": False,
+        }
 
 
 def test_workflow_timeouts_follow_the_longest_experiment(repo: Path) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from fake_github import FakeGitHub
@@ -15,6 +19,16 @@ from wild_ci.github import GitHubClient, GitHubError, GitHubSettings
 def client(fake: FakeGitHub, token: str | None = None) -> GitHubClient:
     settings = GitHubSettings(fake.repository, token or fake.token, api_url=fake.url)
     return GitHubClient(settings, polite=False)
+
+
+@pytest.fixture
+def sleeps(monkeypatch) -> list[float]:
+    """The waits urllib3's retries ask for, recorded instead of slept."""
+    import urllib3.util.retry
+
+    waits: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry, "time", SimpleNamespace(sleep=waits.append, time=time.time))
+    return waits
 
 
 def test_settings_come_from_the_runner_environment(monkeypatch) -> None:
@@ -111,3 +125,154 @@ def test_runs_jobs_artifacts_and_dispatch(fake: FakeGitHub, tmp_path: Path) -> N
 
     github.dispatch("wild-experiments.yml", "wild/main")
     assert fake.dispatches == [{"workflow": "wild-experiments.yml", "ref": "wild/main", "inputs": {}}]
+
+
+COMMENTS = r"/repos/octo/lab/issues/3/comments"
+
+
+def test_a_comment_post_that_got_a_5xx_is_not_sent_again(fake: FakeGitHub) -> None:
+    fake.fail("POST", COMMENTS, 502, applied=True)  # GitHub posted it, then the gateway gave up
+    github = client(fake)
+    with pytest.raises(GitHubError, match=r"commenting on #3 failed: HTTP 502: Server Error.*not retried"):
+        github.upsert_comment(3, "<!-- m -->", "<!-- m --> body")
+    assert len(fake.calls("POST", COMMENTS)) == 1
+    assert [c["body"] for c in fake.comments[3]] == ["<!-- m --> body"]
+    again = github.upsert_comment(3, "<!-- m -->", "<!-- m --> body")  # what rerunning the command does
+    assert (again.created, again.updated) == (False, False) and len(fake.calls("POST", COMMENTS)) == 1
+
+
+@pytest.mark.parametrize("what", ["pull", "dispatch"])
+def test_other_posts_that_got_a_5xx_are_not_sent_again(fake: FakeGitHub, what: str) -> None:
+    github = client(fake)
+    if what == "pull":
+        fake.fail("POST", r"/repos/octo/lab/pulls", 504, message="We couldn't respond in time", applied=True)
+        with pytest.raises(GitHubError, match=r"HTTP 504: We couldn't respond in time.*not retried"):
+            github.create_pull("wild/main", "main", "wild: session main", "body")
+        assert len(fake.calls("POST", r"/repos/octo/lab/pulls")) == len(fake.pulls) == 1
+        assert github.find_open_pull("wild/main") == 1
+    else:
+        dispatches = r"/repos/octo/lab/actions/workflows/wild-experiments.yml/dispatches"
+        fake.fail("POST", dispatches, 502, applied=True)
+        with pytest.raises(GitHubError, match=r"dispatching it \(not retried"):
+            github.dispatch("wild-experiments.yml", "wild/main")
+        assert len(fake.calls("POST", dispatches)) == len(fake.dispatches) == 1
+
+
+def test_idempotent_requests_are_retried_after_a_5xx(fake: FakeGitHub) -> None:
+    fake.comments[3] = [{"id": 5, "body": "<!-- m --> old"}]
+    fake.fail("GET", COMMENTS, 502)
+    fake.fail("PATCH", r"/repos/octo/lab/issues/comments/5", 502, applied=True)
+    outcome = client(fake).upsert_comment(3, "<!-- m -->", "<!-- m --> new")
+    assert (outcome.id, outcome.created, outcome.updated) == (5, False, True)
+    assert len(fake.calls("GET", COMMENTS)) == 2
+    assert len(fake.calls("PATCH", r"/repos/octo/lab/issues/comments/5")) == 2  # the same edit, twice
+    assert fake.comments[3] == [{"id": 5, "body": "<!-- m --> new"}]
+
+
+def test_a_request_that_keeps_failing_ends_in_a_clear_error(fake: FakeGitHub, sleeps: list[float]) -> None:
+    fake.fail("GET", COMMENTS, 503, message="Service Unavailable", times=100)
+    with pytest.raises(GitHubError, match=r"commenting on #3 failed: HTTP 503: Service Unavailable$"):
+        client(fake).upsert_comment(3, "<!-- m -->", "<!-- m --> body")
+    assert len(fake.calls("GET", COMMENTS)) == 7  # the first try and 6 retries, backing off
+    assert sleeps == [2.0, 4.0, 8.0, 16.0, 32.0]
+    assert not fake.calls("POST", COMMENTS)
+
+
+PRIMARY = "API rate limit exceeded for installation ID 1."
+SECONDARY = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "headers", "wait"),
+    [
+        (403, PRIMARY, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "+30"}, 31),
+        (429, PRIMARY, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "+30"}, 31),
+        (403, SECONDARY, {"Retry-After": "7"}, 7),
+        (429, SECONDARY, {"Retry-After": "7"}, 7),
+        (403, SECONDARY, {}, 60),  # "Otherwise, wait for at least one minute before retrying."
+        (429, SECONDARY, {"X-RateLimit-Remaining": "12"}, 60),
+    ],
+)
+def test_a_rate_limited_post_is_sent_again_after_the_wait_github_asks_for(
+    fake: FakeGitHub, sleeps: list[float], status: int, message: str, headers: dict, wait: float
+) -> None:
+    if "X-RateLimit-Reset" in headers:  # in epoch seconds, 30 s from now
+        headers = {**headers, "X-RateLimit-Reset": str(int(time.time()) + 30)}
+    fake.fail("POST", COMMENTS, status, message=message, headers=headers)  # refused, not carried out
+    outcome = client(fake).upsert_comment(3, "<!-- m -->", "<!-- m --> body")
+    assert outcome.created and [c["body"] for c in fake.comments[3]] == ["<!-- m --> body"]
+    assert len(fake.calls("POST", COMMENTS)) == 2
+    assert sleeps == [pytest.approx(wait, abs=1.5)]
+
+
+def test_a_refusal_that_is_no_rate_limit_is_not_retried(fake: FakeGitHub, sleeps: list[float]) -> None:
+    fake.fail("POST", COMMENTS, 403, message="Resource not accessible by integration")
+    with pytest.raises(GitHubError, match="HTTP 403: Resource not accessible by integration"):
+        client(fake).upsert_comment(3, "<!-- m -->", "<!-- m --> body")
+    assert len(fake.calls("POST", COMMENTS)) == 1 and sleeps == []
+
+
+# --- pagination of the Actions listings -------------------------------------------------------------
+
+
+def test_the_actions_listings_are_paginated_as_github_documents(fake: FakeGitHub) -> None:
+    for _ in range(5):
+        fake.add_run("a" * 40)
+    fake.add_run("b" * 40)
+    url = f"{fake.url}/repos/octo/lab/actions/runs?head_sha={'a' * 40}&per_page=2&page=2"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {fake.token}"})
+    with urllib.request.urlopen(request) as response:
+        body, link = json.load(response), response.headers["Link"]
+    assert body["total_count"] == 5 and [r["id"] for r in body["workflow_runs"]] == [1003, 1004]
+    base = f"{fake.url}/repos/octo/lab/actions/runs?per_page=2&page="
+    sha = f"&head_sha={'a' * 40}"
+    assert link == (
+        f'<{base}1{sha}>; rel="prev", <{base}3{sha}>; rel="next", '
+        f'<{base}3{sha}>; rel="last", <{base}1{sha}>; rel="first"'
+    )
+
+
+def pages(fake: FakeGitHub, path: str) -> list[tuple[str, str]]:
+    return [(r.query["per_page"][0], r.query.get("page", ["1"])[0]) for r in fake.calls("GET", path)]
+
+
+def test_a_run_on_the_second_page_is_found(fake: FakeGitHub) -> None:
+    for _ in range(100):  # other workflows of the same commit, listed first
+        fake.add_run("a" * 40)["name"] = "lint"
+    run = fake.add_run("a" * 40, status="in_progress", conclusion=None)
+    fake.add_run("b" * 40)
+    runs = client(fake).runs_for_commit("a" * 40)
+    assert len(runs) == 101
+    assert [(r.id, r.name, r.status) for r in runs if r.name != "lint"] == [
+        (run["id"], "wild-experiments", "in_progress")
+    ]
+    assert pages(fake, r"/repos/octo/lab/actions/runs") == [("100", "1"), ("100", "2")]
+
+
+def test_a_job_on_the_second_page_is_found(fake: FakeGitHub) -> None:
+    run = fake.add_run("a" * 40)
+    fake.jobs[run["id"]] = [
+        {"id": n, "name": f"exp-{n}", "status": "completed", "conclusion": "success",
+         "started_at": "2026-11-26T10:00:00Z", "completed_at": "2026-11-26T10:01:00Z"}
+        for n in range(150)
+    ]  # fmt: skip
+    fake.jobs[run["id"]][140].update(name="collect", status="queued", conclusion=None, completed_at=None)
+    jobs = client(fake).jobs(run["id"])
+    assert [j.name for j in jobs] == [f"exp-{n}" if n != 140 else "collect" for n in range(150)]
+    assert (jobs[140].status, jobs[140].conclusion, jobs[140].completed_at) == ("queued", None, None)
+    assert pages(fake, rf"/repos/octo/lab/actions/runs/{run['id']}/jobs") == [("100", "1"), ("100", "2")]
+
+
+def test_an_artifact_on_the_second_page_is_downloaded(fake: FakeGitHub, tmp_path: Path) -> None:
+    run = fake.add_run("a" * 40)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("stdout.log", "page two\n")
+    fake.artifacts[run["id"]] = [(f"wild-0002-exp-{n}", b"not a zip") for n in range(120)]
+    fake.artifacts[run["id"]].insert(110, ("wild-0001-exp-one", buffer.getvalue()))
+    names = client(fake).download_artifacts(run["id"], "wild-0001-*", tmp_path)
+    assert names == ["wild-0001-exp-one"]
+    assert (tmp_path / "wild-0001-exp-one" / "stdout.log").read_text() == "page two\n"
+    assert pages(fake, rf"/repos/octo/lab/actions/runs/{run['id']}/artifacts") == [
+        ("100", "1"), ("100", "2"),
+    ]  # fmt: skip

@@ -37,14 +37,29 @@ def with_remote(make_repo, tmp_path: Path) -> tuple[Path, Path]:
     return repo, remote
 
 
-def test_local_run_posts_one_comment_and_a_rerun_updates_it(make_repo, tmp_path: Path, fake) -> None:
-    repo = make_repo()
+def loud_brain(tmp_path: Path) -> Path:
+    """31 experiments whose results.md (over 200 KB) is far too big for one comment."""
     big = "python3 -c \"print(('y' * 99 + chr(10)) * 60)\" | tee /dev/stderr; exit 1"
     items = "".join(f"- goal: Loud {n}\n  command: {json.dumps(big)}\n" for n in range(30))
     brain = tmp_path / "brain.md"
-    brain.write_text(f"<experiments>\n- goal: Quiet\n  command: echo fine\n{items}</experiments>\n")
-    done = cli("run", str(brain), "--repo", str(repo), "--pr", "7", cwd=tmp_path, fake=fake)
+    quiet = "echo event=$GITHUB_EVENT_NAME head=$GITHUB_HEAD_REF"
+    brain.write_text(f"<experiments>\n- goal: Quiet\n  command: {quiet}\n{items}</experiments>\n")
+    return brain
+
+
+def test_a_pull_request_event_run_comments_once_and_a_rerun_updates_that_comment(
+    make_repo, tmp_path: Path, fake
+) -> None:
+    """#5 acceptance 2: with `trigger: pull_request` the workflow runs through `act pull_request -e
+    event.json`; the collect job finds PR 7 in the event (no number is handed over otherwise), posts
+    one comment cut to fit with a link, and a re-run of the iteration updates that same comment."""
+    repo = make_repo({".wild/config.yml": "trigger: pull_request\n"})
+    done = cli("run", str(loud_brain(tmp_path)), "--repo", str(repo), "--pr", "7", cwd=tmp_path, fake=fake)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
+    quiet = (repo / ".git/wild-ci/runs/main/0001/legs/quiet/stdout.log").read_text()
+    assert quiet == "event=pull_request head=wild/main\n"
+    act_log = (repo / ".git/wild-ci/runs/main/0001/act.log").read_text()
+    assert "wild-ci: posted the results comment on #7" in act_log  # the collect job, not the host
     [comment] = fake.comments[7]
     assert comment["body"].startswith("<!-- wild-ci results: session=main iteration=0001 -->")
     results_md = git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
@@ -54,6 +69,29 @@ def test_local_run_posts_one_comment_and_a_rerun_updates_it(make_repo, tmp_path:
     posts = fake.calls("POST", r"/repos/octo/lab/issues/7/comments")
     assert len(posts) == 1 and posts[0].headers["Authorization"] == f"token {fake.token}"
 
+    first_results = git(repo, "rev-parse", "wild/main")
+    again = cli("rerun", "--repo", str(repo), "--pr", "7", cwd=tmp_path, fake=fake)
+    assert again.returncode == 0, again.stderr.decode()[-3000:]
+    assert git(repo, "rev-parse", "wild/main^") == first_results  # a new results commit on top
+    act_log = (repo / ".git/wild-ci/runs/main/0001/act.log").read_text()
+    assert "wild-ci: updated the results comment on #7" in act_log
+    assert (repo / ".git/wild-ci/runs/main/0001.run-1/act.log").is_file()  # the first run's logs kept
+    assert len(fake.comments[7]) == 1 and fake.comments[7][0]["id"] == comment["id"]
+    assert len(fake.calls("POST", r"/repos/octo/lab/issues/7/comments")) == 1
+    assert fake.calls("PATCH", rf"/repos/octo/lab/issues/comments/{comment['id']}")
+
+
+def test_a_local_push_run_hands_the_pr_over_and_comment_updates_it(make_repo, tmp_path: Path, fake) -> None:
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text("<experiments>\n- goal: Quiet\n  command: echo fine\n</experiments>\n")
+    done = cli("run", str(brain), "--repo", str(repo), "--pr", "7", cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert (
+        "wild-ci: posted the results comment on #7"
+        in (repo / ".git/wild-ci/runs/main/0001/act.log").read_text()
+    )
+    [comment] = fake.comments[7]
     comment["body"] = "<!-- wild-ci results: session=main iteration=0001 -->\nstale"
     again = cli("comment", "--repo", str(repo), "--iteration", "1", "--pr", "7", cwd=tmp_path, fake=fake)
     assert again.returncode == 0, again.stderr.decode()

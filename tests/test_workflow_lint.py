@@ -4,6 +4,7 @@ the inbox workflow — passes GitHub's workflow schema (check-jsonschema) and zi
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,17 @@ def rendered(folder: Path) -> list[Path]:
             path = workflows / f"hostile-{case.name}.yml"
             path.write_text(render_workflow(IterationSpec("main", 1, "/p", parsed.experiments), CONFIG))
             written.append(path)
+    # a sharded iteration (600 legs, two runner-label groups), on the pull_request trigger, capped.
+    # (zizmor's auditor persona flags every literal `self-hosted` label: that is the user's choice.)
+    many = "".join(
+        f"- goal: run {i}\n  command: echo {i}\n" + ("  runs_on: [linux, gpu]\n" if i % 3 else "")
+        for i in range(600)
+    )
+    parsed = read_brain_output(f"<experiments>\n{many}</experiments>\n".encode())
+    sharded = workflows / "sharded-pull-request.yml"
+    pr_config = dataclasses.replace(CONFIG, trigger="pull_request", max_parallel=8)
+    sharded.write_text(render_workflow(IterationSpec("main", 1, "/p", parsed.experiments), pr_config))
+    written.append(sharded)
     inbox = workflows / "wild-inbox.yml"
     inbox.write_text(render("wild-inbox.yml.j2", version="0", install_spec="wild-ci==0.1.0",
                             runs_on="ubuntu-latest", actions=PINNED_ACTIONS))  # fmt: skip

@@ -24,7 +24,7 @@ from .config import Config, ConfigError, committed_config, workflow_safe
 from .execute import execute, load_spec
 from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
 from .github import GitHubClient, GitHubError, GitHubSettings
-from .local import LocalRunError, PullRequestTarget, run_local
+from .local import LocalRun, LocalRunError, PullRequestTarget, rerun_local, run_local
 from .parse import normalize_setup, parse_duration
 from .specs import BrainOutput, Diagnostic, IterationResults
 from .templating import render
@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--pr", type=int, help="also post the results on this pull request (GITHUB_TOKEN, GITHUB_REPOSITORY)"
     )
     p.set_defaults(handler=cmd_run)
+
+    p = commands.add_parser("rerun", help="run an iteration already on the session branch again, locally")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="the iteration (default: the latest)")
+    p.add_argument(
+        "--pr", type=int, help="also post the results on this pull request (GITHUB_TOKEN, GITHUB_REPOSITORY)"
+    )
+    p.set_defaults(handler=cmd_rerun)
 
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
     _add_repo_arguments(p)
@@ -215,7 +223,9 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
         "--setup", help="environment set-up before each experiment: auto, none, or a command (default: auto)"
     )
     p.add_argument("--runs-on", help="runner label for the jobs (default: ubuntu-latest)")
-    p.add_argument("--max-parallel", type=int, help="legs running at once (default: 4)")
+    p.add_argument(
+        "--max-parallel", type=int, help="legs at once per matrix (default: local cores; GitHub: no cap)"
+    )
     p.add_argument("--timeout", help="default experiment timeout: seconds or 90s/30m/2h (default: 60m)")
 
 
@@ -326,6 +336,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
         print(report.nothing_ran_block(args.session, parsed.warnings, parsed.promise), end="")
         return EXIT_OK
+    return _report_local_run(args, config, outcome, github)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    repo = ledger.open_repo(args.repo)
+    config = committed_config(repo)
+    github = GitHubSettings.from_env() if args.pr else None
+    target = PullRequestTarget(args.pr, github) if args.pr and github else None
+    outcome = rerun_local(args.repo, args.session, args.iteration, config, pull_request=target)
+    return _report_local_run(args, config, outcome, github)
+
+
+def _report_local_run(
+    args: argparse.Namespace, config: Config, outcome: LocalRun, github: GitHubSettings | None
+) -> int:
+    """What `run` and `rerun` print: a summary on stderr, the brain's context on stdout."""
     results = outcome.results
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
@@ -406,12 +433,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def _comment_from_job(results: IterationResults, pr: int | None, previous: IterationResults | None) -> None:
     """The collect job's comment. A failure here is a warning: the results are committed already.
-    A local run comments only when `wild-ci run --pr` asked for it."""
-    if os.environ.get("WILD_CI_LOCAL") and not os.environ.get("WILD_PR_NUMBER"):
+    A local run comments only when `wild-ci run --pr` named the PR (handed over, or in the event)."""
+    branch = ledger.branch_name(results.session)
+    named = remote.pull_request_number(None, branch, pr)  # given, handed over, or in the event
+    if os.environ.get("WILD_CI_LOCAL") and named is None:
         return
     try:
         client = remote.client_from_env()
-        number = remote.pull_request_number(client, ledger.branch_name(results.session), pr)
+        number = named or remote.pull_request_number(client, branch, pr)
         if number is None:
             print("wild-ci: the session branch has no open pull request; no comment posted")
             return

@@ -8,7 +8,8 @@ types are errors that name the line, because a silently ignored setting is worse
 project_root: /home/researcher/project   # the absolute path the brain's commands use
 timeout: 2h                              # default per-experiment timeout
 runs_on: ubuntu-latest                   # runner label for the jobs
-max_parallel: 4                          # legs running at once
+max_parallel: 8                          # legs at once per matrix (default: local cores; GitHub: no cap)
+trigger: push                            # push (default) or pull_request: the event that starts a run
 install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
 setup: auto                              # auto | none | a command, before each experiment
 setup_timeout: 30m                       # its own time budget, apart from the experiment's
@@ -17,7 +18,7 @@ max_output_bytes: 536870912              # outputs kept per experiment
 context_budget: 20000                    # characters of experiment_results for the brain
 limits:
   max_brain_bytes: 5242880
-  max_experiments: 256
+  max_experiments: 1000                  # above 256, legs are sharded into several matrices
   max_command_chars: 65536
 ```
 """
@@ -36,6 +37,8 @@ from .specs import DEFAULT_TIMEOUT_S, LegSettings
 
 CONFIG_PATH = ".wild/config.yml"
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
+DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
+TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -49,7 +52,7 @@ class Limits:
     """Guards against runaway brain outputs; defaults a user would not hit by accident."""
 
     max_brain_bytes: int = 5 * 1024 * 1024
-    max_experiments: int = MAX_MATRIX_LEGS
+    max_experiments: int = DEFAULT_MAX_EXPERIMENTS
     max_command_chars: int = 64 * 1024
 
 
@@ -60,7 +63,8 @@ class Config:
     project_root: str | None = None
     timeout_s: int = DEFAULT_TIMEOUT_S
     runs_on: str = "ubuntu-latest"
-    max_parallel: int = 4
+    max_parallel: int | None = None  # None: the machine's cores under act; no cap on GitHub
+    trigger: str = "push"
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
@@ -115,7 +119,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
 
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
-        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget",
+        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "trigger",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -139,6 +143,10 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["context_budget"] = _positive_int(data["context_budget"], "context_budget", error)
     if "max_parallel" in data:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
+    if "trigger" in data:
+        if data["trigger"] not in TRIGGERS:
+            raise error("trigger", f"trigger must be one of: {', '.join(TRIGGERS)}")
+        values["trigger"] = data["trigger"]
     if "limits" in data:
         values["limits"] = _limits_from(data["limits"], error)
     leg: dict[str, Any] = {}
@@ -180,8 +188,6 @@ def _limits_from(data: Any, error: Any) -> Limits:
         if key not in names:
             raise error("limits", f"unknown limit {key!r} (known: {', '.join(sorted(names))})")
     values = {key: _positive_int(value, f"limits.{key}", error) for key, value in data.items()}
-    if values.get("max_experiments", 0) > MAX_MATRIX_LEGS:
-        raise error("limits", f"limits.max_experiments cannot exceed GitHub's {MAX_MATRIX_LEGS} legs")
     return Limits(**values)
 
 

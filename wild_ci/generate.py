@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__, ledger
-from .config import Config, Limits
+from .config import MAX_MATRIX_LEGS, Config, Limits
 from .parse import decode_brain_output, parse_brain_output
 from .specs import (
     BrainOutput,
@@ -192,14 +192,46 @@ def render_workflow(spec: IterationSpec, config: Config) -> str:
         install_spec=config.install_spec,
         collect_runs_on=config.runs_on,
         max_parallel=config.max_parallel,
-        legs=[{"id": e.id, "runs_on": e.runs_on or [config.runs_on]} for e in spec.experiments],
+        trigger=config.trigger,
+        shards=shard_legs(spec.experiments, config.runs_on),
         step_timeout_minutes=step_minutes,
         job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
         actions=PINNED_ACTIONS,
     )
-    if len(text.encode()) > MAX_WORKFLOW_BYTES:
-        raise InvalidBrainOutput([Diagnostic(None, "the rendered workflow exceeds GitHub's 500 KB limit")])
+    size = len(text.encode())
+    if size > MAX_WORKFLOW_BYTES:
+        message = (
+            f"the rendered workflow has {size:,} bytes, over GitHub's limit of {MAX_WORKFLOW_BYTES:,}: "
+            "ask for fewer experiments per iteration (shorter goals give shorter ids)"
+        )
+        raise InvalidBrainOutput([Diagnostic(None, message)])
     return text
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One matrix job: legs that share runner labels, at most GitHub's 256 per matrix."""
+
+    job: str
+    runs_on: list[str]
+    ids: list[str]
+
+
+def shard_legs(experiments: list[Experiment], default_runs_on: str) -> list[Shard]:
+    """Group legs by runner labels (a job has one `runs-on`), in the order the brain gave them,
+    then cut each group into matrices of at most 256 legs."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for experiment in experiments:
+        groups.setdefault(tuple(experiment.runs_on or [default_runs_on]), []).append(experiment.id)
+    pieces = [
+        (list(labels), ids[start : start + MAX_MATRIX_LEGS])
+        for labels, ids in groups.items()
+        for start in range(0, len(ids), MAX_MATRIX_LEGS)
+    ]
+    return [
+        Shard("experiment" if number == 1 else f"experiment-{number}", labels, ids)
+        for number, (labels, ids) in enumerate(pieces, start=1)
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The GitHub client: pull requests, the sticky results comment, workflow runs, artifacts, dispatch.
 
-Built on PyGithub (pagination through `Link` headers, back-off on rate limits with GithubRetry).
+Built on PyGithub (pagination through `Link` headers, back-off on rate limits with GithubRetry, here
+narrowed so that a request which may have taken effect is never sent twice: see `_retry_policy`).
 Settings come from the environment a runner provides: GITHUB_TOKEN, GITHUB_REPOSITORY,
 GITHUB_API_URL (and GITHUB_SERVER_URL for links), so the same code talks to github.com, a GitHub
 Enterprise server, or the local stand-in server the tests run on 127.0.0.1.
@@ -9,15 +10,30 @@ Enterprise server, or the local stand-in server the tests run on 127.0.0.1.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from .artifacts import unzip
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SERVER_URL = "https://github.com"
+
+# Requests that are retried after a 5xx or a connection lost mid-request: those that can be sent twice
+# with the effect of sending them once. A POST that got a 502/504 may well have been carried out (the
+# gateway gave up on a backend that went on to finish), so sending it again could post the results
+# comment twice, open a second pull request or start a second run; its error surfaces instead, and
+# the callers are safe to run again (the comment is found by its marker, the open pull request is
+# looked up first). PATCH is here because every PATCH this client sends sets a comment's whole body.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "PATCH"})
+# GitHub answers a rate-limited request with 403 or 429 and does not carry it out, so these are retried
+# whatever the method, after the wait GitHub asks for (GithubRetry tells a rate-limit 403 from a plain
+# refusal by its Retry-After header or message; a 429 is always one).
+RATE_LIMIT_STATUSES = frozenset({403, 429})
 
 
 class GitHubError(RuntimeError):
@@ -88,7 +104,7 @@ class GitHubClient:
     def __init__(self, settings: GitHubSettings, polite: bool = True) -> None:
         # PyGithub is imported here, not at module level: every leg starts the wild-ci command, and
         # only the commands that talk to GitHub should pay for loading it.
-        from github import Auth, Github, GithubException, GithubRetry
+        from github import Auth, Github, GithubException
 
         self._failure = GithubException
         self.settings = settings
@@ -96,7 +112,9 @@ class GitHubClient:
             auth=Auth.Token(settings.token),
             base_url=settings.api_url.rstrip("/"),
             per_page=100,
-            retry=GithubRetry(total=6, backoff_factor=1.0),
+            # raise_on_status=False: once the retries are spent, the last answer reaches PyGithub and
+            # becomes a GithubException with its status, not a bare requests.RetryError
+            retry=_retry_policy()(total=6, backoff_factor=1.0, raise_on_status=False),
             seconds_between_requests=0.25 if polite else None,
             seconds_between_writes=1.0 if polite else None,
             lazy=True,
@@ -115,10 +133,13 @@ class GitHubClient:
                         return CommentOutcome(comment.id, False, False, comment.html_url)
                     comment.edit(body)
                     return CommentOutcome(comment.id, False, True, comment.html_url)
-            created = issue.create_comment(body)
-            return CommentOutcome(created.id, True, False, created.html_url)
         except self._failure as exc:
             raise GitHubError(f"commenting on #{number} failed: {_message(exc)}") from exc
+        try:
+            created = issue.create_comment(body)
+        except self._failure as exc:
+            raise GitHubError(f"commenting on #{number} failed: {_message(exc, unsure=True)}") from exc
+        return CommentOutcome(created.id, True, False, created.html_url)
 
     def find_open_pull(self, head_branch: str) -> int | None:
         owner = self.settings.repository.split("/")[0]
@@ -135,7 +156,9 @@ class GitHubClient:
         try:
             return self._repo.create_pull(base=base, head=head_branch, title=title, body=body).number
         except self._failure as exc:
-            raise GitHubError(f"opening a pull request for {head_branch} failed: {_message(exc)}") from exc
+            raise GitHubError(
+                f"opening a pull request for {head_branch} failed: {_message(exc, unsure=True)}"
+            ) from exc
 
     # --- workflow runs ----------------------------------------------------------------------------
 
@@ -176,8 +199,11 @@ class GitHubClient:
     def dispatch(self, workflow_file: str, ref: str, inputs: dict[str, str] | None = None) -> None:
         try:
             workflow = self._repo.get_workflow(workflow_file)
-            if not workflow.create_dispatch(ref=ref, inputs=inputs or {}):
-                raise GitHubError(f"GitHub refused to dispatch {workflow_file} on {ref}")
+            if not workflow.create_dispatch(ref=ref, inputs=inputs or {}):  # False on any error status
+                raise GitHubError(
+                    f"GitHub refused to dispatch {workflow_file} on {ref}, or failed while dispatching it "
+                    "(not retried, as it may have started the run anyway)"
+                )
         except self._failure as exc:
             raise GitHubError(f"dispatching {workflow_file} on {ref} failed: {_message(exc)}") from exc
 
@@ -216,7 +242,55 @@ def _run(raw: object) -> Run:
     )
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: Exception, unsure: bool = False) -> str:
+    """`unsure`: the request was not idempotent, and a 5xx leaves open whether GitHub carried it out."""
     data = getattr(exc, "data", None)
     data = data if isinstance(data, dict) else {}
-    return f"HTTP {getattr(exc, 'status', '?')}: {data.get('message') or exc}"
+    status = getattr(exc, "status", "?")
+    message = f"HTTP {status}: {data.get('message') or exc}"
+    if unsure and isinstance(status, int) and status >= 500:
+        message += " (GitHub may have done it anyway; not retried, so as not to do it twice)"
+    return message
+
+
+@functools.cache
+def _retry_policy() -> type:
+    """GithubRetry retrying only IDEMPOTENT_METHODS after a 5xx or a lost connection, any method after a
+    rate limit; and backing off a 429 as GitHub documents (PyGithub does it for 403s only). A class made
+    on first use, so that PyGithub is loaded only by the commands that talk to GitHub."""
+    from github import GithubRetry
+
+    class Retry(GithubRetry):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("allowed_methods", IDEMPOTENT_METHODS)
+            super().__init__(**kwargs)
+
+        def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            if status_code in RATE_LIMIT_STATUSES:
+                return True  # for 403, GithubRetry.increment raises at once unless it is a rate limit
+            return super().is_retry(method, status_code, has_retry_after)
+
+        def increment(
+            self,
+            method: str | None = None,
+            url: str | None = None,
+            response: Any = None,
+            error: Exception | None = None,
+            _pool: Any = None,
+            _stacktrace: Any = None,
+        ) -> Any:
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+            if response is None or response.status != 429 or response.headers.get("Retry-After"):
+                return retry  # urllib3 sleeps for a Retry-After itself
+            # "If the x-ratelimit-remaining header is 0, you should not retry your request until after
+            # the time specified by the x-ratelimit-reset header. Otherwise, wait for at least one minute."
+            reset = response.headers.get("X-RateLimit-Reset") or ""
+            if response.headers.get("X-RateLimit-Remaining") == "0" and reset.isdigit():
+                wait = max(0.0, int(reset) - time.time()) + 1  # +1: when in that second it resets is unknown
+            else:
+                wait = self.secondary_rate_wait
+            wait = max(wait, retry.get_backoff_time())
+            retry.get_backoff_time = lambda: wait  # what GithubRetry does for a 403
+            return retry
+
+    return Retry

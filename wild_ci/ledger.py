@@ -94,6 +94,22 @@ def iterations_at(repo: git.Repo, rev: str | None) -> list[int]:
     return sorted(int(t.name) for t in tree.trees if t.name.isdigit())
 
 
+def latest_iteration(repo: git.Repo, tip: str) -> int:
+    iterations = iterations_at(repo, tip)
+    if not iterations:
+        raise LedgerError("the session branch has no iterations")
+    return iterations[-1]
+
+
+def iteration_commit(repo: git.Repo, tip: str, iteration: int) -> str:
+    """The commit that added the iteration's experiments.json: the one its workflow runs on."""
+    path = f"{iteration_dir(iteration)}/experiments.json"
+    found = repo.git.log("--format=%H", "--diff-filter=A", "-1", tip, "--", path)
+    if not found:
+        raise LedgerError(f"iteration {iteration} is not on the session branch")
+    return found.strip()
+
+
 def checked_out_in(repo: git.Repo, branch: str) -> str | None:
     """The worktree that has `branch` checked out, if any (moving it would change their files)."""
     output = repo.git.worktree("list", "--porcelain")

@@ -35,14 +35,19 @@ from .artifacts import ArtifactError, unzip
 from .config import Config
 from .generate import PINNED_ACTIONS, Submission
 from .progress import ProgressDisplay, ProgressTracker
-from .specs import BrainOutput, IterationResults, artifact_name
+from .specs import BrainOutput, IterationResults, IterationSpec, artifact_name
 from .templating import render
 
 if TYPE_CHECKING:
     from .github import GitHubSettings
 
 ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
-STANDINS = {"upload_artifact": "upload-artifact", "download_artifact": "download-artifact", "cache": "cache"}
+STANDINS = {
+    "checkout": "checkout",
+    "upload_artifact": "upload-artifact",
+    "download_artifact": "download-artifact",
+    "cache": "cache",
+}
 
 
 class LocalRunError(RuntimeError):
@@ -113,6 +118,36 @@ def run_local(
         return run_submission(repo_path, submission, config, progress_stream, pull_request)
 
 
+def rerun_local(
+    repo_path: str | Path,
+    session: str,
+    iteration: int | None,
+    config: Config,
+    progress_stream: object = None,
+    pull_request: PullRequestTarget | None = None,
+) -> LocalRun:
+    """Run an iteration already on the session branch again (a flaky failure, a crashed machine,
+    results wanted on a pull request): same commit, same workflow; the new results replace the
+    old ones in a new results commit, except where the new run has none."""
+    repo = ledger.open_repo(repo_path)
+    with session_lock(repo, session):
+        submission = existing_submission(repo, session, iteration)
+        return run_submission(repo_path, submission, config, progress_stream, pull_request)
+
+
+def existing_submission(repo: git.Repo, session: str, iteration: int | None) -> Submission:
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch}")
+    iteration = iteration or ledger.latest_iteration(repo, tip)
+    commit = ledger.iteration_commit(repo, tip, iteration)
+    data = ledger.read_file(repo, commit, f"{ledger.iteration_dir(iteration)}/experiments.json")
+    assert data is not None  # iteration_commit found the commit that added it
+    spec = IterationSpec.from_json(json.loads(data))
+    return Submission(session, branch, iteration, commit, spec)
+
+
 @contextlib.contextmanager
 def session_lock(repo: git.Repo, session: str) -> Iterator[None]:
     """One local run per session at a time: a second one is refused, not interleaved."""
@@ -149,23 +184,25 @@ def run_submission(
 ) -> LocalRun:
     repo = ledger.open_repo(repo_path)
     run_dir = run_dir_for(repo, submission)
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    _keep_earlier_run(run_dir)
     (run_dir / "artifacts").mkdir(parents=True)
+    tip_before = ledger.branch_tip(repo, submission.branch)
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
         tmp = Path(tmp_name)
         clone = _clone_iteration(repo, submission, tmp / "repo")
         shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.cli")
         standins = _write_standins(
-            tmp / "actions", _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.artifacts")
+            tmp / "actions", _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.artifacts"), clone
         )
         labels = sorted(
             {config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)}
         )
-        command = act_command(find_act(), clone, run_dir, tmp, standins, shim, labels)
+        workflow = _local_workflow(submission, config, tmp)
+        command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
+        command += _event_arguments(submission, config, pull_request, tmp)
         if pull_request is not None:
             command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
-            command += _pull_request_arguments(pull_request)
+            command += _pull_request_arguments(pull_request, config)
         legs = tmp / "act-cache"
         try:
             exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream)
@@ -174,7 +211,7 @@ def run_submission(
             raise
         unpack_artifacts(run_dir)
         tip = ledger.branch_tip(repo, submission.branch) or submission.commit
-        results = collect.read_results(repo, tip, submission.iteration)
+        results = collect.read_results(repo, tip, submission.iteration) if tip != tip_before else None
         if results is not None:
             return LocalRun(submission, results, run_dir, exit_code, "workflow")
         results = collect_on_host(repo, submission, run_dir, legs)
@@ -184,6 +221,16 @@ def run_submission(
             f"act's output is in {run_dir / 'act.log'}:\n" + "\n".join(tracker.other_lines[-10:])
         )
     return LocalRun(submission, results, run_dir, exit_code, "host")
+
+
+def _keep_earlier_run(run_dir: Path) -> None:
+    """A re-run of an iteration keeps the earlier run's logs and outputs beside it (`NNNN.run-K`)."""
+    if not run_dir.exists():
+        return
+    number = 1
+    while (earlier := run_dir.with_name(f"{run_dir.name}.run-{number}")).exists():
+        number += 1
+    run_dir.rename(earlier)
 
 
 def unpack_artifacts(run_dir: Path) -> None:
@@ -239,29 +286,65 @@ def _secrets_file(target: PullRequestTarget, tmp: Path) -> Path:
     return path
 
 
-def _pull_request_arguments(target: PullRequestTarget) -> list[str]:
-    """The PR number and GitHub settings for the local collect job's comment."""
-    arguments = ["--env", f"WILD_PR_NUMBER={target.number}"]
+def _pull_request_arguments(target: PullRequestTarget, config: Config) -> list[str]:
+    """The GitHub settings for the local collect job's comment, and the PR number unless the
+    pull_request event already names it."""
+    arguments = [] if config.trigger == "pull_request" else ["--env", f"WILD_PR_NUMBER={target.number}"]
     for key, value in target.settings.as_job_environment().items():
         arguments += ["--env", f"{key}={value}"]
     return arguments
 
 
+def _local_workflow(submission: Submission, config: Config, tmp: Path) -> Path:
+    """The iteration's workflow as committed, except that legs run as parallel as this machine
+    allows (or as configured): on GitHub each leg has a runner of its own, here they share the
+    cores. Shards of one iteration run one after another (`--concurrent-jobs 1`), so the limit
+    holds for the whole run."""
+    local = config.with_overrides(max_parallel=config.max_parallel or os.cpu_count() or 1)
+    path = tmp / "workflow" / Path(ledger.WORKFLOW_PATH).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(generate.render_workflow(submission.spec, local), encoding="utf-8")
+    return path
+
+
+def _event_arguments(
+    submission: Submission, config: Config, pull_request: PullRequestTarget | None, tmp: Path
+) -> list[str]:
+    """The event the workflow listens to. For `trigger: pull_request`, an event file like the one
+    GitHub sends: head (the session branch at the iteration commit), base, and the PR number when
+    `--pr` gave one, so the collect job finds its PR exactly as it does on GitHub."""
+    if config.trigger != "pull_request":
+        return ["push"]
+    pull: dict[str, object] = {
+        "head": {"ref": submission.branch, "sha": submission.commit, "repo": {"fork": False}},
+        "base": {"ref": "main"},
+    }
+    event: dict[str, object] = {"action": "synchronize", "pull_request": pull}
+    if pull_request is not None:
+        pull["number"] = event["number"] = pull_request.number
+    path = tmp / "event.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    return ["pull_request", "-e", str(path)]
+
+
 def act_command(
     act: str,
     clone: Path,
+    workflow: Path,
     run_dir: Path,
     tmp: Path,
     standins: dict[str, Path],
     shim: Path,
     labels: list[str],
 ) -> list[str]:
-    """act's command line. Every runner label the workflow uses maps to host mode here."""
+    """act's options; the event comes after them. Every runner label maps to host mode here."""
     command = [
-        act, "push",
+        act,
         "-C", str(clone),
-        "-W", str(clone / ledger.WORKFLOW_PATH),
+        "-W", str(workflow),
         "--json",
+        "--concurrent-jobs", "1",
+        "--no-skip-checkout",  # the checkout stand-in, not act's copy of the whole folder
         "--artifact-server-path", str(run_dir / "artifacts"),
         "--artifact-server-addr", "127.0.0.1",
         "--artifact-server-port", str(free_port()),
@@ -309,7 +392,7 @@ def _write_shim(path: Path, module: str) -> Path:
     return path
 
 
-def _write_standins(folder: Path, shim: Path) -> dict[str, Path]:
+def _write_standins(folder: Path, shim: Path, clone: Path) -> dict[str, Path]:
     written = {}
     for key, name in STANDINS.items():
         target = folder / name
@@ -318,6 +401,7 @@ def _write_standins(folder: Path, shim: Path) -> dict[str, Path]:
             f"actions/{name}/action.yml.j2",
             action=PINNED_ACTIONS[key],
             wild_ci=shlex.quote(str(shim)),
+            source=str(clone),
         )
         (target / "action.yml").write_text(text)
         written[key] = target

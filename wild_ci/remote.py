@@ -118,8 +118,8 @@ def wait_for_results(
     tip = sync_branch(repo, session, options.remote)
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {branch}")
-    iteration = iteration or _latest_iteration(repo, tip)
-    commit = _iteration_commit(repo, tip, iteration)
+    iteration = iteration or ledger.latest_iteration(repo, tip)
+    commit = ledger.iteration_commit(repo, tip, iteration)
     deadline = clock() + options.timeout_s
     shown: dict[str, str] = {}
     out.write(f"wild-ci: waiting for iteration {iteration_label(iteration)} ({commit[:12]}) on GitHub\n")
@@ -200,22 +200,6 @@ def _fast_forward(repo: git.Repo, branch: str, new: str) -> None:
         ledger.update_branch(repo, branch, new, old, "wild-ci: results fetched")
 
 
-def _latest_iteration(repo: git.Repo, tip: str) -> int:
-    iterations = ledger.iterations_at(repo, tip)
-    if not iterations:
-        raise ledger.LedgerError("the session branch has no iterations")
-    return iterations[-1]
-
-
-def _iteration_commit(repo: git.Repo, tip: str, iteration: int) -> str:
-    """The commit that added the iteration's experiments.json: the one its workflow run is for."""
-    path = f"{ledger.iteration_dir(iteration)}/experiments.json"
-    found = repo.git.log("--format=%H", "--diff-filter=A", "-1", tip, "--", path)
-    if not found:
-        raise ledger.LedgerError(f"iteration {iteration} is not on the session branch")
-    return found.strip()
-
-
 # --- rebuilding results from a run --------------------------------------------------------------
 
 
@@ -231,7 +215,7 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {ledger.branch_name(session)}")
     for candidate in reversed(ledger.iterations_at(repo, tip)):
-        if _iteration_commit(repo, tip, candidate) == run.head_sha:
+        if ledger.iteration_commit(repo, tip, candidate) == run.head_sha:
             break
     else:
         raise ledger.LedgerError(
