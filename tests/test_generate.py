@@ -323,3 +323,18 @@ def test_a_subfolder_repo_path_is_the_project_root(make_repo) -> None:
     submission = submit(repo / "proj", brain.encode())
     assert submission.spec.project_dir == "proj"
     assert [e.repo_workdir for e in submission.spec.experiments] == ["proj", "proj/data"]
+
+
+def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:
+    """Their ids once went into one `git commit-tree -m` argument, over Linux's 128 KiB per argument."""
+    goal = "measure the long named setting number {i} on the validation split"
+    submission = submit(repo, many(3000, goal), config=Config(limits=Limits(max_experiments=3000)))
+    assert submission is not None and len(submission.spec.experiments) == 3000
+    message = git(repo, "log", "-1", "--format=%B", submission.commit)
+    assert message.startswith("wild: main iteration 0001 (3000 experiments)")
+    assert message.rstrip().endswith("- … and 2900 more (experiments.json has them all)")
+    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    assert (
+        sum(len(j["strategy"]["matrix"]["experiment"]) for n, j in workflow["jobs"].items() if n != "collect")
+        == 3000
+    )

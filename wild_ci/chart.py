@@ -14,6 +14,8 @@ from .report import lower_is_better
 from .specs import IterationResults
 
 MAX_METRICS = 6
+MAX_BARS = 25  # experiments per bar chart: the best ones when there are more
+MAX_LINES = 8
 
 
 def available() -> bool:
@@ -46,33 +48,44 @@ def metrics_png(results: IterationResults, history: Sequence[IterationResults]) 
     return buffer.getvalue()
 
 
-def _bars(axis: object, results: IterationResults, name: str) -> None:
+def best_ids(results: IterationResults, name: str, limit: int) -> list[str]:
+    """The experiments a chart of `name` shows: all of them, or the best `limit` in the brain's order
+    (a chart of a thousand bars is neither readable nor quick to draw)."""
     points = [(r.id, r.metrics[name]) for r in results.experiments if name in r.metrics]
-    values = [v for _, v in points]
+    if len(points) <= limit:
+        return [i for i, _ in points]
+    ranked = sorted(points, key=lambda p: p[1], reverse=not lower_is_better(name))[:limit]
+    kept = {i for i, _ in ranked}
+    return [i for i, _ in points if i in kept]
+
+
+def _bars(axis: object, results: IterationResults, name: str) -> None:
+    shown = best_ids(results, name, MAX_BARS)
+    by_id = {r.id: r.metrics[name] for r in results.experiments if name in r.metrics}
+    values = [by_id[i] for i in shown]
     best = (min if lower_is_better(name) else max)(values)
     colours = ["#2e7d32" if v == best and len(values) > 1 else "#607d8b" for v in values]
-    axis.barh([_short(i) for i, _ in points], values, color=colours)  # type: ignore[attr-defined]
+    axis.barh([_short(i) for i in shown], values, color=colours)  # type: ignore[attr-defined]
     direction = "lower is better" if lower_is_better(name) else "higher is better"
-    axis.set_title(f"{name} ({direction})", fontsize=9)  # type: ignore[attr-defined]
+    of = f", best {len(shown)} of {len(by_id)}" if len(shown) < len(by_id) else ""
+    axis.set_title(f"{name} ({direction}{of})", fontsize=9)  # type: ignore[attr-defined]
     axis.invert_yaxis()  # type: ignore[attr-defined]
     axis.tick_params(labelsize=7)  # type: ignore[attr-defined]
 
 
 def _lines(axis: object, iterations: Sequence[IterationResults], name: str) -> None:
-    experiments = dict.fromkeys(r.id for it in iterations for r in it.experiments if name in r.metrics)
+    """One line per experiment of the latest iteration that the bars show, at most MAX_LINES."""
+    experiments = best_ids(iterations[-1], name, MAX_LINES)
+    values = [{r.id: r.metrics[name] for r in it.experiments if name in r.metrics} for it in iterations]
     for experiment_id in experiments:
-        xs, ys = [], []
-        for iteration in iterations:
-            for r in iteration.experiments:
-                if r.id == experiment_id and name in r.metrics:
-                    xs.append(iteration.iteration)
-                    ys.append(r.metrics[name])
+        xs = [it.iteration for it, known in zip(iterations, values, strict=True) if experiment_id in known]
+        ys = [known[experiment_id] for known in values if experiment_id in known]
         axis.plot(xs, ys, marker="o", label=_short(experiment_id))  # type: ignore[attr-defined]
     axis.set_title(f"{name} across iterations", fontsize=9)  # type: ignore[attr-defined]
     axis.set_xlabel("iteration", fontsize=8)  # type: ignore[attr-defined]
     axis.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[attr-defined]
     axis.tick_params(labelsize=7)  # type: ignore[attr-defined]
-    if len(experiments) <= 8:
+    if experiments:
         axis.legend(fontsize=6)  # type: ignore[attr-defined]
 
 

@@ -21,6 +21,7 @@ import git
 from . import __version__, collect, ledger, remote, report
 from .artifacts import ArtifactError, run_standin
 from .config import Config, ConfigError, committed_config, workflow_safe
+from .execute import add_arguments as add_execute_arguments
 from .execute import execute, load_spec
 from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
 from .github import GitHubClient, GitHubError, GitHubSettings
@@ -116,10 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_context)
 
     p = commands.add_parser("execute", help="(runs inside a matrix leg) run one experiment")
-    p.add_argument("--iteration", required=True, type=int)
-    p.add_argument("--experiment", required=True, help="the experiment id")
-    p.add_argument("--out", required=True, type=Path, help="folder for logs and result.json")
-    p.add_argument("--workspace", type=Path, default=Path("."), help="the iteration's checkout")
+    add_execute_arguments(p)
     p.set_defaults(handler=cmd_execute)
 
     p = commands.add_parser(

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 DEFINITION_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "environment.yml")
 CACHE_ENV_VAR = "WILD_CI_ENV_CACHE"
 
@@ -153,6 +151,8 @@ def conda_requirements(path: Path) -> list[str]:
     any 1.7.x) becomes `name==1.7.*`, `name 1.5.*` becomes `name==1.5.*`, comparison specs stay,
     the `pip:` list is taken as it is, and python/pip themselves are skipped. Conda-only packages
     will fail to install, and the set-up log says which."""
+    import yaml  # here: every leg loads this module, few have an environment.yml
+
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise SetupFailed(f"{path.name} must be a mapping with a 'dependencies' list")

@@ -8,6 +8,7 @@ status `running` is written first, so a leg killed from outside still leaves evi
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -29,8 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from . import environment, ledger
-from .specs import Experiment, ExperimentResult, IterationSpec
+from . import environment
+from .specs import Experiment, ExperimentResult, IterationSpec, iteration_dir
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
@@ -86,8 +87,34 @@ class LegPaths:
         return self.out / "outputs"
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`wild-ci execute`'s options, shared by the full CLI and the leg's light entry (`main`)."""
+    parser.add_argument("--iteration", required=True, type=int)
+    parser.add_argument("--experiment", required=True, help="the experiment id")
+    parser.add_argument("--out", required=True, type=Path, help="folder for logs and result.json")
+    parser.add_argument("--workspace", type=Path, default=Path("."), help="the iteration's checkout")
+
+
+def main(argv: list[str]) -> int:
+    """`wild-ci execute` as a leg starts it. Exit 0 whatever the experiment did: its outcome is data
+    in result.json; 1 when the leg itself cannot run (no spec, no such experiment); 130 interrupted."""
+    parser = argparse.ArgumentParser(prog="wild-ci execute", description="run one experiment of a leg")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        execute(args.workspace, args.iteration, args.experiment, args.out)
+    except KeyboardInterrupt:
+        print("wild-ci: interrupted; what had finished was recorded", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"wild-ci: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def load_spec(workspace: Path, iteration: int) -> IterationSpec:
-    path = workspace / ledger.iteration_dir(iteration) / "experiments.json"
+    path = workspace / iteration_dir(iteration) / "experiments.json"
     try:
         return IterationSpec.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
@@ -104,6 +131,14 @@ def map_project_root(text: str, roots: list[str], target: Path) -> str:
             pattern = re.compile(r"(?<![\w./-])" + re.escape(root) + r"(?=$|[/\s'\";&|)<>`:])")
             text = pattern.sub(lambda _m: str(target), text)
     return text
+
+
+def _head_commit(workspace: Path) -> str | None:
+    """Outside a runner (no GITHUB_SHA): the checkout's HEAD. git is loaded only here, because every
+    leg starts this module and most never need it."""
+    from . import ledger
+
+    return ledger.resolve(ledger.open_repo(workspace), "HEAD")
 
 
 def experiment_seed(experiment_id: str) -> int:
@@ -136,7 +171,7 @@ def execute(
         status="running",
         started_at=_now(),
         runner=os.environ.get("RUNNER_NAME") or platform.node(),
-        commit=os.environ.get("GITHUB_SHA") or ledger.resolve(ledger.open_repo(workspace), "HEAD"),
+        commit=os.environ.get("GITHUB_SHA") or _head_commit(workspace),
         workdir=experiment.repo_workdir,
         os=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),

@@ -31,6 +31,7 @@ from .templating import render
 MAX_WORKFLOW_BYTES = 500 * 1024
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SETUP_MARGIN_MINUTES = 10
+MESSAGE_IDS = 100  # experiment ids listed in an iteration's commit message
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,12 @@ def submit(
     tree = ledger.snapshot_worktree_tree(repo, tip, files)
     parent = tip or spec.source_commit
     count = len(spec.experiments)
+    listed = [f"- {e.id}" for e in spec.experiments[:MESSAGE_IDS]]
+    if count > MESSAGE_IDS:
+        listed.append(f"- … and {count - MESSAGE_IDS} more (experiments.json has them all)")
     message = (
         f"wild: {session} iteration {spec.label} ({count} experiment{'s' * (count != 1)})\n\n"
-        + "\n".join(f"- {e.id}" for e in spec.experiments)
+        + "\n".join(listed)
     )
     commit = ledger.commit_tree(repo, tree, parent, message)
     ledger.update_branch(repo, branch, commit, tip, f"wild-ci: iteration {spec.label}")

@@ -19,8 +19,9 @@ from pathlib import Path
 import git
 from gitdb import IStream
 
+from .specs import ITERATIONS_DIR, iteration_dir  # the ledger's vocabulary too
+
 WILD_DIR = ".wild"
-ITERATIONS_DIR = f"{WILD_DIR}/iterations"
 WORKFLOWS_DIR = ".github/workflows"
 CONFIG_PATH = f"{WILD_DIR}/config.yml"
 WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-experiments.yml"
@@ -54,10 +55,6 @@ def validate_session(session: str) -> str:
 
 def branch_name(session: str) -> str:
     return f"wild/{validate_session(session)}"
-
-
-def iteration_dir(iteration: int) -> str:
-    return f"{ITERATIONS_DIR}/{iteration:04d}"
 
 
 def resolve(repo: git.Repo, rev: str) -> str | None:
@@ -162,10 +159,14 @@ def identity_env(repo: git.Repo) -> dict[str, str]:
 
 
 def commit_tree(repo: git.Repo, tree: str, parent: str | None, message: str) -> str:
-    args = [tree, "-m", message]
-    if parent:
-        args += ["-p", parent]
-    return repo.git.commit_tree(*args, env=identity_env(repo))
+    """The message goes through a file, not `-m`: one argument may hold at most 128 KiB on Linux."""
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".msg") as handle:
+        handle.write(message)
+        handle.flush()
+        args = [tree, "-F", handle.name]
+        if parent:
+            args += ["-p", parent]
+        return repo.git.commit_tree(*args, env=identity_env(repo))
 
 
 def update_branch(repo: git.Repo, branch: str, new: str, old: str | None, reason: str) -> None:

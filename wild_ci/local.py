@@ -190,7 +190,7 @@ def run_submission(
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
         tmp = Path(tmp_name)
         clone = _clone_iteration(repo, submission, tmp / "repo")
-        shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.cli")
+        shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
         standins = _write_standins(
             tmp / "actions", _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.artifacts"), clone
         )

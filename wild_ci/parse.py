@@ -7,6 +7,7 @@ that names the line in the brain output; nothing is dropped silently.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -273,6 +274,17 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+class _LineIndex:
+    """Line numbers by character offset in O(log n): a YAML block of 10,000 items asks for one per
+    key, and counting from the start each time made reading it quadratic."""
+
+    def __init__(self, text: str) -> None:
+        self._breaks = [match.start() for match in re.finditer("\n", text)]
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_left(self._breaks, offset) + 1
+
+
 def _last_signal(text: str, name: str, quoted: list[tuple[int, int]]) -> str | None:
     values = [t.content.strip() for t in _find_tags(text, name, quoted).tags]
     return values[-1] if values else None
@@ -308,9 +320,13 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     if not content.strip():
         return
 
+    lines: _LineIndex | None = None
+
     def at(mark: yaml.Mark) -> int:
         """YAML also breaks lines at U+0085/U+2028; count lines by character offset as we do."""
-        return _line_of(text, tag.content_start + mark.index)
+        nonlocal lines
+        lines = lines or _LineIndex(text)
+        return lines.line(tag.content_start + mark.index)
 
     canonical = read_canonical(content, first_line)
     if canonical is not None:  # the common shape, read exactly as YAML would but much faster
@@ -653,11 +669,13 @@ def _env(value: Any, error: Any) -> dict[str, str]:
 def _assign_ids(experiments: list[Experiment]) -> None:
     """Ids are slugs of goals, made unique inside the iteration by a numeric suffix."""
     seen: set[str] = set()
+    next_suffix: dict[str, int] = {}  # per base: every smaller suffix is taken (linear, not quadratic)
     for experiment in experiments:
         base = slugify(experiment.goal)
-        candidate, n = base, 2
+        candidate, n = base, next_suffix.get(base, 2)
         while candidate in seen:
             candidate = f"{base}-{n}"
             n += 1
+        next_suffix[base] = n
         seen.add(candidate)
         experiment.id = candidate

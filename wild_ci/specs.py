@@ -284,5 +284,13 @@ def iteration_label(iteration: int) -> str:
     return f"{iteration:04d}"
 
 
+ITERATIONS_DIR = ".wild/iterations"
+
+
+def iteration_dir(iteration: int) -> str:
+    """Where an iteration's files live in the repository."""
+    return f"{ITERATIONS_DIR}/{iteration_label(iteration)}"
+
+
 def artifact_name(iteration: int, experiment_id: str) -> str:
     return f"wild-{iteration_label(iteration)}-{experiment_id}"
