@@ -4,7 +4,8 @@ In the same run, for each N: the same N commands under `xargs -P <cores>` (the f
 a hand-written workflow with an N-leg matrix of `true` (host mode, no artifacts, no collect), and
 `wild-ci run` (submit, act with artifacts and the collect job, results committed). Prints a table:
 wall seconds of each, and wild-ci's cost per experiment beyond act's.
-Run: python bench/overhead_bench.py [N ...]   (default: 1 8 32)
+Run: python bench/overhead_bench.py [N ...]   (default: 1 8 32 128)
+Then a least-squares line per column: fixed seconds per iteration and seconds per experiment.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def act_alone(folder: Path, n: int) -> float:
     legs = ", ".join(f'"e{i}"' for i in range(n))
     workflow.write_text(
         "on: push\njobs:\n  leg:\n    runs-on: ubuntu-latest\n    strategy:\n      fail-fast: false\n"
-        f"      max-parallel: 4\n      matrix:\n        experiment: [{legs}]\n"
+        f"      max-parallel: {os.cpu_count() or 1}\n      matrix:\n        experiment: [{legs}]\n"
         '    steps:\n      - run: "true"\n'
     )
     act = str(Path(sys.executable).parent / "act")
@@ -71,10 +72,20 @@ def xargs(folder: Path, n: int) -> float:
                  input=commands.encode())  # fmt: skip
 
 
+def fit(sizes: list[int], walls: list[float]) -> tuple[float, float]:
+    """Least-squares line through (N, wall): the fixed cost per iteration and the cost per experiment."""
+    mean_n, mean_w = sum(sizes) / len(sizes), sum(walls) / len(walls)
+    spread = sum((n - mean_n) ** 2 for n in sizes) or 1.0
+    slope = sum((n - mean_n) * (w - mean_w) for n, w in zip(sizes, walls, strict=True)) / spread
+    return mean_w - slope * mean_n, slope
+
+
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1, 8, 32]
-    print(f"cores: {os.cpu_count()}; act max-parallel 4 in both workflows\n")
-    print(f"{'N':>5} {'xargs s':>9} {'act alone s':>12} {'wild-ci run s':>14} {'(wild-ci − act) / N':>20}")
+    sizes = [int(a) for a in sys.argv[1:]] or [1, 8, 32, 128]
+    cores = os.cpu_count() or 1
+    print(f"cores: {cores}; legs at once: {cores} in both workflows (wild-ci's local default)\n")
+    print(f"{'N':>5} {'xargs s':>9} {'act alone s':>12} {'wild-ci run s':>14} {'(wild-ci - act) / N':>20}")
+    walls: dict[str, list[float]] = {"xargs": [], "act": [], "wild-ci": []}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
             base = Path(tmp)
@@ -82,7 +93,16 @@ def main() -> None:
             a = act_alone(base / "act", n)
             w = wild_ci(base / "wild", n)
             shutil.rmtree(base / "act", ignore_errors=True)
+        for name, value in zip(walls, (x, a, w), strict=True):
+            walls[name].append(value)
         print(f"{n:>5} {x:>9.3f} {a:>12.3f} {w:>14.3f} {(w - a) / n:>20.3f}")
+    if len(sizes) > 1:
+        print("\nleast-squares fit wall = fixed + N x per experiment:")
+        fits = {name: fit(sizes, values) for name, values in walls.items()}
+        for name, (fixed, per) in fits.items():
+            print(f"  {name:<8} fixed {fixed:7.3f} s   per experiment {per * 1000:8.1f} ms")
+        ratio = fits["wild-ci"][1] / fits["act"][1] if fits["act"][1] > 0 else float("inf")
+        print(f"  wild-ci per experiment / act's: {ratio:.1f}x (goal: 1.5x)")
 
 
 if __name__ == "__main__":

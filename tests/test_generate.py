@@ -103,6 +103,11 @@ def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     assert checkout["uses"].startswith("actions/checkout@")
     assert checkout["with"]["persist-credentials"] is False
     assert workflow["jobs"]["collect"]["steps"][0]["with"]["persist-credentials"] is False
+    # Under act the environment cache is a shared folder: the cache step is skipped, and its key is
+    # short-circuited so that act does not start node for hashFiles() while reading the step.
+    [cache] = [step for step in legs["steps"] if step.get("uses", "").startswith("actions/cache@")]
+    assert cache["if"] == "${{ !env.ACT }}"
+    assert cache["with"]["key"].startswith("${{ env.ACT && 'wild-envs-local' || format(")
     for step in legs["steps"] + workflow["jobs"]["collect"]["steps"]:
         if "uses" in step:
             assert len(step["uses"].split("@")[1]) == 40, step["uses"]  # pinned by full SHA
