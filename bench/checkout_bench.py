@@ -51,6 +51,9 @@ def make_repo(folder: Path, files: int, checkout: bool) -> Path:
     subprocess.run(["git", "init", "--quiet"], cwd=folder, check=True)
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
     subprocess.run(["git", "commit", "--quiet", "-m", "init"], cwd=folder, check=True, env=env)
+    # packed, as a real repository is, and before act reads it: a commit of thousands of files starts
+    # `git gc --auto` in the background, which deletes loose objects while act copies the folder
+    subprocess.run(["git", "-c", "gc.autoDetach=false", "gc", "--quiet"], cwd=folder, check=True)
     return folder
 
 

@@ -56,9 +56,10 @@ def report(name: str, wall: float, environments: list[dict]) -> None:
     reused = [e for e in environments if e["reused"]]
     paths = {e["path"] for e in environments}
     build_s = f"{built[0]['seconds']:.2f}" if built else "-"
-    wait = statistics.median(e["seconds"] for e in reused) if reused else 0.0
+    waits = [e["seconds"] for e in reused] or [0.0]
     print(
-        f"{name:<10} {wall:>7.1f} {len(built):>6} {len(reused):>7} {len(paths):>5} {build_s:>8} {wait:>13.3f}"
+        f"{name:<10} {wall:>7.1f} {len(built):>6} {len(reused):>7} {len(paths):>5} {build_s:>8} "
+        f"{statistics.median(waits):>13.3f} {max(waits):>10.3f}"
     )
 
 
@@ -69,6 +70,7 @@ def main() -> None:
         f"{LEGS} legs, requirements.txt: {requirement} · {os.cpu_count()} cores · wild-ci run, act host mode"
     )
     columns = ("wall s", 7), ("built", 6), ("reused", 7), ("envs", 5), ("build s", 8), ("median wait s", 13)
+    columns += (("max wait s", 10),)
     print(f"{'run':<10}", " ".join(f"{name:>{width}}" for name, width in columns))
     with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
         repo = make_repo(Path(tmp) / "repo", requirement)
@@ -81,8 +83,8 @@ def main() -> None:
         cache = Path(tmp) / "envs"
         report("cold", *run(repo, brain, cache, 1))
         report("warm", *run(repo, brain, cache, 2))
-    print("built/reused: legs that built the environment / found it built (waiting on the lock while it "
-          "was built); envs: distinct environments; median wait: a reusing leg's set-up time.")  # fmt: skip
+    print("built/reused: legs that built the environment / found it built (waiting on its lock meanwhile);")
+    print("envs: distinct environments; wait: a reusing leg's set-up time, lock included.")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ a hand-written workflow with an N-leg matrix of `true` (host mode, no artifacts,
 `wild-ci run` (submit, act with artifacts and the collect job, results committed). Prints a table:
 wall seconds of each, and wild-ci's cost per experiment beyond act's.
 Run: python bench/overhead_bench.py [N ...]   (default: 1 8 32 128)
-Then a least-squares line per column: fixed seconds per iteration and seconds per experiment.
+Then a least-squares line per column: fixed seconds per iteration and seconds per experiment;
+and a run of 10 experiments split into phases (fixed_costs).
 """
 
 from __future__ import annotations
@@ -72,6 +73,36 @@ def xargs(folder: Path, n: int) -> float:
                  input=commands.encode())  # fmt: skip
 
 
+def fixed_costs(folder: Path, n: int = 10) -> dict[str, float]:
+    """Where an iteration's fixed cost goes, for n trivial experiments: `wild-ci submit` alone (parse,
+    render, commit) on one repository; then `wild-ci run` on another, split by its progress lines
+    (`[  t s] <leg>: ...`): until the first leg starts (submit, clone, act's start), the legs, the
+    collect job (download, results, commit, push), and the rest (host reads results, prints)."""
+    brain = folder / "brain.md"
+    brain.write_text("<experiments>\n" + "".join(f"- goal: e{i}\n  command: 'true'\n" for i in range(n))
+                     + "</experiments>\n")  # fmt: skip
+    env = {**os.environ, **IDENTITY}
+    wild = [sys.executable, "-m", "wild_ci"]
+    submit = timed([*wild, "submit", str(brain), "--repo", str(make_repo(folder / "a"))], folder, env=env)
+    start = time.perf_counter()
+    done = subprocess.run([*wild, "run", str(brain), "--repo", str(make_repo(folder / "b"))],
+                          cwd=folder, capture_output=True, env=env)  # fmt: skip
+    wall = time.perf_counter() - start
+    stamps = [
+        (float(line[1:7]), line[10:]) for line in done.stderr.decode().splitlines() if line.startswith("[")
+    ]
+    first_leg = min(s for s, text in stamps if not text.startswith("collect:"))
+    collect = [s for s, text in stamps if text.startswith("collect:")]
+    return {
+        "submit alone": submit,
+        "to the first leg": first_leg,
+        "legs": collect[0] - first_leg,
+        "collect job": collect[-1] - collect[0],
+        "after collect": wall - collect[-1],
+        "run wall": wall,
+    }
+
+
 def fit(sizes: list[int], walls: list[float]) -> tuple[float, float]:
     """Least-squares line through (N, wall): the fixed cost per iteration and the cost per experiment."""
     mean_n, mean_w = sum(sizes) / len(sizes), sum(walls) / len(walls)
@@ -103,6 +134,10 @@ def main() -> None:
             print(f"  {name:<8} fixed {fixed:7.3f} s   per experiment {per * 1000:8.1f} ms")
         ratio = fits["wild-ci"][1] / fits["act"][1] if fits["act"][1] > 0 else float("inf")
         print(f"  wild-ci per experiment / act's: {ratio:.1f}x (goal: 1.5x)")
+    with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
+        parts = fixed_costs(Path(tmp))
+    print("\nwild-ci run of 10 trivial experiments, by phase (s):")
+    print("  " + "  ".join(f"{name} {value:.2f}" for name, value in parts.items()))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
     write_config(
         tmp_path,
         "project_root: /home/r/proj/\ntimeout: 2h\nruns_on: gpu\nmax_parallel: 2\n"
-        "install_spec: wild-ci==9\nlimits:\n  max_experiments: 10\n  max_command_chars: 100\n",
+        "install_spec: wild-ci==9\nlimits:\n  max_experiments: 10\n  max_command_chars: 100\n"
+        "trigger: pull_request\nrunner_labels: [self-hosted, gpu]\n",
     )
     config = load_config(tmp_path)
     assert config == Config(
@@ -33,6 +34,8 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         max_parallel=2,
         install_spec="wild-ci==9",
         limits=Limits(max_experiments=10, max_command_chars=100),
+        trigger="pull_request",
+        runner_labels=("self-hosted", "gpu"),
     )
     assert config.with_overrides(runs_on="cpu", timeout_s=None).runs_on == "cpu"
 
@@ -45,6 +48,8 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ("max_parallel: 0\n", 1, "positive whole number"),
         ("timeout: soon\n", 1, "duration"),
         ("trigger: pull-request\n", 1, "trigger must be one of: push, pull_request"),
+        ("timeout: 1h\nrunner_labels: gpu\n", 2, "runner_labels must be a list of runner labels"),
+        ("runner_labels: ['${{ x }}']\n", 1, "runner_labels must be a list of runner labels"),
         ("runs_on: [unclosed\n", 2, "not valid YAML"),
     ],
 )

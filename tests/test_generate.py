@@ -180,7 +180,8 @@ def test_more_legs_than_one_matrix_holds_are_sharded_by_runner_labels(repo: Path
         f"- goal: run {i}\n  command: echo {i}\n" + ("  runs_on: [self-hosted, gpu]\n" if i % 3 == 2 else "")
         for i in range(600)
     )
-    submission = submit(repo, f"<experiments>\n{text}</experiments>\n".encode())
+    gpu = Config(runner_labels=("self-hosted", "gpu"))
+    submission = submit(repo, f"<experiments>\n{text}</experiments>\n".encode(), config=gpu)
     workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
     shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
     sizes = {name: len(job["strategy"]["matrix"]["experiment"]) for name, job in shards.items()}
@@ -343,3 +344,26 @@ def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:
         sum(len(j["strategy"]["matrix"]["experiment"]) for n, j in workflow["jobs"].items() if n != "collect")
         == 3000
     )
+
+
+def test_a_brain_picks_runners_only_among_the_allowed_labels(repo: Path) -> None:
+    """`runs_on` could send the brain's commands to any self-hosted runner of the repository."""
+    text = (
+        b"<experiments>\n- goal: fine\n  command: echo 1\n  runs_on: ubuntu-latest\n"
+        b"- goal: gpu\n  command: echo 2\n  runs_on: [self-hosted, gpu]\n"
+        b"- goal: deploy\n  command: echo 3\n  runs_on: [self-hosted, production]\n</experiments>\n"
+    )
+    before = RepoState.of(repo)
+    with pytest.raises(InvalidBrainOutput) as caught:
+        submit(repo, text, config=Config(runner_labels=("self-hosted", "gpu")))
+    [error] = caught.value.diagnostics
+    assert error.line == 8
+    assert "runs_on 'production' is not an allowed runner label" in error.message
+    assert "allowed: gpu, self-hosted, ubuntu-latest" in error.message
+    assert RepoState.of(repo) == before
+    with pytest.raises(InvalidBrainOutput, match="'self-hosted', 'gpu' is not an allowed runner label"):
+        submit(repo, text)  # by default only the configured runs_on
+    lenient = submit(repo, text, config=Config(runner_labels=("self-hosted", "gpu")), skip_invalid=True)
+    assert lenient is not None
+    assert [e.id for e in lenient.spec.experiments] == ["fine", "gpu"]
+    assert [i.goal for i in lenient.spec.invalid] == ["deploy"]

@@ -15,20 +15,24 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 
-from . import __version__, collect, ledger, remote, report
-from .artifacts import ArtifactError, run_standin
+from . import __version__, collect, ledger, report
 from .config import Config, ConfigError, committed_config, workflow_safe
 from .execute import add_arguments as add_execute_arguments
 from .execute import execute, load_spec
 from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
-from .github import GitHubClient, GitHubError, GitHubSettings
-from .local import LocalRun, LocalRunError, PullRequestTarget, rerun_local, run_local
 from .parse import normalize_setup, parse_duration
 from .specs import BrainOutput, Diagnostic, IterationResults
 from .templating import render
+
+# The GitHub client, act's runner and the artifact client are loaded by the commands that use them:
+# `collect` runs in every iteration's collect job and should not pay for them.
+if TYPE_CHECKING:
+    from .github import GitHubSettings
+    from .local import LocalRun
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,18 +57,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"wild-ci: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (
-        ledger.LedgerError,
-        LocalRunError,
-        ArtifactError,
-        FileNotFoundError,
-        KeyError,
-        git.GitCommandError,
-        GitHubError,
-    ) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _pipeline_failures()):
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wild-ci: error: {message}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _pipeline_failures() -> tuple[type[Exception], ...]:
+    """Errors reported as `wild-ci: error: …` with exit code 1 (imported only when one happened)."""
+    from .artifacts import ArtifactError
+    from .github import GitHubError
+    from .local import LocalRunError
+
+    return (ledger.LedgerError, LocalRunError, ArtifactError, FileNotFoundError, KeyError,
+            git.GitCommandError, GitHubError)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,6 +303,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from . import remote
+
     data = _read_input(args.file)
     config = _config(args)
     if args.push or args.open_pr:  # build on what the collect jobs pushed, not on a stale branch
@@ -320,6 +330,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .github import GitHubSettings
+    from .local import PullRequestTarget, run_local
+
     signal.signal(signal.SIGTERM, _interrupt)  # stopped from outside: record what finished, as on Ctrl-C
     data = _read_input(args.file)
     config = _config(args)
@@ -338,6 +351,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    from .github import GitHubSettings
+    from .local import PullRequestTarget, rerun_local
+
     signal.signal(signal.SIGTERM, _interrupt)
     repo = ledger.open_repo(args.repo)
     config = committed_config(repo)
@@ -351,6 +367,9 @@ def _report_local_run(
     args: argparse.Namespace, config: Config, outcome: LocalRun, github: GitHubSettings | None
 ) -> int:
     """What `run` and `rerun` print: a summary on stderr, the brain's context on stdout."""
+    from . import remote
+    from .github import GitHubClient
+
     results = outcome.results
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
@@ -399,6 +418,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from . import remote
+
     repo = ledger.open_repo(args.repo)
     if args.run_id is not None:
         client = remote.client_from_env()
@@ -432,6 +453,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def _comment_from_job(results: IterationResults, pr: int | None, previous: IterationResults | None) -> None:
     """The collect job's comment. A failure here is a warning: the results are committed already.
     A local run comments only when `wild-ci run --pr` named the PR (handed over, or in the event)."""
+    from . import remote
+    from .github import GitHubError
+
     branch = ledger.branch_name(results.session)
     named = remote.pull_request_number(None, branch, pr)  # given, handed over, or in the event
     if os.environ.get("WILD_CI_LOCAL") and named is None:
@@ -451,6 +475,9 @@ def _comment_from_job(results: IterationResults, pr: int | None, previous: Itera
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
+    from . import remote
+    from .github import GitHubError
+
     repo = ledger.open_repo(args.repo)
     results = _committed_results(repo, args.session, args.iteration)
     client = remote.client_from_env()
@@ -466,6 +493,8 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
+    from . import remote
+
     timeout_s = parse_duration(args.timeout)
     if timeout_s is None or args.interval <= 0:
         raise UsageError("--timeout must be a duration like 90s, 30m, 2h and --interval positive")
@@ -561,6 +590,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from . import remote
+
     repo = ledger.open_repo(args.repo)
     results = _committed_results(repo, args.session, args.iteration)
     if args.experiment not in {r.id for r in results.experiments}:
@@ -586,6 +617,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from . import remote
+
     repo = ledger.open_repo(args.repo)
     target = Path(repo.working_tree_dir) / remote.INBOX_WORKFLOW_PATH
     if target.exists() and not args.force:
@@ -611,6 +644,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_inbox(args: argparse.Namespace) -> int:
     """Submit the oldest brain output in `.wild/inbox/` as the session's next iteration. One that
     cannot run is moved to `.wild/rejected/` with its errors, so it never blocks the inbox."""
+    from . import remote
+
     repo = ledger.open_repo(args.repo)
     workspace = Path(repo.working_tree_dir)
     session = remote.session_of_checkout(repo)
@@ -647,4 +682,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_artifact(args: argparse.Namespace) -> int:
     """The body of the local upload/download-artifact stand-ins (inputs arrive as env vars)."""
+    from .artifacts import run_standin
+
     return run_standin(args.action)

@@ -10,6 +10,7 @@ timeout: 2h                              # default per-experiment timeout
 runs_on: ubuntu-latest                   # runner label for the jobs
 max_parallel: 8                          # legs at once per matrix (default: local cores; GitHub: no cap)
 trigger: push                            # push (default) or pull_request: the event that starts a run
+runner_labels: [self-hosted, gpu]        # labels a brain's runs_on may ask for (besides runs_on)
 install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
 setup: auto                              # auto | none | a command, before each experiment
 setup_timeout: 30m                       # its own time budget, apart from the experiment's
@@ -65,6 +66,11 @@ class Config:
     runs_on: str = "ubuntu-latest"
     max_parallel: int | None = None  # None: the machine's cores under act; no cap on GitHub
     trigger: str = "push"
+    runner_labels: tuple[str, ...] = ()  # labels a brain's `runs_on` may name, besides runs_on
+
+    def allowed_labels(self) -> set[str]:
+        return {self.runs_on, *self.runner_labels}
+
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
@@ -120,6 +126,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "trigger",
+        "runner_labels",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -143,6 +150,16 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["context_budget"] = _positive_int(data["context_budget"], "context_budget", error)
     if "max_parallel" in data:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
+    if "runner_labels" in data:
+        labels = data["runner_labels"]
+        if not isinstance(labels, list) or not all(
+            isinstance(x, str) and RUNNER_LABEL.match(x) for x in labels
+        ):
+            raise error(
+                "runner_labels",
+                "runner_labels must be a list of runner labels (letters, digits, '.', '_', '-')",
+            )
+        values["runner_labels"] = tuple(labels)
     if "trigger" in data:
         if data["trigger"] not in TRIGGERS:
             raise error("trigger", f"trigger must be one of: {', '.join(TRIGGERS)}")

@@ -114,6 +114,7 @@ def submit(
     repo = ledger.open_repo(repo_path)
     project = ProjectLocation.find(repo_path, Path(repo.working_tree_dir), config.project_root)
     _map_workdirs(parsed, project)
+    _check_runner_labels(parsed, config)
     _check_submittable(parsed, skip_invalid)
     if not parsed.experiments:
         return None
@@ -278,6 +279,27 @@ def _map_workdirs(parsed: BrainOutput, project: ProjectLocation) -> None:
             kept.append(experiment)
             continue
         error = Diagnostic(experiment.line, problem)
+        parsed.errors.append(error)
+        parsed.invalid.append(InvalidItem(experiment.line, experiment.goal, [error]))
+    parsed.experiments = kept
+
+
+def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
+    """A brain picks runners only among the labels the user allows: `runs_on:` could otherwise send
+    its commands to any self-hosted runner of the repository (a deploy box, a machine with secrets).
+    An experiment asking for another label becomes an invalid item."""
+    allowed = config.allowed_labels()
+    kept = []
+    for experiment in parsed.experiments:
+        refused = [label for label in experiment.runs_on if label not in allowed]
+        if not refused:
+            kept.append(experiment)
+            continue
+        error = Diagnostic(
+            experiment.line,
+            f"runs_on {', '.join(map(repr, refused))} is not an allowed runner label (allowed: "
+            f"{', '.join(sorted(allowed))}); add it to runner_labels in .wild/config.yml",
+        )
         parsed.errors.append(error)
         parsed.invalid.append(InvalidItem(experiment.line, experiment.goal, [error]))
     parsed.experiments = kept
