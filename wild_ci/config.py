@@ -67,14 +67,13 @@ class Config:
     max_parallel: int | None = None  # None: the machine's cores under act; no cap on GitHub
     trigger: str = "push"
     runner_labels: tuple[str, ...] = ()  # labels a brain's `runs_on` may name, besides runs_on
-
-    def allowed_labels(self) -> set[str]:
-        return {self.runs_on, *self.runner_labels}
-
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
     context_budget: int = 20_000  # characters of experiment_results for the brain
+
+    def allowed_labels(self) -> set[str]:
+        return {self.runs_on, *self.runner_labels}
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given settings replaced; None means 'not given'."""

@@ -12,6 +12,7 @@ import math
 import os
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,16 +273,7 @@ def _map_workdirs(parsed: BrainOutput, project: ProjectLocation) -> None:
     """Map each workdir the brain wrote (absolute under its project root, or relative to it) into
     the repository, as a relative path the leg can `cd` into inside its checkout. An experiment
     whose workdir cannot be mapped becomes an invalid item."""
-    kept = []
-    for experiment in parsed.experiments:
-        problem = _repo_workdir(experiment, project)
-        if problem is None:
-            kept.append(experiment)
-            continue
-        error = Diagnostic(experiment.line, problem)
-        parsed.errors.append(error)
-        parsed.invalid.append(InvalidItem(experiment.line, experiment.goal, [error]))
-    parsed.experiments = kept
+    _keep_or_invalidate(parsed, lambda experiment: _repo_workdir(experiment, project))
 
 
 def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
@@ -289,17 +281,28 @@ def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
     its commands to any self-hosted runner of the repository (a deploy box, a machine with secrets).
     An experiment asking for another label becomes an invalid item."""
     allowed = config.allowed_labels()
-    kept = []
-    for experiment in parsed.experiments:
+
+    def problem(experiment: Experiment) -> str | None:
         refused = [label for label in experiment.runs_on if label not in allowed]
         if not refused:
+            return None
+        return (
+            f"runs_on {', '.join(map(repr, refused))} is not an allowed runner label (allowed: "
+            f"{', '.join(sorted(allowed))}); add it to runner_labels in .wild/config.yml"
+        )
+
+    _keep_or_invalidate(parsed, problem)
+
+
+def _keep_or_invalidate(parsed: BrainOutput, problem: Callable[[Experiment], str | None]) -> None:
+    """Experiments with a problem leave the run and become invalid items, with their line."""
+    kept = []
+    for experiment in parsed.experiments:
+        message = problem(experiment)
+        if message is None:
             kept.append(experiment)
             continue
-        error = Diagnostic(
-            experiment.line,
-            f"runs_on {', '.join(map(repr, refused))} is not an allowed runner label (allowed: "
-            f"{', '.join(sorted(allowed))}); add it to runner_labels in .wild/config.yml",
-        )
+        error = Diagnostic(experiment.line, message)
         parsed.errors.append(error)
         parsed.invalid.append(InvalidItem(experiment.line, experiment.goal, [error]))
     parsed.experiments = kept
