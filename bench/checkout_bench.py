@@ -50,10 +50,12 @@ def make_repo(folder: Path, files: int, checkout: bool) -> Path:
     env = {**os.environ, **IDENTITY}
     subprocess.run(["git", "init", "--quiet"], cwd=folder, check=True)
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
-    subprocess.run(["git", "commit", "--quiet", "-m", "init"], cwd=folder, check=True, env=env)
-    # packed, as a real repository is, and before act reads it: a commit of thousands of files starts
-    # `git gc --auto` in the background, which deletes loose objects while act copies the folder
-    subprocess.run(["git", "-c", "gc.autoDetach=false", "gc", "--quiet"], cwd=folder, check=True)
+    # packed, as a real repository is, and before act reads it: left alone, a commit of thousands of
+    # files starts `git gc --auto` in the background, which deletes loose objects while act copies
+    subprocess.run(
+        ["git", "-c", "gc.auto=0", "commit", "--quiet", "-m", "init"], cwd=folder, check=True, env=env
+    )
+    subprocess.run(["git", "gc", "--quiet"], cwd=folder, check=True)
     return folder
 
 

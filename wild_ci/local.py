@@ -344,7 +344,6 @@ def act_command(
         "-W", str(workflow),
         "--json",
         "--concurrent-jobs", "1",
-        "--no-skip-checkout",  # the checkout stand-in, not act's copy of the whole folder
         "--artifact-server-path", str(run_dir / "artifacts"),
         "--artifact-server-addr", "127.0.0.1",
         "--artifact-server-port", str(free_port()),
