@@ -1,12 +1,13 @@
 """Benchmark: what checking out the repository costs each matrix leg locally (issue #7, item 3).
 
-act's own local checkout copies the whole repository folder into every leg's workspace; wild-ci's
-checkout stand-in (templates/actions/checkout, used with `--no-skip-checkout`) clones the iteration
-commit with shared objects instead. For repositories of 100, 2,000 and 20,000 files (1 KB each, in
-folders of 100), in the same run, act runs a hand-written workflow of LEGS legs one at a time
-(max-parallel 1) three ways: no checkout at all (the baseline), act's copy, and the stand-in. Cost per
-leg = (wall time - baseline wall time) / LEGS. `cp -a` and `git clone --shared` + checkout of the same
-repository, timed directly, are shown for reference.
+act's own local checkout copies the folder it runs on into every leg's workspace; wild-ci's checkout
+stand-in (templates/actions/checkout; `wild-ci run` uses it only for a checkout of another ref, and
+here with `--no-skip-checkout`) clones the commit with shared objects instead. For packed
+repositories of 100, 2,000 and 20,000 files (1 KB each, in folders of 100), in the same run, act runs
+a hand-written workflow of LEGS legs one at a time (max-parallel 1) three ways: no checkout at all
+(the baseline), act's copy, and the stand-in. Cost per leg = (wall time - baseline wall time) / LEGS.
+`cp -a` of the repository and `git clone --shared` + checkout, timed directly, are shown for
+reference: both write the same files, which on a slow disk is most of the cost.
 Run: python bench/checkout_bench.py [FILES ...]   (default: 100 2000 20000)
 """
 
