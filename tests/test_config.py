@@ -24,7 +24,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         tmp_path,
         "project_root: /home/r/proj/\ntimeout: 2h\nruns_on: gpu\nmax_parallel: 2\n"
         "install_spec: wild-ci==9\nlimits:\n  max_experiments: 10\n  max_command_chars: 100\n"
-        "trigger: pull_request\nrunner_labels: [self-hosted, gpu]\n",
+        "trigger: pull_request\nrunner_labels: [[self-hosted, gpu], big-cpu]\n",
     )
     config = load_config(tmp_path)
     assert config == Config(
@@ -35,7 +35,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         install_spec="wild-ci==9",
         limits=Limits(max_experiments=10, max_command_chars=100),
         trigger="pull_request",
-        runner_labels=("self-hosted", "gpu"),
+        runner_labels=(("gpu", "self-hosted"), ("big-cpu",)),
     )
     assert config.with_overrides(runs_on="cpu", timeout_s=None).runs_on == "cpu"
 
@@ -48,8 +48,8 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ("max_parallel: 0\n", 1, "positive whole number"),
         ("timeout: soon\n", 1, "duration"),
         ("trigger: pull-request\n", 1, "trigger must be one of: push, pull_request"),
-        ("timeout: 1h\nrunner_labels: gpu\n", 2, "runner_labels must be a list of runner labels"),
-        ("runner_labels: ['${{ x }}']\n", 1, "runner_labels must be a list of runner labels"),
+        ("timeout: 1h\nrunner_labels: gpu\n", 2, "runner_labels must be a list of label sets"),
+        ("runner_labels: [[gpu, '${{ x }}']]\n", 1, "runner_labels must be a list of label sets"),
         ("runs_on: [unclosed\n", 2, "not valid YAML"),
     ],
 )

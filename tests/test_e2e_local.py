@@ -231,7 +231,7 @@ def test_a_fenced_request_tells_the_brain_why_nothing_ran(make_repo, tmp_path: P
 
 
 def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path) -> None:
-    repo = make_repo({".wild/config.yml": "runner_labels: [self-hosted, gpu]\n"})
+    repo = make_repo({".wild/config.yml": "runner_labels: [[self-hosted, gpu]]\n"})
     brain = tmp_path / "brain.md"
     brain.write_text(
         "<experiments>\n- goal: On the GPU box\n  command: echo gpu\n  runs_on: [self-hosted, gpu]\n"

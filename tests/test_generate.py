@@ -180,7 +180,7 @@ def test_more_legs_than_one_matrix_holds_are_sharded_by_runner_labels(repo: Path
         f"- goal: run {i}\n  command: echo {i}\n" + ("  runs_on: [self-hosted, gpu]\n" if i % 3 == 2 else "")
         for i in range(600)
     )
-    gpu = Config(runner_labels=("self-hosted", "gpu"))
+    gpu = Config(runner_labels=(("gpu", "self-hosted"),))
     submission = submit(repo, f"<experiments>\n{text}</experiments>\n".encode(), config=gpu)
     workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
     shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
@@ -222,9 +222,14 @@ def test_the_pull_request_trigger_checks_out_the_head_not_the_merge_commit(repo:
         },
         "workflow_dispatch": {},
     }
-    fork_guard = "github.event.pull_request.head.repo.fork != true"  # a fork's PR never runs here
-    assert workflow["jobs"]["experiment"]["if"] == "${{ " + fork_guard + " }}"
-    assert workflow["jobs"]["collect"]["if"] == "${{ always() && " + fork_guard + " }}"
+    guard = (  # session PRs of this repository only: a fork's PR, or any other PR, runs nothing
+        "github.event_name != 'pull_request' || (github.event.pull_request.head.repo.full_name == "
+        "github.repository && startsWith(github.head_ref, 'wild/'))"
+    )
+    assert workflow["jobs"]["experiment"]["if"] == "${{ " + guard + " }}"
+    assert workflow["jobs"]["collect"]["if"] == "${{ always() && (" + guard + ") }}"
+    # results name the iteration commit, not the merge commit GITHUB_SHA names on a pull_request event
+    assert workflow["env"]["WILD_COMMIT"] == "${{ github.event.pull_request.head.sha || github.sha }}"
     for job in workflow["jobs"].values():
         checkout = job["steps"][0]
         assert checkout["with"] == {
@@ -346,24 +351,29 @@ def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:
     )
 
 
-def test_a_brain_picks_runners_only_among_the_allowed_labels(repo: Path) -> None:
-    """`runs_on` could send the brain's commands to any self-hosted runner of the repository."""
+def test_a_brain_picks_runners_only_among_the_allowed_label_sets(repo: Path) -> None:
+    """`runs_on` could send the brain's commands to any self-hosted runner of the repository: a set is
+    allowed as a whole, so allowing [self-hosted, gpu] allows neither `self-hosted` alone (every
+    self-hosted runner) nor a bigger set."""
     text = (
         b"<experiments>\n- goal: fine\n  command: echo 1\n  runs_on: ubuntu-latest\n"
-        b"- goal: gpu\n  command: echo 2\n  runs_on: [self-hosted, gpu]\n"
-        b"- goal: deploy\n  command: echo 3\n  runs_on: [self-hosted, production]\n</experiments>\n"
+        b"- goal: gpu\n  command: echo 2\n  runs_on: [gpu, self-hosted]\n"
+        b"- goal: any self-hosted\n  command: echo 3\n  runs_on: self-hosted\n"
+        b"- goal: deploy\n  command: echo 4\n  runs_on: [self-hosted, gpu, production]\n</experiments>\n"
     )
+    allowed = Config(runner_labels=(("gpu", "self-hosted"),))
     before = RepoState.of(repo)
     with pytest.raises(InvalidBrainOutput) as caught:
-        submit(repo, text, config=Config(runner_labels=("self-hosted", "gpu")))
-    [error] = caught.value.diagnostics
-    assert error.line == 8
-    assert "runs_on 'production' is not an allowed runner label" in error.message
-    assert "allowed: gpu, self-hosted, ubuntu-latest" in error.message
+        submit(repo, text, config=allowed)
+    assert [(e.line, e.message.split(" (")[0]) for e in caught.value.diagnostics] == [
+        (8, "runs_on [self-hosted] is not an allowed set of runner labels"),
+        (11, "runs_on [self-hosted, gpu, production] is not an allowed set of runner labels"),
+    ]
+    assert "(allowed: [gpu, self-hosted]; [ubuntu-latest])" in caught.value.diagnostics[0].message
     assert RepoState.of(repo) == before
-    with pytest.raises(InvalidBrainOutput, match="'self-hosted', 'gpu' is not an allowed runner label"):
+    with pytest.raises(InvalidBrainOutput, match=r"runs_on \[gpu, self-hosted\] is not an allowed"):
         submit(repo, text)  # by default only the configured runs_on
-    lenient = submit(repo, text, config=Config(runner_labels=("self-hosted", "gpu")), skip_invalid=True)
+    lenient = submit(repo, text, config=allowed, skip_invalid=True)
     assert lenient is not None
     assert [e.id for e in lenient.spec.experiments] == ["fine", "gpu"]
-    assert [i.goal for i in lenient.spec.invalid] == ["deploy"]
+    assert [i.goal for i in lenient.spec.invalid] == ["any self-hosted", "deploy"]

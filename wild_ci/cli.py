@@ -435,7 +435,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     workspace = Path(repo.working_tree_dir)
     iteration = args.iteration or _latest_iteration_in(workspace)
     spec = load_spec(workspace, iteration)
-    commit = os.environ.get("GITHUB_SHA") or ledger.resolve(repo, "HEAD")
+    commit = os.environ.get("WILD_COMMIT") or os.environ.get("GITHUB_SHA") or ledger.resolve(repo, "HEAD")
     results = collect.collect_results(spec, args.artifacts, commit)
     if args.push:
         outcome = collect.commit_and_push(repo, results, args.remote)
@@ -591,23 +591,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     from . import remote
+    from .local import local_leg_folder, runs_root
 
     repo = ledger.open_repo(args.repo)
     results = _committed_results(repo, args.session, args.iteration)
     if args.experiment not in {r.id for r in results.experiments}:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
-    leg = (
-        Path(repo.common_dir)
-        / "wild-ci"
-        / "runs"
-        / results.session
-        / results.label
-        / "legs"
-        / args.experiment
-    )
-    if not leg.is_dir():
-        leg = remote.download_leg(repo, results, args.experiment, leg)
+    leg = local_leg_folder(repo, results.session, results.label, args.experiment)
+    if leg is None:
+        leg = remote.download_leg(
+            repo,
+            results,
+            args.experiment,
+            runs_root(repo, results.session, results.label) / "legs" / args.experiment,
+        )
     path = leg / ("result.json" if args.json else "stderr.log" if args.stderr else "stdout.log")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (the leg left no such file)")

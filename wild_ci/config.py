@@ -10,7 +10,7 @@ timeout: 2h                              # default per-experiment timeout
 runs_on: ubuntu-latest                   # runner label for the jobs
 max_parallel: 8                          # legs at once per matrix (default: local cores; GitHub: no cap)
 trigger: push                            # push (default) or pull_request: the event that starts a run
-runner_labels: [self-hosted, gpu]        # labels a brain's runs_on may ask for (besides runs_on)
+runner_labels: [[self-hosted, gpu]]      # label sets a brain's runs_on may ask for (besides runs_on)
 install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
 setup: auto                              # auto | none | a command, before each experiment
 setup_timeout: 30m                       # its own time budget, apart from the experiment's
@@ -66,14 +66,16 @@ class Config:
     runs_on: str = "ubuntu-latest"
     max_parallel: int | None = None  # None: the machine's cores under act; no cap on GitHub
     trigger: str = "push"
-    runner_labels: tuple[str, ...] = ()  # labels a brain's `runs_on` may name, besides runs_on
+    runner_labels: tuple[tuple[str, ...], ...] = ()  # label sets a brain's `runs_on` may name
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
     context_budget: int = 20_000  # characters of experiment_results for the brain
 
-    def allowed_labels(self) -> set[str]:
-        return {self.runs_on, *self.runner_labels}
+    def allowed_label_sets(self) -> set[frozenset[str]]:
+        """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
+        self-hosted runner, so allowing `[self-hosted, gpu]` does not allow any part of it."""
+        return {frozenset([self.runs_on]), *(frozenset(labels) for labels in self.runner_labels)}
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given settings replaced; None means 'not given'."""
@@ -150,15 +152,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     if "max_parallel" in data:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "runner_labels" in data:
-        labels = data["runner_labels"]
-        if not isinstance(labels, list) or not all(
-            isinstance(x, str) and RUNNER_LABEL.match(x) for x in labels
-        ):
-            raise error(
-                "runner_labels",
-                "runner_labels must be a list of runner labels (letters, digits, '.', '_', '-')",
-            )
-        values["runner_labels"] = tuple(labels)
+        values["runner_labels"] = _label_sets(data["runner_labels"], error)
     if "trigger" in data:
         if data["trigger"] not in TRIGGERS:
             raise error("trigger", f"trigger must be one of: {', '.join(TRIGGERS)}")
@@ -178,6 +172,23 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     if leg:
         values["leg"] = LegSettings(**leg)
     return Config(**values)
+
+
+def _label_sets(data: Any, error: Any) -> tuple[tuple[str, ...], ...]:
+    """`runner_labels`: a list whose entries are a label or a list of labels (one runner's set)."""
+    message = (
+        "runner_labels must be a list of label sets, e.g. [[self-hosted, gpu], big-cpu] "
+        "(labels: letters, digits, '.', '_', '-')"
+    )
+    if not isinstance(data, list):
+        raise error("runner_labels", message)
+    sets = []
+    for entry in data:
+        labels = entry if isinstance(entry, list) else [entry]
+        if not labels or not all(isinstance(x, str) and RUNNER_LABEL.match(x) for x in labels):
+            raise error("runner_labels", message)
+        sets.append(tuple(sorted(set(labels))))
+    return tuple(sets)
 
 
 def _duration(data: dict[str, Any], key: str, error: Any) -> int:

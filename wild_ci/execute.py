@@ -106,7 +106,11 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("wild-ci: interrupted; what had finished was recorded", file=sys.stderr)
         return 130
-    except (FileNotFoundError, KeyError) as exc:
+    except Exception as exc:
+        from .ledger import LedgerError  # only raised once git was loaded (a checkout without git)
+
+        if not isinstance(exc, (FileNotFoundError, KeyError, LedgerError)):
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"wild-ci: error: {message}", file=sys.stderr)
         return 1
@@ -134,8 +138,8 @@ def map_project_root(text: str, roots: list[str], target: Path) -> str:
 
 
 def _head_commit(workspace: Path) -> str | None:
-    """Outside a runner (no GITHUB_SHA): the checkout's HEAD. git is loaded only here, because every
-    leg starts this module and most never need it."""
+    """Outside a runner (no WILD_COMMIT, no GITHUB_SHA): the checkout's HEAD. git is loaded only
+    here, because every leg starts this module and most never need it."""
     from . import ledger
 
     return ledger.resolve(ledger.open_repo(workspace), "HEAD")
@@ -171,7 +175,7 @@ def execute(
         status="running",
         started_at=_now(),
         runner=os.environ.get("RUNNER_NAME") or platform.node(),
-        commit=os.environ.get("GITHUB_SHA") or _head_commit(workspace),
+        commit=os.environ.get("WILD_COMMIT") or os.environ.get("GITHUB_SHA") or _head_commit(workspace),
         workdir=experiment.repo_workdir,
         os=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),

@@ -277,18 +277,18 @@ def _map_workdirs(parsed: BrainOutput, project: ProjectLocation) -> None:
 
 
 def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
-    """A brain picks runners only among the labels the user allows: `runs_on:` could otherwise send
-    its commands to any self-hosted runner of the repository (a deploy box, a machine with secrets).
-    An experiment asking for another label becomes an invalid item."""
-    allowed = config.allowed_labels()
+    """A brain picks runners only among the label sets the user allows: `runs_on:` could otherwise
+    send its commands to any self-hosted runner of the repository (a deploy box, a machine with
+    secrets). An experiment asking for anything else becomes an invalid item."""
+    allowed = config.allowed_label_sets()
+    shown = "; ".join(sorted(f"[{', '.join(sorted(labels))}]" for labels in allowed))
 
     def problem(experiment: Experiment) -> str | None:
-        refused = [label for label in experiment.runs_on if label not in allowed]
-        if not refused:
+        if not experiment.runs_on or frozenset(experiment.runs_on) in allowed:
             return None
         return (
-            f"runs_on {', '.join(map(repr, refused))} is not an allowed runner label (allowed: "
-            f"{', '.join(sorted(allowed))}); add it to runner_labels in .wild/config.yml"
+            f"runs_on [{', '.join(experiment.runs_on)}] is not an allowed set of runner labels "
+            f"(allowed: {shown}); add it to runner_labels in .wild/config.yml"
         )
 
     _keep_or_invalidate(parsed, problem)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .github import GitHubSettings
 
 ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
+LOCAL_REPOSITORY = "local/repository"  # the repository's name in a local pull_request event without --pr
 STANDINS = {
     "checkout": "checkout",
     "upload_artifact": "upload-artifact",
@@ -127,8 +128,8 @@ def rerun_local(
     pull_request: PullRequestTarget | None = None,
 ) -> LocalRun:
     """Run an iteration already on the session branch again (a flaky failure, a crashed machine,
-    results wanted on a pull request): same commit, same workflow; the new results replace the
-    old ones in a new results commit, except where the new run has none."""
+    results wanted on a pull request): same commit, its workflow rendered again from `config`; the
+    new results replace the old ones in a new results commit, except where the new run has none."""
     repo = ledger.open_repo(repo_path)
     with session_lock(repo, session):
         submission = existing_submission(repo, session, iteration)
@@ -223,6 +224,19 @@ def run_submission(
     return LocalRun(submission, results, run_dir, exit_code, "host")
 
 
+def local_leg_folder(repo: git.Repo, session: str, label: str, experiment_id: str) -> Path | None:
+    """Where a local run left an experiment's files: the latest run of the iteration that has them
+    (a re-run keeps a result it could not replace, and its files stay with the earlier run)."""
+    latest = runs_root(repo, session, label)
+    earlier = sorted(
+        latest.parent.glob(f"{label}.run-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True
+    )
+    for run_dir in (latest, *earlier):
+        if (run_dir / "legs" / experiment_id).is_dir():
+            return run_dir / "legs" / experiment_id
+    return None
+
+
 def _keep_earlier_run(run_dir: Path) -> None:
     """A re-run of an iteration keeps the earlier run's logs and outputs beside it (`NNNN.run-K`)."""
     if not run_dir.exists():
@@ -315,16 +329,19 @@ def _event_arguments(
     `--pr` gave one, so the collect job finds its PR exactly as it does on GitHub."""
     if config.trigger != "pull_request":
         return ["push"]
+    repository = {"full_name": pull_request.settings.repository if pull_request else LOCAL_REPOSITORY}
     pull: dict[str, object] = {
-        "head": {"ref": submission.branch, "sha": submission.commit, "repo": {"fork": False}},
-        "base": {"ref": "main"},
+        "head": {"ref": submission.branch, "sha": submission.commit, "repo": repository},
+        "base": {"ref": "main", "repo": repository},
     }
-    event: dict[str, object] = {"action": "synchronize", "pull_request": pull}
+    event: dict[str, object] = {"action": "synchronize", "pull_request": pull, "repository": repository}
     if pull_request is not None:
         pull["number"] = event["number"] = pull_request.number
     path = tmp / "event.json"
     path.write_text(json.dumps(event), encoding="utf-8")
-    return ["pull_request", "-e", str(path)]
+    # act names the repository after the clone's origin (a local path) unless told: the workflow's
+    # guard runs only for PRs whose head is in the repository itself, as on GitHub
+    return ["pull_request", "-e", str(path), "--env", f"GITHUB_REPOSITORY={repository['full_name']}"]
 
 
 def act_command(
