@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from helpers import git, run_cli
 
 from wild_ci.config import Config, ConfigError, Limits, load_config
@@ -13,6 +14,13 @@ from wild_ci.config import Config, ConfigError, Limits, load_config
 def write_config(repo: Path, text: str) -> None:
     (repo / ".wild").mkdir(exist_ok=True)
     (repo / ".wild" / "config.yml").write_text(text)
+
+
+def commit_config(repo: Path, text: str) -> None:
+    """The config as a user keeps it: committed (wild-ci reads it from HEAD)."""
+    write_config(repo, text)
+    git(repo, "add", ".wild/config.yml")
+    git(repo, "commit", "--quiet", "-m", "config")
 
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:
@@ -63,23 +71,20 @@ def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, mes
 
 def test_cli_uses_the_config_and_flags_win(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
-    write_config(repo, "project_root: /brain/root\nruns_on: from-config\n")
-    git(repo, "add", ".wild/config.yml")
-    git(repo, "commit", "--quiet", "-m", "config")
+    commit_config(repo, "project_root: /brain/root\nruns_on: from-config\n")
     brain = tmp_path / "brain.md"
     brain.write_text("<experiments>\n- goal: g\n  command: ls\n  workdir: /brain/root\n</experiments>\n")
     done = run_cli("submit", str(brain), "--repo", str(repo), "--runs-on", "from-flag")
     assert done.returncode == 0, done.stderr
-    workflow = git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml")
-    assert 'runs-on: "from-flag"' in workflow
+    workflow = yaml.safe_load(git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml"))
+    assert workflow["jobs"]["experiment"]["runs-on"] == ["from-flag"]
+    assert workflow["jobs"]["collect"]["runs-on"] == "from-flag"
     assert git(repo, "show", "wild/main:.wild/config.yml").startswith("project_root: /brain/root")
 
 
 def test_cli_reports_a_bad_config_with_exit_2(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
-    write_config(repo, "max_parallel: many\n")
-    git(repo, "add", ".wild/config.yml")
-    git(repo, "commit", "--quiet", "-m", "config")
+    commit_config(repo, "max_parallel: many\n")
     brain = tmp_path / "brain.md"
     brain.write_text("<experiments>\n- goal: g\n  command: ls\n</experiments>\n")
     done = run_cli("submit", str(brain), "--repo", str(repo))
