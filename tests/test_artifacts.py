@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from wild_ci.artifacts import ArtifactError, Backend, collect_files, matching, unzip, validate_name, zip_files
+from wild_ci.engines.act.artifacts import (
+    ArtifactError,
+    Backend,
+    collect_files,
+    matching,
+    unzip,
+    validate_name,
+    zip_files,
+)
 
 
 def token(claims: dict) -> str:

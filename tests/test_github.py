@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from fake_github import FakeGitHub
 
-from wild_ci.github import GitHubClient, GitHubError, GitHubSettings
+from wild_ci.engines.github.client import GitHubClient, GitHubError, GitHubSettings
 
 
 def client(fake: FakeGitHub, token: str | None = None) -> GitHubClient:

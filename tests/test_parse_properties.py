@@ -78,7 +78,7 @@ canonical_items = st.lists(
 def test_fast_reader_agrees_with_yaml_wherever_it_answers(items: list[dict], indent: int) -> None:
     import yaml
 
-    from wild_ci.parse_fast import read_canonical
+    from wild_ci.parse.fast import read_canonical
 
     pad = " " * indent
     lines = []

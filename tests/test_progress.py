@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from wild_ci.progress import ProgressDisplay, ProgressTracker
+from wild_ci.engines.act.progress import ProgressDisplay, ProgressTracker
 
 
 def event(job: str, msg: str, experiment: str | None = None, **extra: object) -> str:

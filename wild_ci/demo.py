@@ -16,7 +16,7 @@ import git
 
 from . import report
 from .config import Config
-from .local import run_local
+from .engines.act.runs import run_local
 from .templating import resource_dir
 
 BRAIN_PROJECT_ROOT = "/home/researcher/demo"

@@ -215,11 +215,11 @@ def run_standin(action: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m wild_ci.artifacts upload|download`: the stand-ins start this, not the whole CLI,
+    """`python -m wild_ci.engines.act.artifacts upload|download`: the stand-ins start this, not the whole CLI,
     because every leg runs one and the standard library is all it needs."""
     args = sys.argv[1:] if argv is None else argv
     if args not in (["upload"], ["download"]):
-        print("usage: python -m wild_ci.artifacts upload|download", file=sys.stderr)
+        print("usage: python -m wild_ci.engines.act.artifacts upload|download", file=sys.stderr)
         return 2
     try:
         return run_standin(args[0])

@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING
 
 import git
 
-from . import __version__, collect, ledger, report
-from .config import Config, ConfigError, committed_config, workflow_safe
-from .execute import add_arguments as add_execute_arguments
-from .execute import execute, load_spec
-from .generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
-from .parse import normalize_setup, parse_duration
-from .specs import BrainOutput, Diagnostic, IterationResults
-from .templating import render
+from .. import __version__, collect, ledger, report
+from ..config import Config, ConfigError, committed_config, workflow_safe
+from ..execute import add_arguments as add_execute_arguments
+from ..execute import execute, load_spec
+from ..generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
+from ..parse import normalize_setup, parse_duration
+from ..specs import BrainOutput, Diagnostic, IterationResults
+from ..templating import render
 
 # The GitHub client, act's runner and the artifact client are loaded by the commands that use them:
 # `collect` runs in every iteration's collect job and should not pay for them.
 if TYPE_CHECKING:
-    from .github import GitHubSettings
-    from .local import LocalRun
+    from ..engines.act.runs import LocalRun
+    from ..engines.github.client import GitHubSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -67,9 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _pipeline_failures() -> tuple[type[Exception], ...]:
     """Errors reported as `wild-ci: error: …` with exit code 1 (imported only when one happened)."""
-    from .artifacts import ArtifactError
-    from .github import GitHubError
-    from .local import LocalRunError
+    from ..engines.act.artifacts import ArtifactError
+    from ..engines.act.runs import LocalRunError
+    from ..engines.github.client import GitHubError
 
     return (ledger.LedgerError, LocalRunError, ArtifactError, FileNotFoundError, KeyError,
             git.GitCommandError, GitHubError)  # fmt: skip
@@ -303,7 +303,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from . import remote
+    from ..engines.github import runs as remote
 
     data = _read_input(args.file)
     config = _config(args)
@@ -330,8 +330,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .github import GitHubSettings
-    from .local import PullRequestTarget, run_local
+    from ..engines.act.runs import PullRequestTarget, run_local
+    from ..engines.github.client import GitHubSettings
 
     signal.signal(signal.SIGTERM, _interrupt)  # stopped from outside: record what finished, as on Ctrl-C
     data = _read_input(args.file)
@@ -351,8 +351,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from .github import GitHubSettings
-    from .local import PullRequestTarget, rerun_local
+    from ..engines.act.runs import PullRequestTarget, rerun_local
+    from ..engines.github.client import GitHubSettings
 
     signal.signal(signal.SIGTERM, _interrupt)
     repo = ledger.open_repo(args.repo)
@@ -367,8 +367,8 @@ def _report_local_run(
     args: argparse.Namespace, config: Config, outcome: LocalRun, github: GitHubSettings | None
 ) -> int:
     """What `run` and `rerun` print: a summary on stderr, the brain's context on stdout."""
-    from . import remote
-    from .github import GitHubClient
+    from ..engines.github import runs as remote
+    from ..engines.github.client import GitHubClient
 
     results = outcome.results
     print(
@@ -418,7 +418,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from . import remote
+    from ..engines.github import runs as remote
 
     repo = ledger.open_repo(args.repo)
     if args.run_id is not None:
@@ -453,8 +453,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def _comment_from_job(results: IterationResults, pr: int | None, previous: IterationResults | None) -> None:
     """The collect job's comment. A failure here is a warning: the results are committed already.
     A local run comments only when `wild-ci run --pr` named the PR (handed over, or in the event)."""
-    from . import remote
-    from .github import GitHubError
+    from ..engines.github import runs as remote
+    from ..engines.github.client import GitHubError
 
     branch = ledger.branch_name(results.session)
     named = remote.pull_request_number(None, branch, pr)  # given, handed over, or in the event
@@ -475,8 +475,8 @@ def _comment_from_job(results: IterationResults, pr: int | None, previous: Itera
 
 
 def cmd_comment(args: argparse.Namespace) -> int:
-    from . import remote
-    from .github import GitHubError
+    from ..engines.github import runs as remote
+    from ..engines.github.client import GitHubError
 
     repo = ledger.open_repo(args.repo)
     results = _committed_results(repo, args.session, args.iteration)
@@ -493,7 +493,7 @@ def cmd_comment(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    from . import remote
+    from ..engines.github import runs as remote
 
     timeout_s = parse_duration(args.timeout)
     if timeout_s is None or args.interval <= 0:
@@ -590,8 +590,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from . import remote
-    from .local import local_leg_folder, runs_root
+    from ..engines.act.runs import local_leg_folder, runs_root
+    from ..engines.github import runs as remote
 
     repo = ledger.open_repo(args.repo)
     results = _committed_results(repo, args.session, args.iteration)
@@ -615,7 +615,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from . import remote
+    from ..engines.github import runs as remote
 
     repo = ledger.open_repo(args.repo)
     target = Path(repo.working_tree_dir) / remote.INBOX_WORKFLOW_PATH
@@ -642,7 +642,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_inbox(args: argparse.Namespace) -> int:
     """Submit the oldest brain output in `.wild/inbox/` as the session's next iteration. One that
     cannot run is moved to `.wild/rejected/` with its errors, so it never blocks the inbox."""
-    from . import remote
+    from ..engines.github import runs as remote
 
     repo = ledger.open_repo(args.repo)
     workspace = Path(repo.working_tree_dir)
@@ -673,13 +673,13 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from ..demo import run_demo
 
     return run_demo(args.dir)
 
 
 def cmd_artifact(args: argparse.Namespace) -> int:
     """The body of the local upload/download-artifact stand-ins (inputs arrive as env vars)."""
-    from .artifacts import run_standin
+    from ..engines.act.artifacts import run_standin
 
     return run_standin(args.action)

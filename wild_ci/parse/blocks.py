@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from .config import Limits
-from .parse_fast import read_canonical
-from .parse_tolerant import Unreadable, read_tolerantly
-from .specs import BrainOutput, Diagnostic, Experiment, InvalidItem
+from ..config import Limits
+from ..specs import BrainOutput, Diagnostic, Experiment, InvalidItem
+from .fast import read_canonical
+from .tolerant import Unreadable, read_tolerantly
 
 KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env", "setup", "artifacts", "runs_on")
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

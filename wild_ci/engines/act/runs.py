@@ -30,16 +30,16 @@ from typing import TYPE_CHECKING
 
 import git
 
-from . import collect, environment, generate, ledger
+from ... import collect, environment, generate, ledger
+from ...config import Config
+from ...generate import PINNED_ACTIONS, Submission
+from ...specs import BrainOutput, IterationResults, IterationSpec, artifact_name
+from ...templating import render
 from .artifacts import ArtifactError, unzip
-from .config import Config
-from .generate import PINNED_ACTIONS, Submission
 from .progress import ProgressDisplay, ProgressTracker
-from .specs import BrainOutput, IterationResults, IterationSpec, artifact_name
-from .templating import render
 
 if TYPE_CHECKING:
-    from .github import GitHubSettings
+    from ..github.client import GitHubSettings
 
 ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
 LOCAL_REPOSITORY = "local/repository"  # the repository's name in a local pull_request event without --pr
@@ -193,7 +193,9 @@ def run_submission(
         clone = _clone_iteration(repo, submission, tmp / "repo")
         shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
         standins = _write_standins(
-            tmp / "actions", _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.artifacts"), clone
+            tmp / "actions",
+            _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts"),
+            clone,
         )
         labels = sorted(
             {config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)}
@@ -397,7 +399,7 @@ def _clone_iteration(repo: git.Repo, submission: Submission, target: Path) -> Pa
 
 def _write_shim(path: Path, module: str) -> Path:
     """An executable for the jobs that runs `module` of exactly this installation of wild-ci."""
-    package_parent = Path(__file__).resolve().parent.parent
+    package_parent = Path(__file__).resolve().parents[3]  # the folder that holds wild_ci/
     code = (
         f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
         f"from {module} import main; sys.exit(main())"

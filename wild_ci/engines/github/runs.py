@@ -20,9 +20,9 @@ from typing import TextIO
 
 import git
 
-from . import chart, collect, ledger, report
-from .github import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
-from .specs import IterationResults, iteration_label
+from ... import chart, collect, ledger, report
+from ...specs import IterationResults, iteration_label
+from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
 
 WORKFLOW_FILE = "wild-experiments.yml"
 EXPERIMENTS_WORKFLOW_NAME = "wild-experiments"  # `name:` in templates/wild-experiments.yml.j2

@@ -1,0 +1,1 @@
+"""GitHub Actions: the REST client, remote runs, pull-request comments and the inbox."""

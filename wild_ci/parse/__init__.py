@@ -1,0 +1,23 @@
+"""Stage 1 — parse: read a brain output into validated experiments (see `blocks`)."""
+
+from .blocks import (
+    decode_brain_output,
+    final_command,
+    flag_value,
+    normalize_setup,
+    parse_brain_output,
+    parse_duration,
+    runner_labels,
+    slugify,
+)
+
+__all__ = [
+    "decode_brain_output",
+    "final_command",
+    "flag_value",
+    "normalize_setup",
+    "parse_brain_output",
+    "parse_duration",
+    "runner_labels",
+    "slugify",
+]
