@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import PipelineError
+
 DEFINITION_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "environment.yml")
 CACHE_ENV_VAR = "WILD_CI_ENV_CACHE"
 
 
-class SetupFailed(RuntimeError):
+class SetupFailed(PipelineError):
     """The environment could not be built; the set-up log says why."""
 
 

@@ -32,6 +32,7 @@ import git
 
 from ... import collect, environment, generate, ledger
 from ...config import Config
+from ...errors import PipelineError
 from ...generate import PINNED_ACTIONS, Submission
 from ...specs import BrainOutput, IterationResults, IterationSpec, artifact_name
 from ...templating import render
@@ -51,7 +52,7 @@ STANDINS = {
 }
 
 
-class LocalRunError(RuntimeError):
+class LocalRunError(PipelineError):
     """The pipeline itself failed (act could not run the workflow); the message says why."""
 
 

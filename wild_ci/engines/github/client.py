@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ...errors import PipelineError
 from ..act.artifacts import unzip
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -36,7 +37,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 RATE_LIMIT_STATUSES = frozenset({403, 429})
 
 
-class GitHubError(RuntimeError):
+class GitHubError(PipelineError):
     """A GitHub request failed or GitHub is not configured; the message says which."""
 
 
