@@ -38,11 +38,17 @@ def with_remote(make_repo, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def loud_brain(tmp_path: Path) -> Path:
-    """31 experiments whose results.md (over 200 KB) is far too big for one comment."""
+    """31 experiments whose results.md (over 200 KB) is far too big for one comment. The first one
+    counts its runs on stderr, so a re-run's results (and comment) differ from the first run's by
+    more than rounded durations, which a fast machine makes equal."""
     big = "python3 -c \"print(('y' * 99 + chr(10)) * 60)\" | tee /dev/stderr; exit 1"
     items = "".join(f"- goal: Loud {n}\n  command: {json.dumps(big)}\n" for n in range(30))
     brain = tmp_path / "brain.md"
-    quiet = "echo event=$GITHUB_EVENT_NAME head=$GITHUB_HEAD_REF"
+    runs = tmp_path / "quiet-runs.txt"
+    quiet = json.dumps(
+        f"echo event=$GITHUB_EVENT_NAME head=$GITHUB_HEAD_REF; echo run >> {runs}; "
+        f"echo quiet run $(wc -l < {runs}) >&2"
+    )
     brain.write_text(f"<experiments>\n- goal: Quiet\n  command: {quiet}\n{items}</experiments>\n")
     return brain
 
@@ -62,6 +68,7 @@ def test_a_pull_request_event_run_comments_once_and_a_rerun_updates_that_comment
     assert "wild-ci: posted the results comment on #7" in act_log  # the collect job, not the host
     [comment] = fake.comments[7]
     assert comment["body"].startswith("<!-- wild-ci results: session=main iteration=0001 -->")
+    assert "quiet run 1" in comment["body"]
     results_md = git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
     assert len(results_md) > 200_000  # too big for one comment: cut, with a link to the whole file
     assert len(comment["body"]) <= 60_000
@@ -75,6 +82,7 @@ def test_a_pull_request_event_run_comments_once_and_a_rerun_updates_that_comment
     assert git(repo, "rev-parse", "wild/main^") == first_results  # a new results commit on top
     act_log = (repo / ".git/wild-ci/runs/main/0001/act.log").read_text()
     assert "wild-ci: updated the results comment on #7" in act_log
+    assert "quiet run 2" in fake.comments[7][0]["body"]  # the re-run's results, not the first run's
     assert (repo / ".git/wild-ci/runs/main/0001.run-1/act.log").is_file()  # the first run's logs kept
     assert len(fake.comments[7]) == 1 and fake.comments[7][0]["id"] == comment["id"]
     assert len(fake.calls("POST", r"/repos/octo/lab/issues/7/comments")) == 1
