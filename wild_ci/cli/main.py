@@ -1,7 +1,7 @@
 """The `wild-ci` command: one subcommand per stage, plus `run` (all of them locally) and `demo`.
 
 Exit codes: 0 done; 1 the pipeline failed (act, git, artifacts, GitHub); 2 bad input (the brain
-output, the command line, .wild/config.yml); 130 interrupted. Errors go to stderr; what the brain
+output, the command line, the config file); 130 interrupted. Errors go to stderr; what the brain
 reads (`context`, `run`, `wait`) goes to stdout.
 """
 
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import git
 
-from .. import __version__, collect, ledger, report
-from ..config import Config, ConfigError, committed_config, workflow_safe
+from .. import __version__, collect, layout, ledger, report
+from ..config import DEFAULT_CONTEXT_BUDGET, Config, ConfigError, committed_config, workflow_safe
 from ..execute import add_arguments as add_execute_arguments
 from ..execute import execute, load_spec
 from ..generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget", type=int,
         help="at most this many characters; tails are cut evenly to fit "
-        "(default: context_budget in .wild/config.yml, else 20000)",
+        f"(default: context_budget in {layout.CONFIG_PATH}, else {DEFAULT_CONTEXT_BUDGET})",
     )  # fmt: skip
     p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
     p.set_defaults(handler=cmd_context)
@@ -213,7 +213,7 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--project-root",
         help="the absolute project root the brain's paths use (default: project_root in "
-        ".wild/config.yml, else the repository's path)",
+        f"{layout.CONFIG_PATH}, else the repository's path)",
     )
     p.add_argument(
         "--skip-invalid",
@@ -236,7 +236,7 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    """.wild/config.yml of the repository, overridden by the flags that were given."""
+    """The repository's config file, overridden by the flags that were given."""
     repo = ledger.open_repo(args.repo)
     config = committed_config(repo)
     timeout_s = None
@@ -374,8 +374,8 @@ def _report_local_run(
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
         f"{report.counts_line(results)}\n"
-        f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / 'legs'}/<id>/ "
-        f"(act's log: {outcome.run_dir / 'act.log'})",
+        f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / layout.RUN_LEGS_DIR}/<id>/ "
+        f"(act's log: {outcome.run_dir / layout.RUN_LOG})",
         file=sys.stderr,
     )
     print(report.context_block(results, config.context_budget), end="")
@@ -394,7 +394,7 @@ def _report_local_run(
         )
         print(
             f"wild-ci: error: {why}; wild-ci collected the results on the host instead "
-            f"(see {outcome.run_dir / 'act.log'})",
+            f"(see {outcome.run_dir / layout.RUN_LOG})",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -526,7 +526,7 @@ def _committed_results(repo: git.Repo, session: str, iteration: int | None) -> I
 
 
 def _latest_iteration_in(workspace: Path) -> int:
-    folder = workspace / ledger.ITERATIONS_DIR
+    folder = workspace / layout.ITERATIONS_DIR
     numbers = sorted(int(p.name) for p in folder.glob("[0-9]*") if p.name.isdigit())
     if not numbers:
         raise FileNotFoundError(f"no iterations under {folder}")
@@ -590,7 +590,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from ..engines.act.runs import local_leg_folder, runs_root
+    from ..engines.act.runs import local_leg_folder
     from ..engines.github import runs as remote
 
     repo = ledger.open_repo(args.repo)
@@ -604,9 +604,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
             repo,
             results,
             args.experiment,
-            runs_root(repo, results.session, results.label) / "legs" / args.experiment,
+            layout.runs_root(repo, results.session, results.label) / layout.RUN_LEGS_DIR / args.experiment,
         )
-    path = leg / ("result.json" if args.json else "stderr.log" if args.stderr else "stdout.log")
+    path = leg / (
+        layout.RESULT_FILE if args.json else layout.STDERR_LOG if args.stderr else layout.STDOUT_LOG
+    )
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (the leg left no such file)")
     sys.stdout.buffer.write(path.read_bytes())
@@ -615,10 +617,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from ..engines.github import runs as remote
-
     repo = ledger.open_repo(args.repo)
-    target = Path(repo.working_tree_dir) / remote.INBOX_WORKFLOW_PATH
+    target = Path(repo.working_tree_dir) / layout.INBOX_WORKFLOW_PATH
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
     config = committed_config(repo)
@@ -628,12 +628,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         install_spec=args.install_spec or config.install_spec,
         runs_on=args.runs_on,
         actions=PINNED_ACTIONS,
+        **layout.inbox_names(),
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     print(f"wrote {target}")
     print(
-        f"commit it to your default branch; then a brain output committed to {remote.INBOX_DIR}/ "
+        f"commit it to your default branch; then a brain output committed to {layout.INBOX_DIR}/ "
         "on a wild/<session> branch runs as that session's next iteration"
     )
     return EXIT_OK
@@ -649,7 +650,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
     session = remote.session_of_checkout(repo)
     files = remote.inbox_files(workspace)
     if not files:
-        print(f"wild-ci: nothing in {remote.INBOX_DIR}/")
+        print(f"wild-ci: nothing in {layout.INBOX_DIR}/")
         return EXIT_OK
     oldest = files[0]
     data = oldest.read_bytes()
@@ -661,14 +662,14 @@ def cmd_inbox(args: argparse.Namespace) -> int:
         submission, reason = None, "\n".join(str(d) for d in exc.diagnostics)
     if submission is None:
         remote.reject_inbox_file(repo, session, oldest.relative_to(workspace).as_posix(), data, reason or "")
-        print(f"wild-ci: {oldest.name} was not run and is now in {remote.REJECTED_DIR}/:\n{reason}")
+        print(f"wild-ci: {oldest.name} was not run and is now in {layout.REJECTED_DIR}/:\n{reason}")
     else:
         print(f"wild-ci: {oldest.name} is iteration {submission.label} on {submission.branch}")
     if args.push:
         remote.push_branch(repo, session, args.remote)
     if args.dispatch and submission is not None:
-        remote.client_from_env().dispatch(remote.WORKFLOW_FILE, submission.branch)
-        print(f"wild-ci: started {remote.WORKFLOW_FILE} on {submission.branch}")
+        remote.client_from_env().dispatch(layout.WORKFLOW_FILE, submission.branch)
+        print(f"wild-ci: started {layout.WORKFLOW_FILE} on {submission.branch}")
     return EXIT_OK if submission is not None else EXIT_BAD_INPUT
 
 
