@@ -239,7 +239,7 @@ def leg_status(i: int) -> str | None:
 
 def write_legs(spec, artifacts: Path) -> None:
     """The folders `wild-ci execute` leaves: result.json (as execute writes it), stdout.log, stderr.log."""
-    from wild_ci.specs import artifact_name
+    from wild_ci.layout import artifact_name
 
     for i, experiment in enumerate(spec.experiments):
         status = leg_status(i)
@@ -302,7 +302,7 @@ def prepare_collect(n: int, folder: Path) -> None:
 
 def one_collect(n: int, folder: Path) -> dict:
     """collect_results + commit_locally, as `wild-ci collect` does once the legs are done."""
-    from wild_ci import chart, collect, ledger
+    from wild_ci import chart, collect, layout, ledger
 
     base = rss_mb()
     repo = ledger.open_repo(folder / "repo")
@@ -327,7 +327,7 @@ def one_collect(n: int, folder: Path) -> dict:
     commit_s = time.perf_counter() - start
     peak = rss_mb()
     assert outcome.created and len(results.experiments) == n
-    as_json = ledger.read_file(repo, outcome.commit, f"{ledger.iteration_dir(1)}/results.json") or b""
+    as_json = ledger.read_file(repo, outcome.commit, layout.iteration_file(1, layout.RESULTS_JSON)) or b""
     return {
         "n": n,
         "collect_s": collect_s,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from helpers import RepoState, git, run_cli
 
-from wild_ci import ledger
+from wild_ci import layout, ledger
 from wild_ci.config import Config, Limits
 from wild_ci.generate import InvalidBrainOutput, render_workflow, submit
 
@@ -84,7 +84,7 @@ def test_sessions_are_separate_branches(repo: Path) -> None:
 
 def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     submit(repo, BRAIN, config=ROOTED)
-    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     legs = workflow["jobs"]["experiment"]
     assert legs["strategy"]["matrix"] == {"experiment": ["first-run", "second-run"]}
     assert legs["runs-on"] == ["ubuntu-latest"]
@@ -122,7 +122,7 @@ def test_hostile_brain_text_never_reaches_the_workflow(repo: Path) -> None:
         b"</experiments>\n"
     )
     submission = submit(repo, hostile, config=ROOTED)
-    text = show(repo, f"wild/main:{ledger.WORKFLOW_PATH}")
+    text = show(repo, f"wild/main:{layout.WORKFLOW_PATH}")
     for fragment in ("secrets.GITHUB_TOKEN", "7*7", "$(curl", "github.event", "{{ config", "secrets.X"):
         assert fragment not in text
     assert submission.spec.experiments[0].id == "secrets-github-token-7-7-curl-evil"
@@ -182,7 +182,7 @@ def test_more_legs_than_one_matrix_holds_are_sharded_by_runner_labels(repo: Path
     )
     gpu = Config(runner_labels=(("gpu", "self-hosted"),))
     submission = submit(repo, f"<experiments>\n{text}</experiments>\n".encode(), config=gpu)
-    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
     sizes = {name: len(job["strategy"]["matrix"]["experiment"]) for name, job in shards.items()}
     assert sizes == {"experiment": 256, "experiment-2": 144, "experiment-3": 200}
@@ -214,7 +214,7 @@ def test_a_workflow_over_githubs_500_kb_is_refused_before_anything_is_written(re
 
 def test_the_pull_request_trigger_checks_out_the_head_not_the_merge_commit(repo: Path) -> None:
     submit(repo, BRAIN, config=Config(project_root="/brain/root", trigger="pull_request"))
-    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     assert workflow[True] == {
         "pull_request": {
             "types": ["opened", "synchronize", "reopened"],
@@ -344,7 +344,7 @@ def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:
     message = git(repo, "log", "-1", "--format=%B", submission.commit)
     assert message.startswith("wild: main iteration 0001 (3000 experiments)")
     assert message.rstrip().endswith("- … and 2900 more (experiments.json has them all)")
-    workflow = yaml.safe_load(show(repo, f"wild/main:{ledger.WORKFLOW_PATH}"))
+    workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     assert (
         sum(len(j["strategy"]["matrix"]["experiment"]) for n, j in workflow["jobs"].items() if n != "collect")
         == 3000

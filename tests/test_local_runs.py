@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from wild_ci import ledger
-from wild_ci.engines.act.runs import local_leg_folder, runs_root
+from wild_ci.engines.act.runs import local_leg_folder
+from wild_ci.layout import runs_root
 
 
 def test_a_leg_is_found_in_the_latest_run_that_has_it(make_repo) -> None:

@@ -16,6 +16,7 @@ from hostile_cases import load_cases
 
 from wild_ci.config import Config
 from wild_ci.generate import PINNED_ACTIONS, read_brain_output, render_workflow
+from wild_ci.layout import inbox_names
 from wild_ci.specs import IterationSpec
 from wild_ci.templating import render
 
@@ -64,7 +65,7 @@ def rendered(folder: Path) -> list[Path]:
     written.append(sharded)
     inbox = workflows / "wild-inbox.yml"
     inbox.write_text(render("wild-inbox.yml.j2", version="0", install_spec="wild-ci==0.1.0",
-                            runs_on="ubuntu-latest", actions=PINNED_ACTIONS))  # fmt: skip
+                            runs_on="ubuntu-latest", actions=PINNED_ACTIONS, **inbox_names()))  # fmt: skip
     return [*written, inbox]
 
 

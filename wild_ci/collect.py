@@ -18,13 +18,23 @@ from pathlib import Path
 import git
 
 from . import chart, ledger, report
+from .layout import (
+    CHART_FILE,
+    RESULT_FILE,
+    RESULTS_JSON,
+    RESULTS_MD,
+    SPEC_FILE,
+    STDERR_LOG,
+    STDOUT_LOG,
+    artifact_name,
+    iteration_file,
+)
 from .specs import (
     STATUSES,
     Experiment,
     ExperimentResult,
     IterationResults,
     IterationSpec,
-    artifact_name,
 )
 
 TAIL_LINES = 40
@@ -40,7 +50,7 @@ class CommitOutcome:
 
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
-    """Read every leg's artifact folder (`<artifacts>/wild-NNNN-<id>/`) into results."""
+    """Read every leg's artifact folder (`<artifacts>/<artifact_name>/`) into results."""
     results = [load_leg(artifacts / artifact_name(spec.iteration, e.id), e) for e in spec.experiments]
     return IterationResults(
         session=spec.session,
@@ -54,8 +64,8 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
 
 
 def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
-    stdout_tail = tail(folder / "stdout.log")
-    stderr_tail = tail(folder / "stderr.log")
+    stdout_tail = tail(folder / STDOUT_LOG)
+    stderr_tail = tail(folder / STDERR_LOG)
     fallback = ExperimentResult(
         id=experiment.id,
         goal=experiment.goal,
@@ -69,7 +79,7 @@ def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
         fallback.note = "no artifact came back: the runner died or the leg never ran"
         return fallback
     try:
-        data = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
         result = ExperimentResult.from_json(data)
     except (OSError, ValueError, TypeError) as exc:
         fallback.status = "cancelled"
@@ -113,22 +123,22 @@ def keep_known(results: IterationResults, existing: IterationResults | None) -> 
     return dataclasses.replace(results, experiments=merged)
 
 
-CHART_NAME = "metrics.png"
-
-
 def results_files(
     results: IterationResults, history: list[IterationResults] | None = None
 ) -> dict[str, bytes]:
     """results.json, results.md and, when there are metrics, the chart; `history` holds the
     session's earlier iterations with results, oldest first."""
     history = history or []
-    folder = ledger.iteration_dir(results.iteration)
+    n = results.iteration
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
     png = chart.metrics_png(results, history)
-    markdown = report.results_markdown(results, history[-1] if history else None, CHART_NAME if png else None)
-    files = {f"{folder}/results.json": as_json.encode(), f"{folder}/results.md": markdown.encode()}
+    markdown = report.results_markdown(results, history[-1] if history else None, CHART_FILE if png else None)
+    files = {
+        iteration_file(n, RESULTS_JSON): as_json.encode(),
+        iteration_file(n, RESULTS_MD): markdown.encode(),
+    }
     if png:
-        files[f"{folder}/{CHART_NAME}"] = png
+        files[iteration_file(n, CHART_FILE)] = png
     return files
 
 
@@ -225,12 +235,12 @@ def write_step_summary(results: IterationResults) -> None:
 
 
 def read_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
-    data = ledger.read_file(repo, rev, f"{ledger.iteration_dir(iteration)}/results.json")
+    data = ledger.read_file(repo, rev, iteration_file(iteration, RESULTS_JSON))
     return IterationResults.from_json(json.loads(data)) if data else None
 
 
 def read_spec(repo: git.Repo, rev: str, iteration: int) -> IterationSpec | None:
-    data = ledger.read_file(repo, rev, f"{ledger.iteration_dir(iteration)}/experiments.json")
+    data = ledger.read_file(repo, rev, iteration_file(iteration, SPEC_FILE))
     return IterationSpec.from_json(json.loads(data)) if data else None
 
 

@@ -1,4 +1,4 @@
-"""Project configuration: the optional, committed `.wild/config.yml`.
+"""Project configuration: the optional, committed config file (`layout.CONFIG_PATH`).
 
 It holds a project's defaults so that every `wild-ci submit`/`run` does not need the same flags.
 Command-line flags win over the file, and the file over built-in defaults. Unknown keys and wrong
@@ -35,18 +35,19 @@ from typing import Any
 import yaml
 
 from .errors import BadInput, UsageError
+from .layout import CONFIG_PATH
 from .specs import DEFAULT_TIMEOUT_S, LegSettings
 
-CONFIG_PATH = ".wild/config.yml"
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+DEFAULT_CONTEXT_BUDGET = 20_000  # characters of experiment_results for the brain
 
 
 class ConfigError(BadInput):
-    """`.wild/config.yml` is not valid; the message names the file and line."""
+    """The config file is not valid; the message names the file and line."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Config:
     install_spec: str = DEFAULT_INSTALL_SPEC
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
-    context_budget: int = 20_000  # characters of experiment_results for the brain
+    context_budget: int = DEFAULT_CONTEXT_BUDGET
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -125,7 +126,7 @@ class Overrides:
 
 
 def load_config(repo_root: Path) -> Config:
-    """Read `.wild/config.yml` from a folder (defaults when absent)."""
+    """Read the config file (`CONFIG_PATH`) from a folder (defaults when absent)."""
     path = repo_root / CONFIG_PATH
     if not path.is_file():
         return Config()

@@ -18,6 +18,7 @@ from . import report
 from .config import Config
 from .engines.act.runs import LocalRunError, run_local
 from .errors import EXIT_OK, UsageError
+from .layout import RESULTS_MD, iteration_file
 from .templating import resource_dir
 
 BRAIN_PROJECT_ROOT = "/home/researcher/demo"
@@ -56,7 +57,7 @@ def run_demo(directory: Path | None) -> int:
         f"\nwild-ci demo: {report.counts_line(outcome.results)}\n"
         f"wild-ci demo: see the ledger with: git -C {repo_dir} log --stat wild/main\n"
         f"wild-ci demo: results for people: git -C {repo_dir} show "
-        f"wild/main:.wild/iterations/{outcome.results.label}/results.md",
+        f"wild/main:{iteration_file(outcome.results.iteration, RESULTS_MD)}",
         file=sys.stderr,
     )
     if outcome.collected_by != "workflow":

@@ -1,7 +1,7 @@
 """One family of errors, and the one handler every entry point runs its body under.
 
 Domain code raises a `WildError` subclass: `BadInput` (exit 2: the brain output, the command line,
-`.wild/config.yml`), `PipelineError` (exit 1: git, act, artifacts, GitHub) or `Interrupted` (130).
+the config file), `PipelineError` (exit 1: git, act, artifacts, GitHub) or `Interrupted` (130).
 The handler prints `wild-ci: error: …` and the hint for those. Anything else is a bug in wild-ci:
 its traceback is printed and the exit code is 3, so a programming error is never passed off as the
 user's fault. Standard library only: every matrix leg loads this module.

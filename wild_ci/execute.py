@@ -32,7 +32,8 @@ from typing import BinaryIO
 
 from . import environment
 from .errors import PipelineError, run_guarded
-from .specs import Experiment, ExperimentResult, IterationSpec, iteration_dir
+from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
+from .specs import Experiment, ExperimentResult, IterationSpec
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
@@ -42,7 +43,6 @@ PIPE_DRAIN_S = 5.0
 TAIL_KEEP_BYTES = 1024 * 1024
 MIRROR_CAP_BYTES = 1024 * 1024  # what a runaway print may put in the job log, per stream
 MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the artifact has it]\n"
-RESULT_MARKER = "wild-ci: experiment"
 # Variables a runner gives the job that the experiment does not inherit: its tokens, and the
 # file commands through which a step changes later steps. This keeps an experiment from changing
 # its leg by accident; it is no sandbox against a hostile one running as the same user, which is
@@ -73,15 +73,15 @@ class LegPaths:
 
     @property
     def stdout(self) -> Path:
-        return self.out / "stdout.log"
+        return self.out / STDOUT_LOG
 
     @property
     def stderr(self) -> Path:
-        return self.out / "stderr.log"
+        return self.out / STDERR_LOG
 
     @property
     def result(self) -> Path:
-        return self.out / "result.json"
+        return self.out / RESULT_FILE
 
     @property
     def outputs(self) -> Path:
@@ -116,7 +116,7 @@ class LegError(PipelineError):
 
 
 def load_spec(workspace: Path, iteration: int) -> IterationSpec:
-    path = workspace / iteration_dir(iteration) / "experiments.json"
+    path = workspace / iteration_file(iteration, SPEC_FILE)
     try:
         return IterationSpec.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
@@ -193,7 +193,7 @@ def execute(
     timeout_s = experiment.timeout_s or spec.default_timeout_s
     env = _leg_env(spec, experiment, workspace, workdir)
     (workdir / "outputs").mkdir(exist_ok=True)  # WILD_OUTPUT_DIR exists before the command runs
-    setup_log = paths.out / "setup.log"
+    setup_log = paths.out / SETUP_LOG
     try:
         with _cancellable():
             prepared = environment.prepare(

@@ -20,6 +20,15 @@ from pathlib import Path
 from . import __version__, ledger
 from .config import MAX_MATRIX_LEGS, Config, Limits
 from .errors import BadInput
+from .layout import (
+    BRAIN_FILE,
+    CONFIG_PATH,
+    SPEC_FILE,
+    WORKFLOW_PATH,
+    iteration_file,
+    iteration_label,
+    workflow_names,
+)
 from .parse import decode_brain_output, parse_brain_output
 from .specs import (
     BrainOutput,
@@ -27,7 +36,6 @@ from .specs import (
     Experiment,
     InvalidItem,
     IterationSpec,
-    iteration_label,
 )
 from .templating import render
 
@@ -154,11 +162,10 @@ def submit(
         default_timeout_s=config.timeout_s,
         leg=config.leg,
     )
-    folder = ledger.iteration_dir(iteration)
     files = {
-        f"{folder}/brain.md": brain_output,
-        f"{folder}/experiments.json": spec_json(spec),
-        ledger.WORKFLOW_PATH: render_workflow(spec, config).encode(),
+        iteration_file(iteration, BRAIN_FILE): brain_output,
+        iteration_file(iteration, SPEC_FILE): spec_json(spec),
+        WORKFLOW_PATH: render_workflow(spec, config).encode(),
     }
     tree = ledger.snapshot_worktree_tree(repo, tip, files)
     parent = tip or spec.source_commit
@@ -222,6 +229,7 @@ def render_workflow(spec: IterationSpec, config: Config) -> str:
         step_timeout_minutes=step_minutes,
         job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
         actions=PINNED_ACTIONS,
+        **workflow_names(spec.iteration),
     )
     size = len(text.encode())
     if size > MAX_WORKFLOW_BYTES:
@@ -307,7 +315,7 @@ def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
             return None
         return (
             f"runs_on [{', '.join(experiment.runs_on)}] is not an allowed set of runner labels "
-            f"(allowed: {shown}); add it to runner_labels in .wild/config.yml"
+            f"(allowed: {shown}); add it to runner_labels in {CONFIG_PATH}"
         )
 
     _keep_or_invalidate(parsed, problem)
@@ -335,7 +343,7 @@ def _repo_workdir(experiment: Experiment, project: ProjectLocation) -> str | Non
         if relative is None:
             return (
                 f"workdir {experiment.workdir!r} is outside the project root {project.root!r}; pass "
-                "--project-root (or set project_root in .wild/config.yml) with the root the brain uses"
+                f"--project-root (or set project_root in {CONFIG_PATH}) with the root the brain uses"
             )
         path = relative
     in_repo = posixpath.normpath(posixpath.join(project.directory, path))

@@ -20,12 +20,8 @@ import git
 from gitdb import IStream
 
 from .errors import PipelineError
-from .specs import ITERATIONS_DIR, iteration_dir  # the ledger's vocabulary too
+from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WORKFLOWS_DIR, iteration_file
 
-WILD_DIR = ".wild"
-WORKFLOWS_DIR = ".github/workflows"
-CONFIG_PATH = f"{WILD_DIR}/config.yml"
-WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-experiments.yml"
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ZERO_OID = "0" * 40
 FALLBACK_IDENTITY = {"name": "wild-ci", "email": "wild-ci@localhost"}
@@ -82,7 +78,7 @@ def read_file(repo: git.Repo, rev: str, path: str) -> bytes | None:
 
 
 def iterations_at(repo: git.Repo, rev: str | None) -> list[int]:
-    """Iteration numbers present under `.wild/iterations/` at a revision, ascending."""
+    """Iteration numbers present under `layout.ITERATIONS_DIR` at a revision, ascending."""
     if rev is None:
         return []
     try:
@@ -115,7 +111,7 @@ def latest_iteration(repo: git.Repo, tip: str) -> int:
 
 def iteration_commit(repo: git.Repo, tip: str, iteration: int) -> str:
     """The commit that added the iteration's experiments.json: the one its workflow runs on."""
-    path = f"{iteration_dir(iteration)}/experiments.json"
+    path = iteration_file(iteration, SPEC_FILE)
     found = repo.git.log("--format=%H", "--diff-filter=A", "-1", tip, "--", path)
     if not found:
         raise LedgerError(f"iteration {iteration} is not on the session branch")
@@ -214,9 +210,9 @@ def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapp
     """A tree of the working tree as it is (tracked + untracked-not-ignored files), where the
     iterations come from the session branch and `files` go on top.
 
-    Workflow files and `.wild/config.yml` come from the user's HEAD, never from the work tree: a
-    workflow the brain wrote would run with the repository's secrets once the branch is pushed, and
-    the configuration decides what runners install and where jobs run."""
+    Workflow files and the config file (`CONFIG_PATH`) come from the user's HEAD, never from the
+    work tree: a workflow the brain wrote would run with the repository's secrets once the branch
+    is pushed, and the configuration decides what runners install and where jobs run."""
     with temporary_index(repo, seed_from_real_index=True) as env:
         if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
             repo.git.read_tree("HEAD", env=env)

@@ -10,6 +10,8 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
+from .config import DEFAULT_CONTEXT_BUDGET
+from .layout import artifact_name
 from .specs import ExperimentResult, IterationResults
 from .templating import render
 
@@ -145,6 +147,7 @@ def results_markdown(
         metrics=metric_comparison(results, previous),
         previous=previous,
         chart_src=chart_src,
+        artifact_name=artifact_name,
         **_filters(),
     )
 
@@ -199,9 +202,6 @@ def nothing_ran_block(session: str, warnings: list, promise: str | None) -> str:
     if promise:
         lines += ["", f"Your promise was {defuse(promise)}."]
     return "\n".join([*lines, "</experiment_results>"]) + "\n"
-
-
-DEFAULT_CONTEXT_BUDGET = 20_000
 
 
 def context_block(results: IterationResults, budget: int = DEFAULT_CONTEXT_BUDGET) -> str:

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .layout import iteration_label
+
 SPEC_FORMAT = 1
 
 STATUSES = ("succeeded", "failed", "timed_out", "setup_failed", "cancelled", "missing")
@@ -132,7 +134,7 @@ class LegSettings:
 
 @dataclass
 class IterationSpec:
-    """The content of `.wild/iterations/NNNN/experiments.json`: everything a leg needs."""
+    """The content of an iteration's `experiments.json` (`layout.SPEC_FILE`): everything a leg needs."""
 
     session: str
     iteration: int
@@ -239,7 +241,7 @@ class ExperimentResult:
 
 @dataclass
 class IterationResults:
-    """The content of `.wild/iterations/NNNN/results.json`."""
+    """The content of an iteration's `results.json` (`layout.RESULTS_JSON`)."""
 
     session: str
     iteration: int
@@ -283,20 +285,3 @@ class IterationResults:
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
         )
-
-
-def iteration_label(iteration: int) -> str:
-    """Iterations are numbered 0001, 0002, … so that folders sort in order."""
-    return f"{iteration:04d}"
-
-
-ITERATIONS_DIR = ".wild/iterations"
-
-
-def iteration_dir(iteration: int) -> str:
-    """Where an iteration's files live in the repository."""
-    return f"{ITERATIONS_DIR}/{iteration_label(iteration)}"
-
-
-def artifact_name(iteration: int, experiment_id: str) -> str:
-    return f"wild-{iteration_label(iteration)}-{experiment_id}"

@@ -1,7 +1,7 @@
 """The `wild-ci` command: argument wiring, and the table of which module runs each command.
 
 Exit codes: 0 done; 1 the pipeline failed (act, git, artifacts, GitHub); 2 bad input (the brain
-output, the command line, .wild/config.yml); 3 a bug in wild-ci (with its traceback); 130
+output, the command line, the config file); 3 a bug in wild-ci (with its traceback); 130
 interrupted. Errors go to stderr; what the brain reads (`context`, `run`, `wait`) goes to stdout.
 
 A command's module is imported only when that command runs (the one lazy import of the CLI):
@@ -17,7 +17,8 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, layout
+from ..config import DEFAULT_CONTEXT_BUDGET
 from ..errors import run_guarded
 from ..execute import add_arguments as add_execute_arguments
 
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget", type=int,
         help="at most this many characters; tails are cut evenly to fit "
-        "(default: context_budget in .wild/config.yml, else 20000)",
+        f"(default: context_budget in {layout.CONFIG_PATH}, else {DEFAULT_CONTEXT_BUDGET})",
     )  # fmt: skip
     p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
 
@@ -174,7 +175,7 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--project-root",
         help="the absolute project root the brain's paths use (default: project_root in "
-        ".wild/config.yml, else the repository's path)",
+        f"{layout.CONFIG_PATH}, else the repository's path)",
     )
     p.add_argument(
         "--skip-invalid",

@@ -26,7 +26,7 @@ def read_input(name: str) -> bytes:
 
 
 def config_with_flags(args: argparse.Namespace) -> Config:
-    """.wild/config.yml as committed in the repository, overridden by the flags that were given."""
+    """The config file as committed in the repository, overridden by the flags that were given."""
     config = committed_config(ledger.open_repo(args.repo))
     given = Overrides(
         project_root=args.project_root,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import __version__, ledger
+from .. import __version__, layout, ledger
 from ..config import committed_config
 from ..engines.github import inbox as inbox_queue
-from ..engines.github import runs as github
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
 from ..generate import PINNED_ACTIONS
 from ..templating import render
@@ -16,7 +15,7 @@ from ..templating import render
 
 def init(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
-    target = Path(repo.working_tree_dir or args.repo) / github.INBOX_WORKFLOW_PATH
+    target = Path(repo.working_tree_dir or args.repo) / layout.INBOX_WORKFLOW_PATH
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
     config = committed_config(repo)
@@ -26,12 +25,13 @@ def init(args: argparse.Namespace) -> int:
         install_spec=args.install_spec or config.install_spec,
         runs_on=args.runs_on,
         actions=PINNED_ACTIONS,
+        **layout.inbox_names(),
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     print(f"wrote {target}")
     print(
-        f"commit it to your default branch; then a brain output committed to {github.INBOX_DIR}/ "
+        f"commit it to your default branch; then a brain output committed to {layout.INBOX_DIR}/ "
         "on a wild/<session> branch runs as that session's next iteration"
     )
     return EXIT_OK
@@ -40,13 +40,13 @@ def init(args: argparse.Namespace) -> int:
 def inbox(args: argparse.Namespace) -> int:
     outcome = inbox_queue.submit_oldest(args.repo, args.push, args.remote, args.dispatch)
     if outcome.file is None:
-        print(f"wild-ci: nothing in {github.INBOX_DIR}/")
+        print(f"wild-ci: nothing in {layout.INBOX_DIR}/")
         return EXIT_OK
     if outcome.submission is None:
-        where = f"{github.REJECTED_DIR}/"
+        where = f"{layout.REJECTED_DIR}/"
         print(f"wild-ci: {outcome.file} was not run and is now in {where}:\n{outcome.rejected_because}")
         return EXIT_BAD_INPUT
     print(f"wild-ci: {outcome.file} is iteration {outcome.submission.label} on {outcome.submission.branch}")
     if args.dispatch:
-        print(f"wild-ci: started {github.WORKFLOW_FILE} on {outcome.submission.branch}")
+        print(f"wild-ci: started {layout.WORKFLOW_FILE} on {outcome.submission.branch}")
     return EXIT_OK

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import collect, ledger, report
+from .. import collect, layout, ledger, report
 from ..config import Config, committed_config
 from ..engines.act.runs import LocalRun, PullRequestTarget, rerun_local, run_local
 from ..engines.github import runs as github
@@ -55,8 +55,8 @@ def _report(
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
         f"{report.counts_line(results)}\n"
-        f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / 'legs'}/<id>/ "
-        f"(act's log: {outcome.run_dir / 'act.log'})",
+        f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / layout.RUN_LEGS_DIR}/<id>/ "
+        f"(act's log: {outcome.run_dir / layout.RUN_LOG})",
         file=sys.stderr,
     )
     print(report.context_block(results, config.context_budget), end="")
@@ -73,7 +73,6 @@ def _report(
             if outcome.act_exit_code < 0
             else "the workflow's collect job did not commit the results"
         )
-        raise PipelineError(
-            f"{why}; wild-ci collected the results on the host instead (see {outcome.run_dir / 'act.log'})"
-        )
+        log = outcome.run_dir / layout.RUN_LOG
+        raise PipelineError(f"{why}; wild-ci collected the results on the host instead (see {log})")
     return EXIT_OK

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import collect, ledger, report
+from .. import collect, layout, ledger, report
 from ..config import committed_config
-from ..engines.act.runs import local_leg_folder, runs_root
+from ..engines.act.runs import local_leg_folder
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
 from ..specs import IterationResults
@@ -78,7 +78,9 @@ def logs(args: argparse.Namespace) -> int:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
     leg = _leg_folder(repo, results, args.experiment)
-    path = leg / ("result.json" if args.json else "stderr.log" if args.stderr else "stdout.log")
+    path = leg / (
+        layout.RESULT_FILE if args.json else layout.STDERR_LOG if args.stderr else layout.STDOUT_LOG
+    )
     if not path.is_file():
         raise PipelineError(f"{path} does not exist (the leg left no such file)")
     sys.stdout.buffer.write(path.read_bytes())
@@ -91,5 +93,5 @@ def _leg_folder(repo: git.Repo, results: IterationResults, experiment_id: str) -
     leg = local_leg_folder(repo, results.session, results.label, experiment_id)
     if leg is not None:
         return leg
-    destination = runs_root(repo, results.session, results.label) / "legs" / experiment_id
+    destination = layout.runs_root(repo, results.session, results.label) / layout.RUN_LEGS_DIR / experiment_id
     return github.download_leg(repo, results, experiment_id, destination)

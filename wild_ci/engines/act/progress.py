@@ -18,10 +18,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ...execute import RESULT_MARKER
+from ...layout import EXPERIMENT_STEP, RESULT_MARKER
 from ...report import STATUS_SYMBOLS, duration
 
-EXPERIMENT_STEP = "Run the experiment"  # the step's name in templates/wild-experiments.yml.j2
 MARKER = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)")
 
 

@@ -34,7 +34,19 @@ from ... import collect, environment, generate, ledger
 from ...config import Config
 from ...errors import PipelineError
 from ...generate import PINNED_ACTIONS, Submission
-from ...specs import BrainOutput, IterationResults, IterationSpec, artifact_name
+from ...layout import (
+    LEG_OUT_DIR,
+    RESULT_FILE,
+    RUN_LEGS_DIR,
+    RUN_LOG,
+    SPEC_FILE,
+    WORKFLOW_FILE,
+    artifact_experiment,
+    artifact_name,
+    iteration_file,
+    runs_root,
+)
+from ...specs import BrainOutput, IterationResults, IterationSpec
 from ...templating import render
 from .artifacts import ArtifactError, unzip
 from .progress import ProgressDisplay, ProgressTracker
@@ -97,10 +109,6 @@ def run_dir_for(repo: git.Repo, submission: Submission) -> Path:
     return runs_root(repo, submission.session, submission.label)
 
 
-def runs_root(repo: git.Repo, session: str, label: str) -> Path:
-    return Path(repo.common_dir) / "wild-ci" / "runs" / session / label
-
-
 def run_local(
     repo_path: str | Path,
     brain_output: bytes,
@@ -144,7 +152,7 @@ def existing_submission(repo: git.Repo, session: str, iteration: int | None) -> 
         raise ledger.LedgerError(f"there is no session branch {branch}")
     iteration = iteration or ledger.latest_iteration(repo, tip)
     commit = ledger.iteration_commit(repo, tip, iteration)
-    data = ledger.read_file(repo, commit, f"{ledger.iteration_dir(iteration)}/experiments.json")
+    data = ledger.read_file(repo, commit, iteration_file(iteration, SPEC_FILE))
     assert data is not None  # iteration_commit found the commit that added it
     spec = IterationSpec.from_json(json.loads(data))
     return Submission(session, branch, iteration, commit, spec)
@@ -222,7 +230,7 @@ def run_submission(
     if not tracker.saw_jobs:
         raise LocalRunError(
             f"act ran no job (exit code {exit_code}); every experiment was recorded as missing. "
-            f"act's output is in {run_dir / 'act.log'}:\n" + "\n".join(tracker.other_lines[-10:])
+            f"act's output is in {run_dir / RUN_LOG}:\n" + "\n".join(tracker.other_lines[-10:])
         )
     return LocalRun(submission, results, run_dir, exit_code, "host")
 
@@ -235,8 +243,8 @@ def local_leg_folder(repo: git.Repo, session: str, label: str, experiment_id: st
         latest.parent.glob(f"{label}.run-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True
     )
     for run_dir in (latest, *earlier):
-        if (run_dir / "legs" / experiment_id).is_dir():
-            return run_dir / "legs" / experiment_id
+        if (run_dir / RUN_LEGS_DIR / experiment_id).is_dir():
+            return run_dir / RUN_LEGS_DIR / experiment_id
     return None
 
 
@@ -254,7 +262,7 @@ def unpack_artifacts(run_dir: Path) -> None:
     """Each leg's artifact, unzipped to `<run dir>/legs/<experiment id>/`, so a user finds every log
     and output on disk without digging through act's storage."""
     for archive in sorted((run_dir / "artifacts").glob("*/*/*.zip")):
-        leg = run_dir / "legs" / archive.stem.split("-", 2)[-1]  # wild-NNNN-<id>
+        leg = run_dir / RUN_LEGS_DIR / artifact_experiment(archive.stem)
         if not leg.exists():
             with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
                 unzip(archive.read_bytes(), leg)
@@ -273,11 +281,11 @@ def collect_on_host(
             f"the artifacts are in {run_dir / 'artifacts'}"
         )
     unpack_artifacts(run_dir)
-    _rescue_unreported_legs(act_legs, run_dir / "legs")
+    _rescue_unreported_legs(act_legs, run_dir / RUN_LEGS_DIR)
     with tempfile.TemporaryDirectory(prefix="wild-ci-artifacts-") as tmp:
         view = Path(tmp)  # the legs under their artifact names, as collect reads them
         for experiment in submission.spec.experiments:
-            leg = run_dir / "legs" / experiment.id
+            leg = run_dir / RUN_LEGS_DIR / experiment.id
             if leg.is_dir():
                 (view / artifact_name(submission.iteration, experiment.id)).symlink_to(leg)
         results = collect.collect_results(submission.spec, view, submission.commit)
@@ -287,7 +295,7 @@ def collect_on_host(
 
 def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
     """Legs act never uploaded still have their folder in act's workspace ($RUNNER_TEMP/wild-out)."""
-    for result_file in act_legs.glob("*/tmp/wild-out/result.json"):
+    for result_file in act_legs.glob(f"*/tmp/{LEG_OUT_DIR}/{RESULT_FILE}"):
         with contextlib.suppress(OSError, ValueError):
             experiment_id = str(json.loads(result_file.read_text(encoding="utf-8")).get("id", ""))
             if experiment_id and "/" not in experiment_id and not (legs / experiment_id).exists():
@@ -318,7 +326,7 @@ def _local_workflow(submission: Submission, config: Config, tmp: Path) -> Path:
     cores. Shards of one iteration run one after another (`--concurrent-jobs 1`), so the limit
     holds for the whole run."""
     local = config.with_overrides(max_parallel=config.max_parallel or os.cpu_count() or 1)
-    path = tmp / "workflow" / Path(ledger.WORKFLOW_PATH).name
+    path = tmp / "workflow" / WORKFLOW_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(generate.render_workflow(submission.spec, local), encoding="utf-8")
     return path
@@ -436,7 +444,7 @@ def _run_act(
 ) -> tuple[int, ProgressTracker]:
     tracker = ProgressTracker([e.id for e in submission.spec.experiments])
     with (
-        (run_dir / "act.log").open("wb") as log,
+        (run_dir / RUN_LOG).open("wb") as log,
         ProgressDisplay(tracker, progress_stream) as display,  # type: ignore[arg-type]
     ):
         process = subprocess.Popen(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import ledger
+from ... import layout, ledger
 from ...config import committed_config
 from ...generate import InvalidBrainOutput, Submission, submit
 from . import runs
@@ -44,5 +44,5 @@ def submit_oldest(repo_path: Path, push: bool, remote: str, dispatch: bool) -> I
     if push:
         runs.push_branch(repo, session, remote)
     if dispatch and submission is not None:
-        runs.client_from_env().dispatch(runs.WORKFLOW_FILE, submission.branch)
+        runs.client_from_env().dispatch(layout.WORKFLOW_FILE, submission.branch)
     return InboxOutcome(oldest.name, submission, reason)

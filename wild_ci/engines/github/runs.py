@@ -22,14 +22,19 @@ import git
 
 from ... import chart, collect, ledger, report
 from ...errors import PipelineError, UsageError
-from ...specs import IterationResults, iteration_label
+from ...layout import (
+    CHART_FILE,
+    INBOX_DIR,
+    REJECTED_DIR,
+    RESULTS_MD,
+    WORKFLOW_NAME,
+    artifact_name,
+    artifact_pattern,
+    iteration_file,
+    iteration_label,
+)
+from ...specs import IterationResults
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
-
-WORKFLOW_FILE = "wild-experiments.yml"
-EXPERIMENTS_WORKFLOW_NAME = "wild-experiments"  # `name:` in templates/wild-experiments.yml.j2
-INBOX_DIR = ".wild/inbox"
-REJECTED_DIR = ".wild/rejected"
-INBOX_WORKFLOW_PATH = ".github/workflows/wild-inbox.yml"
 
 
 class WaitFailed(PipelineError):
@@ -63,11 +68,10 @@ def post_results_comment(
     client: GitHubClient, results: IterationResults, number: int, previous: IterationResults | None = None
 ) -> CommentOutcome:
     """Create or update the iteration's one comment on the pull request."""
-    folder = ledger.iteration_dir(results.iteration)
     branch = ledger.branch_name(results.session)
-    url = client.settings.blob_url(branch, f"{folder}/results.md")
+    url = client.settings.blob_url(branch, iteration_file(results.iteration, RESULTS_MD))
     has_metrics = any(r.metrics for r in results.experiments) and chart.available()
-    chart_url = client.settings.blob_url(branch, f"{folder}/{collect.CHART_NAME}") + "?raw=true"
+    chart_url = client.settings.blob_url(branch, iteration_file(results.iteration, CHART_FILE)) + "?raw=true"
     body = report.comment_body(results, url, previous=previous, chart_url=chart_url if has_metrics else None)
     return client.upsert_comment(number, report.comment_marker(results), body)
 
@@ -147,7 +151,7 @@ def wait_for_results(
     shown: dict[str, str] = {}
     out.write(f"wild-ci: waiting for iteration {iteration_label(iteration)} ({commit[:12]}) on GitHub\n")
     while True:
-        runs = [r for r in client.runs_for_commit(commit) if r.name == EXPERIMENTS_WORKFLOW_NAME]
+        runs = [r for r in client.runs_for_commit(commit) if r.name == WORKFLOW_NAME]
         for run in runs:
             _show_jobs(client.jobs(run.id), shown, out)
         results = _fetch_results(repo, options.remote, branch, iteration)
@@ -250,7 +254,7 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
     if spec is None:
         raise ledger.LedgerError(f"iteration {candidate} has no experiments.json")
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-artifacts-") as tmp:
-        names = client.download_artifacts(run_id, f"wild-{spec.label}-*", Path(tmp))
+        names = client.download_artifacts(run_id, artifact_pattern(spec.iteration), Path(tmp))
         if not names:
             raise WaitFailed(f"run {run_id} has no artifacts of iteration {spec.label} (expired?)")
         results = collect.collect_results(spec, Path(tmp), run.head_sha)
@@ -284,7 +288,7 @@ def session_of_checkout(repo: git.Repo) -> str:
 
 
 def reject_inbox_file(repo: git.Repo, session: str, path: str, data: bytes, reason: str) -> str:
-    """Move an inbox file that cannot run to `.wild/rejected/`, next to a note of why."""
+    """Move an inbox file that cannot run to `REJECTED_DIR`, next to a note of why."""
     branch = ledger.branch_name(session)
     tip = ledger.branch_tip(repo, branch)
     if tip is None:
@@ -307,8 +311,8 @@ def download_leg(repo: git.Repo, results: IterationResults, experiment_id: str, 
         client = client_from_env()
     except GitHubError as exc:
         raise GitHubError(f"no local logs for {experiment_id}, and {exc}") from exc
-    runs = [r for r in client.runs_for_commit(results.commit) if r.name == EXPERIMENTS_WORKFLOW_NAME]
-    name = f"wild-{results.label}-{experiment_id}"
+    runs = [r for r in client.runs_for_commit(results.commit) if r.name == WORKFLOW_NAME]
+    name = artifact_name(results.iteration, experiment_id)
     for run in runs:
         with tempfile.TemporaryDirectory(prefix="wild-ci-logs-") as tmp:
             if client.download_artifacts(run.id, name, Path(tmp)):

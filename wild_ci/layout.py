@@ -1,0 +1,124 @@
+"""Every name on the session branch and in a run, spelled once.
+
+The iteration folders and their files, the config file, the inbox, the workflow files and the
+names inside them that code relies on (the workflow's `name:`, a step's name, the artifact of each
+leg), a leg's files, and where a local run keeps its logs. The workflow templates receive these
+names as variables (`workflow_names`, `inbox_names`), so a template and the code that reads what
+it produced cannot drift apart.
+
+Standard library only: the leg (`wild-ci execute`) imports this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+# --- on the session branch -------------------------------------------------------------------------
+
+WILD_DIR = ".wild"
+ITERATIONS_DIR = ".wild/iterations"
+CONFIG_PATH = ".wild/config.yml"
+INBOX_DIR = f"{WILD_DIR}/inbox"  # brain outputs committed directly (the inbox workflow)
+REJECTED_DIR = f"{WILD_DIR}/rejected"  # inbox files that could not run, beside a note of why
+
+# the files of one iteration, in `iteration_dir(n)`
+BRAIN_FILE = "brain.md"  # the brain's output, verbatim
+SPEC_FILE = "experiments.json"  # the normalized specs: everything a leg needs
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+CHART_FILE = "metrics.png"  # beside results.md, when there are metrics
+
+
+def iteration_label(iteration: int) -> str:
+    """Iterations are numbered 0001, 0002, … so that folders sort in order."""
+    return f"{iteration:04d}"
+
+
+def iteration_dir(iteration: int) -> str:
+    """Where an iteration's files live in the repository."""
+    return f"{ITERATIONS_DIR}/{iteration_label(iteration)}"
+
+
+def iteration_file(iteration: int, name: str) -> str:
+    """The repository path of one of an iteration's files (`SPEC_FILE`, `RESULTS_JSON`, …)."""
+    return f"{iteration_dir(iteration)}/{name}"
+
+
+# --- workflows -------------------------------------------------------------------------------------
+
+WORKFLOWS_DIR = ".github/workflows"
+WORKFLOW_FILE = "wild-experiments.yml"  # what `workflow_dispatch` names
+WORKFLOW_PATH = f"{WORKFLOWS_DIR}/{WORKFLOW_FILE}"
+WORKFLOW_NAME = "wild-experiments"  # its `name:`, by which the runs of an iteration are found
+INBOX_WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-inbox.yml"
+EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live view shows
+
+# --- a leg -----------------------------------------------------------------------------------------
+
+LEG_OUT_DIR = "wild-out"  # under $RUNNER_TEMP: what the leg writes and uploads as its artifact
+STDOUT_LOG = "stdout.log"
+STDERR_LOG = "stderr.log"
+SETUP_LOG = "setup.log"
+RESULT_FILE = "result.json"  # one experiment's result, written by the leg
+RESULT_MARKER = "wild-ci: experiment"  # starts the line a leg prints when its experiment ends
+
+
+def artifact_prefix(iteration: int) -> str:
+    """What every leg's artifact name of an iteration starts with."""
+    return f"wild-{iteration_label(iteration)}-"
+
+
+def artifact_name(iteration: int, experiment_id: str) -> str:
+    """The artifact a leg uploads: `artifact_prefix` and the experiment's id."""
+    return artifact_prefix(iteration) + experiment_id
+
+
+def artifact_pattern(iteration: int) -> str:
+    """The download pattern that matches every leg's artifact of an iteration."""
+    return artifact_prefix(iteration) + "*"
+
+
+def artifact_experiment(name: str) -> str:
+    """The experiment id in an artifact's name (ids have no '-' prefix of their own to lose)."""
+    return name.split("-", 2)[-1]
+
+
+# --- a local run (inside .git, out of the work tree) -----------------------------------------------
+
+RUN_LOG = "act.log"
+RUN_LEGS_DIR = "legs"  # each leg's artifact, unpacked: `legs/<experiment id>/`
+
+
+class _Repository(Protocol):
+    @property
+    def common_dir(self) -> str: ...
+
+
+def runs_root(repo: _Repository, session: str, label: str) -> Path:
+    """Where a local run of an iteration keeps act's log and the artifacts: inside .git (the
+    common one, shared by worktrees), out of the work tree. An earlier run of the same iteration
+    moves beside it, `NNNN.run-K`."""
+    return Path(repo.common_dir) / "wild-ci" / "runs" / session / label
+
+
+# --- what the templates get ------------------------------------------------------------------------
+
+
+def workflow_names(iteration: int) -> dict[str, str]:
+    """The names the experiments workflow template spells, for `render(...)`."""
+    return {
+        "workflow_name": WORKFLOW_NAME,
+        "spec_path": iteration_file(iteration, SPEC_FILE),
+        "spec_paths": f"{ITERATIONS_DIR}/*/{SPEC_FILE}",
+        "config_path": CONFIG_PATH,
+        "experiment_step": EXPERIMENT_STEP,
+        "leg_out_dir": LEG_OUT_DIR,
+        "artifact_prefix": artifact_prefix(iteration),
+        "artifact_pattern": artifact_pattern(iteration),
+    }
+
+
+def inbox_names() -> dict[str, str]:
+    """The names the inbox workflow template spells, for `render(...)`."""
+    return {"inbox_dir": INBOX_DIR, "rejected_dir": REJECTED_DIR, "config_path": CONFIG_PATH}
