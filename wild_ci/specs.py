@@ -11,12 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .values import DEFAULT_TIMEOUT_S
+
 SPEC_FORMAT = 1
 
 STATUSES = ("succeeded", "failed", "timed_out", "setup_failed", "cancelled", "missing")
 """Every status an experiment can end with. `missing` means no artifact came back."""
-
-DEFAULT_TIMEOUT_S = 60 * 60
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import math
 import re
 import shlex
 import unicodedata
@@ -21,15 +20,13 @@ import yaml
 
 from ..config import Limits
 from ..specs import BrainOutput, Diagnostic, Experiment, InvalidItem
+from ..values import normalize_setup, parse_duration, runner_labels
 from .fast import read_canonical
 from .tolerant import Unreadable, read_tolerantly
 
 KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env", "setup", "artifacts", "runs_on")
-RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 MAX_ID_LENGTH = 48
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -559,22 +556,6 @@ def _parameters(value: Any, error: Any) -> dict[str, Any]:
     return parameters
 
 
-def parse_duration(value: Any) -> int | None:
-    """Seconds from a number or a duration like 90s, 30m, 2h; None when it is neither or not positive."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-        if not math.isfinite(seconds):
-            return None
-    else:
-        match = DURATION.match(str(value))
-        if not match:
-            return None
-        seconds = float(match.group(1)) * UNIT_SECONDS[(match.group(2) or "s")[0]]
-    return max(1, round(seconds)) if seconds > 0 else None
-
-
 def _setup(value: Any, error: Any) -> str | None:
     """`auto` (build the environment from the project's files), `none`, or a shell command."""
     if value is None:
@@ -583,27 +564,6 @@ def _setup(value: Any, error: Any) -> str | None:
         error("setup", "'setup' must be auto, none, or a command")
         return None
     return normalize_setup(value)
-
-
-def runner_labels(value: Any, error: Callable[[str], None]) -> list[str]:
-    """`runs_on`: one runner label or a list of them (all must match), e.g. [self-hosted, gpu]."""
-    if value is None:
-        return []
-    labels = [value] if isinstance(value, str) else value
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        error("'runs_on' must be a runner label or a list of labels")
-        return []
-    bad = [label for label in labels if not RUNNER_LABEL.match(label)]
-    if bad:
-        error(f"runner label {bad[0]!r} may only use letters, digits, '.', '_' and '-'")
-        return []
-    return labels
-
-
-def normalize_setup(value: str) -> str:
-    """`auto` and `none` in any case are keywords; anything else is a shell command."""
-    text = value.strip()
-    return text.lower() if text.lower() in ("auto", "none") else text
 
 
 def _artifact_globs(value: Any, error: Any) -> list[str]:
