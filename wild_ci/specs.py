@@ -61,6 +61,10 @@ class Experiment:
     `run` is the final command line: `command` with `parameters` appended as shell-quoted
     `--key=value` flags. `workdir` is as the brain wrote it; the generator maps it into the
     repository (`repo_workdir`).
+
+    The attributes a brain sets are the rows of `parse.fields.FIELDS` (key in the brain output,
+    validator, config default); their type and default are declared here, once. `id`, `run`,
+    `line` and `repo_workdir` are derived. `experiments.json` is this dataclass, field by field.
     """
 
     id: str
