@@ -169,8 +169,6 @@ def test_domain_code_raises_no_builtin_errors_for_users() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
                 name = getattr(node.exc.func, "id", "")
-                if name in {"KeyError", "FileNotFoundError", "RuntimeError", "LookupError"} and not (
-                    path.name == "specs.py" and name == "KeyError"  # TEMP: UnknownExperiment lands next
-                ):
+                if name in {"KeyError", "FileNotFoundError", "RuntimeError", "LookupError"}:
                     offenders.append(f"{path.relative_to(package)}:{node.lineno} raises {name}")
     assert offenders == []

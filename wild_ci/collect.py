@@ -35,6 +35,7 @@ from .specs import (
     ExperimentResult,
     IterationResults,
     IterationSpec,
+    Status,
 )
 
 TAIL_LINES = 40
@@ -70,7 +71,7 @@ def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
         id=experiment.id,
         goal=experiment.goal,
         command=experiment.run,
-        status="missing",
+        status=Status.MISSING,
         stdout_tail=stdout_tail,
         stderr_tail=stderr_tail,
         workdir=experiment.repo_workdir,
@@ -82,18 +83,18 @@ def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
         data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
         result = ExperimentResult.from_json(data)
     except (OSError, ValueError, TypeError) as exc:
-        fallback.status = "cancelled"
+        fallback.status = Status.CANCELLED
         fallback.note = f"the leg left logs but no readable result.json ({exc.__class__.__name__})"
         return fallback
     result.goal = experiment.goal  # trust the committed spec, not the artifact, for identity
     result.id = experiment.id
     result.stdout_tail, result.stderr_tail = stdout_tail, stderr_tail
-    if result.status == "running":
-        result.status = "cancelled"
+    if result.status == Status.RUNNING:
+        result.status = Status.CANCELLED
         result.note = "the leg stopped before the experiment finished"
     elif result.status not in STATUSES:
         result.note = f"unknown status {result.status!r} in result.json"
-        result.status = "missing"
+        result.status = Status.MISSING
     return result
 
 
@@ -118,8 +119,8 @@ def keep_known(results: IterationResults, existing: IterationResults | None) -> 
     with `missing`: for each experiment, an existing real result wins over a missing one."""
     if existing is None:
         return results
-    known = {r.id: r for r in existing.experiments if r.status != "missing"}
-    merged = [known.get(r.id, r) if r.status == "missing" else r for r in results.experiments]
+    known = {r.id: r for r in existing.experiments if r.status != Status.MISSING}
+    merged = [known.get(r.id, r) if r.status == Status.MISSING else r for r in results.experiments]
     return dataclasses.replace(results, experiments=merged)
 
 

@@ -27,22 +27,22 @@ limits:
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import ledger
 from .errors import BadInput, UsageError
 from .layout import CONFIG_PATH
-from .specs import DEFAULT_TIMEOUT_S, LegSettings
+from .specs import LegSettings
+from .values import DEFAULT_TIMEOUT_S, RUNNER_LABEL, normalize_setup, parse_duration, workflow_safe
 
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
-RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 DEFAULT_CONTEXT_BUDGET = 20_000  # characters of experiment_results for the brain
 
 
@@ -98,8 +98,6 @@ class Overrides:
 
     def applied_to(self, config: Config) -> Config:
         """`config` with these settings checked and put in; a bad one raises UsageError."""
-        from .parse import normalize_setup, parse_duration  # TEMP until values.py
-
         timeout_s = None
         if self.timeout is not None:
             timeout_s = parse_duration(self.timeout)
@@ -137,8 +135,6 @@ def committed_config(repo: Any) -> Config:
     """The configuration as committed at HEAD: the working tree is what the brain edits, and a
     setting that reaches the workflow (install_spec, runs_on) must not come from the brain. A
     repository without commits falls back to the working tree."""
-    from . import ledger
-
     if ledger.resolve(repo, "HEAD") is None:
         return load_config(Path(repo.working_tree_dir))
     data = ledger.read_file(repo, "HEAD", CONFIG_PATH)
@@ -164,8 +160,6 @@ def parse_config(text: str, where: str) -> Config:
 
 
 def _config_from(data: dict[str, Any], error: Any) -> Config:
-    from .parse import normalize_setup  # the same syntax as in a brain output
-
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "trigger",
@@ -234,19 +228,10 @@ def _label_sets(data: Any, error: Any) -> tuple[tuple[str, ...], ...]:
 
 
 def _duration(data: dict[str, Any], key: str, error: Any) -> int:
-    from .parse import parse_duration  # the same syntax as an experiment's timeout
-
     seconds = parse_duration(data[key])
     if seconds is None:
         raise error(key, f"{key} must be seconds or a duration like 90s, 30m, 2h")
     return seconds
-
-
-def workflow_safe(value: str, name: str, error: Any) -> str:
-    """Settings rendered into the workflow may hold no expression and no line break."""
-    if "${{" in value or "\n" in value or "\r" in value:
-        raise error(name, f"{name} may not contain '${{{{' or a line break")
-    return value
 
 
 def _limits_from(data: Any, error: Any) -> Limits:

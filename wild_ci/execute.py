@@ -33,7 +33,7 @@ from typing import BinaryIO
 from . import environment
 from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
-from .specs import Experiment, ExperimentResult, IterationSpec
+from .specs import Experiment, ExperimentResult, IterationSpec, Status
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
@@ -175,7 +175,7 @@ def execute(
         goal=experiment.goal,
         command=experiment.run,  # as the brain wrote it
         executed_command=command,
-        status="running",
+        status=Status.RUNNING,
         started_at=_now(),
         runner=os.environ.get("RUNNER_NAME") or platform.node(),
         commit=os.environ.get("WILD_COMMIT") or os.environ.get("GITHUB_SHA") or _head_commit(workspace),
@@ -205,7 +205,7 @@ def execute(
                 spec.leg.setup_timeout_s,
             )
     except _Cancelled:
-        return _finish(paths, result, "cancelled", None, 0.0, note="the leg was cancelled during set-up")
+        return _finish(paths, result, Status.CANCELLED, None, 0.0, note="the leg was cancelled during set-up")
     except Exception as exc:  # a set-up failure, whatever raised it, is the experiment's status
         log = setup_log.read_text(encoding="utf-8", errors="replace") if setup_log.exists() else ""
         return _setup_failed(paths, result, f"{exc}\n--- setup.log ---\n{log}")
@@ -228,7 +228,7 @@ def _setup_failed(paths: LegPaths, result: ExperimentResult, message: str) -> Ex
     """The experiment never ran; why goes to stderr.log, which the brain sees the end of."""
     with paths.stderr.open("a", encoding="utf-8") as handle:
         handle.write(message.rstrip("\n") + "\n")
-    return _finish(paths, result, "setup_failed", None, 0.0, note=message.splitlines()[0])
+    return _finish(paths, result, Status.SETUP_FAILED, None, 0.0, note=message.splitlines()[0])
 
 
 def _unique(paths: list[Path]) -> list[Path]:
@@ -306,7 +306,7 @@ def _announce(line: str) -> None:
 
 @dataclass
 class _Run:
-    status: str
+    status: Status
     exit_code: int | None
     duration_s: float
     signal: int | None = None
@@ -362,12 +362,12 @@ def _run_command(
     exit_code, signal_number = (None, -code) if code < 0 else (code, None)
     if timed_out:
         note = f"stopped after the {timeout_s}s timeout"
-        return _Run("timed_out", exit_code, duration, signal_number, note)
+        return _Run(Status.TIMED_OUT, exit_code, duration, signal_number, note)
     if cancelled.is_set():
-        return _Run("cancelled", exit_code, duration, signal_number, "the leg was cancelled")
+        return _Run(Status.CANCELLED, exit_code, duration, signal_number, "the leg was cancelled")
     if signal_number:
-        return _Run("failed", None, duration, signal_number, f"killed by signal {signal_number}")
-    return _Run("succeeded" if code == 0 else "failed", code, duration)
+        return _Run(Status.FAILED, None, duration, signal_number, f"killed by signal {signal_number}")
+    return _Run(Status.SUCCEEDED if code == 0 else Status.FAILED, code, duration)
 
 
 def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: int) -> threading.Thread:

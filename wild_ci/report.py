@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 from .config import DEFAULT_CONTEXT_BUDGET
 from .layout import artifact_name
-from .specs import ExperimentResult, IterationResults
+from .specs import ExperimentResult, IterationResults, Status
 from .templating import render
 
 STATUS_SYMBOLS = {
-    "succeeded": "✅",
-    "failed": "❌",
-    "timed_out": "⏱️",
-    "setup_failed": "🧰",
-    "cancelled": "🚫",
-    "missing": "❓",
+    Status.SUCCEEDED: "✅",
+    Status.FAILED: "❌",
+    Status.TIMED_OUT: "⏱️",
+    Status.SETUP_FAILED: "🧰",
+    Status.CANCELLED: "🚫",
+    Status.MISSING: "❓",
 }
 COMMENT_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters; keep room to spare
 CLOSING_TAG = re.compile(r"</(experiment_results)", re.IGNORECASE)
@@ -240,7 +240,7 @@ def _trimmed(
     experiments = []
     for r in results.experiments:
         first, second = (
-            ("stderr_tail", "stdout_tail") if r.status != "succeeded" else ("stdout_tail", "stderr_tail")
+            ("stderr_tail", "stdout_tail") if r.status != Status.SUCCEEDED else ("stdout_tail", "stderr_tail")
         )
         keep_first = min(len(getattr(r, first)), tail_chars)
         keep_second = max(0, tail_chars - keep_first)

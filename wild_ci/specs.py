@@ -9,16 +9,55 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
+from .errors import BadInput, PipelineError
 from .layout import iteration_label
+from .values import DEFAULT_TIMEOUT_S
 
 SPEC_FORMAT = 1
+"""The version of `experiments.json` and `results.json` this wild-ci writes, and the newest it reads."""
 
-STATUSES = ("succeeded", "failed", "timed_out", "setup_failed", "cancelled", "missing")
-"""Every status an experiment can end with. `missing` means no artifact came back."""
 
-DEFAULT_TIMEOUT_S = 60 * 60
+class Status(str, Enum):
+    """How an experiment ended. A `str`, so JSON, templates and comparisons see the bare value."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SETUP_FAILED = "setup_failed"
+    CANCELLED = "cancelled"
+    MISSING = "missing"  # no artifact came back: the runner died or the leg never ran
+    RUNNING = "running"  # what a leg writes first; collect reads a leg that left it as cancelled
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+STATUSES = tuple(status for status in Status if status is not Status.RUNNING)
+"""Every status an experiment can end with."""
+
+
+class FormatTooNew(PipelineError):
+    """A file on the branch was written by a newer wild-ci than this one."""
+
+
+class UnknownExperiment(BadInput):
+    """An experiment id that the iteration does not have."""
+
+
+def check_format(data: dict[str, Any], name: str) -> None:
+    """Refuse a file whose format is newer than this wild-ci reads (files without one are format 1)."""
+    version = data.get("format", 1)
+    if isinstance(version, int) and not isinstance(version, bool) and version > SPEC_FORMAT:
+        raise FormatTooNew(
+            f"{name} was written by a newer wild-ci (format {version}; this one reads up to "
+            f"{SPEC_FORMAT}): upgrade wild-ci"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,6 +108,10 @@ class Experiment:
     `run` is the final command line: `command` with `parameters` appended as shell-quoted
     `--key=value` flags. `workdir` is as the brain wrote it; the generator maps it into the
     repository (`repo_workdir`).
+
+    The attributes a brain sets are the rows of `parse.fields.FIELDS` (key in the brain output,
+    validator, config default); their type and default are declared here, once. `id`, `run`,
+    `line` and `repo_workdir` are derived. `experiments.json` is this dataclass, field by field.
     """
 
     id: str
@@ -160,7 +203,7 @@ class IterationSpec:
             if experiment.id == experiment_id:
                 return experiment
         known = ", ".join(e.id for e in self.experiments) or "none"
-        raise KeyError(f"no experiment {experiment_id!r} in iteration {self.label} (known: {known})")
+        raise UnknownExperiment(f"no experiment {experiment_id!r} in iteration {self.label} (known: {known})")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -183,6 +226,7 @@ class IterationSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IterationSpec:
+        check_format(data, "experiments.json")
         return cls(
             session=data["session"],
             iteration=int(data["iteration"]),
@@ -208,7 +252,7 @@ class ExperimentResult:
     id: str
     goal: str
     command: str
-    status: str
+    status: str  # a Status; a leg's own result.json may hold anything until collect checks it
     exit_code: int | None = None
     duration_s: float | None = None
     started_at: str | None = None
@@ -276,6 +320,7 @@ class IterationResults:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IterationResults:
+        check_format(data, "results.json")
         return cls(
             session=data["session"],
             iteration=int(data["iteration"]),

@@ -13,7 +13,7 @@ from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
 from ..errors import EXIT_OK, UsageError
 from ..execute import load_spec
-from ..parse import parse_duration
+from ..values import parse_duration
 
 
 def collect_command(args: argparse.Namespace) -> int:

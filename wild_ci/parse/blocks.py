@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import bisect
 import json
-import math
 import re
-import shlex
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,17 +17,12 @@ from typing import Any
 import yaml
 
 from ..config import Limits
-from ..specs import BrainOutput, Diagnostic, Experiment, InvalidItem
+from ..specs import BrainOutput, Diagnostic
 from .fast import read_canonical
+from .fields import KNOWN_KEYS
+from .items import add_item, assign_ids, reject
 from .tolerant import Unreadable, read_tolerantly
 
-KNOWN_KEYS = ("goal", "command", "workdir", "parameters", "timeout", "env", "setup", "artifacts", "runs_on")
-RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-MAX_ID_LENGTH = 48
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
@@ -70,7 +62,7 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     for offset in blocks.unclosed:
         line = _line_of(text, offset)
         message = "this <experiments> block is never closed: add </experiments> after its last item"
-        _reject(out, None, line, [Diagnostic(line, message)])
+        reject(out, None, line, [Diagnostic(line, message)])
     for tag in blocks.tags:
         _parse_block(text, tag, out, limits)
     if len(out.experiments) > limits.max_experiments:
@@ -82,7 +74,7 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
                 "(GitHub runs at most 256 legs per matrix)",
             )
         )
-    _assign_ids(out.experiments)
+    assign_ids(out.experiments)
     out.promise = _last_signal(text, "promise", quoted)
     out.summary = _last_signal(text, "summary", quoted)
     out.plan = _last_signal(text, "plan", quoted)
@@ -101,87 +93,6 @@ def decode_brain_output(data: bytes) -> tuple[str, list[Diagnostic]]:
         line = data.count(b"\n", 0, exc.start) + 1
         text = data.decode("utf-8", errors="replace")
         return text, [Diagnostic(line, "bytes that are not UTF-8 were replaced with U+FFFD")]
-
-
-def final_command(command: str, parameters: dict[str, Any]) -> str:
-    """Append `--key=value` flags to the command's last line, each quoted for the shell."""
-    if not parameters:
-        return command
-    flags = " ".join(shlex.quote(f"--{key}={flag_value(value)}") for key, value in parameters.items())
-    return f"{command.rstrip()} {flags}"
-
-
-def flag_position_problem(command: str) -> str | None:
-    """Why `--key=value` flags appended to the command's last line would not reach its program
-    (a comment, a trailing operator, an open quote), or None when they would. Quotes are followed
-    over the whole command: a quoted argument may span lines."""
-    text = command.rstrip()
-    last_line_start = text.rfind("\n") + 1
-    quote: str | None = None
-    escaped = in_comment = False
-    for index, char in enumerate(text):
-        if in_comment:
-            in_comment = char != "\n"
-        elif escaped:
-            escaped = False
-        elif char == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and (index == 0 or text[index - 1].isspace()):
-            if index >= last_line_start:
-                return "the last line of the command ends in a comment; put the comment on its own line"
-            in_comment = True
-    if quote or escaped:
-        return "the command has an open quote or ends with a backslash"
-    last = text[last_line_start:]
-    if last.rstrip().endswith((";", "&", "|", "(", "{")):
-        return "the last line of the command ends with an operator; end it with the program to run"
-    if _ends_in_heredoc(command):
-        return "the command ends inside a here-document; flags there would not reach the program"
-    if last.split() and last.split()[-1] in ("done", "fi", "esac", "}", ")", "then", "do", "else"):
-        return "the command ends a shell block; end it with the program to run"
-    return None
-
-
-HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
-
-
-def _ends_in_heredoc(command: str) -> bool:
-    """Whether the command's last line is the body or the terminator of a here-document."""
-    terminator: str | None = None
-    lines = command.rstrip().split("\n")
-    for index, line in enumerate(lines):
-        if terminator is not None:
-            if line.strip() == terminator:
-                terminator = None
-                if index == len(lines) - 1:
-                    return True
-            continue
-        match = HEREDOC.search(line.replace("<<<", ""))
-        if match:
-            terminator = match.group(2)
-    return terminator is not None
-
-
-def flag_value(value: Any) -> str:
-    """Strings as written; numbers, booleans, null, lists and mappings as compact JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def slugify(goal: str) -> str:
-    """A deterministic, artifact-name-safe id from a goal: lowercase ASCII words joined by '-'."""
-    ascii_text = unicodedata.normalize("NFKD", goal).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if len(slug) > MAX_ID_LENGTH:
-        cut = slug[:MAX_ID_LENGTH]
-        ends_at_word = slug[MAX_ID_LENGTH] == "-"
-        slug = cut if ends_at_word or "-" not in cut else cut.rsplit("-", 1)[0]
-    return slug or "experiment"
 
 
 # --- blocks -------------------------------------------------------------------------------------
@@ -311,7 +222,7 @@ def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError, OverflowError) as exc:
         line = _line_of(text, tag.start)
         message = f"the <experiments> block cannot be read: {exc.__class__.__name__}: {str(exc)[:200]}"
-        _reject(out, None, line, [Diagnostic(line, message)])
+        reject(out, None, line, [Diagnostic(line, message)])
 
 
 def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
@@ -331,7 +242,7 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     canonical = read_canonical(content, first_line)
     if canonical is not None:  # the common shape, read exactly as YAML would but much faster
         for values, item_line, key_lines in canonical:
-            _add_item(values, item_line, key_lines, out, limits)
+            add_item(values, item_line, key_lines, out, limits)
         return
     try:
         node, data = _load_yaml(content)
@@ -344,7 +255,7 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     if _uses_aliases(node):
         line = at(node.start_mark)
         message = "YAML anchors and aliases (&name, *name) are not allowed in an <experiments> block"
-        _reject(out, None, line, [Diagnostic(line, message)])
+        reject(out, None, line, [Diagnostic(line, message)])
         return
     if isinstance(data, dict):
         pairs = [(data, node)]
@@ -353,11 +264,11 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     else:
         line = at(node.start_mark)
         message = "an <experiments> block must be a YAML list of items, each '- goal: …' with a 'command: …'"
-        _reject(out, None, line, [Diagnostic(line, message)])
+        reject(out, None, line, [Diagnostic(line, message)])
         return
     for item, item_node in pairs:
         _prefer_json_parameters(item, item_node, content)
-        _add_item(item, at(item_node.start_mark), _key_lines(item_node, at), out, limits)
+        add_item(item, at(item_node.start_mark), _key_lines(item_node, at), out, limits)
 
 
 def _parse_tolerantly(
@@ -374,12 +285,12 @@ def _parse_tolerantly(
         message = (
             f"cannot read the <experiments> block: {unreadable.message} (YAML: {problem} at line {line})"
         )
-        _reject(out, None, unreadable.line, [Diagnostic(unreadable.line, message)])
+        reject(out, None, unreadable.line, [Diagnostic(unreadable.line, message)])
         return
     out.warnings.append(Diagnostic(line, f"the block is not valid YAML ({problem}); it was read tolerantly"))
     out.warnings.extend(warnings)
     for item in items:
-        _add_item(item.values, item.line, item.key_lines, out, limits)
+        add_item(item.values, item.line, item.key_lines, out, limits)
 
 
 def _uses_aliases(root: yaml.Node) -> bool:
@@ -426,256 +337,7 @@ def _load_yaml(content: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _reject(out: BrainOutput, goal: str | None, line: int | None, errors: list[Diagnostic]) -> None:
-    out.errors.extend(errors)
-    out.invalid.append(InvalidItem(line=line, goal=goal, errors=errors))
-
-
-# --- items --------------------------------------------------------------------------------------
-
-
-def _add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOutput, limits: Limits) -> None:
-    if not isinstance(item, dict):
-        message = "an experiment must be a mapping with 'goal' and 'command'"
-        _reject(out, None, item_line, [Diagnostic(item_line, message)])
-        return
-    errors: list[Diagnostic] = []
-
-    def error(key: str, message: str) -> None:
-        errors.append(Diagnostic(key_lines.get(key, item_line), message))
-
-    for key in item:
-        if str(key) not in KNOWN_KEYS:
-            out.warnings.append(
-                Diagnostic(
-                    key_lines.get(str(key), item_line),
-                    f"unknown key {str(key)!r} was ignored (known: {', '.join(KNOWN_KEYS)})",
-                )
-            )
-    goal = _required_text(item, "goal", error)
-    command = _required_text(item, "command", error)
-    if command is not None and len(command) > limits.max_command_chars:
-        error(
-            "command", f"the command has {len(command)} characters; the limit is {limits.max_command_chars}"
-        )
-    workdir = _optional_path(item, "workdir", error)
-    parameters = _parameters(item.get("parameters"), error)
-    timeout_s = _timeout(item.get("timeout"), error)
-    env = _env(item.get("env"), error)
-    setup = _setup(item.get("setup"), error)
-    artifacts = _artifact_globs(item.get("artifacts"), error)
-    runs_on = runner_labels(item.get("runs_on"), lambda message: error("runs_on", message))
-    if command is not None and parameters:
-        problem = flag_position_problem(command)
-        if problem:
-            error("command", f"the parameters cannot be appended: {problem}")
-    run = final_command(command, parameters) if command is not None else ""
-    if len(run) > limits.max_command_chars and not errors:
-        error("parameters", f"the command with its parameters has {len(run)} characters; "
-              f"the limit is {limits.max_command_chars}")  # fmt: skip
-    if errors or goal is None or command is None:
-        _reject(out, goal, item_line, errors)
-        return
-    out.experiments.append(
-        Experiment(
-            id="",
-            goal=goal,
-            command=command,
-            run=run,
-            line=item_line,
-            workdir=workdir,
-            parameters=parameters,
-            timeout_s=timeout_s,
-            env=env,
-            setup=setup,
-            artifacts=artifacts,
-            runs_on=runs_on,
-        )
-    )
-
-
 def _key_lines(node: yaml.Node, at: Callable[[yaml.Mark], int]) -> dict[str, int]:
     if not isinstance(node, yaml.MappingNode):
         return {}
     return {str(key.value): at(key.start_mark) for key, _ in node.value}
-
-
-def _required_text(item: dict[str, Any], key: str, error: Any) -> str | None:
-    value = item.get(key)
-    if value is None:
-        error(key, f"'{key}' is required")
-        return None
-    if isinstance(value, (dict, list)):
-        error(key, f"'{key}' must be text, not a {type(value).__name__}")
-        return None
-    text = str(value) if not isinstance(value, str) else value
-    if not text.strip():
-        error(key, f"'{key}' is empty")
-        return None
-    if "\x00" in text:
-        error(key, f"'{key}' contains a NUL byte")
-        return None
-    return text.strip() if key == "goal" else text.rstrip("\n")
-
-
-def _optional_path(item: dict[str, Any], key: str, error: Any) -> str | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or "\x00" in value or "\n" in value:
-        error(key, f"'{key}' must be a path on one line")
-        return None
-    return value.strip()
-
-
-def _parameters(value: Any, error: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            error("parameters", "'parameters' must be a mapping (JSON or YAML)")
-            return {}
-        if value is None:
-            return {}
-    if not isinstance(value, dict):
-        error("parameters", "'parameters' must be a mapping of flag names to values")
-        return {}
-    if _contains_nul(value):
-        error("parameters", "'parameters' contain a NUL byte")
-        return {}
-    parameters: dict[str, Any] = {}
-    for key, item in value.items():
-        name = str(key)
-        if not FLAG_NAME.match(name):
-            error(
-                "parameters",
-                f"parameter name {name!r} is not a safe flag name "
-                "(letters, digits, '_', '-', '.'; starting with a letter or digit)",
-            )
-            continue
-        parameters[name] = item
-    return parameters
-
-
-def parse_duration(value: Any) -> int | None:
-    """Seconds from a number or a duration like 90s, 30m, 2h; None when it is neither or not positive."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-        if not math.isfinite(seconds):
-            return None
-    else:
-        match = DURATION.match(str(value))
-        if not match:
-            return None
-        seconds = float(match.group(1)) * UNIT_SECONDS[(match.group(2) or "s")[0]]
-    return max(1, round(seconds)) if seconds > 0 else None
-
-
-def _setup(value: Any, error: Any) -> str | None:
-    """`auto` (build the environment from the project's files), `none`, or a shell command."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or "\x00" in value:
-        error("setup", "'setup' must be auto, none, or a command")
-        return None
-    return normalize_setup(value)
-
-
-def runner_labels(value: Any, error: Callable[[str], None]) -> list[str]:
-    """`runs_on`: one runner label or a list of them (all must match), e.g. [self-hosted, gpu]."""
-    if value is None:
-        return []
-    labels = [value] if isinstance(value, str) else value
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        error("'runs_on' must be a runner label or a list of labels")
-        return []
-    bad = [label for label in labels if not RUNNER_LABEL.match(label)]
-    if bad:
-        error(f"runner label {bad[0]!r} may only use letters, digits, '.', '_' and '-'")
-        return []
-    return labels
-
-
-def normalize_setup(value: str) -> str:
-    """`auto` and `none` in any case are keywords; anything else is a shell command."""
-    text = value.strip()
-    return text.lower() if text.lower() in ("auto", "none") else text
-
-
-def _artifact_globs(value: Any, error: Any) -> list[str]:
-    """Extra files to keep, as globs relative to the workdir (never absolute, never '..')."""
-    if value is None:
-        return []
-    globs = [value] if isinstance(value, str) else value
-    if not isinstance(globs, list) or not all(isinstance(g, str) and g.strip() for g in globs):
-        error("artifacts", "'artifacts' must be a glob or a list of globs, relative to the workdir")
-        return []
-    for pattern in globs:
-        if pattern.startswith("/") or ".." in pattern.split("/") or "\x00" in pattern:
-            error("artifacts", f"artifact glob {pattern!r} must stay inside the workdir")
-            return []
-    return [g.strip() for g in globs]
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
-
-
-def _timeout(value: Any, error: Any) -> int | None:
-    if value is None:
-        return None
-    seconds = parse_duration(value)
-    if seconds is None:
-        error(
-            "timeout",
-            f"'timeout' {value!r} is not a positive number of seconds or a duration like 90s, 30m, 2h",
-        )
-    return seconds
-
-
-def _env(value: Any, error: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        error("env", "'env' must be a mapping of variable names to strings")
-        return {}
-    env: dict[str, str] = {}
-    for key, item in value.items():
-        name = str(key)
-        if not ENV_NAME.match(name) or name.upper().startswith(("GITHUB_", "ACTIONS_", "RUNNER_")):
-            error("env", f"environment variable name {name!r} is not allowed")
-            continue
-        if isinstance(item, (dict, list)):
-            error("env", f"environment variable {name!r} must be a string")
-            continue
-        text = flag_value(item) if item is not None else ""
-        if "\x00" in text:
-            error("env", f"environment variable {name!r} contains a NUL byte")
-            continue
-        env[name] = text
-    return env
-
-
-def _assign_ids(experiments: list[Experiment]) -> None:
-    """Ids are slugs of goals, made unique inside the iteration by a numeric suffix."""
-    seen: set[str] = set()
-    next_suffix: dict[str, int] = {}  # per base: every smaller suffix is taken (linear, not quadratic)
-    for experiment in experiments:
-        base = slugify(experiment.goal)
-        candidate, n = base, next_suffix.get(base, 2)
-        while candidate in seen:
-            candidate = f"{base}-{n}"
-            n += 1
-        next_suffix[base] = n
-        seen.add(candidate)
-        experiment.id = candidate

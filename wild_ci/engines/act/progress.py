@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ...layout import EXPERIMENT_STEP, RESULT_MARKER
 from ...report import STATUS_SYMBOLS, duration
+from ...specs import Status
 
 MARKER = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)")
 
@@ -89,7 +90,7 @@ class ProgressTracker:
         if "jobResult" in event and leg.state != "done":
             leg.state, leg.ended, changed = "done", now, True
             if leg is self.collect:
-                leg.status = "succeeded" if event["jobResult"] == "success" else "failed"
+                leg.status = Status.SUCCEEDED if event["jobResult"] == "success" else Status.FAILED
         return leg if changed else None
 
 

@@ -1,0 +1,215 @@
+"""The experiment fields a brain may write, declared once.
+
+Each row of `FIELDS` names a key of an `<experiments>` item, the `Experiment` attribute it fills,
+the validator that turns the brain's value into that attribute, and the configuration setting used
+when the brain leaves it out. The attribute's type and default are the `Experiment` dataclass's
+(specs.py), read from it here, so they are written once. The table drives the known keys (an
+unknown key is a warning that lists them), the validation of every item (items.py), and, through
+the dataclass, `experiments.json`.
+
+A validator is `validate(value, key, error) -> attribute value`: `value` is what the brain wrote
+(None when it wrote nothing), and `error(key, message)` records a problem on that key's line.
+An optional field left out gets the dataclass default without calling its validator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..specs import Experiment
+from ..values import normalize_setup, parse_duration, runner_labels
+from .commands import flag_value
+
+ErrorFn = Callable[[str, str], None]
+Validator = Callable[[Any, str, ErrorFn], Any]
+
+FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# --- validators ---------------------------------------------------------------------------------
+
+
+def _required_text(value: Any, key: str, error: ErrorFn) -> str | None:
+    if value is None:
+        error(key, f"'{key}' is required")
+        return None
+    if isinstance(value, (dict, list)):
+        error(key, f"'{key}' must be text, not a {type(value).__name__}")
+        return None
+    text = str(value) if not isinstance(value, str) else value
+    if not text.strip():
+        error(key, f"'{key}' is empty")
+        return None
+    if "\x00" in text:
+        error(key, f"'{key}' contains a NUL byte")
+        return None
+    return text.strip() if key == "goal" else text.rstrip("\n")
+
+
+def _optional_path(value: Any, key: str, error: ErrorFn) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or "\n" in value:
+        error(key, f"'{key}' must be a path on one line")
+        return None
+    return value.strip()
+
+
+def _parameters(value: Any, key: str, error: ErrorFn) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            error("parameters", "'parameters' must be a mapping (JSON or YAML)")
+            return {}
+        if value is None:
+            return {}
+    if not isinstance(value, dict):
+        error("parameters", "'parameters' must be a mapping of flag names to values")
+        return {}
+    if _contains_nul(value):
+        error("parameters", "'parameters' contain a NUL byte")
+        return {}
+    parameters: dict[str, Any] = {}
+    for name_key, item in value.items():
+        name = str(name_key)
+        if not FLAG_NAME.match(name):
+            error(
+                "parameters",
+                f"parameter name {name!r} is not a safe flag name "
+                "(letters, digits, '_', '-', '.'; starting with a letter or digit)",
+            )
+            continue
+        parameters[name] = item
+    return parameters
+
+
+def _timeout(value: Any, key: str, error: ErrorFn) -> int | None:
+    if value is None:
+        return None
+    seconds = parse_duration(value)
+    if seconds is None:
+        error(
+            "timeout",
+            f"'timeout' {value!r} is not a positive number of seconds or a duration like 90s, 30m, 2h",
+        )
+    return seconds
+
+
+def _env(value: Any, key: str, error: ErrorFn) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        error("env", "'env' must be a mapping of variable names to strings")
+        return {}
+    env: dict[str, str] = {}
+    for name_key, item in value.items():
+        name = str(name_key)
+        if not ENV_NAME.match(name) or name.upper().startswith(("GITHUB_", "ACTIONS_", "RUNNER_")):
+            error("env", f"environment variable name {name!r} is not allowed")
+            continue
+        if isinstance(item, (dict, list)):
+            error("env", f"environment variable {name!r} must be a string")
+            continue
+        text = flag_value(item) if item is not None else ""
+        if "\x00" in text:
+            error("env", f"environment variable {name!r} contains a NUL byte")
+            continue
+        env[name] = text
+    return env
+
+
+def _setup(value: Any, key: str, error: ErrorFn) -> str | None:
+    """`auto` (build the environment from the project's files), `none`, or a shell command."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        error("setup", "'setup' must be auto, none, or a command")
+        return None
+    return normalize_setup(value)
+
+
+def _artifact_globs(value: Any, key: str, error: ErrorFn) -> list[str]:
+    """Extra files to keep, as globs relative to the workdir (never absolute, never '..')."""
+    if value is None:
+        return []
+    globs = [value] if isinstance(value, str) else value
+    if not isinstance(globs, list) or not all(isinstance(g, str) and g.strip() for g in globs):
+        error("artifacts", "'artifacts' must be a glob or a list of globs, relative to the workdir")
+        return []
+    for pattern in globs:
+        if pattern.startswith("/") or ".." in pattern.split("/") or "\x00" in pattern:
+            error("artifacts", f"artifact glob {pattern!r} must stay inside the workdir")
+            return []
+    return [g.strip() for g in globs]
+
+
+def _runs_on(value: Any, key: str, error: ErrorFn) -> list[str]:
+    return runner_labels(value, lambda message: error(key, message))
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+_ATTRIBUTES = {f.name: f for f in dataclasses.fields(Experiment)}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One experiment field: `key` in the brain output, `attr` on `Experiment`."""
+
+    key: str
+    validate: Validator
+    attr: str = ""  # the Experiment attribute; empty: the same as `key`
+    required: bool = False
+    config: str | None = None  # the Config setting used when the brain leaves it out (dotted)
+    default: Callable[[], Any] = field(init=False, repr=False, compare=False)  # a fresh default
+
+    def __post_init__(self) -> None:
+        if not self.attr:
+            object.__setattr__(self, "attr", self.key)
+        attribute = _ATTRIBUTES.get(self.attr)
+        if attribute is None:
+            raise TypeError(f"experiment field {self.key!r}: Experiment has no attribute {self.attr!r}")
+        if attribute.default_factory is not dataclasses.MISSING:
+            object.__setattr__(self, "default", attribute.default_factory)  # a new dict or list each time
+        else:
+            value = None if attribute.default is dataclasses.MISSING else attribute.default
+            object.__setattr__(self, "default", lambda: value)
+
+    @property
+    def type(self) -> Any:
+        """The attribute's annotation, as written in the dataclass."""
+        return _ATTRIBUTES[self.attr].type
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("goal", _required_text, required=True),
+    Field("command", _required_text, required=True),
+    Field("workdir", _optional_path),
+    Field("parameters", _parameters),
+    Field("timeout", _timeout, attr="timeout_s", config="timeout_s"),
+    Field("env", _env),
+    Field("setup", _setup, config="leg.setup"),
+    Field("artifacts", _artifact_globs),
+    Field("runs_on", _runs_on, config="runs_on"),
+)
+
+KNOWN_KEYS = tuple(f.key for f in FIELDS)
