@@ -15,7 +15,8 @@ from helpers import git
 from hostile_cases import load_cases
 
 from wild_ci.config import Config
-from wild_ci.generate import PINNED_ACTIONS, read_brain_output, render_workflow
+from wild_ci.engines.github.workflow import PINNED_ACTIONS
+from wild_ci.generate import read_brain_output, render_workflow
 from wild_ci.specs import IterationSpec
 from wild_ci.templating import render
 

@@ -37,7 +37,6 @@ import yaml
 from .specs import DEFAULT_TIMEOUT_S, LegSettings
 
 CONFIG_PATH = ".wild/config.yml"
-MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub

@@ -21,9 +21,10 @@ import git
 
 from .. import __version__, collect, ledger, report
 from ..config import Config, ConfigError, committed_config, workflow_safe
+from ..engines.github.workflow import PINNED_ACTIONS
 from ..execute import add_arguments as add_execute_arguments
 from ..execute import execute, load_spec
-from ..generate import PINNED_ACTIONS, InvalidBrainOutput, read_brain_output, submit
+from ..generate import InvalidBrainOutput, read_brain_output, submit
 from ..parse import normalize_setup, parse_duration
 from ..specs import BrainOutput, Diagnostic, IterationResults
 from ..templating import render
