@@ -20,6 +20,14 @@ Deliberately *not* in the interface, because only one engine has it (each docume
   protocol to act's server (`engines.act.artifacts`) and `runs.unpack_artifacts` reads its disk.
   Both leave each artifact in `<folder>/<artifact name>/`, which is what `collect` reads.
 
+A third engine (Forgejo Actions, which runs the same workflow syntax) is a package beside these:
+an `engine.py` whose object has its pinned actions (Forgejo needs its own artifact actions), its
+limits, and a `render_workflow` (GitHub's template with those actions, or its own template); its
+runner is `github.runner.RUNNER` while the runner sets GitHub's variables (Forgejo's does), else a
+`RunnerEnvironment` of its own; and, for remote mode, a client and runs module like
+`engines.github`. Not yet pluggable: which engine generate renders with (`generate.ENGINE`), and
+the commands that call `engines.github.runs` directly.
+
 This module imports only the standard library at run time: the leg (`wild-ci execute`) may load
 the runner description, and must stay fast.
 """
@@ -64,8 +72,15 @@ class WorkflowTooLarge(ValueError):
 class RunnerEnvironment(Protocol):
     """What a job (a leg, the collect job) reads from the runner it runs on."""
 
-    withheld: tuple[str, ...]  # the runner's tokens and file commands an experiment does not inherit
-    step_summary_bytes: int  # what the job summary takes, per step
+    @property
+    def withheld(self) -> tuple[str, ...]:
+        """The runner's tokens and file commands that an experiment does not inherit."""
+        ...
+
+    @property
+    def step_summary_bytes(self) -> int:
+        """What the job summary takes, per step."""
+        ...
 
     def on_runner(self, environ: Mapping[str, str]) -> bool:
         """Whether this process runs as a job on such a runner (else: on a workstation)."""
@@ -107,10 +122,21 @@ class RunnerEnvironment(Protocol):
 class Engine(Protocol):
     """A CI service that runs an iteration's workflow."""
 
-    name: str
-    limits: WorkflowLimits
-    actions: Mapping[str, PinnedAction]  # key (as the templates name it) -> what `uses:` says
-    runner: RunnerEnvironment
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def limits(self) -> WorkflowLimits: ...
+
+    @property
+    def actions(self) -> Mapping[str, PinnedAction]:
+        """Key (as the templates name it) -> the action its `uses:` names."""
+        ...
+
+    @property
+    def runner(self) -> RunnerEnvironment:
+        """The environment the engine's jobs run in."""
+        ...
 
     def render_workflow(self, spec: IterationSpec, config: Config) -> str:
         """The iteration's workflow file. Raises WorkflowTooLarge over `limits.max_workflow_bytes`."""

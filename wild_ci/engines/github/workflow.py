@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,7 @@ PINNED_ACTIONS = {
 
 
 def render_workflow(
-    spec: IterationSpec, config: Config, actions: dict[str, PinnedAction] = PINNED_ACTIONS
+    spec: IterationSpec, config: Config, actions: Mapping[str, PinnedAction] = PINNED_ACTIONS
 ) -> str:
     """The workflow for one iteration. Only validated ids and the user's settings reach it."""
     ids = [e.id for e in spec.experiments]
