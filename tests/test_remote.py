@@ -216,7 +216,7 @@ def test_collect_refuses_a_run_of_another_commit(make_repo, tmp_path: Path, fake
     submit_and_publish_results(repo, remote, tmp_path, fake)
     run = fake.add_run("f" * 40)
     done = cli("collect", "--run-id", str(run["id"]), "--repo", str(repo), cwd=tmp_path, fake=fake)
-    assert done.returncode == 1
+    assert done.returncode == 2  # a --run-id of another session is bad input, not a pipeline failure
     assert b"is for commit ffffffffffff, which is no iteration of main" in done.stderr
     assert git(repo, "ls-tree", "-r", "--name-only", "wild/main", ".wild").count("results.json") == 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+from . import lazy
 from .report import lower_is_better
 from .specs import IterationResults
 
@@ -19,23 +20,15 @@ MAX_LINES = 8
 
 
 def available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return lazy.pyplot() is not None
 
 
 def metrics_png(results: IterationResults, history: Sequence[IterationResults]) -> bytes | None:
     """The chart as PNG bytes, or None when there are no metrics (or no matplotlib)."""
     names = list(dict.fromkeys(n for r in results.experiments for n in r.metrics))[:MAX_METRICS]
-    if not names or not available():
+    plt = lazy.pyplot() if names else None
+    if plt is None:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: files only
-    from matplotlib import pyplot as plt
-
     figure, axes = plt.subplots(len(names), 2, figsize=(11, 2.6 * len(names)), squeeze=False)
     for row, name in enumerate(names):
         _bars(axes[row][0], results, name)

@@ -170,7 +170,10 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
     last_error: Exception | None = None
     auth = push_auth_env(repo, remote)
     for _attempt in range(PUSH_ATTEMPTS):
-        repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip", env=auth)
+        try:
+            repo.git.fetch("--quiet", remote, f"+refs/heads/{branch}:refs/wild-ci/remote-tip", env=auth)
+        except git.GitCommandError as exc:
+            raise ledger.LedgerError(f"could not fetch {branch} from {remote}: {exc.stderr.strip()}") from exc
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
         files = results_files(merged, earlier_results(repo, tip, merged.iteration))
@@ -220,3 +223,78 @@ def read_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults |
 def read_spec(repo: git.Repo, rev: str, iteration: int) -> IterationSpec | None:
     data = ledger.read_file(repo, rev, f"{ledger.iteration_dir(iteration)}/experiments.json")
     return IterationSpec.from_json(json.loads(data)) if data else None
+
+
+def committed_results(repo: git.Repo, session: str, iteration: int | None) -> IterationResults:
+    """An iteration's committed results; without `iteration`, the latest that has any."""
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {branch}")
+    candidates = [iteration] if iteration is not None else list(reversed(ledger.iterations_at(repo, tip)))
+    for number in candidates:
+        results = read_results(repo, tip, number)
+        if results is not None:
+            return results
+    which = f"iteration {iteration}" if iteration else "any iteration"
+    raise ledger.LedgerError(f"{branch} has no results for {which} yet")
+
+
+@dataclass(frozen=True)
+class IterationState:
+    """How far one iteration got, for `wild-ci status`."""
+
+    iteration: int
+    experiments: int
+    collected: bool
+    counts: dict[str, int]
+    promise: str | None
+
+    @property
+    def state(self) -> str:
+        return "collected" if self.collected else "waiting for results"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "iteration": self.iteration,
+            "experiments": self.experiments,
+            "state": self.state,
+            "counts": self.counts,
+            "promise": self.promise,
+        }
+
+
+@dataclass(frozen=True)
+class SessionState:
+    session: str
+    branch: str
+    iterations: list[IterationState]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "session": self.session,
+            "branch": self.branch,
+            "iterations": [i.to_json() for i in self.iterations],
+        }
+
+
+def session_states(repo: git.Repo) -> list[SessionState]:
+    """Every session of the repository and how far each of its iterations got."""
+    sessions = []
+    for branch in ledger.session_branches(repo):
+        tip = ledger.branch_tip(repo, branch)
+        iterations = []
+        for number in ledger.iterations_at(repo, tip):
+            spec = read_spec(repo, tip, number) if tip else None
+            results = read_results(repo, tip, number) if tip else None
+            iterations.append(
+                IterationState(
+                    iteration=number,
+                    experiments=len(spec.experiments) if spec else 0,
+                    collected=results is not None,
+                    counts=results.counts() if results else {},
+                    promise=spec.promise if spec else None,
+                )
+            )
+        sessions.append(SessionState(branch.removeprefix("wild/"), branch, iterations))
+    return sessions

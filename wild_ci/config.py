@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from .errors import BadInput, UsageError
 from .specs import DEFAULT_TIMEOUT_S, LegSettings
 
 CONFIG_PATH = ".wild/config.yml"
@@ -43,7 +44,7 @@ DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run o
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """`.wild/config.yml` is not valid; the message names the file and line."""
 
 
@@ -80,6 +81,46 @@ class Config:
         """A copy with the given settings replaced; None means 'not given'."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **given)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given on the command line, as typed; None means not given. They win over the file."""
+
+    project_root: str | None = None
+    timeout: str | None = None
+    runs_on: str | None = None
+    install_spec: str | None = None
+    max_parallel: int | None = None
+    setup: str | None = None
+
+    def applied_to(self, config: Config) -> Config:
+        """`config` with these settings checked and put in; a bad one raises UsageError."""
+        from .parse import normalize_setup, parse_duration  # TEMP until values.py
+
+        timeout_s = None
+        if self.timeout is not None:
+            timeout_s = parse_duration(self.timeout)
+            if timeout_s is None:
+                raise UsageError(f"--timeout {self.timeout!r} is not seconds or a duration like 90s, 30m, 2h")
+        if self.max_parallel is not None and self.max_parallel < 1:
+            raise UsageError("--max-parallel must be positive")
+        if self.project_root is not None and not self.project_root.startswith("/"):
+            raise UsageError("--project-root must be an absolute path")
+        for flag, value in (("--install-spec", self.install_spec), ("--runs-on", self.runs_on)):
+            if value is not None:
+                workflow_safe(value, flag, lambda _key, message: UsageError(message))
+        if self.setup is not None:
+            config = config.with_overrides(
+                leg=dataclasses.replace(config.leg, setup=normalize_setup(self.setup))
+            )
+        return config.with_overrides(
+            project_root=self.project_root,
+            install_spec=self.install_spec,
+            runs_on=self.runs_on,
+            max_parallel=self.max_parallel,
+            timeout_s=timeout_s,
+        )
 
 
 def load_config(repo_root: Path) -> Config:

@@ -16,7 +16,8 @@ import git
 
 from . import report
 from .config import Config
-from .engines.act.runs import run_local
+from .engines.act.runs import LocalRunError, run_local
+from .errors import EXIT_OK, UsageError
 from .templating import resource_dir
 
 BRAIN_PROJECT_ROOT = "/home/researcher/demo"
@@ -38,8 +39,7 @@ def run_demo(directory: Path | None) -> int:
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="wild-ci-demo-")) / "demo"
     elif directory.exists() and any(directory.iterdir()):
-        print(f"wild-ci: error: {directory} exists and is not empty", file=sys.stderr)
-        return 2
+        raise UsageError(f"{directory} exists and is not empty", hint="name a new or empty folder with --dir")
     elif directory.exists():
         directory.rmdir()
     repo_dir = create_demo_repo(directory.resolve())
@@ -59,4 +59,8 @@ def run_demo(directory: Path | None) -> int:
         f"wild/main:.wild/iterations/{outcome.results.label}/results.md",
         file=sys.stderr,
     )
-    return 0 if outcome.collected_by == "workflow" else 1
+    if outcome.collected_by != "workflow":
+        raise LocalRunError(
+            f"the workflow's collect job did not commit the results; see {outcome.run_dir / 'act.log'}"
+        )
+    return EXIT_OK

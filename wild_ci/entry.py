@@ -16,6 +16,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .execute import main as run_leg
 
         return run_leg(args[1:])
-    from .cli.main import main as run_cli
+    from .cli.app import main as run_cli
 
     return run_cli(args)

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import lazy
+from .errors import PipelineError
+
 DEFINITION_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "environment.yml")
 CACHE_ENV_VAR = "WILD_CI_ENV_CACHE"
 
 
-class SetupFailed(RuntimeError):
+class SetupFailed(PipelineError):
     """The environment could not be built; the set-up log says why."""
 
 
@@ -151,9 +154,7 @@ def conda_requirements(path: Path) -> list[str]:
     any 1.7.x) becomes `name==1.7.*`, `name 1.5.*` becomes `name==1.5.*`, comparison specs stay,
     the `pip:` list is taken as it is, and python/pip themselves are skipped. Conda-only packages
     will fail to install, and the set-up log says which."""
-    import yaml  # here: every leg loads this module, few have an environment.yml
-
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = lazy.yaml().safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise SetupFailed(f"{path.name} must be a mapping with a 'dependencies' list")
     requirements: list[str] = []
@@ -218,11 +219,7 @@ def _defining_paths(folder: Path, files: list[str]) -> list[Path]:
 
 def _uv() -> str:
     """uv from the `uv` package wild-ci depends on, else from PATH."""
-    with contextlib.suppress(ImportError, FileNotFoundError):
-        from uv import find_uv_bin
-
-        return find_uv_bin()
-    found = shutil.which("uv")
+    found = lazy.uv_binary() or shutil.which("uv")
     if not found:
         raise SetupFailed("uv was not found: `pip install uv` provides it")
     return found

@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 from . import environment
 from .engines.github.runner import RUNNER
+from .errors import PipelineError, run_guarded
 from .specs import Experiment, ExperimentResult, IterationSpec, iteration_dir
 
 OUTPUT_DIRS = ("outputs", "results")
@@ -84,24 +85,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str]) -> int:
     """`wild-ci execute` as a leg starts it. Exit 0 whatever the experiment did: its outcome is data
-    in result.json; 1 when the leg itself cannot run (no spec, no such experiment); 130 interrupted."""
+    in result.json; 1 or 2 when the leg itself cannot run (no spec, no such experiment); 130
+    interrupted."""
     parser = argparse.ArgumentParser(prog="wild-ci execute", description="run one experiment of a leg")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        execute(args.workspace, args.iteration, args.experiment, args.out)
-    except KeyboardInterrupt:
-        print("wild-ci: interrupted; what had finished was recorded", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        from .ledger import LedgerError  # only raised once git was loaded (a checkout without git)
 
-        if not isinstance(exc, (FileNotFoundError, KeyError, LedgerError)):
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"wild-ci: error: {message}", file=sys.stderr)
-        return 1
-    return 0
+    def run_leg() -> int:
+        execute(args.workspace, args.iteration, args.experiment, args.out)
+        return 0  # the experiment's outcome is data in result.json, not a failure of the leg
+
+    return run_guarded(run_leg)
+
+
+class LegError(PipelineError):
+    """The leg cannot run its experiment (not the iteration's checkout)."""
 
 
 def load_spec(workspace: Path, iteration: int) -> IterationSpec:
@@ -109,7 +107,7 @@ def load_spec(workspace: Path, iteration: int) -> IterationSpec:
     try:
         return IterationSpec.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{path} does not exist: is this the iteration's checkout?") from exc
+        raise LegError(f"{path} does not exist: is this the iteration's checkout?") from exc
 
 
 def map_project_root(text: str, roots: list[str], target: Path) -> str:
@@ -125,11 +123,16 @@ def map_project_root(text: str, roots: list[str], target: Path) -> str:
 
 
 def _head_commit(workspace: Path) -> str | None:
-    """Outside a runner (no WILD_COMMIT, no commit from the runner): the checkout's HEAD. git is
-    loaded only here, because every leg starts this module and most never need it."""
-    from . import ledger
-
-    return ledger.resolve(ledger.open_repo(workspace), "HEAD")
+    """Outside a runner (no WILD_COMMIT, no commit from the runner): the checkout's HEAD, asked of git itself
+    (every leg starts this module, and the git library costs more than the one call)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(workspace), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    except OSError:
+        return None
+    return done.stdout.strip() or None
 
 
 def experiment_seed(experiment_id: str) -> int:

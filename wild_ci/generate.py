@@ -7,6 +7,7 @@ with a temporary index, so the user's working tree, index and branch stay exactl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import posixpath
@@ -18,6 +19,7 @@ from . import ledger
 from .config import Config, Limits
 from .engines.base import Engine, WorkflowTooLarge
 from .engines.github.engine import GITHUB as ENGINE
+from .errors import BadInput
 from .parse import decode_brain_output, parse_brain_output
 from .specs import (
     BrainOutput,
@@ -46,12 +48,19 @@ class Submission:
         return iteration_label(self.iteration)
 
 
-class InvalidBrainOutput(ValueError):
+class InvalidBrainOutput(BadInput):
     """The brain output cannot be submitted; `diagnostics` say where and why."""
 
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, diagnostics: list[Diagnostic], source: str = "brain output") -> None:
         self.diagnostics = diagnostics
+        self.source = source  # the file name, once the command line knows it
         super().__init__("; ".join(str(d) for d in diagnostics))
+
+    def report_lines(self, prog: str) -> list[str]:
+        return [
+            *(d.located(self.source, "error") for d in self.diagnostics),
+            f"{prog}: nothing was committed",
+        ]
 
 
 def read_brain_output(data: bytes, limits: Limits | None = None) -> BrainOutput:
@@ -78,11 +87,11 @@ def submit(
 
     Strict by default: any invalid item stops everything. With `skip_invalid`, the valid items are
     submitted and each invalid one is recorded with its errors, for the brain's next context.
-    `parsed` is the parse of `brain_output` when the caller has it already (it gains the items
-    whose workdir cannot be mapped).
+    `parsed` is the parse of `brain_output` when the caller has it already; it is not changed (the
+    iteration's spec says which items were left out and why).
     """
     config = config or Config()
-    parsed = parsed or read_brain_output(brain_output, config.limits)
+    parsed = _own_copy(parsed) if parsed else read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
     project = ProjectLocation.find(repo_path, Path(repo.working_tree_dir), config.project_root)
     _map_workdirs(parsed, project)
@@ -135,6 +144,16 @@ def submit(
     commit = ledger.commit_tree(repo, tree, parent, message)
     ledger.update_branch(repo, branch, commit, tip, f"wild-ci: iteration {spec.label}")
     return Submission(session, branch, iteration, commit, spec)
+
+
+def _own_copy(parsed: BrainOutput) -> BrainOutput:
+    """The checks below move experiments to the invalid items: on a copy, not the caller's parse."""
+    return dataclasses.replace(
+        parsed,
+        experiments=[dataclasses.replace(e) for e in parsed.experiments],
+        errors=list(parsed.errors),
+        invalid=list(parsed.invalid),
+    )
 
 
 def _check_submittable(parsed: BrainOutput, skip_invalid: bool) -> None:

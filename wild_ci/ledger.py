@@ -19,6 +19,7 @@ from pathlib import Path
 import git
 from gitdb import IStream
 
+from .errors import PipelineError
 from .specs import ITERATIONS_DIR, iteration_dir  # the ledger's vocabulary too
 
 WILD_DIR = ".wild"
@@ -30,7 +31,7 @@ ZERO_OID = "0" * 40
 FALLBACK_IDENTITY = {"name": "wild-ci", "email": "wild-ci@localhost"}
 
 
-class LedgerError(RuntimeError):
+class LedgerError(PipelineError):
     """A git-level problem the user must fix (not a repository, branch checked out, …)."""
 
 
@@ -89,6 +90,20 @@ def iterations_at(repo: git.Repo, rev: str | None) -> list[int]:
     except KeyError:
         return []
     return sorted(int(t.name) for t in tree.trees if t.name.isdigit())
+
+
+def latest_iteration_in_checkout(workspace: Path) -> int:
+    """The newest iteration folder in a checkout of the session branch (the collect job's)."""
+    folder = workspace / ITERATIONS_DIR
+    numbers = sorted(int(p.name) for p in folder.glob("[0-9]*") if p.name.isdigit())
+    if not numbers:
+        raise LedgerError(f"no iterations under {folder}: is this a checkout of a wild/<session> branch?")
+    return numbers[-1]
+
+
+def session_branches(repo: git.Repo) -> list[str]:
+    """Every local `wild/<session>` branch."""
+    return repo.git.for_each_ref("--format=%(refname:short)", "refs/heads/wild/").split()
 
 
 def latest_iteration(repo: git.Repo, tip: str) -> int:

@@ -29,6 +29,12 @@ class Diagnostic:
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
+    def located(self, source: str, kind: str) -> str:
+        """As compilers say it: `brain.md:12: error: …` (`-` is standard input)."""
+        source = "<stdin>" if source == "-" else source
+        where = f"{source}:{self.line}" if self.line else source
+        return f"{where}: {kind}: {self.message}"
+
     def to_json(self) -> dict[str, Any]:
         return {"line": self.line, "message": self.message}
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import jinja2
 
+from .errors import PipelineError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -20,7 +22,9 @@ def resource_dir(name: str) -> Path:
     for candidate in (PACKAGE_DIR / name, PACKAGE_DIR.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"wild-ci's bundled folder {name!r} is missing from {PACKAGE_DIR}")
+    raise PipelineError(
+        f"wild-ci's bundled folder {name!r} is missing from {PACKAGE_DIR}", hint="reinstall wild-ci"
+    )
 
 
 @cache

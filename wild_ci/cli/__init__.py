@@ -1,5 +1,5 @@
 """The `wild-ci` command line: argument wiring, one module per command, one error handler."""
 
-from .main import main
+from .app import main
 
 __all__ = ["main"]

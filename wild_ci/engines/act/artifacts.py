@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ...errors import PipelineError, run_guarded
+
 SERVICE = "twirp/github.actions.results.api.v1.ArtifactService"
 CHUNK_BYTES = 8 * 1024 * 1024
 FORBIDDEN_NAME_CHARS = set('":<>|*?\r\n\\/')
 
 
-class ArtifactError(RuntimeError):
+class ArtifactError(PipelineError):
     pass
 
 
@@ -221,11 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args not in (["upload"], ["download"]):
         print("usage: python -m wild_ci.engines.act.artifacts upload|download", file=sys.stderr)
         return 2
-    try:
-        return run_standin(args[0])
-    except ArtifactError as exc:
-        print(f"wild-ci: error: {exc}", file=sys.stderr)
-        return 1
+    return run_guarded(lambda: run_standin(args[0]))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import git
 
 from ... import collect, environment, generate, ledger
 from ...config import Config
+from ...errors import PipelineError
 from ...generate import Submission
 from ...specs import BrainOutput, IterationResults, IterationSpec, artifact_name
 from ...templating import render
@@ -46,7 +47,7 @@ ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
 LOCAL_REPOSITORY = "local/repository"  # the repository's name in a local pull_request event without --pr
 
 
-class LocalRunError(RuntimeError):
+class LocalRunError(PipelineError):
     """The pipeline itself failed (act could not run the workflow); the message says why."""
 
 

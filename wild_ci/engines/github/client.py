@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ... import lazy
+from ...errors import PipelineError
 from ..act.artifacts import unzip
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -36,7 +38,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 RATE_LIMIT_STATUSES = frozenset({403, 429})
 
 
-class GitHubError(RuntimeError):
+class GitHubError(PipelineError):
     """A GitHub request failed or GitHub is not configured; the message says which."""
 
 
@@ -102,14 +104,11 @@ class Job:
 
 class GitHubClient:
     def __init__(self, settings: GitHubSettings, polite: bool = True) -> None:
-        # PyGithub is imported here, not at module level: every leg starts the wild-ci command, and
-        # only the commands that talk to GitHub should pay for loading it.
-        from github import Auth, Github, GithubException
-
-        self._failure = GithubException
+        pygithub = lazy.pygithub()
+        self._failure = pygithub.GithubException
         self.settings = settings
-        self._github = Github(
-            auth=Auth.Token(settings.token),
+        self._github = pygithub.Github(
+            auth=pygithub.Auth.Token(settings.token),
             base_url=settings.api_url.rstrip("/"),
             per_page=100,
             # raise_on_status=False: once the retries are spent, the last answer reaches PyGithub and
@@ -208,8 +207,7 @@ class GitHubClient:
             raise GitHubError(f"dispatching {workflow_file} on {ref} failed: {_message(exc)}") from exc
 
     def _download(self, url: str) -> bytes:
-        import requests  # PyGithub's own HTTP library
-
+        requests = lazy.requests()
         headers = {
             "Authorization": f"Bearer {self.settings.token}",
             "Accept": "application/vnd.github+json",
@@ -258,9 +256,8 @@ def _retry_policy() -> type:
     """GithubRetry retrying only IDEMPOTENT_METHODS after a 5xx or a lost connection, any method after a
     rate limit; and backing off a 429 as GitHub documents (PyGithub does it for 403s only). A class made
     on first use, so that PyGithub is loaded only by the commands that talk to GitHub."""
-    from github import GithubRetry
 
-    class Retry(GithubRetry):
+    class Retry(lazy.pygithub().GithubRetry):  # type: ignore[name-defined,misc]  # a class made at run time
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("allowed_methods", IDEMPOTENT_METHODS)
             super().__init__(**kwargs)

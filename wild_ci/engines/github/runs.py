@@ -21,6 +21,7 @@ from typing import TextIO
 import git
 
 from ... import chart, collect, ledger, report
+from ...errors import PipelineError, UsageError
 from ...specs import IterationResults, iteration_label
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
 from .runner import RUNNER
@@ -32,7 +33,7 @@ REJECTED_DIR = ".wild/rejected"
 INBOX_WORKFLOW_PATH = ".github/workflows/wild-inbox.yml"
 
 
-class WaitFailed(RuntimeError):
+class WaitFailed(PipelineError):
     """The run failed, was cancelled, or did not finish in time; the message says which."""
 
 
@@ -70,6 +71,28 @@ def post_results_comment(
     chart_url = client.settings.blob_url(branch, f"{folder}/{collect.CHART_NAME}") + "?raw=true"
     body = report.comment_body(results, url, previous=previous, chart_url=chart_url if has_metrics else None)
     return client.upsert_comment(number, report.comment_marker(results), body)
+
+
+def comment_from_collect_job(
+    results: IterationResults, pr: int | None, previous: IterationResults | None
+) -> str | None:
+    """The collect job's comment; returns what to print. A failure is a warning (the results are
+    committed already). A local run comments only when `wild-ci run --pr` named the PR (handed
+    over, or in the event), never on a PR it would have to look up."""
+    branch = ledger.branch_name(results.session)
+    named = pull_request_number(None, branch, pr)  # given, handed over, or in the event
+    if os.environ.get("WILD_CI_LOCAL") and named is None:
+        return None
+    try:
+        client = client_from_env()
+        number = named or pull_request_number(client, branch, pr)
+        if number is None:
+            return "wild-ci: the session branch has no open pull request; no comment posted"
+        outcome = post_results_comment(client, results, number, previous)
+    except GitHubError as exc:
+        return f"::warning::wild-ci could not comment on the pull request: {exc}"
+    verb = "posted" if outcome.created else "updated" if outcome.updated else "unchanged:"
+    return f"wild-ci: {verb} the results comment on #{number}: {outcome.url}"
 
 
 def push_branch(repo: git.Repo, session: str, remote: str) -> None:
@@ -219,11 +242,11 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
         if ledger.iteration_commit(repo, tip, candidate) == run.head_sha:
             break
     else:
-        raise ledger.LedgerError(
+        raise UsageError(
             f"run {run_id} is for commit {run.head_sha[:12]}, which is no iteration of {session}"
         )
     if iteration is not None and iteration != candidate:
-        raise ledger.LedgerError(f"run {run_id} is for iteration {candidate}, not {iteration}")
+        raise UsageError(f"run {run_id} is for iteration {candidate}, not {iteration}")
     spec = collect.read_spec(repo, tip, candidate)
     if spec is None:
         raise ledger.LedgerError(f"iteration {candidate} has no experiments.json")
@@ -284,7 +307,7 @@ def download_leg(repo: git.Repo, results: IterationResults, experiment_id: str, 
     try:
         client = client_from_env()
     except GitHubError as exc:
-        raise ledger.LedgerError(f"no local logs for {experiment_id}, and {exc}") from exc
+        raise GitHubError(f"no local logs for {experiment_id}, and {exc}") from exc
     runs = [r for r in client.runs_for_commit(results.commit) if r.name == EXPERIMENTS_WORKFLOW_NAME]
     name = f"wild-{results.label}-{experiment_id}"
     for run in runs:
@@ -293,5 +316,5 @@ def download_leg(repo: git.Repo, results: IterationResults, experiment_id: str, 
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(Path(tmp) / name, destination, dirs_exist_ok=True)
                 return destination
-    raise ledger.LedgerError(f"no local logs for {experiment_id}, and no GitHub run of "
+    raise GitHubError(f"no local logs for {experiment_id}, and no GitHub run of "
                              f"{results.commit[:12]} still has the artifact {name}")  # fmt: skip

@@ -1,0 +1,196 @@
+"""The `wild-ci` command: argument wiring, and the table of which module runs each command.
+
+Exit codes: 0 done; 1 the pipeline failed (act, git, artifacts, GitHub); 2 bad input (the brain
+output, the command line, .wild/config.yml); 3 a bug in wild-ci (with its traceback); 130
+interrupted. Errors go to stderr; what the brain reads (`context`, `run`, `wait`) goes to stdout.
+
+A command's module is imported only when that command runs (the one lazy import of the CLI):
+`collect` runs in every iteration's collect job and should not load act's runner, rich or the
+GitHub client, which other commands need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .. import __version__
+from ..errors import run_guarded
+from ..execute import add_arguments as add_execute_arguments
+
+# command -> "module:function" under wild_ci.cli; each function takes the parsed arguments.
+COMMANDS = {
+    "parse": "parse:check",
+    "submit": "submit:submit",
+    "run": "local:run",
+    "rerun": "local:rerun",
+    "context": "results:context",
+    "execute": "leg:execute",
+    "collect": "github:collect_command",
+    "comment": "github:comment",
+    "wait": "github:wait",
+    "status": "results:status",
+    "show": "results:show",
+    "logs": "results:logs",
+    "init": "inbox:init",
+    "inbox": "inbox:inbox",
+    "demo": "demo:demo",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_guarded(lambda: command_function(args.command)(args))
+
+
+def command_function(command: str) -> Callable[[argparse.Namespace], int]:
+    module_name, function = COMMANDS[command].split(":")
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    handler: Callable[[argparse.Namespace], int] = getattr(module, function)
+    return handler
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wild-ci",
+        description="Run the experiments an AI research agent asks for, on GitHub Actions or "
+        "locally through act, and hand the results back.",
+    )
+    parser.add_argument("--version", action="version", version=f"wild-ci {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("parse", help="check a brain output and show its experiments")
+    p.add_argument("file", help="the brain output (a file, or - for stdin)")
+    p.add_argument("--json", action="store_true", help="print the parse as JSON")
+
+    p = commands.add_parser("submit", help="commit a brain output as the next iteration")
+    _add_submit_arguments(p)
+    p.add_argument("--push", action="store_true", help="push wild/<session> to --remote")
+    p.add_argument("--remote", default="origin", help="the remote to push to (default: origin)")
+    p.add_argument("--open-pr", action="store_true", help="open the session's pull request if none")
+    p.add_argument("--base", default="main", help="base branch of that pull request (default: main)")
+
+    p = commands.add_parser(
+        "run", help="submit, run the experiments locally through act, commit and print results"
+    )
+    _add_submit_arguments(p)
+    _add_pr_argument(p)
+
+    p = commands.add_parser("rerun", help="run an iteration already on the session branch again, locally")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="the iteration (default: the latest)")
+    _add_pr_argument(p)
+
+    p = commands.add_parser("context", help="print the experiment_results block for the brain")
+    _add_repo_arguments(p)
+    p.add_argument(
+        "--budget", type=int,
+        help="at most this many characters; tails are cut evenly to fit "
+        "(default: context_budget in .wild/config.yml, else 20000)",
+    )  # fmt: skip
+    p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
+
+    p = commands.add_parser("execute", help="(runs inside a matrix leg) run one experiment")
+    add_execute_arguments(p)  # the leg's own parser has the same arguments
+
+    p = commands.add_parser(
+        "collect",
+        help="write and commit results: from downloaded artifacts (the collect job), or from a "
+        "finished GitHub run's artifacts (--run-id)",
+    )
+    p.add_argument("--iteration", type=int, help="default: the latest iteration")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--artifacts", type=Path, help="folder of downloaded artifacts (in the checkout)")
+    source.add_argument("--run-id", type=int, help="a GitHub Actions run whose artifacts to download")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: .)")
+    p.add_argument("--session", default="main", help="with --run-id: the session (default: main)")
+    p.add_argument("--push", action="store_true", help="push the results commit to --remote")
+    p.add_argument("--remote", default="origin")
+    p.add_argument("--comment", action="store_true", help="create or update the pull-request comment")
+    p.add_argument("--pr", type=int, help="the pull request to comment on (default: found)")
+
+    p = commands.add_parser("comment", help="post an iteration's results as the pull-request comment")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest with results")
+    p.add_argument("--pr", type=int, help="the pull request (default: the session branch's open one)")
+
+    p = commands.add_parser("wait", help="follow the GitHub run of an iteration, then print the context")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest iteration")
+    p.add_argument("--timeout", default="6h", help="give up after this long (default: 6h)")
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (default: 15)")
+    p.add_argument("--remote", default="origin")
+
+    p = commands.add_parser("status", help="sessions, their iterations, and how far each got")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    p = commands.add_parser("show", help="an iteration's results as a table")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest with results")
+    p.add_argument("--json", action="store_true", help="print results.json")
+
+    p = commands.add_parser("logs", help="an experiment's full log (local runs; downloaded for GitHub runs)")
+    p.add_argument("experiment", help="the experiment id")
+    _add_repo_arguments(p)
+    p.add_argument("--iteration", type=int, help="default: the latest with results")
+    p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
+    p.add_argument("--json", action="store_true", help="print the leg's result.json instead")
+
+    p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--install-spec", default=os.environ.get("WILD_CI_INSTALL_SPEC"))
+    p.add_argument("--runs-on", default="ubuntu-latest")
+    p.add_argument("--force", action="store_true", help="overwrite an existing inbox workflow")
+
+    p = commands.add_parser("inbox", help="(runs in the inbox workflow) submit the oldest inbox file")
+    p.add_argument("--repo", type=Path, default=Path("."), help="the session branch's checkout")
+    p.add_argument("--push", action="store_true", help="push the iteration to --remote")
+    p.add_argument("--remote", default="origin")
+    p.add_argument("--dispatch", action="store_true", help="start the experiments workflow on GitHub")
+
+    p = commands.add_parser("demo", help="run the bundled example end to end, locally")
+    p.add_argument("--dir", type=Path, help="where to create the example repository")
+    return parser
+
+
+def _add_repo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--session", default="main", help="session name; branch wild/<session>")
+
+
+def _add_pr_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pr", type=int, help="also post the results on this pull request (GITHUB_TOKEN, GITHUB_REPOSITORY)"
+    )
+
+
+def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="the brain output (a file, or - for stdin)")
+    _add_repo_arguments(p)
+    p.add_argument(
+        "--project-root",
+        help="the absolute project root the brain's paths use (default: project_root in "
+        ".wild/config.yml, else the repository's path)",
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="submit the valid experiments and report the invalid ones to the brain (default: strict)",
+    )
+    p.add_argument(
+        "--install-spec",
+        default=os.environ.get("WILD_CI_INSTALL_SPEC"),
+        help="what runners pip-install to get wild-ci: a version, git URL or path",
+    )
+    p.add_argument(
+        "--setup", help="environment set-up before each experiment: auto, none, or a command (default: auto)"
+    )
+    p.add_argument("--runs-on", help="runner label for the jobs (default: ubuntu-latest)")
+    p.add_argument(
+        "--max-parallel", type=int, help="legs at once per matrix (default: local cores; GitHub: no cap)"
+    )
+    p.add_argument("--timeout", help="default experiment timeout: seconds or 90s/30m/2h (default: 60m)")

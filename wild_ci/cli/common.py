@@ -1,0 +1,66 @@
+"""What several commands share: reading the brain output, printing diagnostics, flags to config."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from .. import ledger
+from ..config import Config, Overrides, committed_config
+from ..errors import UsageError
+from ..generate import InvalidBrainOutput
+from ..specs import Diagnostic, IterationSpec
+
+
+def read_input(name: str) -> bytes:
+    """The brain output from a file, or from standard input for `-`."""
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
+
+
+def config_with_flags(args: argparse.Namespace) -> Config:
+    """.wild/config.yml as committed in the repository, overridden by the flags that were given."""
+    config = committed_config(ledger.open_repo(args.repo))
+    given = Overrides(
+        project_root=args.project_root,
+        timeout=args.timeout,
+        runs_on=args.runs_on,
+        install_spec=args.install_spec,
+        max_parallel=args.max_parallel,
+        setup=args.setup,
+    )
+    return given.applied_to(config)
+
+
+def print_diagnostics(source: str, diagnostics: Iterable[Diagnostic], kind: str) -> None:
+    for diagnostic in diagnostics:
+        print(diagnostic.located(source, kind), file=sys.stderr)
+
+
+def report_submitted(source: str, warnings: list[Diagnostic], spec: IterationSpec | None) -> None:
+    """After a submit: the warnings, and the invalid items that were skipped."""
+    print_diagnostics(source, warnings, "warning")
+    for item in spec.invalid if spec else []:
+        print_diagnostics(source, item.errors, "skipped")
+
+
+def naming_source(source: str, error: InvalidBrainOutput) -> InvalidBrainOutput:
+    """The same error, its diagnostics located in the file the user named."""
+    error.source = source
+    return error
+
+
+def stop_on_sigterm() -> None:
+    """Stopped from outside (a CI job cancelled, `kill`): record what finished, as on Ctrl-C."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)

@@ -1,0 +1,74 @@
+"""The commands of remote mode: `collect` (the workflow's collect job, or a finished GitHub run),
+`comment` (the sticky pull-request comment) and `wait` (follow the run, then print the context)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .. import collect, ledger, report
+from ..config import committed_config
+from ..engines.github import runs as github
+from ..engines.github.client import GitHubError
+from ..errors import EXIT_OK, UsageError
+from ..execute import load_spec
+from ..parse import parse_duration
+
+
+def collect_command(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    if args.run_id is not None:
+        client = github.client_from_env()
+        results = github.collect_from_run(
+            repo, args.session, args.iteration, args.run_id, client, args.remote
+        )
+        print(f"wild-ci: results of iteration {results.label} rebuilt from run {args.run_id}")
+        print(report.counts_line(results))
+        return EXIT_OK
+    workspace = Path(repo.working_tree_dir or args.repo)
+    iteration = args.iteration or ledger.latest_iteration_in_checkout(workspace)
+    spec = load_spec(workspace, iteration)
+    commit = os.environ.get("WILD_COMMIT") or os.environ.get("GITHUB_SHA") or ledger.resolve(repo, "HEAD")
+    results = collect.collect_results(spec, args.artifacts, commit)
+    if args.push:
+        outcome = collect.commit_and_push(repo, results, args.remote)
+    else:
+        outcome = collect.commit_locally(repo, results)
+    collect.write_step_summary(results)
+    action = "committed" if outcome.created else "already committed"
+    print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
+    print(report.counts_line(results))
+    if args.comment:
+        previous = collect.previous_results(repo, outcome.commit, results.iteration)
+        said = github.comment_from_collect_job(results, args.pr, previous)
+        if said:
+            print(said)
+    return EXIT_OK
+
+
+def comment(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    results = collect.committed_results(repo, args.session, args.iteration)
+    client = github.client_from_env()
+    branch = ledger.branch_name(args.session)
+    number = github.pull_request_number(client, branch, args.pr)
+    if number is None:
+        raise GitHubError(f"{branch} has no open pull request; pass --pr")
+    tip = ledger.branch_tip(repo, branch)
+    previous = collect.previous_results(repo, tip, results.iteration) if tip else None
+    outcome = github.post_results_comment(client, results, number, previous)
+    verb = "posted" if outcome.created else "updated" if outcome.updated else "already up to date:"
+    print(f"wild-ci: {verb} the comment for iteration {results.label} on #{number}: {outcome.url}")
+    return EXIT_OK
+
+
+def wait(args: argparse.Namespace) -> int:
+    timeout_s = parse_duration(args.timeout)
+    if timeout_s is None or args.interval <= 0:
+        raise UsageError("--timeout must be a duration like 90s, 30m, 2h and --interval positive")
+    repo = ledger.open_repo(args.repo)
+    options = github.WaitOptions(remote=args.remote, timeout_s=timeout_s, interval_s=args.interval)
+    results = github.wait_for_results(repo, args.session, args.iteration, github.client_from_env(), options)
+    print(report.context_block(results, committed_config(repo).context_budget), end="")
+    return EXIT_OK

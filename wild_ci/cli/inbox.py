@@ -1,0 +1,52 @@
+"""`wild-ci init` installs the inbox workflow; `wild-ci inbox` (run by it) submits the oldest file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import __version__, ledger
+from ..config import committed_config
+from ..engines.github import inbox as inbox_queue
+from ..engines.github import runs as github
+from ..engines.github.workflow import PINNED_ACTIONS
+from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
+from ..templating import render
+
+
+def init(args: argparse.Namespace) -> int:
+    repo = ledger.open_repo(args.repo)
+    target = Path(repo.working_tree_dir or args.repo) / github.INBOX_WORKFLOW_PATH
+    if target.exists() and not args.force:
+        raise UsageError(f"{target} exists; pass --force to overwrite it")
+    config = committed_config(repo)
+    text = render(
+        "wild-inbox.yml.j2",
+        version=__version__,
+        install_spec=args.install_spec or config.install_spec,
+        runs_on=args.runs_on,
+        actions=PINNED_ACTIONS,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {target}")
+    print(
+        f"commit it to your default branch; then a brain output committed to {github.INBOX_DIR}/ "
+        "on a wild/<session> branch runs as that session's next iteration"
+    )
+    return EXIT_OK
+
+
+def inbox(args: argparse.Namespace) -> int:
+    outcome = inbox_queue.submit_oldest(args.repo, args.push, args.remote, args.dispatch)
+    if outcome.file is None:
+        print(f"wild-ci: nothing in {github.INBOX_DIR}/")
+        return EXIT_OK
+    if outcome.submission is None:
+        where = f"{github.REJECTED_DIR}/"
+        print(f"wild-ci: {outcome.file} was not run and is now in {where}:\n{outcome.rejected_because}")
+        return EXIT_BAD_INPUT
+    print(f"wild-ci: {outcome.file} is iteration {outcome.submission.label} on {outcome.submission.branch}")
+    if args.dispatch:
+        print(f"wild-ci: started {github.WORKFLOW_FILE} on {outcome.submission.branch}")
+    return EXIT_OK

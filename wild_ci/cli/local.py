@@ -1,0 +1,79 @@
+"""`wild-ci run` and `wild-ci rerun`: an iteration run on this machine through act. A summary goes
+to stderr; the brain's context to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import collect, ledger, report
+from ..config import Config, committed_config
+from ..engines.act.runs import LocalRun, PullRequestTarget, rerun_local, run_local
+from ..engines.github import runs as github
+from ..engines.github.client import GitHubClient, GitHubSettings
+from ..errors import EXIT_OK, PipelineError
+from ..generate import InvalidBrainOutput, read_brain_output
+from .common import config_with_flags, naming_source, read_input, report_submitted, stop_on_sigterm
+
+
+def run(args: argparse.Namespace) -> int:
+    stop_on_sigterm()
+    data = read_input(args.file)
+    config = config_with_flags(args)
+    target = _pull_request(args.pr)
+    parsed = read_brain_output(data, config.limits)
+    try:
+        outcome = run_local(
+            args.repo, data, args.session, config, args.skip_invalid, pull_request=target, parsed=parsed
+        )
+    except InvalidBrainOutput as exc:
+        raise naming_source(args.file, exc) from None
+    report_submitted(args.file, parsed.warnings, outcome.submission.spec if outcome else None)
+    if outcome is None:
+        print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
+        print(report.nothing_ran_block(args.session, parsed.warnings, parsed.promise), end="")
+        return EXIT_OK
+    return _report(args, config, outcome, target)
+
+
+def rerun(args: argparse.Namespace) -> int:
+    stop_on_sigterm()
+    config = committed_config(ledger.open_repo(args.repo))
+    target = _pull_request(args.pr)
+    outcome = rerun_local(args.repo, args.session, args.iteration, config, pull_request=target)
+    return _report(args, config, outcome, target)
+
+
+def _pull_request(number: int | None) -> PullRequestTarget | None:
+    return PullRequestTarget(number, GitHubSettings.from_env()) if number else None
+
+
+def _report(
+    args: argparse.Namespace, config: Config, outcome: LocalRun, target: PullRequestTarget | None
+) -> int:
+    results = outcome.results
+    print(
+        f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
+        f"{report.counts_line(results)}\n"
+        f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / 'legs'}/<id>/ "
+        f"(act's log: {outcome.run_dir / 'act.log'})",
+        file=sys.stderr,
+    )
+    print(report.context_block(results, config.context_budget), end="")
+    if target is not None:
+        # The collect job posted it; posting again changes nothing when it did, and makes a
+        # failure (a wrong token, a missing PR) show here instead of deep in act's log.
+        repo = ledger.open_repo(args.repo)
+        previous = collect.previous_results(repo, outcome.submission.branch, results.iteration)
+        posted = github.post_results_comment(GitHubClient(target.settings), results, target.number, previous)
+        print(f"wild-ci: results comment on #{target.number}: {posted.url}", file=sys.stderr)
+    if outcome.collected_by == "host":
+        why = (
+            f"act was killed (signal {-outcome.act_exit_code})"
+            if outcome.act_exit_code < 0
+            else "the workflow's collect job did not commit the results"
+        )
+        raise PipelineError(
+            f"{why}; wild-ci collected the results on the host instead (see {outcome.run_dir / 'act.log'})"
+        )
+    return EXIT_OK

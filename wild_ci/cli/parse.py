@@ -1,0 +1,23 @@
+"""`wild-ci parse`: check a brain output and show its experiments, committing nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import EXIT_BAD_INPUT, EXIT_OK
+from ..generate import read_brain_output
+from .common import print_diagnostics, read_input
+
+
+def check(args: argparse.Namespace) -> int:
+    parsed = read_brain_output(read_input(args.file))
+    if args.json:
+        print(json.dumps(parsed.to_json(), indent=2, ensure_ascii=False))
+    else:
+        for e in parsed.experiments:
+            print(f"{e.id}  (line {e.line})\n  goal: {e.goal}\n  run:  {e.run}")
+        print(f"{len(parsed.experiments)} experiment(s); promise: {parsed.promise or '-'}")
+    print_diagnostics(args.file, parsed.warnings, "warning")
+    print_diagnostics(args.file, parsed.errors, "error")
+    return EXIT_OK if parsed.ok else EXIT_BAD_INPUT
