@@ -28,7 +28,7 @@ runner is `github.runner.RUNNER` while the runner sets GitHub's variables (Forge
 `engines.github`. Not yet pluggable: which engine generate renders with (`generate.ENGINE`), and
 the commands that call `engines.github.runs` directly.
 
-This module imports only the standard library at run time: the leg (`wild-ci execute`) may load
+This module imports only the standard library (and `errors`) at run time: the leg (`wild-ci execute`) may load
 the runner description, and must stay fast.
 """
 
@@ -37,6 +37,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ..errors import BadInput
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -64,7 +66,7 @@ class WorkflowLimits:
     max_workflow_bytes: int  # the rendered workflow file
 
 
-class WorkflowTooLarge(ValueError):
+class WorkflowTooLarge(BadInput):
     """The rendered workflow is over the engine's size limit; the message says what to do."""
 
 
