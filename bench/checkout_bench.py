@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from wild_ci.generate import PINNED_ACTIONS
+from wild_ci.engines.github.workflow import PINNED_ACTIONS
 from wild_ci.templating import render
 
 LEGS = 6

@@ -158,6 +158,7 @@ def config_for(n: int):
 def one_generate(n: int, shape: str) -> dict:
     """Parse, then submit with that parse (as the CLI does); peak RSS read right after the submit."""
     from wild_ci import generate
+    from wild_ci.engines.github import workflow
 
     config = config_for(n)
     for warm in SHAPES:  # first-use costs (regexes, lazy imports) stay out of the figures
@@ -165,21 +166,21 @@ def one_generate(n: int, shape: str) -> dict:
     base = rss_mb()
     data = brain_output(n, shape)
     rendered: list[int] = []
-    original_render = generate.render
+    original_render = workflow.render
 
     def render_spy(*args, **kwargs):  # the workflow's size even when submit refuses it
         text = original_render(*args, **kwargs)
         rendered.append(len(text.encode()))
         return text
 
-    generate.render = render_spy
+    workflow.render = render_spy
     parse_times: list[float] = []
     while len(parse_times) < 3 and sum(parse_times) < 1.0:
         start = time.perf_counter()
         parsed = generate.read_brain_output(data, config.limits)
         parse_times.append(time.perf_counter() - start)
     assert parsed.ok and len(parsed.experiments) == n, parsed.errors[:3]
-    shards = generate.shard_legs(parsed.experiments, config.runs_on)
+    shards = workflow.shard_legs(parsed.experiments, config.runs_on)
     with tempfile.TemporaryDirectory(prefix="wild-ci-scale-") as tmp:
         repo = make_repo(Path(tmp) / "repo")
         start = time.perf_counter()

@@ -15,9 +15,9 @@ import yaml
 
 from wild_ci import layout
 from wild_ci.config import Config
-from wild_ci.generate import PINNED_ACTIONS, read_brain_output, render_workflow
+from wild_ci.engines.github.workflow import render_inbox_workflow
+from wild_ci.generate import read_brain_output, render_workflow
 from wild_ci.specs import IterationSpec
-from wild_ci.templating import render
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "wild_ci"
@@ -103,10 +103,7 @@ def test_the_workflow_matches_what_the_code_reads() -> None:
 
 
 def test_the_inbox_workflow_gets_its_names_from_layout() -> None:
-    text = render(
-        "wild-inbox.yml.j2", version="0", install_spec="wild-ci==0.1.0", runs_on="ubuntu-latest",
-        actions=PINNED_ACTIONS, **layout.inbox_names(),
-    )  # fmt: skip
+    text = render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest")
     rendered = yaml.safe_load(text)
     assert rendered[True]["push"]["paths"] == [f"{layout.INBOX_DIR}/**"]
     (install,) = [s for s in rendered["jobs"]["submit"]["steps"] if s["name"] == "Install wild-ci"]

@@ -15,10 +15,9 @@ from helpers import git
 from hostile_cases import load_cases
 
 from wild_ci.config import Config
-from wild_ci.generate import PINNED_ACTIONS, read_brain_output, render_workflow
-from wild_ci.layout import inbox_names
+from wild_ci.engines.github.workflow import render_inbox_workflow
+from wild_ci.generate import read_brain_output, render_workflow
 from wild_ci.specs import IterationSpec
-from wild_ci.templating import render
 
 pytestmark = pytest.mark.e2e
 TESTS = Path(__file__).parent
@@ -64,8 +63,7 @@ def rendered(folder: Path) -> list[Path]:
     sharded.write_text(render_workflow(IterationSpec("main", 1, "/p", parsed.experiments), pr_config))
     written.append(sharded)
     inbox = workflows / "wild-inbox.yml"
-    inbox.write_text(render("wild-inbox.yml.j2", version="0", install_spec="wild-ci==0.1.0",
-                            runs_on="ubuntu-latest", actions=PINNED_ACTIONS, **inbox_names()))  # fmt: skip
+    inbox.write_text(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))
     return [*written, inbox]
 
 

@@ -8,7 +8,6 @@ when the same results are already there, so collecting twice changes nothing.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import git
 
 from . import chart, ledger, report
+from .engines.github.runner import RUNNER
 from .layout import (
     CHART_FILE,
     RESULT_FILE,
@@ -40,7 +40,7 @@ from .specs import (
 
 TAIL_LINES = 40
 TAIL_CHARS = 4000
-STEP_SUMMARY_LIMIT = 1024 * 1024 - 1024
+STEP_SUMMARY_LIMIT = RUNNER.step_summary_bytes
 PUSH_ATTEMPTS = 5
 
 
@@ -202,30 +202,21 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
 
 
 def push_auth_env(repo: git.Repo, remote: str) -> dict[str, str]:
-    """On a runner the checkout keeps no credentials; the collect job authenticates its fetch and
-    push with GITHUB_TOKEN through git's environment-only config (never written to disk, never on
-    a command line), as actions/checkout would have configured it."""
-    token = os.environ.get("GITHUB_TOKEN")
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return {}  # on a workstation, the user's own git credentials push
+    """git environment variables that authenticate the collect job's fetch and push on a runner
+    (the checkout keeps no credentials); {} on a workstation, where the user's own git
+    credentials push. The runner says how (`RunnerEnvironment.push_auth`)."""
+    if not RUNNER.on_runner(os.environ):
+        return {}
     try:
         url = repo.git.remote("get-url", remote)
     except git.GitCommandError:
         return {}
-    if not token or not url.startswith("https://"):
-        return {}
-    host = url.split("/")[2].split("@")[-1]
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"http.https://{host}/.extraheader",
-        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
-    }
+    return RUNNER.push_auth(url, os.environ)
 
 
 def write_step_summary(results: IterationResults) -> None:
-    """On a runner, the results table also goes to the job summary (1 MiB at most)."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    """On a runner, the results table also goes to the job summary (the runner's limit at most)."""
+    target = RUNNER.step_summary_path(os.environ)
     if not target:
         return
     text = report.results_markdown(results)  # the same table; metric changes are in results.md

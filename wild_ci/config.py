@@ -39,7 +39,6 @@ from .layout import CONFIG_PATH
 from .specs import LegSettings
 from .values import DEFAULT_TIMEOUT_S, RUNNER_LABEL, normalize_setup, parse_duration, workflow_safe
 
-MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import environment
+from .engines.github.runner import RUNNER
 from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
 from .specs import Experiment, ExperimentResult, IterationSpec, Status
@@ -44,25 +45,11 @@ TAIL_KEEP_BYTES = 1024 * 1024
 MIRROR_CAP_BYTES = 1024 * 1024  # what a runaway print may put in the job log, per stream
 MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the artifact has it]\n"
 # Variables a runner gives the job that the experiment does not inherit: its tokens, and the
-# file commands through which a step changes later steps. This keeps an experiment from changing
-# its leg by accident; it is no sandbox against a hostile one running as the same user, which is
-# why legs get read-only permissions and no secrets.
-WITHHELD_ENV = (
-    "ACTIONS_RUNTIME_TOKEN",
-    "ACTIONS_RESULTS_URL",
-    "ACTIONS_RUNTIME_URL",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_CACHE_URL",
-    "GITHUB_TOKEN",
-    "GITHUB_ENV",
-    "GITHUB_PATH",
-    "GITHUB_OUTPUT",
-    "GITHUB_STATE",
-    "GITHUB_STEP_SUMMARY",
-    "WILD_CI_LOCAL",
-    "WILD_CI",
-)
+# file commands through which a step changes later steps (the engine's runner says which), and
+# wild-ci's own. This keeps an experiment from changing its leg by accident; it is no sandbox
+# against a hostile one running as the same user, which is why legs get read-only permissions and
+# no secrets.
+WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI")
 
 
 @dataclass(frozen=True)
@@ -136,7 +123,7 @@ def map_project_root(text: str, roots: list[str], target: Path) -> str:
 
 
 def _head_commit(workspace: Path) -> str | None:
-    """Outside a runner (no WILD_COMMIT, no GITHUB_SHA): the checkout's HEAD, asked of git itself
+    """Outside a runner (no WILD_COMMIT, no commit from the runner): the checkout's HEAD, asked of git itself
     (every leg starts this module, and the git library costs more than the one call)."""
     try:
         done = subprocess.run(
@@ -177,8 +164,8 @@ def execute(
         executed_command=command,
         status=Status.RUNNING,
         started_at=_now(),
-        runner=os.environ.get("RUNNER_NAME") or platform.node(),
-        commit=os.environ.get("WILD_COMMIT") or os.environ.get("GITHUB_SHA") or _head_commit(workspace),
+        runner=RUNNER.runner_name(os.environ) or platform.node(),
+        commit=os.environ.get("WILD_COMMIT") or RUNNER.commit(os.environ) or _head_commit(workspace),
         workdir=experiment.repo_workdir,
         os=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),
@@ -324,7 +311,7 @@ def _run_command(
 ) -> _Run:
     token = secrets.token_hex(16)
     if mirror:  # the experiment's output must not be read as workflow commands
-        _announce(f"::stop-commands::{token}")
+        _announce(RUNNER.stop_commands(token))
     start = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -357,7 +344,7 @@ def _run_command(
         _restore_signals(previous)
     duration = time.monotonic() - start
     if mirror:
-        _announce(f"::{token}::")
+        _announce(RUNNER.resume_commands(token))
     code = process.returncode
     exit_code, signal_number = (None, -code) if code < 0 else (code, None)
     if timed_out:

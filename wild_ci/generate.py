@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import posixpath
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, ledger
-from .config import MAX_MATRIX_LEGS, Config, Limits
+from . import ledger
+from .config import Config, Limits
+from .engines.base import Engine, WorkflowTooLarge
+from .engines.github.engine import GITHUB as ENGINE
 from .errors import BadInput
 from .layout import (
     BRAIN_FILE,
@@ -27,7 +27,6 @@ from .layout import (
     WORKFLOW_PATH,
     iteration_file,
     iteration_label,
-    workflow_names,
 )
 from .parse import decode_brain_output, parse_brain_output
 from .specs import (
@@ -37,37 +36,8 @@ from .specs import (
     InvalidItem,
     IterationSpec,
 )
-from .templating import render
 
-MAX_WORKFLOW_BYTES = 500 * 1024
-SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-SETUP_MARGIN_MINUTES = 10
 MESSAGE_IDS = 100  # experiment ids listed in an iteration's commit message
-
-
-@dataclass(frozen=True)
-class PinnedAction:
-    """A standard action pinned by full commit SHA (GitHub's hardening guide), with its tag."""
-
-    repo: str
-    sha: str
-    tag: str
-
-    @property
-    def uses(self) -> str:
-        return f"{self.repo}@{self.sha}"
-
-
-PINNED_ACTIONS = {
-    "checkout": PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
-    "upload_artifact": PinnedAction(
-        "actions/upload-artifact", "cf430e030ddbb5b0abf93d22962f4752f3646cd9", "v7.0.2"
-    ),
-    "download_artifact": PinnedAction(
-        "actions/download-artifact", "9000827ccba6bdab643e8b6fd33ac0654aef8333", "v8.0.2"
-    ),
-    "cache": PinnedAction("actions/cache", "55cc8345863c7cc4c66a329aec7e433d2d1c52a9", "v6.1.0"),
-}
 
 
 @dataclass(frozen=True)
@@ -208,63 +178,13 @@ def spec_json(spec: IterationSpec) -> bytes:
     return (json.dumps(spec.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def render_workflow(spec: IterationSpec, config: Config) -> str:
-    """The workflow for one iteration. Only validated ids and the user's settings reach it."""
-    ids = [e.id for e in spec.experiments]
-    unsafe = [i for i in ids if not SAFE_ID.match(i)]
-    if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
-        raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
-    longest_s = max((e.timeout_s or spec.default_timeout_s) for e in spec.experiments)
-    step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
-    text = render(
-        "wild-experiments.yml.j2",
-        version=__version__,
-        session=spec.session,
-        label=spec.label,
-        install_spec=config.install_spec,
-        collect_runs_on=config.runs_on,
-        max_parallel=config.max_parallel,
-        trigger=config.trigger,
-        shards=shard_legs(spec.experiments, config.runs_on),
-        step_timeout_minutes=step_minutes,
-        job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
-        actions=PINNED_ACTIONS,
-        **workflow_names(spec.iteration),
-    )
-    size = len(text.encode())
-    if size > MAX_WORKFLOW_BYTES:
-        message = (
-            f"the rendered workflow has {size:,} bytes, over GitHub's limit of {MAX_WORKFLOW_BYTES:,}: "
-            "ask for fewer experiments per iteration (shorter goals give shorter ids)"
-        )
-        raise InvalidBrainOutput([Diagnostic(None, message)])
-    return text
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One matrix job: legs that share runner labels, at most GitHub's 256 per matrix."""
-
-    job: str
-    runs_on: list[str]
-    ids: list[str]
-
-
-def shard_legs(experiments: list[Experiment], default_runs_on: str) -> list[Shard]:
-    """Group legs by runner labels (a job has one `runs-on`), in the order the brain gave them,
-    then cut each group into matrices of at most 256 legs."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for experiment in experiments:
-        groups.setdefault(tuple(experiment.runs_on or [default_runs_on]), []).append(experiment.id)
-    pieces = [
-        (list(labels), ids[start : start + MAX_MATRIX_LEGS])
-        for labels, ids in groups.items()
-        for start in range(0, len(ids), MAX_MATRIX_LEGS)
-    ]
-    return [
-        Shard("experiment" if number == 1 else f"experiment-{number}", labels, ids)
-        for number, (labels, ids) in enumerate(pieces, start=1)
-    ]
+def render_workflow(spec: IterationSpec, config: Config, engine: Engine | None = None) -> str:
+    """The workflow for one iteration, rendered by `engine` (GitHub's by default: the committed
+    file is the one GitHub runs); over the engine's size limit the brain output is refused."""
+    try:
+        return (engine or ENGINE).render_workflow(spec, config)
+    except WorkflowTooLarge as exc:
+        raise InvalidBrainOutput([Diagnostic(None, str(exc))]) from exc
 
 
 @dataclass(frozen=True)

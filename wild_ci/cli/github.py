@@ -11,6 +11,7 @@ from .. import collect, ledger, report
 from ..config import committed_config
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
+from ..engines.github.runner import RUNNER
 from ..errors import EXIT_OK, UsageError
 from ..execute import load_spec
 from ..values import parse_duration
@@ -29,7 +30,7 @@ def collect_command(args: argparse.Namespace) -> int:
     workspace = Path(repo.working_tree_dir or args.repo)
     iteration = args.iteration or ledger.latest_iteration_in_checkout(workspace)
     spec = load_spec(workspace, iteration)
-    commit = os.environ.get("WILD_COMMIT") or os.environ.get("GITHUB_SHA") or ledger.resolve(repo, "HEAD")
+    commit = os.environ.get("WILD_COMMIT") or RUNNER.commit(os.environ) or ledger.resolve(repo, "HEAD")
     results = collect.collect_results(spec, args.artifacts, commit)
     if args.push:
         outcome = collect.commit_and_push(repo, results, args.remote)

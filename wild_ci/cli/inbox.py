@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import __version__, layout, ledger
+from .. import layout, ledger
 from ..config import committed_config
 from ..engines.github import inbox as inbox_queue
+from ..engines.github.workflow import render_inbox_workflow
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
-from ..generate import PINNED_ACTIONS
-from ..templating import render
 
 
 def init(args: argparse.Namespace) -> int:
@@ -19,14 +18,7 @@ def init(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
     config = committed_config(repo)
-    text = render(
-        "wild-inbox.yml.j2",
-        version=__version__,
-        install_spec=args.install_spec or config.install_spec,
-        runs_on=args.runs_on,
-        actions=PINNED_ACTIONS,
-        **layout.inbox_names(),
-    )
+    text = render_inbox_workflow(args.install_spec or config.install_spec, args.runs_on)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     print(f"wrote {target}")

@@ -33,7 +33,7 @@ import git
 from ... import collect, environment, generate, ledger
 from ...config import Config
 from ...errors import PipelineError
-from ...generate import PINNED_ACTIONS, Submission
+from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
     RESULT_FILE,
@@ -49,6 +49,7 @@ from ...layout import (
 from ...specs import BrainOutput, IterationResults, IterationSpec
 from ...templating import render
 from .artifacts import ArtifactError, unzip
+from .engine import ACT
 from .progress import ProgressDisplay, ProgressTracker
 
 if TYPE_CHECKING:
@@ -56,12 +57,6 @@ if TYPE_CHECKING:
 
 ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
 LOCAL_REPOSITORY = "local/repository"  # the repository's name in a local pull_request event without --pr
-STANDINS = {
-    "checkout": "checkout",
-    "upload_artifact": "upload-artifact",
-    "download_artifact": "download-artifact",
-    "cache": "cache",
-}
 
 
 class LocalRunError(PipelineError):
@@ -323,12 +318,11 @@ def _pull_request_arguments(target: PullRequestTarget, config: Config) -> list[s
 def _local_workflow(submission: Submission, config: Config, tmp: Path) -> Path:
     """The iteration's workflow as committed, except that legs run as parallel as this machine
     allows (or as configured): on GitHub each leg has a runner of its own, here they share the
-    cores. Shards of one iteration run one after another (`--concurrent-jobs 1`), so the limit
-    holds for the whole run."""
-    local = config.with_overrides(max_parallel=config.max_parallel or os.cpu_count() or 1)
+    cores (`ActEngine.render_workflow`). Shards of one iteration run one after another
+    (`--concurrent-jobs 1`), so the limit holds for the whole run."""
     path = tmp / "workflow" / WORKFLOW_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(generate.render_workflow(submission.spec, local), encoding="utf-8")
+    path.write_text(generate.render_workflow(submission.spec, config, ACT), encoding="utf-8")
     return path
 
 
@@ -389,7 +383,7 @@ def act_command(
     command += ["--env", f"HOME={home}"]
     command += ["--env", f"XDG_CONFIG_HOME={os.environ.get('XDG_CONFIG_HOME') or home + '/.config'}"]
     for key, folder in standins.items():
-        command += ["--local-repository", f"{PINNED_ACTIONS[key].uses}={folder}"]
+        command += ["--local-repository", f"{ACT.actions[key].uses}={folder}"]
     return command
 
 
@@ -421,12 +415,12 @@ def _write_shim(path: Path, module: str) -> Path:
 
 def _write_standins(folder: Path, shim: Path, clone: Path) -> dict[str, Path]:
     written = {}
-    for key, name in STANDINS.items():
+    for key, name in ACT.standins.items():
         target = folder / name
         target.mkdir(parents=True, exist_ok=True)
         text = render(
             f"actions/{name}/action.yml.j2",
-            action=PINNED_ACTIONS[key],
+            action=ACT.actions[key],
             wild_ci=shlex.quote(str(shim)),
             source=str(clone),
         )

@@ -35,6 +35,7 @@ from ...layout import (
 )
 from ...specs import IterationResults
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
+from .runner import RUNNER
 
 
 class WaitFailed(PipelineError):
@@ -52,7 +53,7 @@ def pull_request_number(client: GitHubClient | None, branch: str, explicit: int 
     handed = os.environ.get("WILD_PR_NUMBER")
     if handed and handed.isdigit():
         return int(handed)
-    event_path = os.environ.get("GITHUB_EVENT_PATH")
+    event_path = RUNNER.event_path(os.environ)
     if event_path and Path(event_path).is_file():
         try:
             event = json.loads(Path(event_path).read_text(encoding="utf-8"))
@@ -276,7 +277,7 @@ def inbox_files(workspace: Path) -> list[Path]:
 
 def session_of_checkout(repo: git.Repo) -> str:
     """The session whose branch this checkout is for (a runner's GITHUB_REF_NAME, else HEAD's)."""
-    name = os.environ.get("GITHUB_REF_NAME") or ""
+    name = RUNNER.ref_name(os.environ) or ""
     if not name.startswith("wild/"):
         try:
             name = repo.git.symbolic_ref("--short", "HEAD")

@@ -1,0 +1,108 @@
+"""The GitHub Actions workflow of an iteration: the actions it pins, GitHub's limits, the matrix
+sharded at 256 legs, and the rendering of `templates/wild-experiments.yml.j2`."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ... import __version__
+from ...layout import inbox_names, workflow_names
+from ...templating import render
+from ..base import PinnedAction, WorkflowLimits, WorkflowTooLarge
+
+if TYPE_CHECKING:
+    from ...config import Config
+    from ...specs import Experiment, IterationSpec
+
+MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
+MAX_WORKFLOW_BYTES = 500 * 1024
+LIMITS = WorkflowLimits(max_matrix_legs=MAX_MATRIX_LEGS, max_workflow_bytes=MAX_WORKFLOW_BYTES)
+SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+SETUP_MARGIN_MINUTES = 10
+
+PINNED_ACTIONS = {
+    "checkout": PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "upload_artifact": PinnedAction(
+        "actions/upload-artifact", "cf430e030ddbb5b0abf93d22962f4752f3646cd9", "v7.0.2"
+    ),
+    "download_artifact": PinnedAction(
+        "actions/download-artifact", "9000827ccba6bdab643e8b6fd33ac0654aef8333", "v8.0.2"
+    ),
+    "cache": PinnedAction("actions/cache", "55cc8345863c7cc4c66a329aec7e433d2d1c52a9", "v6.1.0"),
+}
+
+
+def render_workflow(
+    spec: IterationSpec, config: Config, actions: Mapping[str, PinnedAction] = PINNED_ACTIONS
+) -> str:
+    """The workflow for one iteration. Only validated ids and the user's settings reach it."""
+    ids = [e.id for e in spec.experiments]
+    unsafe = [i for i in ids if not SAFE_ID.match(i)]
+    if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
+        raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
+    longest_s = max((e.timeout_s or spec.default_timeout_s) for e in spec.experiments)
+    step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
+    text = render(
+        "wild-experiments.yml.j2",
+        version=__version__,
+        session=spec.session,
+        label=spec.label,
+        install_spec=config.install_spec,
+        collect_runs_on=config.runs_on,
+        max_parallel=config.max_parallel,
+        trigger=config.trigger,
+        shards=shard_legs(spec.experiments, config.runs_on),
+        step_timeout_minutes=step_minutes,
+        job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
+        actions=actions,
+        **workflow_names(spec.iteration),
+    )
+    size = len(text.encode())
+    if size > MAX_WORKFLOW_BYTES:
+        raise WorkflowTooLarge(
+            f"the rendered workflow has {size:,} bytes, over GitHub's limit of {MAX_WORKFLOW_BYTES:,}: "
+            "ask for fewer experiments per iteration (shorter goals give shorter ids)"
+        )
+    return text
+
+
+def render_inbox_workflow(install_spec: str, runs_on: str) -> str:
+    """The inbox workflow (`wild-ci init`): a brain output pushed to `.wild/inbox/` runs."""
+    return render(
+        "wild-inbox.yml.j2",
+        version=__version__,
+        install_spec=install_spec,
+        runs_on=runs_on,
+        actions=PINNED_ACTIONS,
+        **inbox_names(),
+    )
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One matrix job: legs that share runner labels, at most GitHub's 256 per matrix."""
+
+    job: str
+    runs_on: list[str]
+    ids: list[str]
+
+
+def shard_legs(experiments: list[Experiment], default_runs_on: str) -> list[Shard]:
+    """Group legs by runner labels (a job has one `runs-on`), in the order the brain gave them,
+    then cut each group into matrices of at most 256 legs."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for experiment in experiments:
+        groups.setdefault(tuple(experiment.runs_on or [default_runs_on]), []).append(experiment.id)
+    pieces = [
+        (list(labels), ids[start : start + MAX_MATRIX_LEGS])
+        for labels, ids in groups.items()
+        for start in range(0, len(ids), MAX_MATRIX_LEGS)
+    ]
+    return [
+        Shard("experiment" if number == 1 else f"experiment-{number}", labels, ids)
+        for number, (labels, ids) in enumerate(pieces, start=1)
+    ]
