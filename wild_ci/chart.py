@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any  # matplotlib is loaded lazily: its Axes type is not importable here
 
 from . import lazy
 from .report import lower_is_better
@@ -52,34 +53,34 @@ def best_ids(results: IterationResults, name: str, limit: int) -> list[str]:
     return [i for i, _ in points if i in kept]
 
 
-def _bars(axis: object, results: IterationResults, name: str) -> None:
+def _bars(axis: Any, results: IterationResults, name: str) -> None:
     shown = best_ids(results, name, MAX_BARS)
     by_id = {r.id: r.metrics[name] for r in results.experiments if name in r.metrics}
     values = [by_id[i] for i in shown]
     best = (min if lower_is_better(name) else max)(values)
     colours = ["#2e7d32" if v == best and len(values) > 1 else "#607d8b" for v in values]
-    axis.barh([_short(i) for i in shown], values, color=colours)  # type: ignore[attr-defined]
+    axis.barh([_short(i) for i in shown], values, color=colours)
     direction = "lower is better" if lower_is_better(name) else "higher is better"
     of = f", best {len(shown)} of {len(by_id)}" if len(shown) < len(by_id) else ""
-    axis.set_title(f"{name} ({direction}{of})", fontsize=9)  # type: ignore[attr-defined]
-    axis.invert_yaxis()  # type: ignore[attr-defined]
-    axis.tick_params(labelsize=7)  # type: ignore[attr-defined]
+    axis.set_title(f"{name} ({direction}{of})", fontsize=9)
+    axis.invert_yaxis()
+    axis.tick_params(labelsize=7)
 
 
-def _lines(axis: object, iterations: Sequence[IterationResults], name: str) -> None:
+def _lines(axis: Any, iterations: Sequence[IterationResults], name: str) -> None:
     """One line per experiment of the latest iteration that the bars show, at most MAX_LINES."""
     experiments = best_ids(iterations[-1], name, MAX_LINES)
     values = [{r.id: r.metrics[name] for r in it.experiments if name in r.metrics} for it in iterations]
     for experiment_id in experiments:
         xs = [it.iteration for it, known in zip(iterations, values, strict=True) if experiment_id in known]
         ys = [known[experiment_id] for known in values if experiment_id in known]
-        axis.plot(xs, ys, marker="o", label=_short(experiment_id))  # type: ignore[attr-defined]
-    axis.set_title(f"{name} across iterations", fontsize=9)  # type: ignore[attr-defined]
-    axis.set_xlabel("iteration", fontsize=8)  # type: ignore[attr-defined]
-    axis.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[attr-defined]
-    axis.tick_params(labelsize=7)  # type: ignore[attr-defined]
+        axis.plot(xs, ys, marker="o", label=_short(experiment_id))
+    axis.set_title(f"{name} across iterations", fontsize=9)
+    axis.set_xlabel("iteration", fontsize=8)
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.tick_params(labelsize=7)
     if experiments:
-        axis.legend(fontsize=6)  # type: ignore[attr-defined]
+        axis.legend(fontsize=6)
 
 
 def _short(text: str, limit: int = 28) -> str:

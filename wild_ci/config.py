@@ -135,7 +135,7 @@ def committed_config(repo: Any) -> Config:
     setting that reaches the workflow (install_spec, runs_on) must not come from the brain. A
     repository without commits falls back to the working tree."""
     if ledger.resolve(repo, "HEAD") is None:
-        return load_config(Path(repo.working_tree_dir))
+        return load_config(ledger.work_tree(repo))
     data = ledger.read_file(repo, "HEAD", CONFIG_PATH)
     if data is None:
         return Config()

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 from . import environment
 from .engines.github.runner import RUNNER
@@ -357,7 +357,7 @@ def _run_command(
     return _Run(Status.SUCCEEDED if code == 0 else Status.FAILED, code, duration)
 
 
-def _pump(source: BinaryIO | None, target: Path, mirror: BinaryIO | None, cap: int) -> threading.Thread:
+def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap: int) -> threading.Thread:
     """Copy a pipe to a file and to the job log, as it comes. Past `cap` bytes the file keeps its
     beginning and its end (where the final metric or the traceback is), with a visible notice."""
     tail_cap = min(cap // 2, TAIL_KEEP_BYTES)
@@ -429,7 +429,9 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
         _signal_group(process.pid, signal.SIGKILL)
 
 
-def _forward_cancellation(process: subprocess.Popen[bytes], cancelled: threading.Event) -> dict[int, object]:
+def _forward_cancellation(
+    process: subprocess.Popen[bytes], cancelled: threading.Event
+) -> dict[signal.Signals, Any]:
     """When the runner cancels the leg, stop the experiment and still write the result."""
 
     def handler(signum: int, _frame: object) -> None:
@@ -438,15 +440,15 @@ def _forward_cancellation(process: subprocess.Popen[bytes], cancelled: threading
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {}
+    previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         previous[sig] = signal.signal(sig, handler)
     return previous
 
 
-def _restore_signals(previous: dict[int, object]) -> None:
+def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
     for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.signal(sig, handler)
 
 
 def _leg_env(spec: IterationSpec, experiment: Experiment, workspace: Path, workdir: Path) -> dict[str, str]:
@@ -496,7 +498,8 @@ def _copy_outputs(
             relative = path.relative_to(workdir).as_posix()
             if _kept_file(path, workdir) and relative not in chosen:
                 chosen.append(relative)
-    copied, total, skipped = [], 0, 0
+    copied: list[str] = []
+    total = skipped = 0
     for relative in chosen:
         size = (workdir / relative).stat().st_size
         if total + size > cap or len(copied) >= MAX_OUTPUT_FILES:

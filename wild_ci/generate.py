@@ -100,7 +100,7 @@ def submit(
     config = config or Config()
     parsed = _own_copy(parsed) if parsed else read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
-    project = ProjectLocation.find(repo_path, Path(repo.working_tree_dir), config.project_root)
+    project = ProjectLocation.find(repo_path, ledger.work_tree(repo), config.project_root)
     _map_workdirs(parsed, project)
     _check_runner_labels(parsed, config)
     _check_submittable(parsed, skip_invalid)

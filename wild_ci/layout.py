@@ -11,6 +11,7 @@ Standard library only: the leg (`wild-ci execute`) imports this module.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -92,7 +93,7 @@ RUN_LEGS_DIR = "legs"  # each leg's artifact, unpacked: `legs/<experiment id>/`
 
 class _Repository(Protocol):
     @property
-    def common_dir(self) -> str: ...
+    def common_dir(self) -> str | os.PathLike[str]: ...
 
 
 def runs_root(repo: _Repository, session: str, label: str) -> Path:

@@ -41,6 +41,13 @@ def open_repo(path: str | os.PathLike[str]) -> git.Repo:
     return repo
 
 
+def work_tree(repo: git.Repo) -> Path:
+    """The repository's working tree (`open_repo` refuses bare repositories, so there is one)."""
+    if repo.working_tree_dir is None:
+        raise LedgerError(f"{repo.git_dir} is a bare repository; wild-ci needs a working tree")
+    return Path(repo.working_tree_dir)
+
+
 def validate_session(session: str) -> str:
     if not SESSION_NAME.match(session) or ".." in session or session.endswith((".lock", ".")):
         raise LedgerError(
@@ -60,6 +67,11 @@ def resolve(repo: git.Repo, rev: str) -> str | None:
         return repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
     except git.GitCommandError:
         return None
+
+
+def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    """Whether `descendant` contains `ancestor` (both revisions): a fast-forward is possible."""
+    return repo.is_ancestor(repo.commit(ancestor), repo.commit(descendant))
 
 
 def branch_tip(repo: git.Repo, branch: str) -> str | None:

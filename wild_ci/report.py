@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .config import DEFAULT_CONTEXT_BUDGET
 from .layout import artifact_name
 from .specs import ExperimentResult, IterationResults, Status
 from .templating import render
 
-STATUS_SYMBOLS = {
+STATUS_SYMBOLS: dict[str, str] = {
     Status.SUCCEEDED: "✅",
     Status.FAILED: "❌",
     Status.TIMED_OUT: "⏱️",
@@ -244,7 +245,7 @@ def _trimmed(
         )
         keep_first = min(len(getattr(r, first)), tail_chars)
         keep_second = max(0, tail_chars - keep_first)
-        changes = {
+        changes: dict[str, Any] = {
             first: _keep_end(getattr(r, first), keep_first),
             second: _keep_end(getattr(r, second), keep_second),
         }

@@ -300,7 +300,7 @@ class IterationResults:
         return iteration_label(self.iteration)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for result in self.experiments:
             counts[result.status] = counts.get(result.status, 0) + 1
         return {status: n for status, n in counts.items() if n}

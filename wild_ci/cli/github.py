@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from .. import collect, ledger, report
 from ..config import committed_config
@@ -27,7 +26,7 @@ def collect_command(args: argparse.Namespace) -> int:
         print(f"wild-ci: results of iteration {results.label} rebuilt from run {args.run_id}")
         print(report.counts_line(results))
         return EXIT_OK
-    workspace = Path(repo.working_tree_dir or args.repo)
+    workspace = ledger.work_tree(repo)
     iteration = args.iteration or ledger.latest_iteration_in_checkout(workspace)
     spec = load_spec(workspace, iteration)
     commit = os.environ.get("WILD_COMMIT") or RUNNER.commit(os.environ) or ledger.resolve(repo, "HEAD")

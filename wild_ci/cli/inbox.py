@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .. import layout, ledger
 from ..config import committed_config
@@ -14,7 +13,7 @@ from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
 
 def init(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
-    target = Path(repo.working_tree_dir or args.repo) / layout.INBOX_WORKFLOW_PATH
+    target = ledger.work_tree(repo) / layout.INBOX_WORKFLOW_PATH
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
     config = committed_config(repo)

@@ -250,7 +250,7 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         _parse_tolerantly(content, first_line, at(mark) if mark else first_line, exc, out, limits)
         return
-    if data is None:
+    if data is None or node is None:
         return
     if _uses_aliases(node):
         line = at(node.start_mark)

@@ -205,12 +205,12 @@ def run_standin(action: str) -> int:
     for artifact in names:  # one bad artifact must not cost the others
         destination = target if (single or merge) else target / artifact
         try:
-            files = client.download(artifact, destination)
+            unpacked = client.download(artifact, destination)
         except (ArtifactError, zipfile.BadZipFile) as exc:
             failed += 1
             print(f"::warning::artifact {artifact} could not be downloaded: {exc}")
             continue
-        print(f"downloaded artifact {artifact}: {len(files)} file(s)")
+        print(f"downloaded artifact {artifact}: {len(unpacked)} file(s)")
     if not names:
         print("no artifacts matched")
     return 1 if failed and single else 0

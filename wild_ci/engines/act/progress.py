@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.live import Live
@@ -116,7 +116,7 @@ class ProgressDisplay:
             self.live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
             self.live.refresh()
             self.live.__exit__(*exc)

@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import git
 
@@ -110,7 +110,7 @@ def run_local(
     session: str = "main",
     config: Config | None = None,
     skip_invalid: bool = False,
-    progress_stream: object = None,
+    progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
     parsed: BrainOutput | None = None,
 ) -> LocalRun | None:
@@ -128,7 +128,7 @@ def rerun_local(
     session: str,
     iteration: int | None,
     config: Config,
-    progress_stream: object = None,
+    progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
 ) -> LocalRun:
     """Run an iteration already on the session branch again (a flaky failure, a crashed machine,
@@ -184,7 +184,7 @@ def run_submission(
     repo_path: str | Path,
     submission: Submission,
     config: Config,
-    progress_stream: object = None,
+    progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
 ) -> LocalRun:
     repo = ledger.open_repo(repo_path)
@@ -390,7 +390,7 @@ def act_command(
 def _clone_iteration(repo: git.Repo, submission: Submission, target: Path) -> Path:
     """A cheap clone (shared objects) at exactly the iteration commit, on a branch of the session's
     name; its origin is the user's repository, where the collect job pushes the results."""
-    source = str(Path(repo.working_tree_dir).resolve())
+    source = str(ledger.work_tree(repo).resolve())
     clone = git.Repo.clone_from(
         source,
         target,
@@ -434,12 +434,12 @@ def _run_act(
     tmp: Path,
     submission: Submission,
     run_dir: Path,
-    progress_stream: object,
+    progress_stream: TextIO | None,
 ) -> tuple[int, ProgressTracker]:
     tracker = ProgressTracker([e.id for e in submission.spec.experiments])
     with (
         (run_dir / RUN_LOG).open("wb") as log,
-        ProgressDisplay(tracker, progress_stream) as display,  # type: ignore[arg-type]
+        ProgressDisplay(tracker, progress_stream) as display,
     ):
         process = subprocess.Popen(
             command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,

@@ -229,14 +229,14 @@ def _env(name: str) -> str | None:
     return os.environ.get(f"WILD_GITHUB_{name}") or os.environ.get(f"GITHUB_{name}")
 
 
-def _run(raw: object) -> Run:
+def _run(raw: Any) -> Run:  # a PyGithub WorkflowRun (PyGithub is loaded lazily)
     return Run(
-        id=raw.id,  # type: ignore[attr-defined]
-        name=raw.name or "",  # type: ignore[attr-defined]
-        status=raw.status,  # type: ignore[attr-defined]
-        conclusion=raw.conclusion,  # type: ignore[attr-defined]
-        html_url=raw.html_url,  # type: ignore[attr-defined]
-        head_sha=raw.head_sha,  # type: ignore[attr-defined]
+        id=raw.id,
+        name=raw.name or "",
+        status=raw.status,
+        conclusion=raw.conclusion,
+        html_url=raw.html_url,
+        head_sha=raw.head_sha,
     )
 
 
@@ -257,7 +257,7 @@ def _retry_policy() -> type:
     rate limit; and backing off a 429 as GitHub documents (PyGithub does it for 403s only). A class made
     on first use, so that PyGithub is loaded only by the commands that talk to GitHub."""
 
-    class Retry(lazy.pygithub().GithubRetry):  # type: ignore[name-defined,misc]  # a class made at run time
+    class Retry(lazy.pygithub().GithubRetry):  # type: ignore[misc]  # PyGithub's class, loaded at run time
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("allowed_methods", IDEMPOTENT_METHODS)
             super().__init__(**kwargs)

@@ -24,7 +24,7 @@ class InboxOutcome:
 
 def submit_oldest(repo_path: Path, push: bool, remote: str, dispatch: bool) -> InboxOutcome:
     repo = ledger.open_repo(repo_path)
-    workspace = Path(repo.working_tree_dir or repo_path)
+    workspace = ledger.work_tree(repo)
     session = runs.session_of_checkout(repo)
     files = runs.inbox_files(workspace)
     if not files:

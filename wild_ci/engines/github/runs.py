@@ -190,7 +190,7 @@ def _fetch_results(repo: git.Repo, remote: str, branch: str, iteration: int) -> 
         raise ledger.LedgerError(f"fetching {branch} from {remote} failed: {exc.stderr.strip()}") from exc
     fetched = ledger.resolve(repo, f"refs/wild-ci/fetched/{branch}")
     results = collect.read_results(repo, fetched, iteration) if fetched else None
-    if results is not None:
+    if results is not None and fetched is not None:
         _fast_forward(repo, branch, fetched)
     return results
 
@@ -207,12 +207,12 @@ def sync_branch(repo: git.Repo, session: str, remote: str) -> str | None:
         fetched = None  # not on the remote yet
     if fetched is None or fetched == local:
         return local  # None: the session has no branch anywhere yet
-    if local is None or repo.is_ancestor(local, fetched):
+    if local is None or ledger.is_ancestor(repo, local, fetched):
         if ledger.checked_out_in(repo, branch):
             raise ledger.LedgerError(f"{branch} is checked out; switch away so wild-ci can update it")
         ledger.update_branch(repo, branch, fetched, local, "wild-ci: synced with the remote")
         return fetched
-    if repo.is_ancestor(fetched, local):
+    if ledger.is_ancestor(repo, fetched, local):
         return local  # local commits not pushed yet
     raise ledger.LedgerError(
         f"{branch} and {remote}/{branch} have diverged; merge or reset one of them first"
@@ -224,7 +224,7 @@ def _fast_forward(repo: git.Repo, branch: str, new: str) -> None:
     old = ledger.branch_tip(repo, branch)
     if old == new or ledger.checked_out_in(repo, branch):
         return
-    if old is None or repo.is_ancestor(old, new):
+    if old is None or ledger.is_ancestor(repo, old, new):
         ledger.update_branch(repo, branch, new, old, "wild-ci: results fetched")
 
 
