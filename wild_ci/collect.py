@@ -36,6 +36,7 @@ from .specs import (
     IterationResults,
     IterationSpec,
     Status,
+    load_record,
 )
 
 TAIL_LINES = 40
@@ -228,12 +229,14 @@ def write_step_summary(results: IterationResults) -> None:
 
 def read_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
     data = ledger.read_file(repo, rev, iteration_file(iteration, RESULTS_JSON))
-    return IterationResults.from_json(json.loads(data)) if data else None
+    name = f"{rev[:12]}:{iteration_file(iteration, RESULTS_JSON)}"
+    return load_record(data, name, IterationResults.from_json) if data else None
 
 
 def read_spec(repo: git.Repo, rev: str, iteration: int) -> IterationSpec | None:
     data = ledger.read_file(repo, rev, iteration_file(iteration, SPEC_FILE))
-    return IterationSpec.from_json(json.loads(data)) if data else None
+    name = f"{rev[:12]}:{iteration_file(iteration, SPEC_FILE)}"
+    return load_record(data, name, IterationSpec.from_json) if data else None
 
 
 def committed_results(repo: git.Repo, session: str, iteration: int | None) -> IterationResults:

@@ -17,7 +17,7 @@ import git
 from . import report
 from .config import Config
 from .engines.act.runs import LocalRunError, run_local
-from .errors import EXIT_OK, UsageError
+from .errors import EXIT_OK, PipelineError, UsageError
 from .layout import RESULTS_MD, iteration_file
 from .templating import resource_dir
 
@@ -28,7 +28,14 @@ DEMO_IDENTITY = ("-c", "user.name=wild-ci demo", "-c", "user.email=demo@wild-ci.
 def create_demo_repo(target: Path) -> Path:
     """Copy the example project into `target` and commit it (with a throw-away identity)."""
     source = resource_dir("examples") / "demo"
-    shutil.copytree(source / "project", target)
+    try:
+        shutil.copytree(source / "project", target)
+    except shutil.Error as exc:  # copytree gathers its OSErrors into one: report the first
+        first = exc.args[0][0] if exc.args and exc.args[0] else ("", target, str(exc))
+        raise PipelineError(
+            f"could not copy the example into {target}: {first[2]}",
+            hint="free space or fix permissions, then retry",
+        ) from exc
     shutil.copyfile(source / "brain.md", target / "brain.md")
     repo = git.Repo.init(target, initial_branch="main")
     repo.git.add("--all")
@@ -39,6 +46,8 @@ def create_demo_repo(target: Path) -> Path:
 def run_demo(directory: Path | None) -> int:
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="wild-ci-demo-")) / "demo"
+    elif directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file", hint="name a new or empty folder with --dir")
     elif directory.exists() and any(directory.iterdir()):
         raise UsageError(f"{directory} exists and is not empty", hint="name a new or empty folder with --dir")
     elif directory.exists():

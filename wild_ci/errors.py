@@ -22,9 +22,21 @@ EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
 
 # Faults of the machine, not of wild-ci: reported like a pipeline failure, without a traceback.
-ENVIRONMENT_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EMFILE, errno.ENFILE}
-)
+# errno -> what to do about it.
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "free space, then retry",
+    errno.EDQUOT: "free space, then retry",
+    errno.EACCES: "fix permissions or choose a writable place, then retry",
+    errno.EPERM: "fix permissions or choose a writable place, then retry",
+    errno.EROFS: "fix permissions or choose a writable place, then retry",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n), then retry",
+    errno.ENFILE: "too many open files: raise the limit (ulimit -n), then retry",
+    # A path the user gave or a folder on disk is not what it must be (a file where a folder goes).
+    errno.ENOTDIR: "a file is in the way of a folder: check the path, then retry",
+    errno.EISDIR: "a folder is in the way of a file: check the path, then retry",
+    errno.ENAMETOOLONG: "use a shorter path",
+    errno.ELOOP: "a symbolic link points back at itself: check the path",
+}
 
 
 class WildError(Exception):
@@ -83,7 +95,7 @@ def run_guarded(body: Callable[[], int], prog: str = "wild-ci") -> int:
         if exc.errno not in ENVIRONMENT_ERRNOS:
             return _bug(prog)
         where = f": {exc.filename}" if exc.filename else ""
-        _say([f"{prog}: error: {exc.strerror}{where}", f"{prog}: free space or fix permissions, then retry"])
+        _say([f"{prog}: error: {exc.strerror}{where}", f"{prog}: {ENVIRONMENT_ERRNOS[exc.errno]}"])
         return EXIT_FAILED
     except Exception:
         return _bug(prog)

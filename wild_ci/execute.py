@@ -34,7 +34,7 @@ from . import environment
 from .engines.github.runner import RUNNER
 from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
-from .specs import Experiment, ExperimentResult, IterationSpec, Status
+from .specs import Experiment, ExperimentResult, IterationSpec, Status, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
@@ -105,7 +105,7 @@ class LegError(PipelineError):
 def load_spec(workspace: Path, iteration: int) -> IterationSpec:
     path = workspace / iteration_file(iteration, SPEC_FILE)
     try:
-        return IterationSpec.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return load_record(path.read_text(encoding="utf-8"), str(path), IterationSpec.from_json)
     except FileNotFoundError as exc:
         raise LegError(f"{path} does not exist: is this the iteration's checkout?") from exc
 

@@ -142,8 +142,25 @@ def checked_out_in(repo: git.Repo, branch: str) -> str | None:
     return None
 
 
+@contextmanager
+def writing(repo: git.Repo) -> Iterator[None]:
+    """git could not write the objects or the tree of a commit: a full disk, a read-only or foreign-
+    owned .git, a damaged repository. The user's fault or the machine's, so git's own words and exit
+    1, not a traceback (a wrong git invocation shows up here too, with git's message naming it)."""
+    try:
+        yield
+    except git.GitCommandError as exc:
+        stderr = re.sub(r"^\s*stderr:\s*'|'\s*$", "", exc.stderr or "")
+        said = "; ".join(line.strip() for line in stderr.splitlines() if line.strip()) or str(exc)
+        raise LedgerError(
+            f"git could not write to {repo.git_dir}: {said}",
+            hint="free space or fix permissions on the repository, then retry",
+        ) from exc
+
+
 def store_blob(repo: git.Repo, data: bytes) -> str:
-    sha = repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha
+    with writing(repo):
+        sha = repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha
     return sha.decode() if isinstance(sha, bytes) else sha
 
 
@@ -165,7 +182,8 @@ def temporary_index(repo: git.Repo, seed_from_real_index: bool = False) -> Itera
 def add_files(repo: git.Repo, env: Mapping[str, str], files: Mapping[str, bytes]) -> None:
     for path, data in files.items():
         sha = store_blob(repo, data)
-        repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}", env=env)
+        with writing(repo):
+            repo.git.update_index("--add", "--cacheinfo", f"100644,{sha},{path}", env=env)
 
 
 def identity_env(repo: git.Repo) -> dict[str, str]:
@@ -189,7 +207,8 @@ def commit_tree(repo: git.Repo, tree: str, parent: str | None, message: str) -> 
         args = [tree, "-F", handle.name]
         if parent:
             args += ["-p", parent]
-        return repo.git.commit_tree(*args, env=identity_env(repo))
+        with writing(repo):
+            return repo.git.commit_tree(*args, env=identity_env(repo))
 
 
 def update_branch(repo: git.Repo, branch: str, new: str, old: str | None, reason: str) -> None:
@@ -207,7 +226,7 @@ def commit_files_on(
 ) -> str:
     """A commit on top of `parent` that adds or replaces `files` (and drops `remove`); `parent`
     itself if nothing changes."""
-    with temporary_index(repo) as env:
+    with temporary_index(repo) as env, writing(repo):
         repo.git.read_tree(parent, env=env)
         if remove:
             repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", *remove, env=env)
@@ -225,7 +244,7 @@ def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapp
     Workflow files and the config file (`CONFIG_PATH`) come from the user's HEAD, never from the
     work tree: a workflow the brain wrote would run with the repository's secrets once the branch
     is pushed, and the configuration decides what runners install and where jobs run."""
-    with temporary_index(repo, seed_from_real_index=True) as env:
+    with temporary_index(repo, seed_from_real_index=True) as env, writing(repo):
         if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
             repo.git.read_tree("HEAD", env=env)
         repo.git.add("--all", "--", ".", env=env)

@@ -8,13 +8,17 @@ rely on the field names documented here.
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import BadInput, PipelineError
 from .layout import iteration_label
 from .values import DEFAULT_TIMEOUT_S
+
+T = TypeVar("T")
 
 SPEC_FORMAT = 1
 """The version of `experiments.json` and `results.json` this wild-ci writes, and the newest it reads."""
@@ -44,6 +48,25 @@ STATUSES = tuple(status for status in Status if status is not Status.RUNNING)
 
 class FormatTooNew(PipelineError):
     """A file on the branch was written by a newer wild-ci than this one."""
+
+
+class DamagedRecord(PipelineError):
+    """A file wild-ci wrote (experiments.json, results.json) is no longer what it wrote."""
+
+
+def load_record(text: str | bytes, name: str, build: Callable[[Any], T]) -> T:
+    """`build(json.loads(text))`, or DamagedRecord when the file is not JSON of the expected shape
+    (edited by hand, truncated, or written by something else). FormatTooNew passes through."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, found {type(data).__name__}")
+        return build(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise DamagedRecord(
+            f"{name} is damaged ({type(exc).__name__}: {exc})",
+            hint="restore it from git history (git log -p -- <file>) or submit the iteration again",
+        ) from exc
 
 
 class UnknownExperiment(BadInput):

@@ -185,6 +185,11 @@ def matching(names: list[str], name: str | None, pattern: str | None) -> list[st
 def run_standin(action: str) -> int:
     """The local stand-ins for upload-artifact and download-artifact: their inputs arrive as
     environment variables, and act provides ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN."""
+    missing = [v for v in ("ACTIONS_RESULTS_URL", "ACTIONS_RUNTIME_TOKEN") if not os.environ.get(v)]
+    if missing:
+        raise ArtifactError(
+            f"{' and '.join(missing)} not set: the stand-ins run inside a job that act started"
+        )
     client = ArtifactClient(os.environ["ACTIONS_RESULTS_URL"], os.environ["ACTIONS_RUNTIME_TOKEN"])
     name = os.environ.get("WILD_ARTIFACT_NAME", "")
     target = Path(os.environ.get("WILD_ARTIFACT_PATH") or ".")

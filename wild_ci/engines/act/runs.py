@@ -43,10 +43,9 @@ from ...layout import (
     WORKFLOW_FILE,
     artifact_experiment,
     artifact_name,
-    iteration_file,
     runs_root,
 )
-from ...specs import BrainOutput, IterationResults, IterationSpec
+from ...specs import BrainOutput, IterationResults
 from ...templating import render
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
@@ -147,9 +146,9 @@ def existing_submission(repo: git.Repo, session: str, iteration: int | None) -> 
         raise ledger.LedgerError(f"there is no session branch {branch}")
     iteration = iteration or ledger.latest_iteration(repo, tip)
     commit = ledger.iteration_commit(repo, tip, iteration)
-    data = ledger.read_file(repo, commit, iteration_file(iteration, SPEC_FILE))
-    assert data is not None  # iteration_commit found the commit that added it
-    spec = IterationSpec.from_json(json.loads(data))
+    spec = collect.read_spec(repo, commit, iteration)  # a damaged one is a DamagedRecord
+    if spec is None:
+        raise ledger.LedgerError(f"iteration {iteration} has no {SPEC_FILE} at {commit[:12]}")
     return Submission(session, branch, iteration, commit, spec)
 
 
