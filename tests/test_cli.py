@@ -172,3 +172,23 @@ def test_domain_code_raises_no_builtin_errors_for_users() -> None:
                 if name in {"KeyError", "FileNotFoundError", "RuntimeError", "LookupError"}:
                     offenders.append(f"{path.relative_to(package)}:{node.lineno} raises {name}")
     assert offenders == []
+
+
+def test_a_bad_session_name_is_bad_input(capsys, make_repo) -> None:
+    code, _out, err = cli(capsys, "context", "--repo", str(make_repo()), "--session", "a b..c")
+    assert code == errors.EXIT_BAD_INPUT and "session name 'a b..c' is not allowed" in err
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "many"])
+def test_a_context_budget_must_be_positive(capsys, make_repo, budget: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        app.main(["context", "--repo", str(make_repo()), "--budget", budget])
+    assert exited.value.code == errors.EXIT_BAD_INPUT
+    assert "is not a positive whole number" in capsys.readouterr().err
+
+
+def test_init_refuses_a_runner_label_that_is_not_one(capsys, make_repo) -> None:
+    repo = make_repo()
+    code, _out, err = cli(capsys, "init", "--repo", str(repo), "--runs-on", "x${{ github.token }}")
+    assert code == errors.EXIT_BAD_INPUT and "is not a runner label" in err
+    assert not (repo / ".github").exists()

@@ -19,7 +19,7 @@ from pathlib import Path
 import git
 from gitdb import IStream
 
-from .errors import PipelineError
+from .errors import PipelineError, UsageError
 from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WORKFLOWS_DIR, iteration_file
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -50,7 +50,7 @@ def work_tree(repo: git.Repo) -> Path:
 
 def validate_session(session: str) -> str:
     if not SESSION_NAME.match(session) or ".." in session or session.endswith((".lock", ".")):
-        raise LedgerError(
+        raise UsageError(
             f"session name {session!r} is not allowed: use letters, digits, '.', '_' and '-' "
             "(at most 63 characters, starting with a letter or digit)"
         )

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
     _add_repo_arguments(p)
     p.add_argument(
-        "--budget", type=int,
+        "--budget", type=positive_int,
         help="at most this many characters; tails are cut evenly to fit "
         f"(default: context_budget in {layout.CONFIG_PATH}, else {DEFAULT_CONTEXT_BUDGET})",
     )  # fmt: skip
@@ -156,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
     p.add_argument("--dir", type=Path, help="where to create the example repository")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (argparse reports anything else, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
 
 
 def _add_repo_arguments(p: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from ..config import committed_config
 from ..engines.github import inbox as inbox_queue
 from ..engines.github.workflow import render_inbox_workflow
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
+from ..values import RUNNER_LABEL
 
 
 def init(args: argparse.Namespace) -> int:
@@ -16,6 +17,8 @@ def init(args: argparse.Namespace) -> int:
     target = ledger.work_tree(repo) / layout.INBOX_WORKFLOW_PATH
     if target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
+    if not RUNNER_LABEL.match(args.runs_on):
+        raise UsageError(f"--runs-on {args.runs_on!r} is not a runner label (letters, digits, '.', '_', '-')")
     config = committed_config(repo)
     text = render_inbox_workflow(args.install_spec or config.install_spec, args.runs_on)
     target.parent.mkdir(parents=True, exist_ok=True)
