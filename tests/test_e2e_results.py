@@ -139,3 +139,31 @@ def test_a_leg_that_rewrites_the_checkouts_spec_cannot_drop_another(make_repo, t
     assert [e["id"] for e in results["experiments"]] == ["honest", "tamper-spec"]
     _assert_honest_recorded_exactly(repo, results)
     assert "2 experiments: 1 succeeded, 1 failed" in done.stdout.decode()
+
+
+TAMPER_SOURCE = """\
+import os
+clone = os.path.normpath(os.path.join(os.environ["RUNNER_TEMP"], "..", "..", "..", "repo"))
+with open(os.path.join(clone, "honest.py"), "w") as handle:
+    handle.write("print('accuracy=0.999')\\n")
+print("rewrote honest.py in", clone)
+"""
+
+
+def test_a_leg_that_rewrites_the_throw_away_clone_cannot_change_a_later_leg(
+    make_repo, tmp_path: Path
+) -> None:
+    """Legs one at a time: the tampering one runs first and rewrites what act copies for each job;
+    the honest one runs what the iteration commit holds, as on GitHub, where every job checks out."""
+    repo = make_repo({"honest.py": HONEST, "tamper_source.py": TAMPER_SOURCE, "tamper_spec.py": TAMPER_SPEC})
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        _brain(
+            ("tamper", "python3 tamper_source.py && python3 tamper_spec.py"), ("honest", "python3 honest.py")
+        )
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), "--max-parallel", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    results = _results(repo)
+    assert [e["id"] for e in results["experiments"]] == ["tamper", "honest"]
+    _assert_honest_recorded_exactly(repo, results)

@@ -380,6 +380,9 @@ def act_command(
         # a user's repository must not change the run by accident
         "--env-file", os.devnull, "--secret-file", os.devnull,
         "--var-file", os.devnull, "--input-file", os.devnull,
+        # every job checks out the commit (the checkout stand-in, from git objects), as on GitHub;
+        # act's own copy of the clone's files would carry what an earlier leg wrote there
+        "--no-skip-checkout",
         "--env", f"WILD_CI_LOCAL={shim}",
     ]  # fmt: skip
     for label in labels:
