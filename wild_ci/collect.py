@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from .layout import (
     iteration_file,
 )
 from .specs import (
-    STATUSES,
     Experiment,
     ExperimentResult,
     IterationResults,
@@ -52,7 +52,12 @@ class CommitOutcome:
 
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
-    """Read every leg's artifact folder (`<artifacts>/<artifact_name>/`) into results."""
+    """Read every leg's artifact folder (`<artifacts>/<artifact_name>/`) into results.
+
+    `spec` must be what wild-ci controls — the iteration commit's experiments.json (`committed_spec`)
+    or the spec it just submitted — never a file in a checkout that a leg could write: it decides
+    which experiments there are, and each leg's result.json is checked against its experiment. An
+    artifact of an experiment the spec does not have is ignored, and said so in `notes`."""
     results = [load_leg(artifacts / artifact_name(spec.iteration, e.id), e) for e in spec.experiments]
     return IterationResults(
         session=spec.session,
@@ -62,10 +67,31 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         promise=spec.promise,
         warnings=spec.warnings,
         invalid=spec.invalid,
+        notes=[
+            f"ignored an artifact that belongs to no experiment of the iteration: {name}"
+            for name in unknown_artifacts(spec, artifacts)
+        ],
     )
 
 
+SHOWN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
+
+
+def unknown_artifacts(spec: IterationSpec, artifacts: Path) -> list[str]:
+    """Artifact folders of this iteration whose experiment is not in the spec (names shown only
+    when they are plain words: an artifact's name is chosen by whoever uploaded it)."""
+    if not artifacts.is_dir():
+        return []
+    known = {artifact_name(spec.iteration, e.id) for e in spec.experiments}
+    prefix = artifact_name(spec.iteration, "")
+    found = sorted(p.name for p in artifacts.iterdir() if p.name.startswith(prefix) and p.name not in known)
+    return [name if SHOWN_NAME.match(name) else "(a name that is not plain text)" for name in found]
+
+
 def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
+    """One experiment's result from its leg's artifact folder: its result.json checked against
+    the experiment (`ExperimentResult.from_leg_json`), its logs' tails; whatever the folder holds,
+    a result for this experiment and no exception."""
     stdout_tail = tail(folder / STDOUT_LOG)
     stderr_tail = tail(folder / STDERR_LOG)
     fallback = ExperimentResult(
@@ -81,21 +107,19 @@ def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
         fallback.note = "no artifact came back: the runner died or the leg never ran"
         return fallback
     try:
-        data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-        result = ExperimentResult.from_json(data)
-    except (OSError, ValueError, TypeError) as exc:
+        text = (folder / RESULT_FILE).read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
         fallback.status = Status.CANCELLED
         fallback.note = f"the leg left logs but no readable result.json ({exc.__class__.__name__})"
         return fallback
-    result.goal = experiment.goal  # trust the committed spec, not the artifact, for identity
-    result.id = experiment.id
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than Python recurses
+        fallback.status = Status.FAILED
+        fallback.note = f"result.json could not be read as JSON ({exc.__class__.__name__})"
+        return fallback
+    result = ExperimentResult.from_leg_json(data, experiment)
     result.stdout_tail, result.stderr_tail = stdout_tail, stderr_tail
-    if result.status == Status.RUNNING:
-        result.status = Status.CANCELLED
-        result.note = "the leg stopped before the experiment finished"
-    elif result.status not in STATUSES:
-        result.note = f"unknown status {result.status!r} in result.json"
-        result.status = Status.MISSING
     return result
 
 
@@ -237,6 +261,18 @@ def read_spec(repo: git.Repo, rev: str, iteration: int) -> IterationSpec | None:
     data = ledger.read_file(repo, rev, iteration_file(iteration, SPEC_FILE))
     name = f"{rev[:12]}:{iteration_file(iteration, SPEC_FILE)}"
     return load_record(data, name, IterationSpec.from_json) if data else None
+
+
+def committed_spec(repo: git.Repo, commit: str, iteration: int) -> IterationSpec:
+    """The iteration's spec as its commit holds it: a git object, which no leg can rewrite the way
+    it can rewrite the experiments.json in a checkout."""
+    try:
+        spec = read_spec(repo, ledger.iteration_commit(repo, commit, iteration), iteration)
+    except git.GitCommandError as exc:
+        raise ledger.LedgerError(f"{commit[:12]} is not a commit of this repository") from exc
+    if spec is None:
+        raise ledger.LedgerError(f"iteration {iteration} has no experiments.json at {commit[:12]}")
+    return spec
 
 
 def committed_results(repo: git.Repo, session: str, iteration: int | None) -> IterationResults:

@@ -100,15 +100,6 @@ def iterations_at(repo: git.Repo, rev: str | None) -> list[int]:
     return sorted(int(t.name) for t in tree.trees if t.name.isdigit())
 
 
-def latest_iteration_in_checkout(workspace: Path) -> int:
-    """The newest iteration folder in a checkout of the session branch (the collect job's)."""
-    folder = workspace / ITERATIONS_DIR
-    numbers = sorted(int(p.name) for p in folder.glob("[0-9]*") if p.name.isdigit())
-    if not numbers:
-        raise LedgerError(f"no iterations under {folder}: is this a checkout of a wild/<session> branch?")
-    return numbers[-1]
-
-
 def session_branches(repo: git.Repo) -> list[str]:
     """Every local `wild/<session>` branch."""
     return repo.git.for_each_ref("--format=%(refname:short)", "refs/heads/wild/").split()

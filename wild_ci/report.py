@@ -1,7 +1,10 @@
 """Rendering results for people (results.md, the PR comment) and for the brain (the context).
 
-Text from experiments is untrusted: in Markdown it goes inside fences longer than any backtick run
-it contains, and in the brain's context a closing `</experiment_results>` inside it is defused.
+Text from a brain or an experiment is untrusted (goals, commands, notes, metric names, outputs, logs,
+warnings, notes from collecting). Every such field reaches results.md, the PR comment and the context
+through one of two filters, and both defuse a closing `</experiment_results>`: `one_line` (inline
+text: one line, so it cannot start a line of its own such as a fake `SYSTEM:`) or `fenced` (a block
+inside a fence longer than any backtick run it contains). The templates use nothing else for it.
 """
 
 from __future__ import annotations
@@ -25,24 +28,28 @@ STATUS_SYMBOLS: dict[str, str] = {
     Status.MISSING: "❓",
 }
 COMMENT_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters; keep room to spare
-CLOSING_TAG = re.compile(r"</(experiment_results)", re.IGNORECASE)
+CONTEXT_TAG = re.compile(r"<(\s*/?\s*experiment_results)", re.IGNORECASE)  # opening or closing
 
 
 def fenced(text: str, info: str = "") -> str:
-    """A Markdown fenced block that its own content cannot close."""
+    """A Markdown fenced block that its own content cannot close, and that closes no context block."""
+    text = defuse(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{text}\n{fence}"
 
 
 def one_line(text: str, limit: int = 80) -> str:
-    """A table cell: one line, pipes escaped, shortened with an ellipsis."""
-    flat = " ".join(text.split()).replace("|", "\\|")
+    """A table cell, or any text inline: one line (no line of its own, such as a fake `SYSTEM:`),
+    pipes escaped, defused, shortened with an ellipsis."""
+    flat = defuse(" ".join(str(text).split()).replace("|", "\\|"))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def defuse(text: str) -> str:
-    return CLOSING_TAG.sub(r"<\\/\1", text)
+    """A closing `</experiment_results>` (or an opening one) in text from a brain or an experiment,
+    made harmless: `<\\/experiment_results>`."""
+    return CONTEXT_TAG.sub(lambda m: "<\\" + m.group(1).lstrip(), text)
 
 
 def duration(seconds: float | None) -> str:
@@ -67,9 +74,9 @@ def counts_line(results: IterationResults) -> str:
 
 def exit_text(result: ExperimentResult) -> str:
     if result.exit_code is not None:
-        return str(result.exit_code)
+        return one_line(str(result.exit_code), 20)
     if result.signal:
-        return f"signal {result.signal}"
+        return one_line(f"signal {result.signal}", 20)
     return "–"
 
 
@@ -199,9 +206,9 @@ def nothing_ran_block(session: str, warnings: list, promise: str | None) -> str:
     lines = [f'<experiment_results session="{session}" iteration="none">', "No experiments were run."]
     if warnings:
         lines += ["", "Warnings about your last output:"]
-        lines += [f"- {defuse(str(w))}" for w in warnings]
+        lines += [f"- {one_line(str(w), 500)}" for w in warnings]
     if promise:
-        lines += ["", f"Your promise was {defuse(promise)}."]
+        lines += ["", f"Your promise was {one_line(promise, 200)}."]
     return "\n".join([*lines, "</experiment_results>"]) + "\n"
 
 

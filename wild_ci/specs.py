@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -305,6 +307,171 @@ class ExperimentResult:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
+    @classmethod
+    def from_leg_json(cls, data: Any, experiment: Experiment) -> ExperimentResult:
+        """A leg's own `result.json`, checked against the experiment of the spec it belongs to.
+
+        The experiment ran there and may have rewritten the file, so nothing in it is taken on
+        trust: identity (id, goal, command, workdir) comes from the spec; each field the leg reports
+        must have its type and range (`RESULT_FIELD_CHECKS`) or is dropped; the file must name this
+        experiment. A file with any problem cannot vouch for its status: the experiment is `failed`,
+        with a note that says what was wrong. A leg that stopped while `running` was `cancelled`.
+        """
+        result = cls(
+            id=experiment.id,
+            goal=experiment.goal,
+            command=experiment.run,
+            status=Status.FAILED,
+            workdir=experiment.repo_workdir,
+        )
+        if not isinstance(data, dict):
+            result.note = f"result.json is not a JSON object (it holds {_kind(data)})"
+            return result
+        claimed = data.get("id")
+        if claimed != experiment.id:
+            named = (
+                repr(claimed) if isinstance(claimed, str) and EXPERIMENT_ID.match(claimed) else "no valid id"
+            )
+            result.note = (
+                f"result.json names {named}, not {experiment.id!r}: nothing in it was used, "
+                "an experiment's artifact speaks only for that experiment"
+            )
+            return result
+        problems = []
+        values: dict[str, Any] = {}
+        for name, check in RESULT_FIELD_CHECKS.items():
+            if name in data:
+                problem = check(data[name])
+                if problem:
+                    problems.append(f"{name} {problem}")
+                else:
+                    values[name] = data[name]
+        status = values.pop("status", None)
+        result = dataclasses.replace(result, **values)
+        if problems:
+            leg_note = f"; the leg's note: {result.note}" if result.note else ""
+            result.note = (
+                f"result.json was malformed, so its status was not used: {'; '.join(problems)}{leg_note}"
+            )
+        elif status is None:
+            result.note = "result.json has no status"
+        elif status == Status.RUNNING:
+            result.status = Status.CANCELLED
+            result.note = "the leg stopped before the experiment finished"
+        else:
+            result.status = Status(status)
+        return result
+
+
+EXPERIMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+RESULT_TEXT_LIMIT = 20_000  # characters in one text field of a leg's result.json
+RESULT_LIST_LIMIT = 10_000  # outputs, metrics
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words (never the value itself: it is an experiment's text)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _text(optional: bool = True) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            return f"must be text, not {_kind(value)}"
+        return f"is longer than {RESULT_TEXT_LIMIT} characters" if len(value) > RESULT_TEXT_LIMIT else None
+
+    return check
+
+
+def _whole(low: int, high: int, optional: bool = True) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be a whole number, not {_kind(value)}"
+        return None if low <= value <= high else f"must be between {low} and {high}"
+
+    return check
+
+
+def _seconds(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not _finite(value):
+        return f"must be a number of seconds, not {_kind(value)}"
+    return None if 0 <= value <= 10**8 else "must be between 0 and 10^8 seconds"
+
+
+def _status(value: Any) -> str | None:
+    if value in {s.value for s in Status} and isinstance(value, str):
+        return None
+    return "is not a known status" if isinstance(value, str) else f"must be a status, not {_kind(value)}"
+
+
+def _texts(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        return "must be a list of text"
+    if len(value) > RESULT_LIST_LIMIT or any(len(x) > RESULT_TEXT_LIMIT for x in value):
+        return "is too long"
+    return None
+
+
+def _metrics(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"must be an object of numbers, not {_kind(value)}"
+    if not all(_finite(v) for v in value.values()):
+        return "must hold finite numbers only"
+    if len(value) > RESULT_LIST_LIMIT or any(len(k) > 1000 for k in value):
+        return "has too many or too long names"
+    return None
+
+
+def _object(value: Any) -> str | None:
+    return None if value is None or isinstance(value, dict) else f"must be an object, not {_kind(value)}"
+
+
+RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "status": _status,
+    "exit_code": _whole(0, 255),
+    "duration_s": _seconds,
+    "cpu_s": _seconds,
+    "started_at": _text(),
+    "finished_at": _text(),
+    "stdout_bytes": _whole(0, 2**62, optional=False),
+    "stderr_bytes": _whole(0, 2**62, optional=False),
+    "outputs": _texts,
+    "runner": _text(),
+    "commit": _text(),
+    "signal": _whole(1, 128),
+    "note": _text(),
+    "executed_command": _text(),
+    "metrics": _metrics,
+    "environment": _object,
+    "os": _text(),
+    "python": _text(),
+}
+"""What a leg may report about its experiment, each with its check (None: fine, else the problem).
+The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir) or from the
+leg's logs (the tails), never from result.json."""
+
 
 @dataclass
 class IterationResults:
@@ -317,6 +484,9 @@ class IterationResults:
     promise: str | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     invalid: list[InvalidItem] = field(default_factory=list)
+    notes: list[str] = field(
+        default_factory=list
+    )  # what collecting found beside the legs (ignored artifacts)
 
     @property
     def label(self) -> str:
@@ -338,6 +508,7 @@ class IterationResults:
             "promise": self.promise,
             "warnings": [d.to_json() for d in self.warnings],
             "invalid": [i.to_json() for i in self.invalid],
+            "notes": self.notes,
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -352,4 +523,5 @@ class IterationResults:
             promise=data.get("promise"),
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
+            notes=[str(n) for n in data.get("notes", [])],
         )

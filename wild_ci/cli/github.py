@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from .. import collect, ledger, report
 from ..config import committed_config
@@ -12,7 +13,6 @@ from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
 from ..engines.github.runner import RUNNER
 from ..errors import EXIT_OK, UsageError
-from ..execute import load_spec
 from ..values import parse_duration
 
 
@@ -26,11 +26,15 @@ def collect_command(args: argparse.Namespace) -> int:
         print(f"wild-ci: results of iteration {results.label} rebuilt from run {args.run_id}")
         print(report.counts_line(results))
         return EXIT_OK
-    workspace = ledger.work_tree(repo)
-    iteration = args.iteration or ledger.latest_iteration_in_checkout(workspace)
-    spec = load_spec(workspace, iteration)
     commit = os.environ.get("WILD_COMMIT") or RUNNER.commit(os.environ) or ledger.resolve(repo, "HEAD")
+    if commit is None:
+        raise ledger.LedgerError("the checkout has no commit to collect the results of")
+    iteration = args.iteration or ledger.latest_iteration(repo, commit)
+    # the spec from the commit, not the checkout's file: the legs ran in copies of this checkout
+    spec = collect.committed_spec(repo, commit, iteration)
     results = collect.collect_results(spec, args.artifacts, commit)
+    for note in results.notes:
+        print(f"wild-ci: warning: {note}", file=sys.stderr)
     if args.push:
         outcome = collect.commit_and_push(repo, results, args.remote)
     else:

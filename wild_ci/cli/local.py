@@ -52,6 +52,8 @@ def _report(
     args: argparse.Namespace, config: Config, outcome: LocalRun, target: PullRequestTarget | None
 ) -> int:
     results = outcome.results
+    for note in results.notes:
+        print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
         f"{report.counts_line(results)}\n"

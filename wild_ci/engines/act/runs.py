@@ -45,7 +45,7 @@ from ...layout import (
     artifact_name,
     runs_root,
 )
-from ...specs import BrainOutput, IterationResults
+from ...specs import BrainOutput, IterationResults, IterationSpec
 from ...templating import render
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
@@ -218,7 +218,7 @@ def run_submission(
         unpack_artifacts(run_dir)
         tip = ledger.branch_tip(repo, submission.branch) or submission.commit
         results = collect.read_results(repo, tip, submission.iteration) if tip != tip_before else None
-        if results is not None:
+        if results is not None and _matches_spec(results, submission.spec):
             return LocalRun(submission, results, run_dir, exit_code, "workflow")
         results = collect_on_host(repo, submission, run_dir, legs)
     if not tracker.saw_jobs:
@@ -227,6 +227,12 @@ def run_submission(
             f"act's output is in {run_dir / RUN_LOG}:\n" + "\n".join(tracker.other_lines[-10:])
         )
     return LocalRun(submission, results, run_dir, exit_code, "host")
+
+
+def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
+    """Whether the collect job's results are of exactly the experiments wild-ci submitted (that
+    job ran where the legs could reach; the host knows the spec it submitted)."""
+    return [r.id for r in results.experiments] == [e.id for e in spec.experiments]
 
 
 def local_leg_folder(repo: git.Repo, session: str, label: str, experiment_id: str) -> Path | None:
@@ -278,10 +284,10 @@ def collect_on_host(
     _rescue_unreported_legs(act_legs, run_dir / RUN_LEGS_DIR)
     with tempfile.TemporaryDirectory(prefix="wild-ci-artifacts-") as tmp:
         view = Path(tmp)  # the legs under their artifact names, as collect reads them
-        for experiment in submission.spec.experiments:
-            leg = run_dir / RUN_LEGS_DIR / experiment.id
-            if leg.is_dir():
-                (view / artifact_name(submission.iteration, experiment.id)).symlink_to(leg)
+        legs = run_dir / RUN_LEGS_DIR
+        for leg in sorted(legs.iterdir()) if legs.is_dir() else []:
+            if leg.is_dir() and "/" not in leg.name:  # collect reads the ones of the spec, reports the rest
+                (view / artifact_name(submission.iteration, leg.name)).symlink_to(leg)
         results = collect.collect_results(submission.spec, view, submission.commit)
     collect.commit_locally(repo, results)
     return results
@@ -373,6 +379,9 @@ def act_command(
         # a user's repository must not change the run by accident
         "--env-file", os.devnull, "--secret-file", os.devnull,
         "--var-file", os.devnull, "--input-file", os.devnull,
+        # every job checks out the commit (the checkout stand-in, from git objects), as on GitHub;
+        # act's own copy of the clone's files would carry what an earlier leg wrote there
+        "--no-skip-checkout",
         "--env", f"WILD_CI_LOCAL={shim}",
     ]  # fmt: skip
     for label in labels:

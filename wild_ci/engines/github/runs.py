@@ -251,9 +251,7 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
         )
     if iteration is not None and iteration != candidate:
         raise UsageError(f"run {run_id} is for iteration {candidate}, not {iteration}")
-    spec = collect.read_spec(repo, tip, candidate)
-    if spec is None:
-        raise ledger.LedgerError(f"iteration {candidate} has no experiments.json")
+    spec = collect.committed_spec(repo, run.head_sha, candidate)
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-artifacts-") as tmp:
         names = client.download_artifacts(run_id, artifact_pattern(spec.iteration), Path(tmp))
         if not names:
