@@ -174,8 +174,8 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     _add_repo_arguments(p)
     p.add_argument(
         "--project-root",
-        help="the absolute project root the brain's paths use (default: project_root in "
-        f"{layout.CONFIG_PATH}, else the repository's path)",
+        help="the brain's absolute name for the repository's top (default: project_root in "
+        f"{layout.CONFIG_PATH}, else the top's own path)",
     )
     p.add_argument(
         "--skip-invalid",
