@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the iteration to --remote")
     p.add_argument("--remote", default="origin")
     p.add_argument("--dispatch", action="store_true", help="start the experiments workflow on GitHub")
+    p.add_argument(
+        "--config-ref",
+        help=f"the branch whose {layout.CONFIG_PATH} applies, fetched from --remote (default: the "
+        "remote's default branch); never the pushed commit",
+    )
 
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
     p.add_argument("--dir", type=Path, help="where to create the example repository")
