@@ -125,6 +125,18 @@ def test_map_project_root_only_replaces_whole_path_components() -> None:
     assert map_project_root("cd /p/root && ls /p/root/x", ["/p/root"], ws) == "cd /ws && ls /ws/x"
     assert map_project_root("ls /p/rootless /mnt/p/root", ["/p/root"], ws) == "ls /p/rootless /mnt/p/root"
     assert map_project_root("cat '/real/p/f' /p/root", ["/p/root", "/real/p"], ws) == "cat '/ws/f' /ws"
+    # one pass, longest name first: a root inside another maps the longer, nothing maps twice
+    assert map_project_root("ls /p/q/x /p/y", ["/p", "/p/q"], ws) == "ls /ws/x /ws/y"
+    assert map_project_root("ls /p", ["/p"], Path("/p/p")) == "ls /p/p"
+
+
+def test_the_leg_maps_the_root_in_setup_and_env_too(make_repo, tmp_path: Path) -> None:
+    extra = f"  setup: touch {ROOT}/set-up-here\n  env:\n    DATA: {ROOT}/data\n"
+    ws = checkout(make_repo, one("mapped", 'echo "$DATA"', extra))
+    result = execute(ws, 1, "mapped", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded"
+    assert (tmp_path / "out/stdout.log").read_text() == f"{ws.resolve()}/data\n"
+    assert (ws / "set-up-here").is_file()
 
 
 def test_missing_workdir_is_setup_failed(make_repo, tmp_path: Path) -> None:

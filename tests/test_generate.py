@@ -325,15 +325,84 @@ def test_symlinked_and_real_paths_both_map_onto_the_checkout(make_repo, tmp_path
     assert submission.spec.experiments[0].repo_workdir == "sub"
 
 
-def test_a_subfolder_repo_path_is_the_project_root(make_repo) -> None:
-    repo = make_repo({"proj/train.py": "x\n", "README.md": "r\n"})
+def test_the_project_root_is_the_repository_top_from_any_subfolder(make_repo) -> None:
+    """#13: pointed at a subfolder, wild-ci once took it for the project root, so the brain's
+    paths to the repository's top were not mapped and ran in the real tree."""
+    repo = make_repo({"proj/deeper/train.py": "x\n", "README.md": "r\n"})
     brain = (
-        "<experiments>\n- goal: g\n  command: python train.py\n"
+        "<experiments>\n- goal: g\n  command: python proj/deeper/train.py\n"
         f"- goal: h\n  command: ls\n  workdir: {repo}/proj/data\n</experiments>\n"
     )
-    submission = submit(repo / "proj", brain.encode())
-    assert submission.spec.project_dir == "proj"
-    assert [e.repo_workdir for e in submission.spec.experiments] == ["proj", "proj/data"]
+    for where in (repo / "proj" / "deeper", repo / "proj" / ".." / "proj", Path(f"{repo}/")):
+        submission = submit(where, brain.encode(), session=f"s{len(str(where))}")
+        assert submission is not None
+        assert submission.spec.project_root == str(repo) and submission.spec.project_dir == "."
+        assert [e.repo_workdir for e in submission.spec.experiments] == [".", "proj/data"]
+
+
+def test_a_configured_root_names_the_top_and_the_real_names_still_map(make_repo) -> None:
+    repo = make_repo({"sub/a.txt": "x\n"})
+    brain = (
+        "<experiments>\n- goal: brain root\n  command: ls\n  workdir: /brain/root/sub\n"
+        f"- goal: real top\n  command: ls {repo}/sub\n  workdir: {repo}/sub\n</experiments>\n"
+    )
+    submission = submit(repo / "sub", brain.encode(), config=Config(project_root="/brain/root"))
+    assert submission is not None
+    assert submission.spec.project_root == "/brain/root" and str(repo) in submission.spec.project_root_aliases
+    assert [e.repo_workdir for e in submission.spec.experiments] == ["sub", "sub"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd {link} && touch LEAK",
+        "touch '{parent}//{name}/LEAK'",
+        "touch '{parent}/./{name}/LEAK'",
+        "touch '{parent}/x/../{name}/LEAK'",
+        "touch '{parent}'/'{name}'/LEAK",
+        "touch {parent}/{escaped}/LEAK",
+        "touch ~/'{name}'/LEAK",
+        'touch "$HOME/{name}/LEAK"',
+        "git -C file://{repo} status",
+    ],
+)
+def test_a_command_that_still_names_the_real_tree_is_refused_with_its_line(
+    make_repo, tmp_path: Path, monkeypatch, command: str
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    repo = make_repo(name="my project")
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    text = command.format(
+        link=link, parent=tmp_path, name=repo.name, escaped=repo.name.replace(" ", "\\ "), repo=repo
+    )
+    items = f"- goal: ok\n  command: ls\n- goal: bad\n  command: {json.dumps(text)}\n"
+    brain = f"<experiments>\n{items}</experiments>\n"
+    with pytest.raises(InvalidBrainOutput, match="would run in your working tree") as caught:
+        submit(repo, brain.encode())
+    assert [d.line for d in caught.value.diagnostics] == [4]
+    submission = submit(repo, brain.encode(), skip_invalid=True)
+    assert submission is not None and [e.goal for e in submission.spec.experiments] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cd {repo} && touch LEAK",
+        "cd '{repo}/' && ls \"{repo}/sub\"",
+        'cd "$(git -C "{repo}" rev-parse --show-toplevel)"',
+        "ls {repo}-other {parent}/other",
+        "cd /brain/root/sub && ls",
+    ],
+)
+def test_a_command_naming_the_top_or_the_root_is_mapped_not_refused(
+    make_repo, tmp_path: Path, command: str
+) -> None:
+    repo = make_repo(name="my project")
+    text = command.format(repo=repo, parent=tmp_path)
+    brain = f"<experiments>\n- goal: g\n  command: {json.dumps(text)}\n</experiments>\n"
+    submission = submit(repo, brain.encode(), config=Config(project_root="/brain/root"))
+    assert submission is not None and len(submission.spec.experiments) == 1
 
 
 def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:

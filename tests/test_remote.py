@@ -273,7 +273,7 @@ def test_inbox_turns_a_committed_brain_output_into_an_iteration(make_repo, tmp_p
     git(runner, "checkout", "--quiet", "--detach")
     env_cwd = runner
     done = subprocess.run(
-        [sys.executable, "-m", "wild_ci", "inbox", "--push", "--dispatch"],
+        [sys.executable, "-m", "wild_ci", "inbox", "--push", "--dispatch", "--config-ref", "main"],
         cwd=env_cwd, capture_output=True, timeout=120,
         env={**os.environ, **IDENTITY, "GITHUB_REF_NAME": "wild/lab", "GITHUB_TOKEN": fake.token,
              "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url},
@@ -301,8 +301,9 @@ def test_an_inbox_file_that_cannot_run_never_blocks_the_inbox(make_repo, tmp_pat
         git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
         git(runner, "checkout", "--quiet", "--detach")
         done = subprocess.run(
-            [sys.executable, "-m", "wild_ci", "inbox", "--push"], cwd=runner, capture_output=True,
-            env={**os.environ, **IDENTITY, "GITHUB_REF_NAME": "wild/lab"}, timeout=120,
+            [sys.executable, "-m", "wild_ci", "inbox", "--push", "--config-ref", "main"],
+            cwd=runner, capture_output=True, timeout=120,
+            env={**os.environ, **IDENTITY, "GITHUB_REF_NAME": "wild/lab"},
         )  # fmt: skip
         assert done.returncode == expected, done.stderr.decode()
     files = git(remote, "ls-tree", "-r", "--name-only", "wild/lab", ".wild").splitlines()

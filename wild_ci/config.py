@@ -27,6 +27,7 @@ limits:
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,16 +131,26 @@ def load_config(repo_root: Path) -> Config:
     return parse_config(path.read_text(encoding="utf-8", errors="replace"), str(path))
 
 
-def committed_config(repo: Any) -> Config:
-    """The configuration as committed at HEAD: the working tree is what the brain edits, and a
-    setting that reaches the workflow (install_spec, runs_on) must not come from the brain. A
-    repository without commits falls back to the working tree."""
-    if ledger.resolve(repo, "HEAD") is None:
-        return load_config(ledger.work_tree(repo))
-    data = ledger.read_file(repo, "HEAD", CONFIG_PATH)
+def committed_config(repo: Any, ref: str = "HEAD") -> Config:
+    """The configuration as committed at `ref` (HEAD; the inbox reads the default branch's): the
+    working tree is what the brain edits, and a setting that reaches the workflow (install_spec,
+    runs_on, runner_labels) must not come from the brain. A repository without commits has no
+    committed configuration: defaults, and a message when the working tree holds one."""
+    commit = ledger.resolve(repo, ref)
+    if commit is None and ref == "HEAD":
+        if (ledger.work_tree(repo) / CONFIG_PATH).is_file():
+            print(
+                f"wild-ci: the repository has no commits yet, so {CONFIG_PATH} is not read (only a "
+                "committed config counts); using the defaults",
+                file=sys.stderr,
+            )
+        return Config()
+    if commit is None:
+        raise ConfigError(f"{ref} names no commit to read {CONFIG_PATH} from")
+    data = ledger.read_file(repo, commit, CONFIG_PATH)
     if data is None:
         return Config()
-    return parse_config(data.decode("utf-8", errors="replace"), f"HEAD:{CONFIG_PATH}")
+    return parse_config(data.decode("utf-8", errors="replace"), f"{ref}:{CONFIG_PATH}")
 
 
 def parse_config(text: str, where: str) -> Config:

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import platform
-import re
 import resource
 import secrets
 import shutil
@@ -34,6 +33,7 @@ from . import environment
 from .engines.github.runner import RUNNER
 from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
+from .paths import map_project_root
 from .specs import Experiment, ExperimentResult, IterationSpec, Status, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
@@ -110,18 +110,6 @@ def load_spec(workspace: Path, iteration: int) -> IterationSpec:
         raise LegError(f"{path} does not exist: is this the iteration's checkout?") from exc
 
 
-def map_project_root(text: str, roots: list[str], target: Path) -> str:
-    """Replace the brain's project root (a path on its machine, under any of its names) with the
-    project's place in the checkout. Only whole path components match: `/p/root` maps in
-    `cd /p/root/x`, not in `/p/rootless` or `/mnt/p/root`."""
-    for root in roots:
-        root = root.rstrip("/")
-        if root:
-            pattern = re.compile(r"(?<![\w./-])" + re.escape(root) + r"(?=$|[/\s'\";&|)<>`:])")
-            text = pattern.sub(lambda _m: str(target), text)
-    return text
-
-
 def _head_commit(workspace: Path) -> str | None:
     """Outside a runner (no WILD_COMMIT, no commit from the runner): the checkout's HEAD, asked of git itself
     (every leg starts this module, and the git library costs more than the one call)."""
@@ -155,7 +143,11 @@ def execute(
     paths = LegPaths(out.resolve())
     paths.out.mkdir(parents=True, exist_ok=True)
     project = (workspace / spec.project_dir).resolve()
-    command = map_project_root(experiment.run, [spec.project_root, *spec.project_root_aliases], project)
+    roots = [spec.project_root, *spec.project_root_aliases]
+    command = map_project_root(experiment.run, roots, project)
+    experiment.env = {name: map_project_root(value, roots, project) for name, value in experiment.env.items()}
+    if experiment.setup not in (None, "auto", "none"):
+        experiment.setup = map_project_root(experiment.setup or "", roots, project)
     workdir = (workspace / experiment.repo_workdir).resolve()
     result = ExperimentResult(
         id=experiment.id,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ledger
+from . import ledger, paths
 from .config import Config, Limits
 from .engines.base import Engine, WorkflowTooLarge
 from .engines.github.engine import GITHUB as ENGINE
@@ -189,38 +188,68 @@ def render_workflow(spec: IterationSpec, config: Config, engine: Engine | None =
 
 @dataclass(frozen=True)
 class ProjectLocation:
-    """The project root as the brain names it, its other spellings, and where it is in the repo."""
+    """The project root as the brain names it, its other spellings, where it is in the repository,
+    and the names of the user's real repository (its top), which no experiment may still name once
+    the roots are mapped."""
 
     root: str
     aliases: list[str]
     directory: str  # relative to the repository's top, "." for the top itself
+    real_tree: list[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def find(cls, repo_path: str | Path, top: Path, configured_root: str | None) -> ProjectLocation:
-        """By default the brain works where wild-ci was pointed (`--repo`, maybe a subfolder), and
-        may name it through a symlink or by its real path; both are mapped."""
-        given = Path(os.path.abspath(repo_path))
-        real = Path(os.path.realpath(given))
-        real_top = Path(os.path.realpath(top))
-        directory = real.relative_to(real_top).as_posix() if real.is_relative_to(real_top) else "."
-        if configured_root:
-            return cls(posixpath.normpath(configured_root), [], directory)
-        aliases = sorted({str(real)} - {str(given)})
-        return cls(str(given), aliases, directory)
+        """The project root is the repository's top, wherever inside it wild-ci was pointed
+        (`--repo sub/deeper`, a run from a subfolder), under the name the user reached it by, git's
+        name and its resolved name. A configured root is the brain's name for that top; the top's
+        own names map too, whatever the root."""
+        names = paths.repository_names(paths.given_path(repo_path), top)
+        root = posixpath.normpath(configured_root) if configured_root else names[0]
+        aliases = [name for name in names if name != root]
+        return cls(root, aliases, ".", names)
 
     def relative(self, path: str) -> str | None:
         """`path` (absolute) relative to the project root under any of its names, else None."""
-        for root in (self.root, *self.aliases):
+        for root in sorted((self.root, *self.aliases), key=len, reverse=True):
             if path == root or path.startswith(root.rstrip("/") + "/"):
                 return posixpath.relpath(path, root)
         return None
+
+    def leak(self, text: str) -> str | None:
+        """What in `text` still names the user's real repository once the roots are mapped as the
+        leg maps them; None when nothing does."""
+        mapped = paths.map_project_root(text, [self.root, *self.aliases], CHECKOUT_STAND_IN)
+        return paths.names_real_tree(mapped, self.real_tree)
+
+
+CHECKOUT_STAND_IN = "/wild-ci-checkout"  # where the leg's checkout goes, for the check above
 
 
 def _map_workdirs(parsed: BrainOutput, project: ProjectLocation) -> None:
     """Map each workdir the brain wrote (absolute under its project root, or relative to it) into
     the repository, as a relative path the leg can `cd` into inside its checkout. An experiment
-    whose workdir cannot be mapped becomes an invalid item."""
+    whose workdir cannot be mapped, or whose command still names the user's real repository after
+    mapping, becomes an invalid item."""
     _keep_or_invalidate(parsed, lambda experiment: _repo_workdir(experiment, project))
+    _keep_or_invalidate(parsed, lambda experiment: _names_real_tree(experiment, project))
+
+
+def _names_real_tree(experiment: Experiment, project: ProjectLocation) -> str | None:
+    """Under act the leg runs on this machine: a command (its set-up, an environment value) that
+    names the real repository in a way the mapping does not reach would run in the working tree."""
+    texts = [("command", experiment.run)]
+    if experiment.setup not in (None, "auto", "none"):
+        texts.append(("setup", experiment.setup or ""))
+    texts += [(f"env {name}", value) for name, value in experiment.env.items()]
+    for what, text in texts:
+        found = project.leak(text)
+        if found is not None:
+            return (
+                f"the {what} names {found!r}, in your repository, and would run in your working "
+                "tree; name it by the project root (it is mapped into the checkout), or use a "
+                "relative path"
+            )
+    return None
 
 
 def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:

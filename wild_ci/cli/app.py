@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="push the iteration to --remote")
     p.add_argument("--remote", default="origin")
     p.add_argument("--dispatch", action="store_true", help="start the experiments workflow on GitHub")
+    p.add_argument(
+        "--config-ref",
+        help=f"the branch whose {layout.CONFIG_PATH} applies, fetched from --remote (default: the "
+        "remote's default branch); never the pushed commit",
+    )
 
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
     p.add_argument("--dir", type=Path, help="where to create the example repository")
@@ -185,8 +190,8 @@ def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     _add_repo_arguments(p)
     p.add_argument(
         "--project-root",
-        help="the absolute project root the brain's paths use (default: project_root in "
-        f"{layout.CONFIG_PATH}, else the repository's path)",
+        help="the brain's absolute name for the repository's top (default: project_root in "
+        f"{layout.CONFIG_PATH}, else the top's own path)",
     )
     p.add_argument(
         "--skip-invalid",

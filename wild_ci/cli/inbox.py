@@ -32,7 +32,7 @@ def init(args: argparse.Namespace) -> int:
 
 
 def inbox(args: argparse.Namespace) -> int:
-    outcome = inbox_queue.submit_oldest(args.repo, args.push, args.remote, args.dispatch)
+    outcome = inbox_queue.submit_oldest(args.repo, args.push, args.remote, args.dispatch, args.config_ref)
     if outcome.file is None:
         print(f"wild-ci: nothing in {layout.INBOX_DIR}/")
         return EXIT_OK

@@ -22,19 +22,25 @@ class InboxOutcome:
     rejected_because: str | None = None
 
 
-def submit_oldest(repo_path: Path, push: bool, remote: str, dispatch: bool) -> InboxOutcome:
+def submit_oldest(
+    repo_path: Path, push: bool, remote: str, dispatch: bool, config_ref: str | None = None
+) -> InboxOutcome:
+    """Submit the oldest inbox file with the settings of the default branch (`config_ref`, else the
+    remote's default branch): the pushed commit that brought the file may have changed the
+    config too, and its settings (install_spec, runner labels) reach the workflow."""
     repo = ledger.open_repo(repo_path)
     workspace = ledger.work_tree(repo)
     session = runs.session_of_checkout(repo)
     files = runs.inbox_files(workspace)
     if not files:
         return InboxOutcome(None)
+    config = committed_config(repo, runs.config_commit(repo, remote, config_ref))
     oldest = files[0]
     data = oldest.read_bytes()
     oldest.unlink()  # the iteration commit removes it from the inbox
     reason = None
     try:
-        submission = submit(repo_path, data, session, committed_config(repo))
+        submission = submit(repo_path, data, session, config)
         if submission is None:
             reason = "the brain output asks for no experiments"
     except InvalidBrainOutput as exc:

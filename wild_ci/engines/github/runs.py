@@ -24,6 +24,7 @@ from ... import chart, collect, ledger, report
 from ...errors import PipelineError, UsageError
 from ...layout import (
     CHART_FILE,
+    CONFIG_PATH,
     INBOX_DIR,
     REJECTED_DIR,
     RESULTS_MD,
@@ -271,6 +272,38 @@ def client_from_env() -> GitHubClient:
 def inbox_files(workspace: Path) -> list[Path]:
     folder = workspace / INBOX_DIR
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def config_commit(repo: git.Repo, remote: str, ref: str | None) -> str:
+    """The commit whose config file the inbox uses: branch `ref` as the remote has it now
+    (fetched; the inbox job's checkout holds the pushed branch alone), else as this clone last saw
+    it; without `ref`, the remote's default branch (`<remote>/HEAD`). Never the pushed commit."""
+    if ref is None:
+        commit = ledger.resolve(repo, f"refs/remotes/{remote}/HEAD")
+        if commit is None:
+            raise UsageError(
+                f"wild-ci does not know {remote}'s default branch, whose {CONFIG_PATH} the inbox "
+                "uses; name it with --config-ref BRANCH"
+            )
+        return commit
+    source = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+    shallow = repo.git.rev_parse("--is-shallow-repository") == "true"
+    try:
+        repo.git.fetch(
+            "--quiet", "--no-tags", *(["--depth=1"] if shallow else []), remote,
+            f"+{source}:{CONFIG_REF}", env=collect.push_auth_env(repo, remote),
+        )  # fmt: skip
+        fetched = ledger.resolve(repo, CONFIG_REF)
+    except git.GitCommandError:
+        fetched = None
+    for candidate in (fetched, f"refs/remotes/{remote}/{ref}", ref):
+        commit = candidate and ledger.resolve(repo, candidate)
+        if commit:
+            return commit
+    raise UsageError(f"--config-ref {ref}: neither {remote} nor this clone has it")
+
+
+CONFIG_REF = "refs/wild-ci/config"  # where the inbox fetches the default branch
 
 
 def session_of_checkout(repo: git.Repo) -> str:
