@@ -3,8 +3,12 @@ own leg ended — reach the artifact token through its ancestors, or leave a pro
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +88,42 @@ def test_no_ancestor_holds_the_artifact_token(make_repo, tmp_path: Path) -> None
     assert (victim["status"], victim["exit_code"], victim["metrics"]) == ("failed", 3, {"accuracy": 0.42})
     log = run_cli("logs", "victim", "--repo", str(repo))
     assert log.stdout == b"accuracy=0.42\n"
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:
+    """Observation 6 of issue 13: a process that escapes with setsid (or a double fork, or both)
+    outlived `wild-ci run`."""
+    pids = tmp_path / "pids"
+    command = (
+        f"setsid sleep 300 & echo $! >> {pids}; "
+        f"( ( sleep 301 & echo $! >> {pids} ) & ); "
+        f"setsid bash -c '( sleep 302 & echo $! >> {pids} ) &'; "
+        f"nohup setsid sleep 303 > /dev/null 2>&1 & echo $! >> {pids}; "
+        "sleep 1; echo started"
+    )
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_text(f"<experiments>\n- goal: Escape\n  command: {json.dumps(command)}\n</experiments>\n")
+    try:
+        done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path, timeout=600)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+        started = [int(line) for line in pids.read_text().split()]
+        assert len(started) == 4
+        data = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+        assert data["experiments"][0]["status"] == "succeeded"
+        assert [pid for pid in started if alive(pid)] == []
+    finally:
+        for pid in [int(line) for line in pids.read_text().split()] if pids.exists() else []:
+            if alive(pid) and os.path.basename(os.readlink(f"/proc/{pid}/exe")) == "sleep":
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0)
