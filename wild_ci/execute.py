@@ -23,13 +23,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from . import environment
+from . import environment, reaper
 from .engines.github.runner import RUNNER
 from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
@@ -92,7 +92,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     def run_leg() -> int:
-        execute(args.workspace, args.iteration, args.experiment, args.out)
+        # Orphans of the experiment (setsid, double forks) become this process's children, so
+        # the leg can end them; a fresh executor has no child of its own to spare.
+        reaper.become_subreaper()
+        execute(args.workspace, args.iteration, args.experiment, args.out, spare=())
         return 0  # the experiment's outcome is data in result.json, not a failure of the leg
 
     return run_guarded(run_leg)
@@ -135,8 +138,12 @@ def execute(
     out: Path,
     log_cap_bytes: int | None = None,
     mirror: bool = True,
+    spare: Collection[int] | None = None,
 ) -> ExperimentResult:
-    """Run one experiment of the iteration checked out at `workspace`; write its artifact folder."""
+    """Run one experiment of the iteration checked out at `workspace`; write its artifact folder.
+    Every process it starts has ended when it returns; the pids in `spare` (by default, the
+    processes already below this one) are left alone."""
+    spare = reaper.descendants() if spare is None else spare
     workspace = workspace.resolve()
     spec = load_spec(workspace, iteration)
     experiment = spec.experiment(experiment_id)
@@ -184,17 +191,21 @@ def execute(
                 spec.leg.setup_timeout_s,
             )
     except _Cancelled:
+        reaper.end_descendants(spare, 0.0)
         return _finish(paths, result, Status.CANCELLED, None, 0.0, note="the leg was cancelled during set-up")
     except Exception as exc:  # a set-up failure, whatever raised it, is the experiment's status
+        reaper.end_descendants(spare, LEFTOVER_GRACE_S)
         log = setup_log.read_text(encoding="utf-8", errors="replace") if setup_log.exists() else ""
         return _setup_failed(paths, result, f"{exc}\n--- setup.log ---\n{log}")
+    # what set-up left running (a daemon a set-up command started) does not run beside the command
+    reaper.end_descendants(spare, LEFTOVER_GRACE_S)
     env.update(prepared.variables)
     result.environment = prepared.record
     before = _snapshot_outputs(workdir)
     metrics_before = _metrics_state(workdir)
     cap = log_cap_bytes or spec.leg.max_log_bytes
     try:
-        run = _run_command(command, workdir, env, paths, timeout_s, cap, mirror)
+        run = _run_command(command, workdir, env, paths, timeout_s, cap, mirror, spare)
     except _StartFailed as exc:
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
     result.outputs, result.note = _copy_outputs(workdir, before, experiment.artifacts, paths.outputs,
@@ -300,6 +311,7 @@ def _run_command(
     timeout_s: int,
     log_cap_bytes: int,
     mirror: bool,
+    spare: Collection[int] = (),
 ) -> _Run:
     token = secrets.token_hex(16)
     if mirror:  # the experiment's output must not be read as workflow commands
@@ -331,7 +343,7 @@ def _run_command(
             timed_out = True
         # Whatever the command left running in its group (a `&` job, a server) ends with it.
         grace = KILL_GRACE_S if timed_out or cancelled.is_set() else LEFTOVER_GRACE_S
-        _end_group(process, pumps, grace)
+        _end_group(process, pumps, grace, spare)
     finally:
         _restore_signals(previous)
     duration = time.monotonic() - start
@@ -392,17 +404,24 @@ def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap:
     return thread
 
 
-def _end_group(process: subprocess.Popen[bytes], pumps: list[threading.Thread], grace: float) -> None:
-    """SIGTERM to the whole process group; SIGKILL when, after `grace`, the command still runs or
-    something still holds its output open; then wait for the logs to be complete."""
+def _end_group(
+    process: subprocess.Popen[bytes], pumps: list[threading.Thread], grace: float, spare: Collection[int] = ()
+) -> None:
+    """SIGTERM to the whole process group, and SIGKILL if the command still runs after `grace`;
+    then every other process the leg started (those that left the group with setsid or a double
+    fork included: reaper.py) gets the rest of the grace, then SIGKILL; then the logs complete."""
     _signal_group(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    with contextlib.suppress(subprocess.TimeoutExpired):
+    try:
         process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+    # The command's own status is in; now what it left behind, wherever it went in the tree.
+    reaper.end_descendants(spare, max(0.0, deadline - time.monotonic()))
     for pump in pumps:
         pump.join(max(0.0, deadline - time.monotonic()))
-    _signal_group(process.pid, signal.SIGKILL)  # what ignored SIGTERM, with or without our pipes
-    process.wait()
+    _signal_group(process.pid, signal.SIGKILL)  # group members out of reach of the reaper (no /proc)
     for pump in pumps:
         pump.join(PIPE_DRAIN_S)
 

@@ -75,6 +75,12 @@ class RunnerEnvironment(Protocol):
     """What a job (a leg, the collect job) reads from the runner it runs on."""
 
     @property
+    def credentials(self) -> tuple[str, ...]:
+        """The runner's tokens (and the service addresses they open) that no process of a leg's
+        experiment step holds: the step starts the executor without them."""
+        ...
+
+    @property
     def withheld(self) -> tuple[str, ...]:
         """The runner's tokens and file commands that an experiment does not inherit."""
         ...

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 
-# Variables a runner gives the job that the experiment does not inherit: its tokens, and the
-# file commands through which a step changes later steps.
-WITHHELD = (
+# The runner's credentials and the addresses they open: the artifact and cache services, OIDC, the
+# repository token. The leg's step removes them before it starts `wild-ci execute` (an `exec` of
+# `env -u …`), so neither the executor nor any other ancestor of the experiment holds them in
+# /proc/<pid>/environ; the upload step, a separate process started after the leg, keeps them.
+CREDENTIALS = (
     "ACTIONS_RUNTIME_TOKEN",
     "ACTIONS_RESULTS_URL",
     "ACTIONS_RUNTIME_URL",
@@ -19,6 +21,11 @@ WITHHELD = (
     "ACTIONS_ID_TOKEN_REQUEST_URL",
     "ACTIONS_CACHE_URL",
     "GITHUB_TOKEN",
+)
+# Variables a runner gives the job that the experiment does not inherit: its credentials, and the
+# file commands through which a step changes later steps.
+WITHHELD = (
+    *CREDENTIALS,
     "GITHUB_ENV",
     "GITHUB_PATH",
     "GITHUB_OUTPUT",
@@ -29,6 +36,7 @@ STEP_SUMMARY_BYTES = 1024 * 1024 - 1024  # GitHub takes 1 MiB per step; a margin
 
 
 class GitHubRunner:
+    credentials = CREDENTIALS
     withheld = WITHHELD
     step_summary_bytes = STEP_SUMMARY_BYTES
 

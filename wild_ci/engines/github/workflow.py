@@ -13,6 +13,7 @@ from ... import __version__
 from ...layout import inbox_names, workflow_names
 from ...templating import render
 from ..base import PinnedAction, WorkflowLimits, WorkflowTooLarge
+from .runner import CREDENTIALS
 
 if TYPE_CHECKING:
     from ...config import Config
@@ -59,6 +60,7 @@ def render_workflow(
         step_timeout_minutes=step_minutes,
         job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
         actions=actions,
+        credentials=CREDENTIALS,
         **workflow_names(spec.iteration),
     )
     size = len(text.encode())
