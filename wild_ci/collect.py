@@ -61,6 +61,7 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         promise=spec.promise,
         warnings=spec.warnings,
         invalid=spec.invalid,
+        left_out=spec.left_out,
     )
 
 
