@@ -94,15 +94,20 @@ def test_output_redirected_into_the_repository_is_not_committed(make_repo, tmp_p
     assert (repo / "next-prompt.txt").read_text().startswith("<experiment_results")
 
 
-def test_a_submodule_is_in_the_legs_at_its_committed_commit(make_repo, tmp_path: Path) -> None:
+def with_submodule(make_repo, files: dict[str, str] | None = None) -> tuple[Path, str]:
+    """A repository with the submodule `lib` (a real local one); upstream has moved on since."""
     library = make_repo({"lib.py": "VERSION = 1\n"}, name="library")
-    repo = make_repo()
+    repo = make_repo(files)
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", str(library), "lib")
     git(repo, "commit", "--quiet", "-m", "add lib")
     pinned = git(repo, "-C", "lib", "rev-parse", "HEAD")
-    (library / "lib.py").write_text("VERSION = 2\n")  # upstream moves on; the leg keeps the pin
+    (library / "lib.py").write_text("VERSION = 2\n")
     git(library, "commit", "--quiet", "-am", "v2")
+    return repo, pinned
 
+
+def test_a_submodule_is_in_the_legs_at_its_committed_commit(make_repo, tmp_path: Path) -> None:
+    repo, pinned = with_submodule(make_repo)
     done = run_cli("run", str(brain(tmp_path, "cat lib/lib.py")), "--repo", str(repo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     assert git(repo, "rev-parse", "wild/main:lib") == pinned
@@ -111,6 +116,30 @@ def test_a_submodule_is_in_the_legs_at_its_committed_commit(make_repo, tmp_path:
     assert result["stdout_tail"] == "VERSION = 1"
     workflow = git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml")
     assert "submodules: recursive" in workflow
+
+
+def test_a_submodule_is_in_the_legs_under_the_pull_request_trigger(make_repo, tmp_path: Path, fake) -> None:
+    """With `ref:` (the pull_request trigger) act runs the checkout stand-in, which must do what
+    actions/checkout does with `submodules: recursive`."""
+    repo, _ = with_submodule(make_repo, {".wild/config.yml": "trigger: pull_request\n"})
+    env = {**os.environ, **IDENTITY, "GITHUB_TOKEN": fake.token, "GITHUB_REPOSITORY": fake.repository,
+           "GITHUB_API_URL": fake.url}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wild_ci", "run", str(brain(tmp_path, "cat lib/lib.py")), "--repo", str(repo),
+         "--pr", "7"], cwd=tmp_path, env=env, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    result = results_at(repo)["experiments"][0]
+    assert (result["status"], result["stdout_tail"]) == ("succeeded", "VERSION = 1"), result
+
+
+def test_a_submodule_that_cannot_be_checked_out_gets_a_clear_warning(make_repo, tmp_path: Path) -> None:
+    repo, _ = with_submodule(make_repo)
+    git(repo, "submodule", "deinit", "--quiet", "--force", "lib")  # not here, and its url is gone
+    subprocess.run(["rm", "-rf", str(tmp_path / "library"), str(repo / ".git" / "modules")], check=True)
+    done = run_cli("run", str(brain(tmp_path, "ls lib")), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert "wild-ci: warning: submodule lib is not in the legs (its folder is empty)" in done.stderr.decode()
 
 
 def test_a_nested_repository_that_is_not_a_submodule_gets_a_warning(make_repo, tmp_path: Path) -> None:
@@ -122,7 +151,7 @@ def test_a_nested_repository_that_is_not_a_submodule_gets_a_warning(make_repo, t
     git(nested, "add", "x.txt")
     git(nested, "commit", "--quiet", "-m", "x")
 
-    done = run_cli("run", str(brain(tmp_path, "ls vendor")), "--repo", str(repo), cwd=tmp_path)
+    done = run_cli("run", str(brain(tmp_path, "ls -a")), "--repo", str(repo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     stderr = done.stderr.decode()
     assert "vendor/thing" in stderr and "not a submodule" in stderr, stderr

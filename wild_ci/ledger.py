@@ -311,6 +311,33 @@ def tree_with_files(repo: git.Repo, tree: str, files: Mapping[str, bytes]) -> st
         return repo.git.write_tree(env=env)
 
 
+def checkout_submodules(clone: Path, source: git.Repo) -> list[str]:
+    """Check out a clone's submodules (recursively) at the commits its tree records, as GitHub's
+    checkout does with `submodules: recursive`; each is cloned from the user's own copy of it when
+    there is one (no network, and a commit that was never pushed is there), else from its url.
+    Returns what could not be checked out, one line each: those folders stay empty."""
+    clone_repo = git.Repo(clone)
+    try:
+        listing = clone_repo.git.config("-f", ".gitmodules", "-z", "--get-regexp", r"^submodule\..*\.path$")
+    except git.GitCommandError:  # no .gitmodules, or no submodule in it
+        return []
+    top = work_tree(source)
+    problems = []
+    for item in _nul_list(listing):
+        key, _, path = item.partition("\n")
+        name = key[len("submodule.") : -len(".path")]
+        local = top / path
+        if (local / ".git").exists():
+            clone_repo.git.config(f"submodule.{name}.url", str(local))
+        try:
+            clone_repo.git.submodule("update", "--init", "--recursive", "--", path,
+                                     env={"GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh"})  # fmt: skip
+        except git.GitCommandError as exc:
+            detail = " ".join(str(exc.stderr).split())[-300:]
+            problems.append(f"submodule {path} is not in the legs (its folder is empty): {detail}")
+    return problems
+
+
 def _wild_ci_managed(path: str) -> bool:
     """Paths the snapshot takes from elsewhere (the session branch, HEAD), never from the work tree."""
     return path == CONFIG_PATH or any(
