@@ -254,6 +254,7 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
         if not (Path(repo.git_dir) / "index").is_file() and head:
             repo.git.read_tree("HEAD", env=env)
         left_out: dict[str, str] = {}
+        checked: set[str] = set()  # the rules have seen these as they are in the work tree
         added = 0
         candidates = _nul_list(repo.git.ls_files("-z", "--others", "--exclude-standard", env=env))
         candidates += _nul_list(repo.git.ls_files("-z", "--modified", env=env))
@@ -274,6 +275,7 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
                 left_out[path] = reason
             else:
                 added += size
+                checked.add(path)
         if added > rules.max_total_bytes:
             raise SnapshotTooLarge(
                 f"the working tree would add {added / MB:.0f} MB to the iteration commit, over "
@@ -286,7 +288,7 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
             repo.git.add(
                 "--all", "--pathspec-from-file=-", "--pathspec-file-nul", istream=pathspec_file, env=env
             )
-        _leave_out_staged(repo, env, head, rules, left_out)
+        _leave_out_staged(repo, env, head, rules, left_out, checked)
         repo.git.rm(
             "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOWS_DIR, env=env
         )
@@ -360,7 +362,12 @@ def _own_output_files() -> set[tuple[int, int]]:
 
 
 def _leave_out_staged(
-    repo: git.Repo, env: Mapping[str, str], head: str | None, rules: SnapshotRules, left_out: dict[str, str]
+    repo: git.Repo,
+    env: Mapping[str, str],
+    head: str | None,
+    rules: SnapshotRules,
+    left_out: dict[str, str],
+    checked: set[str],
 ) -> None:
     """The same rules for what the user staged but did not commit (it is in the index already):
     a left-out path gets its HEAD version back, or leaves the index."""
@@ -375,7 +382,7 @@ def _leave_out_staged(
         for line in _nul_list(repo.git.ls_files("-z", "--stage", env=env)):
             info, path = line.split("\t", 1)
             changed[path] = ("000000", ZERO_OID, info.split()[1])
-    changed = {p: c for p, c in changed.items() if c[2] and not _wild_ci_managed(p) and p not in left_out}
+    changed = {p: c for p, c in changed.items() if not (_wild_ci_managed(p) or p in left_out or p in checked)}
     if not changed:
         return
     sizes = _blob_sizes(repo, [c[2] for c in changed.values()])

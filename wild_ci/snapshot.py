@@ -14,8 +14,10 @@ crosses folders (`scratch/*` is everything under `scratch/`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
+from functools import lru_cache
 
 MB = 1024 * 1024
 DEFAULT_MAX_FILE_BYTES = 50 * MB  # GitHub warns about files over 50 MB and refuses those over 100 MB
@@ -41,14 +43,31 @@ NOT_SECRET: tuple[str, ...] = (
 
 def matches(path: str, pattern: str) -> bool:
     """Whether a repository path matches a pattern (see the module's docstring)."""
-    pattern = pattern.strip("/") if pattern.endswith("/") else pattern.lstrip("/")
-    if "/" in pattern:
-        return fnmatchcase(path, pattern) or fnmatchcase(path, pattern.rstrip("/*") + "/*")
-    return any(fnmatchcase(part, pattern) for part in path.split("/"))
+    return _any(path, (pattern,))
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """Two regular expressions for a set of patterns: one for a whole path (patterns with `/`; a
+    folder's pattern matches what is under it), one for a single file or folder name."""
+    whole, names = [], []
+    for pattern in patterns:
+        pattern = pattern.strip("/") if pattern.endswith("/") else pattern.lstrip("/")
+        if "/" in pattern:
+            whole += [translate(pattern), translate(pattern.rstrip("/*") + "/*")]
+        else:
+            names.append(translate(pattern))
+    return (
+        re.compile("|".join(whole)) if whole else None,
+        re.compile("|".join(names)) if names else None,
+    )
 
 
 def _any(path: str, patterns: tuple[str, ...]) -> bool:
-    return any(matches(path, p) for p in patterns)
+    whole, names = _compiled(patterns)
+    if whole and whole.match(path):
+        return True
+    return names is not None and any(names.match(part) for part in path.split("/"))
 
 
 @dataclass(frozen=True)
