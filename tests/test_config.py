@@ -9,6 +9,7 @@ import yaml
 from helpers import git, run_cli
 
 from wild_ci.config import Config, ConfigError, Limits, load_config
+from wild_ci.snapshot import SnapshotRules
 
 
 def write_config(repo: Path, text: str) -> None:
@@ -59,6 +60,10 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ("timeout: 1h\nrunner_labels: gpu\n", 2, "runner_labels must be a list of label sets"),
         ("runner_labels: [[gpu, '${{ x }}']]\n", 1, "runner_labels must be a list of label sets"),
         ("runs_on: [unclosed\n", 2, "not valid YAML"),
+        ("timeout: 1h\nsnapshot:\n  exclude: 3\n", 2, "snapshot.exclude must be a list of globs"),
+        ("snapshot:\n  max_file_bytes: 0\n", 1, "snapshot.max_file_bytes must be a positive whole number"),
+        ("snapshot:\n  includes: []\n", 1, "unknown snapshot setting 'includes'"),
+        ("snapshot: all\n", 1, "snapshot must be a mapping"),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -133,3 +138,14 @@ def test_the_context_budget_is_configurable(make_repo, tmp_path: Path) -> None:
     assert done.returncode == 0 and len(done.stdout.decode()) <= 1500
     wider = run_cli("context", "--repo", str(repo), "--budget", "100000")
     assert len(wider.stdout.decode()) > 9000
+
+
+def test_the_snapshot_section_is_read(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        "snapshot:\n  include: ['.env.test']\n  exclude: scratch/*\n"
+        "  max_file_bytes: 1000\n  max_total_bytes: 5000\n",
+    )
+    assert load_config(tmp_path).snapshot == SnapshotRules(
+        include=(".env.test",), exclude=("scratch/*",), max_file_bytes=1000, max_total_bytes=5000
+    )

@@ -71,6 +71,7 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
             f"ignored an artifact that belongs to no experiment of the iteration: {name}"
             for name in unknown_artifacts(spec, artifacts)
         ],
+        left_out=spec.left_out,
     )
 
 

@@ -17,6 +17,11 @@ setup_timeout: 30m                       # its own time budget, apart from the e
 max_log_bytes: 52428800                  # per log (stdout, stderr); the end is always kept
 max_output_bytes: 536870912              # outputs kept per experiment
 context_budget: 20000                    # characters of experiment_results for the brain
+snapshot:                                # what the iteration commit takes from the working tree
+  include: [".env.test"]                 # let in what looks secret or is too big
+  exclude: ["scratch/*", "*.ckpt"]       # leave out more (wins over include)
+  max_file_bytes: 52428800               # per file (50 MB)
+  max_total_bytes: 524288000             # what one iteration may add in all (else: refused)
 limits:
   max_brain_bytes: 5242880
   max_experiments: 1000                  # above 256, legs are sharded into several matrices
@@ -37,6 +42,7 @@ import yaml
 from . import ledger
 from .errors import BadInput, UsageError
 from .layout import CONFIG_PATH
+from .snapshot import SnapshotRules
 from .specs import LegSettings
 from .values import DEFAULT_TIMEOUT_S, RUNNER_LABEL, normalize_setup, parse_duration, workflow_safe
 
@@ -73,6 +79,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
     context_budget: int = DEFAULT_CONTEXT_BUDGET
+    snapshot: SnapshotRules = field(default_factory=SnapshotRules)
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -173,7 +180,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "trigger",
-        "runner_labels",
+        "runner_labels", "snapshot",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -205,6 +212,8 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["trigger"] = data["trigger"]
     if "limits" in data:
         values["limits"] = _limits_from(data["limits"], error)
+    if "snapshot" in data:
+        values["snapshot"] = _snapshot_from(data["snapshot"], error)
     leg: dict[str, Any] = {}
     if "setup" in data:
         if not isinstance(data["setup"], str) or not data["setup"].strip():
@@ -253,6 +262,29 @@ def _limits_from(data: Any, error: Any) -> Limits:
             raise error("limits", f"unknown limit {key!r} (known: {', '.join(sorted(names))})")
     values = {key: _positive_int(value, f"limits.{key}", error) for key, value in data.items()}
     return Limits(**values)
+
+
+def _snapshot_from(data: Any, error: Any) -> SnapshotRules:
+    if not isinstance(data, dict):
+        raise error(
+            "snapshot", "snapshot must be a mapping (include, exclude, max_file_bytes, max_total_bytes)"
+        )
+    names = {f.name for f in dataclasses.fields(SnapshotRules)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            raise error("snapshot", f"unknown snapshot setting {key!r} (known: {', '.join(sorted(names))})")
+        if key in ("include", "exclude"):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(p, str) and p.strip() for p in value):
+                raise error(
+                    "snapshot", f"snapshot.{key} must be a list of globs, e.g. ['scratch/*', '*.ckpt']"
+                )
+            values[key] = tuple(p.strip() for p in value)
+        else:
+            values[key] = _positive_int(value, f"snapshot.{key}", error)
+    return SnapshotRules(**values)
 
 
 def _positive_int(value: Any, name: str, error: Any) -> int:

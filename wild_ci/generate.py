@@ -115,6 +115,7 @@ def submit(
     tip = ledger.branch_tip(repo, branch)
     iterations = ledger.iterations_at(repo, tip)
     iteration = (iterations[-1] if iterations else 0) + 1
+    snapshot = ledger.snapshot_worktree(repo, tip, config.snapshot)
     spec = IterationSpec(
         session=session,
         iteration=iteration,
@@ -130,13 +131,15 @@ def submit(
         invalid=parsed.invalid if skip_invalid else [],
         default_timeout_s=config.timeout_s,
         leg=config.leg,
+        left_out=snapshot.left_out,
+        submodules=snapshot.submodules,
     )
     files = {
         iteration_file(iteration, BRAIN_FILE): brain_output,
         iteration_file(iteration, SPEC_FILE): spec_json(spec),
         WORKFLOW_PATH: render_workflow(spec, config).encode(),
     }
-    tree = ledger.snapshot_worktree_tree(repo, tip, files)
+    tree = ledger.tree_with_files(repo, snapshot.tree, files)
     parent = tip or spec.source_commit
     count = len(spec.experiments)
     listed = [f"- {e.id}" for e in spec.experiments[:MESSAGE_IDS]]

@@ -10,17 +10,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import IO
 
 import git
 from gitdb import IStream
 
-from .errors import PipelineError, UsageError
+from .errors import BadInput, PipelineError, UsageError
 from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WORKFLOWS_DIR, iteration_file
+from .snapshot import MB, NESTED_REPOSITORY, OWN_OUTPUT, SnapshotRules
+from .specs import LeftOut
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ZERO_OID = "0" * 40
@@ -228,31 +233,234 @@ def commit_files_on(
     return commit_tree(repo, tree, parent, message)
 
 
-def snapshot_worktree_tree(repo: git.Repo, previous_tip: str | None, files: Mapping[str, bytes]) -> str:
+@dataclass(frozen=True)
+class WorktreeSnapshot:
+    """The working tree as a tree object, and what it does not have."""
+
+    tree: str
+    left_out: list[LeftOut]
+    submodules: list[str]  # paths of gitlinks that .gitmodules names
+
+
+class SnapshotTooLarge(BadInput):
+    """The working tree adds more than `snapshot.max_total_bytes` to the iteration commit."""
+
+
+def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotRules) -> WorktreeSnapshot:
     """A tree of the working tree as it is (tracked + untracked-not-ignored files), where the
-    iterations come from the session branch and `files` go on top.
+    iterations come from the session branch, minus what `rules` leave out (`snapshot.py`).
 
     Workflow files and the config file (`CONFIG_PATH`) come from the user's HEAD, never from the
     work tree: a workflow the brain wrote would run with the repository's secrets once the branch
-    is pushed, and the configuration decides what runners install and where jobs run."""
+    is pushed, and the configuration decides what runners install and where jobs run.
+
+    Files left out are never hashed (a 200 MB file would otherwise land in the user's object
+    store); a nested repository that is not a submodule is left out with its files, because its
+    gitlink would be an empty folder in a leg and would break a checkout with submodules."""
+    top = work_tree(repo)
+    head = resolve(repo, "HEAD")
+    own_output = _own_output_files()
     with temporary_index(repo, seed_from_real_index=True) as env, writing(repo):
-        if not (Path(repo.git_dir) / "index").is_file() and resolve(repo, "HEAD"):
+        if not (Path(repo.git_dir) / "index").is_file() and head:
             repo.git.read_tree("HEAD", env=env)
-        repo.git.add("--all", "--", ".", env=env)
+        left_out: dict[str, str] = {}
+        checked: set[str] = set()  # the rules have seen these as they are in the work tree
+        added = 0
+        candidates = _nul_list(repo.git.ls_files("-z", "--others", "--exclude-standard", env=env))
+        candidates += _nul_list(repo.git.ls_files("-z", "--modified", env=env))
+        for path in dict.fromkeys(candidates):
+            if _wild_ci_managed(path):
+                continue
+            if path.endswith("/"):  # git lists an untracked nested repository as a folder
+                left_out[path.rstrip("/")] = NESTED_REPOSITORY
+                continue
+            try:
+                status = os.lstat(top / path)
+            except FileNotFoundError:  # a deleted tracked file: `git add --all` records it
+                continue
+            size = status.st_size if stat.S_ISREG(status.st_mode) else 0
+            reason = OWN_OUTPUT if (status.st_dev, status.st_ino) in own_output else None
+            reason = reason or rules.reason_to_leave_out(path, size)
+            if reason:
+                left_out[path] = reason
+            else:
+                added += size
+                checked.add(path)
+        if added > rules.max_total_bytes:
+            raise SnapshotTooLarge(
+                f"the working tree would add {added / MB:.0f} MB to the iteration commit, over "
+                f"snapshot.max_total_bytes ({rules.max_total_bytes / MB:.0f} MB)",
+                hint=f"exclude folders with snapshot.exclude in {CONFIG_PATH}, .gitignore them, or raise "
+                "the limit",
+            )
+        pathspecs = [".", *(f":(exclude,literal){path}" for path in left_out)]
+        with _nul_input(pathspecs) as pathspec_file:
+            repo.git.add(
+                "--all", "--pathspec-from-file=-", "--pathspec-file-nul", istream=pathspec_file, env=env
+            )
+        _leave_out_staged(repo, env, head, rules, left_out, checked)
         repo.git.rm(
             "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOWS_DIR, env=env
         )
         if previous_tip and read_tree_exists(repo, previous_tip, ITERATIONS_DIR):
             repo.git.read_tree(f"--prefix={ITERATIONS_DIR}/", f"{previous_tip}:{ITERATIONS_DIR}", env=env)
-        head = resolve(repo, "HEAD")
         if head and read_tree_exists(repo, head, WORKFLOWS_DIR):
             repo.git.read_tree(f"--prefix={WORKFLOWS_DIR}/", f"{head}:{WORKFLOWS_DIR}", env=env)
         repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", CONFIG_PATH, env=env)
         config = read_file(repo, head, CONFIG_PATH) if head else None
         if config is not None:
             add_files(repo, env, {CONFIG_PATH: config})
+        submodules = _submodules(repo, env, left_out)
+        tree = repo.git.write_tree(env=env)
+    return WorktreeSnapshot(tree, [LeftOut(p, r) for p, r in sorted(left_out.items())], submodules)
+
+
+def tree_with_files(repo: git.Repo, tree: str, files: Mapping[str, bytes]) -> str:
+    """`tree` with `files` (path → content) put on top."""
+    with temporary_index(repo) as env:
+        repo.git.read_tree(tree, env=env)
         add_files(repo, env, files)
         return repo.git.write_tree(env=env)
+
+
+def checkout_submodules(clone: Path, source: git.Repo) -> list[str]:
+    """Check out a clone's submodules (recursively) at the commits its tree records, as GitHub's
+    checkout does with `submodules: recursive`; each is cloned from the user's own copy of it when
+    there is one (no network, and a commit that was never pushed is there), else from its url.
+    Returns what could not be checked out, one line each: those folders stay empty."""
+    clone_repo = git.Repo(clone)
+    try:
+        listing = clone_repo.git.config("-f", ".gitmodules", "-z", "--get-regexp", r"^submodule\..*\.path$")
+    except git.GitCommandError:  # no .gitmodules, or no submodule in it
+        return []
+    top = work_tree(source)
+    problems = []
+    for item in _nul_list(listing):
+        key, _, path = item.partition("\n")
+        name = key[len("submodule.") : -len(".path")]
+        local = top / path
+        if (local / ".git").exists():
+            clone_repo.git.config(f"submodule.{name}.url", str(local))
+        try:
+            clone_repo.git.submodule("update", "--init", "--recursive", "--", path,
+                                     env={"GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh"})  # fmt: skip
+        except git.GitCommandError as exc:
+            detail = " ".join(str(exc.stderr).split())[-300:]
+            problems.append(f"submodule {path} is not in the legs (its folder is empty): {detail}")
+    return problems
+
+
+def _wild_ci_managed(path: str) -> bool:
+    """Paths the snapshot takes from elsewhere (the session branch, HEAD), never from the work tree."""
+    return path == CONFIG_PATH or any(
+        path.startswith(f"{folder}/") for folder in (ITERATIONS_DIR, WORKFLOWS_DIR)
+    )
+
+
+def _own_output_files() -> set[tuple[int, int]]:
+    """The files this process writes its output to (`wild-ci run brain.md > next-prompt.txt`):
+    the shell created them before wild-ci started, so they look like any untracked file."""
+    found = set()
+    for fd in (1, 2):
+        try:
+            status = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(status.st_mode):
+            found.add((status.st_dev, status.st_ino))
+    return found
+
+
+def _leave_out_staged(
+    repo: git.Repo,
+    env: Mapping[str, str],
+    head: str | None,
+    rules: SnapshotRules,
+    left_out: dict[str, str],
+    checked: set[str],
+) -> None:
+    """The same rules for what the user staged but did not commit (it is in the index already):
+    a left-out path gets its HEAD version back, or leaves the index."""
+    if head:
+        raw = _nul_list(
+            repo.git.diff_index("-z", "--cached", "--no-renames", "--diff-filter=AMT", head, env=env)
+        )
+        entries = [(raw[i + 1], raw[i].split()) for i in range(0, len(raw) - 1, 2)]
+        changed = {path: (fields[0][1:], fields[2], fields[3]) for path, fields in entries}
+    else:
+        changed = {}
+        for line in _nul_list(repo.git.ls_files("-z", "--stage", env=env)):
+            info, path = line.split("\t", 1)
+            changed[path] = ("000000", ZERO_OID, info.split()[1])
+    changed = {p: c for p, c in changed.items() if not (_wild_ci_managed(p) or p in left_out or p in checked)}
+    if not changed:
+        return
+    sizes = _blob_sizes(repo, [c[2] for c in changed.values()])
+    for path, (old_mode, old_sha, new_sha) in changed.items():
+        reason = rules.reason_to_leave_out(path, sizes.get(new_sha, 0))
+        if reason is None:
+            continue
+        left_out[path] = reason
+        repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", f":(literal){path}", env=env)
+        if old_mode != "000000":
+            repo.git.update_index("--add", "--cacheinfo", f"{old_mode},{old_sha},{path}", env=env)
+
+
+def _blob_sizes(repo: git.Repo, shas: Sequence[str]) -> dict[str, int]:
+    with _lines_input(shas) as listing:
+        out = repo.git.cat_file("--batch-check=%(objectname) %(objecttype) %(objectsize)", istream=listing)
+    sizes = {}
+    for line in out.splitlines():
+        fields = line.split()  # "<sha> missing" for a gitlink's commit
+        if len(fields) == 3 and fields[1] == "blob":
+            sizes[fields[0]] = int(fields[2])
+    return sizes
+
+
+def _submodules(repo: git.Repo, env: Mapping[str, str], left_out: dict[str, str]) -> list[str]:
+    """The gitlinks .gitmodules names (in the snapshot's index); a gitlink it does not name is a
+    nested repository added by hand, an empty folder in every checkout: it is left out."""
+    gitlinks = [
+        line.split("\t", 1)[1]
+        for line in _nul_list(repo.git.ls_files("-z", "--stage", env=env))
+        if line.startswith("160000 ")
+    ]
+    if not gitlinks:
+        return []
+    named: set[str] = set()
+    modules = repo.git.ls_files("-z", "--stage", "--", ".gitmodules", env=env).rstrip("\0")
+    if modules:
+        blob = modules.split()[1]
+        try:
+            listing = repo.git.config("--blob", blob, "-z", "--get-regexp", r"^submodule\..*\.path$")
+        except git.GitCommandError:
+            listing = ""
+        named = {item.split("\n", 1)[1] for item in _nul_list(listing) if "\n" in item}
+    for path in gitlinks:
+        if path not in named:
+            left_out[path] = NESTED_REPOSITORY
+            repo.git.rm("--cached", "--quiet", "--", f":(literal){path}", env=env)
+    return [path for path in gitlinks if path in named]
+
+
+def _nul_list(output: str) -> list[str]:
+    return [item for item in output.split("\0") if item]
+
+
+def _nul_input(items: Sequence[str]) -> IO[bytes]:
+    return _stdin(b"".join(item.encode() + b"\0" for item in items))
+
+
+def _lines_input(items: Sequence[str]) -> IO[bytes]:
+    return _stdin("".join(f"{item}\n" for item in items).encode())
+
+
+def _stdin(data: bytes) -> IO[bytes]:
+    """A git command's standard input: GitPython passes `istream` to Popen, which wants a file."""
+    file = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it: `with _stdin(…) as f`)
+    file.write(data)
+    file.seek(0)
+    return file
 
 
 def read_tree_exists(repo: git.Repo, rev: str, path: str) -> bool:

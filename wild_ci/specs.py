@@ -127,6 +127,26 @@ class InvalidItem:
 
 
 @dataclass
+class LeftOut:
+    """A path of the working tree the iteration commit does not have, and why (`snapshot.py`)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        """For a terminal: a file name may hold control characters, shown escaped."""
+        path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.path)
+        return f"{path} ({self.reason})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LeftOut:
+        return cls(path=str(data.get("path", "")), reason=str(data.get("reason", "")))
+
+
+@dataclass
 class Experiment:
     """One validated experiment, as the brain asked for it.
 
@@ -218,6 +238,8 @@ class IterationSpec:
     invalid: list[InvalidItem] = field(default_factory=list)
     default_timeout_s: int = DEFAULT_TIMEOUT_S
     leg: LegSettings = field(default_factory=lambda: LegSettings())
+    left_out: list[LeftOut] = field(default_factory=list)  # working-tree paths not in the commit
+    submodules: list[str] = field(default_factory=list)  # paths of the commit's submodules
 
     @property
     def label(self) -> str:
@@ -246,6 +268,8 @@ class IterationSpec:
             "plan": self.plan,
             "warnings": [d.to_json() for d in self.warnings],
             "invalid": [i.to_json() for i in self.invalid],
+            "left_out": [item.to_json() for item in self.left_out],
+            "submodules": self.submodules,
             "experiments": [e.to_json() for e in self.experiments],
         }
 
@@ -267,6 +291,8 @@ class IterationSpec:
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
             default_timeout_s=int(data.get("default_timeout_s", DEFAULT_TIMEOUT_S)),
             leg=LegSettings(**data.get("leg", {})),
+            left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
+            submodules=[str(path) for path in data.get("submodules", [])],
         )
 
 
@@ -484,9 +510,8 @@ class IterationResults:
     promise: str | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     invalid: list[InvalidItem] = field(default_factory=list)
-    notes: list[str] = field(
-        default_factory=list
-    )  # what collecting found beside the legs (ignored artifacts)
+    notes: list[str] = field(default_factory=list)  # what collecting found beside the legs
+    left_out: list[LeftOut] = field(default_factory=list)  # from the spec: not in the snapshot
 
     @property
     def label(self) -> str:
@@ -509,6 +534,7 @@ class IterationResults:
             "warnings": [d.to_json() for d in self.warnings],
             "invalid": [i.to_json() for i in self.invalid],
             "notes": self.notes,
+            "left_out": [item.to_json() for item in self.left_out],
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -524,4 +550,5 @@ class IterationResults:
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
             notes=[str(n) for n in data.get("notes", [])],
+            left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
         )

@@ -14,6 +14,8 @@ from ..errors import UsageError
 from ..generate import InvalidBrainOutput
 from ..specs import Diagnostic, IterationSpec
 
+SHOWN_LEFT_OUT = 50  # paths left out of the snapshot named on stderr; experiments.json has them all
+
 
 def read_input(name: str) -> bytes:
     """The brain output from a file, or from standard input for `-`."""
@@ -49,6 +51,12 @@ def report_submitted(source: str, warnings: list[Diagnostic], spec: IterationSpe
     print_diagnostics(source, warnings, "warning")
     for item in spec.invalid if spec else []:
         print_diagnostics(source, item.errors, "skipped")
+    left_out = spec.left_out if spec else []
+    for left in left_out[:SHOWN_LEFT_OUT]:
+        print(f"wild-ci: warning: left out of the snapshot: {left}", file=sys.stderr)
+    if len(left_out) > SHOWN_LEFT_OUT:
+        more = len(left_out) - SHOWN_LEFT_OUT
+        print(f"wild-ci: warning: … and {more} more left out (experiments.json lists them)", file=sys.stderr)
 
 
 def naming_source(source: str, error: InvalidBrainOutput) -> InvalidBrainOutput:

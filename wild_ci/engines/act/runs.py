@@ -194,6 +194,8 @@ def run_submission(
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
         tmp = Path(tmp_name)
         clone = _clone_iteration(repo, submission, tmp / "repo")
+        for problem in ledger.checkout_submodules(clone, repo):
+            print(f"wild-ci: warning: {problem}", file=progress_stream or sys.stderr)
         shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
         standins = _write_standins(
             tmp / "actions",

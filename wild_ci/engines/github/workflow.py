@@ -56,6 +56,7 @@ def render_workflow(
         collect_runs_on=config.runs_on,
         max_parallel=config.max_parallel,
         trigger=config.trigger,
+        submodules=bool(spec.submodules),
         shards=shard_legs(spec.experiments, config.runs_on),
         step_timeout_minutes=step_minutes,
         job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
