@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
+from .layout import CONFIG_PATH
+
 MB = 1024 * 1024
 DEFAULT_MAX_FILE_BYTES = 50 * MB  # GitHub warns about files over 50 MB and refuses those over 100 MB
 DEFAULT_MAX_TOTAL_BYTES = 500 * MB  # what one iteration may add; GitHub refuses pushes over 2 GB
@@ -88,7 +90,7 @@ class SnapshotRules:
             return None
         name = path.rsplit("/", 1)[-1]
         if _any(path, SECRET_PATTERNS) and not any(fnmatchcase(name, p) for p in NOT_SECRET):
-            return "looks like a secret (snapshot.include lets it in)"
+            return f"looks like a secret; snapshot: include: in {CONFIG_PATH} lets it in"
         if size > self.max_file_bytes:
             return (
                 f"{size / MB:.1f} MB, over snapshot.max_file_bytes ({self.max_file_bytes / MB:.0f} MB; "
