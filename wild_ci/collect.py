@@ -24,6 +24,7 @@ from .layout import (
     RESULT_FILE,
     RESULTS_JSON,
     RESULTS_MD,
+    SETUP_LOG,
     SPEC_FILE,
     STDERR_LOG,
     STDOUT_LOG,
@@ -52,13 +53,20 @@ class CommitOutcome:
 
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
-    """Read every leg's artifact folder (`<artifacts>/<artifact_name>/`) into results.
+    """Read every leg's artifact in `artifacts`, laid out as download-artifact lays it out
+    (`locate_legs`), into results.
 
     `spec` must be what wild-ci controls — the iteration commit's experiments.json (`committed_spec`)
     or the spec it just submitted — never a file in a checkout that a leg could write: it decides
     which experiments there are, and each leg's result.json is checked against its experiment. An
     artifact of an experiment the spec does not have is ignored, and said so in `notes`."""
-    results = [load_leg(artifacts / artifact_name(spec.iteration, e.id), e) for e in spec.experiments]
+    found = locate_legs(spec, artifacts)
+    results = []
+    for experiment in spec.experiments:
+        result = load_leg(found.folders.get(experiment.id), experiment)
+        if experiment.id in found.problems:  # nothing was read: the layout is in doubt
+            result.note = found.problems[experiment.id]
+        results.append(result)
     return IterationResults(
         session=spec.session,
         iteration=spec.iteration,
@@ -68,10 +76,86 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         warnings=spec.warnings,
         invalid=spec.invalid,
         notes=[
-            f"ignored an artifact that belongs to no experiment of the iteration: {name}"
-            for name in unknown_artifacts(spec, artifacts)
+            *found.notes,
+            *(
+                f"ignored an artifact that belongs to no experiment of the iteration: {name}"
+                for name in unknown_artifacts(spec, artifacts)
+            ),
         ],
         left_out=spec.left_out,
+    )
+
+
+LEG_FILES = (RESULT_FILE, STDOUT_LOG, STDERR_LOG, SETUP_LOG)  # what every leg's artifact has at its top
+
+
+@dataclass(frozen=True)
+class LegsFound:
+    """Where each experiment's artifact is in a download folder (`locate_legs`)."""
+
+    folders: dict[str, Path]  # experiment id -> the folder that holds its leg's files
+    problems: dict[str, str]  # experiment id -> why its files were not read (the layout is in doubt)
+    notes: list[str]
+
+
+def holds_leg(folder: Path) -> bool:
+    """Whether `folder` holds a leg's own files at its top (an artifact's content)."""
+    return any((folder / name).is_file() for name in LEG_FILES)
+
+
+def claimed_id(folder: Path) -> str | None:
+    """The experiment id a leg's result.json names, if it names one."""
+    try:
+        data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    claimed = data.get("id") if isinstance(data, dict) else None
+    return claimed if isinstance(claimed, str) else None
+
+
+def locate_legs(spec: IterationSpec, artifacts: Path) -> LegsFound:
+    """Which folder holds which experiment's artifact, for each layout download-artifact v5+ makes
+    (docs/github-conformance.md, "download-artifact: where artifacts land"):
+
+    * several artifacts: one folder each, `<artifacts>/<artifact name>/` — the name is the one the
+      workflow gave the leg's upload, and the leg's result.json must name the same experiment
+      (`ExperimentResult.from_leg_json`);
+    * one artifact (the pattern matched one, or only one leg uploaded), or `merge-multiple`: its
+      files straight in `<artifacts>/` — the experiment is the one its result.json names; with a
+      one-experiment spec, that experiment (and `from_leg_json` says so if the file names another);
+    * both at once (leg files at the top *and* leg folders): no download makes that, so nothing is
+      guessed: the experiments concerned are reported, not read.
+    """
+    if not artifacts.is_dir():
+        return LegsFound({}, {}, [])
+    by_folder = {
+        e.id: artifacts / artifact_name(spec.iteration, e.id)
+        for e in spec.experiments
+        if (artifacts / artifact_name(spec.iteration, e.id)).is_dir()
+    }
+    if not holds_leg(artifacts):
+        return LegsFound(by_folder, {}, [])
+    ids = [e.id for e in spec.experiments]
+    claimed = claimed_id(artifacts)
+    if by_folder:
+        concerned = sorted({*by_folder, *([claimed] if claimed in ids else [])})
+        problem = (
+            f"{artifacts} holds one artifact's files at its top and also artifact folders "
+            f"({', '.join(artifact_name(spec.iteration, i) for i in sorted(by_folder))}): no download "
+            "lays artifacts out both ways, so which files are whose was not guessed"
+        )
+        return LegsFound({}, dict.fromkeys(concerned, problem), [problem])
+    if claimed in ids:
+        return LegsFound({str(claimed): artifacts}, {}, [])
+    if len(ids) == 1:
+        return LegsFound({ids[0]: artifacts}, {}, [])
+    return LegsFound(
+        {},
+        {},
+        [
+            f"one artifact's files came back straight into {artifacts}, and its result.json names no "
+            "experiment of the iteration, so they were not used"
+        ],
     )
 
 
@@ -81,20 +165,20 @@ SHOWN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
 def unknown_artifacts(spec: IterationSpec, artifacts: Path) -> list[str]:
     """Artifact folders of this iteration whose experiment is not in the spec (names shown only
     when they are plain words: an artifact's name is chosen by whoever uploaded it)."""
-    if not artifacts.is_dir():
-        return []
+    if not artifacts.is_dir() or holds_leg(artifacts):
+        return []  # one artifact's files at the top: its folders are its own content, not artifacts
     known = {artifact_name(spec.iteration, e.id) for e in spec.experiments}
     prefix = artifact_name(spec.iteration, "")
     found = sorted(p.name for p in artifacts.iterdir() if p.name.startswith(prefix) and p.name not in known)
     return [name if SHOWN_NAME.match(name) else "(a name that is not plain text)" for name in found]
 
 
-def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
-    """One experiment's result from its leg's artifact folder: its result.json checked against
-    the experiment (`ExperimentResult.from_leg_json`), its logs' tails; whatever the folder holds,
-    a result for this experiment and no exception."""
-    stdout_tail = tail(folder / STDOUT_LOG)
-    stderr_tail = tail(folder / STDERR_LOG)
+def load_leg(folder: Path | None, experiment: Experiment) -> ExperimentResult:
+    """One experiment's result from its leg's artifact folder (None: no artifact of it was found):
+    its result.json checked against the experiment (`ExperimentResult.from_leg_json`), its logs'
+    tails; whatever the folder holds, a result for this experiment and no exception."""
+    stdout_tail = tail(folder / STDOUT_LOG) if folder else ""
+    stderr_tail = tail(folder / STDERR_LOG) if folder else ""
     fallback = ExperimentResult(
         id=experiment.id,
         goal=experiment.goal,
@@ -104,7 +188,7 @@ def load_leg(folder: Path, experiment: Experiment) -> ExperimentResult:
         stderr_tail=stderr_tail,
         workdir=experiment.repo_workdir,
     )
-    if not folder.is_dir():
+    if folder is None or not folder.is_dir():
         fallback.note = "no artifact came back: the runner died or the leg never ran"
         return fallback
     try:

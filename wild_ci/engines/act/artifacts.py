@@ -61,10 +61,22 @@ class ArtifactClient:
         self.backend = Backend.from_token(token)
         self.timeout_s = timeout_s
 
-    def upload(self, name: str, root: Path, files: list[Path]) -> int:
-        """Zip `files` (paths relative to `root`) and upload them as artifact `name`."""
+    def upload(self, name: str, root: Path, files: list[Path], overwrite: bool = False) -> int:
+        """Zip `files` (paths relative to `root`) and upload them as artifact `name`.
+
+        A name the run already has is refused as GitHub refuses it (409 Conflict), unless
+        `overwrite`, which deletes the earlier artifact first, as upload-artifact does
+        (`deleteArtifactIfExists`). act's server would silently replace it instead."""
         validate_name(name)
         archive = zip_files(root, files)
+        if name in self.list_names():
+            if not overwrite:
+                raise ArtifactError(
+                    f"Failed to CreateArtifact: Received non-retryable error: Failed request: (409) "
+                    f"Conflict: an artifact with this name already exists on the workflow run ({name})",
+                    hint="upload with `overwrite: true` to replace it",
+                )
+            self._call("DeleteArtifact", {"name": name})
         created = self._call("CreateArtifact", {"name": name, "version": 4})
         url = created.get("signedUploadUrl") or created.get("signed_upload_url")
         if not url:
@@ -175,11 +187,79 @@ def unzip(data: bytes, destination: Path) -> list[str]:
 
 
 def matching(names: list[str], name: str | None, pattern: str | None) -> list[str]:
+    """The artifacts a download covers: the one named, else those the pattern matches, else all
+    (download-artifact `src/download-artifact.ts`: `getArtifact(name)`, else `listArtifacts` filtered
+    by `new Minimatch(pattern)`). Artifact names hold no `/`, so fnmatch's `*` and `?` match as
+    minimatch's do."""
     if name:
         return [n for n in names if n == name]
     if pattern:
         return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
     return names
+
+
+def destination_of(root: Path, artifact: str, named: bool, merge: bool, count: int) -> Path:
+    """Where download-artifact v5+ extracts one artifact (`src/download-artifact.ts`, v8.0.1 lines
+    189-194): straight into `path` when it was asked for by name, when `merge-multiple` is set, or
+    when only one artifact matched ("This change also applies to patterns that only match a single
+    artifact", README); else into `path/<artifact name>/`."""
+    return root if named or merge or count == 1 else root / artifact
+
+
+def download_path(raw: str) -> Path:
+    """`path`, defaulting to the workspace, `~` expanded (`src/download-artifact.ts` lines 45-51)."""
+    if not raw:
+        raw = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+    if raw.startswith("~"):
+        raw = raw.replace("~", str(Path.home()), 1)
+    return Path(raw).resolve()
+
+
+def standin_upload(client: ArtifactClient) -> int:
+    """upload-artifact v7 (`src/upload/upload-artifact.ts`): no files → warn / error / ignore;
+    hidden files only when asked; an existing name → 409 unless `overwrite`."""
+    name = os.environ.get("WILD_ARTIFACT_NAME", "") or "artifact"
+    target = Path(os.environ.get("WILD_ARTIFACT_PATH") or ".")
+    include_hidden = os.environ.get("WILD_ARTIFACT_INCLUDE_HIDDEN", "false") == "true"
+    overwrite = os.environ.get("WILD_ARTIFACT_OVERWRITE", "false") == "true"
+    root, files = collect_files(target, include_hidden)
+    if not files:
+        policy = os.environ.get("WILD_ARTIFACT_IF_NO_FILES", "warn")
+        message = f"No files were found with the provided path: {target}. No artifacts will be uploaded."
+        if policy == "error":
+            print(f"::error::{message}")
+            return 1
+        print(message if policy == "ignore" else f"::warning::{message}")
+        return 0
+    size = client.upload(name, root, files, overwrite=overwrite)
+    print(f"uploaded artifact {name}: {len(files)} file(s), {size} bytes zipped")
+    return 0
+
+
+def standin_download(client: ArtifactClient) -> int:
+    """download-artifact v8 (`src/download-artifact.ts`): a name that does not exist fails the
+    step; a pattern that matches nothing downloads nothing and succeeds; each artifact lands where
+    `destination_of` says."""
+    name = os.environ.get("WILD_ARTIFACT_NAME", "")
+    pattern = os.environ.get("WILD_ARTIFACT_PATTERN", "")
+    merge = os.environ.get("WILD_ARTIFACT_MERGE", "false") == "true"
+    root = download_path(os.environ.get("WILD_ARTIFACT_PATH", ""))
+    names = matching(client.list_names(), name, pattern)
+    if name and not names:
+        print(f"::error::Unable to download artifact(s): Artifact '{name}' not found")
+        return 1
+    failed = 0
+    for artifact in names:  # one bad artifact must not cost the others
+        destination = destination_of(root, artifact, bool(name), merge, len(names))
+        try:
+            unpacked = client.download(artifact, destination)
+        except (ArtifactError, zipfile.BadZipFile) as exc:
+            failed += 1
+            print(f"::warning::artifact {artifact} could not be downloaded: {exc}")
+            continue
+        print(f"downloaded artifact {artifact}: {len(unpacked)} file(s) into {destination}")
+    print(f"Total of {len(names)} artifact(s) downloaded")
+    return 1 if failed else 0
 
 
 def run_standin(action: str) -> int:
@@ -191,34 +271,7 @@ def run_standin(action: str) -> int:
             f"{' and '.join(missing)} not set: the stand-ins run inside a job that act started"
         )
     client = ArtifactClient(os.environ["ACTIONS_RESULTS_URL"], os.environ["ACTIONS_RUNTIME_TOKEN"])
-    name = os.environ.get("WILD_ARTIFACT_NAME", "")
-    target = Path(os.environ.get("WILD_ARTIFACT_PATH") or ".")
-    if action == "upload":
-        include_hidden = os.environ.get("WILD_ARTIFACT_INCLUDE_HIDDEN", "false") == "true"
-        root, files = collect_files(target, include_hidden)
-        if not files:
-            policy = os.environ.get("WILD_ARTIFACT_IF_NO_FILES", "warn")
-            print(f"::{'error' if policy == 'error' else 'warning'}::no files found at {target}")
-            return 1 if policy == "error" else 0
-        size = client.upload(name, root, files)
-        print(f"uploaded artifact {name}: {len(files)} file(s), {size} bytes zipped")
-        return 0
-    names = matching(client.list_names(), name, os.environ.get("WILD_ARTIFACT_PATTERN"))
-    merge = os.environ.get("WILD_ARTIFACT_MERGE", "false") == "true"
-    single = bool(name)
-    failed = 0
-    for artifact in names:  # one bad artifact must not cost the others
-        destination = target if (single or merge) else target / artifact
-        try:
-            unpacked = client.download(artifact, destination)
-        except (ArtifactError, zipfile.BadZipFile) as exc:
-            failed += 1
-            print(f"::warning::artifact {artifact} could not be downloaded: {exc}")
-            continue
-        print(f"downloaded artifact {artifact}: {len(unpacked)} file(s)")
-    if not names:
-        print("no artifacts matched")
-    return 1 if failed and single else 0
+    return standin_upload(client) if action == "upload" else standin_download(client)
 
 
 def main(argv: list[str] | None = None) -> int:

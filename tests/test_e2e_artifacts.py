@@ -1,0 +1,131 @@
+"""The artifact stand-ins through the real act binary and its artifact server, and iterations of one
+and of many experiments collected by the workflow's own collect job (issue 14, findings 1 and 2).
+Sources: tests/test_artifact_contract.py and docs/github-conformance.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import git, run_cli
+
+from wild_ci.engines.act import runs
+from wild_ci.engines.act.engine import ACT
+
+pytestmark = pytest.mark.e2e
+
+UPLOAD = ACT.actions["upload_artifact"].uses
+DOWNLOAD = ACT.actions["download_artifact"].uses
+
+# Every check is a step of the workflow: the job fails, and act with it, when one does not hold.
+WORKFLOW = f"""
+name: contract
+on: push
+jobs:
+  up:
+    runs-on: ubuntu-latest
+    steps:
+      - run: |
+          mkdir -p "$RUNNER_TEMP/one" "$RUNNER_TEMP/two"
+          echo first > "$RUNNER_TEMP/one/f.txt"; echo second > "$RUNNER_TEMP/two/f.txt"
+      - uses: {UPLOAD}
+        with: {{name: wild-0001-a, path: "${{{{ runner.temp }}}}/one"}}
+      - uses: {UPLOAD}
+        with: {{name: wild-0001-b, path: "${{{{ runner.temp }}}}/one"}}
+      - id: again
+        continue-on-error: true
+        uses: {UPLOAD}
+        with: {{name: wild-0001-a, path: "${{{{ runner.temp }}}}/two"}}
+      - if: steps.again.outcome != 'failure'
+        run: echo "a second upload of the same name must fail (409) without overwrite"; exit 1
+      - uses: {UPLOAD}
+        with: {{name: wild-0001-a, path: "${{{{ runner.temp }}}}/two", overwrite: true}}
+  down:
+    needs: up
+    runs-on: ubuntu-latest
+    steps:
+      - uses: {DOWNLOAD}
+        with: {{name: wild-0001-a, path: "${{{{ runner.temp }}}}/by-name"}}
+      - run: test "$(cat "$RUNNER_TEMP/by-name/f.txt")" = second
+      - uses: {DOWNLOAD}
+        with: {{pattern: "wild-0001-b*", path: "${{{{ runner.temp }}}}/one-match"}}
+      - run: test "$(cat "$RUNNER_TEMP/one-match/f.txt")" = first
+      - uses: {DOWNLOAD}
+        with: {{pattern: "wild-0001-*", path: "${{{{ runner.temp }}}}/several"}}
+      - run: |
+          test "$(cat "$RUNNER_TEMP/several/wild-0001-a/f.txt")" = second
+          test -f "$RUNNER_TEMP/several/wild-0001-b/f.txt"
+      - uses: {DOWNLOAD}
+        with: {{pattern: "wild-0001-*", path: "${{{{ runner.temp }}}}/merged", merge-multiple: true}}
+      - run: test -f "$RUNNER_TEMP/merged/f.txt" && test ! -e "$RUNNER_TEMP/merged/wild-0001-a"
+"""
+
+
+def test_the_stand_ins_behave_as_the_pinned_versions_under_act(make_repo, tmp_path: Path) -> None:
+    """download-artifact v8: a name, or a pattern that matches one artifact, extracts straight into
+    `path`; several, one folder each; `merge-multiple`, all into `path`. upload-artifact v7: a name
+    the run has is refused (409) unless `overwrite: true`, which replaces it. act's own server
+    replaces an artifact silently, so the stand-in checks first."""
+    repo = make_repo({".github/workflows/contract.yml": WORKFLOW})
+    tmp = tmp_path / "act"
+    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
+    standins = runs._write_standins(tmp / "actions", shim, repo)
+    run_dir = tmp_path / "run"
+    (run_dir / "artifacts").mkdir(parents=True)
+    command = runs.act_command(
+        runs.find_act(), repo, repo / ".github/workflows/contract.yml", run_dir, tmp, standins, shim,
+        ["ubuntu-latest"],
+    )  # fmt: skip
+    done = subprocess.run(
+        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in done.stdout.decode().splitlines() if line.startswith("{")]
+    failed = [line.get("msg") for line in lines if line.get("stepResult") == "failure"]
+    assert done.returncode == 0, (failed, done.stdout.decode()[-4000:], done.stderr.decode()[-2000:])
+    said = "\n".join(str(line.get("msg", "")) for line in lines)
+    assert "(409) Conflict: an artifact with this name already exists on the workflow run" in said
+
+
+def downloads(log: str) -> list[str]:
+    """What the collect job's download step said it extracted, and where (act's --json log)."""
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [str(m).strip() for line in lines if "downloaded artifact" in str(m := line.get("msg", ""))]
+
+
+def run_iteration(make_repo, tmp_path: Path, brain: str) -> tuple[dict, list[str]]:
+    repo = make_repo()
+    (tmp_path / "brain.md").write_text(brain)
+    done = run_cli("run", str(tmp_path / "brain.md"), "--repo", str(repo), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    stored = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+    log = (repo / ".git/wild-ci/runs/main/0001/act.log").read_text(errors="replace")
+    return {e["id"]: e for e in stored["experiments"]}, downloads(log)
+
+
+def test_a_one_experiment_iteration_is_collected_by_the_workflow(make_repo, tmp_path: Path) -> None:
+    """Acceptance 1: the collect job's download gets the one artifact straight in its `path`, as
+    download-artifact v8 does, and still records the experiment as succeeded."""
+    by_id, said = run_iteration(
+        make_repo, tmp_path, "<experiments>\n- goal: Only one\n  command: echo alone\n</experiments>\n"
+    )
+    assert by_id["only-one"]["status"] == "succeeded"
+    assert by_id["only-one"]["stdout_tail"] == "alone"
+    (line,) = said
+    assert line.startswith("downloaded artifact wild-0001-only-one:")
+    assert line.endswith("/wild-artifacts")  # straight into path
+
+
+def test_a_many_experiment_iteration_is_collected_by_the_workflow(make_repo, tmp_path: Path) -> None:
+    by_id, said = run_iteration(
+        make_repo,
+        tmp_path,
+        "<experiments>\n- goal: First\n  command: echo 1\n- goal: Second\n  command: echo 2\n"
+        "- goal: Third\n  command: echo 3\n</experiments>\n",
+    )
+    assert {i: e["status"] for i, e in by_id.items()} == dict.fromkeys(
+        ("first", "second", "third"), "succeeded"
+    )
+    assert len(said) == 3 and all(s.endswith(s.split()[2].rstrip(":")) for s in said)  # one folder each
