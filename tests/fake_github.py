@@ -5,6 +5,15 @@ runs by head SHA, jobs and artifacts, all paginated with `per_page`, `page` and 
 artifact's zip behind a redirect to a signed URL; workflow dispatch) and checks what it receives:
 method, path, token, JSON bodies, the 65,536-character comment limit. Every request is recorded for
 the tests to inspect. Faults (a 5xx from a gateway, a rate limit) can be queued for given requests.
+
+What it learned from GitHub's documentation (docs/github-conformance.md has the sources):
+* every REST answer carries the rate-limit headers `x-ratelimit-limit`, `-remaining`, `-used`,
+  `-reset` (epoch seconds) and `-resource`, a success too;
+* a primary rate limit answers 403 (or 429) with `x-ratelimit-remaining: 0`, the reset up to an hour
+  away and no `retry-after` (`primary_limited_requests`); a secondary one may carry `retry-after`
+  (`rate_limited_requests`, as before, answers that way);
+* a run's `status` is one of RUN_STATUSES and a completed run's `conclusion` one of CONCLUSIONS;
+* an artifact past its retention is listed `expired: true` and its download answers 410 Gone.
 """
 
 from __future__ import annotations
@@ -13,11 +22,16 @@ import io
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+RUN_STATUSES = frozenset({"requested", "queued", "pending", "waiting", "in_progress", "completed"})
+CONCLUSIONS = frozenset({"success", "failure", "cancelled", "skipped", "timed_out", "action_required",
+                         "neutral", "stale", "startup_failure"})  # fmt: skip
+RATE_LIMIT = 5000  # a token's primary limit per hour (GITHUB_TOKEN: 1,000 per repository)
 COMMENT_LIMIT = 65_536
 MAX_PER_PAGE = 100  # GitHub's cap on per_page; its default is 30
 ARTIFACT_SLOTS = 10_000  # an artifact's id is run id * ARTIFACT_SLOTS + its index in the run
@@ -70,7 +84,12 @@ class FakeGitHub:
     artifacts: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict)
     dispatches: list[dict] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
-    rate_limited_requests: int = 0  # answer this many requests with a 403 rate-limit first
+    rate_limited_requests: int = 0  # answer this many requests with a secondary 403 (Retry-After: 1)
+    primary_limited_requests: int = 0  # ... with a primary 403: remaining 0, no Retry-After
+    primary_reset_in: int = 3600  # seconds from now to the primary limit's reset
+    expired_artifacts: set[str] = field(default_factory=set)  # names listed expired, 410 on download
+    gone_artifacts: set[str] = field(default_factory=set)  # expiring after the listing: 410 only
+    remaining: int = RATE_LIMIT
     faults: list[Fault] = field(default_factory=list)
     run_updates: dict[int, list[dict]] = field(default_factory=dict)  # successive states per poll
     _next_id: int = 1000
@@ -111,6 +130,7 @@ class FakeGitHub:
             return self._next_id
 
     def add_run(self, head_sha: str, status: str = "completed", conclusion: str | None = "success") -> dict:
+        self.check_state({"status": status, "conclusion": conclusion})
         run_id = self.new_id()
         run = {
             "id": run_id,
@@ -130,6 +150,14 @@ class FakeGitHub:
         }
         self.runs.append(run)
         return run
+
+    @staticmethod
+    def check_state(state: dict) -> None:
+        """Only the run states GitHub documents (a test cannot invent one)."""
+        if "status" in state:
+            assert state["status"] in RUN_STATUSES, state
+        if state.get("conclusion") is not None:
+            assert state["conclusion"] in CONCLUSIONS, state
 
     def fail(self, method: str, path: str, status: int = 502, **fault: Any) -> Fault:
         """Queue a fault (see `Fault`) for the next matching request."""
@@ -152,6 +180,12 @@ class FakeGitHub:
             limited = self.rate_limited_requests > 0 and parts.path.startswith("/repos/")
             if limited:
                 self.rate_limited_requests -= 1
+            primary = not limited and self.primary_limited_requests > 0 and parts.path.startswith("/repos/")
+            if primary:
+                self.primary_limited_requests -= 1
+            limited = limited or primary
+            if not limited and self.remaining > 0:
+                self.remaining -= 1
             fault = None
             if self._authorised(record) and not limited:  # a refused request is not the faulty one
                 fault = next(
@@ -165,9 +199,18 @@ class FakeGitHub:
             return self._blob(handler, record)
         if not self._authorised(record):
             return self._json(handler, 401, {"message": "Bad credentials"})
-        if limited:
-            headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0", "Retry-After": "1"}
-            return self._json(handler, 403, {"message": "API rate limit exceeded for installation."}, headers)
+        if primary:  # "x-ratelimit-remaining: 0", the reset in epoch seconds, no retry-after
+            reset = {
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(time.time()) + self.primary_reset_in),
+            }
+            message = "API rate limit exceeded for installation ID 1."
+            return self._json(handler, 403, {"message": message}, reset)
+        if limited:  # a secondary limit, answered with a retry-after
+            message = (
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+            )
+            return self._json(handler, 403, {"message": message}, {"Retry-After": "1"})
         prefix = f"/repos/{self.repository}"
         if not parts.path.startswith(prefix):
             return self._json(handler, 404, {"message": "Not Found"})
@@ -288,6 +331,7 @@ class FakeGitHub:
     def _current_run(self, run: dict) -> dict:
         updates = self.run_updates.get(run["id"])
         if updates:
+            self.check_state(updates[0])
             run.update(updates.pop(0))
         return run
 
@@ -312,7 +356,8 @@ class FakeGitHub:
         for index, (name, data) in enumerate(self.artifacts.get(int(run_id), [])):
             artifact_id = int(run_id) * ARTIFACT_SLOTS + index
             items.append({
-                "id": artifact_id, "name": name, "size_in_bytes": len(data), "expired": False,
+                "id": artifact_id, "name": name, "size_in_bytes": len(data),
+                "expired": name in self.expired_artifacts,
                 "url": f"{self._base()}/actions/artifacts/{artifact_id}",
                 "archive_download_url": f"{self._base()}/actions/artifacts/{artifact_id}/zip",
                 "workflow_run": {"id": int(run_id)},
@@ -322,6 +367,11 @@ class FakeGitHub:
         )
 
     def _artifact_zip(self, handler: BaseHTTPRequestHandler, record: Recorded, artifact_id: str) -> None:
+        run_id, index = divmod(int(artifact_id), ARTIFACT_SLOTS)
+        if (
+            self.artifacts[run_id][index][0] in self.expired_artifacts | self.gone_artifacts
+        ):  # "Download an artifact": 410 Gone
+            return self._json(handler, 410, {"message": "Artifact has expired", "status": "410"})
         handler.send_response(302)
         handler.send_header("Location", f"{self.url}/blob/{artifact_id}?sig=signed&se=60")
         handler.send_header("Content-Length", "0")
@@ -388,6 +438,15 @@ class FakeGitHub:
         chosen = [shown(item) if shown else item for item in items[(page - 1) * per_page : page * per_page]]
         self._json(handler, 200, {"total_count": len(items), key: chosen} if key else chosen, headers)
 
+    def _rate_headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Used": str(RATE_LIMIT - self.remaining),
+            "X-RateLimit-Reset": str(int(time.time()) + self.primary_reset_in),
+            "X-RateLimit-Resource": "core",
+        }
+
     def _json(
         self, handler: BaseHTTPRequestHandler, status: int, data: Any, headers: dict | None = None
     ) -> None:
@@ -395,7 +454,8 @@ class FakeGitHub:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json; charset=utf-8")
         handler.send_header("Content-Length", str(len(payload)))
-        for key, value in (headers or {}).items():
+        headers = {**self._rate_headers(), **(headers or {})}  # on every answer, a success too
+        for key, value in headers.items():
             handler.send_header(key, value)
         handler.end_headers()
         handler.wfile.write(payload)

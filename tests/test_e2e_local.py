@@ -245,14 +245,14 @@ def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path
 
     workflow = yaml.safe_load(git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml"))
     # one matrix job per set of runner labels; act ran both, and the collect job waited for both
-    shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
+    shards = {name: job for name, job in workflow["jobs"].items() if name not in ("collect", "gate")}
     assert {
         name: (job["runs-on"], job["strategy"]["matrix"]["experiment"]) for name, job in shards.items()
     } == {
         "experiment": (["self-hosted", "gpu"], ["on-the-gpu-box"]),
         "experiment-2": (["ubuntu-latest"], ["anywhere"]),
     }
-    assert workflow["jobs"]["collect"]["needs"] == ["experiment", "experiment-2"]
+    assert workflow["jobs"]["collect"]["needs"] == ["gate", "experiment", "experiment-2"]
 
 
 def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) -> None:

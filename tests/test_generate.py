@@ -91,13 +91,13 @@ def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     assert legs["strategy"]["fail-fast"] is False
     assert "max-parallel" not in legs["strategy"]  # on GitHub each leg has a runner: no cap by default
     assert workflow[True] == {  # YAML 1.1 reads `on` as True
-        "push": {"branches": ["wild/**"], "paths": [".wild/iterations/*/experiments.json"]},
+        "push": {"branches": ["wild/**"]},  # no paths: the gate job decides (#14 finding 5)
         "workflow_dispatch": {},
     }
     assert workflow["permissions"] == {}
     assert legs["permissions"] == {"contents": "read"}
-    assert workflow["jobs"]["collect"]["needs"] == ["experiment"]
-    assert workflow["jobs"]["collect"]["if"] == "always()"
+    assert workflow["jobs"]["collect"]["needs"] == ["gate", "experiment"]
+    assert workflow["jobs"]["collect"]["if"] == "${{ always() && needs.gate.outputs.iteration == 'true' }}"
     # The token a leg's experiment could reach cannot push: read-only, and not kept by the checkout.
     checkout = legs["steps"][0]
     assert checkout["uses"].startswith("actions/checkout@")
@@ -183,11 +183,11 @@ def test_more_legs_than_one_matrix_holds_are_sharded_by_runner_labels(repo: Path
     gpu = Config(runner_labels=(("gpu", "self-hosted"),))
     submission = submit(repo, f"<experiments>\n{text}</experiments>\n".encode(), config=gpu)
     workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
-    shards = {name: job for name, job in workflow["jobs"].items() if name != "collect"}
+    shards = {name: job for name, job in workflow["jobs"].items() if name not in ("collect", "gate")}
     sizes = {name: len(job["strategy"]["matrix"]["experiment"]) for name, job in shards.items()}
     assert sizes == {"experiment": 256, "experiment-2": 144, "experiment-3": 200}
     assert [shards[n]["runs-on"] for n in sizes] == [["ubuntu-latest"]] * 2 + [["self-hosted", "gpu"]]
-    assert workflow["jobs"]["collect"]["needs"] == list(sizes)
+    assert workflow["jobs"]["collect"]["needs"] == ["gate", *sizes]
     run_in = {i: name for name, job in shards.items() for i in job["strategy"]["matrix"]["experiment"]}
     assert list(run_in) == [e.id for e in submission.spec.experiments if e.runs_on == []] + [
         e.id for e in submission.spec.experiments if e.runs_on
@@ -216,18 +216,18 @@ def test_the_pull_request_trigger_checks_out_the_head_not_the_merge_commit(repo:
     submit(repo, BRAIN, config=Config(project_root="/brain/root", trigger="pull_request"))
     workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     assert workflow[True] == {
-        "pull_request": {
-            "types": ["opened", "synchronize", "reopened"],
-            "paths": [".wild/iterations/*/experiments.json"],
-        },
+        "pull_request": {"types": ["opened", "synchronize", "reopened"]},
         "workflow_dispatch": {},
     }
     guard = (  # session PRs of this repository only: a fork's PR, or any other PR, runs nothing
         "github.event_name != 'pull_request' || (github.event.pull_request.head.repo.full_name == "
         "github.repository && startsWith(github.head_ref, 'wild/'))"
     )
-    assert workflow["jobs"]["experiment"]["if"] == "${{ " + guard + " }}"
-    assert workflow["jobs"]["collect"]["if"] == "${{ always() && (" + guard + ") }}"
+    assert workflow["jobs"]["gate"]["if"] == "${{ " + guard + " }}"  # the legs and collect need it
+    assert workflow["jobs"]["experiment"]["needs"] == ["gate"]
+    assert workflow["jobs"]["experiment"]["if"] == "${{ needs.gate.outputs.iteration == 'true' }}"
+    assert workflow["jobs"]["collect"]["if"] == "${{ always() && needs.gate.outputs.iteration == 'true' }}"
+    assert "gate" in workflow["jobs"]["collect"]["needs"]
     # results name the iteration commit, not the merge commit GITHUB_SHA names on a pull_request event
     assert workflow["env"]["WILD_COMMIT"] == "${{ github.event.pull_request.head.sha || github.sha }}"
     for job in workflow["jobs"].values():
@@ -235,6 +235,7 @@ def test_the_pull_request_trigger_checks_out_the_head_not_the_merge_commit(repo:
         assert checkout["with"] == {
             "ref": "${{ github.event.pull_request.head.sha }}",
             "persist-credentials": False,
+            **({"fetch-depth": 2} if job["name"] == "gate" else {}),
         }
 
 
@@ -415,7 +416,11 @@ def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:
     assert message.rstrip().endswith("- … and 2900 more (experiments.json has them all)")
     workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     assert (
-        sum(len(j["strategy"]["matrix"]["experiment"]) for n, j in workflow["jobs"].items() if n != "collect")
+        sum(
+            len(j["strategy"]["matrix"]["experiment"])
+            for n, j in workflow["jobs"].items()
+            if n not in ("collect", "gate")
+        )
         == 3000
     )
 

@@ -276,3 +276,96 @@ def test_an_artifact_on_the_second_page_is_downloaded(fake: FakeGitHub, tmp_path
     assert pages(fake, rf"/repos/octo/lab/actions/runs/{run['id']}/artifacts") == [
         ("100", "1"), ("100", "2"),
     ]  # fmt: skip
+
+
+# --- rate limits and run states as GitHub documents them (#14 finding 6) ----------------------------
+
+
+def test_every_answer_carries_the_rate_limit_headers(fake: FakeGitHub) -> None:
+    """ "You can use the headers that are returned with each response to determine your current
+    primary rate limit" (Rate limits for the REST API): a success too, not only a refusal."""
+    import requests
+
+    answer = requests.get(
+        f"{fake.url}/repos/{fake.repository}/pulls", headers={"Authorization": f"Bearer {fake.token}"}
+    )
+    assert answer.status_code == 200
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset",
+            "x-ratelimit-resource"} <= {k.lower() for k in answer.headers}  # fmt: skip
+    assert int(answer.headers["x-ratelimit-reset"]) > time.time()
+
+
+def test_a_primary_rate_limit_an_hour_away_fails_clearly_instead_of_sleeping(
+    fake: FakeGitHub, sleeps: list[float]
+) -> None:
+    """A primary limit answers without Retry-After and resets up to an hour away; today's main
+    sleeps until then (inside the collect job). wild-ci waits at most a few minutes in all."""
+    from wild_ci.engines.github.client import RateLimited
+
+    fake.primary_limited_requests = 1
+    with pytest.raises(
+        RateLimited, match=r"asks to wait 36\d\d s .*more than wild-ci waits \(300 s"
+    ) as caught:
+        client(fake).upsert_comment(5, "<!-- m -->", "<!-- m --> hi")
+    assert caught.value.hint and "later" in caught.value.hint
+    assert sleeps == []
+    assert fake.comments == {}
+
+
+def test_a_primary_rate_limit_within_the_bound_is_waited_out(fake: FakeGitHub, sleeps: list[float]) -> None:
+    fake.primary_limited_requests, fake.primary_reset_in = 1, 30
+    assert client(fake).upsert_comment(5, "<!-- m -->", "<!-- m --> hi").created
+    assert sleeps == [pytest.approx(31, abs=1.5)]  # until x-ratelimit-reset, +1 s
+
+
+def test_the_most_wild_ci_waits_is_configurable(fake: FakeGitHub, sleeps: list[float], monkeypatch) -> None:
+    monkeypatch.setenv("WILD_CI_GITHUB_MAX_WAIT", "4000")
+    fake.primary_limited_requests = 1
+    assert client(fake).upsert_comment(5, "<!-- m -->", "<!-- m --> hi").created
+    assert sleeps == [pytest.approx(3601, abs=1.5)]
+    monkeypatch.setenv("WILD_CI_GITHUB_MAX_WAIT", "5")
+    fake.rate_limited_requests = 1  # a secondary limit with Retry-After: 1 is within 5 s
+    assert client(fake).find_open_pull("wild/x") is None
+    fake.fail("GET", r"/repos/octo/lab/pulls", 403, message="You have exceeded a secondary rate limit")
+    from wild_ci.engines.github.client import RateLimited
+
+    with pytest.raises(RateLimited, match="asks to wait 60 s"):  # no Retry-After: a minute, over 5 s
+        client(fake).find_open_pull("wild/x")
+
+
+def test_the_fake_knows_only_the_run_states_github_documents(fake: FakeGitHub) -> None:
+    from wild_ci.engines.github.client import RUN_CONCLUSIONS, RUN_STATES, describe_run
+
+    for status in ("requested", "queued", "pending", "waiting", "in_progress", "completed"):
+        fake.add_run("a" * 40, status=status, conclusion=None)
+        assert status in RUN_STATES
+    for conclusion in ("success", "failure", "cancelled", "skipped", "timed_out", "action_required",
+                       "neutral", "stale", "startup_failure"):  # fmt: skip
+        fake.add_run("a" * 40, conclusion=conclusion)
+        assert describe_run("completed", conclusion) == RUN_CONCLUSIONS[conclusion]
+    with pytest.raises(AssertionError):
+        fake.add_run("a" * 40, status="running", conclusion=None)
+
+
+def test_an_artifact_that_expires_after_the_listing_is_reported_expired(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    """ "Download an artifact" answers 410 Gone for an expired one; today's main raises on it."""
+    run = fake.add_run("b" * 40)
+    fake.artifacts[run["id"]] = [("wild-0001-a", _zip({"x": "1"})), ("wild-0001-b", _zip({"x": "2"}))]
+    fake.gone_artifacts.add("wild-0001-a")
+    expired: list[str] = []
+    names = client(fake).download_artifacts(run["id"], "wild-0001-*", tmp_path, expired)
+    assert names == ["wild-0001-b"] and expired == ["wild-0001-a"]
+    assert (tmp_path / "wild-0001-b" / "x").read_text() == "2"
+
+
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()

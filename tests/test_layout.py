@@ -60,7 +60,7 @@ def workflow(iteration: int = 3) -> dict:
 
 
 def legs_job(rendered: dict) -> dict:
-    (job,) = [job for name, job in rendered["jobs"].items() if name != "collect"]
+    (job,) = [job for name, job in rendered["jobs"].items() if name not in ("collect", "gate")]
     return job
 
 
@@ -76,7 +76,8 @@ def test_the_workflow_gets_its_names_from_layout(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(layout, "artifact_prefix", lambda n: f"renamed-{n}-")
     rendered = workflow(3)
     assert rendered["name"] == "renamed-workflow"
-    assert rendered[True]["push"]["paths"] == ["renamed/iterations/*/experiments.json"]  # `on:` is True
+    gate = rendered["jobs"]["gate"]["steps"][1]["run"]
+    assert 'spec="renamed/iterations/0003/experiments.json"' in gate
     leg, collect = legs_job(rendered), rendered["jobs"]["collect"]
     steps = {step["name"]: step for step in leg["steps"]}
     assert "A renamed step" in steps

@@ -190,7 +190,7 @@ def test_wait_reports_a_failed_run(make_repo, tmp_path: Path, fake) -> None:
     run = fake.add_run(commit, status="completed", conclusion="failure")
     done = cli("wait", "--repo", str(repo), "--interval", "0.1", "--timeout", "30", cwd=tmp_path, fake=fake)
     assert done.returncode == 1
-    assert f"the run failure without committing results for iteration 1: {run['html_url']}" in (
+    assert f"the run failed without committing results for iteration 1: {run['html_url']}" in (
         done.stderr.decode()
     )
 
@@ -201,7 +201,7 @@ def test_wait_gives_up_on_a_run_that_never_ends(make_repo, tmp_path: Path, fake)
     fake.add_run(commit, status="in_progress", conclusion=None)
     done = cli("wait", "--repo", str(repo), "--interval", "0.2", "--timeout", "2s", cwd=tmp_path, fake=fake)
     assert done.returncode == 1
-    assert "gave up after 2s: the run is in_progress" in done.stderr.decode()
+    assert "gave up after 2s: the run is in progress" in done.stderr.decode()
 
 
 def test_collect_rebuilds_results_from_a_runs_artifacts(make_repo, tmp_path: Path, fake) -> None:
@@ -296,7 +296,7 @@ def test_an_inbox_file_that_cannot_run_never_blocks_the_inbox(make_repo, tmp_pat
     git(repo, "add", "--all")
     git(repo, "commit", "--quiet", "-m", "two brain outputs")
     git(repo, "push", "--quiet", "origin", "wild/lab")
-    for expected in (2, 0):  # one run per push, as the workflow triggers itself again
+    for expected in (2, 0):  # one run takes both (exit 2: one was rejected); the next finds none
         runner = tmp_path / f"runner-{expected}"
         git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
         git(runner, "checkout", "--quiet", "--detach")
@@ -330,3 +330,51 @@ def test_logs_of_a_github_run_are_downloaded(make_repo, tmp_path: Path, fake) ->
     done = cli("logs", "remote-one", "--repo", str(repo), cwd=tmp_path, fake=fake)
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == b"the whole log\n"
+
+
+@pytest.mark.parametrize(
+    ("conclusion", "said"),
+    [
+        ("action_required", "needs someone to approve it"),
+        ("startup_failure", "failed to start"),
+        ("stale", "was marked stale"),
+        ("timed_out", "timed out"),
+    ],
+)
+def test_wait_names_each_run_state_and_conclusion(
+    make_repo, tmp_path: Path, fake, conclusion: str, said: str
+) -> None:
+    """#14 finding 6: the states GitHub documents, in words, as they change; today's main prints none
+    of the run's own states and ends with "the run action_required"."""
+    repo, remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, remote, tmp_path, fake)
+    run = fake.add_run(commit, status="requested", conclusion=None)
+    states = ["queued", "pending", "waiting", "in_progress"]
+    fake.run_updates[run["id"]] = [{"status": state} for state in states] + [
+        {"status": "completed", "conclusion": conclusion}
+    ]
+    done = cli("wait", "--repo", str(repo), "--interval", "0.05", "--timeout", "30", cwd=tmp_path, fake=fake)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    for state in ("queued: waiting for a runner", "pending: waiting for a run of the same concurrency group",
+                  "waiting: a deployment protection rule", "in progress"):  # fmt: skip
+        assert f"run {run['id']}: {state}" in err
+    assert f"the run {said}" in err and run["html_url"] in err
+
+
+def test_expired_artifacts_make_their_experiments_missing_with_a_note(
+    make_repo, tmp_path: Path, fake
+) -> None:
+    """#14 finding 6: an artifact past its retention (listed expired, or 410 Gone on download)."""
+    repo, remote = with_remote(make_repo, tmp_path)
+    commit = submit_and_publish_results(repo, remote, tmp_path, fake)
+    run = fake.add_run(commit)
+    fake.artifacts[run["id"]] = [("wild-0001-remote-one", leg_zip("remote-one", "succeeded", "gone\n"))]
+    fake.expired_artifacts.add("wild-0001-remote-one")
+    done = cli("collect", "--run-id", str(run["id"]), "--repo", str(repo), cwd=tmp_path, fake=fake)
+    assert done.returncode == 0, done.stderr.decode()
+    results = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+    [one] = results["experiments"]
+    assert one["status"] == "missing"
+    assert "expired on GitHub" in one["note"] and "410" in one["note"]
+    assert fake.calls("GET", rf"/repos/octo/lab/actions/artifacts/{run['id'] * 10_000}/zip") == []

@@ -64,7 +64,9 @@ def rendered(folder: Path) -> list[Path]:
     written.append(sharded)
     inbox = workflows / "wild-inbox.yml"
     inbox.write_text(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))
-    return [*written, inbox]
+    plain = workflows / "wild-inbox-no-environment.yml"  # `wild-ci init --no-environment`
+    plain.write_text(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest", None))
+    return [*written, inbox, plain]
 
 
 def test_rendered_workflows_pass_the_schema_and_zizmor(tmp_path: Path) -> None:

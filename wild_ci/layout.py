@@ -53,6 +53,7 @@ WORKFLOW_FILE = "wild-experiments.yml"  # what `workflow_dispatch` names
 WORKFLOW_PATH = f"{WORKFLOWS_DIR}/{WORKFLOW_FILE}"
 WORKFLOW_NAME = "wild-experiments"  # its `name:`, by which the runs of an iteration are found
 INBOX_WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-inbox.yml"
+GATE_STEP = "Is this an iteration commit?"  # the gate job's step: whether the legs run
 EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live view shows
 
 # --- a leg -----------------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def workflow_names(iteration: int) -> dict[str, str]:
     return {
         "workflow_name": WORKFLOW_NAME,
         "spec_path": iteration_file(iteration, SPEC_FILE),
-        "spec_paths": f"{ITERATIONS_DIR}/*/{SPEC_FILE}",
+        "gate_step": GATE_STEP,
         "config_path": CONFIG_PATH,
         "experiment_step": EXPERIMENT_STEP,
         "leg_out_dir": LEG_OUT_DIR,

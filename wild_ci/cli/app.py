@@ -146,8 +146,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--install-spec", default=os.environ.get("WILD_CI_INSTALL_SPEC"))
     p.add_argument("--runs-on", default="ubuntu-latest")
     p.add_argument("--force", action="store_true", help="overwrite an existing inbox workflow")
+    p.add_argument(
+        "--environment",
+        default="wild-inbox",
+        help="the deployment environment the inbox job runs in, which holds WILD_CI_TOKEN (default: "
+        "wild-inbox)",
+    )
+    p.add_argument(
+        "--no-environment",
+        dest="environment",
+        action="store_const",
+        const=None,
+        help="no environment, WILD_CI_TOKEN as a repository secret (GitHub Free offers environments "
+        "to public repositories only)",
+    )
 
-    p = commands.add_parser("inbox", help="(runs in the inbox workflow) submit the oldest inbox file")
+    p = commands.add_parser("inbox", help="(the inbox workflow) submit every inbox file, oldest first")
     p.add_argument("--repo", type=Path, default=Path("."), help="the session branch's checkout")
     p.add_argument("--push", action="store_true", help="push the iteration to --remote")
     p.add_argument("--remote", default="origin")

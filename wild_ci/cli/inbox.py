@@ -1,4 +1,4 @@
-"""`wild-ci init` installs the inbox workflow; `wild-ci inbox` (run by it) submits the oldest file."""
+"""`wild-ci init` installs the inbox workflow; `wild-ci inbox` (run by it) submits the inbox, oldest first."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ def init(args: argparse.Namespace) -> int:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
     if not RUNNER_LABEL.match(args.runs_on):
         raise UsageError(f"--runs-on {args.runs_on!r} is not a runner label (letters, digits, '.', '_', '-')")
+    if args.environment is not None and not RUNNER_LABEL.match(args.environment):
+        raise UsageError(f"--environment {args.environment!r}: use letters, digits, '.', '_', '-'")
     config = committed_config(repo)
-    text = render_inbox_workflow(args.install_spec or config.install_spec, args.runs_on)
+    text = render_inbox_workflow(args.install_spec or config.install_spec, args.runs_on, args.environment)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     print(f"wrote {target}")
@@ -32,15 +34,19 @@ def init(args: argparse.Namespace) -> int:
 
 
 def inbox(args: argparse.Namespace) -> int:
-    outcome = inbox_queue.submit_oldest(args.repo, args.push, args.remote, args.dispatch, args.config_ref)
-    if outcome.file is None:
+    """Every inbox file, oldest first; exit 2 when any was rejected (after all were handled)."""
+    handled = rejected = 0
+    for outcome in inbox_queue.drain(args.repo, args.push, args.remote, args.dispatch, args.config_ref):
+        handled += 1
+        if outcome.submission is None:
+            rejected += 1
+            where = f"{layout.REJECTED_DIR}/"
+            print(f"wild-ci: {outcome.file} was not run and is now in {where}:\n{outcome.rejected_because}")
+            continue
+        submission = outcome.submission
+        print(f"wild-ci: {outcome.file} is iteration {submission.label} on {submission.branch}")
+        if args.dispatch:
+            print(f"wild-ci: started {layout.WORKFLOW_FILE} on {submission.branch}")
+    if not handled:
         print(f"wild-ci: nothing in {layout.INBOX_DIR}/")
-        return EXIT_OK
-    if outcome.submission is None:
-        where = f"{layout.REJECTED_DIR}/"
-        print(f"wild-ci: {outcome.file} was not run and is now in {where}:\n{outcome.rejected_because}")
-        return EXIT_BAD_INPUT
-    print(f"wild-ci: {outcome.file} is iteration {outcome.submission.label} on {outcome.submission.branch}")
-    if args.dispatch:
-        print(f"wild-ci: started {layout.WORKFLOW_FILE} on {outcome.submission.branch}")
-    return EXIT_OK
+    return EXIT_BAD_INPUT if rejected else EXIT_OK

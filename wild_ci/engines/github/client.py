@@ -36,10 +36,60 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 # whatever the method, after the wait GitHub asks for (GithubRetry tells a rate-limit 403 from a plain
 # refusal by its Retry-After header or message; a 429 is always one).
 RATE_LIMIT_STATUSES = frozenset({403, 429})
+# The most a client sleeps in all, over the retries of one request, before failing with an error that
+# says when to try again: a primary rate limit resets up to an hour away, and a job must not sleep
+# that long. WILD_CI_GITHUB_MAX_WAIT (seconds) changes it.
+DEFAULT_MAX_WAIT_S = 300.0
+MAX_WAIT_ENV = "WILD_CI_GITHUB_MAX_WAIT"
+
+# The states GitHub documents for a workflow run ("List workflow runs for a repository", `status`),
+# each with what it means for someone waiting on the run.
+RUN_STATES = {
+    "requested": "requested: GitHub is creating the run",
+    "queued": "queued: waiting for a runner",
+    "pending": "pending: waiting for a run of the same concurrency group to finish",
+    "waiting": "waiting: a deployment protection rule (an environment's reviewers or timer) holds it",
+    "in_progress": "in progress",
+    "completed": "completed",
+}
+RUN_CONCLUSIONS = {
+    "success": "succeeded",
+    "failure": "failed",
+    "cancelled": "was cancelled",
+    "skipped": "was skipped",
+    "timed_out": "timed out",
+    "action_required": "needs someone to approve it (Actions: approve and run)",
+    "neutral": "ended neutral",
+    "stale": "was marked stale by GitHub (it stayed incomplete too long)",
+    "startup_failure": "failed to start (GitHub could not start the workflow: check the workflow file)",
+}
 
 
 class GitHubError(PipelineError):
     """A GitHub request failed or GitHub is not configured; the message says which."""
+
+
+class RateLimited(GitHubError):
+    """GitHub asked us to wait longer than the client may sleep (`max_wait`)."""
+
+
+class ArtifactExpired(GitHubError):
+    """The artifact is past its retention: GitHub answers 410 Gone to its download."""
+
+
+def max_wait_from_env() -> float:
+    value = os.environ.get(MAX_WAIT_ENV, "")
+    try:
+        return float(value) if value else DEFAULT_MAX_WAIT_S
+    except ValueError:
+        raise GitHubError(f"{MAX_WAIT_ENV}={value!r} is not a number of seconds") from None
+
+
+def describe_run(status: str, conclusion: str | None) -> str:
+    """A run's state in words, for each status and conclusion GitHub documents (else verbatim)."""
+    if status == "completed" and conclusion:
+        return RUN_CONCLUSIONS.get(conclusion, conclusion)
+    return RUN_STATES.get(status, status)
 
 
 @dataclass(frozen=True)
@@ -103,7 +153,9 @@ class Job:
 
 
 class GitHubClient:
-    def __init__(self, settings: GitHubSettings, polite: bool = True) -> None:
+    def __init__(
+        self, settings: GitHubSettings, polite: bool = True, max_wait_s: float | None = None
+    ) -> None:
         pygithub = lazy.pygithub()
         self._failure = pygithub.GithubException
         self.settings = settings
@@ -113,7 +165,12 @@ class GitHubClient:
             per_page=100,
             # raise_on_status=False: once the retries are spent, the last answer reaches PyGithub and
             # becomes a GithubException with its status, not a bare requests.RetryError
-            retry=_retry_policy()(total=6, backoff_factor=1.0, raise_on_status=False),
+            retry=_retry_policy()(
+                total=6,
+                backoff_factor=1.0,
+                raise_on_status=False,
+                max_wait_s=max_wait_from_env() if max_wait_s is None else max_wait_s,
+            ),
             seconds_between_requests=0.25 if polite else None,
             seconds_between_writes=1.0 if polite else None,
             lazy=True,
@@ -174,19 +231,31 @@ class GitHubClient:
         except self._failure as exc:
             raise GitHubError(f"listing the jobs of run {run_id} failed: {_message(exc)}") from exc
 
-    def download_artifacts(self, run_id: int, pattern: str, destination: Path) -> list[str]:
+    def download_artifacts(
+        self, run_id: int, pattern: str, destination: Path, expired: list[str] | None = None
+    ) -> list[str]:
         """Every artifact of the run whose name matches, unzipped to `destination/<name>/`. The zip
-        sits behind a redirect to a short-lived signed URL, fetched without our token."""
+        sits behind a redirect to a short-lived signed URL, fetched without our token. The names of
+        artifacts past their retention (listed `expired`, or answering 410 Gone) go to `expired`."""
         try:
             artifacts = list(self._repo.get_workflow_run(run_id).get_artifacts())
         except self._failure as exc:
             raise GitHubError(f"listing the artifacts of run {run_id} failed: {_message(exc)}") from exc
         names = []
         for artifact in artifacts:
-            if artifact.expired or not fnmatch.fnmatchcase(artifact.name, pattern):
+            if not fnmatch.fnmatchcase(artifact.name, pattern):
                 continue
-            unzip(self._download(artifact.archive_download_url), destination / artifact.name)
+            try:
+                if artifact.expired:
+                    raise ArtifactExpired(f"{artifact.name} has expired")
+                unzip(self._download(artifact.archive_download_url), destination / artifact.name)
+            except ArtifactExpired:
+                if expired is not None:
+                    expired.append(artifact.name)
+                continue
             names.append(artifact.name)
+        if expired is not None:
+            expired.sort()
         return sorted(names)
 
     def run(self, run_id: int) -> Run:
@@ -215,6 +284,8 @@ class GitHubClient:
         }
         try:
             first = requests.get(url, headers=headers, allow_redirects=False, timeout=60)
+            if first.status_code == 410:  # "Download an artifact": 410 Gone once it has expired
+                raise ArtifactExpired(f"{url} has expired (HTTP 410 Gone)")
             if first.status_code in (301, 302, 303, 307, 308):
                 second = requests.get(first.headers["Location"], timeout=300)  # signed: no token
                 second.raise_for_status()
@@ -258,9 +329,18 @@ def _retry_policy() -> type:
     on first use, so that PyGithub is loaded only by the commands that talk to GitHub."""
 
     class Retry(lazy.pygithub().GithubRetry):  # type: ignore[misc]  # PyGithub's class, loaded at run time
-        def __init__(self, **kwargs: Any) -> None:
+        def __init__(
+            self, max_wait_s: float = DEFAULT_MAX_WAIT_S, waited_s: float = 0.0, **kwargs: Any
+        ) -> None:
             kwargs.setdefault("allowed_methods", IDEMPOTENT_METHODS)
             super().__init__(**kwargs)
+            self.max_wait_s = max_wait_s
+            self.waited_s = waited_s  # slept so far for this request, over its retries
+
+        def new(self, **kwargs: Any) -> Any:
+            kwargs.setdefault("max_wait_s", self.max_wait_s)
+            kwargs.setdefault("waited_s", self.waited_s)
+            return super().new(**kwargs)
 
         def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
             if status_code in RATE_LIMIT_STATUSES:
@@ -277,6 +357,25 @@ def _retry_policy() -> type:
             _stacktrace: Any = None,
         ) -> Any:
             retry = super().increment(method, url, response, error, _pool, _stacktrace)
+            return self._bounded(self._backoff_429(retry, response), response, method, url)
+
+        def _bounded(self, retry: Any, response: Any, method: str | None, url: str | None) -> Any:
+            """Sleep no more than `max_wait_s` in all: a longer wait fails now, saying when to retry."""
+            after = self.get_retry_after(response) if response is not None else None
+            wait = after if after is not None else retry.get_backoff_time()
+            if self.waited_s + wait > self.max_wait_s:
+                reset = response.headers.get("X-RateLimit-Reset", "") if response is not None else ""
+                when = time.strftime(" (at %H:%M:%S UTC)", time.gmtime(int(reset))) if reset.isdigit() else ""
+                status = getattr(response, "status", "?")
+                raise RateLimited(
+                    f"GitHub answered {method} {url} with HTTP {status} and asks to wait {wait:.0f} s"
+                    f"{when}, more than wild-ci waits ({self.max_wait_s:.0f} s in all, {MAX_WAIT_ENV})",
+                    hint="run the command again later (GitHub's rate limit resets at the time given)",
+                )
+            retry.waited_s = self.waited_s + wait
+            return retry
+
+        def _backoff_429(self, retry: Any, response: Any) -> Any:
             if response is None or response.status != 429 or response.headers.get("Retry-After"):
                 return retry  # urllib3 sleeps for a Retry-After itself
             # "If the x-ratelimit-remaining header is 0, you should not retry your request until after

@@ -35,7 +35,7 @@ from ...layout import (
     iteration_label,
 )
 from ...specs import IterationResults
-from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job
+from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job, Run, describe_run
 from .runner import RUNNER
 
 
@@ -155,6 +155,7 @@ def wait_for_results(
     while True:
         runs = [r for r in client.runs_for_commit(commit) if r.name == WORKFLOW_NAME]
         for run in runs:
+            _show_run(run, shown, out)
             _show_jobs(client.jobs(run.id), shown, out)
         results = _fetch_results(repo, options.remote, branch, iteration)
         if results is not None:
@@ -163,13 +164,24 @@ def wait_for_results(
         if runs and len(finished) == len(runs):
             # the results were fetched after this status was read: none means none came
             failed = [r for r in finished if r.conclusion not in ("success", "skipped", "neutral")]
-            what = f"the run {failed[0].conclusion}" if failed else "the run finished"
-            url = (failed or finished)[0].html_url
+            run = (failed or finished)[0]
+            what = f"the run {describe_run(run.status, run.conclusion)}" if failed else "the run finished"
+            url = run.html_url
             raise WaitFailed(f"{what} without committing results for iteration {iteration}: {url}")
         if clock() >= deadline:
-            state = runs[0].status if runs else "not started"
+            state = describe_run(runs[0].status, runs[0].conclusion) if runs else "not started"
             raise WaitFailed(f"gave up after {options.timeout_s:.0f}s: the run is {state}")
         time.sleep(options.interval_s)
+
+
+def _show_run(run: Run, shown: dict[str, str], out: TextIO) -> None:
+    """The run's own state when it changes: GitHub's documented states, each in words."""
+    state = describe_run(run.status, run.conclusion)
+    key = f"run {run.id}"
+    if shown.get(key) != state:
+        shown[key] = state
+        out.write(f"  {key}: {state}\n")
+        out.flush()
 
 
 def _show_jobs(jobs: list[Job], shown: dict[str, str], out: TextIO) -> None:
@@ -254,10 +266,17 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
         raise UsageError(f"run {run_id} is for iteration {candidate}, not {iteration}")
     spec = collect.committed_spec(repo, run.head_sha, candidate)
     with tempfile.TemporaryDirectory(prefix="wild-ci-run-artifacts-") as tmp:
-        names = client.download_artifacts(run_id, artifact_pattern(spec.iteration), Path(tmp))
-        if not names:
-            raise WaitFailed(f"run {run_id} has no artifacts of iteration {spec.label} (expired?)")
+        expired: list[str] = []
+        names = client.download_artifacts(run_id, artifact_pattern(spec.iteration), Path(tmp), expired)
+        if not names and not expired:
+            raise WaitFailed(f"run {run_id} has no artifacts of iteration {spec.label}")
         results = collect.collect_results(spec, Path(tmp), run.head_sha)
+    for result in results.experiments:  # missing, and now we know why
+        if artifact_name(spec.iteration, result.id) in expired:
+            result.note = (
+                f"its artifact expired on GitHub (past the repository's artifact retention; "
+                f"HTTP 410 Gone), so run {run_id}'s results for it are lost"
+            )
     collect.commit_locally(repo, results)
     return results
 
@@ -345,11 +364,13 @@ def download_leg(repo: git.Repo, results: IterationResults, experiment_id: str, 
         raise GitHubError(f"no local logs for {experiment_id}, and {exc}") from exc
     runs = [r for r in client.runs_for_commit(results.commit) if r.name == WORKFLOW_NAME]
     name = artifact_name(results.iteration, experiment_id)
+    expired: list[str] = []
     for run in runs:
         with tempfile.TemporaryDirectory(prefix="wild-ci-logs-") as tmp:
-            if client.download_artifacts(run.id, name, Path(tmp)):
+            if client.download_artifacts(run.id, name, Path(tmp), expired):
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(Path(tmp) / name, destination, dirs_exist_ok=True)
                 return destination
+    gone = " (it expired: HTTP 410 Gone)" if expired else ""
     raise GitHubError(f"no local logs for {experiment_id}, and no GitHub run of "
-                             f"{results.commit[:12]} still has the artifact {name}")  # fmt: skip
+                      f"{results.commit[:12]} still has the artifact {name}{gone}")  # fmt: skip

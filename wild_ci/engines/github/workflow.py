@@ -73,13 +73,21 @@ def render_workflow(
     return text
 
 
-def render_inbox_workflow(install_spec: str, runs_on: str) -> str:
-    """The inbox workflow (`wild-ci init`): a brain output pushed to `.wild/inbox/` runs."""
+INBOX_ENVIRONMENT = "wild-inbox"
+
+
+def render_inbox_workflow(
+    install_spec: str, runs_on: str, environment: str | None = INBOX_ENVIRONMENT
+) -> str:
+    """The inbox workflow (`wild-ci init`): a brain output pushed to `.wild/inbox/` runs. The job
+    runs in deployment environment `environment`, which holds WILD_CI_TOKEN; None (`wild-ci init
+    --no-environment`) for a plan without environments on private repositories: a repository secret."""
     return render(
         "wild-inbox.yml.j2",
         version=__version__,
         install_spec=install_spec,
         runs_on=runs_on,
+        environment=environment,
         actions=PINNED_ACTIONS,
         **inbox_names(),
     )
