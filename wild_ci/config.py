@@ -12,6 +12,7 @@ max_parallel: 8                          # legs at once per matrix (default: loc
 trigger: push                            # push (default) or pull_request: the event that starts a run
 runner_labels: [[self-hosted, gpu]]      # label sets a brain's runs_on may ask for (besides runs_on)
 install_spec: "git+https://github.com/you/wild-ci@v0.1.0"   # how runners get wild-ci
+github_server_url: https://github.com    # where the repository lives (a GitHub Enterprise Server: refused)
 setup: auto                              # auto | none | a command, before each experiment
 setup_timeout: 30m                       # its own time budget, apart from the experiment's
 max_log_bytes: 52428800                  # per log (stdout, stderr); the end is always kept
@@ -44,12 +45,23 @@ from .errors import BadInput, UsageError
 from .layout import CONFIG_PATH
 from .snapshot import SnapshotRules
 from .specs import LegSettings
-from .values import DEFAULT_TIMEOUT_S, RUNNER_LABEL, normalize_setup, parse_duration, workflow_safe
+from .values import (
+    DEFAULT_TIMEOUT_S,
+    RUNNER_LABEL,
+    normalize_setup,
+    parse_duration,
+    unsupported_runner,
+    workflow_safe,
+)
 
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
 DEFAULT_CONTEXT_BUDGET = 20_000  # characters of experiment_results for the brain
+GITHUB_SERVER_URL = "https://github.com"
+# GitHub Enterprise Cloud with data residency (<name>.ghe.com) has what github.com has; a GitHub
+# Enterprise Server does not support actions/upload-artifact v4+ (docs/github-conformance.md).
+GHE_CLOUD_SUFFIX = ".ghe.com"
 
 
 class ConfigError(BadInput):
@@ -80,6 +92,7 @@ class Config:
     leg: LegSettings = field(default_factory=LegSettings)
     context_budget: int = DEFAULT_CONTEXT_BUDGET
     snapshot: SnapshotRules = field(default_factory=SnapshotRules)
+    github_server_url: str = GITHUB_SERVER_URL
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -117,6 +130,9 @@ class Overrides:
         for flag, value in (("--install-spec", self.install_spec), ("--runs-on", self.runs_on)):
             if value is not None:
                 workflow_safe(value, flag, lambda _key, message: UsageError(message))
+        refused = unsupported_runner([self.runs_on] if self.runs_on else [])
+        if refused:
+            raise UsageError(f"--runs-on: {refused}")
         if self.setup is not None:
             config = config.with_overrides(
                 leg=dataclasses.replace(config.leg, setup=normalize_setup(self.setup))
@@ -180,7 +196,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "trigger",
-        "runner_labels", "snapshot",
+        "runner_labels", "snapshot", "github_server_url",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -200,6 +216,10 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
             values[key] = workflow_safe(data[key].strip(), key, error)
     if "runs_on" in values and not RUNNER_LABEL.match(values["runs_on"]):
         raise error("runs_on", "runs_on must be a runner label (letters, digits, '.', '_', '-')")
+    if "runs_on" in values and unsupported_runner([values["runs_on"]]):
+        raise error("runs_on", unsupported_runner([values["runs_on"]]))
+    if "github_server_url" in data:
+        values["github_server_url"] = _server_url(data["github_server_url"], error)
     if "context_budget" in data:
         values["context_budget"] = _positive_int(data["context_budget"], "context_budget", error)
     if "max_parallel" in data:
@@ -242,8 +262,38 @@ def _label_sets(data: Any, error: Any) -> tuple[tuple[str, ...], ...]:
         labels = entry if isinstance(entry, list) else [entry]
         if not labels or not all(isinstance(x, str) and RUNNER_LABEL.match(x) for x in labels):
             raise error("runner_labels", message)
+        refused = unsupported_runner(labels)
+        if refused:
+            raise error("runner_labels", refused)
         sets.append(tuple(sorted(set(labels))))
     return tuple(sets)
+
+
+def _server_url(value: Any, error: Any) -> str:
+    """`github_server_url`: where the repository is hosted, https://github.com unless said otherwise."""
+    url = value.strip().rstrip("/") if isinstance(value, str) else ""
+    host = url.removeprefix("https://").split("/")[0]
+    if not url.startswith("https://") or url.count("/") != 2 or not host:
+        raise error(
+            "github_server_url", "github_server_url must be a server's address, e.g. https://github.com"
+        )
+    return url
+
+
+def refuse_unsupported_server(config: Config) -> None:
+    """Before anything is committed for GitHub (`submit`, `init`): a GitHub Enterprise Server cannot
+    run the workflow, because every leg uploads its results with actions/upload-artifact v4+, which
+    GitHub Enterprise Server does not support. github.com and GitHub Enterprise Cloud with data
+    residency (<name>.ghe.com) can. `wild-ci run` (local, through act) is not affected."""
+    host = config.github_server_url.removeprefix("https://").split("/")[0].lower()
+    if host == "github.com" or host.endswith(GHE_CLOUD_SUFFIX):
+        return
+    raise ConfigError(
+        f"{CONFIG_PATH}: github_server_url {config.github_server_url} is a GitHub Enterprise Server: "
+        "wild-ci's legs upload their results with actions/upload-artifact v4+, which GitHub Enterprise "
+        "Server does not support (docs/github-conformance.md)",
+        hint="run the iterations locally with `wild-ci run`, or host the repository on github.com",
+    )
 
 
 def _duration(data: dict[str, Any], key: str, error: Any) -> int:

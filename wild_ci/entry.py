@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["execute"] and not {"-h", "--help"} & set(args):
+    if args[:1] == ["execute"]:  # --help too: a leg's runner has only what a leg uses
         from .execute import main as run_leg
 
         return run_leg(args[1:])

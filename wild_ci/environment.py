@@ -29,6 +29,7 @@ from typing import Any
 
 from . import lazy
 from .errors import PipelineError
+from .runner_install import leg_pin, may_install_tools, tool_install_command
 
 DEFINITION_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "environment.yml")
 CACHE_ENV_VAR = "WILD_CI_ENV_CACHE"
@@ -84,7 +85,7 @@ def _cached_environment(
     folder: Path, files: list[str], env: dict[str, str], log: Path, timeout_s: float
 ) -> Environment:
     python = shutil.which("python3", path=env.get("PATH")) or sys.executable
-    uv = _uv()
+    uv = _uv(env, log, timeout_s)
     key = _environment_key(folder, files, python, uv)
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -130,19 +131,22 @@ def _build(
     # pip inside, so `pip` and `python -m pip` in the experiment use this environment; ensurepip
     # installs the pip bundled with Python, without network
     _run_logged([venv_python, "-m", "ensurepip", "--default-pip"], folder, env, log, timeout_s)
-    for requirement in _requirement_sources(folder, files, target):
+    for requirement in _requirement_sources(folder, files, target, env, log, timeout_s):
         command = [uv, "pip", "install", "--python", venv_python, "-r", str(requirement)]
         _run_logged(command, folder, env, log, timeout_s)
     (target / ".complete").write_text("ok\n")
 
 
-def _requirement_sources(folder: Path, files: list[str], building: Path) -> list[Path]:
+def _requirement_sources(
+    folder: Path, files: list[str], building: Path, env: dict[str, str], log: Path, timeout_s: float
+) -> list[Path]:
     """requirements.txt as it is; pyproject.toml and setup.py for their dependencies (uv reads
     both); environment.yml through its pip-installable entries."""
     sources = [folder / name for name in ("requirements.txt", "pyproject.toml", "setup.py") if name in files]
     if "pyproject.toml" in files and "setup.py" in files:
         sources.remove(folder / "setup.py")  # the same project, described twice
     if "environment.yml" in files and not sources:
+        _make_yaml_importable(env, log, timeout_s)
         converted = building / "environment-requirements.txt"
         converted.write_text("\n".join(conda_requirements(folder / "environment.yml")) + "\n")
         sources.append(converted)
@@ -217,12 +221,39 @@ def _defining_paths(folder: Path, files: list[str]) -> list[Path]:
     return sorted(set(paths))
 
 
-def _uv() -> str:
-    """uv from the `uv` package wild-ci depends on, else from PATH."""
-    found = lazy.uv_binary() or shutil.which("uv")
+def _uv(env: dict[str, str], log: Path, timeout_s: float) -> str:
+    """uv from the `uv` package installed with wild-ci; on a runner whose install step left it out,
+    the pinned uv (pins/leg.txt), installed now into the cache folder; else uv from PATH."""
+    found = lazy.uv_binary()
+    if not found and may_install_tools(os.environ):
+        found = str(_pinned_tool("uv", env, log, timeout_s) / "bin" / "uv")
+    found = found or shutil.which("uv")
     if not found:
         raise SetupFailed("uv was not found: `pip install uv` provides it")
     return found
+
+
+def _make_yaml_importable(env: dict[str, str], log: Path, timeout_s: float) -> None:
+    """PyYAML, to read an environment.yml: the one installed with wild-ci, else on a runner the
+    pinned one (pins/leg.txt), installed now into the cache folder."""
+    if lazy.yaml_available() or not may_install_tools(os.environ):
+        return
+    sys.path.insert(0, str(_pinned_tool("PyYAML", env, log, timeout_s)))
+
+
+def _pinned_tool(name: str, env: dict[str, str], log: Path, timeout_s: float) -> Path:
+    """A tool of pins/leg.txt in a folder of its own under the cache folder (restored with the
+    environments on GitHub), installed by the first leg that needs it."""
+    pin = leg_pin(name)
+    tools = cache_root() / "tools"
+    tools.mkdir(parents=True, exist_ok=True)
+    target = tools / pin.replace("==", "-")
+    with _locked(tools / f"{target.name}.lock"):
+        if not (target / ".complete").is_file():
+            shutil.rmtree(target, ignore_errors=True)
+            _run_logged(tool_install_command(pin, target), tools, env, log, timeout_s)
+            (target / ".complete").write_text("ok\n")
+    return target
 
 
 def _run_logged(command: list[str], cwd: Path, env: dict[str, str], log: Path, timeout_s: float) -> None:

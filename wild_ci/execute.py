@@ -34,6 +34,7 @@ from .engines.github.runner import RUNNER
 from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
 from .paths import map_project_root
+from .runner_install import PINNED_TOOLS_ENV
 from .specs import Experiment, ExperimentResult, IterationSpec, Status, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
@@ -49,7 +50,7 @@ MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the arti
 # wild-ci's own. This keeps an experiment from changing its leg by accident; it is no sandbox
 # against a hostile one running as the same user, which is why legs get read-only permissions and
 # no secrets.
-WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI")
+WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI", PINNED_TOOLS_ENV)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,15 @@ def yaml() -> ModuleType:
     return yaml
 
 
+def yaml_available() -> bool:
+    """Whether PyYAML can be imported (a leg installs it on demand when not)."""
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def uv_binary() -> str | None:
     """The uv binary of the `uv` package wild-ci depends on (None when that package is absent)."""
     try:

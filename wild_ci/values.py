@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # --- durations: `timeout: 2h`, `setup_timeout: 30m`, `--timeout 90s` ----------------------------
@@ -39,6 +39,28 @@ def parse_duration(value: Any) -> int | None:
 RUNNER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
+# Runners wild-ci's jobs cannot work on, refused when a config, a flag or a brain names them (sources
+# in docs/github-conformance.md, "Runners that cannot work"). Labels match case-insensitively.
+WINDOWS_LABEL = re.compile(r"^windows(-[A-Za-z0-9_.-]*)?$", re.IGNORECASE)
+RETIRED_MACOS_LABEL = re.compile(r"^macos-(10\.15|11|12|13)(-[A-Za-z0-9]+)?$", re.IGNORECASE)
+
+
+def unsupported_runner(labels: Iterable[str]) -> str | None:
+    """Why a job on a runner with these labels could not work (None: nothing known against it)."""
+    for label in labels:
+        if WINDOWS_LABEL.match(label):
+            return (
+                f"runner label {label!r}: wild-ci cannot run on Windows runners (its steps are bash "
+                "scripts, and a leg needs POSIX process groups, fcntl and resource); use a Linux runner"
+            )
+        if RETIRED_MACOS_LABEL.match(label):
+            return (
+                f"runner label {label!r}: GitHub has retired this macOS image, so a job asking for it "
+                "never runs; use ubuntu-latest, macos-latest (arm64) or macos-15-intel (x86_64)"
+            )
+    return None
+
+
 def runner_labels(value: Any, error: Callable[[str], None]) -> list[str]:
     """`runs_on`: one runner label or a list of them (all must match), e.g. [self-hosted, gpu]."""
     if value is None:
@@ -50,6 +72,10 @@ def runner_labels(value: Any, error: Callable[[str], None]) -> list[str]:
     bad = [label for label in labels if not RUNNER_LABEL.match(label)]
     if bad:
         error(f"runner label {bad[0]!r} may only use letters, digits, '.', '_' and '-'")
+        return []
+    refused = unsupported_runner(labels)
+    if refused:
+        error(refused)
         return []
     return labels
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 
 from .. import layout, ledger
-from ..config import committed_config
+from ..config import committed_config, refuse_unsupported_server
 from ..engines.github import inbox as inbox_queue
 from ..engines.github.workflow import render_inbox_workflow
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
-from ..values import RUNNER_LABEL
+from ..values import RUNNER_LABEL, unsupported_runner
 
 
 def init(args: argparse.Namespace) -> int:
@@ -21,7 +21,10 @@ def init(args: argparse.Namespace) -> int:
         raise UsageError(f"--runs-on {args.runs_on!r} is not a runner label (letters, digits, '.', '_', '-')")
     if args.environment is not None and not RUNNER_LABEL.match(args.environment):
         raise UsageError(f"--environment {args.environment!r}: use letters, digits, '.', '_', '-'")
+    if unsupported_runner([args.runs_on]):
+        raise UsageError(f"--runs-on: {unsupported_runner([args.runs_on])}")
     config = committed_config(repo)
+    refuse_unsupported_server(config)
     text = render_inbox_workflow(args.install_spec or config.install_spec, args.runs_on, args.environment)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)

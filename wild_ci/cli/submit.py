@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import ledger
+from ..config import refuse_unsupported_server
 from ..engines.github import runs as github
 from ..errors import EXIT_OK
 from ..generate import InvalidBrainOutput, read_brain_output
@@ -15,6 +16,7 @@ from .common import config_with_flags, naming_source, read_input, report_submitt
 def submit(args: argparse.Namespace) -> int:
     data = read_input(args.file)
     config = config_with_flags(args)
+    refuse_unsupported_server(config)
     remote_wanted = args.push or args.open_pr
     if remote_wanted:  # build on what the collect jobs pushed, not on a stale branch
         github.sync_branch(ledger.open_repo(args.repo), args.session, args.remote)

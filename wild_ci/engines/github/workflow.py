@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import yaml
+
 from ... import __version__
-from ...layout import inbox_names, workflow_names
-from ...templating import render
+from ...layout import CONFIG_PATH, inbox_names, workflow_names
+from ...runner_install import pins
+from ...templating import environment, render
 from ..base import PinnedAction, WorkflowLimits, WorkflowTooLarge
 from .runner import CREDENTIALS
 
@@ -53,6 +56,7 @@ def render_workflow(
         session=spec.session,
         label=spec.label,
         install_spec=config.install_spec,
+        collect_pins=pins("collect"),
         collect_runs_on=config.runs_on,
         max_parallel=config.max_parallel,
         trigger=config.trigger,
@@ -86,11 +90,27 @@ def render_inbox_workflow(
         "wild-inbox.yml.j2",
         version=__version__,
         install_spec=install_spec,
+        collect_pins=pins("collect"),
         runs_on=runs_on,
         environment=environment,
         actions=PINNED_ACTIONS,
         **inbox_names(),
     )
+
+
+def install_script(job: str) -> str:
+    """The `run:` script of the install step of a job ("leg", "collect" or "inbox"), as the rendered
+    workflow holds it: for the benchmark and the tests, which run it as a runner would."""
+    macro = (
+        '{% from "install-wild-ci.yml.j2" import install_step %}{{ install_step(path, pins=pins, leg=leg) }}'
+    )
+    step = (
+        environment()
+        .from_string(macro)
+        .render(path=CONFIG_PATH, pins=[] if job == "leg" else pins("collect"), leg=job == "leg")
+    )
+    run: str = yaml.safe_load(step)[0]["run"]
+    return run
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,173 @@
+"""Benchmark: what installing wild-ci costs each job on a fresh runner (#14 finding 3).
+
+Measured as a fresh hosted runner would pay it: no virtualenv of ours, empty pip and uv caches
+(PIP_NO_CACHE_DIR=1, UV_NO_CACHE=1), every package from the index (this machine's pip config and
+find-links are set aside: PIP_CONFIG_FILE=/dev/null), and a wheel of this tree built once with
+`pip wheel --no-deps .` standing in for `install_spec`. The install steps run are the scripts the
+rendered workflow holds (`workflow.install_script`), under bash, with the runner's variables
+(RUNNER_TEMP, GITHUB_ENV) pointing at a scratch folder; each result is checked by starting the
+command it installed.
+
+Rows:
+  baseline: today's install   `python3 -m venv` + `pip install <wheel>` with every dependency
+  leg                          the leg's install step (wild-ci alone, --no-deps)
+  leg's uv, on demand          what a leg that builds an environment adds (pins/leg.txt's uv)
+  collect / inbox              the collect job's install step (wild-ci + pins/collect.txt)
+Columns: best and median wall seconds, MB downloaded (bytes received on the machine's network
+interfaces during the install, median), MB installed.
+
+Run: python bench/runner_install_bench.py [RUNS] [PYTHON]   (default: 3 runs, /usr/bin/python3)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wild_ci.engines.github.workflow import install_script  # noqa: E402
+from wild_ci.runner_install import leg_pin, tool_install_command  # noqa: E402
+
+
+def received_bytes() -> int:
+    """Bytes received on every interface but loopback (a quiet machine: the install's downloads)."""
+    total = 0
+    for line in Path("/proc/net/dev").read_text().splitlines()[2:]:
+        name, data = line.split(":", 1)
+        if name.strip() != "lo":
+            total += int(data.split()[0])
+    return total
+
+
+def folder_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+def fresh_env(python: str, scratch: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "PYTHON"))}
+    env.update(
+        PIP_NO_CACHE_DIR="1",
+        UV_NO_CACHE="1",
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_ROOT_USER_ACTION="ignore",
+        PATH=os.pathsep.join([str(Path(python).parent), "/usr/bin", "/bin"]),
+        HOME=str(scratch / "home"),
+    )
+    for name in ("PIP_CERT", "PIP_INDEX_URL", "PIP_DEFAULT_TIMEOUT"):  # how this machine reaches the index
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path) -> None:
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)[:300]}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def step(job: str, wheel: Path) -> Callable[[Path, dict[str, str]], Path]:
+    """The job's install step, then the command it installed, started once."""
+
+    def install(temp: Path, env: dict[str, str]) -> Path:
+        github_env = temp / "github-env"
+        github_env.touch()
+        run(
+            ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", install_script(job)],
+            {**env, "RUNNER_TEMP": str(temp), "GITHUB_ENV": str(github_env), "WILD_CI_SPEC": str(wheel)},
+            temp,
+        )
+        values = dict(line.split("=", 1) for line in github_env.read_text().splitlines())
+        check = ["execute", "--help"] if job == "leg" else [job, "--help"]
+        run([values["WILD_CI"], *check], env, temp)
+        return temp / "wild-ci-lib"
+
+    return install
+
+
+def baseline(wheel: Path, python: str) -> Callable[[Path, dict[str, str]], Path]:
+    def install(temp: Path, env: dict[str, str]) -> Path:
+        venv = temp / "wild-ci-venv"
+        run([python, "-I", "-m", "venv", str(venv)], env, temp)
+        run([str(venv / "bin" / "python"), "-I", "-m", "pip", "install", "--quiet", str(wheel)], env, temp)
+        run([str(venv / "bin" / "wild-ci"), "collect", "--help"], env, temp)
+        return venv
+
+    return install
+
+
+def uv_on_demand(python: str) -> Callable[[Path, dict[str, str]], Path]:
+    def install(temp: Path, env: dict[str, str]) -> Path:
+        target = temp / "tools" / "uv"
+        command = tool_install_command(leg_pin("uv"), target)
+        run([python, *command[1:]], env, temp)
+        run([str(target / "bin" / "uv"), "--version"], env, temp)
+        return target
+
+    return install
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    python = (
+        sys.argv[2]
+        if len(sys.argv) > 2
+        else ("/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        (scratch / "home").mkdir()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "-w",
+                str(scratch / "wheel"),
+                str(ROOT),
+            ],
+            check=True,
+        )
+        wheel = next((scratch / "wheel").glob("*.whl"))
+        env = fresh_env(python, scratch)
+        cases = {
+            "baseline: venv + pip install (all deps)": baseline(wheel, python),
+            "leg (wild-ci --no-deps)": step("leg", wheel),
+            "leg's uv, on demand (env builds only)": uv_on_demand(python),
+            "collect / inbox (wild-ci + pins)": step("collect", wheel),
+        }
+        results: dict[str, tuple[list[float], list[float], float]] = {name: ([], [], 0.0) for name in cases}
+        for _ in range(runs):
+            for name, install in cases.items():  # interleaved: every case sees the same network
+                temp = Path(tempfile.mkdtemp(dir=scratch))
+                before, started = received_bytes(), time.perf_counter()
+                installed = install(temp, env)
+                seconds, received = time.perf_counter() - started, received_bytes() - before
+                size = folder_mb(installed)
+                shutil.rmtree(temp)
+                times, downloads, _ = results[name]
+                results[name] = ([*times, seconds], [*downloads, received / 1e6], size)
+        version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"runner install, {runs} runs each, {version} ({python}), no cache, packages from the index")
+        print(f"{'job':<42} {'best s':>7} {'median s':>9} {'MB down':>8} {'MB installed':>13}")
+        for name, (times, downloads, size) in results.items():
+            print(
+                f"{name:<42} {min(times):>7.2f} {statistics.median(times):>9.2f} "
+                f"{statistics.median(downloads):>8.1f} {size:>13.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

