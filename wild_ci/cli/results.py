@@ -18,6 +18,7 @@ from ..engines.act.runs import local_leg_folder
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
 from ..specs import IterationResults
+from ..text import visible
 
 
 def context(args: argparse.Namespace) -> int:
@@ -38,9 +39,9 @@ def status(args: argparse.Namespace) -> int:
         print(f"{session.branch}: {len(session.iterations)} iteration(s)")
         for item in session.iterations:
             counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in item.counts.items())
-            promise = f" · promise {item.promise}" if item.promise else ""
-            print(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
-                  f"{': ' + counts if counts else ''}{promise}")  # fmt: skip
+            promise = f" · promise {item.promise}" if item.promise else ""  # the brain's words
+            print(visible(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
+                          f"{': ' + counts if counts else ''}{promise}", multiline=False))  # fmt: skip
     return EXIT_OK
 
 
@@ -54,11 +55,11 @@ def show(args: argparse.Namespace) -> int:
 
 
 def _results_table(results: IterationResults) -> Table:
-    """Every cell is `Text`: goals and metrics come from a brain and its experiments, and rich
-    would read `[/data]` in them as markup."""
+    """Every cell is `Text` of visible characters: goals and metrics come from a brain and its
+    experiments, and rich would read `[/data]` in them as markup, a terminal `\x1b[2J` as a command."""
     table = Table(
-        title=Text(f"wild/{results.session} · iteration {results.label}"),
-        caption=Text(report.counts_line(results)),
+        title=Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False)),
+        caption=Text(visible(report.counts_line(results), multiline=False)),
     )
     for column in ("", "experiment", "goal", "duration", "exit", "metrics"):
         table.add_column(column, overflow="fold")
@@ -67,7 +68,7 @@ def _results_table(results: IterationResults) -> Table:
             f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}", r.id, report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
         )  # fmt: skip
-        table.add_row(*(Text(cell) for cell in cells))
+        table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
     return table
 
 

@@ -47,6 +47,7 @@ from ...layout import (
 )
 from ...specs import BrainOutput, IterationResults, IterationSpec
 from ...templating import render
+from ...text import visible
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
 from .progress import ProgressDisplay, ProgressTracker
@@ -195,7 +196,7 @@ def run_submission(
         tmp = Path(tmp_name)
         clone = _clone_iteration(repo, submission, tmp / "repo")
         for problem in ledger.checkout_submodules(clone, repo):
-            print(f"wild-ci: warning: {problem}", file=progress_stream or sys.stderr)
+            print(f"wild-ci: warning: {visible(problem)}", file=progress_stream or sys.stderr)
         shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
         standins = _write_standins(
             tmp / "actions",
