@@ -35,14 +35,23 @@ def status(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not sessions:
         print("no sessions yet: `wild-ci run brain.md` starts one (branch wild/main)")
+    for line in status_lines(sessions):
+        print(line)
+    return EXIT_OK
+
+
+def status_lines(sessions: list[collect.SessionState]) -> list[str]:
+    """`status` as text, one line per session and per iteration, each of visible characters (a
+    promise is the brain's words)."""
+    lines = []
     for session in sessions:
-        print(f"{session.branch}: {len(session.iterations)} iteration(s)")
+        lines.append(visible(f"{session.branch}: {len(session.iterations)} iteration(s)", multiline=False))
         for item in session.iterations:
             counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in item.counts.items())
-            promise = f" · promise {item.promise}" if item.promise else ""  # the brain's words
-            print(visible(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
-                          f"{': ' + counts if counts else ''}{promise}", multiline=False))  # fmt: skip
-    return EXIT_OK
+            promise = f" · promise {item.promise}" if item.promise else ""
+            lines.append(visible(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
+                                 f"{': ' + counts if counts else ''}{promise}", multiline=False))  # fmt: skip
+    return lines
 
 
 def show(args: argparse.Namespace) -> int:
