@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -237,16 +237,24 @@ def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
     return [r.id for r in results.experiments] == [e.id for e in spec.experiments]
 
 
-def local_leg_folder(repo: git.Repo, session: str, label: str, experiment_id: str) -> Path | None:
+def local_leg_folder(
+    repo: git.Repo,
+    session: str,
+    label: str,
+    experiment_id: str,
+    accept: Callable[[Path], bool] = lambda _leg: True,
+) -> Path | None:
     """Where a local run left an experiment's files: the latest run of the iteration that has them
-    (a re-run keeps a result it could not replace, and its files stay with the earlier run)."""
+    (a re-run keeps a result it could not replace, and its files stay with the earlier run) and
+    that `accept` takes (`wild-ci logs`: the run that produced the committed result)."""
     latest = runs_root(repo, session, label)
     earlier = sorted(
         latest.parent.glob(f"{label}.run-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True
     )
     for run_dir in (latest, *earlier):
-        if (run_dir / RUN_LEGS_DIR / experiment_id).is_dir():
-            return run_dir / RUN_LEGS_DIR / experiment_id
+        leg = run_dir / RUN_LEGS_DIR / experiment_id
+        if leg.is_dir() and accept(leg):
+            return leg
     return None
 
 

@@ -1,0 +1,84 @@
+"""Issue 15, observations 4-6: disk and permission faults, legs that lose what they had, `logs` of
+the wrong run. Faults are injected; nothing here needs act."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import git
+
+from wild_ci import collect, errors, ledger
+from wild_ci.cli import app
+from wild_ci.config import Config
+from wild_ci.generate import submit
+from wild_ci.layout import runs_root
+
+BRAIN = b"<experiments>\n- goal: Train\n  command: echo train\n</experiments>\n"
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, bytes, str]:
+    code = app.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out.encode(), err
+
+
+def leg(folder: Path, commit: str, started_at: str, stdout: str, status: str = "succeeded") -> None:
+    folder.mkdir(parents=True)
+    data = {"id": "train", "goal": "Train", "command": "echo train", "status": status, "exit_code": 0,
+            "started_at": started_at, "commit": commit, "duration_s": 1.0}  # fmt: skip
+    (folder / "result.json").write_text(json.dumps(data))
+    (folder / "stdout.log").write_text(stdout)
+    (folder / "stderr.log").write_text("")
+
+
+def local_run(repo: Path, started_at: str | None, stdout: str) -> str:
+    """Submit the iteration, leave a local run's folder as `wild-ci run` does (the earlier run's
+    kept beside it), and commit the results collected from it; no leg folder when `started_at` is
+    None (the run was interrupted before the leg's files came back)."""
+    submission = submit(repo, BRAIN, config=Config())
+    assert submission is not None
+    handle = ledger.open_repo(repo)
+    run_dir = runs_root(handle, "main", submission.label)
+    if run_dir.exists():
+        run_dir.rename(run_dir.with_name(f"{run_dir.name}.run-1"))
+    artifacts = run_dir / "view"
+    artifacts.mkdir(parents=True)
+    if started_at is not None:
+        leg(run_dir / "legs" / "train", submission.commit, started_at, stdout)
+        (artifacts / "wild-0001-train").symlink_to(run_dir / "legs" / "train")
+    collect.commit_locally(handle, collect.collect_results(submission.spec, artifacts, submission.commit))
+    return submission.commit
+
+
+def test_logs_never_show_an_older_runs_log(capsys, make_repo) -> None:
+    """The branch deleted, a new run of iteration 0001 interrupted: the earlier run's log (with its
+    secret) is not this result's log."""
+    repo = make_repo()
+    local_run(repo, "2026-01-01T00:00:00+00:00", "old run: SECRET\n")
+    git(repo, "branch", "-D", "wild/main")
+    local_run(repo, None, "")
+    code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
+    assert code == errors.EXIT_FAILED, err
+    assert b"SECRET" not in out and "train has no logs" in err and "missing" in err
+
+
+def test_logs_need_the_run_that_produced_the_result(capsys, make_repo, monkeypatch) -> None:
+    repo = make_repo()
+    local_run(repo, "2026-01-01T00:00:00+00:00", "old run: SECRET\n")
+    git(repo, "branch", "-D", "wild/main")
+    commit = local_run(repo, "2026-01-02T00:00:00+00:00", "new run\n")
+    code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
+    assert (code, out) == (0, b"new run\n"), err
+    # the new run's folder gone (deleted by hand): the old one, of another commit, is not shown
+    handle = ledger.open_repo(repo)
+    latest = runs_root(handle, "main", "0001")
+    for name in ("stdout.log", "stderr.log", "result.json"):
+        (latest / "legs" / "train" / name).unlink()
+    (latest / "legs" / "train").rmdir()
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
+    assert code == errors.EXIT_FAILED and b"SECRET" not in out, err
+    assert "no logs of the run that produced train's result" in err and commit[:12] in err
