@@ -3,7 +3,9 @@ the wrong run. Faults are injected; nothing here needs act."""
 
 from __future__ import annotations
 
+import errno
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from helpers import git
 from wild_ci import collect, errors, ledger
 from wild_ci.cli import app
 from wild_ci.config import Config
+from wild_ci.engines.act import runs
 from wild_ci.generate import submit
 from wild_ci.layout import runs_root
 
@@ -82,3 +85,61 @@ def test_logs_need_the_run_that_produced_the_result(capsys, make_repo, monkeypat
     code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
     assert code == errors.EXIT_FAILED and b"SECRET" not in out, err
     assert "no logs of the run that produced train's result" in err and commit[:12] in err
+
+
+def test_a_stale_ref_lock_names_the_file_instead_of_run_again(capsys, make_repo, tmp_path: Path) -> None:
+    """A git process killed while it moved the branch leaves `wild/main.lock`: running again
+    cannot help, so the message names the file and what to do."""
+    repo = make_repo()
+    lock = repo / ".git/refs/heads/wild/main.lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    (tmp_path / "brain.md").write_bytes(BRAIN)
+    code, _out, err = cli(capsys, "submit", str(tmp_path / "brain.md"), "--repo", str(repo))
+    assert code == errors.EXIT_FAILED and "Traceback" not in err
+    assert str(lock) in err and "delete that file" in err and "run again" not in err
+
+
+def test_results_that_cannot_be_committed_stay_in_the_run_folder(make_repo, monkeypatch) -> None:
+    """A read-only repository (or a full disk) when the results are committed: they are written
+    whole to the run folder, and the error says where; nothing half-written."""
+    repo = make_repo()
+    submission = submit(repo, BRAIN, config=Config())
+    assert submission is not None
+    handle = ledger.open_repo(repo)
+    run_dir = runs_root(handle, "main", submission.label)
+    leg(run_dir / "legs" / "train", submission.commit, "2026-01-01T00:00:00+00:00", "trained\n")
+
+    def read_only(*_args: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(repo / ".git/objects/ab"))
+
+    monkeypatch.setattr(collect, "commit_locally", read_only)
+    with pytest.raises(runs.LocalRunError) as caught:
+        runs.collect_on_host(handle, submission, run_dir, run_dir / "no-act-cache")
+    message = str(caught.value)
+    assert "Read-only file system" in message and str(run_dir / "results") in message
+    kept = json.loads((run_dir / "results/results.json").read_text())
+    assert [(e["id"], e["status"]) for e in kept["experiments"]] == [("train", "succeeded")]
+    assert (run_dir / "results/results.md").is_file()
+    assert not list((run_dir / "results").glob(".*partial"))
+    assert caught.value.exit_code == errors.EXIT_FAILED
+
+
+def test_an_artifact_unpacked_on_a_full_disk_leaves_no_half_leg(tmp_path: Path, monkeypatch) -> None:
+    run_dir = tmp_path / "run"
+    archive = run_dir / "artifacts/1/wild-0001-train/wild-0001-train.zip"
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("result.json", "{}")
+        zipped.writestr("stdout.log", "x" * 1000)
+    real_write = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.name == "stdout.log":
+            real_write(self, data[:10])
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    runs.unpack_artifacts(run_dir)
+    assert list((run_dir / "legs").iterdir()) == []  # not a leg whose stdout.log is 10 bytes of 1000
