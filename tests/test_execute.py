@@ -279,3 +279,36 @@ def test_a_pathological_artifacts_glob_is_linear_and_bounded(make_repo, tmp_path
     ws2 = checkout_again(make_repo, tmp_path, one("globs", command, extra))
     bounded = execute(ws2, 1, "globs", tmp_path / "out2", mirror=False)
     assert bounded.status == "succeeded" and "gathered only in part" in (bounded.note or "")
+
+
+def test_a_log_the_disk_cannot_hold_still_drains_the_pipe(make_repo, tmp_path: Path, monkeypatch) -> None:
+    """A full disk while stdout.log is written: the leg keeps reading the experiment's output (else
+    the experiment blocks on a full pipe until its timeout) and records how it ended."""
+    real_open = Path.open
+
+    class Full:
+        def __init__(self, handle) -> None:
+            self.handle = handle
+
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+    def open_(self: Path, mode: str = "r", *args, **kwargs):
+        handle = real_open(self, mode, *args, **kwargs)
+        return Full(handle) if self.name == "stdout.log" and mode == "wb" else handle
+
+    monkeypatch.setattr(Path, "open", open_)
+    command = "python3 -c \"print('x' * 2000000)\"; echo done >&2"
+    ws = checkout(make_repo, one("flood", command, "  timeout: 10s\n"))
+    result = execute(ws, 1, "flood", tmp_path / "out", mirror=False)
+    assert (result.status, result.exit_code) == ("succeeded", 0)
+    assert (tmp_path / "out/stderr.log").read_text() == "done\n"

@@ -143,3 +143,22 @@ def test_an_artifact_unpacked_on_a_full_disk_leaves_no_half_leg(tmp_path: Path, 
     monkeypatch.setattr(Path, "write_bytes", full)
     runs.unpack_artifacts(run_dir)
     assert list((run_dir / "legs").iterdir()) == []  # not a leg whose stdout.log is 10 bytes of 1000
+
+
+def test_a_full_disk_after_the_iteration_commit_says_what_was_kept(
+    capsys, make_repo, tmp_path, monkeypatch
+) -> None:
+    """The run folder cannot be made (a full disk) once the iteration is committed: the message
+    names the path, says the iteration is there without results, and how to finish it."""
+    repo = make_repo()
+    (tmp_path / "brain.md").write_bytes(BRAIN)
+    folder = str(repo / ".git/wild-ci/runs/main/0001/artifacts")
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", folder)
+
+    monkeypatch.setattr(runs, "run_submission", full)
+    code, _out, err = cli(capsys, "run", str(tmp_path / "brain.md"), "--repo", str(repo))
+    assert code == errors.EXIT_FAILED and "Traceback" not in err
+    assert folder in err and "iteration 0001 is committed on wild/main without results" in err
+    assert "wild-ci rerun" in err

@@ -430,7 +430,7 @@ def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap:
         written = dropped = mirrored = 0
         tail = bytearray()
         assert source is not None
-        with target.open("wb") as sink:
+        with _Sink(target) as sink:
             while chunk := os.read(source.fileno(), 65536):
                 if mirror is not None and mirrored <= MIRROR_CAP_BYTES:
                     piece = chunk[: MIRROR_CAP_BYTES - mirrored]
@@ -461,6 +461,44 @@ def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap:
     thread = threading.Thread(target=copy, daemon=True)
     thread.start()
     return thread
+
+
+class _Sink:
+    """A log file that a full disk or a refused write cannot break: the pipe is still drained to
+    the end (else the experiment would block on it until its timeout), the file keeps what it
+    could hold."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle: IO[bytes] | None = None
+        with contextlib.suppress(OSError):
+            self.handle = path.open("wb")
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.write(data)
+            except OSError:
+                self._drop()
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.flush()
+            except OSError:
+                self._drop()
+
+    def _drop(self) -> None:
+        handle, self.handle = self.handle, None
+        with contextlib.suppress(OSError):
+            assert handle is not None
+            handle.close()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.handle is not None:
+            self._drop()
 
 
 def _end_group(

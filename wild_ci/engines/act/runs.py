@@ -32,7 +32,7 @@ import git
 
 from ... import collect, environment, generate, ledger
 from ...config import Config
-from ...errors import PipelineError
+from ...errors import ENVIRONMENT_ERRNOS, PipelineError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
@@ -120,7 +120,25 @@ def run_local(
         submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
         if submission is None:
             return None
-        return run_submission(repo_path, submission, config, progress_stream, pull_request)
+        with _machine_faults(submission):
+            return run_submission(repo_path, submission, config, progress_stream, pull_request)
+
+
+@contextlib.contextmanager
+def _machine_faults(submission: Submission) -> Iterator[None]:
+    """A full disk or a refused permission after the iteration was committed: the message names
+    the path and says what is kept (the iteration, without results) and how to finish it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        raise LocalRunError(
+            f"{exc.strerror}{where}; iteration {submission.label} is committed on {submission.branch} "
+            "without results",
+            hint=f"{ENVIRONMENT_ERRNOS[exc.errno]}: `wild-ci rerun --session {submission.session}` runs it",
+        ) from exc
 
 
 def rerun_local(
