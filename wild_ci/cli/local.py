@@ -54,11 +54,12 @@ def _report(
     results = outcome.results
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
+    act_log = outcome.run_dir / layout.RUN_LOG
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
         f"{report.counts_line(results)}\n"
         f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / layout.RUN_LEGS_DIR}/<id>/ "
-        f"(act's log: {outcome.run_dir / layout.RUN_LOG})",
+        + (f"(act's log: {act_log})" if act_log.exists() else "(act's log could not be kept)"),
         file=sys.stderr,
     )
     print(report.context_block(results, config.context_budget), end="")

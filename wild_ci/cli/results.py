@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..config import committed_config
 from ..engines.act.runs import local_leg_folder
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
-from ..specs import IterationResults
+from ..specs import ExperimentResult, IterationResults, Status
 from ..text import visible
 
 
@@ -84,10 +85,11 @@ def _results_table(results: IterationResults) -> Table:
 def logs(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     results = collect.committed_results(repo, args.session, args.iteration)
-    if args.experiment not in {r.id for r in results.experiments}:
+    result = next((r for r in results.experiments if r.id == args.experiment), None)
+    if result is None:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
-    leg = _leg_folder(repo, results, args.experiment)
+    leg = _leg_folder(repo, results, result)
     path = leg / (
         layout.RESULT_FILE if args.json else layout.STDERR_LOG if args.stderr else layout.STDOUT_LOG
     )
@@ -98,10 +100,52 @@ def logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _leg_folder(repo: git.Repo, results: IterationResults, experiment_id: str) -> Path:
-    """A local run's leg folder, or else the leg's artifact downloaded from its GitHub run."""
-    leg = local_leg_folder(repo, results.session, results.label, experiment_id)
+def _leg_folder(repo: git.Repo, results: IterationResults, result: ExperimentResult) -> Path:
+    """The folder of the leg that produced `result`: a local run's, or else the leg's artifact
+    downloaded from its GitHub run. A local folder of another run (an earlier run of the same
+    iteration number, on a session branch since deleted, or a run whose result was not kept) is
+    never shown in its place."""
+    if result.status == Status.MISSING:
+        raise PipelineError(
+            f"{result.id} has no logs: it was recorded {result.status} without its leg's files"
+            + (f" ({result.note})" if result.note else "")
+        )
+
+    def produced_it(leg: Path) -> bool:
+        return _leg_produced(leg, result)
+
+    leg = local_leg_folder(repo, results.session, results.label, result.id, produced_it)
     if leg is not None:
         return leg
-    destination = layout.runs_root(repo, results.session, results.label) / layout.RUN_LEGS_DIR / experiment_id
-    return github.download_leg(repo, results, experiment_id, destination)
+    destination = layout.runs_root(repo, results.session, results.label) / layout.RUN_LEGS_DIR / result.id
+    if destination.exists():  # a local run's folder of another run: the download goes elsewhere
+        destination = destination.with_name(f"{result.id}.download")
+        shutil.rmtree(destination, ignore_errors=True)
+    try:
+        downloaded = github.download_leg(repo, results, result.id, destination)
+    except PipelineError as exc:
+        raise PipelineError(
+            f"no logs of the run that produced {result.id}'s result in iteration {results.label} "
+            f"(commit {(result.commit or results.commit or '?')[:12]}, started {result.started_at}): {exc}"
+        ) from exc
+    if not produced_it(downloaded):
+        raise PipelineError(
+            f"the logs found for {result.id} are of another run than its committed result "
+            f"(started {result.started_at}), so they are not shown"
+        )
+    return downloaded
+
+
+def _leg_produced(leg: Path, result: ExperimentResult) -> bool:
+    """Whether the leg folder's own result.json is the run the committed `result` came from: the
+    same experiment, commit and start (collect takes both from that file)."""
+    try:
+        data = json.loads((leg / layout.RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("id") == result.id
+        and data.get("started_at") == result.started_at
+        and data.get("commit") == result.commit
+    )

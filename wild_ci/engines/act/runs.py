@@ -23,22 +23,23 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
 from ... import collect, environment, generate, ledger
 from ...config import Config
-from ...errors import PipelineError
+from ...errors import ENVIRONMENT_ERRNOS, PipelineError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
     RESULT_FILE,
     RUN_LEGS_DIR,
     RUN_LOG,
+    RUN_RESULTS_DIR,
     SPEC_FILE,
     WORKFLOW_FILE,
     artifact_experiment,
@@ -120,7 +121,25 @@ def run_local(
         submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
         if submission is None:
             return None
-        return run_submission(repo_path, submission, config, progress_stream, pull_request)
+        with _machine_faults(submission):
+            return run_submission(repo_path, submission, config, progress_stream, pull_request)
+
+
+@contextlib.contextmanager
+def _machine_faults(submission: Submission) -> Iterator[None]:
+    """A full disk or a refused permission after the iteration was committed: the message names
+    the path and says what is kept (the iteration, without results) and how to finish it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        raise LocalRunError(
+            f"{exc.strerror}{where}; iteration {submission.label} is committed on {submission.branch} "
+            "without results",
+            hint=f"{ENVIRONMENT_ERRNOS[exc.errno]}: `wild-ci rerun --session {submission.session}` runs it",
+        ) from exc
 
 
 def rerun_local(
@@ -238,16 +257,24 @@ def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
     return [r.id for r in results.experiments] == [e.id for e in spec.experiments]
 
 
-def local_leg_folder(repo: git.Repo, session: str, label: str, experiment_id: str) -> Path | None:
+def local_leg_folder(
+    repo: git.Repo,
+    session: str,
+    label: str,
+    experiment_id: str,
+    accept: Callable[[Path], bool] = lambda _leg: True,
+) -> Path | None:
     """Where a local run left an experiment's files: the latest run of the iteration that has them
-    (a re-run keeps a result it could not replace, and its files stay with the earlier run)."""
+    (a re-run keeps a result it could not replace, and its files stay with the earlier run) and
+    that `accept` takes (`wild-ci logs`: the run that produced the committed result)."""
     latest = runs_root(repo, session, label)
     earlier = sorted(
         latest.parent.glob(f"{label}.run-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True
     )
     for run_dir in (latest, *earlier):
-        if (run_dir / RUN_LEGS_DIR / experiment_id).is_dir():
-            return run_dir / RUN_LEGS_DIR / experiment_id
+        leg = run_dir / RUN_LEGS_DIR / experiment_id
+        if leg.is_dir() and accept(leg):
+            return leg
     return None
 
 
@@ -267,8 +294,12 @@ def unpack_artifacts(run_dir: Path) -> None:
     for archive in sorted((run_dir / "artifacts").glob("*/*/*.zip")):
         leg = run_dir / RUN_LEGS_DIR / artifact_experiment(archive.stem)
         if not leg.exists():
-            with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
-                unzip(archive.read_bytes(), leg)
+            partial = leg.with_name(f".{leg.name}.partial")  # whole or not at all (a full disk)
+            try:
+                unzip(archive.read_bytes(), partial)
+                partial.rename(leg)
+            except (zipfile.BadZipFile, OSError, ArtifactError):
+                shutil.rmtree(partial, ignore_errors=True)
 
 
 def collect_on_host(
@@ -292,8 +323,44 @@ def collect_on_host(
             if leg.is_dir() and "/" not in leg.name:  # collect reads the ones of the spec, reports the rest
                 (view / artifact_name(submission.iteration, leg.name)).symlink_to(leg)
         results = collect.collect_results(submission.spec, view, submission.commit)
-    collect.commit_locally(repo, results)
+    try:
+        collect.commit_locally(repo, results)
+    except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
+        raise _results_not_committed(results, run_dir, exc) from exc
     return results
+
+
+def _results_not_committed(results: IterationResults, run_dir: Path, cause: Exception) -> LocalRunError:
+    """The results could not go on the session branch: they are written where they still can be
+    (the run folder, else the temporary folder), each file whole or not at all, and the error says
+    where they are."""
+    why = str(cause)
+    if isinstance(cause, OSError) and cause.filename:
+        why = f"{cause.strerror}: {cause.filename}"
+    files = {Path(name).name: data for name, data in collect.results_files(results).items()}
+    elsewhere = Path(tempfile.gettempdir()) / f"wild-ci-results-{run_dir.parent.name}-{results.label}"
+    for folder in (run_dir / RUN_RESULTS_DIR, elsewhere):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in files.items():
+                partial = folder / f".{name}.partial"
+                partial.write_bytes(data)
+                partial.replace(folder / name)
+        except OSError:
+            for name in files:
+                with contextlib.suppress(OSError):
+                    (folder / f".{name}.partial").unlink()
+            continue
+        kept = f"the results are in {folder} ({', '.join(files)})"
+        break
+    else:
+        kept = "the results could not be written anywhere either"
+    return LocalRunError(
+        f"the results of iteration {results.label} could not be committed to "
+        f"{ledger.branch_name(results.session)} "
+        f"({why}); {kept}; each leg's logs and outputs are in {run_dir / RUN_LEGS_DIR}",
+        hint="free space or fix permissions on the repository, then `wild-ci rerun` runs the iteration again",
+    )
 
 
 def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
@@ -449,7 +516,7 @@ def _run_act(
 ) -> tuple[int, ProgressTracker]:
     tracker = ProgressTracker([e.id for e in submission.spec.experiments])
     with (
-        (run_dir / RUN_LOG).open("wb") as log,
+        _ActLog(run_dir / RUN_LOG, progress_stream) as log,
         ProgressDisplay(tracker, progress_stream) as display,
     ):
         process = subprocess.Popen(
@@ -465,6 +532,54 @@ def _run_act(
         finally:
             _end_act_group(process)
     return exit_code, tracker
+
+
+class _ActLog:
+    """act.log. A disk that fills up or a folder that refuses it costs the log, never the run: what
+    was written is removed (it holds the room the results need), the run goes on, and a warning
+    says so when the run ends."""
+
+    def __init__(self, path: Path, stream: TextIO | None) -> None:
+        self.path = path
+        self.stream = stream
+        self.handle: BinaryIO | None = None
+        self.error: OSError | None = None
+        try:
+            self.handle = path.open("wb")
+        except OSError as exc:
+            self.error = exc
+
+    def __enter__(self) -> _ActLog:
+        return self
+
+    def write(self, raw: bytes) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.write(raw)
+            except OSError as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        self.error = exc
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()  # flushing the rest may fail too
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError as exc:
+                self._give_up(exc)
+        if self.error is not None:
+            print(
+                f"wild-ci: warning: act's log could not be written to {self.path} ({self.error.strerror}); "
+                "the run went on without it",
+                file=self.stream or sys.stderr,
+            )
 
 
 def _end_act_group(process: subprocess.Popen[bytes]) -> None:
