@@ -3,11 +3,16 @@ no process is left, the iteration is recorded, the next command recovers a run t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -146,3 +151,44 @@ def test_sigkill_of_wild_ci_is_recovered_by_the_next_run(make_repo, tmp_path: Pa
     assert not tmp.exists()
     states = json.loads(run_cli("status", "--repo", str(repo), "--json").stdout)["sessions"][0]["iterations"]
     assert [s["state"] for s in states] == ["collected", "collected"]
+
+
+def test_the_first_ctrl_c_stops_the_live_table_and_says_so(make_repo, tmp_path: Path) -> None:
+    """Under a pseudo-terminal (the live table): after the signal the table is drawn once more,
+    then the message; nothing ticks after it, and the run ends without waiting out a grace."""
+    repo = make_repo()
+    started, pids = tmp_path / "started", tmp_path / "pids"
+    (tmp_path / "brain.md").write_text(brain(started, pids))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "run", str(tmp_path / "brain.md"), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY, "TERM": "xterm-256color", "COLUMNS": "120"},
+        stdin=slave, stdout=subprocess.DEVNULL, stderr=slave, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    output, stopped_at = b"", None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if stopped_at is None and started.exists():
+            time.sleep(1.0)
+            process.send_signal(signal.SIGINT)
+            stopped_at = time.monotonic()
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    assert process.wait(timeout=30) == 130
+    os.close(master)
+    assert stopped_at is not None and time.monotonic() - stopped_at < 10
+    text = output.decode(errors="replace")
+    assert STOPPING in text
+    assert "wild-ci run" not in text.split(STOPPING, 1)[1]  # the table stopped before the message
+    assert recorded(repo)["slow"]["status"] == "cancelled"
