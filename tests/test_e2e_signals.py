@@ -192,3 +192,37 @@ def test_the_first_ctrl_c_stops_the_live_table_and_says_so(make_repo, tmp_path: 
     assert STOPPING in text
     assert "wild-ci run" not in text.split(STOPPING, 1)[1]  # the table stopped before the message
     assert recorded(repo)["slow"]["status"] == "cancelled"
+
+
+def test_the_terminal_closing_ends_the_run_and_records_it(make_repo, tmp_path: Path) -> None:
+    """A closed terminal: the live table's writes fail (EIO), then SIGHUP comes."""
+    repo = make_repo()
+    started, pids = tmp_path / "started", tmp_path / "pids"
+    (tmp_path / "brain.md").write_text(brain(started, pids))
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "run", str(tmp_path / "brain.md"), "--repo", str(repo)],
+        cwd=tmp_path, env={**os.environ, **IDENTITY, "TERM": "xterm-256color"},
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    deadline = time.monotonic() + 90
+    while not started.exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the experiment never started"
+        if select.select([master], [], [], 0.1)[0]:
+            os.read(master, 65536)
+    time.sleep(1.0)
+    acts = [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+        ).stdout.split()
+    ]
+    os.close(master)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGHUP)
+    process.wait(timeout=60)
+    assert left_running([*acts, *map(int, pids.read_text().split())], within=3) == []
+    by_id = recorded(repo)
+    assert by_id["quick"]["status"] == "succeeded"
+    assert by_id["slow"]["status"] == "cancelled"

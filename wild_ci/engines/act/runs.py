@@ -294,7 +294,7 @@ def run_submission(
         legs = tmp / "act-cache"
         try:
             exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream, lock_fd)
-        except KeyboardInterrupt:
+        except BaseException:  # a signal, or anything else that ended the run (a terminal gone: EIO)
             with _recording():
                 collect_on_host(repo, submission, run_dir, legs)  # nothing lost
             raise
@@ -631,8 +631,9 @@ def _run_act(
     tracker = ProgressTracker([e.id for e in submission.spec.experiments])
     watchdog = _start_watchdog(lock_fd)
     process: subprocess.Popen[bytes] | None = None
+    display = ProgressDisplay(tracker, progress_stream)
     try:
-        with (run_dir / RUN_LOG).open("wb") as log, ProgressDisplay(tracker, progress_stream) as display:
+        with (run_dir / RUN_LOG).open("wb") as log, _shown(display):
             _STOP.display_live = display.live is not None
             process = subprocess.Popen(
                 command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
@@ -642,7 +643,9 @@ def _run_act(
             assert process.stdout is not None
             for raw in process.stdout:
                 log.write(raw)
-                display.update(tracker.feed(raw.decode("utf-8", errors="replace")))
+                changed = tracker.feed(raw.decode("utf-8", errors="replace"))
+                with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
+                    display.update(changed)
             exit_code = process.wait()
     finally:
         _STOP.display_live = False
@@ -651,6 +654,18 @@ def _run_act(
             _end_act_group(process)
         _release_watchdog(watchdog)
     return exit_code, tracker
+
+
+@contextlib.contextmanager
+def _shown(display: ProgressDisplay) -> Iterator[None]:
+    """The live table, whose terminal may go away (EIO): that ends the table, not the run."""
+    with contextlib.suppress(OSError):
+        display.__enter__()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            display.__exit__(None, None, None)
 
 
 def _start_watchdog(lock_fd: int | None) -> subprocess.Popen[bytes]:
