@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from wild_ci import collect, generate, ledger
+from wild_ci.config import Config
 from wild_ci.engines.act import runs, watchdog
 from wild_ci.engines.act.runs import local_leg_folder
 from wild_ci.layout import RUN_MARKER, runs_root
@@ -106,3 +107,21 @@ def _wait(process: subprocess.Popen) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+def test_a_stop_before_act_starts_still_records_the_iteration(make_repo, monkeypatch) -> None:
+    """Ctrl-C while the iteration is being cloned for act: every experiment `missing`, no marker."""
+    repo_path = make_repo()
+    submission = generate.submit(repo_path, b"<experiments>\n- goal: a\n  command: echo a\n</experiments>\n")
+    assert submission is not None
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "_clone_iteration", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run_submission(repo_path, submission, Config())
+    repo = ledger.open_repo(repo_path)
+    results = collect.read_results(repo, ledger.branch_tip(repo, "wild/main"), 1)
+    assert results is not None and [e.status for e in results.experiments] == ["missing"]
+    assert not (runs.run_dir_for(repo, submission) / RUN_MARKER).exists()

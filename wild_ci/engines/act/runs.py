@@ -273,26 +273,9 @@ def run_submission(
     with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp_name, _run_marker(run_dir) as mark:
         tmp = Path(tmp_name)
         mark(submission, tmp, tip_before)
-        clone = _clone_iteration(repo, submission, tmp / "repo")
-        for problem in ledger.checkout_submodules(clone, repo):
-            print(f"wild-ci: warning: {problem}", file=progress_stream or sys.stderr)
-        shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
-        standins = _write_standins(
-            tmp / "actions",
-            _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts"),
-            clone,
-        )
-        labels = sorted(
-            {config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)}
-        )
-        workflow = _local_workflow(submission, config, tmp)
-        command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
-        command += _event_arguments(submission, config, pull_request, tmp)
-        if pull_request is not None:
-            command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
-            command += _pull_request_arguments(pull_request, config)
         legs = tmp / "act-cache"
-        try:
+        try:  # from here on, whatever ends the run, the iteration is recorded
+            command = _prepare_act(repo, submission, config, run_dir, tmp, progress_stream, pull_request)
             exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream, lock_fd)
         except BaseException:  # a signal, or anything else that ended the run (a terminal gone: EIO)
             with _recording():
@@ -315,6 +298,35 @@ def run_submission(
             f"act's output is in {run_dir / RUN_LOG}:\n" + "\n".join(tracker.other_lines[-10:])
         )
     return LocalRun(submission, results, run_dir, exit_code, "host")
+
+
+def _prepare_act(
+    repo: git.Repo,
+    submission: Submission,
+    config: Config,
+    run_dir: Path,
+    tmp: Path,
+    progress_stream: TextIO | None,
+    pull_request: PullRequestTarget | None,
+) -> list[str]:
+    """The clone act runs in, the stand-ins and the workflow, in `tmp`; act's command line."""
+    clone = _clone_iteration(repo, submission, tmp / "repo")
+    for problem in ledger.checkout_submodules(clone, repo):
+        print(f"wild-ci: warning: {problem}", file=progress_stream or sys.stderr)
+    shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
+    standins = _write_standins(
+        tmp / "actions",
+        _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts"),
+        clone,
+    )
+    labels = sorted({config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)})
+    workflow = _local_workflow(submission, config, tmp)
+    command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
+    command += _event_arguments(submission, config, pull_request, tmp)
+    if pull_request is not None:
+        command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
+        command += _pull_request_arguments(pull_request, config)
+    return command
 
 
 def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
