@@ -402,8 +402,8 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
             continue
         _say(stream, f"wild-ci: the local run of {session} iteration {iteration:04d} (pid {pid}) had died; "
                      f"recorded from what act kept: {report.counts_line(results)}")  # fmt: skip
-        if tmp.name.startswith(TMP_PREFIX) and tmp.parent == Path(tempfile.gettempdir()):
-            shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.name.startswith(TMP_PREFIX) and tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)  # (the dead run's TMPDIR may not be ours)
         marker.unlink(missing_ok=True)
         recovered.append(results)
     return recovered
