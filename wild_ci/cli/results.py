@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .. import collect, layout, ledger, report
 from ..config import committed_config
-from ..engines.act.runs import local_leg_folder
+from ..engines.act.runs import local_leg_folder, recover_all_sessions
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
 from ..specs import ExperimentResult, IterationResults, Status
@@ -30,7 +30,9 @@ def context(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    sessions = collect.session_states(ledger.open_repo(args.repo))
+    repo = ledger.open_repo(args.repo)
+    recover_all_sessions(repo)  # a local run that died (SIGKILL) is recorded before it is shown
+    sessions = collect.session_states(repo)
     if args.json:
         print(json.dumps({"sessions": [s.to_json() for s in sessions]}, indent=2))
         return EXIT_OK
