@@ -52,7 +52,69 @@ def flag_position_problem(command: str) -> str | None:
     return None
 
 
-HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+def open_quote(command: str) -> tuple[str, int] | None:
+    """The quote bash would find unclosed in the command — `'`, `"` or a backtick — and the
+    command's line (1-based) where it opens, or None. Followed as bash reads: a `#` at the start
+    of a word begins a comment, a backslash escapes outside single quotes, `$'…'` takes
+    backslash escapes, `$(…)` inside double quotes starts afresh, and the body of a
+    here-document (`<<EOF` … `EOF`) is data, not shell. One pass over the command."""
+    lines = command.split("\n")
+    stack: list[tuple[str, int]] = []  # open contexts: "'", "$'", '"', "`", "(" with their line
+    pending: list[str] = []  # here-document terminators whose bodies start on the next line
+    number = 0
+    while number < len(lines):
+        line = lines[number]
+        index = 0
+        while index < len(line):
+            char = line[index]
+            kind = stack[-1][0] if stack else None
+            if kind == "'":
+                if char == "'":
+                    stack.pop()
+            elif kind in ("$'", '"', "`") and char == "\\":
+                index += 1
+            elif kind == "$'":
+                if char == "'":
+                    stack.pop()
+            elif kind == '"':
+                if char == '"':
+                    stack.pop()
+                elif char == "`" or line.startswith("$(", index):
+                    stack.append((char if char == "`" else "(", number))
+                    index += 1 if char == "`" else 2
+                    continue
+            elif kind == "`" and char == "`":
+                stack.pop()
+            elif char == "\\":
+                index += 1
+            elif char in "'\"`":
+                stack.append(("$'" if char == "'" and index and line[index - 1] == "$" else char, number))
+            elif char == "(":
+                stack.append(("(", number))
+            elif char == ")":
+                if kind == "(":
+                    stack.pop()
+            elif char == "#" and (index == 0 or line[index - 1] in " \t;&|()"):
+                break
+            elif char == "<" and line.startswith("<<", index) and not line.startswith("<<<", index):
+                match = HEREDOC.match(line, index)
+                if match:
+                    pending.append(match.group(2))
+                    index = match.end()
+                    continue
+            index += 1
+        number += 1
+        if pending and (not stack or stack[-1][0] == "("):
+            for terminator in pending:  # skip each body, in order, up to its terminator line
+                while number < len(lines) and lines[number].strip() != terminator:
+                    number += 1
+                number += 1
+            pending = []
+    quote = next(((kind, line) for kind, line in stack if kind != "("), None)
+    return None if quote is None else (quote[0][-1], quote[1] + 1)
+
+
+HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")  # no `<<'A B'`, rare
 
 
 def _ends_in_heredoc(command: str) -> bool:
