@@ -51,7 +51,7 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
         value = item.get(spec.key)
         values[spec.attr] = spec.default() if value is None else spec.validate(value, spec.key, error)
     parameters: dict[str, Any] = values["parameters"]
-    quote = open_quote(command) if command is not None else None
+    quote = open_quote(command) if command is not None and len(command) <= limits.max_command_chars else None
     if quote is not None:
         where = f" (opened on its line {quote[1]})" if "\n" in (command or "") else ""
         error("command", f"the command has an unmatched {quote[0]} quote{where}: bash would refuse it; "
