@@ -24,8 +24,10 @@ from .items import add_item, assign_ids, reject
 from .safe_yaml import AliasesRefused, load_yaml
 from .tolerant import Unreadable, read_tolerantly
 
+MAX_QUOTATION_WARNINGS = 20  # one per quotation up to here, then one for the rest
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 BACKTICK_RUN = re.compile(r"`+")
+SINGLE_BACKTICK_SPAN = re.compile(r"`[^`]+`")
 FIRST_BULLET = re.compile(r"^( *)[-*](?: |$)", re.MULTILINE)
 
 
@@ -45,7 +47,7 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     lines = _LineIndex(text)
     quoted = _quoted_spans(text)
     blocks = _find_tags(text, "experiments", quoted)
-    for offset in blocks.quoted:
+    for offset in blocks.quoted[:MAX_QUOTATION_WARNINGS]:
         out.warnings.append(
             Diagnostic(
                 lines.line(offset),
@@ -53,6 +55,9 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
                 "quotation and was ignored; write the block outside code to run it",
             )
         )
+    if len(blocks.quoted) > MAX_QUOTATION_WARNINGS:
+        more = len(blocks.quoted) - MAX_QUOTATION_WARNINGS
+        out.warnings.append(Diagnostic(None, f"{more} more quoted <experiments> blocks were ignored"))
     for offset in blocks.recovered:
         out.warnings.append(
             Diagnostic(
@@ -226,6 +231,8 @@ def code_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[
     opens a span that the next run of exactly n backticks closes; a run that nothing closes is
     literal text. One backward pass links each run to the next run of its length."""
     end = len(text) if end is None else end
+    if text.find("``", start, end) < 0:  # single backticks only: they pair in order
+        return [m.span() for m in SINGLE_BACKTICK_SPAN.finditer(text, start, end)]
     runs = [m.span() for m in BACKTICK_RUN.finditer(text, start, end)]
     following = [0] * len(runs)  # index of the next run of the same length, 0 when none
     last: dict[int, int] = {}
