@@ -164,7 +164,12 @@ def run_case(path: Path, tree: Path, cap: float) -> str:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", RUNNER, str(path)], env=env, capture_output=True, text=True, timeout=cap
+            [sys.executable, "-c", RUNNER, str(path)],
+            env=env,
+            cwd=tree,  # `python -c` puts the working directory first on sys.path
+            capture_output=True,
+            text=True,
+            timeout=cap,
         )
     except subprocess.TimeoutExpired:
         return f">{cap:g} s"

@@ -115,7 +115,8 @@ def test_every_adversarial_family_of_the_bench_parses_quickly_at_256_kib(tmp_pat
         "    t = time.perf_counter(); read_brain_output(open(p, 'rb').read())\n"
         "    print(round(time.perf_counter() - t, 3))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, *paths], capture_output=True, text=True, timeout=60)
+    command = [sys.executable, "-c", script, *paths]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     times = dict(zip(bench.FAMILIES, map(float, done.stdout.split()), strict=True))
     assert max(times.values()) < 5, times
