@@ -70,15 +70,15 @@ class InvalidBrainOutput(BadInput):
 
 
 def read_brain_output(data: bytes, limits: Limits | None = None) -> BrainOutput:
-    """Decode and parse; decoding problems become warnings of the parse."""
+    """Decode and parse; bytes that are not UTF-8 text are an error of the parse."""
     limits = limits or Limits()
     if len(data) > limits.max_brain_bytes:
         message = f"the brain output has {len(data)} bytes; the limit is {limits.max_brain_bytes}"
         return BrainOutput(errors=[Diagnostic(None, message)])
-    text, decode_warnings = decode_brain_output(data)
-    parsed = parse_brain_output(text, limits)
-    parsed.warnings[:0] = decode_warnings
-    return parsed
+    text, not_text = decode_brain_output(data)
+    if not_text is not None:
+        return BrainOutput(errors=[not_text])
+    return parse_brain_output(text, limits)
 
 
 def submit(

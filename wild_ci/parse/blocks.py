@@ -21,11 +21,14 @@ from ..specs import BrainOutput, Diagnostic
 from .fast import read_canonical
 from .fields import KNOWN_KEYS
 from .items import add_item, assign_ids, reject
+from .safe_yaml import AliasesRefused, load_yaml
 from .tolerant import Unreadable, read_tolerantly
 
+MAX_QUOTATION_WARNINGS = 20  # one per quotation up to here, then one for the rest
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+BACKTICK_RUN = re.compile(r"`+")
+SINGLE_BACKTICK_SPAN = re.compile(r"`[^`]+`")
+FIRST_BULLET = re.compile(r"^( *)[-*](?: |$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -41,30 +44,34 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     """Parse a whole brain output; the result carries errors instead of raising."""
     limits = limits or Limits()
     out = BrainOutput()
+    lines = _LineIndex(text)
     quoted = _quoted_spans(text)
     blocks = _find_tags(text, "experiments", quoted)
-    for offset in blocks.quoted:
+    for offset in blocks.quoted[:MAX_QUOTATION_WARNINGS]:
         out.warnings.append(
             Diagnostic(
-                _line_of(text, offset),
+                lines.line(offset),
                 "an <experiments> block inside a code span or fenced code block is a "
                 "quotation and was ignored; write the block outside code to run it",
             )
         )
+    if len(blocks.quoted) > MAX_QUOTATION_WARNINGS:
+        more = len(blocks.quoted) - MAX_QUOTATION_WARNINGS
+        out.warnings.append(Diagnostic(None, f"{more} more quoted <experiments> blocks were ignored"))
     for offset in blocks.recovered:
         out.warnings.append(
             Diagnostic(
-                _line_of(text, offset),
+                lines.line(offset),
                 "this <experiments> block starts inside what looked like inline code (an unmatched "
                 "backtick before it?); it was used",
             )
         )
     for offset in blocks.unclosed:
-        line = _line_of(text, offset)
+        line = lines.line(offset)
         message = "this <experiments> block is never closed: add </experiments> after its last item"
         reject(out, None, line, [Diagnostic(line, message)])
     for tag in blocks.tags:
-        _parse_block(text, tag, out, limits)
+        _parse_block(text, lines, tag, out, limits)
     if len(out.experiments) > limits.max_experiments:
         extra = out.experiments[limits.max_experiments]
         out.errors.append(
@@ -85,14 +92,37 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     return out
 
 
-def decode_brain_output(data: bytes) -> tuple[str, list[Diagnostic]]:
-    """Brain outputs should be UTF-8; bytes that are not are replaced, with a warning."""
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def decode_brain_output(data: bytes) -> tuple[str, Diagnostic | None]:
+    """The text of a brain output, or an error naming the line of its first byte that is not UTF-8
+    text: a changed byte would change a command, so nothing is replaced. A UTF-8 byte order mark
+    is dropped; a NUL byte (UTF-16, a binary file) is not text."""
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+    if data.startswith(UTF16_BOMS):
+        return "", Diagnostic(1, "the brain output is UTF-16 (it starts with a UTF-16 byte order mark); "
+                              "save it as UTF-8")  # fmt: skip
     try:
-        return data.decode("utf-8"), []
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        text = data.decode("utf-8", errors="replace")
-        return text, [Diagnostic(line, "bytes that are not UTF-8 were replaced with U+FFFD")]
+        return "", _not_text(data, exc.start, f"byte 0x{data[exc.start]:02x} is not UTF-8")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return "", _not_text(data, nul, "a NUL byte (a binary file, or UTF-16 without a byte order mark?)")
+    return text, None
+
+
+def _not_text(data: bytes, offset: int, what: str) -> Diagnostic:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return Diagnostic(
+        data.count(b"\n", 0, offset) + 1,
+        f"the brain output is not UTF-8 text: {what} (column {column}); nothing was replaced, "
+        "save it as UTF-8",
+    )
 
 
 # --- blocks -------------------------------------------------------------------------------------
@@ -106,41 +136,63 @@ class _Tags:
     recovered: list[int]  # blocks that looked like code only because of a stray backtick
 
 
-def _find_tags(text: str, name: str, quoted: list[tuple[int, int]]) -> _Tags:
+def _find_tags(text: str, name: str, quoted: _Spans) -> _Tags:
     """Pair each opening tag outside code with the next closing tag. An opening tag inside code
-    is skipped, so a quoted mention of the tag cannot swallow the real block that follows."""
-    opening = re.compile(rf"<{name}(?=[\s>/])[^>]*>", re.IGNORECASE)  # not <experiments-draft>
-    closing = re.compile(rf"</{name}\s*>", re.IGNORECASE)
+    is skipped, so a quoted mention of the tag cannot swallow the real block that follows.
+    Linear in the text: openings, closings and code spans are each walked once, in order."""
+    opening = re.compile(rf"<{name}(?=[\s>/])[^<>]*>", re.IGNORECASE)  # not <experiments-draft>
+    closings = [m.span() for m in re.finditer(rf"</{name}\s*>", text, re.IGNORECASE)]
+    spans = quoted.spans
     found = _Tags([], [], [], [])
-    maybe_hidden: list[tuple[re.Match[str], re.Match[str]]] = []
-    position = 0
-    while (start := opening.search(text, position)) is not None:
-        end = closing.search(text, start.end())
-        span = _span_at(start.start(), quoted)
+    maybe_hidden: list[tuple[int, int, tuple[int, int]]] = []  # (start, content start, closing)
+    position = closing_index = span_index = 0
+    for start, content_start in (m.span() for m in opening.finditer(text)):
+        if start < position:
+            continue
+        while closing_index < len(closings) and closings[closing_index][0] < content_start:
+            closing_index += 1
+        end = closings[closing_index] if closing_index < len(closings) else None
+        while span_index < len(spans) and spans[span_index][1] <= start:
+            span_index += 1
+        span = spans[span_index] if span_index < len(spans) and spans[span_index][0] <= start else None
         if span is not None:
-            if end is not None and end.end() <= span[1]:
-                found.quoted.append(start.start())
-            elif end is not None and _span_at(end.start(), quoted) is None:
-                maybe_hidden.append((start, end))
-            position = start.end()
+            if end is not None and end[1] <= span[1]:
+                found.quoted.append(start)
+            elif end is not None and quoted.at(end[0]) is None:
+                maybe_hidden.append((start, content_start, end))
             continue
         if end is None:
-            found.unclosed.append(start.start())
+            found.unclosed.append(start)
             break
-        found.tags.append(_Tag(start.start(), start.end(), text[start.end() : end.start()]))
-        position = end.end()
+        found.tags.append(_Tag(start, content_start, text[content_start : end[0]]))
+        position = end[1]
     # A block whose closing tag no other block used was only hidden by a stray backtick before it.
     used_ends = {tag.content_start + len(tag.content) for tag in found.tags}
-    for start, end in maybe_hidden:
-        if end.start() not in used_ends:
-            used_ends.add(end.start())
-            found.tags.append(_Tag(start.start(), start.end(), text[start.end() : end.start()]))
-            found.recovered.append(start.start())
+    for start, content_start, end in maybe_hidden:
+        if end[0] not in used_ends:
+            used_ends.add(end[0])
+            found.tags.append(_Tag(start, content_start, text[content_start : end[0]]))
+            found.recovered.append(start)
     found.tags.sort(key=lambda tag: tag.start)
     return found
 
 
-def _quoted_spans(text: str) -> list[tuple[int, int]]:
+class _Spans:
+    """Sorted, non-overlapping (start, end) offsets of code; `at` finds the one holding an offset
+    by bisection."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = sorted(spans)
+        self._starts = [start for start, _ in self.spans]
+
+    def at(self, offset: int) -> tuple[int, int] | None:
+        index = bisect.bisect_right(self._starts, offset) - 1
+        if index >= 0 and offset < self.spans[index][1]:
+            return self.spans[index]
+        return None
+
+
+def _quoted_spans(text: str) -> _Spans:
     """Offsets covered by fenced code blocks and inline code spans of the surrounding prose.
     As in Markdown, an inline code span may run over line breaks inside one paragraph."""
     spans: list[tuple[int, int]] = []
@@ -149,11 +201,8 @@ def _quoted_spans(text: str) -> list[tuple[int, int]]:
     paragraph_start = 0
 
     def close_paragraph(end: int) -> None:
-        if "`" in text[paragraph_start:end]:
-            spans.extend(
-                (paragraph_start + m.start(), paragraph_start + m.end())
-                for m in INLINE_CODE.finditer(text[paragraph_start:end])
-            )
+        if text.find("`", paragraph_start, end) >= 0:
+            spans.extend(code_spans(text, paragraph_start, end))
 
     for line in text.splitlines(keepends=True):
         match = FENCE.match(line) if ("`" in line or "~" in line) else None
@@ -174,29 +223,56 @@ def _quoted_spans(text: str) -> list[tuple[int, int]]:
         spans.append((fence[2], len(text)))
     else:
         close_paragraph(len(text))
+    return _Spans(spans)
+
+
+def code_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """CommonMark's inline code spans in text[start:end], in linear time: a run of n backticks
+    opens a span that the next run of exactly n backticks closes; a run that nothing closes is
+    literal text. One backward pass links each run to the next run of its length."""
+    end = len(text) if end is None else end
+    if text.find("``", start, end) < 0:  # single backticks only: they pair in order
+        return [m.span() for m in SINGLE_BACKTICK_SPAN.finditer(text, start, end)]
+    runs = [m.span() for m in BACKTICK_RUN.finditer(text, start, end)]
+    following = [0] * len(runs)  # index of the next run of the same length, 0 when none
+    last: dict[int, int] = {}
+    for index in range(len(runs) - 1, -1, -1):
+        run_start, run_end = runs[index]
+        following[index] = last.get(run_end - run_start, 0)
+        last[run_end - run_start] = index
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(runs):
+        closer = following[index]
+        if closer:
+            spans.append((runs[index][0], runs[closer][1]))
+            index = closer + 1
+        else:
+            index += 1
     return spans
 
 
-def _span_at(offset: int, spans: list[tuple[int, int]]) -> tuple[int, int] | None:
-    return next(((start, end) for start, end in spans if start <= offset < end), None)
-
-
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
 class _LineIndex:
-    """Line numbers by character offset in O(log n): a YAML block of 10,000 items asks for one per
-    key, and counting from the start each time made reading it quadratic."""
+    """Line numbers by character offset in constant time: the count of line breaks before every
+    4,096th character is kept, and a query counts the rest (at most 4 KiB). A block of 10,000
+    items asks for one line per key, and 100,000 quoted tags one each: counting from the start
+    made both quadratic; a list of every break's offset costs seconds and 200 MB at 5 MiB."""
+
+    STEP = 4096
 
     def __init__(self, text: str) -> None:
-        self._breaks = [match.start() for match in re.finditer("\n", text)]
+        self._text = text
+        self._counts = [0]
+        for start in range(0, len(text), self.STEP):
+            self._counts.append(self._counts[-1] + text.count("\n", start, start + self.STEP))
 
     def line(self, offset: int) -> int:
-        return bisect.bisect_left(self._breaks, offset) + 1
+        offset = max(0, min(offset, len(self._text)))
+        block = offset // self.STEP
+        return self._counts[block] + self._text.count("\n", block * self.STEP, offset) + 1
 
 
-def _last_signal(text: str, name: str, quoted: list[tuple[int, int]]) -> str | None:
+def _last_signal(text: str, name: str, quoted: _Spans) -> str | None:
     values = [t.content.strip() for t in _find_tags(text, name, quoted).tags]
     return values[-1] if values else None
 
@@ -214,30 +290,36 @@ def _unwrap_fence(content: str) -> str:
     return "\n".join(lines)
 
 
-def _parse_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
+def _parse_block(text: str, lines: _LineIndex, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     """One block, read by the fastest reader that understands it; nothing it contains can make
     the parser raise: what cannot be read becomes an error naming the block's line."""
     try:
-        _read_block(text, tag, out, limits)
+        _read_block(text, lines, tag, out, limits)
     except (ValueError, TypeError, AttributeError, KeyError, RecursionError, OverflowError) as exc:
-        line = _line_of(text, tag.start)
+        line = lines.line(tag.start)
         message = f"the <experiments> block cannot be read: {exc.__class__.__name__}: {str(exc)[:200]}"
         reject(out, None, line, [Diagnostic(line, message)])
 
 
-def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
-    first_line = _line_of(text, tag.content_start)
+def _read_block(text: str, lines: _LineIndex, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
+    first_line = lines.line(tag.content_start)
     content = _unwrap_fence(tag.content)
     if not content.strip():
         return
 
-    lines: _LineIndex | None = None
-
     def at(mark: yaml.Mark) -> int:
         """YAML also breaks lines at U+0085/U+2028; count lines by character offset as we do."""
-        nonlocal lines
-        lines = lines or _LineIndex(text)
         return lines.line(tag.content_start + mark.index)
+
+    items = _count_items(content)
+    if len(out.experiments) + items > limits.max_experiments:  # refused before reading it: 5 MiB of
+        line = lines.line(tag.start)  # items would take seconds to validate, for an error anyway
+        message = (
+            f"{len(out.experiments) + items} experiments in one output; the limit is "
+            f"{limits.max_experiments} (this block has {items} items; it was not read)"
+        )
+        reject(out, None, line, [Diagnostic(line, message)])
+        return
 
     canonical = read_canonical(content, first_line)
     if canonical is not None:  # the common shape, read exactly as YAML would but much faster
@@ -245,17 +327,17 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
             add_item(values, item_line, key_lines, out, limits)
         return
     try:
-        node, data = _load_yaml(content)
+        node, data = load_yaml(content)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         _parse_tolerantly(content, first_line, at(mark) if mark else first_line, exc, out, limits)
         return
-    if data is None or node is None:
-        return
-    if _uses_aliases(node):
-        line = at(node.start_mark)
+    except AliasesRefused as refused:
+        line = at(refused.node.start_mark)
         message = "YAML anchors and aliases (&name, *name) are not allowed in an <experiments> block"
         reject(out, None, line, [Diagnostic(line, message)])
+        return
+    if data is None or node is None:
         return
     if isinstance(data, dict):
         pairs = [(data, node)]
@@ -269,6 +351,15 @@ def _read_block(text: str, tag: _Tag, out: BrainOutput, limits: Limits) -> None:
     for item, item_node in pairs:
         _prefer_json_parameters(item, item_node, content)
         add_item(item, at(item_node.start_mark), _key_lines(item_node, at), out, limits)
+
+
+def _count_items(content: str) -> int:
+    """How many items a block has, counted as bullets at the first bullet's indent."""
+    first = FIRST_BULLET.search(content)
+    if first is None:
+        return 0
+    bullet = re.compile(rf"^{re.escape(first.group(1))}[-*](?: |$)", re.MULTILINE)
+    return sum(1 for _ in bullet.finditer(content))
 
 
 def _parse_tolerantly(
@@ -293,23 +384,6 @@ def _parse_tolerantly(
         add_item(item.values, item.line, item.key_lines, out, limits)
 
 
-def _uses_aliases(root: yaml.Node) -> bool:
-    """An alias makes a node reachable twice; a few hundred bytes of them expand to gigabytes."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            return True
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-    return False
-
-
 def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
     """Parameters written as a JSON object are read as JSON: YAML 1.1 would turn `1e-05` into a
     string and change what the experiment receives."""
@@ -324,17 +398,6 @@ def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
             if isinstance(parsed, dict):
                 item["parameters"] = parsed
             return
-
-
-def _load_yaml(content: str) -> tuple[yaml.Node | None, Any]:
-    """Compose once (the nodes carry line numbers) and construct from those nodes, with libyaml
-    when PyYAML has it: a 10,000-experiment block parses in about a tenth of the pure-Python time."""
-    loader = SAFE_LOADER(content)
-    try:
-        node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
-    finally:
-        loader.dispose()
 
 
 def _key_lines(node: yaml.Node, at: Callable[[yaml.Mark], int]) -> dict[str, int]:

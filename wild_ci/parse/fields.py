@@ -25,6 +25,7 @@ import yaml
 from ..specs import Experiment
 from ..values import normalize_setup, parse_duration, runner_labels
 from .commands import flag_value
+from .safe_yaml import AliasesRefused, load_value
 
 ErrorFn = Callable[[str, str], None]
 Validator = Callable[[Any, str, ErrorFn], Any]
@@ -66,9 +67,12 @@ def _parameters(value: Any, key: str, error: ErrorFn) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = yaml.safe_load(value)
+            value = load_value(value)  # the block's own rules: libyaml, no aliases
         except yaml.YAMLError:
             error("parameters", "'parameters' must be a mapping (JSON or YAML)")
+            return {}
+        except AliasesRefused:
+            error("parameters", "'parameters' must not use YAML anchors and aliases (&name, *name)")
             return {}
         if value is None:
             return {}

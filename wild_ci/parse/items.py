@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import Limits
 from ..specs import BrainOutput, Diagnostic, Experiment, InvalidItem
-from .commands import final_command, flag_position_problem
+from .commands import final_command, flag_position_problem, open_quote
 from .fields import FIELDS, KNOWN_KEYS
 
 MAX_ID_LENGTH = 48
@@ -51,7 +51,12 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
         value = item.get(spec.key)
         values[spec.attr] = spec.default() if value is None else spec.validate(value, spec.key, error)
     parameters: dict[str, Any] = values["parameters"]
-    if command is not None and parameters:
+    quote = open_quote(command) if command is not None and len(command) <= limits.max_command_chars else None
+    if quote is not None:
+        where = f" (opened on its line {quote[1]})" if "\n" in (command or "") else ""
+        error("command", f"the command has an unmatched {quote[0]} quote{where}: bash would refuse it; "
+              "close the quote or escape it")  # fmt: skip
+    elif command is not None and parameters:
         problem = flag_position_problem(command)
         if problem:
             error("command", f"the parameters cannot be appended: {problem}")
@@ -70,26 +75,29 @@ def reject(out: BrainOutput, goal: str | None, line: int | None, errors: list[Di
     out.invalid.append(InvalidItem(line=line, goal=goal, errors=errors))
 
 
-def slugify(goal: str) -> str:
-    """A deterministic, artifact-name-safe id from a goal: lowercase ASCII words joined by '-'."""
+def slugify(goal: str, length: int = MAX_ID_LENGTH) -> str:
+    """A deterministic, artifact-name-safe id from a goal: lowercase ASCII words joined by '-',
+    at most `length` characters, cut at a word boundary when there is one."""
     ascii_text = unicodedata.normalize("NFKD", goal).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    if len(slug) > MAX_ID_LENGTH:
-        cut = slug[:MAX_ID_LENGTH]
-        ends_at_word = slug[MAX_ID_LENGTH] == "-"
+    if len(slug) > length:
+        cut = slug[:length]
+        ends_at_word = slug[length] == "-"
         slug = cut if ends_at_word or "-" not in cut else cut.rsplit("-", 1)[0]
     return slug or "experiment"
 
 
 def assign_ids(experiments: list[Experiment]) -> None:
-    """Ids are slugs of goals, made unique inside the iteration by a numeric suffix."""
+    """Ids are slugs of goals, made unique inside the iteration by a numeric suffix; with its
+    suffix an id still has at most MAX_ID_LENGTH characters (the base is cut shorter)."""
     seen: set[str] = set()
     next_suffix: dict[str, int] = {}  # per base: every smaller suffix is taken (linear, not quadratic)
     for experiment in experiments:
         base = slugify(experiment.goal)
         candidate, n = base, next_suffix.get(base, 2)
         while candidate in seen:
-            candidate = f"{base}-{n}"
+            suffix = f"-{n}"
+            candidate = slugify(base, MAX_ID_LENGTH - len(suffix)) + suffix
             n += 1
         next_suffix[base] = n
         seen.add(candidate)
