@@ -76,7 +76,9 @@ class LocalRun:
     results: IterationResults
     run_dir: Path
     act_exit_code: int
-    collected_by: str  # "workflow" (the collect job committed) or "host" (wild-ci's fallback)
+    # "workflow" (the collect job committed), "host" (wild-ci's fallback), or "nothing to run"
+    # (an iteration without experiments: committed, no run, no results)
+    collected_by: str
 
 
 def find_act() -> str:
@@ -119,6 +121,14 @@ def run_local(
         submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
         if submission is None:
             return None
+        if not submission.spec.experiments:  # committed, and nothing to run
+            return LocalRun(
+                submission,
+                collect.empty_results(submission.spec),
+                run_dir_for(ledger.open_repo(repo_path), submission),
+                0,
+                "nothing to run",
+            )
         return run_submission(repo_path, submission, config, progress_stream, pull_request)
 
 
