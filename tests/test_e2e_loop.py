@@ -95,7 +95,7 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
     assert "- accuracy = 0.9 (higher is better): experiment train-with-lr-0-4, iteration 0001" in prompts[1]
     assert '<experiment_results session="main" iteration="0002"' in prompts[2]
     assert "lr=0.3 accuracy=1.0 version=v2" in prompts[2]  # the brain's edit ran
-    assert "- accuracy = 1.0 (higher is better): experiment train-with-lr-0-3, iteration 0002" in prompts[2]
+    assert "- accuracy = 1 (higher is better): experiment train-with-lr-0-3, iteration 0002" in prompts[2]
     assert "- 0001: 2 experiments: 2 succeeded" in prompts[2]
     # the brain's last word is in the ledger, and stdout ends the loop with it
     assert "Good enough." in git(repo, "show", "wild/main:.wild/iterations/0003/brain.md")
@@ -129,5 +129,6 @@ def test_the_brain_gets_its_errors_and_a_failing_brain_stops_the_loop(make_repo,
     second = (tmp_path / "prompts" / "1.md").read_text()
     assert "# Your last output was refused" in second and "- line 2: 'command' is required" in second
     assert "Your last output was NOT run and nothing was committed" in second
+    assert "None yet: this is the first turn." not in second
     assert git(repo, "branch", "--list", "wild/*") == ""
     assert RepoState.of(repo) == state

@@ -101,6 +101,7 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
     )
     previous = latest_block(repo, options.session, config)
     errors: list[str] = []
+    refused: str | None = None
     last: Answer | None = None
     for turn in range(1, options.max_turns + 1):
         label = iteration_label(next_iteration(repo, options.session))
@@ -108,7 +109,8 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
             template,
             goal=goal, session=options.session, turn=turn, max_turns=options.max_turns, iteration=label,
             project_root=config.project_root or str(ledger.work_tree(repo)), previous=previous,
-            errors=errors, best=best_metrics(repo, options.session), history=history(repo, options.session),
+            errors=errors, refused=refused, best=best_metrics(repo, options.session),
+            history=history(repo, options.session),
         )  # fmt: skip
         saved = loop_prompt_file(repo, options.session, label)
         saved.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,10 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
             + (f", {len(parsed.errors)} error(s)" if parsed.errors else ""),
         )
         last = step(reply.output, parsed)
-        previous, errors = last.block, last.errors
+        # A refused output keeps the last results in the prompt: the brain was answering them.
+        refused = last.block if last.errors else None
+        previous = previous if last.errors else last.block
+        errors = last.errors
         if last.errors:
             say(
                 out, f"turn {turn}: the output was refused ({len(last.errors)} error(s)); the brain gets them"

@@ -219,7 +219,8 @@ def invalid_output_block(session: str, errors: list, warnings: list) -> str:
     lines = [
         f'<experiment_results session="{session}" iteration="none">',
         f"Your last output was NOT run and nothing was committed: it has {n} error{'s' * (n != 1)}. "
-        "Fix them and write the whole output again (every experiment, not only the fixed ones).",
+        f"Fix {'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only "
+        "the fixed ones).",
         "",
         "Errors in your last output:",
         *(f"- {one_line(str(e), 1000)}" for e in errors),
