@@ -33,7 +33,7 @@ from .engines.act.runs import run_local
 from .engines.github import runs as github
 from .errors import PipelineError, UsageError
 from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_prompt_file
-from .specs import BrainOutput
+from .specs import BrainOutput, IterationResults
 from .templating import environment
 
 PROMPT_TEMPLATE = "loop-prompt.md.j2"
@@ -220,22 +220,26 @@ def latest_block(repo: git.Repo, session: str, config: Config) -> str | None:
 
 
 def best_metrics(repo: git.Repo, session: str) -> list[BestMetric]:
-    """The best value of each metric across the session's iterations, with where it came from
-    (lower is better for losses, errors, times; higher for the rest). Names are defused."""
+    """The best value of each metric across the session's iterations (`best_of`)."""
     tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    found = [collect.read_results(repo, tip, n) for n in ledger.iterations_at(repo, tip)] if tip else []
+    return best_of([results for results in found if results is not None])
+
+
+def best_of(iterations: list[IterationResults]) -> list[BestMetric]:
+    """The best value of each metric, with the experiment and iteration it came from (lower is
+    better for losses, errors, times; higher for the rest); the first to reach it on a tie.
+    Names are defused, like every text from an experiment."""
     best: dict[str, BestMetric] = {}
-    for number in ledger.iterations_at(repo, tip):
-        results = collect.read_results(repo, tip, number) if tip else None
-        for r in results.experiments if results else []:
+    for results in iterations:
+        for r in results.experiments:
             for name, value in r.metrics.items():
-                if not isinstance(value, (int, float)) or math.isnan(value):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     continue
                 lower = report.lower_is_better(name)
                 held = best.get(name)
                 if held is None or (value < held.value if lower else value > held.value):
-                    best[name] = BestMetric(
-                        report.one_line(name, 100), value, r.id, iteration_label(number), lower
-                    )
+                    best[name] = BestMetric(report.one_line(name, 100), value, r.id, results.label, lower)
     return [best[name] for name in sorted(best)][:BEST_SHOWN]
 
 
