@@ -103,6 +103,9 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
         '<experiment_results session="main" iteration="0003">\nNo experiments were run.\n\n'
         "Your promise was DONE.\n</experiment_results>\n"
     )
+    # `context` answers for the DONE iteration, then gives the latest results there are
+    context = run_cli("context", "--repo", str(repo)).stdout.decode()
+    assert context.startswith(done.stdout.decode() + '<experiment_results session="main" iteration="0002"')
 
 
 def test_the_brain_gets_its_errors_and_a_failing_brain_stops_the_loop(make_repo, tmp_path: Path) -> None:

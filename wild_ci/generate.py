@@ -151,7 +151,8 @@ def submit(
     if count > MESSAGE_IDS:
         listed.append(f"- … and {count - MESSAGE_IDS} more (experiments.json has them all)")
     counted = f"{count} experiment{'s' * (count != 1)}" if count else "no experiments"
-    promised = f", promise {' '.join(spec.promise.split())[:40]}" if spec.promise else ""
+    # an iteration without a run says what it is for in the log: its promise
+    promised = f", promise {' '.join(spec.promise.split())[:40]}" if spec.promise and not count else ""
     message = f"wild: {session} iteration {spec.label} ({counted}{promised})\n\n" + "\n".join(listed)
     commit = ledger.commit_tree(repo, tree, parent, message)
     ledger.update_branch(repo, branch, commit, tip, f"wild-ci: iteration {spec.label}")
