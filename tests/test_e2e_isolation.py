@@ -108,7 +108,8 @@ def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:
         f"( ( sleep 301 & echo $! >> {pids} ) & ); "
         f"setsid bash -c '( sleep 302 & echo $! >> {pids} ) &'; "
         f"nohup setsid sleep 303 > /dev/null 2>&1 & echo $! >> {pids}; "
-        "sleep 1; echo started"
+        # every escapee has started before the command ends (a loaded machine is slow to fork)
+        f"for i in $(seq 300); do [ $(wc -l < {pids}) -ge 4 ] && break; sleep 0.1; done; echo started"
     )
     repo = make_repo()
     brain = tmp_path / "brain.md"

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -232,3 +233,82 @@ def test_a_100000_file_outputs_folder_is_capped_with_a_notice(make_repo, tmp_pat
     assert len(result.outputs) == 10_000
     assert "90000 output file(s) not kept" in result.note
     assert time.monotonic() - start < 120
+
+
+# Issue 15, observation 5: a leg records its experiment whatever the experiment did.
+
+
+def test_an_experiment_that_deletes_its_checkout_is_still_recorded(make_repo, tmp_path: Path) -> None:
+    """`cd .. && rm -rf "$OLDPWD"`: the leg's files live outside the checkout, and the checkout's
+    folder is there again for the runner's next step (the upload starts in it)."""
+    command = 'echo kept; echo "$PWD" > ../deleted.txt; cd .. && rm -rf "$OLDPWD"'
+    ws = checkout(make_repo, one("vanish", command))
+    result = execute(ws, 1, "vanish", tmp_path / "out", mirror=False)
+    assert (result.status, result.exit_code) == ("succeeded", 0)
+    assert (tmp_path / "out/stdout.log").read_text() == "kept\n"
+    assert json.loads((tmp_path / "out/result.json").read_text())["status"] == "succeeded"
+    assert ws.is_dir()
+    assert "removed its workdir" in (result.note or "")
+
+
+def test_metrics_nested_200000_deep_keep_the_status_with_a_note(make_repo, tmp_path: Path) -> None:
+    command = "python3 -c \"print('[' * 200000 + ']' * 200000)\" > metrics.json"
+    ws = checkout(make_repo, one("deep", command))
+    result = execute(ws, 1, "deep", tmp_path / "out", mirror=False)
+    assert (result.status, result.metrics) == ("succeeded", {})
+    assert "nested deeper" in (result.note or "")
+
+
+def test_a_pathological_artifacts_glob_is_linear_and_bounded(make_repo, tmp_path: Path, monkeypatch) -> None:
+    """`**/**/**/**/**/**/f` over a 30-deep tree: pathlib's glob takes hours; the leg's own walk
+    visits each folder once, and a tree too large to walk in time ends with a note."""
+    command = "mkdir -p deep/" + "/".join(["d"] * 30) + " && touch deep/" + "/".join(["d"] * 30) + "/f"
+    extra = '  artifacts: ["**/**/**/**/**/**/f"]\n  timeout: 2s\n'
+    ws = checkout(make_repo, one("globs", command, extra))
+    done: list = []
+    worker = threading.Thread(
+        target=lambda: done.append(execute(ws, 1, "globs", tmp_path / "out", mirror=False))
+    )
+    worker.daemon = True
+    worker.start()
+    worker.join(30)
+    assert done, "gathering outputs held the leg past its timeout"
+    assert done[0].status == "succeeded"
+    assert done[0].outputs == ["deep/" + "/".join(["d"] * 30) + "/f"]
+    monkeypatch.setattr(execute_module, "GATHER_MAX_ENTRIES", 10)
+    ws2 = checkout_again(make_repo, tmp_path, one("globs", command, extra))
+    bounded = execute(ws2, 1, "globs", tmp_path / "out2", mirror=False)
+    assert bounded.status == "succeeded" and "gathered only in part" in (bounded.note or "")
+
+
+def test_a_log_the_disk_cannot_hold_still_drains_the_pipe(make_repo, tmp_path: Path, monkeypatch) -> None:
+    """A full disk while stdout.log is written: the leg keeps reading the experiment's output (else
+    the experiment blocks on a full pipe until its timeout) and records how it ended."""
+    real_open = Path.open
+
+    class Full:
+        def __init__(self, handle) -> None:
+            self.handle = handle
+
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+    def open_(self: Path, mode: str = "r", *args, **kwargs):
+        handle = real_open(self, mode, *args, **kwargs)
+        return Full(handle) if self.name == "stdout.log" and mode == "wb" else handle
+
+    monkeypatch.setattr(Path, "open", open_)
+    command = "python3 -c \"print('x' * 2000000)\"; echo done >&2"
+    ws = checkout(make_repo, one("flood", command, "  timeout: 10s\n"))
+    result = execute(ws, 1, "flood", tmp_path / "out", mirror=False)
+    assert (result.status, result.exit_code) == ("succeeded", 0)
+    assert (tmp_path / "out/stderr.log").read_text() == "done\n"

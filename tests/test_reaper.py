@@ -129,7 +129,7 @@ def test_a_leg_ends_what_its_experiment_left_outside_its_group(make_repo, tmp_pa
     """`wild-ci execute` as a leg starts it: survivors of setsid and of a double fork (both
     holding the leg's stdout) are gone when it exits, and the result came after them."""
     command = "setsid sleep 300 & echo $! >> pids; setsid bash -c '( sleep 301 & echo $! >> pids ) &'"
-    command += "; echo ok"
+    command += "; for i in $(seq 300); do [ $(wc -l < pids) -ge 2 ] && break; sleep 0.1; done; echo ok"
     ws = checkout(make_repo, one("escape", command))
     out = tmp_path / "out"
     start = time.monotonic()

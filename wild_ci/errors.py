@@ -15,6 +15,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from .text import visible
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -109,7 +111,7 @@ def _bug(prog: str) -> int:
 
 def _say(lines: list[str]) -> None:
     for line in lines:
-        print(line, file=sys.stderr)
+        print(visible(line), file=sys.stderr)  # an error may quote a brain or an experiment
 
 
 def _silence_stdout() -> None:

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import secrets
 import shutil
@@ -26,6 +27,7 @@ import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +41,13 @@ from .specs import Experiment, ExperimentResult, IterationSpec, Status, load_rec
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
+# Gathering outputs after the command is bounded too: a glob such as `**/**/**/**/f` over a deep tree,
+# or a tree of millions of entries, cannot hold the leg past its timeout. Past either bound the
+# files found so far are kept, with a note.
+GATHER_TIME_S = 10.0
+GATHER_MAX_ENTRIES = 200_000  # directory entries looked at, over all of outputs/, results/ and the globs
+METRICS_MAX_BYTES = 10 * 1024 * 1024
+METRICS_MAX_DEPTH = 64  # a flat object is wanted; deeper nesting is not parsed at all
 KILL_GRACE_S = 10.0
 LEFTOVER_GRACE_S = 2.0
 PIPE_DRAIN_S = 5.0
@@ -209,10 +218,21 @@ def execute(
         run = _run_command(command, workdir, env, paths, timeout_s, cap, mirror, spare)
     except _StartFailed as exc:
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
-    result.outputs, result.note = _copy_outputs(workdir, before, experiment.artifacts, paths.outputs,
-                                                spec.leg.max_output_bytes)  # fmt: skip
-    result.metrics = read_metrics(workdir, metrics_before)
-    return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, run.note)
+    notes = [run.note]
+    if not workdir.is_dir():
+        notes.append(f"the experiment removed its workdir {experiment.repo_workdir!r}: no outputs or metrics")
+    # The runner starts its next steps (the upload) in the checkout: an experiment that deleted it
+    # must not cost the leg its artifact.
+    with contextlib.suppress(OSError):
+        workspace.mkdir(parents=True, exist_ok=True)
+    paths.out.mkdir(parents=True, exist_ok=True)  # the experiment may have deleted that too
+    gathering = _Budget(GATHER_TIME_S, GATHER_MAX_ENTRIES)
+    result.outputs, copy_note = _copy_outputs(workdir, before, experiment.artifacts, paths.outputs,
+                                              spec.leg.max_output_bytes, gathering)  # fmt: skip
+    result.metrics, metrics_note = read_metrics_noted(workdir, metrics_before)
+    notes += [copy_note, gathering.note(), metrics_note]
+    note = "; ".join(n for n in notes if n) or None
+    return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, note)
 
 
 def _setup_failed(paths: LegPaths, result: ExperimentResult, message: str) -> ExperimentResult:
@@ -241,17 +261,55 @@ def _metrics_state(workdir: Path) -> dict[str, tuple[int, int]]:
 def read_metrics(workdir: Path, before: dict[str, tuple[int, int]] | None = None) -> dict[str, float]:
     """Numbers from a flat JSON object in `metrics.json` (the workdir's, else `results/`) that the
     experiment wrote or changed: one already in the checkout is not this run's result."""
+    return read_metrics_noted(workdir, before)[0]
+
+
+def read_metrics_noted(
+    workdir: Path, before: dict[str, tuple[int, int]] | None = None
+) -> tuple[dict[str, float], str | None]:
+    """`read_metrics`, and a note when a metrics file was there but could not be used (too large,
+    nested too deep to parse safely): the experiment keeps its status either way."""
     now = _metrics_state(workdir)
+    notes = []
     for name in METRICS_FILES:
         if name not in now or (before and before.get(name) == now[name]):
             continue
+        if now[name][0] > METRICS_MAX_BYTES:
+            notes.append(f"{name} was not read: over {METRICS_MAX_BYTES} bytes")
+            continue
         try:
-            data = json.loads((workdir / name).read_text(encoding="utf-8"))
+            text = (workdir / name).read_text(encoding="utf-8")
         except (OSError, ValueError):
             continue
+        if _nesting_depth(text) > METRICS_MAX_DEPTH:
+            notes.append(f"{name} was not read: nested deeper than {METRICS_MAX_DEPTH} levels")
+            continue
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            continue
         if isinstance(data, dict):
-            return {str(k): v for k, v in data.items() if _finite_number(v)}
-    return {}
+            return {str(k): v for k, v in data.items() if _finite_number(v)}, None
+    return {}, "; ".join(notes) or None
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(text: str) -> int:
+    """How deep JSON arrays and objects nest in `text` (brackets inside strings too: an upper
+    bound, which is all the parse needs), in linear time."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > METRICS_MAX_DEPTH:
+                    return deepest
+        else:
+            depth -= 1
+    return deepest
 
 
 def _finite_number(value: object) -> bool:
@@ -372,7 +430,7 @@ def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap:
         written = dropped = mirrored = 0
         tail = bytearray()
         assert source is not None
-        with target.open("wb") as sink:
+        with _Sink(target) as sink:
             while chunk := os.read(source.fileno(), 65536):
                 if mirror is not None and mirrored <= MIRROR_CAP_BYTES:
                     piece = chunk[: MIRROR_CAP_BYTES - mirrored]
@@ -403,6 +461,44 @@ def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap:
     thread = threading.Thread(target=copy, daemon=True)
     thread.start()
     return thread
+
+
+class _Sink:
+    """A log file that a full disk or a refused write cannot break: the pipe is still drained to
+    the end (else the experiment would block on it until its timeout), the file keeps what it
+    could hold."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle: IO[bytes] | None = None
+        with contextlib.suppress(OSError):
+            self.handle = path.open("wb")
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.write(data)
+            except OSError:
+                self._drop()
+
+    def flush(self) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.flush()
+            except OSError:
+                self._drop()
+
+    def _drop(self) -> None:
+        handle, self.handle = self.handle, None
+        with contextlib.suppress(OSError):
+            assert handle is not None
+            handle.close()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.handle is not None:
+            self._drop()
 
 
 def _end_group(
@@ -480,13 +576,96 @@ def _leg_env(spec: IterationSpec, experiment: Experiment, workspace: Path, workd
     return env
 
 
-def _snapshot_outputs(workdir: Path) -> dict[str, tuple[int, int]]:
+class _Budget:
+    """How long, and over how many directory entries, gathering outputs may go on."""
+
+    def __init__(self, seconds: float, entries: int) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.seconds = seconds
+        self.entries = entries
+        self.seen = 0
+        self.exceeded: str | None = None
+
+    def spend(self) -> bool:
+        """One more entry looked at; False once a bound is reached."""
+        if self.exceeded:
+            return False
+        self.seen += 1
+        if self.seen > self.entries:
+            self.exceeded = f"{self.entries} entries"
+        elif self.seen % 256 == 0 and time.monotonic() > self.deadline:
+            self.exceeded = f"{self.seconds:g}s"
+        return not self.exceeded
+
+    def note(self) -> str | None:
+        if not self.exceeded:
+            return None
+        return f"outputs were gathered only in part: looking for them stopped at {self.exceeded}"
+
+
+def _unbounded() -> _Budget:
+    return _Budget(math.inf, sys.maxsize)
+
+
+def _walk_files(workdir: Path, pattern: list[str], budget: _Budget) -> Iterator[str]:
+    """Paths (relative, with '/') of the files under `workdir` that `pattern` (glob segments; `**`
+    any number of folders) matches, without following symbolic links, visiting each folder once and
+    only the folders the pattern can still match in: linear in the tree, whatever the pattern."""
+    segments = [p for i, p in enumerate(pattern) if not (p == "**" and i and pattern[i - 1] == "**")]
+    last = len(segments)
+
+    def closure(states: set[int]) -> frozenset[int]:
+        more = set(states)
+        for state in sorted(states):
+            index = state
+            while index < last and segments[index] == "**":
+                index += 1
+                more.add(index)
+        return frozenset(more)
+
+    def step(states: frozenset[int], name: str) -> frozenset[int]:
+        after = set()
+        for state in states:
+            if state < last:
+                if segments[state] == "**":
+                    after.add(state)
+                elif fnmatchcase(name, segments[state]):
+                    after.add(state + 1)
+        return closure(after)
+
+    stack = [("", closure({0}))]
+    while stack:
+        relative, states = stack.pop()
+        try:
+            with os.scandir(workdir / relative if relative else workdir) as entries:
+                listing = list(entries)
+        except OSError:
+            continue
+        for entry in sorted(listing, key=lambda e: e.name):
+            if not budget.spend():
+                return
+            after = step(states, entry.name)
+            if not after:
+                continue
+            path = f"{relative}/{entry.name}" if relative else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if any(state < last for state in after):
+                        stack.append((path, after))
+                elif entry.is_file(follow_symlinks=False) and last in after:
+                    yield path
+            except OSError:
+                continue
+
+
+def _snapshot_outputs(workdir: Path, budget: _Budget | None = None) -> dict[str, tuple[int, int]]:
+    budget = budget or _unbounded()
     snapshot = {}
     for name in OUTPUT_DIRS:
-        for path in (workdir / name).rglob("*"):
-            if _kept_file(path, workdir):
-                stat = path.stat()
-                snapshot[path.relative_to(workdir).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+        for relative in _walk_files(workdir, [name, "**", "*"], budget):
+            with contextlib.suppress(OSError):
+                stat = (workdir / relative).stat(follow_symlinks=False)
+                snapshot[relative] = (stat.st_size, stat.st_mtime_ns)
     return snapshot
 
 
@@ -500,26 +679,44 @@ def _kept_file(path: Path, workdir: Path) -> bool:
 
 
 def _copy_outputs(
-    workdir: Path, before: dict[str, tuple[int, int]], globs: list[str], target: Path, cap: int
+    workdir: Path,
+    before: dict[str, tuple[int, int]],
+    globs: list[str],
+    target: Path,
+    cap: int,
+    budget: _Budget | None = None,
 ) -> tuple[list[str], str | None]:
     """Files the experiment created or changed under outputs/ and results/ of its workdir, plus
-    whatever the experiment's `artifacts` globs match, up to `cap` bytes in all."""
-    chosen = [rel for rel, state in sorted(_snapshot_outputs(workdir).items()) if before.get(rel) != state]
+    whatever the experiment's `artifacts` globs match, up to `cap` bytes in all; looking for them
+    stops at `budget`."""
+    budget = budget or _unbounded()
+    chosen = [
+        rel for rel, state in sorted(_snapshot_outputs(workdir, budget).items()) if before.get(rel) != state
+    ]
+    known = set(chosen)
     for pattern in globs:
-        for path in sorted(workdir.glob(pattern)):
-            relative = path.relative_to(workdir).as_posix()
-            if _kept_file(path, workdir) and relative not in chosen:
+        for relative in sorted(
+            _walk_files(workdir, [p for p in pattern.split("/") if p not in ("", ".")], budget)
+        ):
+            if relative not in known and _kept_file(workdir / relative, workdir):
                 chosen.append(relative)
+                known.add(relative)
     copied: list[str] = []
     total = skipped = 0
     for relative in chosen:
-        size = (workdir / relative).stat().st_size
-        if total + size > cap or len(copied) >= MAX_OUTPUT_FILES:
-            skipped += 1
+        if not _kept_file(workdir / relative, workdir):
             continue
-        destination = target / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(workdir / relative, destination)
+        try:
+            size = (workdir / relative).stat().st_size
+            if total + size > cap or len(copied) >= MAX_OUTPUT_FILES:
+                skipped += 1
+                continue
+            destination = target / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(workdir / relative, destination)
+        except OSError:
+            skipped += 1  # gone meanwhile (a process the experiment left), or unreadable
+            continue
         copied.append(relative)
         total += size
     note = None

@@ -92,6 +92,8 @@ def artifact_experiment(name: str) -> str:
 
 RUN_LOG = "act.log"
 RUN_LEGS_DIR = "legs"  # each leg's artifact, unpacked: `legs/<experiment id>/`
+RUN_RESULTS_DIR = "results"  # the results, when they could not be committed (a full disk, read-only)
+RUN_MARKER = "running.json"  # while a local run is alive: its pid, its temporary folder (a fault leaves it)
 
 
 class _Repository(Protocol):

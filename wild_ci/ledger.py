@@ -212,6 +212,20 @@ def update_branch(repo: git.Repo, branch: str, new: str, old: str | None, reason
     try:
         repo.git.update_ref("-m", reason, f"refs/heads/{branch}", new, old or ZERO_OID)
     except git.GitCommandError as exc:
+        said = str(exc.stderr or "")
+        lock = re.search(r"Unable to create '([^']+\.lock)': File exists", said)
+        if lock:  # a git process was killed while it moved a ref: running again cannot help
+            raise LedgerError(
+                f"branch {branch} could not be updated: the lock file {lock.group(1)} is in the way; "
+                f"the commit {new[:12]} was kept but is not on the branch",
+                hint="if no git command is running in this repository, delete that file, then retry",
+            ) from exc
+        if branch_tip(repo, branch) == (old or None):  # not moved by anyone: git could not write
+            stderr = "; ".join(line.strip(" '") for line in said.splitlines() if line.strip(" '"))
+            raise LedgerError(
+                f"git could not update branch {branch} in {repo.git_dir}: {stderr or exc}",
+                hint="free space or fix permissions on the repository, then retry",
+            ) from exc
         raise LedgerError(
             f"branch {branch} changed while wild-ci was writing it; nothing was lost, run again"
         ) from exc

@@ -2,7 +2,8 @@
 
 Text from a brain or an experiment is untrusted (goals, commands, notes, metric names, outputs, logs,
 warnings, notes from collecting). Every such field reaches results.md, the PR comment and the context
-through one of two filters, and both defuse a closing `</experiment_results>`: `one_line` (inline
+through one of two filters, and both defuse a closing `</experiment_results>` and show control
+characters as escapes (`text.visible`: no terminal sequence reaches a reader): `one_line` (inline
 text: one line, so it cannot start a line of its own such as a fake `SYSTEM:`) or `fenced` (a block
 inside a fence longer than any backtick run it contains). The templates use nothing else for it.
 """
@@ -18,6 +19,7 @@ from .config import DEFAULT_CONTEXT_BUDGET
 from .layout import artifact_name
 from .specs import ExperimentResult, IterationResults, Status
 from .templating import render
+from .text import visible
 
 STATUS_SYMBOLS: dict[str, str] = {
     Status.SUCCEEDED: "✅",
@@ -33,7 +35,7 @@ CONTEXT_TAG = re.compile(r"<(\s*/?\s*experiment_results)", re.IGNORECASE)  # ope
 
 def fenced(text: str, info: str = "") -> str:
     """A Markdown fenced block that its own content cannot close, and that closes no context block."""
-    text = defuse(text)
+    text = defuse(visible(text))
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{text}\n{fence}"
@@ -41,8 +43,8 @@ def fenced(text: str, info: str = "") -> str:
 
 def one_line(text: str, limit: int = 80) -> str:
     """A table cell, or any text inline: one line (no line of its own, such as a fake `SYSTEM:`),
-    pipes escaped, defused, shortened with an ellipsis."""
-    flat = defuse(" ".join(str(text).split()).replace("|", "\\|"))
+    control characters shown as escapes, pipes escaped, defused, shortened with an ellipsis."""
+    flat = defuse(visible(" ".join(str(text).split()), multiline=False).replace("|", "\\|"))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .errors import BadInput, PipelineError
 from .layout import iteration_label
+from .text import visible
 from .values import DEFAULT_TIMEOUT_S
 
 T = TypeVar("T")
@@ -99,7 +100,7 @@ class Diagnostic:
         """As compilers say it: `brain.md:12: error: …` (`-` is standard input)."""
         source = "<stdin>" if source == "-" else source
         where = f"{source}:{self.line}" if self.line else source
-        return f"{where}: {kind}: {self.message}"
+        return visible(f"{where}: {kind}: {self.message}", multiline=False)  # it may quote the brain
 
     def to_json(self) -> dict[str, Any]:
         return {"line": self.line, "message": self.message}
@@ -135,8 +136,7 @@ class LeftOut:
 
     def __str__(self) -> str:
         """For a terminal: a file name may hold control characters, shown escaped."""
-        path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.path)
-        return f"{path} ({self.reason})"
+        return visible(f"{self.path} ({self.reason})", multiline=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "reason": self.reason}

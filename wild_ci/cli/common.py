@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -63,12 +62,3 @@ def naming_source(source: str, error: InvalidBrainOutput) -> InvalidBrainOutput:
     """The same error, its diagnostics located in the file the user named."""
     error.source = source
     return error
-
-
-def stop_on_sigterm() -> None:
-    """Stopped from outside (a CI job cancelled, `kill`): record what finished, as on Ctrl-C."""
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)

@@ -34,7 +34,7 @@ def collect_command(args: argparse.Namespace) -> int:
     spec = collect.committed_spec(repo, commit, iteration)
     results = collect.collect_results(spec, args.artifacts, commit)
     for note in results.notes:
-        print(f"wild-ci: warning: {note}", file=sys.stderr)
+        print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
     if args.push:
         outcome = collect.commit_and_push(repo, results, args.remote)
     else:

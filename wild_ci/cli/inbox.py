@@ -9,6 +9,7 @@ from ..config import committed_config, refuse_unsupported_server
 from ..engines.github import inbox as inbox_queue
 from ..engines.github.workflow import render_inbox_workflow
 from ..errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
+from ..text import visible
 from ..values import RUNNER_LABEL, unsupported_runner
 
 
@@ -44,7 +45,8 @@ def inbox(args: argparse.Namespace) -> int:
         if outcome.submission is None:
             rejected += 1
             where = f"{layout.REJECTED_DIR}/"
-            print(f"wild-ci: {outcome.file} was not run and is now in {where}:\n{outcome.rejected_because}")
+            because = visible(outcome.rejected_because or "")
+            print(f"wild-ci: {outcome.file} was not run and is now in {where}:\n{because}")
             continue
         submission = outcome.submission
         print(f"wild-ci: {outcome.file} is iteration {submission.label} on {submission.branch}")

@@ -8,16 +8,16 @@ import sys
 
 from .. import collect, layout, ledger, report
 from ..config import Config, committed_config
-from ..engines.act.runs import LocalRun, PullRequestTarget, rerun_local, run_local
+from ..engines.act.runs import LocalRun, PullRequestTarget, rerun_local, run_local, stop_on_signals
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubClient, GitHubSettings
 from ..errors import EXIT_OK, PipelineError
 from ..generate import InvalidBrainOutput, read_brain_output
-from .common import config_with_flags, naming_source, read_input, report_submitted, stop_on_sigterm
+from .common import config_with_flags, naming_source, read_input, report_submitted
 
 
 def run(args: argparse.Namespace) -> int:
-    stop_on_sigterm()
+    stop_on_signals()
     data = read_input(args.file)
     config = config_with_flags(args)
     target = _pull_request(args.pr)
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def rerun(args: argparse.Namespace) -> int:
-    stop_on_sigterm()
+    stop_on_signals()
     config = committed_config(ledger.open_repo(args.repo))
     target = _pull_request(args.pr)
     outcome = rerun_local(args.repo, args.session, args.iteration, config, pull_request=target)
@@ -64,11 +64,12 @@ def _report(
     results = outcome.results
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
+    act_log = outcome.run_dir / layout.RUN_LOG
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "
         f"{report.counts_line(results)}\n"
         f"wild-ci: each experiment's logs and outputs: {outcome.run_dir / layout.RUN_LEGS_DIR}/<id>/ "
-        f"(act's log: {outcome.run_dir / layout.RUN_LOG})",
+        + (f"(act's log: {act_log})" if act_log.exists() else "(act's log could not be kept)"),
         file=sys.stderr,
     )
     print(report.context_block(results, config.context_budget), end="")

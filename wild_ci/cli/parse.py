@@ -7,6 +7,7 @@ import json
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK
 from ..generate import read_brain_output
+from ..text import visible
 from .common import print_diagnostics, read_input
 
 
@@ -16,8 +17,11 @@ def check(args: argparse.Namespace) -> int:
         print(json.dumps(parsed.to_json(), indent=2, ensure_ascii=False))
     else:
         for e in parsed.experiments:
-            print(f"{e.id}  (line {e.line})\n  goal: {e.goal}\n  run:  {e.run}")
-        print(f"{len(parsed.experiments)} experiment(s); promise: {parsed.promise or '-'}")
+            # the brain's text, shown as it is written and never as a terminal sequence
+            goal = visible(e.goal, multiline=False)
+            print(f"{e.id}  (line {e.line})\n  goal: {goal}\n  run:  {visible(e.run)}")
+        promise = visible(parsed.promise or "-", multiline=False)
+        print(f"{len(parsed.experiments)} experiment(s); promise: {promise}")
     print_diagnostics(args.file, parsed.warnings, "warning")
     print_diagnostics(args.file, parsed.errors, "error")
     return EXIT_OK if parsed.ok else EXIT_BAD_INPUT

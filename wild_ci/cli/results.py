@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,10 +15,11 @@ from rich.text import Text
 
 from .. import collect, layout, ledger, report
 from ..config import committed_config
-from ..engines.act.runs import local_leg_folder
+from ..engines.act.runs import local_leg_folder, recover_all_sessions
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
-from ..specs import IterationResults
+from ..specs import ExperimentResult, IterationResults, Status
+from ..text import visible
 
 
 def context(args: argparse.Namespace) -> int:
@@ -34,20 +36,31 @@ def context(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    sessions = collect.session_states(ledger.open_repo(args.repo))
+    repo = ledger.open_repo(args.repo)
+    recover_all_sessions(repo)  # a local run that died (SIGKILL) is recorded before it is shown
+    sessions = collect.session_states(repo)
     if args.json:
         print(json.dumps({"sessions": [s.to_json() for s in sessions]}, indent=2))
         return EXIT_OK
     if not sessions:
         print("no sessions yet: `wild-ci run brain.md` starts one (branch wild/main)")
+    for line in status_lines(sessions):
+        print(line)
+    return EXIT_OK
+
+
+def status_lines(sessions: list[collect.SessionState]) -> list[str]:
+    """`status` as text, one line per session and per iteration, each of visible characters (a
+    promise is the brain's words)."""
+    lines = []
     for session in sessions:
-        print(f"{session.branch}: {len(session.iterations)} iteration(s)")
+        lines.append(visible(f"{session.branch}: {len(session.iterations)} iteration(s)", multiline=False))
         for item in session.iterations:
             counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in item.counts.items())
             promise = f" · promise {item.promise}" if item.promise else ""
-            print(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
-                  f"{': ' + counts if counts else ''}{promise}")  # fmt: skip
-    return EXIT_OK
+            lines.append(visible(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
+                                 f"{': ' + counts if counts else ''}{promise}", multiline=False))  # fmt: skip
+    return lines
 
 
 def show(args: argparse.Namespace) -> int:
@@ -60,11 +73,11 @@ def show(args: argparse.Namespace) -> int:
 
 
 def _results_table(results: IterationResults) -> Table:
-    """Every cell is `Text`: goals and metrics come from a brain and its experiments, and rich
-    would read `[/data]` in them as markup."""
+    """Every cell is `Text` of visible characters: goals and metrics come from a brain and its
+    experiments, and rich would read `[/data]` in them as markup, a terminal `\x1b[2J` as a command."""
     table = Table(
-        title=Text(f"wild/{results.session} · iteration {results.label}"),
-        caption=Text(report.counts_line(results)),
+        title=Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False)),
+        caption=Text(visible(report.counts_line(results), multiline=False)),
     )
     for column in ("", "experiment", "goal", "duration", "exit", "metrics"):
         table.add_column(column, overflow="fold")
@@ -73,17 +86,18 @@ def _results_table(results: IterationResults) -> Table:
             f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}", r.id, report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
         )  # fmt: skip
-        table.add_row(*(Text(cell) for cell in cells))
+        table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
     return table
 
 
 def logs(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     results = collect.committed_results(repo, args.session, args.iteration)
-    if args.experiment not in {r.id for r in results.experiments}:
+    result = next((r for r in results.experiments if r.id == args.experiment), None)
+    if result is None:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
-    leg = _leg_folder(repo, results, args.experiment)
+    leg = _leg_folder(repo, results, result)
     path = leg / (
         layout.RESULT_FILE if args.json else layout.STDERR_LOG if args.stderr else layout.STDOUT_LOG
     )
@@ -94,10 +108,52 @@ def logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _leg_folder(repo: git.Repo, results: IterationResults, experiment_id: str) -> Path:
-    """A local run's leg folder, or else the leg's artifact downloaded from its GitHub run."""
-    leg = local_leg_folder(repo, results.session, results.label, experiment_id)
+def _leg_folder(repo: git.Repo, results: IterationResults, result: ExperimentResult) -> Path:
+    """The folder of the leg that produced `result`: a local run's, or else the leg's artifact
+    downloaded from its GitHub run. A local folder of another run (an earlier run of the same
+    iteration number, on a session branch since deleted, or a run whose result was not kept) is
+    never shown in its place."""
+    if result.status == Status.MISSING:
+        raise PipelineError(
+            f"{result.id} has no logs: it was recorded {result.status} without its leg's files"
+            + (f" ({result.note})" if result.note else "")
+        )
+
+    def produced_it(leg: Path) -> bool:
+        return _leg_produced(leg, result)
+
+    leg = local_leg_folder(repo, results.session, results.label, result.id, produced_it)
     if leg is not None:
         return leg
-    destination = layout.runs_root(repo, results.session, results.label) / layout.RUN_LEGS_DIR / experiment_id
-    return github.download_leg(repo, results, experiment_id, destination)
+    destination = layout.runs_root(repo, results.session, results.label) / layout.RUN_LEGS_DIR / result.id
+    if destination.exists():  # a local run's folder of another run: the download goes elsewhere
+        destination = destination.with_name(f"{result.id}.download")
+        shutil.rmtree(destination, ignore_errors=True)
+    try:
+        downloaded = github.download_leg(repo, results, result.id, destination)
+    except PipelineError as exc:
+        raise PipelineError(
+            f"no logs of the run that produced {result.id}'s result in iteration {results.label} "
+            f"(commit {(result.commit or results.commit or '?')[:12]}, started {result.started_at}): {exc}"
+        ) from exc
+    if not produced_it(downloaded):
+        raise PipelineError(
+            f"the logs found for {result.id} are of another run than its committed result "
+            f"(started {result.started_at}), so they are not shown"
+        )
+    return downloaded
+
+
+def _leg_produced(leg: Path, result: ExperimentResult) -> bool:
+    """Whether the leg folder's own result.json is the run the committed `result` came from: the
+    same experiment, commit and start (collect takes both from that file)."""
+    try:
+        data = json.loads((leg / layout.RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("id") == result.id
+        and data.get("started_at") == result.started_at
+        and data.get("commit") == result.commit
+    )

@@ -17,10 +17,12 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from ...layout import EXPERIMENT_STEP, RESULT_MARKER
 from ...report import STATUS_SYMBOLS, duration
 from ...specs import Status
+from ...text import last_line, visible
 
 MARKER = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)")
 
@@ -61,7 +63,7 @@ class ProgressTracker:
             event = json.loads(line)
         except ValueError:
             if line.strip():
-                self.other_lines = [*self.other_lines[-49:], line.rstrip()]
+                self.other_lines = [*self.other_lines[-49:], visible(line.rstrip(), multiline=False)]
             return None
         if not isinstance(event, dict) or "jobID" not in event:
             return None
@@ -82,7 +84,7 @@ class ProgressTracker:
             text = message.strip()
             own_step = leg is self.collect or event.get("step") == EXPERIMENT_STEP
             if text and own_step and not text.startswith(("::", RESULT_MARKER)):
-                leg.last_line = text[-200:]
+                leg.last_line = last_line(text) or leg.last_line
             marker = MARKER.search(message)
             if marker and leg.state != "done":
                 leg.status, leg.exit = marker["status"], marker["exit"]
@@ -95,7 +97,9 @@ class ProgressTracker:
 
 
 class ProgressDisplay:
-    """A live table on a terminal; plain lines, one per change, anywhere else (CI logs)."""
+    """A live table on a terminal; plain lines, one per change, anywhere else (CI logs). Every cell
+    is a `Text` of visible characters (`text.visible`): an experiment's output is data, never markup
+    or a terminal sequence."""
 
     def __init__(self, tracker: ProgressTracker, stream: TextIO | None = None) -> None:
         self.tracker = tracker
@@ -126,7 +130,7 @@ class ProgressDisplay:
             if changed is not None:
                 self.live.refresh()
         elif changed is not None:
-            self.stream.write(self._line(changed) + "\n")
+            self.stream.write(visible(self._line(changed), multiline=False) + "\n")
             self.stream.flush()
 
     def _line(self, leg: LegState) -> str:
@@ -139,7 +143,7 @@ class ProgressDisplay:
 
     def _table(self) -> Table:
         now = time.monotonic()
-        table = Table(title="wild-ci run", expand=False)
+        table = Table(title=Text("wild-ci run"), expand=False)
         table.add_column("experiment", overflow="ellipsis", no_wrap=True, max_width=40)
         table.add_column("state", no_wrap=True, min_width=14)
         table.add_column("time", no_wrap=True, min_width=9, justify="right")
@@ -150,5 +154,7 @@ class ProgressDisplay:
                 state = f"{symbol} {leg.status or 'ended'}"
             else:
                 state = leg.state
-            table.add_row(leg.id, state, duration(leg.elapsed(now)), leg.last_line)
+            # Text, never a plain string: rich would read `[/data]` in an experiment's output as markup
+            cells = (leg.id, state, duration(leg.elapsed(now)), leg.last_line)
+            table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
         return table

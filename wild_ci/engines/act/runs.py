@@ -21,24 +21,25 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, ledger
+from ... import collect, environment, generate, ledger, report
 from ...config import Config
-from ...errors import PipelineError
+from ...errors import ENVIRONMENT_ERRNOS, PipelineError, WildError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
     RESULT_FILE,
     RUN_LEGS_DIR,
     RUN_LOG,
+    RUN_MARKER,
+    RUN_RESULTS_DIR,
     SPEC_FILE,
     WORKFLOW_FILE,
     artifact_experiment,
@@ -47,6 +48,8 @@ from ...layout import (
 )
 from ...specs import BrainOutput, IterationResults, IterationSpec
 from ...templating import render
+from ...text import visible
+from . import watchdog
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
 from .progress import ProgressDisplay, ProgressTracker
@@ -55,6 +58,9 @@ if TYPE_CHECKING:
     from ..github.client import GitHubSettings
 
 ACT_GRACE_S = 15.0  # for legs to record their experiments as cancelled
+STOPPING = "wild-ci: stopping… (Ctrl-C again to stop at once)"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+TMP_PREFIX = "wild-ci-run-"
 LOCAL_REPOSITORY = "local/repository"  # the repository's name in a local pull_request event without --pr
 
 
@@ -79,6 +85,67 @@ class LocalRun:
     # "workflow" (the collect job committed), "host" (wild-ci's fallback), or "nothing to run"
     # (an iteration without experiments: committed, no run, no results)
     collected_by: str
+
+
+@dataclass
+class _StopState:
+    """What the signal handler knows: whether a stop was asked for, whether a second one asked to
+    stop at once, and whether the run is recording (then the stop waits until the record is made)."""
+
+    requested: bool = False
+    at_once: bool = False
+    recording: int = 0
+    display_live: bool = False  # the live table owns the terminal: say "stopping" once it stops
+    told: bool = False
+
+
+_STOP = _StopState()
+
+
+def stop_on_signals() -> None:
+    """`run` and `rerun`: SIGINT (Ctrl-C), SIGTERM (`kill`, a CI job cancelled) and SIGHUP (the
+    terminal closed) all stop the run the same way: act and every leg are ended, what finished is
+    recorded, the rest is `cancelled` or `missing`, exit 130. A second signal stops at once (legs
+    are killed without their grace period; the record is still made)."""
+    global _STOP
+    _STOP = _StopState()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
+
+
+def _on_stop_signal(signum: int, _frame: object) -> None:
+    if _STOP.requested:
+        _STOP.at_once = True
+        _tell("wild-ci: stopping at once")
+        return
+    _STOP.requested = True
+    if not _STOP.display_live:
+        _tell_stopping()
+    if not _STOP.recording:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _tell_stopping() -> None:
+    if _STOP.requested and not _STOP.told:
+        _STOP.told = True
+        _tell(STOPPING)
+
+
+def _tell(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+        print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _recording() -> Iterator[None]:
+    """Results are being written: a stop asked for now takes effect once they are."""
+    _STOP.recording += 1
+    try:
+        yield
+    finally:
+        _STOP.recording -= 1
+    if _STOP.requested and not _STOP.recording:
+        raise KeyboardInterrupt("stopped while recording")
 
 
 def find_act() -> str:
@@ -117,7 +184,9 @@ def run_local(
 ) -> LocalRun | None:
     """Submit the brain output, run its workflow through act, and make sure results are committed."""
     config = config or Config()
-    with session_lock(ledger.open_repo(repo_path), session):
+    repo = ledger.open_repo(repo_path)
+    with session_lock(repo, session) as lock:
+        recover_dead_runs(repo, session, progress_stream)
         submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
         if submission is None:
             return None
@@ -125,11 +194,29 @@ def run_local(
             return LocalRun(
                 submission,
                 collect.empty_results(submission.spec),
-                run_dir_for(ledger.open_repo(repo_path), submission),
+                run_dir_for(repo, submission),
                 0,
                 "nothing to run",
             )
-        return run_submission(repo_path, submission, config, progress_stream, pull_request)
+        with _machine_faults(submission):
+            return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
+
+
+@contextlib.contextmanager
+def _machine_faults(submission: Submission) -> Iterator[None]:
+    """A full disk or a refused permission after the iteration was committed: the message names
+    the path and says what is kept (the iteration, without results) and how to finish it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        raise LocalRunError(
+            f"{exc.strerror}{where}; iteration {submission.label} is committed on {submission.branch} "
+            "without results",
+            hint=f"{ENVIRONMENT_ERRNOS[exc.errno]}: `wild-ci rerun --session {submission.session}` runs it",
+        ) from exc
 
 
 def rerun_local(
@@ -144,9 +231,10 @@ def rerun_local(
     results wanted on a pull request): same commit, its workflow rendered again from `config`; the
     new results replace the old ones in a new results commit, except where the new run has none."""
     repo = ledger.open_repo(repo_path)
-    with session_lock(repo, session):
+    with session_lock(repo, session) as lock:
+        recover_dead_runs(repo, session, progress_stream)
         submission = existing_submission(repo, session, iteration)
-        return run_submission(repo_path, submission, config, progress_stream, pull_request)
+        return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
 
 
 def existing_submission(repo: git.Repo, session: str, iteration: int | None) -> Submission:
@@ -163,16 +251,26 @@ def existing_submission(repo: git.Repo, session: str, iteration: int | None) -> 
 
 
 @contextlib.contextmanager
-def session_lock(repo: git.Repo, session: str) -> Iterator[None]:
-    """One local run per session at a time: a second one is refused, not interleaved."""
+def session_lock(repo: git.Repo, session: str) -> Iterator[int]:
+    """One local run per session at a time: a second one is refused, not interleaved. The lock is
+    an flock, so it dies with its holder — except that a dead run's watchdog holds it (an
+    inherited descriptor) while it ends the processes that run left. Yields the descriptor."""
     folder = Path(repo.common_dir) / "wild-ci" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{ledger.validate_session(session)}.lock").open("a+") as handle:
+    path = folder / f"{ledger.validate_session(session)}.lock"
+    with path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
+            pid = holder.removeprefix("pid ")
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                raise LocalRunError(
+                    f"the wild-ci run of session {session!r} ({holder}) has died, and its watchdog is "
+                    f"still ending the processes it left (up to {ACT_GRACE_S:.0f} s); try again then. "
+                    f"Whatever holds {path} open holds the lock (`fuser -v {path}` names it)"
+                ) from None
             raise LocalRunError(
                 f"a wild-ci run of session {session!r} is already in progress ({holder}); "
                 "wait for it, or use another --session"
@@ -182,7 +280,7 @@ def session_lock(repo: git.Repo, session: str) -> Iterator[None]:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         try:
-            yield
+            yield handle.fileno()
         finally:
             handle.seek(0)
             handle.truncate()
@@ -195,44 +293,35 @@ def run_submission(
     config: Config,
     progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
+    lock_fd: int | None = None,
 ) -> LocalRun:
     repo = ledger.open_repo(repo_path)
     run_dir = run_dir_for(repo, submission)
     _keep_earlier_run(run_dir)
     (run_dir / "artifacts").mkdir(parents=True)
     tip_before = ledger.branch_tip(repo, submission.branch)
-    with tempfile.TemporaryDirectory(prefix="wild-ci-run-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX) as tmp_name, _run_marker(run_dir) as mark:
         tmp = Path(tmp_name)
-        clone = _clone_iteration(repo, submission, tmp / "repo")
-        for problem in ledger.checkout_submodules(clone, repo):
-            print(f"wild-ci: warning: {problem}", file=progress_stream or sys.stderr)
-        shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
-        standins = _write_standins(
-            tmp / "actions",
-            _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts"),
-            clone,
-        )
-        labels = sorted(
-            {config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)}
-        )
-        workflow = _local_workflow(submission, config, tmp)
-        command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
-        command += _event_arguments(submission, config, pull_request, tmp)
-        if pull_request is not None:
-            command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
-            command += _pull_request_arguments(pull_request, config)
+        mark(submission, tmp, tip_before)
         legs = tmp / "act-cache"
-        try:
-            exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream)
-        except KeyboardInterrupt:
-            collect_on_host(repo, submission, run_dir, legs)  # nothing lost
+        try:  # from here on, whatever ends the run, the iteration is recorded
+            command = _prepare_act(repo, submission, config, run_dir, tmp, progress_stream, pull_request)
+            exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream, lock_fd)
+        except BaseException:  # a signal, or anything else that ended the run (a terminal gone: EIO)
+            with _recording():
+                collect_on_host(repo, submission, run_dir, legs)  # nothing lost
             raise
-        unpack_artifacts(run_dir)
-        tip = ledger.branch_tip(repo, submission.branch) or submission.commit
-        results = collect.read_results(repo, tip, submission.iteration) if tip != tip_before else None
-        if results is not None and _matches_spec(results, submission.spec):
+        with _recording():
+            unpack_artifacts(run_dir)
+            tip = ledger.branch_tip(repo, submission.branch) or submission.commit
+            results = collect.read_results(repo, tip, submission.iteration) if tip != tip_before else None
+            if results is None or not _matches_spec(results, submission.spec):
+                results = collect_on_host(repo, submission, run_dir, legs)
+                collected_by = "host"
+            else:
+                collected_by = "workflow"
+        if collected_by == "workflow":
             return LocalRun(submission, results, run_dir, exit_code, "workflow")
-        results = collect_on_host(repo, submission, run_dir, legs)
     if not tracker.saw_jobs:
         raise LocalRunError(
             f"act ran no job (exit code {exit_code}); every experiment was recorded as missing. "
@@ -241,22 +330,151 @@ def run_submission(
     return LocalRun(submission, results, run_dir, exit_code, "host")
 
 
+def _prepare_act(
+    repo: git.Repo,
+    submission: Submission,
+    config: Config,
+    run_dir: Path,
+    tmp: Path,
+    progress_stream: TextIO | None,
+    pull_request: PullRequestTarget | None,
+) -> list[str]:
+    """The clone act runs in, the stand-ins and the workflow, in `tmp`; act's command line."""
+    clone = _clone_iteration(repo, submission, tmp / "repo")
+    for problem in ledger.checkout_submodules(clone, repo):
+        print(f"wild-ci: warning: {visible(problem)}", file=progress_stream or sys.stderr)
+    shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
+    standins = _write_standins(
+        tmp / "actions",
+        _write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts"),
+        clone,
+    )
+    labels = sorted({config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)})
+    workflow = _local_workflow(submission, config, tmp)
+    command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
+    command += _event_arguments(submission, config, pull_request, tmp)
+    if pull_request is not None:
+        command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
+        command += _pull_request_arguments(pull_request, config)
+    return command
+
+
 def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
     """Whether the collect job's results are of exactly the experiments wild-ci submitted (that
     job ran where the legs could reach; the host knows the spec it submitted)."""
     return [r.id for r in results.experiments] == [e.id for e in spec.experiments]
 
 
-def local_leg_folder(repo: git.Repo, session: str, label: str, experiment_id: str) -> Path | None:
+@contextlib.contextmanager
+def _run_marker(run_dir: Path) -> Iterator[Callable[[Submission, Path, str | None], None]]:
+    """`running.json` in the run folder while this process runs the iteration: its pid and start
+    time, its temporary folder. Only a fault that ends the process at once (SIGKILL, a power cut)
+    leaves it; the next command of the session finds it and recovers the run (recover_dead_runs)."""
+    marker = run_dir / RUN_MARKER
+
+    def mark(submission: Submission, tmp: Path, tip_before: str | None) -> None:
+        record = {
+            "pid": os.getpid(),
+            "started": _process_start(os.getpid()),
+            "iteration": submission.iteration,
+            "commit": submission.commit,
+            "tmp": str(tmp),
+            "tip_before": tip_before,
+        }
+        marker.write_text(json.dumps(record), encoding="utf-8")
+
+    try:
+        yield mark
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _process_start(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot), so a reused pid is not taken for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None) -> list[IterationResults]:
+    """Runs of this session whose wild-ci process died without a word (SIGKILL): record each one
+    from what act kept — the artifacts its server received, the legs' folders in the dead run's
+    temporary folder — exactly as a run that was stopped does (a leg with nothing is `missing`),
+    then remove that temporary folder. The caller holds the session lock, so the dead run's
+    watchdog has finished ending its processes. A run whose collect job had committed is only
+    cleaned up."""
+    recovered = []
+    root = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session)
+    for marker in sorted(root.glob(f"*/{RUN_MARKER}")):
+        try:
+            record = json.loads(marker.read_text(encoding="utf-8"))
+            pid, iteration, tmp = int(record["pid"]), int(record["iteration"]), Path(str(record["tmp"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
+            continue
+        if _process_start(pid) == record.get("started"):
+            continue  # still running (another command of this session would hold the lock)
+        try:
+            submission = existing_submission(repo, session, iteration)
+            tip = ledger.branch_tip(repo, submission.branch)
+            results = (
+                collect.read_results(repo, tip, iteration)
+                if tip and tip != record.get("tip_before")
+                else None
+            )
+            if results is None or not _matches_spec(results, submission.spec):
+                results = collect_on_host(repo, submission, marker.parent, tmp / "act-cache")
+        except (WildError, OSError, git.GitCommandError) as exc:
+            _say(stream, f"wild-ci: warning: the local run of {session} iteration {iteration} (pid {pid}) "
+                         f"died and could not be recovered yet: {exc}")  # fmt: skip
+            continue
+        _say(stream, f"wild-ci: the local run of {session} iteration {iteration:04d} (pid {pid}) had died; "
+                     f"recorded from what act kept: {report.counts_line(results)}")  # fmt: skip
+        if tmp.name.startswith(TMP_PREFIX) and tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)  # (the dead run's TMPDIR may not be ours)
+        marker.unlink(missing_ok=True)
+        recovered.append(results)
+    return recovered
+
+
+def recover_all_sessions(repo: git.Repo, stream: TextIO | None = None) -> None:
+    """`status`: recover every session's dead runs whose lock is free (a live run is left alone)."""
+    root = Path(repo.common_dir) / "wild-ci" / "runs"
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if not any(folder.glob(f"*/{RUN_MARKER}")):
+            continue
+        with (
+            contextlib.suppress(OSError, ValueError, WildError),
+            session_lock(repo, folder.name),
+        ):
+            recover_dead_runs(repo, folder.name, stream)
+
+
+def _say(stream: TextIO | None, message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=stream or sys.stderr, flush=True)
+
+
+def local_leg_folder(
+    repo: git.Repo,
+    session: str,
+    label: str,
+    experiment_id: str,
+    accept: Callable[[Path], bool] = lambda _leg: True,
+) -> Path | None:
     """Where a local run left an experiment's files: the latest run of the iteration that has them
-    (a re-run keeps a result it could not replace, and its files stay with the earlier run)."""
+    (a re-run keeps a result it could not replace, and its files stay with the earlier run) and
+    that `accept` takes (`wild-ci logs`: the run that produced the committed result)."""
     latest = runs_root(repo, session, label)
     earlier = sorted(
         latest.parent.glob(f"{label}.run-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True
     )
     for run_dir in (latest, *earlier):
-        if (run_dir / RUN_LEGS_DIR / experiment_id).is_dir():
-            return run_dir / RUN_LEGS_DIR / experiment_id
+        leg = run_dir / RUN_LEGS_DIR / experiment_id
+        if leg.is_dir() and accept(leg):
+            return leg
     return None
 
 
@@ -276,8 +494,12 @@ def unpack_artifacts(run_dir: Path) -> None:
     for archive in sorted((run_dir / "artifacts").glob("*/*/*.zip")):
         leg = run_dir / RUN_LEGS_DIR / artifact_experiment(archive.stem)
         if not leg.exists():
-            with contextlib.suppress(zipfile.BadZipFile, OSError, ArtifactError):
-                unzip(archive.read_bytes(), leg)
+            partial = leg.with_name(f".{leg.name}.partial")  # whole or not at all (a full disk)
+            try:
+                unzip(archive.read_bytes(), partial)
+                partial.rename(leg)
+            except (zipfile.BadZipFile, OSError, ArtifactError):
+                shutil.rmtree(partial, ignore_errors=True)
 
 
 def collect_on_host(
@@ -301,8 +523,44 @@ def collect_on_host(
             if leg.is_dir() and "/" not in leg.name:  # collect reads the ones of the spec, reports the rest
                 (view / artifact_name(submission.iteration, leg.name)).symlink_to(leg)
         results = collect.collect_results(submission.spec, view, submission.commit)
-    collect.commit_locally(repo, results)
+    try:
+        collect.commit_locally(repo, results)
+    except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
+        raise _results_not_committed(results, run_dir, exc) from exc
     return results
+
+
+def _results_not_committed(results: IterationResults, run_dir: Path, cause: Exception) -> LocalRunError:
+    """The results could not go on the session branch: they are written where they still can be
+    (the run folder, else the temporary folder), each file whole or not at all, and the error says
+    where they are."""
+    why = str(cause)
+    if isinstance(cause, OSError) and cause.filename:
+        why = f"{cause.strerror}: {cause.filename}"
+    files = {Path(name).name: data for name, data in collect.results_files(results).items()}
+    elsewhere = Path(tempfile.gettempdir()) / f"wild-ci-results-{run_dir.parent.name}-{results.label}"
+    for folder in (run_dir / RUN_RESULTS_DIR, elsewhere):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in files.items():
+                partial = folder / f".{name}.partial"
+                partial.write_bytes(data)
+                partial.replace(folder / name)
+        except OSError:
+            for name in files:
+                with contextlib.suppress(OSError):
+                    (folder / f".{name}.partial").unlink()
+            continue
+        kept = f"the results are in {folder} ({', '.join(files)})"
+        break
+    else:
+        kept = "the results could not be written anywhere either"
+    return LocalRunError(
+        f"the results of iteration {results.label} could not be committed to "
+        f"{ledger.branch_name(results.session)} "
+        f"({why}); {kept}; each leg's logs and outputs are in {run_dir / RUN_LEGS_DIR}",
+        hint="free space or fix permissions on the repository, then `wild-ci rerun` runs the iteration again",
+    )
 
 
 def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
@@ -455,49 +713,132 @@ def _run_act(
     submission: Submission,
     run_dir: Path,
     progress_stream: TextIO | None,
+    lock_fd: int | None = None,
 ) -> tuple[int, ProgressTracker]:
+    """act in a session of its own (a terminal's signals reach it only through us), watched by a
+    watchdog that ends act and its legs if this process dies without doing it (watchdog.py). The
+    live table stops before the legs are ended, so a stop shows at once."""
     tracker = ProgressTracker([e.id for e in submission.spec.experiments])
-    with (
-        (run_dir / RUN_LOG).open("wb") as log,
-        ProgressDisplay(tracker, progress_stream) as display,
-    ):
-        process = subprocess.Popen(
-            command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        assert process.stdout is not None
-        try:
+    watchdog = _start_watchdog(lock_fd)
+    process: subprocess.Popen[bytes] | None = None
+    display = ProgressDisplay(tracker, progress_stream)
+    try:
+        with _ActLog(run_dir / RUN_LOG, progress_stream) as log, _shown(display):
+            _STOP.display_live = display.live is not None
+            process = subprocess.Popen(
+                command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+            _watch(watchdog, process.pid)
+            assert process.stdout is not None
             for raw in process.stdout:
                 log.write(raw)
-                display.update(tracker.feed(raw.decode("utf-8", errors="replace")))
+                changed = tracker.feed(raw.decode("utf-8", errors="replace"))
+                with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
+                    display.update(changed)
             exit_code = process.wait()
-        finally:
+    finally:
+        _STOP.display_live = False
+        _tell_stopping()  # a stop asked for while the table was live
+        if process is not None:
             _end_act_group(process)
+        _release_watchdog(watchdog)
     return exit_code, tracker
 
 
-def _end_act_group(process: subprocess.Popen[bytes]) -> None:
-    """act's jobs run in act's process group; whatever is left of them when act ends (act was
-    killed, or we were interrupted) is stopped, so no experiment keeps running unseen. Each leg's
-    executor records its experiment as cancelled on the way out."""
-    for sig, grace in ((signal.SIGTERM, ACT_GRACE_S), (signal.SIGKILL, 0.0)):
+class _ActLog:
+    """act.log. A disk that fills up or a folder that refuses it costs the log, never the run: what
+    was written is removed (it holds the room the results need), the run goes on, and a warning
+    says so when the run ends."""
+
+    def __init__(self, path: Path, stream: TextIO | None) -> None:
+        self.path = path
+        self.stream = stream
+        self.handle: BinaryIO | None = None
+        self.error: OSError | None = None
         try:
-            os.killpg(process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(process.pid):
-            time.sleep(0.1)
+            self.handle = path.open("wb")
+        except OSError as exc:
+            self.error = exc
+
+    def __enter__(self) -> _ActLog:
+        return self
+
+    def write(self, raw: bytes) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.write(raw)
+            except OSError as exc:
+                self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        self.error = exc
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()  # flushing the rest may fail too
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError as exc:
+                self._give_up(exc)
+        if self.error is not None:
+            print(
+                f"wild-ci: warning: act's log could not be written to {self.path} ({self.error.strerror}); "
+                "the run went on without it",
+                file=self.stream or sys.stderr,
+            )
+
+
+@contextlib.contextmanager
+def _shown(display: ProgressDisplay) -> Iterator[None]:
+    """The live table, whose terminal may go away (EIO): that ends the table, not the run."""
+    with contextlib.suppress(OSError):
+        display.__enter__()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            display.__exit__(None, None, None)
+
+
+def _start_watchdog(lock_fd: int | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", watchdog.__file__, str(ACT_GRACE_S)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, pass_fds=(lock_fd,) if lock_fd is not None else (),
+    )  # fmt: skip
+
+
+def _watch(watchdog: subprocess.Popen[bytes], pgid: int) -> None:
+    assert watchdog.stdin is not None
+    with contextlib.suppress(OSError):
+        watchdog.stdin.write(f"{pgid}\n".encode())
+        watchdog.stdin.flush()
+
+
+def _release_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """act's group is ended: the watchdog is told so, and exits."""
+    assert watchdog.stdin is not None
+    with contextlib.suppress(OSError):
+        watchdog.stdin.write(b"\ndone")
+        watchdog.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        watchdog.wait(timeout=5)
+
+
+def _end_act_group(process: subprocess.Popen[bytes]) -> None:
+    """Whatever is left of act and the legs it started when act ends (act was killed, or we were
+    interrupted) is stopped, so no experiment keeps running unseen (watchdog.end_tree). Each leg's
+    executor records its experiment as cancelled on the way out, within ACT_GRACE_S — unless a
+    second signal asks to stop at once."""
+    watchdog.end_tree(process.pid, ACT_GRACE_S, at_once=lambda: _STOP.at_once, reap=process.poll)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
 
 
 def _act_environment(tmp: Path) -> dict[str, str]:
