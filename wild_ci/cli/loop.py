@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 
 from ..config import refuse_unsupported_server
+from ..engines.act.runs import stop_on_signals
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, UsageError
 from ..loop import LoopOptions, drive
 from ..values import parse_duration
-from .common import config_with_flags, stop_on_sigterm
+from .common import config_with_flags
 
 
 def loop(args: argparse.Namespace) -> int:
-    stop_on_sigterm()
+    stop_on_signals()
     config = config_with_flags(args)
     wait_s = parse_duration(args.wait_timeout)
     if wait_s is None:
