@@ -43,13 +43,19 @@ class RepoState:
         )
 
 
-def run_cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None, timeout: float = 300):
-    """`wild-ci ARGS` in a subprocess, exactly as a user or script calls it."""
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+):
+    """`wild-ci ARGS` in a subprocess, exactly as a user or script calls it (`env`: added)."""
     return subprocess.run(
         [sys.executable, "-m", "wild_ci", *args],
         cwd=cwd,
         input=stdin,
         capture_output=True,
         timeout=timeout,
-        env={**os.environ, **IDENTITY},
+        env={**os.environ, **IDENTITY, **(env or {})},
     )

@@ -225,9 +225,14 @@ def test_a_fenced_request_tells_the_brain_why_nothing_ran(make_repo, tmp_path: P
     done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
-    assert out.startswith('<experiment_results session="main" iteration="none">')
+    # committed as an iteration without a run (#16): the ledger keeps what the brain wrote
+    assert out.startswith('<experiment_results session="main" iteration="0001">\nNo experiments were run.')
     assert "line 2: an <experiments> block inside a code span or fenced code block" in out
-    assert git(repo, "branch", "--list", "wild/*") == ""
+    assert out.endswith("Your promise was WAITING.\n</experiment_results>\n")
+    assert git(repo, "ls-tree", "--name-only", "wild/main:.wild/iterations/0001").split() == [
+        "brain.md",
+        "experiments.json",
+    ]
 
 
 def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path) -> None:

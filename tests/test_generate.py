@@ -144,9 +144,49 @@ def test_workdir_outside_the_project_root_is_an_error(repo: Path) -> None:
         submit(repo, bad, config=ROOTED)
 
 
-def test_no_experiments_submits_nothing(repo: Path) -> None:
-    assert submit(repo, b"Thinking.\n<promise>WAITING</promise>\n") is None
+def test_a_blank_output_submits_nothing(repo: Path) -> None:
+    assert submit(repo, b"  \n\n") is None
     assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+DONE_ONLY = (
+    b"The sweep settled it: lr=0.1 is best.\n<summary>lr=0.1 wins</summary>\n<promise>DONE</promise>\n"
+)
+
+
+def test_a_done_only_output_is_an_iteration_without_a_run(repo: Path, tmp_path: Path) -> None:
+    """#16: the brain's conclusion is in the ledger, and `status` and `context` show it."""
+    before = RepoState.of(repo)
+    submit(repo, BRAIN, config=ROOTED)
+    done = submit(repo, DONE_ONLY, config=ROOTED)
+    assert done is not None and done.iteration == 2 and done.spec.experiments == []
+    assert RepoState.of(repo) == before
+    assert (
+        git(repo, "show", f"wild/main:{layout.iteration_file(2, layout.BRAIN_FILE)}")
+        == DONE_ONLY.decode().strip()
+    )
+    spec = json.loads(git(repo, "show", f"wild/main:{layout.iteration_file(2, layout.SPEC_FILE)}"))
+    assert (spec["experiments"], spec["promise"], spec["summary"]) == ([], "DONE", "lr=0.1 wins")
+    # no workflow: nothing runs for it, here or when the branch is pushed
+    assert layout.WORKFLOW_PATH not in git(repo, "ls-tree", "-r", "--name-only", "wild/main").split()
+    assert "iteration 0002 (no experiments, promise DONE)" in git(
+        repo, "log", "-1", "--format=%s", "wild/main"
+    )
+    status = json.loads(run_cli("status", "--json", "--repo", str(repo)).stdout)
+    last = status["sessions"][0]["iterations"][-1]
+    assert (last["promise"], last["state"], last["experiments"]) == (
+        "DONE",
+        "no experiments (nothing to run)",
+        0,
+    )
+    human = run_cli("status", "--repo", str(repo)).stdout.decode()
+    assert "0002  0 experiment(s)  no experiments (nothing to run) · promise DONE" in human
+    context = run_cli("context", "--repo", str(repo))
+    assert context.returncode == 0, context.stderr  # no results anywhere yet: it says what it can
+    assert context.stdout.decode() == (
+        '<experiment_results session="main" iteration="0002">\nNo experiments were run.\n\n'
+        "Your promise was DONE.\n</experiment_results>\n"
+    )
 
 
 def test_refuses_when_the_session_branch_is_checked_out(repo: Path) -> None:

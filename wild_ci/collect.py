@@ -360,6 +360,31 @@ def committed_spec(repo: git.Repo, commit: str, iteration: int) -> IterationSpec
     return spec
 
 
+def empty_results(spec: IterationSpec) -> IterationResults:
+    """What an iteration without experiments has to say: its promise, warnings, invalid items."""
+    return IterationResults(
+        session=spec.session, iteration=spec.iteration, commit=None, experiments=[],
+        promise=spec.promise, warnings=spec.warnings, invalid=spec.invalid,
+    )  # fmt: skip
+
+
+def latest_empty_spec(repo: git.Repo, session: str, iteration: int | None) -> IterationSpec | None:
+    """The spec of the given iteration (default: the latest) when it asked for no experiments and
+    so has no results: what `context` answers for it; None otherwise."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    numbers = ledger.iterations_at(repo, tip)
+    number = iteration if iteration is not None else (numbers[-1] if numbers else None)
+    if tip is None or number is None or number not in numbers or read_results(repo, tip, number):
+        return None
+    spec = read_spec(repo, tip, number)
+    return spec if spec is not None and not spec.experiments else None
+
+
+def any_results(repo: git.Repo, session: str) -> bool:
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    return any(read_results(repo, tip, n) for n in ledger.iterations_at(repo, tip)) if tip else False
+
+
 def committed_results(repo: git.Repo, session: str, iteration: int | None) -> IterationResults:
     """An iteration's committed results; without `iteration`, the latest that has any."""
     branch = ledger.branch_name(session)
@@ -387,7 +412,9 @@ class IterationState:
 
     @property
     def state(self) -> str:
-        return "collected" if self.collected else "waiting for results"
+        if self.collected:
+            return "collected"
+        return "waiting for results" if self.experiments else "no experiments (nothing to run)"
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -89,7 +89,11 @@ def submit(
     skip_invalid: bool = False,
     parsed: BrainOutput | None = None,
 ) -> Submission | None:
-    """Commit one iteration; None when the brain asked for nothing to run.
+    """Commit one iteration; None when the brain output is blank.
+
+    An output that asks for no experiments (only a promise, a summary, prose) is still committed:
+    brain.md and an experiments.json with no experiments and no workflow, so the ledger holds what
+    the brain concluded and `status` shows its promise; nothing runs for it.
 
     Strict by default: any invalid item stops everything. With `skip_invalid`, the valid items are
     submitted and each invalid one is recorded with its errors, for the brain's next context.
@@ -103,7 +107,7 @@ def submit(
     _map_workdirs(parsed, project)
     _check_runner_labels(parsed, config)
     _check_submittable(parsed, skip_invalid)
-    if not parsed.experiments:
+    if not parsed.experiments and not brain_output.strip():
         return None
     branch = ledger.branch_name(session)
     in_worktree = ledger.checked_out_in(repo, branch)
@@ -137,18 +141,19 @@ def submit(
     files = {
         iteration_file(iteration, BRAIN_FILE): brain_output,
         iteration_file(iteration, SPEC_FILE): spec_json(spec),
-        WORKFLOW_PATH: render_workflow(spec, config).encode(),
     }
+    if spec.experiments:  # an iteration without experiments has no workflow: nothing runs for it
+        files[WORKFLOW_PATH] = render_workflow(spec, config).encode()
     tree = ledger.tree_with_files(repo, snapshot.tree, files)
     parent = tip or spec.source_commit
     count = len(spec.experiments)
     listed = [f"- {e.id}" for e in spec.experiments[:MESSAGE_IDS]]
     if count > MESSAGE_IDS:
         listed.append(f"- … and {count - MESSAGE_IDS} more (experiments.json has them all)")
-    message = (
-        f"wild: {session} iteration {spec.label} ({count} experiment{'s' * (count != 1)})\n\n"
-        + "\n".join(listed)
-    )
+    counted = f"{count} experiment{'s' * (count != 1)}" if count else "no experiments"
+    # an iteration without a run says what it is for in the log: its promise
+    promised = f", promise {' '.join(spec.promise.split())[:40]}" if spec.promise and not count else ""
+    message = f"wild: {session} iteration {spec.label} ({counted}{promised})\n\n" + "\n".join(listed)
     commit = ledger.commit_tree(repo, tree, parent, message)
     ledger.update_branch(repo, branch, commit, tip, f"wild-ci: iteration {spec.label}")
     return Submission(session, branch, iteration, commit, spec)

@@ -22,6 +22,8 @@ ITERATIONS_DIR = ".wild/iterations"
 CONFIG_PATH = ".wild/config.yml"
 INBOX_DIR = f"{WILD_DIR}/inbox"  # brain outputs committed directly (the inbox workflow)
 REJECTED_DIR = f"{WILD_DIR}/rejected"  # inbox files that could not run, beside a note of why
+GOAL_PATH = f"{WILD_DIR}/goal.md"  # `wild-ci loop`: the research goal, read from HEAD
+PROMPT_PATH = f"{WILD_DIR}/prompt.md.j2"  # `wild-ci loop`: the user's own prompt template, from HEAD
 
 # the files of one iteration, in `iteration_dir(n)`
 BRAIN_FILE = "brain.md"  # the brain's output, verbatim
@@ -104,6 +106,11 @@ def runs_root(repo: _Repository, session: str, label: str) -> Path:
     common one, shared by worktrees), out of the work tree. An earlier run of the same iteration
     moves beside it, `NNNN.run-K`."""
     return Path(repo.common_dir) / "wild-ci" / "runs" / session / label
+
+
+def loop_prompt_file(repo: _Repository, session: str, label: str) -> Path:
+    """Where `wild-ci loop` keeps the prompt it gave the brain for iteration `label`."""
+    return Path(repo.common_dir) / "wild-ci" / "loop" / session / f"{label}.prompt.md"
 
 
 # --- what the templates get ------------------------------------------------------------------------

@@ -202,15 +202,34 @@ def comment_marker(results: IterationResults) -> str:
     return f"<!-- wild-ci results: session={results.session} iteration={results.label} -->"
 
 
-def nothing_ran_block(session: str, warnings: list, promise: str | None) -> str:
-    """The context when the brain output asked for nothing runnable: so a brain that fenced its
-    real request learns why nothing ran."""
-    lines = [f'<experiment_results session="{session}" iteration="none">', "No experiments were run."]
+def nothing_ran_block(session: str, warnings: list, promise: str | None, label: str = "none") -> str:
+    """The context when the brain output asked for nothing runnable (`label`: the iteration it was
+    committed as): so a brain that fenced its real request learns why nothing ran."""
+    lines = [f'<experiment_results session="{session}" iteration="{label}">', "No experiments were run."]
     if warnings:
         lines += ["", "Warnings about your last output:"]
         lines += [f"- {one_line(str(w), 500)}" for w in warnings]
     if promise:
         lines += ["", f"Your promise was {one_line(promise, 200)}."]
+    return "\n".join([*lines, "</experiment_results>"]) + "\n"
+
+
+def invalid_output_block(session: str, errors: list, warnings: list) -> str:
+    """The context when the brain output was refused (strict mode): each error with its line, so
+    the brain's next prompt holds its mistakes instead of nothing."""
+    n = len(errors)
+    lines = [
+        f'<experiment_results session="{session}" iteration="none">',
+        f"Your last output was NOT run and nothing was committed: it has {n} error{'s' * (n != 1)}. "
+        f"Fix {'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only "
+        "the fixed ones).",
+        "",
+        "Errors in your last output:",
+        *(f"- {one_line(str(e), 1000)}" for e in errors),
+    ]
+    if warnings:
+        lines += ["", "Warnings about your last output:"]
+        lines += [f"- {one_line(str(w), 500)}" for w in warnings]
     return "\n".join([*lines, "</experiment_results>"]) + "\n"
 
 

@@ -39,6 +39,7 @@ COMMANDS = {
     "init": "inbox:init",
     "inbox": "inbox:inbox",
     "demo": "demo:demo",
+    "loop": "loop:loop",
 }
 
 
@@ -79,6 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_submit_arguments(p)
     _add_pr_argument(p)
+
+    p = commands.add_parser(
+        "loop",
+        help="drive the research loop with a brain command: prompt on its stdin, its output from its "
+        "stdout, then run it; until DONE or --max-iterations",
+        description="Each turn writes the prompt (the protocol, the goal, the last results or the errors "
+        "of the last output, the best metrics so far) to the brain command's stdin, runs it in the "
+        "repository (it may edit code), and submits, runs and collects what it printed. Stops on "
+        "<promise>DONE</promise>, after --max-iterations turns, or on Ctrl-C. Prints the last "
+        "experiment_results block on stdout. Exit 0 when the loop ended (DONE or the turns used), 1 when "
+        "the brain command or the pipeline failed, 2 on bad input, 130 when interrupted.",
+    )
+    p.add_argument("--brain", required=True, metavar="CMD", help="the brain: a shell command, run in --repo")
+    p.add_argument(
+        "--max-iterations", type=positive_int, default=10, help="at most this many turns (default: 10)"
+    )
+    p.add_argument("--goal", type=Path, help=f"the research goal (default: {layout.GOAL_PATH} as committed)")
+    p.add_argument(
+        "--prompt", type=Path,
+        help=f"a jinja2 prompt template (default: {layout.PROMPT_PATH} as committed, else the bundled one)",
+    )  # fmt: skip
+    _add_repo_arguments(p)
+    _add_submit_options(p)
+    p.add_argument("--push", action="store_true", help="run each iteration on GitHub (submit --push + wait)")
+    p.add_argument("--remote", default="origin", help="with --push: the remote (default: origin)")
+    p.add_argument("--wait-timeout", default="6h", help="with --push: give up on a run after (default: 6h)")
 
     p = commands.add_parser("rerun", help="run an iteration already on the session branch again, locally")
     _add_repo_arguments(p)
@@ -202,6 +229,10 @@ def _add_pr_argument(p: argparse.ArgumentParser) -> None:
 def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the brain output (a file, or - for stdin)")
     _add_repo_arguments(p)
+    _add_submit_options(p)
+
+
+def _add_submit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--project-root",
         help="the brain's absolute name for the repository's top (default: project_root in "

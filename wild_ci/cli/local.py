@@ -26,12 +26,22 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_local(
             args.repo, data, args.session, config, args.skip_invalid, pull_request=target, parsed=parsed
         )
-    except InvalidBrainOutput as exc:
+    except InvalidBrainOutput as exc:  # the brain still gets an answer: its errors, on stdout
+        print(report.invalid_output_block(args.session, exc.diagnostics, parsed.warnings), end="")
         raise naming_source(args.file, exc) from None
     report_submitted(args.file, parsed.warnings, outcome.submission.spec if outcome else None)
     if outcome is None:
-        print("wild-ci: the brain output asks for no experiments; nothing to run", file=sys.stderr)
+        print("wild-ci: the brain output is empty; nothing was committed", file=sys.stderr)
         print(report.nothing_ran_block(args.session, parsed.warnings, parsed.promise), end="")
+        return EXIT_OK
+    if outcome.collected_by == "nothing to run":
+        spec = outcome.submission.spec
+        print(
+            f"wild-ci: iteration {spec.label} on {outcome.submission.branch} asks for no experiments "
+            f"(promise {spec.promise or 'none'}): committed, nothing to run",
+            file=sys.stderr,
+        )
+        print(report.nothing_ran_block(args.session, spec.warnings, spec.promise, spec.label), end="")
         return EXIT_OK
     return _report(args, config, outcome, target)
 

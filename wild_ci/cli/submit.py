@@ -27,12 +27,14 @@ def submit(args: argparse.Namespace) -> int:
         raise naming_source(args.file, exc) from None
     report_submitted(args.file, parsed.warnings, submission.spec if submission else None)
     if submission is None:
-        print("wild-ci: the brain output asks for no experiments; nothing was committed")
+        print("wild-ci: the brain output is empty; nothing was committed")
         return EXIT_OK
     n = len(submission.spec.experiments)
+    counted = f"{n} experiment{'s' * (n != 1)}" if n else "no experiments: nothing to run"
+    promise = f" · promise {submission.spec.promise}" if submission.spec.promise else ""
     print(
-        f"committed iteration {submission.label} ({n} experiment{'s' * (n != 1)}) "
-        f"as {submission.commit[:12]} on {submission.branch}"
+        f"committed iteration {submission.label} ({counted}) as {submission.commit[:12]} "
+        f"on {submission.branch}{promise}"
     )
     if remote_wanted:
         github.push_branch(ledger.open_repo(args.repo), args.session, args.remote)

@@ -82,7 +82,9 @@ class LocalRun:
     results: IterationResults
     run_dir: Path
     act_exit_code: int
-    collected_by: str  # "workflow" (the collect job committed) or "host" (wild-ci's fallback)
+    # "workflow" (the collect job committed), "host" (wild-ci's fallback), or "nothing to run"
+    # (an iteration without experiments: committed, no run, no results)
+    collected_by: str
 
 
 @dataclass
@@ -188,6 +190,14 @@ def run_local(
         submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
         if submission is None:
             return None
+        if not submission.spec.experiments:  # committed, and nothing to run
+            return LocalRun(
+                submission,
+                collect.empty_results(submission.spec),
+                run_dir_for(repo, submission),
+                0,
+                "nothing to run",
+            )
         with _machine_faults(submission):
             return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
 

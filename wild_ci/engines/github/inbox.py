@@ -81,7 +81,7 @@ def drain(
                 f"pushing {branch} to {remote} failed {PUSH_ATTEMPTS} times: the branch kept moving"
             )
         assert outcome is not None
-        if dispatch and outcome.submission is not None:
+        if dispatch and outcome.submission is not None and outcome.submission.spec.experiments:
             runs.client_from_env().dispatch(layout.WORKFLOW_FILE, outcome.submission.branch)
         handled += 1
         yield outcome
@@ -127,7 +127,7 @@ def _take(
     try:
         submission = submit(repo_path, data, session, config)
         if submission is None:
-            reason = "the brain output asks for no experiments"
+            reason = "the brain output is empty"
     except InvalidBrainOutput as exc:
         submission, reason = None, "\n".join(str(d) for d in exc.diagnostics)
     if submission is None:

@@ -1,0 +1,111 @@
+"""`wild-ci loop`'s parts (#16): the goal and prompt template it reads, the best metrics, the brain
+command. The loop itself runs end to end in tests/test_e2e_loop.py."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pytest
+from helpers import git
+
+from wild_ci import ledger, loop
+from wild_ci.config import ConfigError
+from wild_ci.specs import ExperimentResult, IterationResults
+
+
+def results(iteration: int, **metrics_by_id: dict[str, float]) -> IterationResults:
+    experiments = [
+        ExperimentResult(id=name, goal=name, command="x", status="succeeded", metrics=metrics)
+        for name, metrics in metrics_by_id.items()
+    ]
+    return IterationResults(session="main", iteration=iteration, commit=None, experiments=experiments)
+
+
+def test_best_of_takes_each_metric_in_its_own_direction() -> None:
+    best = loop.best_of(
+        [
+            results(1, a={"val_loss": 0.5, "accuracy": 0.7}, b={"val_loss": 0.4, "accuracy": 0.6}),
+            results(2, c={"val_loss": 0.45, "accuracy": 0.9, "nan": math.nan, "inf": math.inf}),
+            results(3, d={"accuracy": 0.9, "</experiment_results>": 1.0}),  # a tie keeps the first
+        ]
+    )
+    shown = [(m.name, m.value, m.experiment, m.iteration, m.lower) for m in best]
+    assert shown == [
+        ("<\\/experiment_results>", 1.0, "d", "0003", False),
+        ("accuracy", 0.9, "c", "0002", False),
+        ("val_loss", 0.4, "b", "0001", True),
+    ]
+
+
+def test_the_goal_is_read_from_head_not_from_the_working_tree(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({".wild/goal.md": "Committed goal.\n"})
+    (repo / ".wild/goal.md").write_text("A goal the brain rewrote.\n")
+    out = io.StringIO()
+    assert loop.read_goal(ledger.open_repo(repo), None, out) == "Committed goal."
+    given = tmp_path / "goal.md"
+    given.write_text("Given goal.\n")
+    assert loop.read_goal(ledger.open_repo(repo), given, out) == "Given goal."
+    assert out.getvalue() == ""
+
+
+def test_an_uncommitted_goal_is_named_on_stderr(make_repo) -> None:
+    repo = make_repo()
+    (repo / ".wild").mkdir()
+    (repo / ".wild/goal.md").write_text("Not committed.\n")
+    out = io.StringIO()
+    assert loop.read_goal(ledger.open_repo(repo), None, out) is None
+    assert ".wild/goal.md is not committed" in out.getvalue()
+
+
+def test_the_prompt_template_can_be_replaced(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({".wild/prompt.md.j2": "Turn {{ turn }}: {{ goal }}\n{{ previous or '' }}"})
+    template = loop.prompt_template(ledger.open_repo(repo), None)
+    assert loop.render_prompt(template, turn=2, goal="G", previous="<r>") == "Turn 2: G\n<r>"
+    given = tmp_path / "p.j2"
+    given.write_text("{{ iteration }} {% if refused %}{{ errors|join(';') }}{% endif %}")
+    template = loop.prompt_template(ledger.open_repo(repo), given)
+    assert (
+        loop.render_prompt(template, iteration="0003", refused="x", errors=["line 2: e"]) == "0003 line 2: e"
+    )
+
+
+def test_a_broken_prompt_template_is_bad_input_with_its_line(make_repo, tmp_path: Path) -> None:
+    repo = ledger.open_repo(make_repo())
+    given = tmp_path / "p.j2"
+    given.write_text("fine\n{% if %}\n")
+    with pytest.raises(ConfigError, match=r"p.j2:2: the prompt template is not valid jinja2"):
+        loop.prompt_template(repo, given)
+    given.write_text("{{ no_such_value }}")
+    with pytest.raises(ConfigError, match="unknown value"):
+        loop.render_prompt(loop.prompt_template(repo, given))
+
+
+def test_the_bundled_prompt_renders_every_section(make_repo) -> None:
+    repo = ledger.open_repo(make_repo())
+    best = loop.best_of([results(1, a={"loss": 0.25})])
+    text = loop.render_prompt(
+        loop.prompt_template(repo, None),
+        goal=None, session="main", turn=2, max_turns=5, iteration="0002", project_root="/p",
+        previous="<experiment_results …>", errors=["line 3: e"], refused="<refusal block>", best=best,
+        history=["0001: 1 experiment"],
+    )  # fmt: skip
+    assert "This is turn 2 of at most 5; your answer becomes iteration 0002" in text
+    assert "No goal was given" in text
+    assert "- loss = 0.25 (lower is better): experiment a, iteration 0001" in text
+    assert "# Your last output was refused" in text and "<refusal block>" in text
+    assert text.index("<refusal block>") < text.index("# Results of your latest experiments")
+    assert "- 0001: 1 experiment" in text and "None yet" not in text
+
+
+def test_the_brain_gets_the_prompt_on_stdin_and_runs_in_the_repository(tmp_path: Path) -> None:
+    reply = loop.ask_brain("pwd; tr a-z A-Z; echo oops >&2; exit 4", "hello", tmp_path)
+    assert reply.output == f"{tmp_path}\nHELLO".encode()
+    assert reply.exit_code == 4 and reply.seconds >= 0
+
+
+def test_next_iteration_counts_from_the_session_branch(make_repo) -> None:
+    repo = make_repo()
+    assert loop.next_iteration(ledger.open_repo(repo), "main") == 1
+    assert git(repo, "branch", "--list", "wild/*") == ""

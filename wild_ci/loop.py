@@ -1,0 +1,354 @@
+"""`wild-ci loop`: the research loop driven with any brain command.
+
+Each turn writes a prompt (the protocol, the goal, the iteration, the last results or the errors of
+the last output, the best metrics so far) to the brain command's stdin, runs it in the repository
+(it may edit code), reads its output from its stdout, and submits, runs and collects that output —
+locally through act, or on GitHub with `push`. The loop ends on `<promise>DONE</promise>`, after
+`max_turns` turns, or on Ctrl-C; a brain command that fails stops it (no retry: a retry would repeat
+a paid model call and hide a broken command; `wild-ci loop` again continues from the branch).
+
+The goal and the prompt template are read once, when the loop starts: from the files given, else as
+committed at HEAD, so a brain that edits the working tree cannot rewrite its own goal or prompt.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import git
+import jinja2
+
+from . import collect, generate, ledger, report
+from .config import Config, ConfigError
+from .engines.act.runs import run_local
+from .engines.github import runs as github
+from .errors import PipelineError, UsageError
+from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_prompt_file
+from .specs import BrainOutput, IterationResults
+from .templating import environment
+
+PROMPT_TEMPLATE = "loop-prompt.md.j2"
+BEST_SHOWN = 30  # metrics listed under "best results so far"
+HISTORY_SHOWN = 30  # earlier iterations listed, the latest ones
+BRAIN_GRACE_S = 5.0  # after Ctrl-C, for the brain's process group to end before it is killed
+
+
+class BrainFailed(PipelineError):
+    """The brain command failed (non-zero exit, or nothing on stdout): the loop stops."""
+
+
+@dataclass(frozen=True)
+class BestMetric:
+    name: str
+    value: float
+    experiment: str
+    iteration: str
+    lower: bool  # lower is better
+
+
+@dataclass(frozen=True)
+class BrainReply:
+    output: bytes
+    exit_code: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one turn's output came to: the block for the next prompt, and what the loop reports."""
+
+    block: str  # an experiment_results block
+    iteration: str | None  # the iteration it was committed as; None when refused
+    errors: list[str] = field(default_factory=list)  # of a refused output, each with its line
+
+
+@dataclass
+class LoopOptions:
+    brain: str  # a shell command
+    max_turns: int = 10
+    session: str = "main"
+    skip_invalid: bool = False
+    goal: Path | None = None  # --goal FILE; else .wild/goal.md at HEAD
+    prompt: Path | None = None  # --prompt FILE; else .wild/prompt.md.j2 at HEAD; else the bundled one
+    push: bool = False
+    remote: str = "origin"
+    wait: github.WaitOptions = field(default_factory=github.WaitOptions)
+
+
+@dataclass(frozen=True)
+class LoopEnd:
+    turns: int
+    last: Answer | None
+    done: bool  # the brain said DONE
+
+
+def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = sys.stderr) -> LoopEnd:
+    """Run the loop; progress on `out`. Returns how it ended (the last answer for stdout)."""
+    repo = ledger.open_repo(repo_path)
+    goal = read_goal(repo, options.goal, out)
+    template = prompt_template(repo, options.prompt)
+    step = (
+        _pushed_step(repo_path, options, config) if options.push else _local_step(repo_path, options, config)
+    )
+    previous = latest_block(repo, options.session, config)
+    errors: list[str] = []
+    refused: str | None = None
+    last: Answer | None = None
+    for turn in range(1, options.max_turns + 1):
+        label = iteration_label(next_iteration(repo, options.session))
+        prompt = render_prompt(
+            template,
+            goal=goal, session=options.session, turn=turn, max_turns=options.max_turns, iteration=label,
+            project_root=config.project_root or str(ledger.work_tree(repo)), previous=previous,
+            errors=errors, refused=refused, best=best_metrics(repo, options.session),
+            history=history(repo, options.session),
+        )  # fmt: skip
+        saved = loop_prompt_file(repo, options.session, label)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(prompt, encoding="utf-8")
+        say(out, f"turn {turn}/{options.max_turns} (iteration {label}): asking the brain: {options.brain}")
+        reply = ask_brain(options.brain, prompt, Path(repo_path))
+        if reply.exit_code != 0 or not reply.output.strip():
+            why = f"exited with {reply.exit_code}" if reply.exit_code else "wrote nothing on stdout"
+            raise BrainFailed(
+                f"the brain command {why} after {report.duration(reply.seconds)} (turn {turn}); nothing "
+                f"was committed for it (its prompt: {saved})",
+                hint="fix the command (its stderr is above) and run `wild-ci loop` again: it continues "
+                "from the session branch",
+            )
+        parsed = generate.read_brain_output(reply.output, config.limits)
+        n = len(parsed.experiments)
+        say(
+            out,
+            f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
+            f"{n} experiment{'s' * (n != 1)}, promise {parsed.promise or 'none'}"
+            + (f", {len(parsed.errors)} error(s)" if parsed.errors else ""),
+        )
+        last = step(reply.output, parsed)
+        # A refused output keeps the last results in the prompt: the brain was answering them.
+        refused = last.block if last.errors else None
+        previous = previous if last.errors else last.block
+        errors = last.errors
+        if last.errors:
+            say(
+                out, f"turn {turn}: the output was refused ({len(last.errors)} error(s)); the brain gets them"
+            )
+        if last.iteration and parsed.promise == "DONE":
+            say(out, f"the brain said DONE in iteration {last.iteration} (turn {turn})")
+            return LoopEnd(turn, last, True)
+    say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
+    return LoopEnd(options.max_turns, last, False)
+
+
+def say(out: TextIO, text: str) -> None:
+    print(f"wild-ci loop: {text}", file=out, flush=True)
+
+
+# --- the prompt ------------------------------------------------------------------------------------
+
+
+def read_goal(repo: git.Repo, given: Path | None, out: TextIO) -> str | None:
+    """The research goal: the file given, else .wild/goal.md as committed at HEAD."""
+    if given is not None:
+        try:
+            return given.read_text(encoding="utf-8", errors="replace").strip() or None
+        except OSError as exc:
+            raise UsageError(f"cannot read --goal {given}: {exc.strerror}") from exc
+    head = ledger.resolve(repo, "HEAD")
+    data = ledger.read_file(repo, head, GOAL_PATH) if head else None
+    if data is None and (ledger.work_tree(repo) / GOAL_PATH).is_file():
+        say(out, f"warning: {GOAL_PATH} is not committed, so the brain gets no goal; commit it or pass "
+                 f"--goal {GOAL_PATH}")  # fmt: skip
+    return data.decode("utf-8", errors="replace").strip() or None if data else None
+
+
+def prompt_template(repo: git.Repo, given: Path | None) -> jinja2.Template:
+    """The prompt template: the file given, else .wild/prompt.md.j2 at HEAD, else the bundled one."""
+    if given is not None:
+        try:
+            source = given.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --prompt {given}: {exc.strerror}") from exc
+        name = str(given)
+    else:
+        head = ledger.resolve(repo, "HEAD")
+        data = ledger.read_file(repo, head, PROMPT_PATH) if head else None
+        if data is None:
+            return environment().get_template(PROMPT_TEMPLATE)
+        source, name = data.decode("utf-8", errors="replace"), PROMPT_PATH
+    try:
+        return environment().from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"{name}:{exc.lineno}: the prompt template is not valid jinja2: {exc.message}"
+        ) from exc
+
+
+def render_prompt(template: jinja2.Template, **values: object) -> str:
+    try:
+        return template.render(**values)
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"the prompt template uses an unknown value: {exc.message}") from exc
+
+
+def next_iteration(repo: git.Repo, session: str) -> int:
+    numbers = ledger.iterations_at(repo, ledger.branch_tip(repo, ledger.branch_name(session)))
+    return (numbers[-1] if numbers else 0) + 1
+
+
+def latest_block(repo: git.Repo, session: str, config: Config) -> str | None:
+    """What `wild-ci context` says for the latest iteration, when the session has one: a loop
+    started again continues where the last one stopped."""
+    empty = collect.latest_empty_spec(repo, session, None)
+    parts = []
+    if empty is not None:
+        parts.append(report.nothing_ran_block(session, empty.warnings, empty.promise, empty.label))
+    if collect.any_results(repo, session):
+        parts.append(
+            report.context_block(collect.committed_results(repo, session, None), config.context_budget)
+        )
+    return "".join(parts) or None
+
+
+def best_metrics(repo: git.Repo, session: str) -> list[BestMetric]:
+    """The best value of each metric across the session's iterations (`best_of`)."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    found = [collect.read_results(repo, tip, n) for n in ledger.iterations_at(repo, tip)] if tip else []
+    return best_of([results for results in found if results is not None])
+
+
+def best_of(iterations: list[IterationResults]) -> list[BestMetric]:
+    """The best value of each metric, with the experiment and iteration it came from (lower is
+    better for losses, errors, times; higher for the rest); the first to reach it on a tie.
+    Names are defused, like every text from an experiment."""
+    best: dict[str, BestMetric] = {}
+    for results in iterations:
+        for r in results.experiments:
+            for name, value in r.metrics.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    continue
+                lower = report.lower_is_better(name)
+                held = best.get(name)
+                if held is None or (value < held.value if lower else value > held.value):
+                    best[name] = BestMetric(report.one_line(name, 100), value, r.id, results.label, lower)
+    return [best[name] for name in sorted(best)][:BEST_SHOWN]
+
+
+def history(repo: git.Repo, session: str) -> list[str]:
+    """One line per earlier iteration: its counts, promise and summary."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    lines = []
+    for number in ledger.iterations_at(repo, tip)[-HISTORY_SHOWN:]:
+        spec = collect.read_spec(repo, tip, number) if tip else None
+        results = collect.read_results(repo, tip, number) if tip else None
+        if spec is None:
+            continue
+        what = report.counts_line(results) if results else (
+            f"{len(spec.experiments)} experiment(s), no results yet" if spec.experiments else "no experiments"
+        )  # fmt: skip
+        promise = f" · promise {report.one_line(spec.promise, 20)}" if spec.promise else ""
+        summary = f" · summary: {report.one_line(spec.summary, 300)}" if spec.summary else ""
+        lines.append(f"{spec.label}: {what}{promise}{summary}")
+    return lines
+
+
+# --- the brain -------------------------------------------------------------------------------------
+
+
+def ask_brain(command: str, prompt: str, cwd: Path) -> BrainReply:
+    """Run the brain command (a shell command) in `cwd` with the prompt on stdin; its stdout is the
+    output, its stderr goes to ours. It runs in its own process group, which Ctrl-C ends whole."""
+    start = time.monotonic()
+    process = subprocess.Popen(
+        command, shell=True, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        output, _ = process.communicate(prompt.encode("utf-8"))
+    except BaseException:  # Ctrl-C or SIGTERM: no brain is left behind
+        _end_group(process)
+        raise
+    return BrainReply(output, process.returncode, time.monotonic() - start)
+
+
+def _end_group(process: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, BRAIN_GRACE_S), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --- one turn's output, run --------------------------------------------------------------------------
+
+Step = Callable[[bytes, BrainOutput], Answer]
+
+
+def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput) -> Answer:
+    block = report.invalid_output_block(session, exc.diagnostics, parsed.warnings)
+    return Answer(block, None, [report.one_line(str(d), 1000) for d in exc.diagnostics])
+
+
+def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
+    def step(output: bytes, parsed: BrainOutput) -> Answer:
+        try:
+            outcome = run_local(
+                repo_path, output, options.session, config, options.skip_invalid, parsed=parsed
+            )
+        except generate.InvalidBrainOutput as exc:
+            return _refused(options.session, exc, parsed)
+        if outcome is None:  # blank: cannot happen (checked before), but answer anyway
+            return Answer(report.nothing_ran_block(options.session, parsed.warnings, parsed.promise), None)
+        spec = outcome.submission.spec
+        if not spec.experiments:
+            return Answer(
+                report.nothing_ran_block(options.session, spec.warnings, spec.promise, spec.label), spec.label
+            )
+        for note in outcome.results.notes:
+            print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
+        if outcome.collected_by == "host":
+            print(f"wild-ci: warning: the workflow's collect job did not commit iteration {spec.label}'s "
+                  "results; wild-ci collected them on the host", file=sys.stderr)  # fmt: skip
+        print(f"wild-ci: iteration {spec.label}: {report.counts_line(outcome.results)}", file=sys.stderr)
+        return Answer(report.context_block(outcome.results, config.context_budget), spec.label)
+
+    return step
+
+
+def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
+    client = github.client_from_env()  # before the first turn: a missing token stops nothing half-way
+    repo = ledger.open_repo(repo_path)
+
+    def step(output: bytes, parsed: BrainOutput) -> Answer:
+        github.sync_branch(repo, options.session, options.remote)
+        try:
+            submission = generate.submit(
+                repo_path, output, options.session, config, options.skip_invalid, parsed
+            )
+        except generate.InvalidBrainOutput as exc:
+            return _refused(options.session, exc, parsed)
+        if submission is None:
+            return Answer(report.nothing_ran_block(options.session, parsed.warnings, parsed.promise), None)
+        github.push_branch(repo, options.session, options.remote)
+        spec = submission.spec
+        if not spec.experiments:
+            return Answer(
+                report.nothing_ran_block(options.session, spec.warnings, spec.promise, spec.label), spec.label
+            )
+        results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
+        return Answer(report.context_block(results, config.context_budget), spec.label)
+
+    return step
