@@ -37,7 +37,7 @@ from .errors import PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
 from .paths import map_project_root
 from .runner_install import PINNED_TOOLS_ENV
-from .specs import Experiment, ExperimentResult, IterationSpec, Status, load_record
+from .specs import Experiment, ExperimentResult, IterationSpec, Status, finite_number, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
@@ -289,7 +289,7 @@ def read_metrics_noted(
         except (ValueError, RecursionError):
             continue
         if isinstance(data, dict):
-            return {str(k): v for k, v in data.items() if _finite_number(v)}, None
+            return {str(k): v for k, v in data.items() if finite_number(v)}, None
     return {}, "; ".join(notes) or None
 
 
@@ -310,15 +310,6 @@ def _nesting_depth(text: str) -> int:
         else:
             depth -= 1
     return deepest
-
-
-def _finite_number(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
 
 
 class _Cancelled(Exception):

@@ -407,7 +407,8 @@ def _kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def _finite(value: Any) -> bool:
+def finite_number(value: Any) -> bool:
+    """A real number JSON can hold: not a bool, not NaN or infinite, not too large for a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:
@@ -441,7 +442,7 @@ def _whole(low: int, high: int, optional: bool = True) -> Callable[[Any], str | 
 def _seconds(value: Any) -> str | None:
     if value is None:
         return None
-    if not _finite(value):
+    if not finite_number(value):
         return f"must be a number of seconds, not {_kind(value)}"
     return None if 0 <= value <= 10**8 else "must be between 0 and 10^8 seconds"
 
@@ -463,7 +464,7 @@ def _texts(value: Any) -> str | None:
 def _metrics(value: Any) -> str | None:
     if not isinstance(value, dict):
         return f"must be an object of numbers, not {_kind(value)}"
-    if not all(_finite(v) for v in value.values()):
+    if not all(finite_number(v) for v in value.values()):
         return "must hold finite numbers only"
     if len(value) > RESULT_LIST_LIMIT or any(len(k) > 1000 for k in value):
         return "has too many or too long names"
