@@ -22,6 +22,11 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
+EXIT_CODES = (  # what every --help says
+    "exit codes: 0 done (an experiment that fails is a result, not a failure of wild-ci); "
+    "1 the pipeline failed (git, act, an artifact, GitHub, the disk); 2 bad input (the brain output, "
+    "a flag, the config file); 3 a bug in wild-ci (its traceback is printed); 130 interrupted"
+)
 
 # Faults of the machine, not of wild-ci: reported like a pipeline failure, without a traceback.
 # errno -> what to do about it.

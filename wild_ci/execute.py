@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from . import environment, reaper
 from .engines.github.runner import RUNNER
-from .errors import PipelineError, run_guarded
+from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
 from .paths import map_project_root
 from .runner_install import PINNED_TOOLS_ENV
@@ -97,7 +97,9 @@ def main(argv: list[str]) -> int:
     """`wild-ci execute` as a leg starts it. Exit 0 whatever the experiment did: its outcome is data
     in result.json; 1 or 2 when the leg itself cannot run (no spec, no such experiment); 130
     interrupted."""
-    parser = argparse.ArgumentParser(prog="wild-ci execute", description="run one experiment of a leg")
+    parser = argparse.ArgumentParser(
+        prog="wild-ci execute", description="Run one experiment of a leg.", epilog=EXIT_CODES
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import __version__, layout
 from ..config import DEFAULT_CONTEXT_BUDGET
-from ..errors import run_guarded
+from ..errors import EXIT_CODES, run_guarded
 from ..execute import add_arguments as add_execute_arguments
 
 # command -> "module:function" under wild_ci.cli; each function takes the parsed arguments.
@@ -201,7 +201,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
     p.add_argument("--dir", type=Path, help="where to create the example repository")
+    _describe(commands, parser)
     return parser
+
+
+DESCRIPTIONS = {
+    "run": "Submit the brain output as the next iteration, run its experiments on this machine "
+    "through act (host mode: no Docker, no network), commit the results and print the "
+    "experiment_results block for the brain on stdout; progress and a summary go to stderr. "
+    "Exit 0 when the pipeline completed, whatever the experiments' own exit codes.",
+}
+
+
+def _describe(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], top: argparse.ArgumentParser
+) -> None:
+    """Every command's --help says what it does (its one-line help, or more) and the exit codes."""
+    top.epilog = EXIT_CODES
+    for action in commands._choices_actions:
+        sub = commands.choices[action.dest]
+        text = DESCRIPTIONS.get(action.dest) or action.help or ""
+        sub.description = sub.description or (
+            text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+        )
+        sub.epilog = EXIT_CODES
 
 
 def positive_int(text: str) -> int:
