@@ -491,3 +491,17 @@ def test_a_brain_picks_runners_only_among_the_allowed_label_sets(repo: Path) -> 
     assert lenient is not None
     assert [e.id for e in lenient.spec.experiments] == ["fine", "gpu"]
     assert [i.goal for i in lenient.spec.invalid] == ["any self-hosted", "deploy"]
+
+
+def test_a_fresh_clone_continues_the_session_from_the_remote(make_repo, tmp_path: Path) -> None:
+    """#16: a clone of a repository whose `wild/main` has iterations goes on at the next number,
+    on top of the remote's branch, instead of starting again at 0001."""
+    origin = make_repo()
+    submit(origin, BRAIN, config=ROOTED)
+    submit(origin, BRAIN, config=ROOTED)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(origin), str(clone))
+    assert ledger.branch_tip(ledger.open_repo(clone), "wild/main") is None  # only origin/wild/main
+    submission = submit(clone, BRAIN, config=ROOTED)
+    assert submission is not None and submission.iteration == 3
+    assert git(clone, "rev-parse", "wild/main^") == git(origin, "rev-parse", "wild/main")

@@ -116,7 +116,7 @@ def submit(
             f"{branch} is checked out in {in_worktree}; wild-ci writes that branch, so switch "
             "that worktree to another branch first"
         )
-    tip = ledger.branch_tip(repo, branch)
+    tip = ledger.branch_tip(repo, branch) or ledger.adopt_remote_branch(repo, branch)
     iterations = ledger.iterations_at(repo, tip)
     iteration = (iterations[-1] if iterations else 0) + 1
     snapshot = ledger.snapshot_worktree(repo, tip, config.snapshot)

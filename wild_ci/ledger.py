@@ -83,6 +83,19 @@ def branch_tip(repo: git.Repo, branch: str) -> str | None:
     return resolve(repo, f"refs/heads/{branch}")
 
 
+def adopt_remote_branch(repo: git.Repo, branch: str) -> str | None:
+    """A fresh clone has `origin/wild/<session>` but no local branch: the session goes on from the
+    remote's iterations (the local branch is created there) instead of starting again at 0001.
+    `origin` first, then the other remotes in name order; None when no remote has the branch."""
+    remotes = sorted(r.name for r in repo.remotes)
+    for name in sorted(remotes, key=lambda r: r != "origin"):
+        tip = resolve(repo, f"refs/remotes/{name}/{branch}")
+        if tip is not None:
+            update_branch(repo, branch, tip, None, f"wild-ci: continue the session from {name}/{branch}")
+            return tip
+    return None
+
+
 def read_file(repo: git.Repo, rev: str, path: str) -> bytes | None:
     """A file's bytes at a revision, or None when it is not there."""
     try:
