@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import __version__, layout
-from ..config import DEFAULT_CONTEXT_BUDGET
+from ..config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET
 from ..errors import run_guarded
 from ..execute import add_arguments as add_execute_arguments
 
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_submit_arguments(p)
     _add_pr_argument(p)
+    _add_format_argument(p)
 
     p = commands.add_parser(
         "loop",
@@ -106,11 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="run each iteration on GitHub (submit --push + wait)")
     p.add_argument("--remote", default="origin", help="with --push: the remote (default: origin)")
     p.add_argument("--wait-timeout", default="6h", help="with --push: give up on a run after (default: 6h)")
+    _add_format_argument(p)
 
     p = commands.add_parser("rerun", help="run an iteration already on the session branch again, locally")
     _add_repo_arguments(p)
     p.add_argument("--iteration", type=int, help="the iteration (default: the latest)")
     _add_pr_argument(p)
+    _add_format_argument(p)
 
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
     _add_repo_arguments(p)
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: context_budget in {layout.CONFIG_PATH}, else {DEFAULT_CONTEXT_BUDGET})",
     )  # fmt: skip
     p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
+    _add_format_argument(p)
 
     p = commands.add_parser("execute", help="(runs inside a matrix leg) run one experiment")
     add_execute_arguments(p)  # the leg's own parser has the same arguments
@@ -151,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", default="6h", help="give up after this long (default: 6h)")
     p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (default: 15)")
     p.add_argument("--remote", default="origin")
+    _add_format_argument(p)
 
     p = commands.add_parser("status", help="sessions, their iterations, and how far each got")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
@@ -224,6 +229,15 @@ def _add_pr_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pr", type=int, help="also post the results on this pull request (GITHUB_TOKEN, GITHUB_REPOSITORY)"
     )
+
+
+def _add_format_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format", choices=CONTEXT_FORMATS,
+        help="how the results are printed for the brain: wild-ci's experiment_results block, or wild-v2, "
+        "the markdown the original Wild V2 prompt expects "
+        f"(default: context_format in {layout.CONFIG_PATH}, else {CONTEXT_FORMATS[0]})",
+    )  # fmt: skip
 
 
 def _add_submit_arguments(p: argparse.ArgumentParser) -> None:
