@@ -166,12 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iteration", type=int, help="default: the latest with results")
     p.add_argument("--json", action="store_true", help="print results.json")
 
-    p = commands.add_parser("logs", help="an experiment's full log (local runs; downloaded for GitHub runs)")
+    p = commands.add_parser(
+        "logs",
+        help="an experiment's full log (local runs; downloaded for GitHub runs)",
+        description="Print an experiment's stdout; its stderr instead when stdout is empty (said on "
+        "stderr); both, each under a label, with --both. Only the logs of the run that produced the "
+        "committed result are shown. Exit 0 when printed, 1 when there are no such logs, 2 for an "
+        "unknown experiment.",
+    )
     p.add_argument("experiment", help="the experiment id")
     _add_repo_arguments(p)
     p.add_argument("--iteration", type=int, help="default: the latest with results")
-    p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
-    p.add_argument("--json", action="store_true", help="print the leg's result.json instead")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stderr", action="store_true", help="stderr only")
+    which.add_argument(
+        "--both", action="store_true", help="stdout, then stderr, each under a ==> name <== line"
+    )
+    which.add_argument("--json", action="store_true", help="print the leg's result.json instead")
 
     p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
