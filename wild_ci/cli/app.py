@@ -21,6 +21,7 @@ from .. import __version__, layout
 from ..config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET
 from ..errors import run_guarded
 from ..execute import add_arguments as add_execute_arguments
+from ..specs import Status
 
 # command -> "module:function" under wild_ci.cli; each function takes the parsed arguments.
 COMMANDS = {
@@ -109,9 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-timeout", default="6h", help="with --push: give up on a run after (default: 6h)")
     _add_format_argument(p)
 
-    p = commands.add_parser("rerun", help="run an iteration already on the session branch again, locally")
+    p = commands.add_parser(
+        "rerun",
+        help="run an iteration already on the session branch again, locally",
+        description="Run an iteration's committed experiments again through act (the same commit) and "
+        "commit the new results; with --only, just the experiments whose latest result has one of the "
+        "statuses, the others keeping theirs. Prints the context on stdout. Exit 0 when the run "
+        "completed, whatever the experiments' exit codes; 1 when the pipeline failed; 2 on bad input "
+        "(also when --only selects no experiment).",
+    )
     _add_repo_arguments(p)
     p.add_argument("--iteration", type=int, help="the iteration (default: the latest)")
+    p.add_argument(
+        "--only", type=status_list, metavar="STATUS[,STATUS…]",
+        help="re-run only the experiments whose latest result has one of these statuses, e.g. "
+        "failed,timed_out,missing,cancelled (an experiment without a result counts as missing)",
+    )  # fmt: skip
     _add_pr_argument(p)
     _add_format_argument(p)
 
@@ -229,6 +243,20 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
+
+
+RERUN_STATUSES = tuple(s.value for s in Status if s is not Status.RUNNING)
+
+
+def status_list(text: str) -> frozenset[str]:
+    """An argparse type: comma-separated result statuses (`rerun --only`)."""
+    statuses = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(statuses - set(RERUN_STATUSES))
+    if unknown or not statuses:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or repr(text)}: not a status (statuses: {', '.join(RERUN_STATUSES)})"
+        )
+    return statuses
 
 
 def _add_repo_arguments(p: argparse.ArgumentParser) -> None:

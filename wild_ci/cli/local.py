@@ -50,7 +50,9 @@ def rerun(args: argparse.Namespace) -> int:
     stop_on_signals()
     config = committed_config(ledger.open_repo(args.repo)).with_overrides(context_format=args.format)
     target = _pull_request(args.pr)
-    outcome = rerun_local(args.repo, args.session, args.iteration, config, pull_request=target)
+    outcome = rerun_local(
+        args.repo, args.session, args.iteration, config, pull_request=target, only=args.only
+    )
     return _report(args, config, outcome, target)
 
 
