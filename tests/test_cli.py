@@ -12,7 +12,10 @@ import pytest
 
 from wild_ci import collect, errors, ledger
 from wild_ci.cli import app
+from wild_ci.cli.common import config_with_flags
+from wild_ci.config import Config
 from wild_ci.engines.act import artifacts
+from wild_ci.engines.act.runs import existing_submission, rerun_selection
 from wild_ci.execute import main as leg_main
 from wild_ci.generate import submit
 
@@ -230,3 +233,33 @@ def test_every_command_help_says_what_it_does_and_its_exit_codes(capsys) -> None
     with pytest.raises(SystemExit):
         app.main(["run", "--help"])
     assert "whatever the experiments' own exit codes" in " ".join(capsys.readouterr().out.split())
+
+
+def test_format_and_only_flags_reach_the_config_and_the_selection(make_repo, tmp_path: Path) -> None:
+    """Issue 16: `--format wild-v2` on context, run, rerun, wait and loop; `rerun --only` picks the
+    experiments by their latest status (one without a result counts as missing)."""
+    repo = make_repo()
+    parser = app.build_parser()
+    for argv in (["run", "b.md"], ["loop", "--brain", "x"], ["context"], ["wait"], ["rerun"]):
+        assert parser.parse_args([*argv, "--format", "wild-v2"]).format == "wild-v2"
+    args = parser.parse_args(["loop", "--brain", "x", "--repo", str(repo), "--format", "wild-v2"])
+    assert config_with_flags(args).context_format == "wild-v2"
+    assert parser.parse_args(["rerun", "--only", "failed, timed_out"]).only == {"failed", "timed_out"}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["rerun", "--only", "failed,running"])
+
+    items = b"- goal: A\n  id: a\n  command: a\n- goal: B\n  id: b\n  command: b\n"
+    brain = b"<experiments>\n" + items + b"</experiments>\n"
+    submission = submit(repo, brain, config=Config())
+    assert submission is not None
+    handle = ledger.open_repo(repo)
+    assert rerun_selection(handle, existing_submission(handle, "main", None), {"missing"}) == ["a", "b"]
+    leg = tmp_path / "artifacts" / "wild-0001-b"
+    leg.mkdir(parents=True)
+    (leg / "result.json").write_text(json.dumps({"id": "b", "goal": "B", "command": "b", "status": "failed"}))
+    collect.commit_locally(handle, collect.collect_results(submission.spec, tmp_path / "artifacts", None))
+    current = existing_submission(handle, "main", None)
+    assert rerun_selection(handle, current, {"failed"}) == ["b"]
+    assert rerun_selection(handle, current, {"missing", "failed"}) == ["a", "b"]
+    with pytest.raises(errors.UsageError, match="nothing to re-run"):
+        rerun_selection(handle, current, {"timed_out"})

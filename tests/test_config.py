@@ -64,6 +64,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ("snapshot:\n  max_file_bytes: 0\n", 1, "snapshot.max_file_bytes must be a positive whole number"),
         ("snapshot:\n  includes: []\n", 1, "unknown snapshot setting 'includes'"),
         ("snapshot: all\n", 1, "snapshot must be a mapping"),
+        ("timeout: 1h\ncontext_format: wild-v3\n", 2, "context_format must be one of: wild-ci, wild-v2"),
     ],
 )
 def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -138,6 +139,27 @@ def test_the_context_budget_is_configurable(make_repo, tmp_path: Path) -> None:
     assert done.returncode == 0 and len(done.stdout.decode()) <= 1500
     wider = run_cli("context", "--repo", str(repo), "--budget", "100000")
     assert len(wider.stdout.decode()) > 9000
+
+
+def test_the_context_format_comes_from_the_config_and_the_flag_wins(make_repo, tmp_path: Path) -> None:
+    repo = make_repo({".wild/config.yml": "context_format: wild-v2\n"})
+    from wild_ci import collect
+    from wild_ci.generate import submit
+    from wild_ci.ledger import open_repo
+
+    submission = submit(repo, b"<experiments>\n- goal: g0\n  command: c\n</experiments>\n")
+    leg = tmp_path / "artifacts" / "wild-0001-g0"
+    leg.mkdir(parents=True)
+    (leg / "result.json").write_text('{"id": "g0", "goal": "g0", "command": "c", "status": "succeeded"}')
+    (leg / "stdout.log").write_text("hello")
+    collected = collect.collect_results(submission.spec, tmp_path / "artifacts", None)
+    collect.commit_locally(open_repo(repo), collected)
+    v2 = run_cli("context", "--repo", str(repo)).stdout.decode()
+    assert v2.startswith("## Results from Previous Experiments\n") and "- **Status:** PASSED" in v2
+    default = run_cli("context", "--repo", str(repo), "--format", "wild-ci").stdout.decode()
+    assert default.startswith("<experiment_results") and "Results from Previous" not in default
+    wrong = run_cli("context", "--repo", str(repo), "--format", "v2")
+    assert wrong.returncode == 2 and b"invalid choice" in wrong.stderr
 
 
 def test_the_snapshot_section_is_read(tmp_path: Path) -> None:

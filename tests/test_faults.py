@@ -27,16 +27,18 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, bytes, str
     return code, out.encode(), err
 
 
-def leg(folder: Path, commit: str, started_at: str, stdout: str, status: str = "succeeded") -> None:
+def leg(
+    folder: Path, commit: str, started_at: str, stdout: str, status: str = "succeeded", stderr: str = ""
+) -> None:
     folder.mkdir(parents=True)
     data = {"id": "train", "goal": "Train", "command": "echo train", "status": status, "exit_code": 0,
             "started_at": started_at, "commit": commit, "duration_s": 1.0}  # fmt: skip
     (folder / "result.json").write_text(json.dumps(data))
     (folder / "stdout.log").write_text(stdout)
-    (folder / "stderr.log").write_text("")
+    (folder / "stderr.log").write_text(stderr)
 
 
-def local_run(repo: Path, started_at: str | None, stdout: str) -> str:
+def local_run(repo: Path, started_at: str | None, stdout: str, stderr: str = "") -> str:
     """Submit the iteration, leave a local run's folder as `wild-ci run` does (the earlier run's
     kept beside it), and commit the results collected from it; no leg folder when `started_at` is
     None (the run was interrupted before the leg's files came back)."""
@@ -49,7 +51,7 @@ def local_run(repo: Path, started_at: str | None, stdout: str) -> str:
     artifacts = run_dir / "view"
     artifacts.mkdir(parents=True)
     if started_at is not None:
-        leg(run_dir / "legs" / "train", submission.commit, started_at, stdout)
+        leg(run_dir / "legs" / "train", submission.commit, started_at, stdout, stderr=stderr)
         (artifacts / "wild-0001-train").symlink_to(run_dir / "legs" / "train")
     collect.commit_locally(handle, collect.collect_results(submission.spec, artifacts, submission.commit))
     return submission.commit
@@ -85,6 +87,30 @@ def test_logs_need_the_run_that_produced_the_result(capsys, make_repo, monkeypat
     code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
     assert code == errors.EXIT_FAILED and b"SECRET" not in out, err
     assert "no logs of the run that produced train's result" in err and commit[:12] in err
+
+
+def test_logs_show_stderr_when_stdout_is_empty_and_both_labelled(capsys, make_repo) -> None:
+    """Issue 16: an experiment that wrote only on stderr printed nothing."""
+    repo = make_repo()
+    local_run(repo, "2026-01-01T00:00:00+00:00", "", stderr="Traceback: boom\n")
+    code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
+    assert (code, out) == (0, b"Traceback: boom\n") and "stdout is empty; its stderr follows" in err
+    code, out, _ = cli(capsys, "logs", "train", "--repo", str(repo), "--both")
+    assert (code, out) == (0, b"==> stdout <==\n==> stderr <==\nTraceback: boom\n")
+    code, out, _ = cli(capsys, "logs", "train", "--repo", str(repo), "--stderr")
+    assert (code, out) == (0, b"Traceback: boom\n")
+
+
+def test_logs_show_stdout_and_label_both(capsys, make_repo) -> None:
+    repo = make_repo()
+    local_run(repo, "2026-01-01T00:00:00+00:00", "loss 0.1", stderr="warning: slow\n")
+    code, out, err = cli(capsys, "logs", "train", "--repo", str(repo))
+    assert (code, out, err) == (0, b"loss 0.1", "")
+    code, out, _ = cli(capsys, "logs", "train", "--repo", str(repo), "--both")
+    assert (code, out) == (0, b"==> stdout <==\nloss 0.1\n==> stderr <==\nwarning: slow\n")
+    with pytest.raises(SystemExit) as refused:  # one of --stderr, --both, --json
+        app.main(["logs", "train", "--repo", str(repo), "--both", "--stderr"])
+    assert refused.value.code == 2
 
 
 def test_a_stale_ref_lock_names_the_file_instead_of_run_again(capsys, make_repo, tmp_path: Path) -> None:

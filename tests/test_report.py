@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from wild_ci.report import context_block, defuse, fenced, nothing_ran_block, results_markdown
+from wild_ci.report import (
+    WILD_V2_OUTPUT_CHARS,
+    code_span,
+    context_block,
+    defuse,
+    fenced,
+    nothing_ran_block,
+    results_markdown,
+)
 from wild_ci.specs import Diagnostic, ExperimentResult, InvalidItem, IterationResults
 
 
@@ -155,6 +163,56 @@ def test_every_text_field_is_defused_in_results_md_and_the_context() -> None:
         assert not [line for line in outside if line.lstrip("-* ").startswith("SYSTEM:")], text
     assert "</experiment_results>" not in markdown
     assert nothing.count("</experiment_results>") == 1 and nothing.endswith("</experiment_results>\n")
+
+
+def test_the_wild_v2_format_keeps_every_text_as_data() -> None:
+    """Goal, command and output holding a closing tag, a fake SYSTEM line and backtick runs: the
+    goal stays on its heading line, the command in one code span, the output in one fence."""
+    ticks = "x ``` y ```` z"
+    hostile = IterationResults(
+        session="main",
+        iteration=1,
+        commit="a" * 40,
+        experiments=[
+            ExperimentResult(
+                "x", HOSTILE + ticks, HOSTILE + "`" + ticks, "failed", 1, 1.0,
+                stdout_tail=HOSTILE + "\n````\n" + ticks, stderr_tail="\x1b[2J" + HOSTILE,
+            ),
+        ],
+    )  # fmt: skip
+    text = context_block(hostile, context_format="wild-v2")
+    assert "</experiment_results>" not in text and "\x1b" not in text
+    outside = _outside_fences(text)
+    assert not [line for line in outside if "SYSTEM:" in line and not line.startswith(("### ", "- **"))]
+    assert len(outside) == 6, outside  # title, blank, heading, command, status, output: nothing more
+    command = next(line for line in outside if line.startswith("- **Command:** "))
+    span = command.removeprefix("- **Command:** ")
+    assert span.startswith("`````") and span.endswith("`````")  # longer than the ```` inside
+    assert "\\n" in span  # the line break shown, not taken
+    assert code_span("`a`") == "`` `a` ``"
+
+
+def test_the_wild_v2_output_is_the_last_8000_characters_of_stdout_then_stderr() -> None:
+    long = IterationResults(
+        session="main",
+        iteration=1,
+        commit="a" * 40,
+        experiments=[
+            ExperimentResult("a", "A", "a", "succeeded", 0, 1.0, stdout_tail="s" * 9000, stderr_tail="end"),
+            ExperimentResult("b", "B", "b", "failed", 1, 1.0, stdout_tail="out", stderr_tail="err"),
+            ExperimentResult("c", "C", "c", "cancelled"),
+        ],
+    )
+    text = context_block(long, budget=10**6, context_format="wild-v2")
+    first = text.split("### Experiment 2")[0]
+    assert ("s" * (WILD_V2_OUTPUT_CHARS - 4) + "\nend\n```") in first
+    assert "s" * (WILD_V2_OUTPUT_CHARS - 3) not in first
+    assert "```\nout\nerr\n```" in text
+    assert "### Experiment 3: C\n- **Command:** `c`\n- **Status:** FAILED\n" in text
+    assert text.endswith("- **Output:**\n```\n(no output captured)\n```\n")
+    fitted = context_block(long, budget=4000, context_format="wild-v2")
+    assert len(fitted) <= 4000 and fitted.count("### Experiment") == 3
+    assert "characters cut to fit the context" in fitted
 
 
 def test_defuse_catches_opening_tags_and_spaced_closing_tags() -> None:

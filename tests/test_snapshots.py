@@ -1,4 +1,5 @@
-"""Snapshots of what people and the brain read: results.md and the context for an iteration with a
+"""Snapshots of what people and the brain read: results.md and the context (wild-ci's block and the
+original Wild V2 brain's markdown) for an iteration with a
 success, a failure, a timeout, a missing leg, and metrics compared with the iteration before.
 Regenerate after a deliberate change: WILD_CI_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_snapshots.py"""
 
@@ -75,6 +76,7 @@ CURRENT = iteration(2, {"baseline": 0.31, "wider": 0.45})
     [
         ("results.md", lambda: results_markdown(CURRENT, PREVIOUS, "metrics.png")),
         ("context.txt", lambda: context_block(CURRENT)),
+        ("context-wild-v2.md", lambda: context_block(CURRENT, context_format="wild-v2")),
     ],
 )
 def test_snapshot(name: str, render) -> None:

@@ -18,6 +18,7 @@ setup_timeout: 30m                       # its own time budget, apart from the e
 max_log_bytes: 52428800                  # per log (stdout, stderr); the end is always kept
 max_output_bytes: 536870912              # outputs kept per experiment
 context_budget: 20000                    # characters of experiment_results for the brain
+context_format: wild-ci                  # wild-ci (default) or wild-v2: the original Wild V2 brain's markdown
 snapshot:                                # what the iteration commit takes from the working tree
   include: [".env.test"]                 # let in what looks secret or is too big
   exclude: ["scratch/*", "*.ckpt"]       # leave out more (wins over include)
@@ -58,6 +59,9 @@ DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely conf
 TRIGGERS = ("push", "pull_request")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
 DEFAULT_CONTEXT_BUDGET = 20_000  # characters of experiment_results for the brain
+# How the results are handed to the brain: wild-ci's experiment_results block, or the markdown the
+# original Wild V2 prompt expects (`## Results from Previous Experiments`), so its prompts work unchanged.
+CONTEXT_FORMATS = ("wild-ci", "wild-v2")
 GITHUB_SERVER_URL = "https://github.com"
 # GitHub Enterprise Cloud with data residency (<name>.ghe.com) has what github.com has; a GitHub
 # Enterprise Server does not support actions/upload-artifact v4+ (docs/github-conformance.md).
@@ -91,6 +95,7 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     leg: LegSettings = field(default_factory=LegSettings)
     context_budget: int = DEFAULT_CONTEXT_BUDGET
+    context_format: str = CONTEXT_FORMATS[0]
     snapshot: SnapshotRules = field(default_factory=SnapshotRules)
     github_server_url: str = GITHUB_SERVER_URL
 
@@ -115,6 +120,7 @@ class Overrides:
     install_spec: str | None = None
     max_parallel: int | None = None
     setup: str | None = None
+    context_format: str | None = None
 
     def applied_to(self, config: Config) -> Config:
         """`config` with these settings checked and put in; a bad one raises UsageError."""
@@ -130,6 +136,8 @@ class Overrides:
         for flag, value in (("--install-spec", self.install_spec), ("--runs-on", self.runs_on)):
             if value is not None:
                 workflow_safe(value, flag, lambda _key, message: UsageError(message))
+        if self.context_format is not None and self.context_format not in CONTEXT_FORMATS:
+            raise UsageError(f"--format must be one of: {', '.join(CONTEXT_FORMATS)}")
         refused = unsupported_runner([self.runs_on] if self.runs_on else [])
         if refused:
             raise UsageError(f"--runs-on: {refused}")
@@ -143,6 +151,7 @@ class Overrides:
             runs_on=self.runs_on,
             max_parallel=self.max_parallel,
             timeout_s=timeout_s,
+            context_format=self.context_format,
         )
 
 
@@ -195,8 +204,8 @@ def parse_config(text: str, where: str) -> Config:
 def _config_from(data: dict[str, Any], error: Any) -> Config:
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
-        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "trigger",
-        "runner_labels", "snapshot", "github_server_url",
+        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
+        "trigger", "runner_labels", "snapshot", "github_server_url",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -222,6 +231,10 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["github_server_url"] = _server_url(data["github_server_url"], error)
     if "context_budget" in data:
         values["context_budget"] = _positive_int(data["context_budget"], "context_budget", error)
+    if "context_format" in data:
+        if data["context_format"] not in CONTEXT_FORMATS:
+            raise error("context_format", f"context_format must be one of: {', '.join(CONTEXT_FORMATS)}")
+        values["context_format"] = data["context_format"]
     if "max_parallel" in data:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "runner_labels" in data:

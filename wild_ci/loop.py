@@ -213,9 +213,7 @@ def latest_block(repo: git.Repo, session: str, config: Config) -> str | None:
     if empty is not None:
         parts.append(report.nothing_ran_block(session, empty.warnings, empty.promise, empty.label))
     if collect.any_results(repo, session):
-        parts.append(
-            report.context_block(collect.committed_results(repo, session, None), config.context_budget)
-        )
+        parts.append(report.context_for(collect.committed_results(repo, session, None), config))
     return "".join(parts) or None
 
 
@@ -323,7 +321,7 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
             print(f"wild-ci: warning: the workflow's collect job did not commit iteration {spec.label}'s "
                   "results; wild-ci collected them on the host", file=sys.stderr)  # fmt: skip
         print(f"wild-ci: iteration {spec.label}: {report.counts_line(outcome.results)}", file=sys.stderr)
-        return Answer(report.context_block(outcome.results, config.context_budget), spec.label)
+        return Answer(report.context_for(outcome.results, config), spec.label)
 
     return step
 
@@ -349,6 +347,6 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                 report.nothing_ran_block(options.session, spec.warnings, spec.promise, spec.label), spec.label
             )
         results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
-        return Answer(report.context_block(results, config.context_budget), spec.label)
+        return Answer(report.context_for(results, config), spec.label)
 
     return step

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import DEFAULT_CONTEXT_BUDGET
+from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
 from .layout import artifact_name
 from .specs import ExperimentResult, IterationResults, Status
 from .templating import render
@@ -30,6 +31,7 @@ STATUS_SYMBOLS: dict[str, str] = {
     Status.MISSING: "❓",
 }
 COMMENT_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters; keep room to spare
+WILD_V2_OUTPUT_CHARS = 8_000  # of each experiment's output in the wild-v2 format, as Wild V2 kept
 CONTEXT_TAG = re.compile(r"<(\s*/?\s*experiment_results)", re.IGNORECASE)  # opening or closing
 
 
@@ -39,6 +41,16 @@ def fenced(text: str, info: str = "") -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{text}\n{fence}"
+
+
+def code_span(text: str) -> str:
+    """Text as one Markdown code span (`like this`) that its own backticks cannot close: one line
+    (line breaks shown as `\\n`), defused, between backtick runs longer than any run inside."""
+    flat = defuse(visible(str(text), multiline=False))
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
 
 
 def one_line(text: str, limit: int = 80) -> str:
@@ -93,6 +105,7 @@ def _filters() -> dict[str, object]:
     return {
         "symbol": lambda status: STATUS_SYMBOLS.get(status, "?"),
         "fenced": fenced,
+        "code_span": code_span,
         "one_line": one_line,
         "duration": duration,
         "exit_text": exit_text,
@@ -233,32 +246,63 @@ def invalid_output_block(session: str, errors: list, warnings: list) -> str:
     return "\n".join([*lines, "</experiment_results>"]) + "\n"
 
 
-def context_block(results: IterationResults, budget: int = DEFAULT_CONTEXT_BUDGET) -> str:
-    """The experiment_results block for the brain's next prompt, within `budget` characters when
-    it can be: every experiment keeps its status, exit code, duration and metrics; the tails (then
-    the commands) are cut evenly across experiments, each cut marked, until the block fits."""
-    text = _render_context(results)
+def context_for(results: IterationResults, config: Config) -> str:
+    """The results for the brain as the configuration says: its context_budget and context_format."""
+    return context_block(results, config.context_budget, config.context_format)
+
+
+def context_block(
+    results: IterationResults, budget: int = DEFAULT_CONTEXT_BUDGET, context_format: str = CONTEXT_FORMATS[0]
+) -> str:
+    """The results for the brain's next prompt, within `budget` characters when it can be: every
+    experiment keeps its status (and in wild-ci's block its exit code, duration and metrics); the
+    tails (then the commands) are cut evenly across experiments, each cut marked, until it fits.
+
+    `context_format` wild-ci: the experiment_results block (context.txt.j2); wild-v2: the markdown
+    the original Wild V2 prompt expects (context-wild-v2.md.j2), each experiment's output the last
+    WILD_V2_OUTPUT_CHARS characters of its stdout and stderr."""
+    if context_format == "wild-v2":
+        return _fitted(_wild_v2_outputs(results), budget, _render_wild_v2)
+    return _fitted(results, budget, _render_context)
+
+
+def _fitted(results: IterationResults, budget: int, render_context: Callable[[IterationResults], str]) -> str:
+    text = render_context(results)
     if len(text) <= budget:
         return text
     low, high = 0, max((len(r.stdout_tail) + len(r.stderr_tail) for r in results.experiments), default=0)
     while low < high:  # the largest per-experiment tail allowance that fits
         middle = (low + high + 1) // 2
-        if len(_render_context(_trimmed(results, middle))) <= budget:
+        if len(render_context(_trimmed(results, middle))) <= budget:
             low = middle
         else:
             high = middle - 1
     trimmed = _trimmed(results, low)
-    text = _render_context(trimmed)
+    text = render_context(trimmed)
     if len(text) > budget:  # tails are gone and it still does not fit: shorten commands too
         per_command = max(
-            80, (budget - len(_render_context(_trimmed(trimmed, 0, 0)))) // max(1, len(results.experiments))
+            80, (budget - len(render_context(_trimmed(trimmed, 0, 0)))) // max(1, len(results.experiments))
         )
-        text = _render_context(_trimmed(trimmed, 0, per_command))
+        text = render_context(_trimmed(trimmed, 0, per_command))
     return text
 
 
 def _render_context(results: IterationResults) -> str:
     return render("context.txt.j2", results=results, counts=counts_line(results), **_filters())
+
+
+def _render_wild_v2(results: IterationResults) -> str:
+    return render("context-wild-v2.md.j2", results=results, **_filters())
+
+
+def _wild_v2_outputs(results: IterationResults) -> IterationResults:
+    """A copy whose stdout tail is the experiment's output as Wild V2 showed it: stdout then stderr,
+    its last WILD_V2_OUTPUT_CHARS characters (and no stderr tail apart)."""
+    experiments = []
+    for r in results.experiments:
+        output = "\n".join(tail for tail in (r.stdout_tail, r.stderr_tail) if tail)
+        experiments.append(dataclasses.replace(r, stdout_tail=output[-WILD_V2_OUTPUT_CHARS:], stderr_tail=""))
+    return dataclasses.replace(results, experiments=experiments)
 
 
 def _trimmed(

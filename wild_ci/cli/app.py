@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import __version__, layout
-from ..config import DEFAULT_CONTEXT_BUDGET
+from ..config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET
 from ..errors import EXIT_CODES, run_guarded
 from ..execute import add_arguments as add_execute_arguments
+from ..specs import Status
 
 # command -> "module:function" under wild_ci.cli; each function takes the parsed arguments.
 COMMANDS = {
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_submit_arguments(p)
     _add_pr_argument(p)
+    _add_format_argument(p)
 
     p = commands.add_parser(
         "loop",
@@ -106,11 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="run each iteration on GitHub (submit --push + wait)")
     p.add_argument("--remote", default="origin", help="with --push: the remote (default: origin)")
     p.add_argument("--wait-timeout", default="6h", help="with --push: give up on a run after (default: 6h)")
+    _add_format_argument(p)
 
-    p = commands.add_parser("rerun", help="run an iteration already on the session branch again, locally")
+    p = commands.add_parser(
+        "rerun",
+        help="run an iteration already on the session branch again, locally",
+        description="Run an iteration's committed experiments again through act (the same commit) and "
+        "commit the new results; with --only, just the experiments whose latest result has one of the "
+        "statuses, the others keeping theirs. Prints the context on stdout. Exit 0 when the run "
+        "completed, whatever the experiments' exit codes; 1 when the pipeline failed; 2 on bad input "
+        "(also when --only selects no experiment).",
+    )
     _add_repo_arguments(p)
     p.add_argument("--iteration", type=int, help="the iteration (default: the latest)")
+    p.add_argument(
+        "--only", type=status_list, metavar="STATUS[,STATUS…]",
+        help="re-run only the experiments whose latest result has one of these statuses, e.g. "
+        "failed,timed_out,missing,cancelled (an experiment without a result counts as missing)",
+    )  # fmt: skip
     _add_pr_argument(p)
+    _add_format_argument(p)
 
     p = commands.add_parser("context", help="print the experiment_results block for the brain")
     _add_repo_arguments(p)
@@ -120,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: context_budget in {layout.CONFIG_PATH}, else {DEFAULT_CONTEXT_BUDGET})",
     )  # fmt: skip
     p.add_argument("--iteration", type=int, help="iteration number (default: the latest with results)")
+    _add_format_argument(p)
 
     p = commands.add_parser("execute", help="(runs inside a matrix leg) run one experiment")
     add_execute_arguments(p)  # the leg's own parser has the same arguments
@@ -151,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", default="6h", help="give up after this long (default: 6h)")
     p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (default: 15)")
     p.add_argument("--remote", default="origin")
+    _add_format_argument(p)
 
     p = commands.add_parser("status", help="sessions, their iterations, and how far each got")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
@@ -161,12 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iteration", type=int, help="default: the latest with results")
     p.add_argument("--json", action="store_true", help="print results.json")
 
-    p = commands.add_parser("logs", help="an experiment's full log (local runs; downloaded for GitHub runs)")
+    p = commands.add_parser(
+        "logs",
+        help="an experiment's full log (local runs; downloaded for GitHub runs)",
+        description="Print an experiment's stdout; its stderr instead when stdout is empty (said on "
+        "stderr); both, each under a label, with --both. Only the logs of the run that produced the "
+        "committed result are shown. Exit 0 when printed, 1 when there are no such logs, 2 for an "
+        "unknown experiment.",
+    )
     p.add_argument("experiment", help="the experiment id")
     _add_repo_arguments(p)
     p.add_argument("--iteration", type=int, help="default: the latest with results")
-    p.add_argument("--stderr", action="store_true", help="stderr instead of stdout")
-    p.add_argument("--json", action="store_true", help="print the leg's result.json instead")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stderr", action="store_true", help="stderr only")
+    which.add_argument(
+        "--both", action="store_true", help="stdout, then stderr, each under a ==> name <== line"
+    )
+    which.add_argument("--json", action="store_true", help="print the leg's result.json instead")
 
     p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
@@ -238,6 +268,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+RERUN_STATUSES = tuple(s.value for s in Status if s is not Status.RUNNING)
+
+
+def status_list(text: str) -> frozenset[str]:
+    """An argparse type: comma-separated result statuses (`rerun --only`)."""
+    statuses = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(statuses - set(RERUN_STATUSES))
+    if unknown or not statuses:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or repr(text)}: not a status (statuses: {', '.join(RERUN_STATUSES)})"
+        )
+    return statuses
+
+
 def _add_repo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
     p.add_argument("--session", default="main", help="session name; branch wild/<session>")
@@ -247,6 +291,15 @@ def _add_pr_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pr", type=int, help="also post the results on this pull request (GITHUB_TOKEN, GITHUB_REPOSITORY)"
     )
+
+
+def _add_format_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format", choices=CONTEXT_FORMATS,
+        help="how the results are printed for the brain: wild-ci's experiment_results block, or wild-v2, "
+        "the markdown the original Wild V2 prompt expects "
+        f"(default: context_format in {layout.CONFIG_PATH}, else {CONTEXT_FORMATS[0]})",
+    )  # fmt: skip
 
 
 def _add_submit_arguments(p: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ def config_with_flags(args: argparse.Namespace) -> Config:
         install_spec=args.install_spec,
         max_parallel=args.max_parallel,
         setup=args.setup,
+        context_format=getattr(args, "format", None),  # run and loop have it, submit not
     )
     return given.applied_to(config)
 

@@ -74,5 +74,6 @@ def wait(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     options = github.WaitOptions(remote=args.remote, timeout_s=timeout_s, interval_s=args.interval)
     results = github.wait_for_results(repo, args.session, args.iteration, github.client_from_env(), options)
-    print(report.context_block(results, committed_config(repo).context_budget), end="")
+    config = committed_config(repo)
+    print(report.context_block(results, config.context_budget, args.format or config.context_format), end="")
     return EXIT_OK

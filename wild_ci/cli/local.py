@@ -48,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
 def rerun(args: argparse.Namespace) -> int:
     stop_on_signals()
-    config = committed_config(ledger.open_repo(args.repo))
+    config = committed_config(ledger.open_repo(args.repo)).with_overrides(context_format=args.format)
     target = _pull_request(args.pr)
-    outcome = rerun_local(args.repo, args.session, args.iteration, config, pull_request=target)
+    outcome = rerun_local(
+        args.repo, args.session, args.iteration, config, pull_request=target, only=args.only
+    )
     return _report(args, config, outcome, target)
 
 
@@ -72,7 +74,7 @@ def _report(
         + (f"(act's log: {act_log})" if act_log.exists() else "(act's log could not be kept)"),
         file=sys.stderr,
     )
-    print(report.context_block(results, config.context_budget), end="")
+    print(report.context_for(results, config), end="")
     if target is not None:
         # The collect job posted it; posting again changes nothing when it did, and makes a
         # failure (a wrong token, a missing PR) show here instead of deep in act's log.

@@ -24,14 +24,15 @@ from ..text import visible
 
 def context(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
-    budget = args.budget or committed_config(repo).context_budget
+    config = committed_config(repo)
+    budget = args.budget or config.context_budget
     empty = collect.latest_empty_spec(repo, args.session, args.iteration)
     if empty is not None:  # it asked for nothing: say so, then the latest results there are
         print(report.nothing_ran_block(args.session, empty.warnings, empty.promise, empty.label), end="")
         if args.iteration is not None or not collect.any_results(repo, args.session):
             return EXIT_OK
     results = collect.committed_results(repo, args.session, args.iteration)
-    print(report.context_block(results, budget), end="")
+    print(report.context_block(results, budget, args.format or config.context_format), end="")
     return EXIT_OK
 
 
@@ -98,14 +99,32 @@ def logs(args: argparse.Namespace) -> int:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
     leg = _leg_folder(repo, results, result)
-    path = leg / (
-        layout.RESULT_FILE if args.json else layout.STDERR_LOG if args.stderr else layout.STDOUT_LOG
-    )
-    if not path.is_file():
-        raise PipelineError(f"{path} does not exist (the leg left no such file)")
-    sys.stdout.buffer.write(path.read_bytes())
+    if args.json or args.stderr:
+        sys.stdout.buffer.write(_log_bytes(leg / (layout.RESULT_FILE if args.json else layout.STDERR_LOG)))
+    else:
+        stdout = _log_bytes(leg / layout.STDOUT_LOG)
+        stderr_path = leg / layout.STDERR_LOG
+        stderr = stderr_path.read_bytes() if stderr_path.is_file() else b""
+        if args.both:
+            for label, data in (("stdout", stdout), ("stderr", stderr)):
+                sys.stdout.buffer.write(f"==> {label} <==\n".encode() + data)
+                if data and not data.endswith(b"\n"):
+                    sys.stdout.buffer.write(b"\n")
+        elif stdout or not stderr:
+            sys.stdout.buffer.write(stdout)
+            if not stdout:
+                print(f"wild-ci: {result.id} wrote nothing on stdout or stderr", file=sys.stderr)
+        else:  # the experiment spoke only on stderr: show that rather than nothing
+            print(f"wild-ci: {result.id}'s stdout is empty; its stderr follows", file=sys.stderr)
+            sys.stdout.buffer.write(stderr)
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _log_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise PipelineError(f"{path} does not exist (the leg left no such file)")
+    return path.read_bytes()
 
 
 def _leg_folder(repo: git.Repo, results: IterationResults, result: ExperimentResult) -> Path:

@@ -22,8 +22,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
@@ -31,7 +31,7 @@ import git
 
 from ... import collect, environment, generate, ledger, report
 from ...config import Config
-from ...errors import ENVIRONMENT_ERRNOS, PipelineError, WildError
+from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
@@ -46,7 +46,7 @@ from ...layout import (
     artifact_name,
     runs_root,
 )
-from ...specs import BrainOutput, IterationResults, IterationSpec
+from ...specs import BrainOutput, IterationResults, IterationSpec, Status
 from ...templating import render
 from ...text import visible
 from . import watchdog
@@ -226,15 +226,36 @@ def rerun_local(
     config: Config,
     progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
+    only: Collection[str] | None = None,
 ) -> LocalRun:
     """Run an iteration already on the session branch again (a flaky failure, a crashed machine,
     results wanted on a pull request): same commit, its workflow rendered again from `config`; the
-    new results replace the old ones in a new results commit, except where the new run has none."""
+    new results replace the old ones in a new results commit, except where the new run has none.
+    `only` (statuses): just the experiments whose latest result has one of them (`rerun_selection`);
+    the others keep their results."""
     repo = ledger.open_repo(repo_path)
     with session_lock(repo, session) as lock:
         recover_dead_runs(repo, session, progress_stream)
         submission = existing_submission(repo, session, iteration)
-        return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
+        chosen = rerun_selection(repo, submission, only) if only is not None else None
+        return run_submission(repo_path, submission, config, progress_stream, pull_request, lock, chosen)
+
+
+def rerun_selection(repo: git.Repo, submission: Submission, statuses: Collection[str]) -> list[str]:
+    """The experiments of `submission` whose latest committed result has one of `statuses` (an
+    experiment without a result counts as missing), in the iteration's order; none is an error."""
+    tip = ledger.branch_tip(repo, submission.branch)
+    results = collect.read_results(repo, tip, submission.iteration) if tip else None
+    status_of = {r.id: str(r.status) for r in results.experiments} if results else {}
+    missing = Status.MISSING.value  # no result yet
+    chosen = [e.id for e in submission.spec.experiments if status_of.get(e.id, missing) in statuses]
+    if not chosen:
+        have = report.counts_line(results) if results else "no results yet"
+        raise UsageError(
+            f"no experiment of iteration {submission.label} is {' or '.join(statuses)} ({have}); "
+            "nothing to re-run"
+        )
+    return chosen
 
 
 def existing_submission(repo: git.Repo, session: str, iteration: int | None) -> Submission:
@@ -294,7 +315,10 @@ def run_submission(
     progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
     lock_fd: int | None = None,
+    only: list[str] | None = None,
 ) -> LocalRun:
+    """Run the submission's workflow through act (with `only`: just those experiments' legs; the
+    others come back missing, and the results commit keeps their earlier results, `keep_known`)."""
     repo = ledger.open_repo(repo_path)
     run_dir = run_dir_for(repo, submission)
     _keep_earlier_run(run_dir)
@@ -305,8 +329,10 @@ def run_submission(
         mark(submission, tmp, tip_before)
         legs = tmp / "act-cache"
         try:  # from here on, whatever ends the run, the iteration is recorded
-            command = _prepare_act(repo, submission, config, run_dir, tmp, progress_stream, pull_request)
-            exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream, lock_fd)
+            command = _prepare_act(
+                repo, submission, config, run_dir, tmp, progress_stream, pull_request, only
+            )
+            exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream, lock_fd, only)
         except BaseException:  # a signal, or anything else that ended the run (a terminal gone: EIO)
             with _recording():
                 collect_on_host(repo, submission, run_dir, legs)  # nothing lost
@@ -338,8 +364,10 @@ def _prepare_act(
     tmp: Path,
     progress_stream: TextIO | None,
     pull_request: PullRequestTarget | None,
+    only: list[str] | None = None,
 ) -> list[str]:
-    """The clone act runs in, the stand-ins and the workflow, in `tmp`; act's command line."""
+    """The clone act runs in, the stand-ins and the workflow (with `only`: just those legs), in `tmp`;
+    act's command line."""
     clone = _clone_iteration(repo, submission, tmp / "repo")
     for problem in ledger.checkout_submodules(clone, repo):
         print(f"wild-ci: warning: {visible(problem)}", file=progress_stream or sys.stderr)
@@ -350,7 +378,7 @@ def _prepare_act(
         clone,
     )
     labels = sorted({config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)})
-    workflow = _local_workflow(submission, config, tmp)
+    workflow = _local_workflow(submission, config, tmp, only)
     command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
     command += _event_arguments(submission, config, pull_request, tmp)
     if pull_request is not None:
@@ -523,6 +551,9 @@ def collect_on_host(
             if leg.is_dir() and "/" not in leg.name:  # collect reads the ones of the spec, reports the rest
                 (view / artifact_name(submission.iteration, leg.name)).symlink_to(leg)
         results = collect.collect_results(submission.spec, view, submission.commit)
+    tip = ledger.branch_tip(repo, submission.branch)
+    if tip is not None:  # what commit_locally commits: a leg not run (rerun --only) keeps its result
+        results = collect.keep_known(results, collect.read_results(repo, tip, submission.iteration))
     try:
         collect.commit_locally(repo, results)
     except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
@@ -590,14 +621,17 @@ def _pull_request_arguments(target: PullRequestTarget, config: Config) -> list[s
     return arguments
 
 
-def _local_workflow(submission: Submission, config: Config, tmp: Path) -> Path:
+def _local_workflow(submission: Submission, config: Config, tmp: Path, only: list[str] | None = None) -> Path:
     """The iteration's workflow as committed, except that legs run as parallel as this machine
     allows (or as configured): on GitHub each leg has a runner of its own, here they share the
     cores (`ActEngine.render_workflow`). Shards of one iteration run one after another
     (`--concurrent-jobs 1`), so the limit holds for the whole run."""
     path = tmp / "workflow" / WORKFLOW_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(generate.render_workflow(submission.spec, config, ACT), encoding="utf-8")
+    spec = submission.spec
+    if only is not None:  # `rerun --only`: the matrix holds those legs; collect still reads the whole spec
+        spec = replace(spec, experiments=[e for e in spec.experiments if e.id in only])
+    path.write_text(generate.render_workflow(spec, config, ACT), encoding="utf-8")
     return path
 
 
@@ -714,11 +748,12 @@ def _run_act(
     run_dir: Path,
     progress_stream: TextIO | None,
     lock_fd: int | None = None,
+    only: list[str] | None = None,
 ) -> tuple[int, ProgressTracker]:
     """act in a session of its own (a terminal's signals reach it only through us), watched by a
     watchdog that ends act and its legs if this process dies without doing it (watchdog.py). The
     live table stops before the legs are ended, so a stop shows at once."""
-    tracker = ProgressTracker([e.id for e in submission.spec.experiments])
+    tracker = ProgressTracker(only if only is not None else [e.id for e in submission.spec.experiments])
     watchdog = _start_watchdog(lock_fd)
     process: subprocess.Popen[bytes] | None = None
     display = ProgressDisplay(tracker, progress_stream)
