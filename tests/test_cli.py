@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import ast
 import errno
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from wild_ci import collect, errors, ledger
 from wild_ci.cli import app
 from wild_ci.cli.common import config_with_flags
+from wild_ci.cli.results import results_view
 from wild_ci.config import Config
 from wild_ci.engines.act import artifacts
 from wild_ci.engines.act.runs import existing_submission, rerun_selection
 from wild_ci.execute import main as leg_main
 from wild_ci.generate import submit
+from wild_ci.specs import ExperimentResult, IterationResults
 
 BRAIN = b"""Two runs.
 <experiments>
@@ -263,3 +267,19 @@ def test_format_and_only_flags_reach_the_config_and_the_selection(make_repo, tmp
     assert rerun_selection(handle, current, {"missing", "failed"}) == ["a", "b"]
     with pytest.raises(errors.UsageError, match="nothing to re-run"):
         rerun_selection(handle, current, {"timed_out"})
+
+
+@pytest.mark.parametrize("width", [60, 80, 99])
+def test_show_keeps_every_id_whole_on_a_narrow_terminal(width: int) -> None:
+    """#16: at 80 columns the table folded ids mid-word; `wild-ci logs` takes the id as printed."""
+    ids = ["lr-0-1-alpha-1e-5-with-60-epochs-and-a-long-tail", "baseline"]
+    results = IterationResults("main", 3, "c" * 40, [
+        ExperimentResult(id=i, goal=f"Goal of {i} [/data/val]", command="x", status="succeeded",
+                         exit_code=0, duration_s=4.5, metrics={"accuracy": 0.9556})
+        for i in ids
+    ])  # fmt: skip
+    console = Console(width=width, file=io.StringIO(), highlight=False, color_system=None)
+    console.print(results_view(results, console.width))
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    assert all(any(i in line for line in shown.splitlines()) for i in ids)
+    assert "[/data/val]" in shown and "accuracy=0.9556" in shown

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import git
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -69,8 +69,36 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results.to_json(), indent=2, ensure_ascii=False))
         return EXIT_OK
-    Console(highlight=False).print(_results_table(results))
+    console = Console(highlight=False)
+    console.print(results_view(results, console.width))
     return EXIT_OK
+
+
+WIDE_ENOUGH_FOR_A_TABLE = 100  # below it, a table folds 48-character ids in the middle
+
+
+def results_view(results: IterationResults, width: int) -> RenderableType:
+    """The table on a wide terminal; on a narrow one, one short block per experiment, so that an id
+    (what `wild-ci logs` takes) is never split across lines."""
+    if width >= WIDE_ENOUGH_FOR_A_TABLE:
+        return _results_table(results)
+    lines = [
+        Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False), style="bold")
+    ]
+    for r in results.experiments:
+        status = f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}"
+        facts = " · ".join(
+            part for part in (report.duration(r.duration_s), f"exit {report.exit_text(r)}",
+                              report.metrics_cell(r.metrics)) if part
+        )  # fmt: skip
+        lines += [
+            Text(""),
+            Text(visible(f"{status}  {r.id}", multiline=False), no_wrap=True, overflow="ignore"),
+            Text("   " + visible(report.one_line(r.goal, 200), multiline=False)),
+            Text("   " + visible(facts, multiline=False)),
+        ]
+    lines += [Text(""), Text(visible(report.counts_line(results), multiline=False))]
+    return Group(*lines)
 
 
 def _results_table(results: IterationResults) -> Table:
