@@ -50,3 +50,20 @@ def test_plain_lines_when_not_a_terminal() -> None:
     lines = stream.getvalue().splitlines()
     assert lines[0].endswith("a: running")
     assert "a: timed_out in" in lines[1]
+
+
+def test_an_experiment_shows_its_own_duration_with_the_set_up_beside_it() -> None:
+    """#16: progress said `in 12.9 s` (the leg's wall time) where the results said 6.3 s: now the
+    duration the result records, and the environment's set-up apart."""
+    tracker = ProgressTracker(["a", "b"])
+    stream = io.StringIO()
+    with ProgressDisplay(tracker, stream) as display:
+        display.update(tracker.feed(event("experiment", "⭐ Run Set up job", "a"), now=0.0))
+        marker = "wild-ci: experiment a succeeded exit=0 duration=6.3s setup=6.6s"
+        display.update(tracker.feed(event("experiment", marker, "a", raw_output=True), now=12.9))
+        display.update(tracker.feed(event("experiment", "⭐ Run Set up job", "b"), now=13.0))
+        marker = "wild-ci: experiment b failed exit=1 duration=2.0s"
+        display.update(tracker.feed(event("experiment", marker, "b", raw_output=True), now=14.0))
+    lines = stream.getvalue().splitlines()
+    assert lines[1].endswith("a: succeeded (exit 0) in 6.3 s + 6.6 s set-up")
+    assert lines[3].endswith("b: failed (exit 1) in 2.0 s")

@@ -738,7 +738,9 @@ def _finish(
     result.stderr_bytes = _size(paths.stderr)
     _write_result(paths, result)
     code = "-" if exit_code is None else exit_code
-    _announce(f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s")
+    setup_s = (result.environment or {}).get("seconds")
+    setup = f" setup={setup_s}s" if isinstance(setup_s, (int, float)) else ""
+    _announce(f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s{setup}")
     return result
 
 

@@ -24,7 +24,11 @@ from ...report import STATUS_SYMBOLS, duration
 from ...specs import Status
 from ...text import last_line, visible
 
-MARKER = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)")
+MARKER = re.compile(
+    re.escape(RESULT_MARKER)
+    + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
+    + r"(?: duration=(?P<duration>[0-9.]+)s)?(?: setup=(?P<setup>[0-9.]+)s)?"
+)
 
 
 @dataclass
@@ -36,6 +40,8 @@ class LegState:
     started: float | None = None
     ended: float | None = None
     last_line: str = ""
+    duration_s: float | None = None  # the experiment's own time, as its result says
+    setup_s: float | None = None  # building its environment, apart from the experiment
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -88,12 +94,23 @@ class ProgressTracker:
             marker = MARKER.search(message)
             if marker and leg.state != "done":
                 leg.status, leg.exit = marker["status"], marker["exit"]
+                leg.duration_s = float(marker["duration"]) if marker["duration"] else None
+                leg.setup_s = float(marker["setup"]) if marker["setup"] else None
                 leg.state, leg.ended, changed = "done", now, True
         if "jobResult" in event and leg.state != "done":
             leg.state, leg.ended, changed = "done", now, True
             if leg is self.collect:
                 leg.status = Status.SUCCEEDED if event["jobResult"] == "success" else Status.FAILED
         return leg if changed else None
+
+
+def took(leg: LegState, now: float | None = None) -> str:
+    """One duration for an experiment, the one its result records, with the set-up beside it; the
+    leg's wall time only while it runs (or when the leg ended without a result)."""
+    if leg.duration_s is None:
+        return duration(leg.elapsed(time.monotonic() if now is None else now))
+    setup = f" + {duration(leg.setup_s)} set-up" if leg.setup_s else ""
+    return f"{duration(leg.duration_s)}{setup}"
 
 
 class ProgressDisplay:
@@ -137,8 +154,7 @@ class ProgressDisplay:
         stamp = f"[{time.monotonic() - self.start:6.1f}s]"
         if leg.state == "done":
             extra = f" (exit {leg.exit})" if leg.exit not in (None, "-") else ""
-            took = duration(leg.elapsed(time.monotonic()))
-            return f"{stamp} {leg.id}: {leg.status or 'ended without a result'}{extra} in {took}"
+            return f"{stamp} {leg.id}: {leg.status or 'ended without a result'}{extra} in {took(leg)}"
         return f"{stamp} {leg.id}: {leg.state}"
 
     def _table(self) -> Table:
@@ -155,6 +171,6 @@ class ProgressDisplay:
             else:
                 state = leg.state
             # Text, never a plain string: rich would read `[/data]` in an experiment's output as markup
-            cells = (leg.id, state, duration(leg.elapsed(now)), leg.last_line)
+            cells = (leg.id, state, took(leg, now), leg.last_line)
             table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
         return table
