@@ -59,3 +59,12 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, **IDENTITY, **(env or {})},
     )
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for a reaper that may never come."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
+from helpers import alive, git, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -88,15 +88,6 @@ def test_no_ancestor_holds_the_artifact_token(make_repo, tmp_path: Path) -> None
     assert (victim["status"], victim["exit_code"], victim["metrics"]) == ("failed", 3, {"accuracy": 0.42})
     log = run_cli("logs", "victim", "--repo", str(repo))
     assert log.stdout == b"accuracy=0.42\n"
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, git, run_cli
+from helpers import IDENTITY, alive, git, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -53,14 +53,6 @@ def start(repo: Path, tmp_path: Path, text: str, started: Path) -> tuple[subproc
     ]
     assert len(acts) == 1, children
     return process, acts
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def left_running(pids: list[int], within: float) -> list[int]:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, git
+from helpers import IDENTITY, alive, git
 
 from wild_ci import execute as execute_module
 from wild_ci.collect import tail
@@ -70,15 +70,6 @@ def test_timeout_kills_the_whole_process_group(make_repo, tmp_path: Path, monkey
     while alive(child):
         assert time.monotonic() < deadline, f"process {child} outlived the timeout"
         time.sleep(0.05)
-
-
-def alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie waiting for a reaper that may never come."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 def test_non_utf8_output_is_kept_as_bytes(make_repo, tmp_path: Path) -> None:

@@ -14,19 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY
+from helpers import IDENTITY, alive
 from test_execute import checkout, one
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def kill_leftovers(pids: list[int]) -> None:
