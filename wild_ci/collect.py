@@ -187,6 +187,7 @@ def load_leg(folder: Path | None, experiment: Experiment) -> ExperimentResult:
         stdout_tail=stdout_tail,
         stderr_tail=stderr_tail,
         workdir=experiment.repo_workdir,
+        parameters=dict(experiment.parameters),
     )
     if folder is None or not folder.is_dir():
         fallback.note = "no artifact came back: the runner died or the leg never ran"

@@ -19,6 +19,7 @@ max_log_bytes: 52428800                  # per log (stdout, stderr); the end is 
 max_output_bytes: 536870912              # outputs kept per experiment
 context_budget: 20000                    # characters of experiment_results for the brain
 context_format: wild-ci                  # wild-ci (default) or wild-v2: the original Wild V2 brain's markdown
+metrics: {accuracy: max, loss: min}      # which way each metric improves (others: guessed from the name)
 snapshot:                                # what the iteration commit takes from the working tree
   include: [".env.test"]                 # let in what looks secret or is too big
   exclude: ["scratch/*", "*.ckpt"]       # leave out more (wins over include)
@@ -44,6 +45,7 @@ import yaml
 from . import ledger
 from .errors import BadInput, UsageError
 from .layout import CONFIG_PATH
+from .metrics import DIRECTIONS, Direction
 from .snapshot import SnapshotRules
 from .specs import LegSettings
 from .values import (
@@ -98,6 +100,7 @@ class Config:
     context_format: str = CONTEXT_FORMATS[0]
     snapshot: SnapshotRules = field(default_factory=SnapshotRules)
     github_server_url: str = GITHUB_SERVER_URL
+    metrics: dict[str, Direction] = field(default_factory=dict)  # declared directions, by metric name
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -205,7 +208,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
-        "trigger", "runner_labels", "snapshot", "github_server_url",
+        "trigger", "runner_labels", "snapshot", "github_server_url", "metrics",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -247,6 +250,8 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["limits"] = _limits_from(data["limits"], error)
     if "snapshot" in data:
         values["snapshot"] = _snapshot_from(data["snapshot"], error)
+    if "metrics" in data:
+        values["metrics"] = _metric_directions(data["metrics"], error)
     leg: dict[str, Any] = {}
     if "setup" in data:
         if not isinstance(data["setup"], str) or not data["setup"].strip():
@@ -260,6 +265,19 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     if leg:
         values["leg"] = LegSettings(**leg)
     return Config(**values)
+
+
+def _metric_directions(data: Any, error: Any) -> dict[str, Direction]:
+    """`metrics`: metric name → max or min, the way it improves (undeclared names are guessed)."""
+    message = f"metrics must map metric names to {' or '.join(DIRECTIONS)}, e.g. {{accuracy: max, loss: min}}"
+    if not isinstance(data, dict):
+        raise error("metrics", message)
+    directions = {}
+    for name, direction in data.items():
+        if not isinstance(name, str) or not name.strip() or direction not in DIRECTIONS:
+            raise error("metrics", message)
+        directions[name] = Direction(direction)
+    return directions
 
 
 def _label_sets(data: Any, error: Any) -> tuple[tuple[str, ...], ...]:

@@ -180,6 +180,7 @@ def execute(
         workdir=experiment.repo_workdir,
         os=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),
+        parameters=dict(experiment.parameters),
     )
     _write_result(paths, result)
     paths.stdout.touch()

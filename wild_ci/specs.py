@@ -324,6 +324,7 @@ class ExperimentResult:
     cpu_s: float | None = None
     os: str | None = None
     python: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # from the spec: how it was asked to run
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -349,6 +350,7 @@ class ExperimentResult:
             command=experiment.run,
             status=Status.FAILED,
             workdir=experiment.repo_workdir,
+            parameters=dict(experiment.parameters),
         )
         if not isinstance(data, dict):
             result.note = f"result.json is not a JSON object (it holds {_kind(data)})"
@@ -496,7 +498,7 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "python": _text(),
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
-The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir) or from the
+The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the
 leg's logs (the tails), never from result.json."""
 
 

@@ -1,0 +1,81 @@
+"""What a number in metrics.json is: a metric to rank (and which way it improves) or a parameter.
+
+An experiment's `metrics.json` often echoes its hyperparameters beside what it measured
+(`{"lr": 0.01, "accuracy": 0.97}`). Ranking `lr` as if higher were better misleads the researcher
+and the brain, so a key that is one of the experiment's own parameters (its `parameters`, sweep
+values included) is a parameter, never a metric. Which way a metric improves comes from the
+project's config (`metrics: {accuracy: max, loss: min}`) when it says so, else it is guessed from the
+name (loss, error, time… go down; the rest up) and marked as guessed wherever it is shown.
+
+Every report, the chart, the leaderboard and the loop's prompt ask this module, so they agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from .specs import ExperimentResult
+
+
+class Direction(str, Enum):
+    MAX = "max"
+    MIN = "min"
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self is Direction.MAX else "↓"
+
+
+DIRECTIONS = tuple(d.value for d in Direction)
+
+_LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|latency|time|seconds|duration|cost")
+
+
+@dataclass(frozen=True)
+class MetricKind:
+    """A metric's name, the way it improves, and whether that way was guessed from the name."""
+
+    name: str
+    direction: Direction
+    guessed: bool
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction is Direction.MIN
+
+    def better(self, value: float, than: float) -> bool:
+        """Strictly better: a tie keeps the value found first."""
+        return value < than if self.lower_is_better else value > than
+
+    def best(self, values: list[float]) -> float:
+        return min(values) if self.lower_is_better else max(values)
+
+    @property
+    def label(self) -> str:
+        """`↑` / `↓`, with `?` when guessed from the name (the config can declare it)."""
+        return self.direction.arrow + ("?" if self.guessed else "")
+
+
+def guessed_direction(name: str) -> Direction:
+    return Direction.MIN if _LOWER_IS_BETTER.search(name.lower()) else Direction.MAX
+
+
+def kind_of(name: str, declared: Mapping[str, Direction] | None = None) -> MetricKind:
+    """The declared direction of `name` (config `metrics:`), else the one guessed from its name."""
+    if declared and name in declared:
+        return MetricKind(name, declared[name], guessed=False)
+    return MetricKind(name, guessed_direction(name), guessed=True)
+
+
+def measured(result: ExperimentResult) -> dict[str, float]:
+    """The experiment's metrics that are measurements: its metrics.json without its own parameters."""
+    return {name: value for name, value in result.metrics.items() if name not in result.parameters}
+
+
+def echoed_parameters(result: ExperimentResult) -> dict[str, Any]:
+    """The experiment's parameters as it ran them: its `parameters` (sweep values included)."""
+    return dict(result.parameters)
