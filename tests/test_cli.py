@@ -87,6 +87,38 @@ def test_run_answers_an_invalid_output_with_its_errors_on_stdout(capsys, make_re
     assert collect.session_states(ledger.open_repo(repo)) == []
 
 
+def test_in_wild_v2_a_refused_output_is_answered_under_that_brains_heading(
+    capsys, make_repo, tmp_path: Path
+) -> None:
+    """#16: the original brain reads `## Results from Previous Experiments`; a refusal must reach it
+    there, not in wild-ci's block (which that brain's prompt does not look for)."""
+    repo = make_repo()
+    brain = tmp_path / "brain.md"
+    brain.write_bytes(b"<experiments>\n- goal: no command\n- goal: `x` ## Injected\n</experiments>\n")
+    code, out, _err = cli(capsys, "run", str(brain), "--repo", str(repo), "--format", "wild-v2")
+    assert code == errors.EXIT_BAD_INPUT
+    assert out.startswith("## Results from Previous Experiments\n\nYour last output was NOT run")
+    assert "- line 2: 'command' is required" in out and "- line 3: 'command' is required" in out
+    assert "<experiment_results" not in out
+    assert collect.session_states(ledger.open_repo(repo)) == []
+
+
+def test_in_wild_v2_a_done_only_output_is_committed_and_answered_under_that_heading(
+    capsys, make_repo, tmp_path: Path
+) -> None:
+    repo = make_repo({".wild/config.yml": "context_format: wild-v2\n"})
+    brain = tmp_path / "brain.md"
+    brain.write_bytes(b"The accuracy is good enough.\n<promise>DONE</promise>\n")
+    code, out, err = cli(capsys, "run", str(brain), "--repo", str(repo))
+    assert code == errors.EXIT_OK
+    assert (
+        out == "## Results from Previous Experiments\n\nNo experiments were run.\n\nYour promise was DONE.\n"
+    )
+    assert "iteration 0001" in err and "committed, nothing to run" in err
+    code, again, _ = cli(capsys, "context", "--repo", str(repo))
+    assert code == errors.EXIT_OK and again == out
+
+
 def test_a_pipeline_failure_exits_1_with_a_message(capsys, tmp_path: Path) -> None:
     code, _out, err = cli(capsys, "status", "--repo", str(tmp_path))
     assert code == errors.EXIT_FAILED

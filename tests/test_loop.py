@@ -11,7 +11,7 @@ import pytest
 from helpers import git
 
 from wild_ci import ledger, loop
-from wild_ci.config import ConfigError
+from wild_ci.config import Config, ConfigError, Limits
 from wild_ci.specs import ExperimentResult, IterationResults
 
 
@@ -100,12 +100,58 @@ def test_the_bundled_prompt_renders_every_section(make_repo) -> None:
 
 
 def test_the_brain_gets_the_prompt_on_stdin_and_runs_in_the_repository(tmp_path: Path) -> None:
-    reply = loop.ask_brain("pwd; tr a-z A-Z; echo oops >&2; exit 4", "hello", tmp_path)
+    reply = loop.ask_brain("pwd; tr a-z A-Z; echo oops >&2; exit 4", "hello", tmp_path, 1000)
     assert reply.output == f"{tmp_path}\nHELLO".encode()
     assert reply.exit_code == 4 and reply.seconds >= 0
+    assert reply.too_large(1000) is None
+
+
+def test_a_brain_that_writes_too_much_is_read_to_its_end_but_not_kept(tmp_path: Path) -> None:
+    """#16: the output was read whole before its size was checked (3 GB of it would be 3 GB here)."""
+    reply = loop.ask_brain("head -c 3000000 /dev/zero; echo finished > done.txt", "", tmp_path, 1000)
+    assert len(reply.output) == 1001 and reply.total_bytes == 3_000_000
+    assert (tmp_path / "done.txt").read_text() == "finished\n"  # it was not cut off mid-work
+    problem = reply.too_large(1000)
+    assert problem is not None and str(problem).endswith(
+        "the brain output has 3000000 bytes; the limit is 1000"
+    )
+
+
+def test_a_brain_that_never_reads_its_prompt_still_answers(tmp_path: Path) -> None:
+    reply = loop.ask_brain("echo ok", "x" * 1_000_000, tmp_path, 1000)  # more than a pipe holds
+    assert reply.output == b"ok\n" and reply.exit_code == 0
+
+
+def test_a_second_loop_on_the_same_session_is_refused_before_it_asks_its_brain(
+    make_repo, tmp_path: Path
+) -> None:
+    repo = make_repo()
+    asked = tmp_path / "asked"
+    options = loop.LoopOptions(brain=f"touch {asked}; echo '<promise>DONE</promise>'", max_turns=1)
+    with loop.loop_lock(ledger.open_repo(repo), "main"):
+        with pytest.raises(
+            loop.LoopBusy, match=r"another wild-ci loop is driving session 'main' \(pid \d+\)"
+        ):
+            loop.drive(repo, options, Config(), io.StringIO())
+        assert not asked.exists()
+        with loop.loop_lock(ledger.open_repo(repo), "other"):  # another session is free
+            pass
+    end = loop.drive(repo, options, Config(), io.StringIO())  # released: the next loop runs
+    assert end.done and asked.exists()
 
 
 def test_next_iteration_counts_from_the_session_branch(make_repo) -> None:
     repo = make_repo()
     assert loop.next_iteration(ledger.open_repo(repo), "main") == 1
+    assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_an_output_over_the_limit_is_refused_with_its_size_and_commits_nothing(make_repo) -> None:
+    repo = make_repo()
+    config = Config(limits=Limits(max_brain_bytes=1000))
+    options = loop.LoopOptions(brain="printf '<promise>DONE</promise>'; head -c 5000 /dev/zero", max_turns=1)
+    end = loop.drive(repo, options, config, io.StringIO())
+    assert end.last is not None and end.last.iteration is None and not end.done
+    assert end.last.errors == ["the brain output has 5023 bytes; the limit is 1000"]
+    assert "NOT run and nothing was committed" in end.last.block
     assert git(repo, "branch", "--list", "wild/*") == ""

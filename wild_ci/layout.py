@@ -113,6 +113,11 @@ def loop_prompt_file(repo: _Repository, session: str, label: str) -> Path:
     return Path(repo.common_dir) / "wild-ci" / "loop" / session / f"{label}.prompt.md"
 
 
+def loop_lock_file(repo: _Repository, session: str) -> Path:
+    """Held (flock) by the `wild-ci loop` that drives `session`: one loop per session at a time."""
+    return Path(repo.common_dir) / "wild-ci" / "loop" / f"{session}.lock"
+
+
 # --- what the templates get ------------------------------------------------------------------------
 
 

@@ -13,16 +13,19 @@ committed at HEAD, so a brain that edits the working tree cannot rewrite its own
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 import git
 import jinja2
@@ -32,8 +35,8 @@ from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
 from .errors import PipelineError, UsageError
-from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_prompt_file
-from .specs import BrainOutput, IterationResults
+from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_prompt_file
+from .specs import BrainOutput, Diagnostic, IterationResults
 from .templating import environment
 
 PROMPT_TEMPLATE = "loop-prompt.md.j2"
@@ -44,6 +47,11 @@ BRAIN_GRACE_S = 5.0  # after Ctrl-C, for the brain's process group to end before
 
 class BrainFailed(PipelineError):
     """The brain command failed (non-zero exit, or nothing on stdout): the loop stops."""
+
+
+class LoopBusy(PipelineError):
+    """Another `wild-ci loop` drives this session: two brains editing one tree and taking turns on
+    one branch would answer each other's results."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +65,15 @@ class BestMetric:
 
 @dataclass(frozen=True)
 class BrainReply:
-    output: bytes
+    output: bytes  # at most the limit + 1 bytes: what was read beyond that was counted, not kept
     exit_code: int
     seconds: float
+    total_bytes: int  # what the brain wrote on stdout in all
+
+    def too_large(self, limit: int) -> Diagnostic | None:
+        if self.total_bytes <= limit:
+            return None
+        return Diagnostic(None, f"the brain output has {self.total_bytes} bytes; the limit is {limit}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,11 @@ class LoopEnd:
 def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = sys.stderr) -> LoopEnd:
     """Run the loop; progress on `out`. Returns how it ended (the last answer for stdout)."""
     repo = ledger.open_repo(repo_path)
+    with loop_lock(repo, options.session):
+        return _drive(repo, repo_path, options, config, out)
+
+
+def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config, out: TextIO) -> LoopEnd:
     goal = read_goal(repo, options.goal, out)
     template = prompt_template(repo, options.prompt)
     step = (
@@ -116,7 +135,7 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(prompt, encoding="utf-8")
         say(out, f"turn {turn}/{options.max_turns} (iteration {label}): asking the brain: {options.brain}")
-        reply = ask_brain(options.brain, prompt, Path(repo_path))
+        reply = ask_brain(options.brain, prompt, Path(repo_path), config.limits.max_brain_bytes)
         if reply.exit_code != 0 or not reply.output.strip():
             why = f"exited with {reply.exit_code}" if reply.exit_code else "wrote nothing on stdout"
             raise BrainFailed(
@@ -125,7 +144,12 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
                 hint="fix the command (its stderr is above) and run `wild-ci loop` again: it continues "
                 "from the session branch",
             )
-        parsed = generate.read_brain_output(reply.output, config.limits)
+        too_large = reply.too_large(config.limits.max_brain_bytes)
+        parsed = (
+            BrainOutput(errors=[too_large])
+            if too_large
+            else generate.read_brain_output(reply.output, config.limits)
+        )
         n = len(parsed.experiments)
         say(
             out,
@@ -147,6 +171,33 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
             return LoopEnd(turn, last, True)
     say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
     return LoopEnd(options.max_turns, last, False)
+
+
+@contextlib.contextmanager
+def loop_lock(repo: git.Repo, session: str) -> Iterator[None]:
+    """One loop per session: a second `wild-ci loop` on it is refused before it asks its brain (a
+    paid call whose answer could not be run). An flock, so it ends with its holder, however it ends."""
+    path = loop_lock_file(repo, ledger.validate_session(session))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LoopBusy(
+                f"another wild-ci loop is driving session {session!r} ({holder})",
+                hint="wait for it, stop it (Ctrl-C), or use another --session",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
 
 
 def say(out: TextIO, text: str) -> None:
@@ -211,7 +262,11 @@ def latest_block(repo: git.Repo, session: str, config: Config) -> str | None:
     empty = collect.latest_empty_spec(repo, session, None)
     parts = []
     if empty is not None:
-        parts.append(report.nothing_ran_block(session, empty.warnings, empty.promise, empty.label))
+        parts.append(
+            report.nothing_ran_block(
+                session, empty.warnings, empty.promise, empty.label, config.context_format
+            )
+        )
     if collect.any_results(repo, session):
         parts.append(report.context_for(collect.committed_results(repo, session, None), config))
     return "".join(parts) or None
@@ -262,19 +317,48 @@ def history(repo: git.Repo, session: str) -> list[str]:
 # --- the brain -------------------------------------------------------------------------------------
 
 
-def ask_brain(command: str, prompt: str, cwd: Path) -> BrainReply:
+def ask_brain(command: str, prompt: str, cwd: Path, limit: int) -> BrainReply:
     """Run the brain command (a shell command) in `cwd` with the prompt on stdin; its stdout is the
-    output, its stderr goes to ours. It runs in its own process group, which Ctrl-C ends whole."""
+    output, its stderr goes to ours. It runs in its own process group, which Ctrl-C ends whole.
+
+    At most `limit` + 1 bytes of its output are kept: a brain that writes more is read to its end
+    (it may still be editing the tree; cutting its pipe would leave that half done) and counted, so
+    the loop can answer it with the size, without holding gigabytes."""
     start = time.monotonic()
     process = subprocess.Popen(
         command, shell=True, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
     )
+    assert process.stdin is not None and process.stdout is not None  # both are pipes
+    writer = threading.Thread(target=_feed, args=(process.stdin, prompt.encode("utf-8")), daemon=True)
     try:
-        output, _ = process.communicate(prompt.encode("utf-8"))
+        writer.start()
+        output, total = _read_bounded(process.stdout, limit)
+        process.wait()
+        writer.join()
     except BaseException:  # Ctrl-C or SIGTERM: no brain is left behind
         _end_group(process)
         raise
-    return BrainReply(output, process.returncode, time.monotonic() - start)
+    finally:
+        process.stdout.close()
+    return BrainReply(output, process.returncode, time.monotonic() - start, total)
+
+
+def _feed(stdin: IO[bytes], prompt: bytes) -> None:
+    """The prompt to the brain's stdin; a brain that does not read it all is not an error."""
+    with contextlib.suppress(BrokenPipeError, OSError):
+        stdin.write(prompt)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        stdin.close()
+
+
+def _read_bounded(stream: IO[bytes], limit: int) -> tuple[bytes, int]:
+    kept = bytearray()
+    total = 0
+    while chunk := stream.read(1 << 16):
+        total += len(chunk)
+        if len(kept) <= limit:
+            kept += chunk[: limit + 1 - len(kept)]
+    return bytes(kept), total
 
 
 def _end_group(process: subprocess.Popen[bytes]) -> None:
@@ -295,8 +379,8 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
 Step = Callable[[bytes, BrainOutput], Answer]
 
 
-def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput) -> Answer:
-    block = report.invalid_output_block(session, exc.diagnostics, parsed.warnings)
+def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput, config: Config) -> Answer:
+    block = report.invalid_output_block(session, exc.diagnostics, parsed.warnings, config.context_format)
     return Answer(block, None, [report.one_line(str(d), 1000) for d in exc.diagnostics])
 
 
@@ -307,13 +391,21 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                 repo_path, output, options.session, config, options.skip_invalid, parsed=parsed
             )
         except generate.InvalidBrainOutput as exc:
-            return _refused(options.session, exc, parsed)
+            return _refused(options.session, exc, parsed, config)
         if outcome is None:  # blank: cannot happen (checked before), but answer anyway
-            return Answer(report.nothing_ran_block(options.session, parsed.warnings, parsed.promise), None)
+            return Answer(
+                report.nothing_ran_block(
+                    options.session, parsed.warnings, parsed.promise, context_format=config.context_format
+                ),
+                None,
+            )
         spec = outcome.submission.spec
         if not spec.experiments:
             return Answer(
-                report.nothing_ran_block(options.session, spec.warnings, spec.promise, spec.label), spec.label
+                report.nothing_ran_block(
+                    options.session, spec.warnings, spec.promise, spec.label, config.context_format
+                ),
+                spec.label,
             )
         for note in outcome.results.notes:
             print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
@@ -337,14 +429,22 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                 repo_path, output, options.session, config, options.skip_invalid, parsed
             )
         except generate.InvalidBrainOutput as exc:
-            return _refused(options.session, exc, parsed)
+            return _refused(options.session, exc, parsed, config)
         if submission is None:
-            return Answer(report.nothing_ran_block(options.session, parsed.warnings, parsed.promise), None)
+            return Answer(
+                report.nothing_ran_block(
+                    options.session, parsed.warnings, parsed.promise, context_format=config.context_format
+                ),
+                None,
+            )
         github.push_branch(repo, options.session, options.remote)
         spec = submission.spec
         if not spec.experiments:
             return Answer(
-                report.nothing_ran_block(options.session, spec.warnings, spec.promise, spec.label), spec.label
+                report.nothing_ran_block(
+                    options.session, spec.warnings, spec.promise, spec.label, config.context_format
+                ),
+                spec.label,
             )
         results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
         return Answer(report.context_for(results, config), spec.label)

@@ -31,6 +31,7 @@ STATUS_SYMBOLS: dict[str, str] = {
     Status.MISSING: "❓",
 }
 COMMENT_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters; keep room to spare
+WILD_V2_HEADING = "## Results from Previous Experiments"  # what the original Wild V2 prompt looks for
 WILD_V2_OUTPUT_CHARS = 8_000  # of each experiment's output in the wild-v2 format, as Wild V2 kept
 CONTEXT_TAG = re.compile(r"<(\s*/?\s*experiment_results)", re.IGNORECASE)  # opening or closing
 
@@ -215,24 +216,26 @@ def comment_marker(results: IterationResults) -> str:
     return f"<!-- wild-ci results: session={results.session} iteration={results.label} -->"
 
 
-def nothing_ran_block(session: str, warnings: list, promise: str | None, label: str = "none") -> str:
+def nothing_ran_block(
+    session: str, warnings: list, promise: str | None, label: str = "none", context_format: str = "wild-ci"
+) -> str:
     """The context when the brain output asked for nothing runnable (`label`: the iteration it was
-    committed as): so a brain that fenced its real request learns why nothing ran."""
-    lines = [f'<experiment_results session="{session}" iteration="{label}">', "No experiments were run."]
+    committed as): so a brain that fenced its real request learns why nothing ran. In the wild-v2
+    format, the same facts under the heading that brain's prompt expects."""
+    lines = ["No experiments were run."]
     if warnings:
         lines += ["", "Warnings about your last output:"]
         lines += [f"- {one_line(str(w), 500)}" for w in warnings]
     if promise:
         lines += ["", f"Your promise was {one_line(promise, 200)}."]
-    return "\n".join([*lines, "</experiment_results>"]) + "\n"
+    return _answer_block(session, label, lines, context_format)
 
 
-def invalid_output_block(session: str, errors: list, warnings: list) -> str:
+def invalid_output_block(session: str, errors: list, warnings: list, context_format: str = "wild-ci") -> str:
     """The context when the brain output was refused (strict mode): each error with its line, so
     the brain's next prompt holds its mistakes instead of nothing."""
     n = len(errors)
     lines = [
-        f'<experiment_results session="{session}" iteration="none">',
         f"Your last output was NOT run and nothing was committed: it has {n} error{'s' * (n != 1)}. "
         f"Fix {'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only "
         "the fixed ones).",
@@ -243,7 +246,16 @@ def invalid_output_block(session: str, errors: list, warnings: list) -> str:
     if warnings:
         lines += ["", "Warnings about your last output:"]
         lines += [f"- {one_line(str(w), 500)}" for w in warnings]
-    return "\n".join([*lines, "</experiment_results>"]) + "\n"
+    return _answer_block(session, "none", lines, context_format)
+
+
+def _answer_block(session: str, label: str, lines: list[str], context_format: str) -> str:
+    """`lines` (already one-lined and defused) in the format the brain reads its results in: wild-ci's
+    experiment_results block, or the wild-v2 markdown (its heading, no experiments under it)."""
+    if context_format == "wild-v2":
+        return "\n".join([WILD_V2_HEADING, "", *lines]) + "\n"
+    return "\n".join([f'<experiment_results session="{session}" iteration="{label}">', *lines,
+                      "</experiment_results>"]) + "\n"  # fmt: skip
 
 
 def context_for(results: IterationResults, config: Config) -> str:
@@ -292,7 +304,7 @@ def _render_context(results: IterationResults) -> str:
 
 
 def _render_wild_v2(results: IterationResults) -> str:
-    return render("context-wild-v2.md.j2", results=results, **_filters())
+    return render("context-wild-v2.md.j2", results=results, heading=WILD_V2_HEADING, **_filters())
 
 
 def _wild_v2_outputs(results: IterationResults) -> IterationResults:

@@ -27,12 +27,22 @@ def run(args: argparse.Namespace) -> int:
             args.repo, data, args.session, config, args.skip_invalid, pull_request=target, parsed=parsed
         )
     except InvalidBrainOutput as exc:  # the brain still gets an answer: its errors, on stdout
-        print(report.invalid_output_block(args.session, exc.diagnostics, parsed.warnings), end="")
+        print(
+            report.invalid_output_block(
+                args.session, exc.diagnostics, parsed.warnings, config.context_format
+            ),
+            end="",
+        )
         raise naming_source(args.file, exc) from None
     report_submitted(args.file, parsed.warnings, outcome.submission.spec if outcome else None)
     if outcome is None:
         print("wild-ci: the brain output is empty; nothing was committed", file=sys.stderr)
-        print(report.nothing_ran_block(args.session, parsed.warnings, parsed.promise), end="")
+        print(
+            report.nothing_ran_block(
+                args.session, parsed.warnings, parsed.promise, context_format=config.context_format
+            ),
+            end="",
+        )
         return EXIT_OK
     if outcome.collected_by == "nothing to run":
         spec = outcome.submission.spec
@@ -41,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
             f"(promise {spec.promise or 'none'}): committed, nothing to run",
             file=sys.stderr,
         )
-        print(report.nothing_ran_block(args.session, spec.warnings, spec.promise, spec.label), end="")
+        print(
+            report.nothing_ran_block(
+                args.session, spec.warnings, spec.promise, spec.label, config.context_format
+            ),
+            end="",
+        )
         return EXIT_OK
     return _report(args, config, outcome, target)
 

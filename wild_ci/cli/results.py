@@ -26,13 +26,19 @@ def context(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     config = committed_config(repo)
     budget = args.budget or config.context_budget
+    context_format = args.format or config.context_format
     empty = collect.latest_empty_spec(repo, args.session, args.iteration)
     if empty is not None:  # it asked for nothing: say so, then the latest results there are
-        print(report.nothing_ran_block(args.session, empty.warnings, empty.promise, empty.label), end="")
+        print(
+            report.nothing_ran_block(
+                args.session, empty.warnings, empty.promise, empty.label, context_format
+            ),
+            end="",
+        )
         if args.iteration is not None or not collect.any_results(repo, args.session):
             return EXIT_OK
     results = collect.committed_results(repo, args.session, args.iteration)
-    print(report.context_block(results, budget, args.format or config.context_format), end="")
+    print(report.context_block(results, budget, context_format), end="")
     return EXIT_OK
 
 
