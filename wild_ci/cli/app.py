@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push", action="store_true", help="run each iteration on GitHub (submit --push + wait)")
     p.add_argument("--remote", default="origin", help="with --push: the remote (default: origin)")
     p.add_argument("--wait-timeout", default="6h", help="with --push: give up on a run after (default: 6h)")
+    p.add_argument(
+        "--wait-interval", type=float, default=15.0, help="with --push: seconds between polls (default: 15)"
+    )
     _add_format_argument(p)
 
     p = commands.add_parser(

@@ -20,6 +20,8 @@ def loop(args: argparse.Namespace) -> int:
     wait_s = parse_duration(args.wait_timeout)
     if wait_s is None:
         raise UsageError(f"--wait-timeout {args.wait_timeout!r} is not a duration like 90s, 30m, 2h")
+    if not args.wait_interval > 0:
+        raise UsageError("--wait-interval must be a positive number of seconds")
     if args.push:
         refuse_unsupported_server(config)
     options = LoopOptions(
@@ -31,7 +33,7 @@ def loop(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         push=args.push,
         remote=args.remote,
-        wait=github.WaitOptions(remote=args.remote, timeout_s=wait_s),
+        wait=github.WaitOptions(remote=args.remote, timeout_s=wait_s, interval_s=args.wait_interval),
     )
     end = drive(args.repo, options, config)
     if end.last is not None:
