@@ -155,3 +155,10 @@ def test_an_output_over_the_limit_is_refused_with_its_size_and_commits_nothing(m
     assert end.last.errors == ["the brain output has 5023 bytes; the limit is 1000"]
     assert "NOT run and nothing was committed" in end.last.block
     assert git(repo, "branch", "--list", "wild/*") == ""
+
+
+def test_a_brain_whose_leftover_child_holds_stdin_unread_does_not_hang_the_loop(tmp_path: Path) -> None:
+    # the child keeps stdin open without reading it, and closes stdout so the reply can end
+    command = "(exec >/dev/null; sleep 30) & echo answered"
+    reply = loop.ask_brain(command, "x" * 1_000_000, tmp_path, 1000)
+    assert reply.output == b"answered\n" and reply.seconds < 20

@@ -334,7 +334,7 @@ def ask_brain(command: str, prompt: str, cwd: Path, limit: int) -> BrainReply:
         writer.start()
         output, total = _read_bounded(process.stdout, limit)
         process.wait()
-        writer.join()
+        writer.join(1.0)  # still writing: something the brain left holds its stdin; not our wait
     except BaseException:  # Ctrl-C or SIGTERM: no brain is left behind
         _end_group(process)
         raise
