@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +71,30 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def read_pty(
+    master: int,
+    process: subprocess.Popen,
+    on_chunk: Callable[[bytes], None],
+    timeout: float,
+    each_round: Callable[[], None] | None = None,
+) -> None:
+    """Read what a process writes to its terminal, chunk by chunk, until the terminal closes, the
+    process ends with nothing left to read, or `timeout` seconds pass. `each_round` runs before
+    every read (a test's own step: a signal once something has started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if each_round is not None:
+            each_round()
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                return
+            if not chunk:
+                return
+            on_chunk(chunk)
+        elif process.poll() is not None:
+            return

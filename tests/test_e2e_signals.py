@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, alive, git, run_cli
+from helpers import IDENTITY, alive, git, read_pty, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -159,27 +159,20 @@ def test_the_first_ctrl_c_stops_the_live_table_and_says_so(make_repo, tmp_path: 
         stdin=slave, stdout=subprocess.DEVNULL, stderr=slave, close_fds=True,
     )  # fmt: skip
     os.close(slave)
-    output, stopped_at = b"", None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if stopped_at is None and started.exists():
+    chunks: list[bytes] = []
+    stopped_at: list[float] = []
+
+    def interrupt_once_started() -> None:
+        if not stopped_at and started.exists():
             time.sleep(1.0)
             process.send_signal(signal.SIGINT)
-            stopped_at = time.monotonic()
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        elif process.poll() is not None:
-            break
+            stopped_at.append(time.monotonic())
+
+    read_pty(master, process, chunks.append, timeout=120, each_round=interrupt_once_started)
+    output = b"".join(chunks)
     assert process.wait(timeout=30) == 130
     os.close(master)
-    assert stopped_at is not None and time.monotonic() - stopped_at < 10
+    assert stopped_at and time.monotonic() - stopped_at[0] < 10
     text = output.decode(errors="replace")
     assert STOPPING in text
     assert "wild-ci run" not in text.split(STOPPING, 1)[1]  # the table stopped before the message

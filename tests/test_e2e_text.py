@@ -9,17 +9,15 @@ import fcntl
 import os
 import pty
 import re
-import select
 import struct
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pyte
 import pytest
-from helpers import IDENTITY, git
+from helpers import IDENTITY, git, read_pty
 
 pytestmark = pytest.mark.e2e
 COLUMNS, ROWS = 160, 40
@@ -72,19 +70,7 @@ def test_markup_and_escape_sequences_in_output_are_shown_not_obeyed(make_repo, t
     os.close(slave)
     screen = RecordingScreen(COLUMNS, ROWS)
     stream = pyte.ByteStream(screen)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            stream.feed(chunk)
-        elif process.poll() is not None:
-            break
+    read_pty(master, process, stream.feed, timeout=240)
     code = process.wait(timeout=30)
     os.close(master)
     final = "\n".join(line.rstrip() for line in screen.display)

@@ -6,17 +6,15 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
-import select
 import struct
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pyte
 import pytest
-from helpers import IDENTITY
+from helpers import IDENTITY, read_pty
 
 pytestmark = pytest.mark.e2e
 COLUMNS, ROWS = 120, 30
@@ -40,22 +38,14 @@ def test_the_live_table_shows_each_experiment_and_its_state(make_repo, tmp_path:
     os.close(slave)
     screen = pyte.Screen(COLUMNS, ROWS)
     stream = pyte.ByteStream(screen)
-    seen_running = False
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            stream.feed(chunk)
-            lines = screen.display
-            seen_running = seen_running or any("slow-one" in line and "running" in line for line in lines)
-        elif process.poll() is not None:
-            break
+    seen_running = []
+
+    def feed(chunk: bytes) -> None:
+        stream.feed(chunk)
+        if any("slow-one" in line and "running" in line for line in screen.display):
+            seen_running.append(True)
+
+    read_pty(master, process, feed, timeout=180)
     assert process.wait(timeout=30) == 0
     os.close(master)
     final = "\n".join(line.rstrip() for line in screen.display)
