@@ -263,6 +263,20 @@ def test_the_longest_expanded_command_must_fit_the_command_limit() -> None:
     assert parse(text, Limits(max_command_chars=74)).ok
 
 
+def test_a_sweep_may_not_write_more_than_a_brain_output_may_hold() -> None:
+    """1,000 legs of a 60 KB command would be a 120 MB experiments.json from a 60 KB output."""
+    values = ", ".join(str(v) for v in range(100))
+    text = block("- goal: g", f"  command: echo {'x' * 500}", f"  sweep: {{a: [{values}], b: [x, yy]}}")
+    out = parse(text, Limits(max_brain_bytes=100_000))
+    [error] = out.errors
+    assert error.line == 4
+    total = sum(len(f"echo {'x' * 500} --a={a} --b={b}") for a in range(100) for b in ("x", "yy"))
+    assert f"the sweep's 200 commands have {total} characters together; the limit is 100000" in error.message
+    assert out.experiments == []
+    fits = parse(text, Limits(max_brain_bytes=total))
+    assert fits.ok and sum(len(e.run) for e in fits.experiments) == total
+
+
 def test_sweeps_count_with_the_other_items_against_the_limit() -> None:
     items = [
         line for i in range(3) for line in (f"- goal: g{i}", "  command: run", "  sweep: {s: [1, 2, 3, 4]}")

@@ -72,11 +72,8 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
             what = "parameters" if not grid else "sweep values" if not parameters else "parameters and sweep"
             error("command", f"the {what} cannot be appended: {problem}")
     run = final_command(command, parameters) if command is not None else ""
-    longest = len(run) + sweep.longest_flags(grid)
-    if longest > limits.max_command_chars and not errors:
-        what = "the longest command of the sweep" if grid else "the command with its parameters"
-        error("sweep" if grid else "parameters", f"{what} has {longest} characters; "
-              f"the limit is {limits.max_command_chars}")  # fmt: skip
+    if not errors:
+        _check_lengths(run, grid, limits, error)
     if errors or goal is None or command is None:
         reject(out, goal, item_line, errors)
         return
@@ -114,6 +111,21 @@ def _check_sweep(
         already = f"; with the {before} before it, {before + count} in all" if before else ""
         error("sweep", f"the sweep makes {sweep.describe_size(grid)}{already}; the limit is "
               f"{limits.max_experiments} experiments in one output, so nothing was expanded")  # fmt: skip
+
+
+def _check_lengths(run: str, grid: sweep.Grid, limits: Limits, error: ErrorFn) -> None:
+    """The command with its flags must fit the command limit, for a sweep its longest leg. And a
+    sweep may not write more than a brain output may hold: 1,000 legs of a 60 KB command would be a
+    120 MB experiments.json that every leg reads, from a 60 KB brain output."""
+    longest = len(run) + sweep.longest_flags(grid)
+    if longest > limits.max_command_chars:
+        what = "the longest command of the sweep" if grid else "the command with its parameters"
+        error("sweep" if grid else "parameters", f"{what} has {longest} characters; "
+              f"the limit is {limits.max_command_chars}")  # fmt: skip
+    elif grid and (total := sweep.total_chars(grid, len(run))) > limits.max_brain_bytes:
+        error("sweep", f"the sweep's {sweep.size(grid)} commands have {total} characters together; "
+              f"the limit is {limits.max_brain_bytes}, what a brain output may hold "
+              "(limits.max_brain_bytes)")  # fmt: skip
 
 
 def reject(out: BrainOutput, goal: str | None, line: int | None, errors: list[Diagnostic]) -> None:

@@ -4,8 +4,8 @@ of values (the cartesian product, first key slowest, as `itertools.product`).
 Each combination — a *leg* of the sweep — is appended to the item's parameters, so its values reach
 the command as `--key=value` flags after the parameters and stay in `Experiment.parameters`, where
 results and reports look for them; `Experiment.sweep` keeps which of them were swept. A brain can
-write 50 keys of 50 values: everything here that a limit needs (how many legs, the longest command)
-is computed from the lists' lengths, never by enumerating the product.
+write 50 keys of 50 values: everything here that a limit needs (how many legs, the longest command,
+all the commands together) is computed from the lists, never by enumerating the product.
 """
 
 from __future__ import annotations
@@ -45,6 +45,17 @@ def longest_flags(grid: Grid) -> int:
     """Characters the longest leg adds to the command: per key, its longest quoted flag and a space.
     Flags are joined by single spaces, so the longest leg takes the longest flag of every key."""
     return sum(max(len(_flag(key, value)) for value in values) + 1 for key, values in grid.items())
+
+
+def total_chars(grid: Grid, base: int) -> int:
+    """Characters of all the sweep's commands together, each `base` long before its flags: every
+    value of a key is in size/len(values) of the legs."""
+    count = size(grid)
+    flags = sum(
+        count // len(values) * sum(len(_flag(key, value)) + 1 for value in values)
+        for key, values in grid.items()
+    )
+    return count * base + flags
 
 
 def legs(grid: Grid) -> Iterator[dict[str, Any]]:
