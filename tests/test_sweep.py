@@ -15,7 +15,7 @@ from helpers import git, run_cli
 
 from wild_ci import layout
 from wild_ci.config import Config, Limits
-from wild_ci.generate import render_workflow, submit
+from wild_ci.generate import InvalidBrainOutput, render_workflow, submit
 from wild_ci.parse import parse_brain_output
 from wild_ci.parse.items import MAX_ID_LENGTH
 from wild_ci.specs import BrainOutput, Experiment, IterationSpec
@@ -367,6 +367,15 @@ def test_a_submitted_sweep_is_in_experiments_json(make_repo) -> None:
         json.loads(git(repo, "show", f"wild/main:{layout.iteration_file(1, layout.SPEC_FILE)}"))
     )
     assert [e.sweep for e in spec.experiments][:2] == [{"lr": 0.001, "seed": 1}, {"lr": 0.001, "seed": 2}]
+
+
+def test_a_problem_of_the_whole_sweep_found_at_submit_is_said_once(make_repo) -> None:
+    repo = make_repo({"train.py": "print(1)\n"})
+    text = block("- goal: g", "  command: run", "  workdir: /elsewhere", "  sweep: {lr: [1, 2, 3]}")
+    with pytest.raises(InvalidBrainOutput) as raised:
+        submit(repo, text.encode(), config=Config(project_root=str(repo)))
+    [error] = raised.value.diagnostics
+    assert error.line == 2 and "workdir '/elsewhere' is outside the project root" in error.message
 
 
 def test_parse_cli_shows_the_expanded_experiments(tmp_path: Path) -> None:
