@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 from ..config import Limits
@@ -77,14 +78,20 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
     if errors or goal is None or command is None:
         reject(out, goal, item_line, errors)
         return
-    if not grid:
+    if grid:
+        out.experiments.extend(_expand(values, grid, item_line))
+    else:
         out.experiments.append(Experiment(id="", run=run, line=item_line, **values))
-        return
+
+
+def _expand(values: dict[str, Any], grid: sweep.Grid, line: int) -> Iterator[Experiment]:
+    """One experiment per leg of the sweep, after the checks: the item's values (each leg its own
+    copy), with the leg's values appended to the parameters and to the goal."""
     for leg in sweep.legs(grid):
-        leg_values = {**copy.deepcopy(values), "goal": f"{goal} {sweep.label(leg)}"}
+        leg_values = {**copy.deepcopy(values), "goal": f"{values['goal']} {sweep.label(leg)}"}
         leg_values["parameters"].update(leg)
-        run = final_command(command, leg_values["parameters"])
-        out.experiments.append(Experiment(id="", run=run, line=item_line, sweep=leg, **leg_values))
+        run = final_command(leg_values["command"], leg_values["parameters"])
+        yield Experiment(id="", run=run, line=line, sweep=leg, **leg_values)
 
 
 def _check_sweep(
