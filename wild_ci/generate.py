@@ -279,14 +279,19 @@ def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
 
 
 def _keep_or_invalidate(parsed: BrainOutput, problem: Callable[[Experiment], str | None]) -> None:
-    """Experiments with a problem leave the run and become invalid items, with their line."""
+    """Experiments with a problem leave the run and become invalid items, with their line. The legs
+    of a sweep share their item's line and, mostly, its problem: that is said once, not per leg."""
     kept = []
+    swept: set[Diagnostic] = set()
     for experiment in parsed.experiments:
         message = problem(experiment)
         if message is None:
             kept.append(experiment)
             continue
         error = Diagnostic(experiment.line, message)
+        if experiment.sweep and error in swept:
+            continue
+        swept.add(error)
         parsed.errors.append(error)
         parsed.invalid.append(InvalidItem(experiment.line, experiment.goal, [error]))
     parsed.experiments = kept

@@ -151,8 +151,9 @@ class Experiment:
     """One validated experiment, as the brain asked for it.
 
     `run` is the final command line: `command` with `parameters` appended as shell-quoted
-    `--key=value` flags. `workdir` is as the brain wrote it; the generator maps it into the
-    repository (`repo_workdir`).
+    `--key=value` flags. An item with a `sweep` becomes one Experiment per combination of values,
+    each with its combination in `sweep`, appended to `parameters`, and at the end of its goal.
+    `workdir` is as the brain wrote it; the generator maps it into the repository (`repo_workdir`).
 
     The attributes a brain sets are the rows of `parse.fields.FIELDS` (key in the brain output,
     validator, config default); their type and default are declared here, once. `id`, `run`,
@@ -171,6 +172,9 @@ class Experiment:
     setup: str | None = None  # auto | none | a command; None means the iteration's default
     artifacts: list[str] = field(default_factory=list)  # extra globs to keep, relative to workdir
     runs_on: list[str] = field(default_factory=list)  # runner labels; empty: the configured default
+    # This experiment's values of the keys its item swept (`sweep:`), e.g. {"lr": 0.001, "seed": 1};
+    # they are in `parameters` too (that is where their flags come from). Empty: not part of a sweep.
+    sweep: dict[str, Any] = field(default_factory=dict)
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:

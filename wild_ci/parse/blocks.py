@@ -29,6 +29,7 @@ FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 BACKTICK_RUN = re.compile(r"`+")
 SINGLE_BACKTICK_SPAN = re.compile(r"`[^`]+`")
 FIRST_BULLET = re.compile(r"^( *)[-*](?: |$)", re.MULTILINE)
+JSON_MAPPINGS = ("parameters", "sweep")  # item keys whose JSON flow mapping is read as JSON
 
 
 @dataclass(frozen=True)
@@ -385,19 +386,18 @@ def _parse_tolerantly(
 
 
 def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
-    """Parameters written as a JSON object are read as JSON: YAML 1.1 would turn `1e-05` into a
-    string and change what the experiment receives."""
+    """Parameters (and a sweep) written as a JSON object are read as JSON: YAML 1.1 would turn
+    `1e-05` into a string and change what the experiment receives."""
     if not isinstance(item, dict) or not isinstance(node, yaml.MappingNode):
         return
     for key, value in node.value:
-        if key.value == "parameters" and isinstance(value, yaml.MappingNode) and value.flow_style:
+        if key.value in JSON_MAPPINGS and isinstance(value, yaml.MappingNode) and value.flow_style:
             try:
                 parsed = json.loads(content[value.start_mark.index : value.end_mark.index])
             except ValueError:
-                return
+                continue
             if isinstance(parsed, dict):
-                item["parameters"] = parsed
-            return
+                item[key.value] = parsed
 
 
 def _key_lines(node: yaml.Node, at: Callable[[yaml.Mark], int]) -> dict[str, int]:

@@ -62,38 +62,72 @@ def _optional_path(value: Any, key: str, error: ErrorFn) -> str | None:
     return value.strip()
 
 
-def _parameters(value: Any, key: str, error: ErrorFn) -> dict[str, Any]:
-    if value is None:
-        return {}
+def _mapping(value: Any, key: str, error: ErrorFn, what: str) -> dict[Any, Any] | None:
+    """The brain's mapping for `key` (a string is read as JSON or YAML, by the block's rules), or
+    None after an error; `what` says what the mapping maps, for the message."""
     if isinstance(value, str):
         try:
             value = load_value(value)  # the block's own rules: libyaml, no aliases
         except yaml.YAMLError:
-            error("parameters", "'parameters' must be a mapping (JSON or YAML)")
-            return {}
+            error(key, f"'{key}' must be a mapping (JSON or YAML)")
+            return None
         except AliasesRefused:
-            error("parameters", "'parameters' must not use YAML anchors and aliases (&name, *name)")
-            return {}
+            error(key, f"'{key}' must not use YAML anchors and aliases (&name, *name)")
+            return None
         if value is None:
             return {}
     if not isinstance(value, dict):
-        error("parameters", "'parameters' must be a mapping of flag names to values")
-        return {}
+        error(key, f"'{key}' must be a mapping of {what}")
+        return None
     if _contains_nul(value):
-        error("parameters", "'parameters' contain a NUL byte")
+        error(key, f"'{key}' has a NUL byte")
+        return None
+    return value
+
+
+def _flag_name(name: str, key: str, error: ErrorFn) -> bool:
+    if FLAG_NAME.match(name):
+        return True
+    error(
+        key,
+        f"{'parameter name' if key == 'parameters' else f'{key} key'} {name!r} is not a safe flag name "
+        "(letters, digits, '_', '-', '.'; starting with a letter or digit)",
+    )
+    return False
+
+
+def _parameters(value: Any, key: str, error: ErrorFn) -> dict[str, Any]:
+    mapping = _mapping(value, key, error, "flag names to values")
+    if mapping is None:
         return {}
-    parameters: dict[str, Any] = {}
-    for name_key, item in value.items():
+    return {str(name): item for name, item in mapping.items() if _flag_name(str(name), key, error)}
+
+
+def _sweep(value: Any, key: str, error: ErrorFn) -> dict[str, list[Any]]:
+    """The values to sweep, key by key: each a non-empty list of scalars (numbers, text, booleans,
+    null), because each value becomes one flag of one experiment. `items.add_item` expands them
+    (`sweep.legs`); until then the attribute holds this grid, afterwards one leg's values."""
+    mapping = _mapping(value, key, error, "flag names to lists of values, e.g. sweep: {lr: [0.001, 0.01]}")
+    if mapping is None:
+        return {}
+    grid: dict[str, list[Any]] = {}
+    for name_key, values in mapping.items():
         name = str(name_key)
-        if not FLAG_NAME.match(name):
-            error(
-                "parameters",
-                f"parameter name {name!r} is not a safe flag name "
-                "(letters, digits, '_', '-', '.'; starting with a letter or digit)",
-            )
+        if not _flag_name(name, key, error):
             continue
-        parameters[name] = item
-    return parameters
+        if not isinstance(values, list):
+            example = f"{name}: [{flag_value(values)[:20]}, …]"
+            error(key, f"{key}.{name} is a single value; a sweep needs a list of values, e.g. {example}; "
+                  "to pass one fixed value use `parameters`")  # fmt: skip
+        elif not values:
+            error(key, f"{key}.{name} is an empty list; give it at least one value")
+        elif nested := [v for v in values if isinstance(v, (dict, list))]:
+            kind = "mapping" if isinstance(nested[0], dict) else "list"
+            error(key, f"{key}.{name} holds a {kind}; each swept value must be a number, text, "
+                  "true/false or null (a list in `parameters` is passed whole, as one flag)")  # fmt: skip
+        else:
+            grid[name] = values
+    return grid
 
 
 def _timeout(value: Any, key: str, error: ErrorFn) -> int | None:
@@ -214,6 +248,7 @@ FIELDS: tuple[Field, ...] = (
     Field("setup", _setup, config="leg.setup"),
     Field("artifacts", _artifact_globs),
     Field("runs_on", _runs_on, config="runs_on"),
+    Field("sweep", _sweep),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)

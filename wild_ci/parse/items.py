@@ -3,16 +3,20 @@ the ids of an iteration's experiments. What each field accepts is declared in `f
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 from ..config import Limits
 from ..specs import BrainOutput, Diagnostic, Experiment, InvalidItem
+from . import sweep
 from .commands import final_command, flag_position_problem, open_quote
-from .fields import FIELDS, KNOWN_KEYS
+from .fields import FIELDS, KNOWN_KEYS, ErrorFn
 
 MAX_ID_LENGTH = 48
+SWEEP_GOAL_CHARS = 12  # a swept id keeps at least this much of its goal
 _REQUIRED = tuple(f for f in FIELDS if f.required)  # checked first: the command's length needs it
 _OPTIONAL = tuple(f for f in FIELDS if not f.required)
 _KNOWN = frozenset(KNOWN_KEYS)
@@ -20,24 +24,25 @@ _KNOWN_LIST = ", ".join(KNOWN_KEYS)
 
 
 def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOutput, limits: Limits) -> None:
-    """Validate one item and add it to `out`: as an experiment, or as an invalid item with its errors."""
+    """Validate one item and add it to `out`: as an experiment (one per leg of its sweep), or as an
+    invalid item with its errors."""
     if not isinstance(item, dict):
         message = "an experiment must be a mapping with 'goal' and 'command'"
         reject(out, None, item_line, [Diagnostic(item_line, message)])
         return
     errors: list[Diagnostic] = []
+    failed: set[str] = set()  # the keys with an error
 
     def error(key: str, message: str) -> None:
         errors.append(Diagnostic(key_lines.get(key, item_line), message))
+        failed.add(key)
+
+    def warn(key: str, message: str) -> None:
+        out.warnings.append(Diagnostic(key_lines.get(key, item_line), message))
 
     for key in item:
         if str(key) not in _KNOWN:
-            out.warnings.append(
-                Diagnostic(
-                    key_lines.get(str(key), item_line),
-                    f"unknown key {str(key)!r} was ignored (known: {_KNOWN_LIST})",
-                )
-            )
+            warn(str(key), f"unknown key {str(key)!r} was ignored (known: {_KNOWN_LIST})")
     values: dict[str, Any] = {}
     for spec in _REQUIRED:
         values[spec.attr] = spec.validate(item.get(spec.key), spec.key, error)
@@ -51,23 +56,83 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
         value = item.get(spec.key)
         values[spec.attr] = spec.default() if value is None else spec.validate(value, spec.key, error)
     parameters: dict[str, Any] = values["parameters"]
+    grid: sweep.Grid = values.pop("sweep")
+    for name, value in parameters.items():
+        if isinstance(value, list):
+            warn("parameters", sweep.list_parameter_warning(name, value))
+    if item.get("sweep") is not None and "sweep" not in failed:
+        _check_sweep(grid, parameters, len(out.experiments), limits, error, warn)
     quote = open_quote(command) if command is not None and len(command) <= limits.max_command_chars else None
     if quote is not None:
         where = f" (opened on its line {quote[1]})" if "\n" in (command or "") else ""
         error("command", f"the command has an unmatched {quote[0]} quote{where}: bash would refuse it; "
               "close the quote or escape it")  # fmt: skip
-    elif command is not None and parameters:
+    elif command is not None and (parameters or grid):
         problem = flag_position_problem(command)
         if problem:
-            error("command", f"the parameters cannot be appended: {problem}")
+            what = "parameters" if not grid else "sweep values" if not parameters else "parameters and sweep"
+            error("command", f"the {what} cannot be appended: {problem}")
     run = final_command(command, parameters) if command is not None else ""
-    if len(run) > limits.max_command_chars and not errors:
-        error("parameters", f"the command with its parameters has {len(run)} characters; "
-              f"the limit is {limits.max_command_chars}")  # fmt: skip
+    if not errors:
+        _check_lengths(run, grid, limits, error)
     if errors or goal is None or command is None:
         reject(out, goal, item_line, errors)
         return
-    out.experiments.append(Experiment(id="", run=run, line=item_line, **values))
+    if grid:
+        out.experiments.extend(_expand(values, grid, item_line))
+    else:
+        out.experiments.append(Experiment(id="", run=run, line=item_line, **values))
+
+
+def _expand(values: dict[str, Any], grid: sweep.Grid, line: int) -> Iterator[Experiment]:
+    """One experiment per leg of the sweep, after the checks: the item's values (each leg its own
+    copy), with the leg's values appended to the parameters and to the goal."""
+    for leg in sweep.legs(grid):
+        leg_values = {**copy.deepcopy(values), "goal": f"{values['goal']} {sweep.label(leg)}"}
+        leg_values["parameters"].update(leg)
+        run = final_command(leg_values["command"], leg_values["parameters"])
+        yield Experiment(id="", run=run, line=line, sweep=leg, **leg_values)
+
+
+def _check_sweep(
+    grid: sweep.Grid,
+    parameters: dict[str, Any],
+    before: int,
+    limits: Limits,
+    error: ErrorFn,
+    warn: ErrorFn,
+) -> None:
+    """What a sweep may not do beside its own values (`fields._sweep`): name a parameter again, or
+    make more experiments than the output may have (`before`: the experiments before this item).
+    Counted from the lists' lengths, so a sweep of 50^50 is refused at once."""
+    if not grid:
+        warn("sweep", "'sweep' is empty; the experiment runs once")
+    for name in grid:
+        if name in parameters:
+            error("sweep", f"{name!r} is both in parameters and in sweep; keep it in one of them")
+    for name in sweep.repeated_values(grid):
+        warn("sweep", f"sweep.{name} lists the same value more than once; those experiments run the "
+             "same command")  # fmt: skip
+    count = sweep.size(grid)
+    if before + count > limits.max_experiments:
+        already = f"; with the {before} before it, {before + count} in all" if before else ""
+        error("sweep", f"the sweep makes {sweep.describe_size(grid)}{already}; the limit is "
+              f"{limits.max_experiments} experiments in one output, so nothing was expanded")  # fmt: skip
+
+
+def _check_lengths(run: str, grid: sweep.Grid, limits: Limits, error: ErrorFn) -> None:
+    """The command with its flags must fit the command limit, for a sweep its longest leg. And a
+    sweep may not write more than a brain output may hold: 1,000 legs of a 60 KB command would be a
+    120 MB experiments.json that every leg reads, from a 60 KB brain output."""
+    longest = len(run) + sweep.longest_flags(grid)
+    if longest > limits.max_command_chars:
+        what = "the longest command of the sweep" if grid else "the command with its parameters"
+        error("sweep" if grid else "parameters", f"{what} has {longest} characters; "
+              f"the limit is {limits.max_command_chars}")  # fmt: skip
+    elif grid and (total := sweep.total_chars(grid, len(run))) > limits.max_brain_bytes:
+        error("sweep", f"the sweep's {sweep.size(grid)} commands have {total} characters together; "
+              f"the limit is {limits.max_brain_bytes}, what a brain output may hold "
+              "(limits.max_brain_bytes)")  # fmt: skip
 
 
 def reject(out: BrainOutput, goal: str | None, line: int | None, errors: list[Diagnostic]) -> None:
@@ -78,22 +143,43 @@ def reject(out: BrainOutput, goal: str | None, line: int | None, errors: list[Di
 def slugify(goal: str, length: int = MAX_ID_LENGTH) -> str:
     """A deterministic, artifact-name-safe id from a goal: lowercase ASCII words joined by '-',
     at most `length` characters, cut at a word boundary when there is one."""
-    ascii_text = unicodedata.normalize("NFKD", goal).encode("ascii", "ignore").decode()
+    return _slug(goal, length) or "experiment"
+
+
+def _slug(text: str, length: int) -> str:
+    """`slugify` without its fallback: empty when the text has no ASCII letter or digit."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(slug) > length:
         cut = slug[:length]
         ends_at_word = slug[length] == "-"
         slug = cut if ends_at_word or "-" not in cut else cut.rsplit("-", 1)[0]
-    return slug or "experiment"
+    return slug
+
+
+def id_base(experiment: Experiment) -> str:
+    """The id an experiment would have alone. A sweep's leg keeps its values whole and shortens its
+    goal instead, so 48 characters still tell the legs apart: `train-lr-0-001-seed-1`, or, when
+    the keys leave the goal under SWEEP_GOAL_CHARS, the values alone (`measure-how-the-0-001-1`)."""
+    if not experiment.sweep:
+        return slugify(experiment.goal)
+    label = sweep.label(experiment.sweep)
+    goal = experiment.goal.removesuffix(" " + label)
+    room = MAX_ID_LENGTH - 1 - SWEEP_GOAL_CHARS
+    tail = _slug(label[: 4 * MAX_ID_LENGTH], 4 * MAX_ID_LENGTH)
+    if len(tail) > room:
+        tail = _slug(sweep.values_label(experiment.sweep)[: 4 * MAX_ID_LENGTH], room)
+    head = _slug(goal, MAX_ID_LENGTH - 1 - len(tail)) if tail else _slug(goal, MAX_ID_LENGTH)
+    return "-".join(part for part in (head, tail) if part) or "experiment"
 
 
 def assign_ids(experiments: list[Experiment]) -> None:
-    """Ids are slugs of goals, made unique inside the iteration by a numeric suffix; with its
-    suffix an id still has at most MAX_ID_LENGTH characters (the base is cut shorter)."""
+    """Ids are slugs of goals (`id_base`), made unique inside the iteration by a numeric suffix;
+    with its suffix an id still has at most MAX_ID_LENGTH characters (the base is cut shorter)."""
     seen: set[str] = set()
     next_suffix: dict[str, int] = {}  # per base: every smaller suffix is taken (linear, not quadratic)
     for experiment in experiments:
-        base = slugify(experiment.goal)
+        base = id_base(experiment)
         candidate, n = base, next_suffix.get(base, 2)
         while candidate in seen:
             suffix = f"-{n}"
