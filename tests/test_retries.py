@@ -62,7 +62,9 @@ def test_bad_retries_are_errors_on_their_line(value: str, message: str) -> None:
 
 def test_retries_and_retry_on_are_read() -> None:
     out = parse_brain_output(
-        brain('  retries: 5\n  retry_on: [137, "3", SIGSEGV, timeout, "Connection reset", "^E\\\\d+ flaky$"]\n')
+        brain(
+            '  retries: 5\n  retry_on: [137, "3", SIGSEGV, timeout, "Connection reset", "^E\\\\d+ flaky$"]\n'
+        )
     )
     assert out.ok, out.errors
     [experiment] = out.experiments
@@ -168,7 +170,10 @@ def test_the_brains_patterns_search_both_logs_per_line(tmp_path: Path) -> None:
     policy = RetryPolicy.of(1, ["^Connection reset by peer$", "(?i)flaky"])
     reset = logs(tmp_path, stdout="x\nConnection reset by peer\ny\n")
     assert decide(policy, failed(), reset).reason == "output matched '^Connection reset by peer$'"
-    assert decide(policy, failed(), logs(tmp_path, stderr="A FLAKY thing")).reason == "output matched '(?i)flaky'"
+    assert (
+        decide(policy, failed(), logs(tmp_path, stderr="A FLAKY thing")).reason
+        == "output matched '(?i)flaky'"
+    )
     assert decide(policy, failed(), logs(tmp_path, stderr="connection reset by peer")).reason is None
 
 
@@ -176,7 +181,10 @@ def test_only_the_end_of_a_large_log_is_searched(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(retries, "SCAN_BYTES", 1000)
     policy = RetryPolicy.of(1, [])
     assert decide(policy, failed(), logs(tmp_path, stderr=OOM + "\n" + "x" * 2000)).reason is None
-    assert decide(policy, failed(), logs(tmp_path, stderr="x" * 2000 + "\n" + OOM)).reason == "CUDA out of memory"
+    assert (
+        decide(policy, failed(), logs(tmp_path, stderr="x" * 2000 + "\n" + OOM)).reason
+        == "CUDA out of memory"
+    )
 
 
 def test_a_catastrophic_pattern_is_stopped_in_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -188,7 +196,9 @@ def test_a_catastrophic_pattern_is_stopped_in_time(tmp_path: Path, monkeypatch: 
     assert time.monotonic() - start < 3
     assert decision.reason is None and "gave up" in (decision.note or "")
     # the built-ins still had their chance: they are searched first, and the OOM killer needs no search
-    assert decide(policy, failed(exit_code=137), tmp_path).reason == "killed by SIGKILL, likely the OOM killer"
+    assert (
+        decide(policy, failed(exit_code=137), tmp_path).reason == "killed by SIGKILL, likely the OOM killer"
+    )
 
 
 def test_back_off_grows_with_the_attempt_and_has_a_test_knob(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,13 +225,25 @@ def test_an_oom_on_attempt_1_succeeds_on_attempt_2(make_repo, tmp_path: Path) ->
     result = execute(ws, 1, "flaky", out, mirror=False)
     assert (result.status, result.exit_code, result.metrics) == ("succeeded", 0, {"acc": 0.5})
     [first, second] = result.attempts
-    assert (first.attempt, first.status, first.exit_code, first.retried_because) == (1, "failed", 1, "CUDA out of memory")
-    assert (second.attempt, second.status, second.exit_code, second.retried_because) == (2, "succeeded", 0, None)
+    assert (first.attempt, first.status, first.exit_code, first.retried_because) == (
+        1,
+        "failed",
+        1,
+        "CUDA out of memory",
+    )
+    assert (second.attempt, second.status, second.exit_code, second.retried_because) == (
+        2,
+        "succeeded",
+        0,
+        None,
+    )
     assert result.duration_s == second.duration_s
     assert (out / "attempt-1/stderr.log").read_text() == OOM + "\n"
     assert (out / "attempt-1/stdout.log").read_text() == "attempt 1 of 3\n"
     assert (out / "attempt-2/stdout.log").read_text() == "attempt 2 of 3\ndone\n"
-    assert (out / "stdout.log").read_text() == "attempt 2 of 3\ndone\n"  # the final attempt, where `logs` looks
+    assert (
+        out / "stdout.log"
+    ).read_text() == "attempt 2 of 3\ndone\n"  # the final attempt, where `logs` looks
     assert (out / "stderr.log").read_text() == ""
     data = json.loads((out / "result.json").read_text())
     assert data["attempts"][0] == {
@@ -264,7 +286,10 @@ def test_the_timeout_is_per_attempt_and_retried_when_asked(make_repo, tmp_path: 
     ws = checkout(make_repo, one("slow-once", command, "  timeout: 2\n  retries: 1\n  retry_on: [timeout]\n"))
     result = execute(ws, 1, "slow-once", tmp_path / "out", mirror=False)
     assert result.status == "succeeded"
-    assert [(a.status, a.retried_because) for a in result.attempts] == [("timed_out", "timed out"), ("succeeded", None)]
+    assert [(a.status, a.retried_because) for a in result.attempts] == [
+        ("timed_out", "timed out"),
+        ("succeeded", None),
+    ]
 
 
 def test_the_configured_default_applies(make_repo, tmp_path: Path) -> None:
@@ -273,7 +298,7 @@ def test_the_configured_default_applies(make_repo, tmp_path: Path) -> None:
 
     config = Config(project_root="/brain/root")
     config = config.with_overrides(leg=config.leg.__class__(retries=1, retry_on=(7,)))
-    submit(repo, one("seven", 'exit $((WILD_ATTEMPT == 1 ? 7 : 0))').encode(), config=config)
+    submit(repo, one("seven", "exit $((WILD_ATTEMPT == 1 ? 7 : 0))").encode(), config=config)
     ws = tmp_path / "ws"
     subprocess.run(["git", "clone", "-q", "--branch", "wild/main", str(repo), str(ws)], check=True)
     result = execute(ws, 1, "seven", tmp_path / "out", mirror=False)
@@ -281,7 +306,9 @@ def test_the_configured_default_applies(make_repo, tmp_path: Path) -> None:
     assert [a.retried_because for a in result.attempts] == ["exit code 7", None]
 
 
-def test_a_full_disk_for_the_attempt_logs_still_records_the_leg(make_repo, tmp_path: Path, monkeypatch) -> None:
+def test_a_full_disk_for_the_attempt_logs_still_records_the_leg(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
     real_replace = os.replace
 
     def replace(source, target) -> None:
@@ -302,10 +329,11 @@ def test_cancellation_in_the_back_off_ends_the_leg(make_repo, tmp_path: Path) ->
     process = subprocess.Popen(
         [sys.executable, "-m", "wild_ci", "execute", "--iteration", "1", "--experiment", "flaky",
          "--out", str(out), "--workspace", str(ws)],
-        env={**os.environ, **IDENTITY, retries.BACKOFF_ENV: "60"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, **IDENTITY, retries.BACKOFF_ENV: "60"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 20
-    while b"retrying in" not in (line := process.stdout.readline() if process.stdout else b""):  # noqa: B023
+    while b"retrying in" not in (line := process.stdout.readline() if process.stdout else b""):
         assert line and time.monotonic() < deadline, "the leg never reached its back-off"
     start = time.monotonic()
     process.send_signal(signal.SIGTERM)
@@ -338,7 +366,14 @@ def test_run_attempts_stops_when_cancelled_before_the_next_attempt(tmp_path: Pat
 
 
 def leg_json(**attempts_field) -> dict:
-    return {"id": "e", "status": "succeeded", "exit_code": 0, "stdout_bytes": 0, "stderr_bytes": 0, **attempts_field}
+    return {
+        "id": "e",
+        "status": "succeeded",
+        "exit_code": 0,
+        "stdout_bytes": 0,
+        "stderr_bytes": 0,
+        **attempts_field,
+    }
 
 
 EXPERIMENT = Experiment(id="e", goal="g", command="c", run="c", line=1)
@@ -351,7 +386,9 @@ def test_result_json_attempts_are_validated() -> None:
         {"attempt": 2, "exit_code": 0, "status": "succeeded", "duration_s": 2.0},
     ]  # fmt: skip
     result = ExperimentResult.from_leg_json(leg_json(attempts=good), EXPERIMENT)
-    assert result.status == "succeeded" and result.attempts[0] == Attempt(1, 1, None, "failed", 1.5, "CUDA out of memory")
+    assert result.status == "succeeded" and result.attempts[0] == Attempt(
+        1, 1, None, "failed", 1.5, "CUDA out of memory"
+    )
     assert ExperimentResult.from_leg_json(leg_json(), EXPERIMENT).attempts == []  # an older leg's file
     bad_cases = [
         "many",
@@ -387,7 +424,9 @@ def test_the_context_says_how_many_attempts_and_why() -> None:
     ok = retried("succeeded", "CUDA out of memory", None)
     text = context_block(iteration(ok))
     assert "attempts: succeeded on attempt 2 (CUDA out of memory on attempt 1)" in text
-    assert "succeeded on attempt 2 (CUDA out of memory on attempt 1)" in context_block(iteration(ok), context_format="wild-v2")
+    assert "succeeded on attempt 2 (CUDA out of memory on attempt 1)" in context_block(
+        iteration(ok), context_format="wild-v2"
+    )
     assert "succeeded on attempt 2 (CUDA out of memory on attempt 1)" in results_markdown(iteration(ok))
     bad = retried("failed", "CUDA out of memory", "CUDA out of memory", None)
     assert "failed after 3 attempts (CUDA out of memory on attempts 1 and 2)" in context_block(iteration(bad))
@@ -400,9 +439,23 @@ def test_the_context_says_how_many_attempts_and_why() -> None:
 
 def test_the_workflow_timeout_covers_every_attempt() -> None:
     def minutes(retries_: int | None) -> int:
-        experiment = Experiment(id="e", goal="g", command="c", run="c", line=1, timeout_s=600, retries=retries_)
+        experiment = Experiment(
+            id="e", goal="g", command="c", run="c", line=1, timeout_s=600, retries=retries_
+        )
         text = render_workflow(IterationSpec("main", 1, "/p", [experiment]), Config())
         return int(text.split("timeout-minutes: ")[-1].split()[0])
 
     assert minutes(None) < minutes(2)
     assert minutes(2) >= 3 * 10 + 30  # three attempts of 10 min and set-up's 30 min
+
+
+@pytest.mark.parametrize("width", [60, 140])
+def test_show_says_which_attempt_succeeded(width: int) -> None:
+    from rich.console import Console
+
+    from wild_ci.cli.results import results_view
+
+    console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(results_view(iteration(retried("succeeded", "CUDA out of memory", None)), console.width))
+    text = " ".join(console.export_text().split())
+    assert "attempt 2" in text

@@ -239,9 +239,9 @@ def execute(
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
     run, result.attempts = tried.outcome, tried.attempts
     if tried.cancelled_before:
-        note = f"the leg was cancelled before attempt {tried.cancelled_before}"
-        run = _Run(Status.CANCELLED, None, run.duration_s, None, note)
-    notes = [run.note, *tried.notes]
+        why = f"the leg was cancelled before attempt {tried.cancelled_before}"
+        run = _Run(Status.CANCELLED, None, run.duration_s, None, why)
+    notes: list[str | None] = [run.note, *tried.notes]
     if not workdir.is_dir():
         notes.append(f"the experiment removed its workdir {experiment.repo_workdir!r}: no outputs or metrics")
     # The runner starts its next steps (the upload) in the checkout: an experiment that deleted it

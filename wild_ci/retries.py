@@ -47,7 +47,9 @@ ATTEMPT_MARGIN_S = 30  # per attempt, beyond its timeout: killing its group, dra
 SIGNAL_EXIT_BASE = 128  # bash reports a child killed by signal N as exit 128 + N
 OOM_KILLER = "killed by SIGKILL, likely the OOM killer"
 
-SIGNALS = {s.name: int(s) for s in signal.Signals if s.name.startswith("SIG") and not s.name.startswith("SIG_")}
+SIGNALS = {
+    s.name: int(s) for s in signal.Signals if s.name.startswith("SIG") and not s.name.startswith("SIG_")
+}
 EXIT_CODE_TEXT = re.compile(r"^\d{1,3}$")
 
 
@@ -67,9 +69,11 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 BUILTIN_RULES = (
     Rule(
         "CUDA out of memory",
-        _compiled(r"CUDA out of memory|torch\.cuda\.OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED"
-                  r"|CUDA error: out of memory"),
-    ),  # fmt: skip
+        _compiled(
+            r"CUDA out of memory|torch\.cuda\.OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED"
+            r"|CUDA error: out of memory"
+        ),
+    ),
     Rule(
         "CUDA devices busy or unavailable",
         _compiled(r"CUDA-capable device(?:s|\(s\))? (?:is|are|is/are) busy or unavailable"),
@@ -91,7 +95,7 @@ def retries_problem(value: Any) -> str | None:
 def parse_retry_on(value: Any) -> tuple[list[int | str], list[str]]:
     """`retry_on` as written (one entry or a list) → its entries, normalized, and its problems.
 
-    An entry is an exit code (a whole number 1–255, also written as text), a signal name
+    An entry is an exit code (a whole number 1 to 255, also written as text), a signal name
     (`SIGKILL`), the word `timeout`, or else a regular expression (one that compiles, at most
     MAX_PATTERN_CHARS characters)."""
     entries = value if isinstance(value, list) else [value]
@@ -179,10 +183,10 @@ def policy_for(retries: int | None, retry_on: Sequence[int | str] | None, leg: L
 
 def worst_case_s(timeout_s: int, retries: int) -> int:
     """How long a leg's command may take with every attempt, back-off and margin: what the
-    workflow's step timeout must allow, or GitHub would end the leg before its last attempt."""
-    attempts = retries + 1
-    backoff = sum(BACKOFF_S * n for n in range(1, attempts))
-    return int(attempts * (timeout_s + ATTEMPT_MARGIN_S) + backoff)
+    workflow's step timeout must allow, or GitHub would end the leg before its last attempt
+    (without retries: the timeout, as before)."""
+    backoff = sum(BACKOFF_S * n for n in range(1, retries + 1))
+    return int(timeout_s + retries * (timeout_s + ATTEMPT_MARGIN_S) + backoff)
 
 
 # --- after an attempt -----------------------------------------------------------------------------
@@ -333,7 +337,9 @@ def run_attempts(
         return Attempted(outcome)
     done: Attempted[OutcomeT] = Attempted(outcome)
     for number in range(1, policy.max_attempts + 1):
-        attempt = Attempt(number, outcome.exit_code, outcome.signal, str(outcome.status), round(outcome.duration_s, 3))
+        attempt = Attempt(
+            number, outcome.exit_code, outcome.signal, str(outcome.status), round(outcome.duration_s, 3)
+        )
         done.attempts.append(attempt)
         decision = Decision(None)
         if number < policy.max_attempts:
@@ -391,7 +397,9 @@ def _keep_logs(out: Path, number: int, move: bool) -> list[str]:
             else:
                 _link_or_copy(source, target)
     except OSError as exc:
-        return [f"attempt {number}'s logs could not be kept in {attempt_dir(number)}/ ({exc.strerror or exc})"]
+        return [
+            f"attempt {number}'s logs could not be kept in {attempt_dir(number)}/ ({exc.strerror or exc})"
+        ]
     return []
 
 

@@ -89,7 +89,8 @@ def results_view(results: IterationResults, width: int) -> RenderableType:
         status = f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}"
         facts = " · ".join(
             part for part in (report.duration(r.duration_s), f"exit {report.exit_text(r)}",
-                              report.metrics_cell(r.metrics)) if part
+                              report.metrics_cell(r.metrics), report.one_line(report.attempts_text(r), 200))
+            if part
         )  # fmt: skip
         lines += [
             Text(""),
@@ -112,11 +113,17 @@ def _results_table(results: IterationResults) -> Table:
         table.add_column(column, overflow="fold")
     for r in results.experiments:
         cells = (
-            f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}", r.id, report.one_line(r.goal, 60),
+            f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}", r.id,
+            report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
         )  # fmt: skip
         table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
     return table
+
+
+def _attempt_suffix(result: ExperimentResult) -> str:
+    """` (attempt 2)` after the status of a retried experiment: the whole story is in results.md."""
+    return f" (attempt {len(result.attempts)})" if len(result.attempts) > 1 else ""
 
 
 def logs(args: argparse.Namespace) -> int:

@@ -50,7 +50,9 @@ def render_workflow(
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
     longest_s = max(
-        worst_case_s(e.timeout_s or spec.default_timeout_s, policy_for(e.retries, e.retry_on, spec.leg).retries)
+        worst_case_s(
+            e.timeout_s or spec.default_timeout_s, policy_for(e.retries, e.retry_on, spec.leg).retries
+        )
         for e in spec.experiments
     )
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
