@@ -50,7 +50,15 @@ def test_an_oom_on_attempt_1_succeeds_on_attempt_2(make_repo, tmp_path: Path) ->
     assert said in git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
     # the artifact, as it came back from act's artifact server
     leg = Path(git(repo, "rev-parse", "--git-common-dir"))
-    leg = (repo / leg if not leg.is_absolute() else leg) / "wild-ci/runs/main/0001" / layout.RUN_LEGS_DIR / "train"
+    leg = (
+        (repo / leg if not leg.is_absolute() else leg)
+        / "wild-ci/runs/main/0001"
+        / layout.RUN_LEGS_DIR
+        / "train"
+    )
     assert (leg / layout.attempt_dir(1) / layout.STDERR_LOG).read_text() == OOM + "\n"
     assert (leg / layout.attempt_dir(2) / layout.STDOUT_LOG).read_text() == "attempt 2: batch size 32\n"
     assert run_cli("logs", "train", "--repo", str(repo)).stdout == b"attempt 2: batch size 32\n"
+    attempt_1 = run_cli("logs", "train", "--attempt", "1", "--stderr", "--repo", str(repo))
+    assert attempt_1.stdout == (OOM + "\n").encode()
+    assert run_cli("logs", "train", "--attempt", "3", "--repo", str(repo)).returncode == 2

@@ -92,6 +92,7 @@ def test_left_out_they_take_the_configured_defaults() -> None:
         ("[{a: 1}]", "must be an exit code"),
         ("[true]", "must be an exit code"),
         ('[""]', "empty"),
+        ('["a\\n::set-env name=X::y"]', "one line without control characters"),
         (json.dumps(list(range(1, 23))), "at most 20"),
     ],
 )

@@ -120,8 +120,10 @@ def _entry(entry: Any) -> tuple[int | str | None, str | None]:
     if not isinstance(entry, str):
         return None, "entries must be an exit code, a signal name, 'timeout' or a regular expression"
     text = entry.strip()
-    if not text or "\x00" in text:
-        return None, "has an empty entry" if not text else "has an entry with a NUL byte"
+    if not text:
+        return None, "has an empty entry"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        return None, f"entry {text[:40]!r} must be one line without control characters"
     if text == TIMEOUT:
         return text, None
     if re.fullmatch(r"SIG[A-Z0-9]+", text):

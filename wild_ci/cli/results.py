@@ -133,9 +133,16 @@ def logs(args: argparse.Namespace) -> int:
     if result is None:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
-    leg = _leg_folder(repo, results, result)
+    if args.attempt is not None and not 1 <= args.attempt <= len(result.attempts):
+        made = f"{len(result.attempts)} attempts" if result.attempts else "no retries"
+        raise UsageError(f"{result.id} has no attempt {args.attempt} (it had {made})")
+    leg = top = _leg_folder(repo, results, result)
+    if args.attempt is not None:
+        leg = top / layout.attempt_dir(args.attempt)
     if args.json or args.stderr:
-        sys.stdout.buffer.write(_log_bytes(leg / (layout.RESULT_FILE if args.json else layout.STDERR_LOG)))
+        sys.stdout.buffer.write(
+            _log_bytes(top / layout.RESULT_FILE if args.json else leg / layout.STDERR_LOG)
+        )
     else:
         stdout = _log_bytes(leg / layout.STDOUT_LOG)
         stderr_path = leg / layout.STDERR_LOG
