@@ -202,6 +202,27 @@ def test_a_catastrophic_pattern_is_stopped_in_time(tmp_path: Path, monkeypatch: 
     )
 
 
+def test_a_catastrophic_pattern_in_a_leg_costs_a_note_not_the_leg(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(retries, "SCAN_TIME_S", 0.5)
+    command = "python3 -c \"print('a' * 40 + 'b')\"; exit 1"
+    ws = checkout(make_repo, one("bomb", command, '  retries: 5\n  retry_on: ["(a+)+$"]\n'))
+    start = time.monotonic()
+    result = execute(ws, 1, "bomb", tmp_path / "out", mirror=False)
+    assert time.monotonic() - start < 10
+    assert result.status == "failed" and len(result.attempts) == 1
+    assert "the search for retry patterns gave up after 0.5s" in (result.note or "")
+
+
+def test_patterns_compile_quietly() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert retries.parse_retry_on(["[[a]"]) == (["[[a]"], [])
+
+
 def test_back_off_grows_with_the_attempt_and_has_a_test_knob(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(retries.BACKOFF_ENV)
     assert [retries.backoff_s(n) for n in (1, 2, 3)] == [2.0, 4.0, 6.0]

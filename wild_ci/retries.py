@@ -25,6 +25,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,11 @@ class Rule:
 
 
 def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.MULTILINE)
+    """`^` and `$` at line ends; `re`'s FutureWarnings (a possible nested set `[[`) are not the
+    brain's business at submit, nor the job log's in the leg."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(pattern, re.MULTILINE)
 
 
 # The built-in rules. `.{0,200}?` rather than `.*`: a bounded gap keeps the search linear in the log.
@@ -123,18 +128,22 @@ def _entry(entry: Any) -> tuple[int | str | None, str | None]:
     if not text:
         return None, "has an empty entry"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        return None, f"entry {text[:40]!r} must be one line without control characters"
+        return None, f"entry {_shown(text)} must be one line without control characters"
     if text == TIMEOUT:
         return text, None
     if re.fullmatch(r"SIG[A-Z0-9]+", text):
         return (text, None) if text in SIGNALS else (None, f"{text} is not a signal name (e.g. SIGKILL)")
     if len(text) > MAX_PATTERN_CHARS:
-        return None, f"pattern {text[:40]!r}… is longer than {MAX_PATTERN_CHARS} characters"
+        return None, f"pattern {_shown(text)} is longer than {MAX_PATTERN_CHARS} characters"
     try:
         _compiled(text)
     except (re.error, RecursionError, OverflowError) as exc:
-        return None, f"pattern {text!r} is not a valid regular expression ({exc})"
+        return None, f"pattern {_shown(text)} is not a valid regular expression ({exc})"
     return text, None
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "…"
 
 
 # --- the policy of one experiment ------------------------------------------------------------------
