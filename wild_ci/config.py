@@ -20,6 +20,8 @@ max_output_bytes: 536870912              # outputs kept per experiment
 context_budget: 20000                    # characters of experiment_results for the brain
 context_format: wild-ci                  # wild-ci (default) or wild-v2: the original Wild V2 brain's markdown
 metrics: {accuracy: max, loss: min}      # which way each metric improves (others: guessed from the name)
+retries: 0                               # an experiment's retries when it says none (at most 5)
+retry_on: [SIGSEGV, "Connection reset"]  # exit codes, signals, timeout, output patterns (plus the built-ins)
 snapshot:                                # what the iteration commit takes from the working tree
   include: [".env.test"]                 # let in what looks secret or is too big
   exclude: ["scratch/*", "*.ckpt"]       # leave out more (wins over include)
@@ -46,6 +48,7 @@ from . import ledger
 from .errors import BadInput, UsageError
 from .layout import CONFIG_PATH
 from .metrics import DIRECTIONS, Direction
+from .retries import parse_retry_on, retries_problem
 from .snapshot import SnapshotRules
 from .specs import LegSettings
 from .values import (
@@ -208,7 +211,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     known = {
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
-        "trigger", "runner_labels", "snapshot", "github_server_url", "metrics",
+        "trigger", "runner_labels", "snapshot", "github_server_url", "metrics", "retries", "retry_on",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -262,6 +265,16 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
     for key in ("max_log_bytes", "max_output_bytes"):
         if key in data:
             leg[key] = _positive_int(data[key], key, error)
+    if "retries" in data:
+        problem = retries_problem(data["retries"])
+        if problem:
+            raise error("retries", f"retries {problem}")
+        leg["retries"] = data["retries"]
+    if "retry_on" in data:
+        items, problems = parse_retry_on(data["retry_on"])
+        if problems:
+            raise error("retry_on", f"retry_on {problems[0]}")
+        leg["retry_on"] = tuple(items)
     if leg:
         values["leg"] = LegSettings(**leg)
     return Config(**values)

@@ -31,13 +31,13 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
-from . import environment, reaper
+from . import environment, reaper, retries
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
 from .paths import map_project_root
 from .runner_install import PINNED_TOOLS_ENV
-from .specs import Experiment, ExperimentResult, IterationSpec, Status, finite_number, load_record
+from .specs import Attempt, Experiment, ExperimentResult, IterationSpec, Status, finite_number, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
@@ -214,14 +214,35 @@ def execute(
     reaper.end_descendants(spare, LEFTOVER_GRACE_S)
     env.update(prepared.variables)
     result.environment = prepared.record
-    before = _snapshot_outputs(workdir)
-    metrics_before = _metrics_state(workdir)
     cap = log_cap_bytes or spec.leg.max_log_bytes
+    policy = retries.policy_for(experiment.retries, experiment.retry_on, spec.leg)
+    before: dict[str, tuple[int, int]] = {}
+    metrics_before: dict[str, tuple[int, int]] = {}
+
+    def attempt(number: int, cancelled: threading.Event) -> _Run:
+        """One run of the command; outputs and metrics are the final attempt's, counted from its start."""
+        nonlocal before, metrics_before
+        env[retries.ATTEMPT_ENV], env[retries.MAX_ATTEMPTS_ENV] = str(number), str(policy.max_attempts)
+        before, metrics_before = _snapshot_outputs(workdir), _metrics_state(workdir)
+        return _run_command(command, workdir, env, paths, timeout_s, cap, mirror, spare, cancelled)
+
+    def record(attempts: list[Attempt]) -> None:
+        result.attempts = list(attempts)
+        with contextlib.suppress(OSError):  # evidence so far; the final result.json says it all
+            _write_result(paths, result)
+
     try:
-        run = _run_command(command, workdir, env, paths, timeout_s, cap, mirror, spare)
+        with retries.cancellation() as cancelled:
+            tried = retries.run_attempts(
+                policy, lambda n: attempt(n, cancelled), paths.out, cancelled, record, _announce
+            )
     except _StartFailed as exc:
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
-    notes = [run.note]
+    run, result.attempts = tried.outcome, tried.attempts
+    if tried.cancelled_before:
+        why = f"the leg was cancelled before attempt {tried.cancelled_before}"
+        run = _Run(Status.CANCELLED, None, run.duration_s, None, why)
+    notes: list[str | None] = [run.note, *tried.notes]
     if not workdir.is_dir():
         notes.append(f"the experiment removed its workdir {experiment.repo_workdir!r}: no outputs or metrics")
     # The runner starts its next steps (the upload) in the checkout: an experiment that deleted it
@@ -365,7 +386,10 @@ def _run_command(
     log_cap_bytes: int,
     mirror: bool,
     spare: Collection[int] = (),
+    cancelled: threading.Event | None = None,
 ) -> _Run:
+    """Run the command once, under its timeout. `cancelled` (set by the leg's signal handler
+    between attempts) is also set when the leg is cancelled during this run."""
     token = secrets.token_hex(16)
     if mirror:  # the experiment's output must not be read as workflow commands
         _announce(RUNNER.stop_commands(token))
@@ -382,8 +406,10 @@ def _run_command(
         )
     except (OSError, ValueError) as exc:  # bash missing, a NUL in the environment, …
         raise _StartFailed(str(exc)) from exc
-    cancelled = threading.Event()
+    cancelled = threading.Event() if cancelled is None else cancelled
     previous = _forward_cancellation(process, cancelled)
+    if cancelled.is_set():  # cancelled while the process was starting, before its handler was in
+        threading.Thread(target=_stop_group, args=(process,), daemon=True).start()
     pumps = [
         _pump(process.stdout, paths.stdout, sys.stdout.buffer if mirror else None, log_cap_bytes),
         _pump(process.stderr, paths.stderr, sys.stderr.buffer if mirror else None, log_cap_bytes),

@@ -68,6 +68,12 @@ RESULT_FILE = "result.json"  # one experiment's result, written by the leg
 RESULT_MARKER = "wild-ci: experiment"  # starts the line a leg prints when its experiment ends
 
 
+def attempt_dir(attempt: int) -> str:
+    """The folder of a leg's artifact that keeps one attempt's logs, when retries were allowed
+    (`attempt-1/stdout.log`, …; the final attempt's are also at the top, as without retries)."""
+    return f"attempt-{attempt}"
+
+
 def artifact_prefix(iteration: int) -> str:
     """What every leg's artifact name of an iteration starts with."""
     return f"wild-{iteration_label(iteration)}-"

@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
 from .layout import artifact_name
-from .specs import ExperimentResult, IterationResults, Status
+from .specs import Attempt, ExperimentResult, IterationResults, Status
 from .templating import render
 from .text import visible
 
@@ -95,6 +95,36 @@ def exit_text(result: ExperimentResult) -> str:
     return "–"
 
 
+def attempts_text(result: ExperimentResult) -> str:
+    """How the attempts of a retried experiment went, e.g. "succeeded on attempt 2 (CUDA out of
+    memory on attempt 1)" or "failed after 3 attempts (…)"; empty for a single attempt. The reasons
+    may quote a brain's pattern: pass the text through `one_line`."""
+    attempts = result.attempts
+    if len(attempts) < 2:
+        return ""
+    n = len(attempts)
+    if result.status == Status.SUCCEEDED:
+        outcome = f"succeeded on attempt {n}"
+    else:
+        outcome = f"{str(result.status).replace('_', ' ')} after {n} attempts"
+    reasons = _reasons(attempts)
+    return f"{outcome} ({reasons})" if reasons else outcome
+
+
+def _reasons(attempts: list[Attempt]) -> str:
+    """ "CUDA out of memory on attempts 1 and 2; NCCL timeout on attempt 3": each reason once, in order."""
+    by_reason: dict[str, list[int]] = {}
+    for attempt in attempts:
+        if attempt.retried_because:
+            by_reason.setdefault(attempt.retried_because, []).append(attempt.attempt)
+    parts = []
+    for reason, numbers in by_reason.items():
+        listed = [str(n) for n in numbers]
+        which = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+        parts.append(f"{reason} on attempt{'s' * (len(listed) > 1)} {which}")
+    return "; ".join(parts)
+
+
 def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
     """The first few metrics, for a table cell."""
     parts = [f"{one_line(name, 30)}={value:.4g}" for name, value in list(metrics.items())[:shown]]
@@ -112,6 +142,7 @@ def _filters() -> dict[str, object]:
         "exit_text": exit_text,
         "defuse": defuse,
         "metrics_cell": metrics_cell,
+        "attempts_text": attempts_text,
         "change_text": change_text,
         "lower_is_better": lower_is_better,
     }

@@ -175,6 +175,8 @@ class Experiment:
     # This experiment's values of the keys its item swept (`sweep:`), e.g. {"lr": 0.001, "seed": 1};
     # they are in `parameters` too (that is where their flags come from). Empty: not part of a sweep.
     sweep: dict[str, Any] = field(default_factory=dict)
+    retries: int | None = None  # failed attempts run again (retries.py); None: the configured default
+    retry_on: list[int | str] | None = None  # exit codes, signals, `timeout`, patterns; None: configured
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -222,6 +224,11 @@ class LegSettings:
     setup_timeout_s: int = 30 * 60  # its own budget: building an environment is not the experiment
     max_log_bytes: int = 50 * 1024 * 1024
     max_output_bytes: int = 512 * 1024 * 1024
+    retries: int = 0  # an experiment's `retries` when it says none
+    retry_on: tuple[int | str, ...] = ()  # its `retry_on` when it says none (the built-ins always apply)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retry_on", tuple(self.retry_on))  # a list when read from JSON
 
 
 @dataclass
@@ -300,6 +307,31 @@ class IterationSpec:
         )
 
 
+MAX_RETRIES = 5
+"""The most `retries` an experiment may ask for: a leg makes at most MAX_RETRIES + 1 attempts."""
+RETRY_REASON_LIMIT = 500  # characters of an attempt's `retried_because`
+
+
+@dataclass
+class Attempt:
+    """One run of an experiment's command, when its experiment allows retries (`retries.py`)."""
+
+    attempt: int  # 1, 2, …
+    exit_code: int | None = None
+    signal: int | None = None
+    status: str = Status.FAILED  # how this attempt ended
+    duration_s: float | None = None
+    retried_because: str | None = None  # why it was run again; None: it was the last
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attempt:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass
 class ExperimentResult:
     """How one experiment ended. The leg writes it as `result.json`; collect adds the tails."""
@@ -329,6 +361,7 @@ class ExperimentResult:
     os: str | None = None
     python: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # from the spec: how it was asked to run
+    attempts: list[Attempt] = field(default_factory=list)  # each attempt, when retries were allowed
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -336,7 +369,9 @@ class ExperimentResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExperimentResult:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        values["attempts"] = [Attempt.from_json(a) for a in values.get("attempts") or []]
+        return cls(**values)
 
     @classmethod
     def from_leg_json(cls, data: Any, experiment: Experiment) -> ExperimentResult:
@@ -379,6 +414,8 @@ class ExperimentResult:
                 else:
                     values[name] = data[name]
         status = values.pop("status", None)
+        if "attempts" in values:
+            values["attempts"] = [Attempt.from_json(a) for a in values["attempts"]]
         result = dataclasses.replace(result, **values)
         if problems:
             leg_note = f"; the leg's note: {result.note}" if result.note else ""
@@ -481,6 +518,48 @@ def _object(value: Any) -> str | None:
     return None if value is None or isinstance(value, dict) else f"must be an object, not {_kind(value)}"
 
 
+def _reason(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"must be text, not {_kind(value)}"
+    return f"is longer than {RETRY_REASON_LIMIT} characters" if len(value) > RETRY_REASON_LIMIT else None
+
+
+def _ended(value: Any) -> str | None:
+    return "must be how the attempt ended, not running" if value == Status.RUNNING else _status(value)
+
+
+ATTEMPT_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "attempt": _whole(1, MAX_RETRIES + 1, optional=False),
+    "exit_code": _whole(0, 255),
+    "signal": _whole(1, 128),
+    "status": _ended,
+    "duration_s": _seconds,
+    "retried_because": _reason,
+}
+
+
+def _attempts(value: Any) -> str | None:
+    """A leg's list of attempts: at most MAX_RETRIES + 1, numbered 1, 2, … in order, each field checked."""
+    if not isinstance(value, list):
+        return f"must be a list, not {_kind(value)}"
+    if len(value) > MAX_RETRIES + 1:
+        return f"has {len(value)} entries; a leg makes at most {MAX_RETRIES + 1} attempts"
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, dict):
+            return f"entry {number} must be an object, not {_kind(item)}"
+        if "status" not in item:
+            return f"entry {number} has no status"
+        for name, check in ATTEMPT_CHECKS.items():
+            problem = check(item.get(name))
+            if problem:
+                return f"entry {number}: {name} {problem}"
+        if item["attempt"] != number:
+            return f"entry {number} is numbered {item['attempt']}"
+    return None
+
+
 RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "status": _status,
     "exit_code": _whole(0, 255),
@@ -500,6 +579,7 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "environment": _object,
     "os": _text(),
     "python": _text(),
+    "attempts": _attempts,
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the

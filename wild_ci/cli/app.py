@@ -200,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--both", action="store_true", help="stdout, then stderr, each under a ==> name <== line"
     )
     which.add_argument("--json", action="store_true", help="print the leg's result.json instead")
+    p.add_argument(
+        "--attempt",
+        type=int,
+        help="a retried experiment's attempt N (attempt-N/ of its artifact); default: the final",
+    )
 
     p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")

@@ -95,7 +95,8 @@ def results_view(results: IterationResults, width: int) -> RenderableType:
         status = f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}"
         facts = " · ".join(
             part for part in (report.duration(r.duration_s), f"exit {report.exit_text(r)}",
-                              report.metrics_cell(r.metrics)) if part
+                              report.metrics_cell(r.metrics), report.one_line(report.attempts_text(r), 200))
+            if part
         )  # fmt: skip
         lines += [
             Text(""),
@@ -118,11 +119,17 @@ def _results_table(results: IterationResults) -> Table:
         table.add_column(column, overflow="fold")
     for r in results.experiments:
         cells = (
-            f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}", r.id, report.one_line(r.goal, 60),
+            f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}", r.id,
+            report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
         )  # fmt: skip
         table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
     return table
+
+
+def _attempt_suffix(result: ExperimentResult) -> str:
+    """` (attempt 2)` after the status of a retried experiment: the whole story is in results.md."""
+    return f" (attempt {len(result.attempts)})" if len(result.attempts) > 1 else ""
 
 
 def logs(args: argparse.Namespace) -> int:
@@ -132,9 +139,16 @@ def logs(args: argparse.Namespace) -> int:
     if result is None:
         known = ", ".join(r.id for r in results.experiments)
         raise UsageError(f"no experiment {args.experiment!r} in iteration {results.label} (known: {known})")
-    leg = _leg_folder(repo, results, result)
+    if args.attempt is not None and not 1 <= args.attempt <= len(result.attempts):
+        made = f"{len(result.attempts)} attempts" if result.attempts else "no retries"
+        raise UsageError(f"{result.id} has no attempt {args.attempt} (it had {made})")
+    leg = top = _leg_folder(repo, results, result)
+    if args.attempt is not None:
+        leg = top / layout.attempt_dir(args.attempt)
     if args.json or args.stderr:
-        sys.stdout.buffer.write(_log_bytes(leg / (layout.RESULT_FILE if args.json else layout.STDERR_LOG)))
+        sys.stdout.buffer.write(
+            _log_bytes(top / layout.RESULT_FILE if args.json else leg / layout.STDERR_LOG)
+        )
     else:
         stdout = _log_bytes(leg / layout.STDOUT_LOG)
         stderr_path = leg / layout.STDERR_LOG

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ..retries import parse_retry_on, retries_problem
 from ..specs import Experiment
 from ..values import normalize_setup, parse_duration, runner_labels
 from .commands import flag_value
@@ -194,6 +195,22 @@ def _runs_on(value: Any, key: str, error: ErrorFn) -> list[str]:
     return runner_labels(value, lambda message: error(key, message))
 
 
+def _retries(value: Any, key: str, error: ErrorFn) -> int | None:
+    problem = retries_problem(value)
+    if problem:
+        error(key, f"'{key}' {problem}")
+        return None
+    return int(value)
+
+
+def _retry_on(value: Any, key: str, error: ErrorFn) -> list[int | str]:
+    """Exit codes, signal names, `timeout` and regular expressions (retries.parse_retry_on)."""
+    items, problems = parse_retry_on(value)
+    for problem in problems:
+        error(key, f"'{key}' {problem}")
+    return items
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -249,6 +266,8 @@ FIELDS: tuple[Field, ...] = (
     Field("artifacts", _artifact_globs),
     Field("runs_on", _runs_on, config="runs_on"),
     Field("sweep", _sweep),
+    Field("retries", _retries, config="leg.retries"),
+    Field("retry_on", _retry_on, config="leg.retry_on"),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)

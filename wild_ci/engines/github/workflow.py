@@ -13,6 +13,7 @@ import yaml
 
 from ... import __version__
 from ...layout import CONFIG_PATH, inbox_names, workflow_names
+from ...retries import policy_for, worst_case_s
 from ...runner_install import pins
 from ...templating import environment, render
 from ..base import PinnedAction, WorkflowLimits, WorkflowTooLarge
@@ -48,7 +49,12 @@ def render_workflow(
     unsafe = [i for i in ids if not SAFE_ID.match(i)]
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
-    longest_s = max((e.timeout_s or spec.default_timeout_s) for e in spec.experiments)
+    longest_s = max(
+        worst_case_s(
+            e.timeout_s or spec.default_timeout_s, policy_for(e.retries, e.retry_on, spec.leg).retries
+        )
+        for e in spec.experiments
+    )
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
     text = render(
         "wild-experiments.yml.j2",
