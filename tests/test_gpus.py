@@ -7,6 +7,7 @@ makes it fail, hang or talk nonsense.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -147,7 +148,9 @@ def test_two_allocations_are_disjoint_and_a_third_waits_until_its_timeout(tmp_pa
     assert sorted(first.ids + second.ids) == [0, 1]
     told: list[str] = []
     start = time.monotonic()
-    with pytest.raises(gpus.GpuWaitTimedOut, match=r"waited the whole 0.8s timeout .* held by other legs: 0, 1"):
+    with pytest.raises(
+        gpus.GpuWaitTimedOut, match=r"waited the whole 0.8s timeout .* held by other legs: 0, 1"
+    ):
         gpus.acquire(1, pool, 0.8, "c", told.append, root=root)
     assert 0.7 < time.monotonic() - start < 3
     assert told == ["held by other legs: 0, 1"]
@@ -168,7 +171,9 @@ def test_all_or_nothing_a_two_gpu_request_does_not_keep_half(tmp_path: Path) -> 
     assert other.ids != one.ids
 
 
-def test_busy_gpus_are_skipped_and_nvidia_smi_runs_only_when_locks_are_free(fake_smi: Path, monkeypatch) -> None:
+def test_busy_gpus_are_skipped_and_nvidia_smi_runs_only_when_locks_are_free(
+    fake_smi: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("FAKE_NVIDIA_SMI_GPUS", "4")
     monkeypatch.setenv("FAKE_NVIDIA_SMI_BUSY", "0,2")
     pool = gpus.detect_pool()
@@ -177,15 +182,15 @@ def test_busy_gpus_are_skipped_and_nvidia_smi_runs_only_when_locks_are_free(fake
     calls = len(fake_smi.read_text().splitlines())
     with pytest.raises(gpus.GpuWaitTimedOut, match="in use by other processes: 0"):
         gpus.acquire(1, pool, 0.4, "b", busy_percent=10)
-    assert gpus.acquire(1, pool, 0.4, "c", busy_percent=95).ids == [0]  # a higher threshold
+    kept = gpus.acquire(1, pool, 0.4, "c", busy_percent=95)  # a higher threshold
+    assert kept.ids == [0]
     got.release()
-    before = len(fake_smi.read_text().splitlines())
-    assert before > calls
-    held = [gpus.acquire(1, pool, 1, name, busy_percent=100) for name in "de"]
-    assert sorted(i for h in held for i in h.ids) == [1, 2]
+    assert len(fake_smi.read_text().splitlines()) > calls
+    held = [gpus.acquire(1, pool, 1, name, busy_percent=100) for name in "def"]
+    assert sorted(i for h in held for i in h.ids) == [1, 2, 3]
     start_calls = len(fake_smi.read_text().splitlines())
     with pytest.raises(gpus.GpuWaitTimedOut):  # every lock held: waiting costs no nvidia-smi
-        gpus.acquire(1, pool, 1.2, "f", busy_percent=100)
+        gpus.acquire(1, pool, 1.2, "g", busy_percent=100)
     assert len(fake_smi.read_text().splitlines()) == start_calls
 
 
@@ -223,7 +228,7 @@ def test_processes_never_share_a_gpu(tmp_path: Path) -> None:
         spans.setdefault(int(gpu), []).append((float(start), float(end)))
     for intervals in spans.values():
         intervals.sort()
-        assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(intervals, intervals[1:]))
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(intervals))
     assert sum(len(v) for v in spans.values()) == 5
 
 
@@ -274,7 +279,9 @@ def test_invalid_gpus_values_are_errors_with_their_line(value: str, message: str
 
 
 def test_gpus_values_that_are_fine() -> None:
-    out = parse_brain_output(_brain(_item("a", "  gpus: 2\n"), _item("b", '  gpus: "1"\n'), _item("c", "  gpus: 0\n"), _item("d")))
+    out = parse_brain_output(
+        _brain(_item("a", "  gpus: 2\n"), _item("b", '  gpus: "1"\n'), _item("c", "  gpus: 0\n"), _item("d"))
+    )
     assert out.ok, out.errors
     assert [e.gpus for e in out.experiments] == [2, 1, 0, None]
 
@@ -290,7 +297,11 @@ def test_gpu_config_keys_and_their_errors() -> None:
     assert config.gpu_runs_on == ("gpu", "self-hosted")
     assert frozenset(["self-hosted", "gpu"]) in config.allowed_label_sets()
     for text, line, message in [
-        ("timeout: 1h\ngpus_per_experiment: -1\n", 2, "gpus_per_experiment must be a whole number from 0 to 64"),
+        (
+            "timeout: 1h\ngpus_per_experiment: -1\n",
+            2,
+            "gpus_per_experiment must be a whole number from 0 to 64",
+        ),
         ("gpus_per_experiment: true\n", 1, "gpus_per_experiment must be a whole number"),
         ("gpus: [0, x]\n", 1, "gpus must be a list of GPU numbers"),
         ("gpus: [0, 0]\n", 1, "gpus must be a list of GPU numbers"),
@@ -319,7 +330,9 @@ def test_on_github_gpus_need_a_gpu_runner_set_and_get_it(make_repo) -> None:
     assert done is not None
     cpu, train = done.spec.experiments
     assert (cpu.runs_on, train.runs_on) == ([], ["gpu", "self-hosted"])
-    assert "runs-on: [\"gpu\", \"self-hosted\"]" in git(repo, "show", "wild/main:.github/workflows/wild-experiments.yml")
+    assert 'runs-on: ["gpu", "self-hosted"]' in git(
+        repo, "show", "wild/main:.github/workflows/wild-experiments.yml"
+    )
     wrong = _brain(_item("train", "  gpus: 1\n  runs_on: ubuntu-latest\n"))
     with pytest.raises(InvalidBrainOutput, match="runs_on \\[ubuntu-latest\\] is not the GPU runner set"):
         submit(repo, wrong.encode(), config=Config(project_root=ROOT, **_gpu_settings(config)))
@@ -336,9 +349,7 @@ def test_locally_more_gpus_than_the_machine_has_is_refused_with_the_line(make_re
         submit(repo, brain.encode(), config=Config(project_root=ROOT), local=True)
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.line == 5
-    assert diagnostic.message == (
-        "gpus: 3 asks for more GPUs than this machine has: GPUs 0, 1 (nvidia-smi)"
-    )
+    assert diagnostic.message == ("gpus: 3 asks for more GPUs than this machine has: GPUs 0, 1 (nvidia-smi)")
 
 
 def test_cpu_only_submits_start_no_nvidia_smi(make_repo, fake_smi: Path) -> None:
@@ -349,7 +360,7 @@ def test_cpu_only_submits_start_no_nvidia_smi(make_repo, fake_smi: Path) -> None
 
 # --- the leg --------------------------------------------------------------------------------------
 
-RECORD = "echo \"cvd=${CUDA_VISIBLE_DEVICES-unset} wild=${WILD_GPUS-unset}\""
+RECORD = 'echo "cvd=${CUDA_VISIBLE_DEVICES-unset} wild=${WILD_GPUS-unset}"'
 
 
 def _checkout(make_repo, brain: str, config: Config | None = None) -> Path:
@@ -361,10 +372,14 @@ def _checkout(make_repo, brain: str, config: Config | None = None) -> Path:
 
 
 def _leg_brain(*items: tuple[str, str]) -> str:
-    return _brain(*(f"- goal: {goal}\n  command: {json.dumps(RECORD)}\n  setup: none\n{extra}" for goal, extra in items))
+    return _brain(
+        *(f"- goal: {goal}\n  command: {json.dumps(RECORD)}\n  setup: none\n{extra}" for goal, extra in items)
+    )
 
 
-def test_a_leg_gets_its_gpus_and_says_so(make_repo, fake_smi: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_leg_gets_its_gpus_and_says_so(
+    make_repo, fake_smi: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv(gpus.VISIBLE_ENV, "1,0")  # the starting environment's limit: both
     config = parse_config("gpu_runs_on: [self-hosted, gpu]\n", "c")
     ws = _checkout(make_repo, _leg_brain(("two", "  gpus: 2\n"), ("none", "  gpus: 0\n"), ("as-is", "")),
@@ -387,7 +402,9 @@ def test_a_leg_gets_its_gpus_and_says_so(make_repo, fake_smi: Path, tmp_path: Pa
     assert not fake_smi.exists()
 
 
-def test_a_leg_that_asks_for_more_than_the_machine_has_fails_before_set_up(make_repo, fake_smi: Path, tmp_path: Path) -> None:
+def test_a_leg_that_asks_for_more_than_the_machine_has_fails_before_set_up(
+    make_repo, fake_smi: Path, tmp_path: Path
+) -> None:
     config = Config(project_root=ROOT, gpu_runs_on=("gpu",))
     ws = _checkout(make_repo, _leg_brain(("big", "  gpus: 3\n  setup: echo never > setup-ran\n")), config)
     result = execute(ws, 1, "big", tmp_path / "big", mirror=False)
@@ -396,13 +413,17 @@ def test_a_leg_that_asks_for_more_than_the_machine_has_fails_before_set_up(make_
     assert not (ws / "setup-ran").exists()
 
 
-def test_a_leg_waits_within_its_timeout_then_times_out(make_repo, fake_smi: Path, tmp_path: Path, capsys) -> None:
+def test_a_leg_waits_within_its_timeout_then_times_out(
+    make_repo, fake_smi: Path, tmp_path: Path, capsys
+) -> None:
     config = Config(project_root=ROOT, gpu_runs_on=("gpu",))
     ws = _checkout(make_repo, _leg_brain(("wait", "  gpus: 1\n  timeout: 1s\n")), config)
     held = [gpus.acquire(1, gpus.detect_pool(), 1, "other") for _ in range(2)]
     result = execute(ws, 1, "wait", tmp_path / "wait")
     assert (result.status, result.exit_code, result.duration_s) == ("timed_out", None, 0.0)
-    assert result.note is not None and result.note.startswith("never ran: waited the whole 1s timeout for 1 free GPU")
+    assert result.note is not None and result.note.startswith(
+        "never ran: waited the whole 1s timeout for 1 free GPU"
+    )
     assert "wild-ci: experiment wait waiting for 1 GPU (held by other legs: 0, 1)" in capsys.readouterr().out
     for allocation in held:
         allocation.release()
@@ -410,11 +431,17 @@ def test_a_leg_waits_within_its_timeout_then_times_out(make_repo, fake_smi: Path
     assert done.status == "succeeded" and done.gpus == [0]
 
 
-def test_garbage_wild_ci_gpus_on_the_runner_fails_the_leg_with_a_note(make_repo, fake_smi: Path, tmp_path: Path, monkeypatch) -> None:
-    ws = _checkout(make_repo, _leg_brain(("one", "  gpus: 1\n")), Config(project_root=ROOT, gpu_runs_on=("gpu",)))
+def test_garbage_wild_ci_gpus_on_the_runner_fails_the_leg_with_a_note(
+    make_repo, fake_smi: Path, tmp_path: Path, monkeypatch
+) -> None:
+    ws = _checkout(
+        make_repo, _leg_brain(("one", "  gpus: 1\n")), Config(project_root=ROOT, gpu_runs_on=("gpu",))
+    )
     monkeypatch.setenv(gpus.POOL_ENV, "zero")
     result = execute(ws, 1, "one", tmp_path / "one", mirror=False)
-    assert result.status == "setup_failed" and result.note is not None and "WILD_CI_GPUS='zero'" in result.note
+    assert (
+        result.status == "setup_failed" and result.note is not None and "WILD_CI_GPUS='zero'" in result.note
+    )
 
 
 # --- the record -----------------------------------------------------------------------------------
@@ -437,7 +464,9 @@ def test_results_md_and_the_context_say_which_gpus() -> None:
     results = IterationResults(
         session="main", iteration=1, commit=None,
         experiments=[
-            ExperimentResult(id="train", goal="g", command="c", status="succeeded", gpus=[0, 1], gpu_wait_s=12.0),
+            ExperimentResult(
+                id="train", goal="g", command="c", status="succeeded", gpus=[0, 1], gpu_wait_s=12.0
+            ),
             ExperimentResult(id="cpu", goal="g", command="c", status="succeeded"),
         ],
     )  # fmt: skip
@@ -448,7 +477,9 @@ def test_results_md_and_the_context_say_which_gpus() -> None:
 
 
 def test_old_experiments_json_and_leg_settings_still_load() -> None:
-    spec = IterationSpec.from_json({"session": "s", "iteration": 1, "project_root": "/p", "leg": {"setup": "auto"}})
+    spec = IterationSpec.from_json(
+        {"session": "s", "iteration": 1, "project_root": "/p", "leg": {"setup": "auto"}}
+    )
     assert spec.leg.gpus_per_experiment is None and spec.leg.gpu_pool is None
     again = IterationSpec.from_json(json.loads(json.dumps(IterationSpec(
         session="s", iteration=1, project_root="/p", experiments=[],
@@ -482,8 +513,12 @@ def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch) -> None:
 def test_a_gpu_legs_step_timeout_leaves_room_for_its_wait() -> None:
     cpu = ACT.render_workflow(_spec(None), Config())
     gpu = ACT.render_workflow(_spec(1), Config())
-    assert "timeout-minutes: 41\n" in cpu  # 10 min + 30 min set-up, + 1
-    assert "timeout-minutes: 51\n" in gpu  # and up to its timeout waiting for GPUs
+    assert (
+        "timeout-minutes: 41\n" in cpu and "timeout-minutes: 51\n" in cpu
+    )  # 10 min + 30 min set-up, + 1; job +10
+    assert (
+        "timeout-minutes: 51\n" in gpu and "timeout-minutes: 61\n" in gpu
+    )  # and up to 10 min waiting for GPUs
 
 
 def test_the_live_view_shows_the_wait_and_the_gpus() -> None:

@@ -171,6 +171,7 @@ class Experiment:
     setup: str | None = None  # auto | none | a command; None means the iteration's default
     artifacts: list[str] = field(default_factory=list)  # extra globs to keep, relative to workdir
     runs_on: list[str] = field(default_factory=list)  # runner labels; empty: the configured default
+    gpus: int | None = None  # GPUs the leg takes for it (gpus.py); None: the config's default
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -218,6 +219,15 @@ class LegSettings:
     setup_timeout_s: int = 30 * 60  # its own budget: building an environment is not the experiment
     max_log_bytes: int = 50 * 1024 * 1024
     max_output_bytes: int = 512 * 1024 * 1024
+    # GPUs (gpus.py): an experiment's `gpus:` when it says nothing (None: GPUs left as they are),
+    # the ids legs may take (None: what the machine has), and the memory use that marks one busy
+    gpus_per_experiment: int | None = None
+    gpu_pool: tuple[int, ...] | None = None
+    gpu_busy_percent: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.gpu_pool is not None:  # experiments.json holds a list
+            object.__setattr__(self, "gpu_pool", tuple(self.gpu_pool))
 
 
 @dataclass
@@ -324,6 +334,8 @@ class ExperimentResult:
     cpu_s: float | None = None
     os: str | None = None
     python: str | None = None
+    gpus: list[int] | None = None  # the GPUs it had ([]: hidden by gpus: 0; None: not managed)
+    gpu_wait_s: float | None = None  # waiting for them, apart from its duration
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -471,6 +483,20 @@ def _metrics(value: Any) -> str | None:
     return None
 
 
+def _gpu_ids(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10_000 for x in value
+    ):
+        return "must be a list of GPU numbers"
+    return (
+        "must be at most 64 different GPU numbers"
+        if len(set(value)) != len(value) or len(value) > 64
+        else None
+    )
+
+
 def _object(value: Any) -> str | None:
     return None if value is None or isinstance(value, dict) else f"must be an object, not {_kind(value)}"
 
@@ -494,6 +520,8 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "environment": _object,
     "os": _text(),
     "python": _text(),
+    "gpus": _gpu_ids,
+    "gpu_wait_s": _seconds,
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir) or from the

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ..gpus import MAX_GPUS
 from ..specs import Experiment
 from ..values import normalize_setup, parse_duration, runner_labels
 from .commands import flag_value
@@ -160,6 +161,22 @@ def _runs_on(value: Any, key: str, error: ErrorFn) -> list[str]:
     return runner_labels(value, lambda message: error(key, message))
 
 
+def _gpus(value: Any, key: str, error: ErrorFn) -> int | None:
+    """`gpus: N`, N a whole number from 0 (GPUs hidden from the experiment) to MAX_GPUS."""
+    if value is None:
+        return None
+    number = value.strip() if isinstance(value, str) else value
+    if isinstance(number, str) and number.isdigit():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        error(key, f"'gpus' must be a whole number of GPUs (0, 1, 2, …), not {value!r}")
+        return None
+    if number > MAX_GPUS:
+        error(key, f"'gpus' asks for {number} GPUs; at most {MAX_GPUS}")
+        return None
+    return number
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -214,6 +231,7 @@ FIELDS: tuple[Field, ...] = (
     Field("setup", _setup, config="leg.setup"),
     Field("artifacts", _artifact_globs),
     Field("runs_on", _runs_on, config="runs_on"),
+    Field("gpus", _gpus, config="leg.gpus_per_experiment"),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ... import __version__
+from ... import __version__, gpus
 from ...layout import CONFIG_PATH, inbox_names, workflow_names
 from ...runner_install import pins
 from ...templating import environment, render
@@ -48,7 +48,7 @@ def render_workflow(
     unsafe = [i for i in ids if not SAFE_ID.match(i)]
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
-    longest_s = max((e.timeout_s or spec.default_timeout_s) for e in spec.experiments)
+    longest_s = max(_leg_seconds(e, spec) for e in spec.experiments)
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
     text = render(
         "wild-experiments.yml.j2",
@@ -75,6 +75,13 @@ def render_workflow(
             "ask for fewer experiments per iteration (shorter goals give shorter ids)"
         )
     return text
+
+
+def _leg_seconds(experiment: Experiment, spec: IterationSpec) -> int:
+    """How long a leg's experiment may take: its timeout, twice for one that asks for GPUs, which
+    may wait up to its timeout for them before it starts (gpus.py)."""
+    timeout_s = experiment.timeout_s or spec.default_timeout_s
+    return timeout_s * 2 if gpus.requested(experiment.gpus, spec.leg.gpus_per_experiment) else timeout_s
 
 
 INBOX_ENVIRONMENT = "wild-inbox"
