@@ -536,3 +536,34 @@ def test_the_live_view_shows_the_wait_and_the_gpus() -> None:
     line("wild-ci: experiment train got GPUs 1 after waiting 4.5s", 5.5)
     assert (leg.waiting_for, leg.gpus, leg.elapsed(7.5)) == (None, "1", 2.0)
     assert leg.last_line == "setting up"
+
+
+def test_a_leg_sigkilled_while_its_experiment_runs_frees_the_gpu(
+    make_repo, fake_smi: Path, tmp_path: Path
+) -> None:
+    """SIGKILL gives the leg no chance to release anything: the kernel drops its flock."""
+    config = Config(project_root=ROOT, gpu_runs_on=("gpu",))
+    pid_file = tmp_path / "experiment.pid"
+    command = json.dumps(f"echo $$ > {pid_file}; exec sleep 60")
+    ws = _checkout(
+        make_repo, _brain(f"- goal: hold\n  command: {command}\n  setup: none\n  gpus: 2\n"), config
+    )
+    leg = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "execute", "--iteration", "1", "--experiment", "hold",
+         "--out", str(tmp_path / "out"), "--workspace", str(ws)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )  # fmt: skip
+    try:
+        assert leg.stdout is not None
+        assert any("got GPUs 0,1" in line for line in iter(leg.stdout.readline, ""))
+        with pytest.raises(gpus.GpuWaitTimedOut):
+            gpus.acquire(1, gpus.detect_pool(), 0.3, "next")
+        leg.send_signal(signal.SIGKILL)
+        leg.wait(timeout=10)
+        assert gpus.acquire(2, gpus.detect_pool(), 2, "next").ids == [0, 1]
+    finally:
+        leg.kill()
+        leg.wait(timeout=10)
+        if pid_file.exists():  # the experiment the killed leg could not end
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
