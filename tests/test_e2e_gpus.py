@@ -84,7 +84,10 @@ def test_six_one_gpu_legs_on_two_gpus_never_share_one_and_run_two_at_a_time(
 
 def test_more_gpus_than_the_machine_has_is_refused_before_anything_runs(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
-    brain = "<experiments>\n- goal: fits\n  command: 'true'\n  gpus: 2\n- goal: big\n  command: 'true'\n  gpus: 3\n</experiments>\n"
+    brain = (
+        "<experiments>\n- goal: fits\n  command: 'true'\n  gpus: 2\n"
+        "- goal: big\n  command: 'true'\n  gpus: 3\n</experiments>\n"
+    )
     done = run(repo, brain, tmp_path)
     assert done.returncode == 2
     assert (
