@@ -533,7 +533,7 @@ def test_the_live_view_shows_the_wait_and_the_gpus() -> None:
     line("wild-ci: experiment train waiting for 1 GPU (held by other legs: 0, 1)", 1.0)
     leg = tracker.legs["train"]
     assert (leg.state, leg.waiting_for) == ("running", "1 GPU")
-    line("wild-ci: experiment train got GPUs 1 after waiting 4.5s", 5.5)
+    line("wild-ci: experiment train got GPU 1 after waiting 4.5s", 5.5)
     assert (leg.waiting_for, leg.gpus, leg.elapsed(7.5)) == (None, "1", 2.0)
     assert leg.last_line == "setting up"
 
@@ -556,7 +556,7 @@ def test_a_leg_sigkilled_while_its_experiment_runs_frees_the_gpu(
     )  # fmt: skip
     try:
         assert leg.stdout is not None
-        assert any("got GPUs 0,1" in line for line in iter(leg.stdout.readline, ""))
+        assert any("got GPUs 0,1 after" in line for line in iter(leg.stdout.readline, ""))
         with pytest.raises(gpus.GpuWaitTimedOut):
             gpus.acquire(1, gpus.detect_pool(), 0.3, "next")
         leg.send_signal(signal.SIGKILL)
@@ -567,3 +567,39 @@ def test_a_leg_sigkilled_while_its_experiment_runs_frees_the_gpu(
         leg.wait(timeout=10)
         if pid_file.exists():  # the experiment the killed leg could not end
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_a_leg_cancelled_while_waiting_records_it(make_repo, fake_smi: Path, tmp_path: Path) -> None:
+    config = Config(project_root=ROOT, gpu_runs_on=("gpu",))
+    ws = _checkout(make_repo, _leg_brain(("patient", "  gpus: 1\n")), config)
+    held = [gpus.acquire(1, gpus.detect_pool(), 1, "other") for _ in range(2)]
+    leg = subprocess.Popen(
+        [sys.executable, "-m", "wild_ci", "execute", "--iteration", "1", "--experiment", "patient",
+         "--out", str(tmp_path / "out"), "--workspace", str(ws)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )  # fmt: skip
+    assert leg.stdout is not None
+    assert any("waiting for 1 GPU" in line for line in iter(leg.stdout.readline, ""))
+    leg.send_signal(signal.SIGTERM)
+    assert leg.wait(timeout=20) == 0
+    data = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert (data["status"], data["note"], data["gpus"]) == (
+        "cancelled",
+        "the leg was cancelled waiting for GPUs",
+        None,
+    )
+    for allocation in held:
+        allocation.release()
+
+
+def test_a_lock_folder_that_cannot_be_made_fails_the_leg_with_a_note(
+    make_repo, fake_smi: Path, tmp_path: Path, monkeypatch
+) -> None:
+    ws = _checkout(
+        make_repo, _leg_brain(("one", "  gpus: 1\n")), Config(project_root=ROOT, gpu_runs_on=("gpu",))
+    )
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv(gpus.LOCKS_ENV, str(tmp_path / "a-file" / "locks"))
+    result = execute(ws, 1, "one", tmp_path / "one", mirror=False)
+    assert result.status == "setup_failed"
+    assert result.note is not None and "the GPU lock folder cannot be used (Not a directory" in result.note

@@ -26,6 +26,7 @@ import fcntl
 import os
 import random
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -133,7 +134,7 @@ def query_nvidia_smi(timeout_s: float = NVIDIA_SMI_TIMEOUT_S) -> Reading:
         out, err = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, 9)
+            os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.communicate(timeout=1.0)  # a process stuck in the driver may not even die
         return Reading(problem=f"nvidia-smi did not answer within {timeout_s:g} s")
@@ -429,9 +430,16 @@ class LegGpus:
             announce(f"{marker} waiting for {self.count} GPU{'s' * (self.count != 1)} ({why})")
 
         holder = f"pid {os.getpid()} experiment {self.experiment_id}\n"
-        self.allocation = acquire(self.count, self.pool, timeout_s, holder, waiting, self.busy_percent)
+        try:
+            self.allocation = acquire(self.count, self.pool, timeout_s, holder, waiting, self.busy_percent)
+        except OSError as exc:  # the lock folder cannot be made or written: say which, fail the leg
+            where = f" {exc.filename}" if exc.filename else ""
+            raise GpuUnavailable(
+                f"the GPU lock folder cannot be used ({exc.strerror}{where}); see {LOCKS_ENV}"
+            ) from exc
         ids = ",".join(map(str, self.allocation.ids))
-        announce(f"{marker} got GPUs {ids} after waiting {self.allocation.waited_s}s")
+        noun = "GPUs" if len(self.allocation.ids) > 1 else "GPU"
+        announce(f"{marker} got {noun} {ids} after waiting {self.allocation.waited_s}s")
 
     def variables(self) -> dict[str, str]:
         """What the experiment's environment gets: its GPUs, or (gpus: 0) none at all."""

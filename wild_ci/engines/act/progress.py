@@ -32,7 +32,7 @@ MARKER = re.compile(
 # what a leg that asks for GPUs prints while it waits for them and once it has them (gpus.py)
 GPU_WAIT = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) waiting for (?P<what>\d+ GPUs?)")
 GPU_GOT = re.compile(
-    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) got GPUs (?P<ids>\d+(?:,\d+)*) after waiting"
+    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) got GPUs? (?P<ids>\d+(?:,\d+)*) after waiting"
 )
 
 
