@@ -117,6 +117,8 @@ def test_the_pool_override_wins_and_cuda_visible_devices_limits_it(fake_smi: Pat
     monkeypatch.setenv(gpus.VISIBLE_ENV, "1,-1,3")  # CUDA stops at the first entry it cannot use
     pool = gpus.detect_pool()
     assert pool.ids == (1,) and "'-1' names no GPU" in pool.describe()
+    monkeypatch.setenv(gpus.VISIBLE_ENV, "7,2")  # no GPU 7: CUDA shows none
+    assert gpus.detect_pool().ids == ()
     monkeypatch.setenv(gpus.VISIBLE_ENV, "GPU-nosuch")
     assert gpus.detect_pool().ids == ()
 
@@ -350,6 +352,14 @@ def test_locally_more_gpus_than_the_machine_has_is_refused_with_the_line(make_re
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.line == 5
     assert diagnostic.message == ("gpus: 3 asks for more GPUs than this machine has: GPUs 0, 1 (nvidia-smi)")
+
+
+def test_locally_gpu_legs_stay_in_the_one_matrix_job(make_repo, fake_smi: Path) -> None:
+    config = Config(project_root=ROOT, gpu_runs_on=("gpu", "self-hosted"))
+    done = submit(
+        make_repo(), _brain(_item("cpu"), _item("gpu", "  gpus: 1\n")).encode(), config=config, local=True
+    )
+    assert done is not None and [e.runs_on for e in done.spec.experiments] == [[], []]
 
 
 def test_cpu_only_submits_start_no_nvidia_smi(make_repo, fake_smi: Path) -> None:

@@ -283,10 +283,12 @@ def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
 
 
 def _check_gpus(parsed: BrainOutput, config: Config, local: bool) -> None:
-    """An experiment with `gpus: N` (N > 0, its own or the config's default) runs on the GPU runner
-    set (`gpu_runs_on`), which it gets when it names no runner; on GitHub that set must be
-    configured, and N no more than `gpu_runner_gpus` says such a runner has. Locally N is checked
-    against this machine's pool, detected once and only when some experiment asks for GPUs."""
+    """On GitHub an experiment with `gpus: N` (N > 0, its own or the config's default) runs on the
+    GPU runner set (`gpu_runs_on`, which must be configured), which it gets when it names no runner,
+    and N is no more than `gpu_runner_gpus` says such a runner has. Locally (`local`) every leg runs
+    on this machine: N is checked against its pool, detected once and only when some experiment
+    asks for GPUs, and runner labels stay as they are (a GPU matrix job of its own would run after
+    the others under act, which runs one job at a time)."""
     pool: gpus.Pool | None = None
 
     def problem(experiment: Experiment) -> str | None:
@@ -295,7 +297,7 @@ def _check_gpus(parsed: BrainOutput, config: Config, local: bool) -> None:
         if not count:
             return None
         plural = "s" * (count != 1)
-        if config.gpu_runs_on:
+        if config.gpu_runs_on and not local:  # locally every leg runs here, in one matrix job
             wanted = list(config.gpu_runs_on)
             if experiment.runs_on and frozenset(experiment.runs_on) != frozenset(wanted):
                 return (

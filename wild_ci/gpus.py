@@ -163,7 +163,7 @@ def visible_ids(value: str, known: Sequence[Gpu]) -> tuple[list[int], str | None
     GPU (CUDA ignores the rest); an empty value hides every GPU. Also what was cut, for the notes."""
     ids: list[int] = []
     for entry in (part.strip() for part in value.split(",")) if value.strip() else ():
-        if entry.isdigit():
+        if entry.isdigit() and (not known or int(entry) in {gpu.index for gpu in known}):
             ids.append(int(entry))
             continue
         matches = [
