@@ -98,3 +98,15 @@ def test_more_gpus_than_the_machine_has_is_refused_before_anything_runs(make_rep
     done = run(repo, brain, tmp_path, CUDA_VISIBLE_DEVICES="")
     assert done.returncode == 2 and "fits" not in git(repo, "branch", "--list")
     assert "brain.md:2: error: gpus: 2 asks for more GPUs than this machine has: no GPU" in done.stderr
+
+
+def test_cuda_visible_devices_of_the_starting_environment_limits_the_legs(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    items = "".join(
+        f"- goal: Train {n}\n  command: {json.dumps(RECORD)}\n  gpus: 1\n  setup: none\n" for n in range(2)
+    )
+    done = run(repo, f"<experiments>\n{items}</experiments>\n", tmp_path, CUDA_VISIBLE_DEVICES="GPU-fake-1")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert [r["gpus"] for r in data["experiments"]] == [[1], [1]]
+    assert [r["stdout_tail"].split()[:2] for r in data["experiments"]] == [["1", "1"], ["1", "1"]]

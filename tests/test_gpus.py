@@ -7,6 +7,7 @@ makes it fail, hang or talk nonsense.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import pytest
 from helpers import git
+from rich.console import Console
 
 from wild_ci import gpus
+from wild_ci.cli.results import results_view
 from wild_ci.config import Config, ConfigError, parse_config
 from wild_ci.engines.act.engine import ACT
 from wild_ci.engines.act.progress import ProgressTracker
@@ -613,3 +616,22 @@ def test_a_lock_folder_that_cannot_be_made_fails_the_leg_with_a_note(
     result = execute(ws, 1, "one", tmp_path / "one", mirror=False)
     assert result.status == "setup_failed"
     assert result.note is not None and "the GPU lock folder cannot be used (Not a directory" in result.note
+
+
+def test_show_has_a_gpus_column_only_when_some_experiment_had_gpus() -> None:
+    def shown(results: IterationResults, width: int) -> str:
+        console = Console(width=width, record=True, file=io.StringIO())
+        console.print(results_view(results, width))
+        return console.export_text()
+
+    trained = ExperimentResult(
+        id="train", goal="g", command="c", status="succeeded", gpus=[0, 1], gpu_wait_s=3.0
+    )
+    cpu = ExperimentResult(id="cpu", goal="g", command="c", status="succeeded")
+    both = IterationResults(session="main", iteration=1, commit=None, experiments=[trained, cpu])
+    wide = shown(both, 140)
+    assert "gpus" in wide and "0, 1 (waited 3.0 s for them)" in wide
+    assert "gpus" not in shown(
+        IterationResults(session="main", iteration=1, commit=None, experiments=[cpu]), 140
+    )
+    assert "GPUs: 0, 1 (waited 3.0 s for them)" in shown(both, 80)
