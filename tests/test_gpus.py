@@ -163,6 +163,7 @@ def test_two_allocations_are_disjoint_and_a_third_waits_until_its_timeout(tmp_pa
     third = gpus.acquire(1, pool, 1, "c", root=root)
     assert third.ids == first.ids
     assert (root / f"gpu-{third.ids[0]}.lock").read_text() == "c"
+    assert gpus.acquire(0, pool, 1, "nothing", root=root).ids == []
     with pytest.raises(gpus.GpuUnavailable, match="asks for 3 GPUs; this machine has GPUs 0, 1"):
         gpus.acquire(3, pool, 1, "d", root=root)
 

@@ -353,6 +353,8 @@ def acquire(
     the first try fails). Raises GpuUnavailable when the pool is too small to ever have them,
     GpuWaitTimedOut when they were not free in time. Locks are taken all at once or not at all, so
     two legs that each hold half of what they need never wait on each other."""
+    if count <= 0:
+        return Allocation([])
     if count > len(pool.ids):
         raise GpuUnavailable(
             f"the experiment asks for {count} GPU{'s' * (count != 1)}; this machine has {pool.describe()}"
@@ -365,7 +367,7 @@ def acquire(
     told = False
     while True:
         found = _try_once(count, pool, root, holder, busy_percent, measure)
-        if found.taken:
+        if len(found.taken) == count:
             ids = [gpu for gpu, _handle in found.taken]
             return Allocation(ids, round(time.monotonic() - start, 3), [h for _gpu, h in found.taken])
         if not told:
