@@ -27,6 +27,11 @@ snapshot:                                # what the iteration commit takes from 
   exclude: ["scratch/*", "*.ckpt"]       # leave out more (wins over include)
   max_file_bytes: 52428800               # per file (50 MB)
   max_total_bytes: 524288000             # what one iteration may add in all (else: refused)
+gpus_per_experiment: 0                   # GPUs of an experiment that does not say (unset: untouched)
+gpus: [0, 1]                             # GPUs legs may take (default: nvidia-smi's; $WILD_CI_GPUS wins)
+gpu_busy_percent: 10                     # a GPU with more of its memory in use by others is skipped
+gpu_runs_on: [self-hosted, gpu]          # the runner label set of experiments with gpus > 0 (GitHub)
+gpu_runner_gpus: 4                       # how many GPUs such a runner has (more is refused at submit)
 limits:
   max_brain_bytes: 5242880
   max_experiments: 1000                  # above 256, legs are sharded into several matrices
@@ -46,6 +51,7 @@ import yaml
 
 from . import ledger
 from .errors import BadInput, UsageError
+from .gpus import MAX_GPUS
 from .layout import CONFIG_PATH
 from .metrics import DIRECTIONS, Direction
 from .retries import parse_retry_on, retries_problem
@@ -56,6 +62,7 @@ from .values import (
     RUNNER_LABEL,
     normalize_setup,
     parse_duration,
+    runner_labels,
     unsupported_runner,
     workflow_safe,
 )
@@ -104,11 +111,14 @@ class Config:
     snapshot: SnapshotRules = field(default_factory=SnapshotRules)
     github_server_url: str = GITHUB_SERVER_URL
     metrics: dict[str, Direction] = field(default_factory=dict)  # declared directions, by metric name
+    gpu_runs_on: tuple[str, ...] = ()  # the runner label set of experiments with gpus > 0
+    gpu_runner_gpus: int | None = None  # how many GPUs a gpu_runs_on runner has (None: not checked)
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
         self-hosted runner, so allowing `[self-hosted, gpu]` does not allow any part of it."""
-        return {frozenset([self.runs_on]), *(frozenset(labels) for labels in self.runner_labels)}
+        sets = {frozenset([self.runs_on]), *(frozenset(labels) for labels in self.runner_labels)}
+        return sets | {frozenset(self.gpu_runs_on)} if self.gpu_runs_on else sets
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with the given settings replaced; None means 'not given'."""
@@ -212,6 +222,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
         "trigger", "runner_labels", "snapshot", "github_server_url", "metrics", "retries", "retry_on",
+        "gpus_per_experiment", "gpus", "gpu_busy_percent", "gpu_runs_on", "gpu_runner_gpus",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -275,6 +286,11 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         if problems:
             raise error("retry_on", f"retry_on {problems[0]}")
         leg["retry_on"] = tuple(items)
+    leg.update(_gpu_leg_settings(data, error))
+    if "gpu_runs_on" in data:
+        values["gpu_runs_on"] = _gpu_runs_on(data["gpu_runs_on"], error)
+    if "gpu_runner_gpus" in data:
+        values["gpu_runner_gpus"] = _positive_int(data["gpu_runner_gpus"], "gpu_runner_gpus", error)
     if leg:
         values["leg"] = LegSettings(**leg)
     return Config(**values)
@@ -291,6 +307,43 @@ def _metric_directions(data: Any, error: Any) -> dict[str, Direction]:
             raise error("metrics", message)
         directions[name] = Direction(direction)
     return directions
+
+
+def _gpu_leg_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:
+    """`gpus_per_experiment`, `gpus` (the pool) and `gpu_busy_percent`: what every leg reads from
+    the iteration's spec (gpus.py)."""
+    leg: dict[str, Any] = {}
+    if "gpus_per_experiment" in data:
+        value = data["gpus_per_experiment"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GPUS:
+            raise error(
+                "gpus_per_experiment", f"gpus_per_experiment must be a whole number from 0 to {MAX_GPUS}"
+            )
+        leg["gpus_per_experiment"] = value
+    if "gpus" in data:
+        pool = data["gpus"]
+        if (
+            not isinstance(pool, list)
+            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 10_000 for i in pool)
+            or len(set(pool)) != len(pool)
+        ):
+            raise error("gpus", "gpus must be a list of GPU numbers, each once, e.g. [0, 1] ([] for none)")
+        leg["gpu_pool"] = tuple(pool)
+    if "gpu_busy_percent" in data:
+        percent = data["gpu_busy_percent"]
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
+            raise error("gpu_busy_percent", "gpu_busy_percent must be a number from 0 to 100")
+        leg["gpu_busy_percent"] = float(percent)
+    return leg
+
+
+def _gpu_runs_on(value: Any, error: Any) -> tuple[str, ...]:
+    """`gpu_runs_on`: one runner label set (a label or a list), like a brain's `runs_on`."""
+    problems: list[str] = []
+    labels = runner_labels(value, problems.append)
+    if problems:
+        raise error("gpu_runs_on", problems[0].replace("'runs_on'", "gpu_runs_on"))
+    return tuple(sorted(set(labels)))
 
 
 def _label_sets(data: Any, error: Any) -> tuple[tuple[str, ...], ...]:

@@ -31,7 +31,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
-from . import environment, reaper, retries
+from . import environment, gpus, reaper, retries
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
@@ -190,6 +190,11 @@ def execute(
             paths, result, f"workdir {experiment.repo_workdir!r} does not exist in the checkout"
         )
     timeout_s = experiment.timeout_s or spec.default_timeout_s
+    leg_gpus = _leg_gpus(spec, experiment)
+    try:  # before set-up: a machine that can never give the GPUs fails the leg at once
+        leg_gpus.check()
+    except gpus.GpuUnavailable as exc:
+        return _setup_failed(paths, result, str(exc))
     env = _leg_env(spec, experiment, workspace, workdir)
     (workdir / "outputs").mkdir(exist_ok=True)  # WILD_OUTPUT_DIR exists before the command runs
     setup_log = paths.out / SETUP_LOG
@@ -214,6 +219,10 @@ def execute(
     reaper.end_descendants(spare, LEFTOVER_GRACE_S)
     env.update(prepared.variables)
     result.environment = prepared.record
+    waited = _take_gpus(leg_gpus, timeout_s, paths, result, spare)
+    if waited is not None:
+        return waited
+    env.update(leg_gpus.variables())
     cap = log_cap_bytes or spec.leg.max_log_bytes
     policy = retries.policy_for(experiment.retries, experiment.retry_on, spec.leg)
     before: dict[str, tuple[int, int]] = {}
@@ -238,6 +247,8 @@ def execute(
             )
     except _StartFailed as exc:
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
+    finally:
+        leg_gpus.release()  # every attempt's whole group has ended: its GPUs are free
     run, result.attempts = tried.outcome, tried.attempts
     if tried.cancelled_before:
         why = f"the leg was cancelled before attempt {tried.cancelled_before}"
@@ -257,6 +268,34 @@ def execute(
     notes += [copy_note, gathering.note(), metrics_note]
     note = "; ".join(n for n in notes if n) or None
     return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, note)
+
+
+def _leg_gpus(spec: IterationSpec, experiment: Experiment) -> gpus.LegGpus:
+    leg = spec.leg
+    count = gpus.requested(experiment.gpus, leg.gpus_per_experiment)
+    return gpus.LegGpus(count, experiment.id, leg.gpu_pool, leg.gpu_busy_percent)
+
+
+def _take_gpus(
+    leg_gpus: gpus.LegGpus, timeout_s: int, paths: LegPaths, result: ExperimentResult, spare: Collection[int]
+) -> ExperimentResult | None:
+    """Wait for the experiment's GPUs, at most its timeout (the wait is not its duration: the
+    command gets its whole timeout once it has them). The finished result when it never got them."""
+    try:
+        with _cancellable():
+            leg_gpus.take(timeout_s, _announce)
+    except _Cancelled:
+        reaper.end_descendants(spare, 0.0)
+        return _finish(
+            paths, result, Status.CANCELLED, None, 0.0, note="the leg was cancelled waiting for GPUs"
+        )
+    except gpus.GpuUnavailable as exc:
+        with paths.stderr.open("a", encoding="utf-8") as handle:
+            handle.write(f"wild-ci: {exc}\n")
+        status = Status.TIMED_OUT if isinstance(exc, gpus.GpuWaitTimedOut) else Status.SETUP_FAILED
+        return _finish(paths, result, status, None, 0.0, note=f"never ran: {exc}")
+    result.gpus, result.gpu_wait_s = leg_gpus.ids, leg_gpus.waited_s
+    return None
 
 
 def _setup_failed(paths: LegPaths, result: ExperimentResult, message: str) -> ExperimentResult:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ledger, paths
+from . import gpus, ledger, paths
 from .config import Config, Limits
 from .engines.base import Engine, WorkflowTooLarge
 from .engines.github.engine import GITHUB as ENGINE
@@ -88,6 +88,7 @@ def submit(
     config: Config | None = None,
     skip_invalid: bool = False,
     parsed: BrainOutput | None = None,
+    local: bool = False,
 ) -> Submission | None:
     """Commit one iteration; None when the brain output is blank.
 
@@ -97,14 +98,17 @@ def submit(
 
     Strict by default: any invalid item stops everything. With `skip_invalid`, the valid items are
     submitted and each invalid one is recorded with its errors, for the brain's next context.
-    `parsed` is the parse of `brain_output` when the caller has it already; it is not changed (the
-    iteration's spec says which items were left out and why).
+    `local`: the legs run on this machine (`wild-ci run`), so an experiment's `gpus:` is checked
+    against this machine's GPUs; else against the configured GPU runners. `parsed` is the parse of
+    `brain_output` when the caller has it already; it is not changed (the iteration's spec says
+    which items were left out and why).
     """
     config = config or Config()
     parsed = _own_copy(parsed) if parsed else read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
     project = ProjectLocation.find(repo_path, ledger.work_tree(repo), config.project_root)
     _map_workdirs(parsed, project)
+    _check_gpus(parsed, config, local)
     _check_runner_labels(parsed, config)
     _check_submittable(parsed, skip_invalid)
     if not parsed.experiments and not brain_output.strip():
@@ -274,6 +278,49 @@ def _check_runner_labels(parsed: BrainOutput, config: Config) -> None:
             f"runs_on [{', '.join(experiment.runs_on)}] is not an allowed set of runner labels "
             f"(allowed: {shown}); add it to runner_labels in {CONFIG_PATH}"
         )
+
+    _keep_or_invalidate(parsed, problem)
+
+
+def _check_gpus(parsed: BrainOutput, config: Config, local: bool) -> None:
+    """On GitHub an experiment with `gpus: N` (N > 0, its own or the config's default) runs on the
+    GPU runner set (`gpu_runs_on`, which must be configured), which it gets when it names no runner,
+    and N is no more than `gpu_runner_gpus` says such a runner has. Locally (`local`) every leg runs
+    on this machine: N is checked against its pool, detected once and only when some experiment
+    asks for GPUs, and runner labels stay as they are (a GPU matrix job of its own would run after
+    the others under act, which runs one job at a time)."""
+    pool: gpus.Pool | None = None
+
+    def problem(experiment: Experiment) -> str | None:
+        nonlocal pool
+        count = gpus.requested(experiment.gpus, config.leg.gpus_per_experiment)
+        if not count:
+            return None
+        plural = "s" * (count != 1)
+        if config.gpu_runs_on and not local:  # locally every leg runs here, in one matrix job
+            wanted = list(config.gpu_runs_on)
+            if experiment.runs_on and frozenset(experiment.runs_on) != frozenset(wanted):
+                return (
+                    f"runs_on [{', '.join(experiment.runs_on)}] is not the GPU runner set "
+                    f"[{', '.join(wanted)}] (gpu_runs_on in {CONFIG_PATH}) that gpus: {count} needs"
+                )
+            experiment.runs_on = wanted
+        if local:
+            pool = pool or gpus.detect_pool(config.leg.gpu_pool)
+            if count > len(pool.ids):
+                return f"gpus: {count} asks for more GPUs than this machine has: {pool.describe()}"
+            return None
+        if not config.gpu_runs_on:
+            return (
+                f"gpus: {count} needs a runner with GPU{plural}: set gpu_runs_on in {CONFIG_PATH} "
+                "to their runner labels (e.g. gpu_runs_on: [self-hosted, gpu])"
+            )
+        if config.gpu_runner_gpus is not None and count > config.gpu_runner_gpus:
+            return (
+                f"gpus: {count} asks for {count} GPU{plural}; a gpu_runs_on runner has "
+                f"{config.gpu_runner_gpus} (gpu_runner_gpus in {CONFIG_PATH})"
+            )
+        return None
 
     _keep_or_invalidate(parsed, problem)
 

@@ -125,6 +125,16 @@ def _reasons(attempts: list[Attempt]) -> str:
     return "; ".join(parts)
 
 
+def gpus_text(result: ExperimentResult) -> str:
+    """Which GPUs an experiment had, and how long it waited for them; empty when GPUs were not
+    managed for it, or hidden (`gpus: 0`)."""
+    if not result.gpus:
+        return ""
+    ids = ", ".join(str(i) for i in result.gpus)
+    waited = f" (waited {duration(result.gpu_wait_s)} for them)" if (result.gpu_wait_s or 0) >= 0.05 else ""
+    return f"GPU{'s' * (len(result.gpus) != 1)}: {ids}{waited}"
+
+
 def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
     """The first few metrics, for a table cell."""
     parts = [f"{one_line(name, 30)}={value:.4g}" for name, value in list(metrics.items())[:shown]]
@@ -140,6 +150,7 @@ def _filters() -> dict[str, object]:
         "one_line": one_line,
         "duration": duration,
         "exit_text": exit_text,
+        "gpus_text": gpus_text,
         "defuse": defuse,
         "metrics_cell": metrics_cell,
         "attempts_text": attempts_text,

@@ -177,6 +177,7 @@ class Experiment:
     sweep: dict[str, Any] = field(default_factory=dict)
     retries: int | None = None  # failed attempts run again (retries.py); None: the configured default
     retry_on: list[int | str] | None = None  # exit codes, signals, `timeout`, patterns; None: configured
+    gpus: int | None = None  # GPUs the leg takes for it (gpus.py); None: the config's default
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -226,9 +227,16 @@ class LegSettings:
     max_output_bytes: int = 512 * 1024 * 1024
     retries: int = 0  # an experiment's `retries` when it says none
     retry_on: tuple[int | str, ...] = ()  # its `retry_on` when it says none (the built-ins always apply)
+    # GPUs (gpus.py): an experiment's `gpus:` when it says nothing (None: GPUs left as they are),
+    # the ids legs may take (None: what the machine has), and the memory use that marks one busy
+    gpus_per_experiment: int | None = None
+    gpu_pool: tuple[int, ...] | None = None
+    gpu_busy_percent: float = 10.0
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "retry_on", tuple(self.retry_on))  # a list when read from JSON
+    def __post_init__(self) -> None:  # experiments.json holds lists where these are tuples
+        object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        if self.gpu_pool is not None:
+            object.__setattr__(self, "gpu_pool", tuple(self.gpu_pool))
 
 
 @dataclass
@@ -362,6 +370,8 @@ class ExperimentResult:
     python: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # from the spec: how it was asked to run
     attempts: list[Attempt] = field(default_factory=list)  # each attempt, when retries were allowed
+    gpus: list[int] | None = None  # the GPUs it had ([]: hidden by gpus: 0; None: not managed)
+    gpu_wait_s: float | None = None  # waiting for them, apart from its duration
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -514,6 +524,20 @@ def _metrics(value: Any) -> str | None:
     return None
 
 
+def _gpu_ids(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10_000 for x in value
+    ):
+        return "must be a list of GPU numbers"
+    return (
+        "must be at most 64 different GPU numbers"
+        if len(set(value)) != len(value) or len(value) > 64
+        else None
+    )
+
+
 def _object(value: Any) -> str | None:
     return None if value is None or isinstance(value, dict) else f"must be an object, not {_kind(value)}"
 
@@ -580,6 +604,8 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "os": _text(),
     "python": _text(),
     "attempts": _attempts,
+    "gpus": _gpu_ids,
+    "gpu_wait_s": _seconds,
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the

@@ -95,7 +95,8 @@ def results_view(results: IterationResults, width: int) -> RenderableType:
         status = f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}"
         facts = " · ".join(
             part for part in (report.duration(r.duration_s), f"exit {report.exit_text(r)}",
-                              report.metrics_cell(r.metrics), report.one_line(report.attempts_text(r), 200))
+                              report.metrics_cell(r.metrics), report.one_line(report.attempts_text(r), 200),
+                              report.gpus_text(r))
             if part
         )  # fmt: skip
         lines += [
@@ -115,13 +116,15 @@ def _results_table(results: IterationResults) -> Table:
         title=Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False)),
         caption=Text(visible(report.counts_line(results), multiline=False)),
     )
-    for column in ("", "experiment", "goal", "duration", "exit", "metrics"):
+    with_gpus = any(r.gpus for r in results.experiments)  # a column only when some experiment had one
+    for column in ("", "experiment", "goal", "duration", "exit", "metrics", *(("gpus",) * with_gpus)):
         table.add_column(column, overflow="fold")
     for r in results.experiments:
         cells = (
             f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}", r.id,
             report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
+            *((report.gpus_text(r).partition(": ")[2],) * with_gpus),
         )  # fmt: skip
         table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
     return table

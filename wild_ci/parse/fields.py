@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ..gpus import MAX_GPUS
 from ..retries import parse_retry_on, retries_problem
 from ..specs import Experiment
 from ..values import normalize_setup, parse_duration, runner_labels
@@ -211,6 +212,22 @@ def _retry_on(value: Any, key: str, error: ErrorFn) -> list[int | str]:
     return items
 
 
+def _gpus(value: Any, key: str, error: ErrorFn) -> int | None:
+    """`gpus: N`, N a whole number from 0 (GPUs hidden from the experiment) to MAX_GPUS."""
+    if value is None:
+        return None
+    number = value.strip() if isinstance(value, str) else value
+    if isinstance(number, str) and number.isdigit():
+        number = int(number)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        error(key, f"'gpus' must be a whole number of GPUs (0, 1, 2, …), not {value!r}")
+        return None
+    if number > MAX_GPUS:
+        error(key, f"'gpus' asks for {number} GPUs; at most {MAX_GPUS}")
+        return None
+    return number
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -268,6 +285,7 @@ FIELDS: tuple[Field, ...] = (
     Field("sweep", _sweep),
     Field("retries", _retries, config="leg.retries"),
     Field("retry_on", _retry_on, config="leg.retry_on"),
+    Field("gpus", _gpus, config="leg.gpus_per_experiment"),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)

@@ -4,7 +4,9 @@ The workflow is GitHub's, word for word (act's `--local-repository` swaps an act
 `uses:` text matches exactly), so the pinned actions and GitHub's limits stay. What differs:
 
 * rendering: legs run as parallel as this machine allows (or as configured), because here they
-  share the cores where on GitHub each has a runner of its own;
+  share the cores where on GitHub each has a runner of its own. A leg that asks for GPUs may wait
+  for them inside its slot (gpus.py), so each such leg gets a slot of its own on top of the cores:
+  CPU legs are never held back by GPU legs waiting for a GPU;
 * actions: each pinned action is replaced by a local stand-in, `templates/actions/<name>/`
   (`standins`), since act cannot fetch the real ones without network;
 * the runner: act sets GitHub's variables, so its jobs read them as on GitHub. wild-ci adds
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from ... import gpus
 from ..github import workflow
 from ..github.runner import RUNNER
 
@@ -40,8 +43,18 @@ class ActEngine:
     runner = RUNNER
 
     def render_workflow(self, spec: IterationSpec, config: Config) -> str:
-        local = config.with_overrides(max_parallel=config.max_parallel or os.cpu_count() or 1)
+        local = config.with_overrides(max_parallel=config.max_parallel or default_parallelism(spec))
         return workflow.render_workflow(spec, local, self.actions)
+
+
+def default_parallelism(spec: IterationSpec) -> int:
+    """Legs at once under act: one per core, plus one per leg that asks for GPUs (up to
+    GPU_LEG_SLOTS), which spends most of its slot waiting for a GPU or waiting on one."""
+    gpu_legs = sum(1 for e in spec.experiments if gpus.requested(e.gpus, spec.leg.gpus_per_experiment))
+    return (os.cpu_count() or 1) + min(gpu_legs, GPU_LEG_SLOTS)
+
+
+GPU_LEG_SLOTS = 64  # beyond this, GPU legs that wait may take cores' slots (set max_parallel)
 
 
 ACT = ActEngine()

@@ -29,6 +29,11 @@ MARKER = re.compile(
     + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
     + r"(?: duration=(?P<duration>[0-9.]+)s)?(?: setup=(?P<setup>[0-9.]+)s)?"
 )
+# what a leg that asks for GPUs prints while it waits for them and once it has them (gpus.py)
+GPU_WAIT = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) waiting for (?P<what>\d+ GPUs?)")
+GPU_GOT = re.compile(
+    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) got GPUs? (?P<ids>\d+(?:,\d+)*) after waiting"
+)
 
 
 @dataclass
@@ -42,11 +47,17 @@ class LegState:
     last_line: str = ""
     duration_s: float | None = None  # the experiment's own time, as its result says
     setup_s: float | None = None  # building its environment, apart from the experiment
+    waiting_for: str | None = None  # "2 GPUs" while the leg waits for them
+    gpus: str | None = None  # the GPUs it got, "0,1"
+    gpus_at: float | None = None  # when it got them: its experiment's time starts there
 
     def elapsed(self, now: float) -> float | None:
-        if self.started is None:
+        """Its time so far: since it got its GPUs (a wait is not the experiment's time), else since
+        it started."""
+        since = self.gpus_at if self.gpus_at is not None else self.started
+        if since is None:
             return None
-        return (self.ended or now) - self.started
+        return (self.ended or now) - since
 
 
 @dataclass
@@ -91,6 +102,7 @@ class ProgressTracker:
             own_step = leg is self.collect or event.get("step") == EXPERIMENT_STEP
             if text and own_step and not text.startswith(("::", RESULT_MARKER)):
                 leg.last_line = last_line(text) or leg.last_line
+            changed = self._gpu_lines(leg, message, now) or changed
             marker = MARKER.search(message)
             if marker and leg.state != "done":
                 leg.status, leg.exit = marker["status"], marker["exit"]
@@ -102,6 +114,27 @@ class ProgressTracker:
             if leg is self.collect:
                 leg.status = Status.SUCCEEDED if event["jobResult"] == "success" else Status.FAILED
         return leg if changed else None
+
+    @staticmethod
+    def _gpu_lines(leg: LegState, message: str, now: float) -> bool:
+        waiting = GPU_WAIT.search(message)
+        if waiting and waiting["id"] == leg.id:
+            leg.waiting_for = waiting["what"]
+            return True
+        got = GPU_GOT.search(message)
+        if got and got["id"] == leg.id:
+            leg.waiting_for, leg.gpus, leg.gpus_at = None, got["ids"], now
+            return True
+        return False
+
+
+def state_text(leg: LegState) -> str:
+    """The state column: waiting for GPUs, running on them, or just the state."""
+    if leg.state == "running" and leg.waiting_for:
+        return f"waiting for {leg.waiting_for}"
+    if leg.state == "running" and leg.gpus:
+        return f"running on GPU {leg.gpus}"
+    return leg.state
 
 
 def took(leg: LegState, now: float | None = None) -> str:
@@ -154,8 +187,9 @@ class ProgressDisplay:
         stamp = f"[{time.monotonic() - self.start:6.1f}s]"
         if leg.state == "done":
             extra = f" (exit {leg.exit})" if leg.exit not in (None, "-") else ""
-            return f"{stamp} {leg.id}: {leg.status or 'ended without a result'}{extra} in {took(leg)}"
-        return f"{stamp} {leg.id}: {leg.state}"
+            on = f" on GPU {leg.gpus}" if leg.gpus else ""
+            return f"{stamp} {leg.id}: {leg.status or 'ended without a result'}{extra} in {took(leg)}{on}"
+        return f"{stamp} {leg.id}: {state_text(leg)}"
 
     def _table(self) -> Table:
         now = time.monotonic()
@@ -169,7 +203,7 @@ class ProgressDisplay:
                 symbol = STATUS_SYMBOLS.get(leg.status or "", "?")
                 state = f"{symbol} {leg.status or 'ended'}"
             else:
-                state = leg.state
+                state = state_text(leg)
             # Text, never a plain string: rich would read `[/data]` in an experiment's output as markup
             cells = (leg.id, state, took(leg, now), leg.last_line)
             table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))

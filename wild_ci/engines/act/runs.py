@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, ledger, report
+from ... import collect, environment, generate, gpus, ledger, report
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
@@ -187,7 +187,9 @@ def run_local(
     repo = ledger.open_repo(repo_path)
     with session_lock(repo, session) as lock:
         recover_dead_runs(repo, session, progress_stream)
-        submission = generate.submit(repo_path, brain_output, session, config, skip_invalid, parsed)
+        submission = generate.submit(
+            repo_path, brain_output, session, config, skip_invalid, parsed, local=True
+        )
         if submission is None:
             return None
         if not submission.spec.experiments:  # committed, and nothing to run
@@ -691,6 +693,7 @@ def act_command(
     for label in labels:
         command += ["-P", f"{label}=-self-hosted"]
     command += ["--env", f"{environment.CACHE_ENV_VAR}={environment.cache_root()}"]
+    command += ["--env", f"{gpus.LOCKS_ENV}={gpus.lock_root()}"]  # legs of every local run share them
     home = os.environ.get("HOME") or str(Path.home())
     command += ["--env", f"HOME={home}"]
     command += ["--env", f"XDG_CONFIG_HOME={os.environ.get('XDG_CONFIG_HOME') or home + '/.config'}"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ... import __version__
+from ... import __version__, gpus
 from ...layout import CONFIG_PATH, inbox_names, workflow_names
 from ...retries import policy_for, worst_case_s
 from ...runner_install import pins
@@ -49,12 +49,7 @@ def render_workflow(
     unsafe = [i for i in ids if not SAFE_ID.match(i)]
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
-    longest_s = max(
-        worst_case_s(
-            e.timeout_s or spec.default_timeout_s, policy_for(e.retries, e.retry_on, spec.leg).retries
-        )
-        for e in spec.experiments
-    )
+    longest_s = max(_leg_seconds(e, spec) for e in spec.experiments)
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
     text = render(
         "wild-experiments.yml.j2",
@@ -81,6 +76,20 @@ def render_workflow(
             "ask for fewer experiments per iteration (shorter goals give shorter ids)"
         )
     return text
+
+
+def _leg_seconds(experiment: Experiment, spec: IterationSpec) -> int:
+    """How long a leg's experiment may take: every attempt it may make (retries.py) with its
+    back-offs, plus, for one that asks for GPUs, a wait of up to its timeout for them (gpus.py)."""
+    timeout_s = experiment.timeout_s or spec.default_timeout_s
+    attempts_s = worst_case_s(
+        timeout_s, policy_for(experiment.retries, experiment.retry_on, spec.leg).retries
+    )
+    return (
+        attempts_s + timeout_s
+        if gpus.requested(experiment.gpus, spec.leg.gpus_per_experiment)
+        else attempts_s
+    )
 
 
 INBOX_ENVIRONMENT = "wild-inbox"
