@@ -636,3 +636,40 @@ def test_show_has_a_gpus_column_only_when_some_experiment_had_gpus() -> None:
         IterationResults(session="main", iteration=1, commit=None, experiments=[cpu]), 140
     )
     assert "GPUs: 0, 1 (waited 3.0 s for them)" in shown(both, 80)
+
+
+def test_a_retried_leg_keeps_its_gpu_across_attempts_and_frees_it_after(
+    make_repo, fake_smi: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """GPUs and retries together: the back-off does not hand the GPU to another leg (an OOM retry
+    that lost its GPU would wait again), both attempts see the same one, and it is free after."""
+    monkeypatch.setenv("WILD_CI_RETRY_BACKOFF", "0.2")
+    command = (
+        'echo "attempt=$WILD_ATTEMPT cvd=$CUDA_VISIBLE_DEVICES"; '
+        'if [ "$WILD_ATTEMPT" = 1 ]; then echo "RuntimeError: CUDA out of memory." >&2; exit 1; fi'
+    )
+    ws = _checkout(make_repo, _brain(f"- goal: oom\n  command: {json.dumps(command)}\n  setup: none\n"
+                                     "  gpus: 1\n  retries: 1\n"),
+                   Config(project_root=ROOT, gpu_runs_on=("gpu", "self-hosted")))  # fmt: skip
+    taken: list[list[int]] = []
+
+    def try_during_the_back_off(line: str) -> None:  # progress lines come through _announce
+        if "retrying" in line or "attempt 2" in line:
+            rival = gpus.LegGpus(2, "rival", None, 10.0)
+            rival.check()
+            with pytest.raises(gpus.GpuUnavailable):
+                rival.take(0, lambda _line: None)  # both GPUs at once: impossible while one is held
+            taken.append([])
+
+    monkeypatch.setattr("wild_ci.execute._announce", try_during_the_back_off)
+    result = execute(ws, 1, "oom", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded" and len(result.attempts) == 2
+    assert result.gpus is not None and len(result.gpus) == 1
+    first = (tmp_path / "out/attempt-1/stdout.log").read_text()
+    second = (tmp_path / "out/stdout.log").read_text()
+    assert first == f"attempt=1 cvd={result.gpus[0]}\n" and second == f"attempt=2 cvd={result.gpus[0]}\n"
+    assert taken, "no announcement between the attempts was seen"
+    after = gpus.LegGpus(2, "after", None, 10.0)
+    after.check()
+    after.take(0, lambda _line: None)  # both free again
+    after.release()
