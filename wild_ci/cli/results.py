@@ -32,7 +32,8 @@ def context(args: argparse.Namespace) -> int:
         if args.iteration is not None or not collect.any_results(repo, args.session):
             return EXIT_OK
     results = collect.committed_results(repo, args.session, args.iteration)
-    print(report.context_block(results, budget, args.format or config.context_format), end="")
+    standing = collect.session_standing(repo, results, config.metrics)
+    print(report.context_block(results, budget, args.format or config.context_format, standing), end="")
     return EXIT_OK
 
 
