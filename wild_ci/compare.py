@@ -100,6 +100,7 @@ class Cell:
     change: float | None  # against the same run in the previous iteration
     best_here: bool  # ★ the best of this iteration (among successes, when more than one measured it)
     best_so_far: bool  # 🏆 equals the session's best so far
+    sets_best: bool = False  # this very run is the session's best (not a tie with an earlier one)
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,13 @@ class Standing:
                 earlier = before.get(name)
                 cells[name] = Cell(
                     value,
-                    value - earlier if earlier is not None and is_number(earlier) else None,
+                    # a run that did not succeed is shown, not compared: its value is no result
+                    value - earlier if success and earlier is not None and is_number(earlier) else None,
                     success and here.get(name) == value,
                     success and line is not None and value == line.best.value,
+                    success
+                    and line is not None
+                    and (line.best.iteration, line.best.id) == (results.iteration, result.id),
                 )
             table[result.id] = cells
         return table

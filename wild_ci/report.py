@@ -104,6 +104,17 @@ def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
     return ", ".join(parts) + (f" (+{more})" if more > 0 else "") if parts else ""
 
 
+def marked_metrics(cells: Mapping[str, Cell], standing: Standing, shown: int = 4) -> str:
+    """An experiment's measured metrics for one cell (`wild-ci show`): `accuracy ↑ 0.97 ★ 🏆,
+    loss ↓? 0.18`, the first `shown`, then `+N more`."""
+    parts = []
+    for name, cell in list(cells.items())[:shown]:
+        value = cell_text(dataclasses.replace(cell, change=None))
+        parts.append(f"{one_line(name, 30)} {standing.kind(name).label} {value}")
+    more = len(cells) - shown
+    return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
 def parameters_text(parameters: Mapping[str, Any], shown: int = 6, limit: int = 200) -> str:
     """`lr=0.01, epochs=20` (the first `shown`, then `+N more`), one line, escaped."""
     parts = [f"{name}={format_value(value, 40)}" for name, value in list(parameters.items())[:shown]]
@@ -340,8 +351,10 @@ def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:
         notes = []
         if cell.change is not None and standing.previous is not None:
             notes.append(f"{change_text(cell.change)} since {standing.previous.label}")
-        if cell.best_so_far:
+        if cell.sets_best:
             notes.append("best so far")
+        elif cell.best_so_far:
+            notes.append("equals the best so far")
         elif cell.best_here:
             notes.append("best of this iteration")
         parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
