@@ -233,8 +233,21 @@ def test_without_the_session_s_history_nothing_claims_to_be_the_best_so_far() ->
 # --- through the ledger: collect, the committed results.md, `wild-ci leaderboard` -----------------
 
 
-def three_iterations(make_repo, tmp_path: Path) -> Path:
-    repo = make_repo({"train.py": "print(1)\n", ".wild/config.yml": "metrics: {accuracy: max}\n"})
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One three-iteration session, built once for the tests that only read it."""
+    tmp_path = tmp_path_factory.mktemp("ledger")
+    repo = tmp_path / "project"
+    (repo / ".wild").mkdir(parents=True)
+    (repo / "train.py").write_text("print(1)\n")
+    (repo / ".wild/config.yml").write_text("metrics: {accuracy: max}\n")
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "initial")
+    return three_iterations(repo, tmp_path)
+
+
+def three_iterations(repo: Path, tmp_path: Path) -> Path:
     config = Config(metrics={"accuracy": Direction.MAX})
     grid = [(0.001, 20), (0.001, 50), (0.01, 20), (0.01, 50)]
 
@@ -259,8 +272,8 @@ def leaderboard_json(*args: str) -> dict:
     return json.loads(out.getvalue())
 
 
-def test_leaderboard_json_across_three_iterations(make_repo, tmp_path: Path) -> None:
-    repo = three_iterations(make_repo, tmp_path)
+def test_leaderboard_json_across_three_iterations(ledger: Path) -> None:
+    repo = ledger
     data = leaderboard_json("--repo", str(repo), "--top", "3")
     assert [m["name"] for m in data["metrics"]] == ["accuracy", "loss"]  # declared first; lr is a parameter
     accuracy, loss = data["metrics"]
@@ -284,17 +297,15 @@ def test_leaderboard_json_across_three_iterations(make_repo, tmp_path: Path) -> 
     assert [m["name"] for m in only["metrics"]] == ["loss"] and len(only["metrics"][0]["top"]) == 1
 
 
-def test_leaderboard_refuses_an_unknown_metric_and_a_missing_session(
-    make_repo, tmp_path: Path, capsys
-) -> None:
-    repo = three_iterations(make_repo, tmp_path)
+def test_leaderboard_refuses_an_unknown_metric_and_a_missing_session(ledger: Path, capsys) -> None:
+    repo = ledger
     assert app.main(["leaderboard", "--repo", str(repo), "--metric", "lr"]) == 2
     assert "no metric 'lr'" in capsys.readouterr().err
     assert app.main(["leaderboard", "--repo", str(repo), "--session", "nope"]) == 1
 
 
-def test_leaderboard_prints_a_readable_table(make_repo, tmp_path: Path) -> None:
-    repo = three_iterations(make_repo, tmp_path)
+def test_leaderboard_prints_a_readable_table(ledger: Path) -> None:
+    repo = ledger
     from helpers import run_cli
 
     done = run_cli("leaderboard", "--repo", str(repo), env={"COLUMNS": "160"})
@@ -305,8 +316,8 @@ def test_leaderboard_prints_a_readable_table(make_repo, tmp_path: Path) -> None:
     assert "lr=0.01, epochs=20" in out and "declare it in .wild/config.yml" in out
 
 
-def test_committed_results_md_has_the_session_s_best_so_far(make_repo, tmp_path: Path) -> None:
-    repo = three_iterations(make_repo, tmp_path)
+def test_committed_results_md_has_the_session_s_best_so_far(ledger: Path) -> None:
+    repo = ledger
     text = git(repo, "show", "wild/main:.wild/iterations/0003/results.md")
     section = text[text.index("**Best so far in wild/main**") :]
     assert "(succeeded experiments of 3 iterations;" in section
