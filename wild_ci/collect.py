@@ -263,8 +263,19 @@ def results_files(
 
 def earlier_results(repo: git.Repo, rev: str, iteration: int) -> list[IterationResults]:
     """The session's iterations before `iteration` that have results, oldest first."""
-    found = [read_results(repo, rev, i) for i in ledger.iterations_at(repo, rev) if i < iteration]
-    return [r for r in found if r is not None]
+    numbers = [i for i in ledger.iterations_at(repo, rev) if i < iteration]
+    return _results_of(repo, rev, numbers)
+
+
+def _results_of(repo: git.Repo, rev: str, numbers: list[int]) -> list[IterationResults]:
+    """The committed results of the given iterations, in that order (those that have results): the
+    iterations folder read once (`ledger.read_iteration_files`), each results.json checked on load."""
+    data = ledger.read_iteration_files(repo, rev, numbers, RESULTS_JSON)
+    return [
+        load_record(data[n], f"{rev[:12]}:{iteration_file(n, RESULTS_JSON)}", IterationResults.from_json)
+        for n in numbers
+        if n in data
+    ]
 
 
 def standing_at(
@@ -275,7 +286,7 @@ def standing_at(
 ) -> Standing:
     """What `results` is compared with, from the session branch at `rev`: the previous iteration and
     the best so far over every earlier iteration's results.json (one blob read each: cheap for tens
-    of iterations; at 500, about a second, see docs/leaderboard.md). `config_metrics`: the config as
+    of iterations; at 500, about 2 s here: bench/history_bench.py). `config_metrics`: the config as
     committed now, for commands that read the ledger (it wins over the recorded directions)."""
     earlier = earlier_results(repo, rev, results.iteration) if rev else []
     declared = declared_for([*earlier, results], config_metrics) if config_metrics is not None else None
@@ -297,8 +308,7 @@ def session_results(repo: git.Repo, session: str) -> list[IterationResults]:
     tip = ledger.branch_tip(repo, ledger.branch_name(session))
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {ledger.branch_name(session)}")
-    found = [read_results(repo, tip, n) for n in ledger.iterations_at(repo, tip)]
-    return [results for results in found if results is not None]
+    return _results_of(repo, tip, ledger.iterations_at(repo, tip))
 
 
 def previous_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
