@@ -99,7 +99,7 @@ class Cell:
     value: float
     change: float | None  # against the same run in the previous iteration
     best_here: bool  # ★ the best of this iteration (among successes, when more than one measured it)
-    best_so_far: bool  # 🏆 equals the session's best so far
+    best_so_far: bool  # 🏆 equals the session's best so far (of more than one run)
     sets_best: bool = False  # this very run is the session's best (not a tie with an earlier one)
 
 
@@ -157,6 +157,8 @@ class Standing:
                 if not is_number(value):
                     continue
                 line = self.line(name)
+                if line is not None and line.board.runs < 2:
+                    line = None  # the only run of it so far: "best" says nothing
                 earlier = before.get(name)
                 cells[name] = Cell(
                     value,

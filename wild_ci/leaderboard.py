@@ -117,6 +117,7 @@ def build(
     iterations: Sequence[IterationResults],
     declared: Mapping[str, Direction] | None = None,
     top: int = DEFAULT_TOP,
+    session: str | None = None,
 ) -> Leaderboard:
     """The leaderboard of `iterations` (oldest first). Metrics are listed declared ones first (in
     the config's order), then in the order they first appeared; `declared` defaults to the
@@ -135,7 +136,7 @@ def build(
         ranked = sorted(runs, key=lambda run: run.value, reverse=not kind.lower_is_better)
         boards.append(MetricBoard(kind, ranked[: max(1, top)], len(runs)))
     return Leaderboard(
-        session=iterations[-1].session if iterations else "",
+        session=session if session is not None else (iterations[-1].session if iterations else ""),
         iterations=[results.iteration for results in iterations],
         metrics=boards,
     )

@@ -21,7 +21,8 @@ from ..text import visible
 def leaderboard(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     iterations = collect.session_results(repo, args.session)
-    board = build(iterations, declared_for(iterations, committed_config(repo).metrics), args.top)
+    declared = declared_for(iterations, committed_config(repo).metrics)
+    board = build(iterations, declared, args.top, args.session)
     if args.metric is not None:
         chosen = board.metric(args.metric)
         if chosen is None:
