@@ -171,13 +171,16 @@ def test_the_wide_table_caps_its_columns_and_says_how_many_more() -> None:
     assert "+2 more parameters · +3 more metrics not shown: results.json has them all." in text
 
 
-def test_the_wide_table_caps_its_rows() -> None:
-    results = iteration(
-        1, [result(f"e{i}", f"E{i}", {}, {"acc": i / 100}) for i in range(compare.MAX_ROWS + 7)]
-    )
+def test_the_wide_table_caps_its_rows_and_keeps_the_best_ones() -> None:
+    n = compare.MAX_ROWS + 7
+    results = iteration(1, [result(f"e{i}", f"E{i}", {}, {"acc": i / 1000}) for i in range(n)])
     text = results_markdown(results, standing=Standing.of(results))
     assert "+7 more experiments not shown" in text
-    assert f"`e{compare.MAX_ROWS - 1}` | 0." in text and f"`e{compare.MAX_ROWS}` | 0." not in text
+    rows = [line for line in text.splitlines() if line.startswith("| ✅ `e")]
+    assert len(rows) == compare.MAX_ROWS
+    assert rows[0].startswith("| ✅ `e0` |") and rows[-1].startswith(f"| ✅ `e{n - 1}` | 0.056 ★ 🏆 |")
+    shown = [row.split("`")[1] for row in rows]
+    assert shown == [f"e{i}" for i in range(compare.MAX_ROWS - 1)] + [f"e{n - 1}"]
 
 
 def test_hostile_names_and_values_stay_inside_their_cells() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import leaderboard
 from .layout import CONFIG_PATH
@@ -185,6 +184,21 @@ def _bests_here(results: IterationResults, standing: Standing) -> dict[str, floa
     return {name: standing.kind(name).best(found) for name, found in values.items() if len(found) > 1}
 
 
+def _rows(
+    results: IterationResults, shown: list[str], cells: dict[str, dict[str, Cell]]
+) -> list[ExperimentResult]:
+    if len(results.experiments) <= MAX_ROWS:
+        return list(results.experiments)
+
+    def marked(r: ExperimentResult) -> bool:
+        return any(c.best_here or c.best_so_far for n, c in cells[r.id].items() if n in shown)
+
+    first = [r.id for r in results.experiments if marked(r)][:MAX_ROWS]
+    rest = [r.id for r in results.experiments if r.id not in set(first)]
+    kept = set(first + rest[: MAX_ROWS - len(first)])
+    return [r for r in results.experiments if r.id in kept]
+
+
 @dataclass(frozen=True)
 class WideTable:
     """results.md's metrics table: one row per experiment; parameters, then metrics, as columns."""
@@ -201,8 +215,12 @@ class WideTable:
         return any(kind.guessed for kind in self.metrics)
 
 
-def wide_table(results: IterationResults, standing: Standing) -> WideTable | None:
-    """The table, capped (MAX_*); None when no experiment reported a metric."""
+def wide_table(
+    results: IterationResults, standing: Standing, cells: dict[str, dict[str, Cell]] | None = None
+) -> WideTable | None:
+    """The table, capped (MAX_*); None when no experiment reported a metric. Over MAX_ROWS, the rows
+    that hold a ★ or 🏆 of a shown metric are kept first, the rest in the brain's order after them
+    until the cap, and every kept row stays in the brain's order."""
     names = list(dict.fromkeys(n for r in results.experiments for n in measured(r)))
     if not names:
         return None
@@ -211,13 +229,10 @@ def wide_table(results: IterationResults, standing: Standing) -> WideTable | Non
     return WideTable(
         parameters=parameters[:MAX_PARAMETER_COLUMNS],
         metrics=[standing.kind(n) for n in names[:MAX_METRIC_COLUMNS]],
-        rows=results.experiments[:MAX_ROWS],
+        rows=_rows(
+            results, names[:MAX_METRIC_COLUMNS], cells if cells is not None else standing.cells(results)
+        ),
         more_parameters=max(0, len(parameters) - MAX_PARAMETER_COLUMNS),
         more_metrics=max(0, len(names) - MAX_METRIC_COLUMNS),
         more_rows=max(0, len(results.experiments) - MAX_ROWS),
     )
-
-
-def parameter_value(result: ExperimentResult, name: str) -> Any:
-    """A parameter of the experiment; None when it has no such parameter."""
-    return result.parameters.get(name)

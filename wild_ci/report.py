@@ -20,7 +20,7 @@ from .compare import BEST_SHOWN, CONFIG_HINT, BestLine, Cell, Standing, wide_tab
 from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
 from .layout import artifact_name, iteration_label
 from .leaderboard import Run
-from .metrics import format_value, kind_of, measured
+from .metrics import format_value, measured
 from .specs import ExperimentResult, IterationResults, Status
 from .templating import render
 from .text import visible
@@ -181,12 +181,6 @@ def _filters() -> dict[str, object]:
     }
 
 
-def lower_is_better(name: str) -> bool:
-    """Which way a metric improves, guessed from its name: kept for callers of the old name; new
-    code asks `metrics.kind_of`, which also knows the directions the config declares."""
-    return kind_of(name).lower_is_better
-
-
 def results_markdown(
     results: IterationResults,
     previous: IterationResults | None = None,
@@ -196,7 +190,8 @@ def results_markdown(
     """results.md. `standing` (what to compare with: the previous iteration, the session's best so
     far) defaults to one built from `previous` alone."""
     standing = standing or Standing.of(results, [previous] if previous else [], complete=False)
-    table = wide_table(results, standing)
+    cells = standing.cells(results)
+    table = wide_table(results, standing, cells)
     best = standing.best[:BEST_SHOWN]
     return render(
         "results.md.j2",
@@ -204,7 +199,7 @@ def results_markdown(
         counts=counts_line(results),
         table=table,
         standing=standing,
-        cells=standing.cells(results),
+        cells=cells,
         best=best,
         best_more=len(standing.best) - len(best),
         guessed=(table is not None and table.guessed) or any(line.kind.guessed for line in best),
@@ -311,9 +306,10 @@ def context_block(
     the original Wild V2 prompt expects (context-wild-v2.md.j2), each experiment's output the last
     WILD_V2_OUTPUT_CHARS characters of its stdout and stderr.
 
-    `standing` (default: this iteration alone) gives the per-experiment changes and the short
-    best-so-far section (at most BEST_IN_CONTEXT metrics, each line at most BEST_LINE_CHARS): it is
-    never trimmed, so it outlives the tails and the commands when the budget is tight."""
+    `standing` (default: none known, so no changes and no best so far) gives the per-experiment
+    changes and the short best-so-far section (at most BEST_IN_CONTEXT metrics, each line at most
+    BEST_LINE_CHARS): it is never trimmed, so it outlives the tails and the commands when the
+    budget is tight."""
     standing = standing or Standing.of(results, complete=False)
     if context_format == "wild-v2":
         return _fitted(_wild_v2_outputs(results), budget, _render_wild_v2)
