@@ -327,7 +327,7 @@ def test_committed_results_md_has_the_session_s_best_so_far(ledger: Path) -> Non
     assert "| accuracy ↑ | 0.97 | iteration 0003, train-scaled" in section
     assert "🏆 new best in this iteration (was 0.955) |" in section
     second = git(repo, "show", "wild/main:.wild/iterations/0002/results.md")
-    assert "| ❌ `train-lr-0-01-epochs-50" in second and "| 0.99 |" in second  # shown, not ranked or compared
+    assert "| ❌ `train-lr-0-01-epochs-50" in second and "| _0.99_ |" in second  # shown, not ranked
     assert "(+0.005)" in second  # lr=0.001 epochs=20 against its twin in iteration 0001
 
 

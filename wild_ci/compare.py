@@ -100,6 +100,7 @@ class Cell:
     best_here: bool  # ★ the best of this iteration (among successes, when more than one measured it)
     best_so_far: bool  # 🏆 equals the session's best so far (of more than one run)
     sets_best: bool = False  # this very run is the session's best (not a tie with an earlier one)
+    ranked: bool = True  # False: the run did not succeed; its value is shown, never ranked or compared
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class Standing:
                     success
                     and line is not None
                     and (line.best.iteration, line.best.id) == (results.iteration, result.id),
+                    success,
                 )
             table[result.id] = cells
         return table

@@ -131,6 +131,8 @@ def cell_text(cell: Cell | None) -> str:
     """A metric cell of the wide table: `0.9734 ★ 🏆 (+0.0045)`."""
     if cell is None:
         return ""
+    if not cell.ranked:
+        return f"_{cell.value:.6g}_"  # italic: a run that did not succeed (the legend says so)
     marks = (" ★" if cell.best_here else "") + (" 🏆" if cell.best_so_far else "")
     return f"{cell.value:.6g}{marks}" + (f" ({change_text(cell.change)})" if cell.change is not None else "")
 
@@ -203,6 +205,7 @@ def results_markdown(
         best=best,
         best_more=len(standing.best) - len(best),
         guessed=(table is not None and table.guessed) or any(line.kind.guessed for line in best),
+        unranked=any(not c.ranked for row in cells.values() for c in row.values()),
         previous=standing.previous,
         chart_src=chart_src,
         artifact_name=artifact_name,
