@@ -314,4 +314,4 @@ def test_show_keeps_every_id_whole_on_a_narrow_terminal(width: int) -> None:
     console.print(results_view(results, console.width))
     shown = console.file.getvalue()  # type: ignore[attr-defined]
     assert all(any(i in line for line in shown.splitlines()) for i in ids)
-    assert "[/data/val]" in shown and "accuracy=0.9556" in shown
+    assert "[/data/val]" in shown and "metrics: accuracy ↑? 0.9556" in shown

@@ -158,12 +158,12 @@ def test_metrics_are_compared_with_the_previous_iteration(make_repo, tmp_path: P
             (artifacts / f"wild-0001-{name}").rename(artifacts / f"wild-{number:04d}-{name}")
         collect.commit_locally(repo, collect.collect_results(submission.spec, artifacts, submission.commit))
     text = git(repo_path, "show", "wild/main:.wild/iterations/0002/results.md")
-    assert "**Metrics** (change since iteration 0001)" in text
-    assert "| loss ↓ | `small` | 0.3 ★ | -0.2 |" in text
-    assert "| loss ↓ | `large` | 0.45 | +0.05 |" in text
-    assert "| accuracy ↑ | `large` | 0.9 ★ | +0.05 |" in text
+    assert "change since the same goal and parameters in iteration 0001" in text
+    assert "| experiment | loss ↓? | accuracy ↑? |" in text  # one row per experiment, a column per metric
+    assert "| ✅ `small` | 0.3 ★ 🏆 (-0.2) | 0.82 (+0.02) |" in text
+    assert "| ✅ `large` | 0.45 (+0.05) | 0.9 ★ 🏆 (+0.05) |" in text
     first = git(repo_path, "show", "wild/main:.wild/iterations/0001/results.md")
-    assert "| loss ↓ | `large` | 0.4 ★ | new |" in first
+    assert "| ✅ `large` | 0.4 ★ 🏆 | 0.85 ★ 🏆 |" in first  # nothing to compare with: no change shown
     assert "![metrics of iteration 0002](metrics.png)" in text
     png = subprocess.run(["git", "show", "wild/main:.wild/iterations/0002/metrics.png"], cwd=repo_path,
                          capture_output=True, check=True).stdout  # fmt: skip

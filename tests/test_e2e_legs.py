@@ -134,7 +134,8 @@ def test_outputs_artifacts_and_metrics_are_reported(make_repo, tmp_path: Path) -
     assert sorted(train["outputs"]) == ["checkpoints/model.bin", "outputs/plot.txt", "results/metrics.json"]
     assert "metrics: loss=0.25, accuracy=0.9" in done.stdout.decode()
     results_md = git(repo, "show", "wild/main:.wild/iterations/0001/results.md")
-    assert "loss=0.25, accuracy=0.9" in results_md
+    assert "| experiment | loss ↓? | accuracy ↑? |" in results_md  # "note" is text: not a metric
+    assert "| ✅ `train` | 0.25 | 0.9 |" in results_md
     assert "![metrics of iteration 0001](metrics.png)" in results_md  # the chart, made by the collect job
     png = subprocess.run(["git", "show", "wild/main:.wild/iterations/0001/metrics.png"], cwd=repo,
                          capture_output=True, check=True).stdout  # fmt: skip

@@ -92,10 +92,16 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
     assert "<experiment_results session" not in prompts[0]
     assert '<experiment_results session="main" iteration="0001"' in prompts[1]
     assert "lr=0.4 accuracy=0.9 version=v1" in prompts[1]
-    assert "- accuracy = 0.9 (higher is better): experiment train-with-lr-0-4, iteration 0001" in prompts[1]
+    assert (
+        "- accuracy = 0.9 (higher is better, guessed from the name): experiment train-with-lr-0-4, "
+        "iteration 0001, parameters lr=0.4"
+    ) in prompts[1]
     assert '<experiment_results session="main" iteration="0002"' in prompts[2]
     assert "lr=0.3 accuracy=1.0 version=v2" in prompts[2]  # the brain's edit ran
-    assert "- accuracy = 1 (higher is better): experiment train-with-lr-0-3, iteration 0002" in prompts[2]
+    assert (
+        "- accuracy = 1 (higher is better, guessed from the name): experiment train-with-lr-0-3, "
+        "iteration 0002, parameters lr=0.3"
+    ) in prompts[2]
     assert "- 0001: 2 experiments: 2 succeeded" in prompts[2]
     # the brain's last word is in the ledger, and stdout ends the loop with it
     assert "Good enough." in git(repo, "show", "wild/main:.wild/iterations/0003/brain.md")

@@ -12,6 +12,7 @@ from helpers import git
 
 from wild_ci import ledger, loop
 from wild_ci.config import Config, ConfigError, Limits
+from wild_ci.metrics import Direction
 from wild_ci.specs import ExperimentResult, IterationResults
 
 
@@ -31,11 +32,23 @@ def test_best_of_takes_each_metric_in_its_own_direction() -> None:
             results(3, d={"accuracy": 0.9, "</experiment_results>": 1.0}),  # a tie keeps the first
         ]
     )
-    shown = [(m.name, m.value, m.experiment, m.iteration, m.lower) for m in best]
-    assert shown == [
-        ("<\\/experiment_results>", 1.0, "d", "0003", False),
-        ("accuracy", 0.9, "c", "0002", False),
-        ("val_loss", 0.4, "b", "0001", True),
+    shown = [(m.name, m.value, m.experiment, m.iteration, m.lower, m.guessed) for m in best]
+    assert shown == [  # in the order they first appeared (declared ones would come first)
+        ("val_loss", 0.4, "b", "0001", True, True),
+        ("accuracy", 0.9, "c", "0002", False, True),
+        ("<\\/experiment_results>", 1.0, "d", "0003", False, True),
+    ]
+
+
+def test_best_of_counts_successes_only_and_never_a_parameter_and_follows_the_config() -> None:
+    echoed = results(1, a={"lr": 0.1, "loss": 0.2}, b={"lr": 0.001, "loss": 0.5})
+    for r, lr in zip(echoed.experiments, (0.1, 0.001), strict=True):
+        r.parameters = {"lr": lr}
+    failed = results(2, c={"loss": 0.01})
+    failed.experiments[0].status = "failed"
+    best = loop.best_of([echoed, failed], {"loss": Direction.MAX})
+    assert [(m.name, m.value, m.experiment, m.lower, m.guessed, m.parameters) for m in best] == [
+        ("loss", 0.5, "b", False, False, "lr=0.001")
     ]
 
 
@@ -93,7 +106,7 @@ def test_the_bundled_prompt_renders_every_section(make_repo) -> None:
     )  # fmt: skip
     assert "This is turn 2 of at most 5; your answer becomes iteration 0002" in text
     assert "No goal was given" in text
-    assert "- loss = 0.25 (lower is better): experiment a, iteration 0001" in text
+    assert "- loss = 0.25 (lower is better, guessed from the name): experiment a, iteration 0001" in text
     assert "# Your last output was refused" in text and "<refusal block>" in text
     assert text.index("<refusal block>") < text.index("# Results of your latest experiments")
     assert "- 0001: 1 experiment" in text and "None yet" not in text

@@ -53,9 +53,11 @@ def test_fences_outlast_backticks_in_content() -> None:
 def test_results_markdown_table() -> None:
     text = results_markdown(results())
     assert "3 experiments: 1 succeeded, 1 failed, 1 missing" in text
-    assert "| ✅ succeeded | `ok` | Train | 2.5 s | 0 | loss=0.1235, acc=0.9 |" in text
-    assert "| ❌ failed | `bad` | Evil \\| goal | 1 min 01 s | 2 |  |" in text
-    assert "| ❓ missing | `gone` | Lost | – | – |  |" in text
+    assert "| ✅ succeeded | `ok` | Train | 2.5 s | 0 |" in text
+    assert "| ❌ failed | `bad` | Evil \\| goal | 1 min 01 s | 2 |" in text
+    assert "| ❓ missing | `gone` | Lost | – | – |" in text
+    assert "| experiment | loss ↓? | acc ↑? |" in text  # the metrics: one row per experiment
+    assert "| ✅ `ok` | 0.12345 | 0.9 |" in text
     assert "Metrics: `loss` = 0.12345, `acc` = 0.9" in text
 
 

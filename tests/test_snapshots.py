@@ -1,6 +1,7 @@
 """Snapshots of what people and the brain read: results.md and the context (wild-ci's block and the
 original Wild V2 brain's markdown) for an iteration with a
-success, a failure, a timeout, a missing leg, and metrics compared with the iteration before.
+success, a failure, a timeout, a missing leg, a parameter echoed in metrics.json, metrics compared
+with the iteration before, and the best so far.
 Regenerate after a deliberate change: WILD_CI_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_snapshots.py"""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from wild_ci.compare import Standing
 from wild_ci.report import context_block, results_markdown
 from wild_ci.specs import Diagnostic, ExperimentResult, IterationResults
 
@@ -31,7 +33,8 @@ def iteration(number: int, losses: dict[str, float]) -> IterationResults:
                 42.5,
                 stdout_tail="epoch 10 loss 0.31\ndone",
                 outputs=["outputs/model.pt"],
-                metrics={"loss": losses["baseline"], "accuracy": 0.91},
+                metrics={"loss": losses["baseline"], "accuracy": 0.91, "lr": 0.1},  # lr: echoed, a parameter
+                parameters={"lr": 0.1},
             ),
             ExperimentResult(
                 "wider",
@@ -69,13 +72,14 @@ def iteration(number: int, losses: dict[str, float]) -> IterationResults:
 
 PREVIOUS = iteration(1, {"baseline": 0.42, "wider": 0.39})
 CURRENT = iteration(2, {"baseline": 0.31, "wider": 0.45})
+STANDING = Standing.of(CURRENT, [PREVIOUS])
 
 
 @pytest.mark.parametrize(
     ("name", "render"),
     [
-        ("results.md", lambda: results_markdown(CURRENT, PREVIOUS, "metrics.png")),
-        ("context.txt", lambda: context_block(CURRENT)),
+        ("results.md", lambda: results_markdown(CURRENT, chart_src="metrics.png", standing=STANDING)),
+        ("context.txt", lambda: context_block(CURRENT, standing=STANDING)),
         ("context-wild-v2.md", lambda: context_block(CURRENT, context_format="wild-v2")),
     ],
 )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any  # matplotlib is loaded lazily: its Axes type is not importable here
 
 from . import lazy
-from .report import lower_is_better
+from .metrics import lower_is_better
 from .specs import IterationResults
 
 MAX_METRICS = 6

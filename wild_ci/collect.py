@@ -12,12 +12,14 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 
 from . import chart, ledger, report
+from .compare import Standing
 from .engines.github.runner import RUNNER
 from .layout import (
     CHART_FILE,
@@ -31,6 +33,8 @@ from .layout import (
     artifact_name,
     iteration_file,
 )
+from .leaderboard import declared_for
+from .metrics import Direction
 from .specs import (
     Experiment,
     ExperimentResult,
@@ -83,6 +87,7 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
             ),
         ],
         left_out=spec.left_out,
+        metric_directions=dict(spec.metric_directions),
     )
 
 
@@ -239,12 +244,14 @@ def results_files(
     results: IterationResults, history: list[IterationResults] | None = None
 ) -> dict[str, bytes]:
     """results.json, results.md and, when there are metrics, the chart; `history` holds the
-    session's earlier iterations with results, oldest first."""
+    session's earlier iterations with results, oldest first: the previous one for changes, all of
+    them for the best-so-far section (ranked with the directions the iterations recorded)."""
     history = history or []
     n = results.iteration
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
     png = chart.metrics_png(results, history)
-    markdown = report.results_markdown(results, history[-1] if history else None, CHART_FILE if png else None)
+    standing = Standing.of(results, history)
+    markdown = report.results_markdown(results, chart_src=CHART_FILE if png else None, standing=standing)
     files = {
         iteration_file(n, RESULTS_JSON): as_json.encode(),
         iteration_file(n, RESULTS_MD): markdown.encode(),
@@ -256,8 +263,52 @@ def results_files(
 
 def earlier_results(repo: git.Repo, rev: str, iteration: int) -> list[IterationResults]:
     """The session's iterations before `iteration` that have results, oldest first."""
-    found = [read_results(repo, rev, i) for i in ledger.iterations_at(repo, rev) if i < iteration]
-    return [r for r in found if r is not None]
+    numbers = [i for i in ledger.iterations_at(repo, rev) if i < iteration]
+    return _results_of(repo, rev, numbers)
+
+
+def _results_of(repo: git.Repo, rev: str, numbers: list[int]) -> list[IterationResults]:
+    """The committed results of the given iterations, in that order (those that have results): the
+    iterations folder read once (`ledger.read_iteration_files`), each results.json checked on load."""
+    data = ledger.read_iteration_files(repo, rev, numbers, RESULTS_JSON)
+    return [
+        load_record(data[n], f"{rev[:12]}:{iteration_file(n, RESULTS_JSON)}", IterationResults.from_json)
+        for n in numbers
+        if n in data
+    ]
+
+
+def standing_at(
+    repo: git.Repo,
+    rev: str | None,
+    results: IterationResults,
+    config_metrics: Mapping[str, Direction] | None = None,
+) -> Standing:
+    """What `results` is compared with, from the session branch at `rev`: the previous iteration and
+    the best so far over every earlier iteration's results.json (one blob read each: cheap for tens
+    of iterations; at 500, about 2 s here: bench/history_bench.py). `config_metrics`: the config as
+    committed now, for commands that read the ledger (it wins over the recorded directions)."""
+    earlier = earlier_results(repo, rev, results.iteration) if rev else []
+    declared = declared_for([*earlier, results], config_metrics) if config_metrics is not None else None
+    return Standing.of(results, earlier, declared)
+
+
+def session_standing(
+    repo: git.Repo, results: IterationResults, config_metrics: Mapping[str, Direction] | None = None
+) -> Standing:
+    """`standing_at` the tip of the results' session branch."""
+    return standing_at(
+        repo, ledger.branch_tip(repo, ledger.branch_name(results.session)), results, config_metrics
+    )
+
+
+def session_results(repo: git.Repo, session: str) -> list[IterationResults]:
+    """Every iteration of the session that has committed results, oldest first (the leaderboard's
+    input): one blob read per iteration."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    if tip is None:
+        raise ledger.LedgerError(f"there is no session branch {ledger.branch_name(session)}")
+    return _results_of(repo, tip, ledger.iterations_at(repo, tip))
 
 
 def previous_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
@@ -325,12 +376,12 @@ def push_auth_env(repo: git.Repo, remote: str) -> dict[str, str]:
     return RUNNER.push_auth(url, os.environ)
 
 
-def write_step_summary(results: IterationResults) -> None:
+def write_step_summary(results: IterationResults, standing: Standing | None = None) -> None:
     """On a runner, the results table also goes to the job summary (the runner's limit at most)."""
     target = RUNNER.step_summary_path(os.environ)
     if not target:
         return
-    text = report.results_markdown(results)  # the same table; metric changes are in results.md
+    text = report.results_markdown(results, standing=standing)
     if len(text.encode()) > STEP_SUMMARY_LIMIT:
         text = text.encode()[:STEP_SUMMARY_LIMIT].decode(errors="ignore") + "\n\n[truncated]\n"
     with open(target, "a", encoding="utf-8") as handle:
@@ -366,6 +417,7 @@ def empty_results(spec: IterationSpec) -> IterationResults:
     return IterationResults(
         session=spec.session, iteration=spec.iteration, commit=None, experiments=[],
         promise=spec.promise, warnings=spec.warnings, invalid=spec.invalid,
+        metric_directions=dict(spec.metric_directions),
     )  # fmt: skip
 
 

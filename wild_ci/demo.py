@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from . import report
+from .compare import Standing
 from .config import Config
 from .engines.act.runs import LocalRunError, run_local
 from .errors import EXIT_OK, PipelineError, UsageError
@@ -61,7 +62,7 @@ def run_demo(directory: Path | None) -> int:
     config = Config(project_root=BRAIN_PROJECT_ROOT)
     outcome = run_local(repo_dir, (repo_dir / "brain.md").read_bytes(), "main", config)
     assert outcome is not None, "the bundled brain output asks for experiments"
-    print(report.context_block(outcome.results), end="")
+    print(report.context_block(outcome.results, standing=Standing.of(outcome.results)), end="")
     print(
         f"\nwild-ci demo: {report.counts_line(outcome.results)}\n"
         f"wild-ci demo: see the ledger with: git -C {repo_dir} log --stat wild/main\n"

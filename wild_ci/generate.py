@@ -140,6 +140,7 @@ def submit(
         default_timeout_s=config.timeout_s,
         leg=config.leg,
         left_out=snapshot.left_out,
+        metric_directions={name: d.value for name, d in config.metrics.items()},
         submodules=snapshot.submodules,
     )
     files = {

@@ -118,6 +118,26 @@ def iterations_at(repo: git.Repo, rev: str | None) -> list[int]:
     return sorted(int(t.name) for t in tree.trees if t.name.isdigit())
 
 
+def read_iteration_files(repo: git.Repo, rev: str, iterations: Sequence[int], name: str) -> dict[int, bytes]:
+    """The file `name` of each of the given iterations at a revision (those that have it). The
+    iterations folder's tree is parsed once: reading the files one by one (`read_file`) parses it
+    for each, which grows with the square of the iterations (6 s for 500 instead of 0.3 s)."""
+    try:
+        tree = repo.commit(rev).tree / ITERATIONS_DIR
+    except (KeyError, ValueError, git.BadName):
+        return {}
+    folders = {int(t.name): t for t in tree.trees if t.name.isdigit()}
+    found = {}
+    for number in iterations:
+        try:
+            blob = folders[number] / name
+        except KeyError:
+            continue
+        if blob.type == "blob":
+            found[number] = blob.data_stream.read()
+    return found
+
+
 def session_branches(repo: git.Repo) -> list[str]:
     """Every local `wild/<session>` branch."""
     return repo.git.for_each_ref("--format=%(refname:short)", "refs/heads/wild/").split()

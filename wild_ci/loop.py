@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TextIO
@@ -30,12 +29,13 @@ from typing import IO, TextIO
 import git
 import jinja2
 
-from . import collect, generate, ledger, report
+from . import collect, generate, leaderboard, ledger, report
 from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
 from .errors import PipelineError, UsageError
 from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_prompt_file
+from .metrics import Direction
 from .specs import BrainOutput, Diagnostic, IterationResults
 from .templating import environment
 
@@ -56,11 +56,15 @@ class LoopBusy(PipelineError):
 
 @dataclass(frozen=True)
 class BestMetric:
+    """A metric's best so far, for the prompt template (`best`)."""
+
     name: str
     value: float
     experiment: str
     iteration: str
     lower: bool  # lower is better
+    guessed: bool = False  # the direction was guessed from the name (not declared in the config)
+    parameters: str = ""  # the best run's parameters, as `lr=0.01, epochs=20`
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
             template,
             goal=goal, session=options.session, turn=turn, max_turns=options.max_turns, iteration=label,
             project_root=config.project_root or str(ledger.work_tree(repo)), previous=previous,
-            errors=errors, refused=refused, best=best_metrics(repo, options.session),
+            errors=errors, refused=refused, best=best_metrics(repo, options.session, config),
             history=history(repo, options.session),
         )  # fmt: skip
         saved = loop_prompt_file(repo, options.session, label)
@@ -268,32 +272,42 @@ def latest_block(repo: git.Repo, session: str, config: Config) -> str | None:
             )
         )
     if collect.any_results(repo, session):
-        parts.append(report.context_for(collect.committed_results(repo, session, None), config))
+        results = collect.committed_results(repo, session, None)
+        parts.append(
+            report.context_for(results, config, collect.session_standing(repo, results, config.metrics))
+        )
     return "".join(parts) or None
 
 
-def best_metrics(repo: git.Repo, session: str) -> list[BestMetric]:
-    """The best value of each metric across the session's iterations (`best_of`)."""
-    tip = ledger.branch_tip(repo, ledger.branch_name(session))
-    found = [collect.read_results(repo, tip, n) for n in ledger.iterations_at(repo, tip)] if tip else []
-    return best_of([results for results in found if results is not None])
+def best_metrics(repo: git.Repo, session: str, config: Config | None = None) -> list[BestMetric]:
+    """The best value of each metric across the session's iterations (`best_of`), ranked with the
+    config's declared directions over the ones the iterations recorded."""
+    if ledger.branch_tip(repo, ledger.branch_name(session)) is None:
+        return []
+    iterations = collect.session_results(repo, session)
+    return best_of(iterations, leaderboard.declared_for(iterations, config.metrics if config else {}))
 
 
-def best_of(iterations: list[IterationResults]) -> list[BestMetric]:
-    """The best value of each metric, with the experiment and iteration it came from (lower is
-    better for losses, errors, times; higher for the rest); the first to reach it on a tie.
-    Names are defused, like every text from an experiment."""
-    best: dict[str, BestMetric] = {}
-    for results in iterations:
-        for r in results.experiments:
-            for name, value in r.metrics.items():
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    continue
-                lower = report.lower_is_better(name)
-                held = best.get(name)
-                if held is None or (value < held.value if lower else value > held.value):
-                    best[name] = BestMetric(report.one_line(name, 100), value, r.id, results.label, lower)
-    return [best[name] for name in sorted(best)][:BEST_SHOWN]
+def best_of(
+    iterations: list[IterationResults], declared: Mapping[str, Direction] | None = None
+) -> list[BestMetric]:
+    """Each metric's best so far, from the session's leaderboard (so the prompt, results.md and
+    `wild-ci leaderboard` agree): succeeded experiments only, a parameter echoed in metrics.json
+    never ranked, declared directions else guessed ones; the first to reach a value on a tie.
+    Names and parameters are defused, like every text from an experiment."""
+    board = leaderboard.build(iterations, declared, top=1)
+    return [
+        BestMetric(
+            name=report.one_line(m.name, 100),
+            value=m.best.value,
+            experiment=report.one_line(m.best.id, 100),
+            iteration=iteration_label(m.best.iteration),
+            lower=m.kind.lower_is_better,
+            guessed=m.kind.guessed,
+            parameters=report.parameters_text(m.best.parameters, limit=300) if m.best.parameters else "",
+        )
+        for m in board.metrics[:BEST_SHOWN]
+    ]
 
 
 def history(repo: git.Repo, session: str) -> list[str]:
@@ -385,6 +399,8 @@ def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput
 
 
 def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
+    repo = ledger.open_repo(repo_path)
+
     def step(output: bytes, parsed: BrainOutput) -> Answer:
         try:
             outcome = run_local(
@@ -413,7 +429,8 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
             print(f"wild-ci: warning: the workflow's collect job did not commit iteration {spec.label}'s "
                   "results; wild-ci collected them on the host", file=sys.stderr)  # fmt: skip
         print(f"wild-ci: iteration {spec.label}: {report.counts_line(outcome.results)}", file=sys.stderr)
-        return Answer(report.context_for(outcome.results, config), spec.label)
+        standing = collect.standing_at(repo, outcome.submission.branch, outcome.results)
+        return Answer(report.context_for(outcome.results, config, standing), spec.label)
 
     return step
 
@@ -447,6 +464,7 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                 spec.label,
             )
         results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
-        return Answer(report.context_for(results, config), spec.label)
+        standing = collect.session_standing(repo, results, config.metrics)
+        return Answer(report.context_for(results, config, standing), spec.label)
 
     return step

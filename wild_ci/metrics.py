@@ -12,8 +12,10 @@ Every report, the chart, the leaderboard and the loop's prompt ask this module, 
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -79,3 +81,58 @@ def measured(result: ExperimentResult) -> dict[str, float]:
 def echoed_parameters(result: ExperimentResult) -> dict[str, Any]:
     """The experiment's parameters as it ran them: its `parameters` (sweep values included)."""
     return dict(result.parameters)
+
+
+def declared(*sources: Mapping[str, str | Direction]) -> dict[str, Direction]:
+    """Declared directions from several sources (a results record's `metric_directions`, the
+    config's `metrics`), later ones winning; what is not `max` or `min` is left out (guessed)."""
+    merged: dict[str, Direction] = {}
+    for source in sources:
+        for name, direction in source.items():
+            if direction in DIRECTIONS:
+                merged[name] = Direction(direction)
+    return merged
+
+
+def recorded(iterations: Iterable[Any]) -> dict[str, Direction]:
+    """The directions the iterations were submitted with (each results.json keeps the config's
+    `metrics:` of its spec), the latest winning."""
+    return declared(*(getattr(results, "metric_directions", {}) for results in iterations))
+
+
+def is_number(value: object) -> bool:
+    """A metric value that can be ranked: a finite int or float (a bool is not a measurement)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def canonical_parameters(parameters: Mapping[str, Any]) -> str:
+    """The parameters as one comparable text: JSON with sorted keys, so `{"lr": 0.01, "epochs": 20}`
+    and `{"epochs": 20, "lr": 0.01}` are the same run configuration, and 20 and 50 epochs are not."""
+    return json.dumps(parameters, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def goal_key(goal: str, parameters: Mapping[str, Any]) -> str:
+    """A goal as compared across iterations: words folded in case and spacing, without a sweep's
+    suffix (`Train lr=0.01 seed=1`: trailing `key=value` words naming the experiment's own
+    parameters), since the parameters are compared apart and exactly."""
+    words = goal.split()
+    while words and "=" in words[-1] and words[-1].split("=", 1)[0] in parameters:
+        words.pop()
+    return " ".join(words).casefold()
+
+
+def format_value(value: Any, limit: int = 40) -> str:
+    """A parameter's or metric's value, short: numbers with 6 significant digits, strings bare,
+    the rest as compact JSON."""
+    if is_number(value):
+        text = f"{value:.6g}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def lower_is_better(name: str, declared: Mapping[str, Direction] | None = None) -> bool:
+    """Whether `name` improves downwards (declared, else guessed): for callers that need only that."""
+    return kind_of(name, declared).lower_is_better

@@ -11,13 +11,16 @@ inside a fence longer than any backtick run it contains). The templates use noth
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from .compare import BEST_SHOWN, CONFIG_HINT, BestLine, Cell, Standing, wide_table
 from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
-from .layout import artifact_name
+from .layout import artifact_name, iteration_label
+from .leaderboard import Run
+from .metrics import format_value, measured
 from .specs import Attempt, ExperimentResult, IterationResults, Status
 from .templating import render
 from .text import visible
@@ -142,6 +145,64 @@ def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
     return ", ".join(parts) + (f" (+{more})" if more > 0 else "") if parts else ""
 
 
+def marked_metrics(cells: Mapping[str, Cell], standing: Standing, shown: int = 4) -> str:
+    """An experiment's measured metrics for one cell (`wild-ci show`): `accuracy ↑ 0.97 ★ 🏆,
+    loss ↓? 0.18`, the first `shown`, then `+N more`."""
+    parts = []
+    for name, cell in list(cells.items())[:shown]:
+        value = cell_text(dataclasses.replace(cell, change=None))
+        parts.append(f"{one_line(name, 30)} {standing.kind(name).label} {value}")
+    more = len(cells) - shown
+    return ", ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def parameters_text(parameters: Mapping[str, Any], shown: int = 6, limit: int = 200) -> str:
+    """`lr=0.01, epochs=20` (the first `shown`, then `+N more`), one line, escaped."""
+    parts = [f"{name}={format_value(value, 40)}" for name, value in list(parameters.items())[:shown]]
+    more = len(parameters) - shown
+    return one_line(", ".join(parts) + (f" (+{more} more)" if more > 0 else ""), limit)
+
+
+def value_text(value: Any) -> str:
+    """A parameter's or metric's value in a cell: short, one line, escaped."""
+    return one_line(format_value(value, 40), 40)
+
+
+def cell_text(cell: Cell | None) -> str:
+    """A metric cell of the wide table: `0.9734 ★ 🏆 (+0.0045)`."""
+    if cell is None:
+        return ""
+    if not cell.ranked:
+        return f"_{cell.value:.6g}_"  # italic: a run that did not succeed (the legend says so)
+    marks = (" ★" if cell.best_here else "") + (" 🏆" if cell.best_so_far else "")
+    return f"{cell.value:.6g}{marks}" + (f" ({change_text(cell.change)})" if cell.change is not None else "")
+
+
+def change_text(change: float | None) -> str:
+    if change is None:
+        return "new"
+    return "±0" if change == 0 else f"{change:+.4g}"
+
+
+def run_text(run: Run, limit: int = 200) -> str:
+    """Where a best value came from: `iteration 0003, lr-0-01 (lr=0.01, epochs=50)`."""
+    where = f"iteration {iteration_label(run.iteration)}, {one_line(run.id, 60)}"
+    return where + (f" ({parameters_text(run.parameters, limit=limit)})" if run.parameters else "")
+
+
+def this_iteration_text(line: BestLine) -> str:
+    """What this iteration did to a metric's best so far, in a few words."""
+    if line.here is None:
+        return "not measured (by a success) in this iteration"
+    if line.improved:
+        if line.before is None:
+            return "first measured in this iteration"
+        return f"new best in this iteration (was {line.before.value:.6g})"
+    if line.here.value == line.best.value:
+        return f"equalled ({line.here.value:.6g}), not beaten, in this iteration"
+    return f"not beaten: this iteration's best {line.here.value:.6g}"
+
+
 def _filters() -> dict[str, object]:
     return {
         "symbol": lambda status: STATUS_SYMBOLS.get(status, "?"),
@@ -154,66 +215,44 @@ def _filters() -> dict[str, object]:
         "defuse": defuse,
         "metrics_cell": metrics_cell,
         "attempts_text": attempts_text,
+        "parameters_text": parameters_text,
+        "value_text": value_text,
+        "cell_text": cell_text,
         "change_text": change_text,
-        "lower_is_better": lower_is_better,
+        "run_text": run_text,
+        "this_iteration_text": this_iteration_text,
+        "label": iteration_label,
+        "config_hint": CONFIG_HINT,
     }
 
 
-LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|latency|time|seconds|duration|cost")
-
-
-@dataclass(frozen=True)
-class MetricCell:
-    experiment: str
-    value: float
-    change: float | None  # against the same experiment's value in the previous iteration
-    best: bool
-
-
-def lower_is_better(name: str) -> bool:
-    """Which way a metric improves, from its name (loss, error, time… go down; the rest up)."""
-    return bool(LOWER_IS_BETTER.search(name.lower()))
-
-
-def metric_comparison(
-    results: IterationResults, previous: IterationResults | None
-) -> dict[str, list[MetricCell]]:
-    """Per metric: each experiment's value, its change since the previous iteration, and the best."""
-    before = {r.id: r.metrics for r in previous.experiments} if previous else {}
-    table: dict[str, list[MetricCell]] = {}
-    for name in dict.fromkeys(n for r in results.experiments for n in r.metrics):
-        values = [(r.id, r.metrics[name]) for r in results.experiments if name in r.metrics]
-        pick = min if lower_is_better(name) else max
-        best = pick(v for _, v in values)
-        table[name] = [
-            MetricCell(
-                experiment_id,
-                value,
-                value - before[experiment_id][name] if name in before.get(experiment_id, {}) else None,
-                value == best and len(values) > 1,
-            )
-            for experiment_id, value in values
-        ]
-    return table
-
-
-def change_text(cell: MetricCell) -> str:
-    if cell.change is None:
-        return "new"
-    return "±0" if cell.change == 0 else f"{cell.change:+.4g}"
-
-
 def results_markdown(
-    results: IterationResults, previous: IterationResults | None = None, chart_src: str | None = None
+    results: IterationResults,
+    previous: IterationResults | None = None,
+    chart_src: str | None = None,
+    standing: Standing | None = None,
 ) -> str:
+    """results.md. `standing` (what to compare with: the previous iteration, the session's best so
+    far) defaults to one built from `previous` alone."""
+    standing = standing or Standing.of(results, [previous] if previous else [], complete=False)
+    cells = standing.cells(results)
+    table = wide_table(results, standing, cells)
+    best = standing.best[:BEST_SHOWN]
     return render(
         "results.md.j2",
         results=results,
         counts=counts_line(results),
-        metrics=metric_comparison(results, previous),
-        previous=previous,
+        table=table,
+        standing=standing,
+        cells=cells,
+        best=best,
+        best_more=len(standing.best) - len(best),
+        guessed=(table is not None and table.guessed) or any(line.kind.guessed for line in best),
+        unranked=any(not c.ranked for row in cells.values() for c in row.values()),
+        previous=standing.previous,
         chart_src=chart_src,
         artifact_name=artifact_name,
+        measured=measured,
         **_filters(),
     )
 
@@ -224,10 +263,11 @@ def comment_body(
     limit: int = COMMENT_LIMIT,
     previous: IterationResults | None = None,
     chart_url: str | None = None,
+    standing: Standing | None = None,
 ) -> str:
     """results.md for a pull-request comment: whole when it fits GitHub's limit, else cut at a line
     with a link to the committed file. The first line is the marker that finds it again."""
-    text = results_markdown(results, previous, chart_url)
+    text = results_markdown(results, previous, chart_url, standing)
     if len(text) <= limit:
         return text
     footer = (
@@ -300,13 +340,20 @@ def _answer_block(session: str, label: str, lines: list[str], context_format: st
                       "</experiment_results>"]) + "\n"  # fmt: skip
 
 
-def context_for(results: IterationResults, config: Config) -> str:
+def context_for(results: IterationResults, config: Config, standing: Standing | None = None) -> str:
     """The results for the brain as the configuration says: its context_budget and context_format."""
-    return context_block(results, config.context_budget, config.context_format)
+    return context_block(results, config.context_budget, config.context_format, standing)
+
+
+BEST_IN_CONTEXT = 6  # metrics in the context's best-so-far section
+BEST_LINE_CHARS = 300
 
 
 def context_block(
-    results: IterationResults, budget: int = DEFAULT_CONTEXT_BUDGET, context_format: str = CONTEXT_FORMATS[0]
+    results: IterationResults,
+    budget: int = DEFAULT_CONTEXT_BUDGET,
+    context_format: str = CONTEXT_FORMATS[0],
+    standing: Standing | None = None,
 ) -> str:
     """The results for the brain's next prompt, within `budget` characters when it can be: every
     experiment keeps its status (and in wild-ci's block its exit code, duration and metrics); the
@@ -314,10 +361,57 @@ def context_block(
 
     `context_format` wild-ci: the experiment_results block (context.txt.j2); wild-v2: the markdown
     the original Wild V2 prompt expects (context-wild-v2.md.j2), each experiment's output the last
-    WILD_V2_OUTPUT_CHARS characters of its stdout and stderr."""
+    WILD_V2_OUTPUT_CHARS characters of its stdout and stderr.
+
+    `standing` (default: none known, so no changes and no best so far) gives the per-experiment
+    changes and the short best-so-far section (at most BEST_IN_CONTEXT metrics, each line at most
+    BEST_LINE_CHARS): it is never trimmed, so it outlives the tails and the commands when the
+    budget is tight."""
+    standing = standing or Standing.of(results, complete=False)
     if context_format == "wild-v2":
         return _fitted(_wild_v2_outputs(results), budget, _render_wild_v2)
-    return _fitted(results, budget, _render_context)
+    cells = standing.cells(results)
+    render_context = functools.partial(
+        _render_context,
+        best=best_lines(standing),
+        more=len(standing.best) - BEST_IN_CONTEXT,
+        metrics_of={r.id: context_metrics(standing, cells[r.id]) for r in results.experiments},
+    )
+    return _fitted(results, budget, render_context)
+
+
+def best_lines(standing: Standing) -> list[str]:
+    """The context's best-so-far section: a line per metric (declared ones first), capped."""
+    lines = []
+    for line in standing.best[:BEST_IN_CONTEXT]:
+        kind = line.kind
+        way = ("higher" if kind.direction.value == "max" else "lower") + " is better"
+        way += ", guessed from the name" if kind.guessed else ""
+        text = (
+            f"{kind.name} ({way}): {line.best.value:.6g} in {run_text(line.best, 120)}; "
+            f"{this_iteration_text(line)}"
+        )
+        lines.append(one_line(text, BEST_LINE_CHARS))
+    return lines
+
+
+def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:
+    """An experiment's metrics for the brain: measured ones only, each with its change since the
+    same run (same goal and parameters) in the previous iteration and its marks."""
+    parts = []
+    for name, cell in cells.items():
+        text = f"{one_line(name, 100)}={cell.value}"  # exact: the brain may need every digit
+        notes = []
+        if cell.change is not None and standing.previous is not None:
+            notes.append(f"{change_text(cell.change)} since {standing.previous.label}")
+        if cell.sets_best:
+            notes.append("best so far")
+        elif cell.best_so_far:
+            notes.append("equals the best so far")
+        elif cell.best_here:
+            notes.append("best of this iteration")
+        parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
+    return ", ".join(parts)
 
 
 def _fitted(results: IterationResults, budget: int, render_context: Callable[[IterationResults], str]) -> str:
@@ -341,8 +435,16 @@ def _fitted(results: IterationResults, budget: int, render_context: Callable[[It
     return text
 
 
-def _render_context(results: IterationResults) -> str:
-    return render("context.txt.j2", results=results, counts=counts_line(results), **_filters())
+def _render_context(results: IterationResults, best: list[str], more: int, metrics_of: dict[str, str]) -> str:
+    return render(
+        "context.txt.j2",
+        results=results,
+        counts=counts_line(results),
+        best=best,
+        best_more=max(0, more),
+        metrics_of=metrics_of,
+        **_filters(),
+    )
 
 
 def _render_wild_v2(results: IterationResults) -> str:

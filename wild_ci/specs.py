@@ -259,6 +259,9 @@ class IterationSpec:
     leg: LegSettings = field(default_factory=lambda: LegSettings())
     left_out: list[LeftOut] = field(default_factory=list)  # working-tree paths not in the commit
     submodules: list[str] = field(default_factory=list)  # paths of the commit's submodules
+    # config `metrics:` as submitted (name -> max/min): collect ranks with what the user declared,
+    # never with a config file the brain could have edited in the snapshot it ran on
+    metric_directions: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -289,6 +292,7 @@ class IterationSpec:
             "invalid": [i.to_json() for i in self.invalid],
             "left_out": [item.to_json() for item in self.left_out],
             "submodules": self.submodules,
+            "metric_directions": self.metric_directions,
             "experiments": [e.to_json() for e in self.experiments],
         }
 
@@ -312,6 +316,7 @@ class IterationSpec:
             leg=LegSettings(**data.get("leg", {})),
             left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
             submodules=[str(path) for path in data.get("submodules", [])],
+            metric_directions=_directions(data.get("metric_directions")),
         )
 
 
@@ -625,6 +630,7 @@ class IterationResults:
     invalid: list[InvalidItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what collecting found beside the legs
     left_out: list[LeftOut] = field(default_factory=list)  # from the spec: not in the snapshot
+    metric_directions: dict[str, str] = field(default_factory=dict)  # from the spec: config `metrics:`
 
     @property
     def label(self) -> str:
@@ -648,6 +654,7 @@ class IterationResults:
             "invalid": [i.to_json() for i in self.invalid],
             "notes": self.notes,
             "left_out": [item.to_json() for item in self.left_out],
+            "metric_directions": self.metric_directions,
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -664,4 +671,13 @@ class IterationResults:
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
             notes=[str(n) for n in data.get("notes", [])],
             left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
+            metric_directions=_directions(data.get("metric_directions")),
         )
+
+
+def _directions(data: Any) -> dict[str, str]:
+    """Recorded metric directions (`metric_directions`), keeping only well-formed entries: a file
+    without them (older wild-ci) or with a damaged entry ranks by guessing, as before."""
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): v for k, v in data.items() if isinstance(k, str) and v in ("max", "min")}

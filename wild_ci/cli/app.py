@@ -21,6 +21,7 @@ from .. import __version__, layout
 from ..config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET
 from ..errors import EXIT_CODES, run_guarded
 from ..execute import add_arguments as add_execute_arguments
+from ..leaderboard import DEFAULT_TOP
 from ..specs import Status
 
 # command -> "module:function" under wild_ci.cli; each function takes the parsed arguments.
@@ -36,6 +37,7 @@ COMMANDS = {
     "wait": "github:wait",
     "status": "results:status",
     "show": "results:show",
+    "leaderboard": "leaderboard:leaderboard",
     "logs": "results:logs",
     "init": "inbox:init",
     "inbox": "inbox:inbox",
@@ -182,6 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repo_arguments(p)
     p.add_argument("--iteration", type=int, help="default: the latest with results")
     p.add_argument("--json", action="store_true", help="print results.json")
+
+    p = commands.add_parser(
+        "leaderboard",
+        help="the best so far of each metric in a session, with the top runs",
+        description="For each metric: its direction (declared in "
+        f"{layout.CONFIG_PATH} `metrics:`, else guessed from the name and marked ↑? or ↓?), the best "
+        "value in the whole session with its iteration, experiment and parameters, and the top runs. "
+        "Only experiments that succeeded count, and a metrics.json key that is one of the experiment's "
+        "parameters is a parameter, never ranked. Exit 0 when printed (also with no metrics yet), 1 when "
+        "the session branch does not exist or its records are damaged, 2 for an unknown --metric.",
+    )
+    _add_repo_arguments(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=DEFAULT_TOP,
+        help=f"runs shown per metric (default: {DEFAULT_TOP})",
+    )
+    p.add_argument("--metric", metavar="NAME", help="only this metric")
 
     p = commands.add_parser(
         "logs",

@@ -39,13 +39,13 @@ def collect_command(args: argparse.Namespace) -> int:
         outcome = collect.commit_and_push(repo, results, args.remote)
     else:
         outcome = collect.commit_locally(repo, results)
-    collect.write_step_summary(results)
+    standing = collect.standing_at(repo, outcome.commit, results)  # as results.md says it
+    collect.write_step_summary(results, standing)
     action = "committed" if outcome.created else "already committed"
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
     print(report.counts_line(results))
     if args.comment:
-        previous = collect.previous_results(repo, outcome.commit, results.iteration)
-        said = github.comment_from_collect_job(results, args.pr, previous)
+        said = github.comment_from_collect_job(results, args.pr, standing)
         if said:
             print(said)
     return EXIT_OK
@@ -59,9 +59,8 @@ def comment(args: argparse.Namespace) -> int:
     number = github.pull_request_number(client, branch, args.pr)
     if number is None:
         raise GitHubError(f"{branch} has no open pull request; pass --pr")
-    tip = ledger.branch_tip(repo, branch)
-    previous = collect.previous_results(repo, tip, results.iteration) if tip else None
-    outcome = github.post_results_comment(client, results, number, previous)
+    standing = collect.session_standing(repo, results, committed_config(repo).metrics)
+    outcome = github.post_results_comment(client, results, number, standing)
     verb = "posted" if outcome.created else "updated" if outcome.updated else "already up to date:"
     print(f"wild-ci: {verb} the comment for iteration {results.label} on #{number}: {outcome.url}")
     return EXIT_OK
@@ -75,5 +74,9 @@ def wait(args: argparse.Namespace) -> int:
     options = github.WaitOptions(remote=args.remote, timeout_s=timeout_s, interval_s=args.interval)
     results = github.wait_for_results(repo, args.session, args.iteration, github.client_from_env(), options)
     config = committed_config(repo)
-    print(report.context_block(results, config.context_budget, args.format or config.context_format), end="")
+    standing = collect.session_standing(repo, results, config.metrics)
+    print(
+        report.context_block(results, config.context_budget, args.format or config.context_format, standing),
+        end="",
+    )
     return EXIT_OK

@@ -89,13 +89,13 @@ def _report(
         + (f"(act's log: {act_log})" if act_log.exists() else "(act's log could not be kept)"),
         file=sys.stderr,
     )
-    print(report.context_for(results, config), end="")
+    repo = ledger.open_repo(args.repo)
+    standing = collect.standing_at(repo, outcome.submission.branch, results)
+    print(report.context_for(results, config, standing), end="")
     if target is not None:
         # The collect job posted it; posting again changes nothing when it did, and makes a
         # failure (a wrong token, a missing PR) show here instead of deep in act's log.
-        repo = ledger.open_repo(args.repo)
-        previous = collect.previous_results(repo, outcome.submission.branch, results.iteration)
-        posted = github.post_results_comment(GitHubClient(target.settings), results, target.number, previous)
+        posted = github.post_results_comment(GitHubClient(target.settings), results, target.number, standing)
         print(f"wild-ci: results comment on #{target.number}: {posted.url}", file=sys.stderr)
     if outcome.collected_by == "host":
         why = (

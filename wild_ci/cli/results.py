@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import collect, layout, ledger, report
+from ..compare import Cell, Standing
 from ..config import committed_config
 from ..engines.act.runs import local_leg_folder, recover_all_sessions
 from ..engines.github import runs as github
@@ -38,7 +39,8 @@ def context(args: argparse.Namespace) -> int:
         if args.iteration is not None or not collect.any_results(repo, args.session):
             return EXIT_OK
     results = collect.committed_results(repo, args.session, args.iteration)
-    print(report.context_block(results, budget, context_format), end="")
+    standing = collect.session_standing(repo, results, config.metrics)
+    print(report.context_block(results, budget, context_format, standing), end="")
     return EXIT_OK
 
 
@@ -75,19 +77,25 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results.to_json(), indent=2, ensure_ascii=False))
         return EXIT_OK
+    repo = ledger.open_repo(args.repo)
+    standing = collect.session_standing(repo, results, committed_config(repo).metrics)
     console = Console(highlight=False)
-    console.print(results_view(results, console.width))
+    console.print(results_view(results, console.width, standing))
     return EXIT_OK
 
 
 WIDE_ENOUGH_FOR_A_TABLE = 100  # below it, a table folds 48-character ids in the middle
 
 
-def results_view(results: IterationResults, width: int) -> RenderableType:
+def results_view(results: IterationResults, width: int, standing: Standing | None = None) -> RenderableType:
     """The table on a wide terminal; on a narrow one, one short block per experiment, so that an id
-    (what `wild-ci logs` takes) is never split across lines."""
+    (what `wild-ci logs` takes) is never split across lines. Parameters and metrics apart: a
+    metrics.json key that is one of the experiment's parameters shows as the parameter; metrics
+    carry their direction (`↑?` guessed), ★ best of the iteration, 🏆 best so far in the session."""
+    standing = standing or Standing.of(results, complete=False)
+    cells = standing.cells(results)
     if width >= WIDE_ENOUGH_FOR_A_TABLE:
-        return _results_table(results)
+        return _results_table(results, standing, cells)
     lines = [
         Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False), style="bold")
     ]
@@ -95,38 +103,57 @@ def results_view(results: IterationResults, width: int) -> RenderableType:
         status = f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}"
         facts = " · ".join(
             part for part in (report.duration(r.duration_s), f"exit {report.exit_text(r)}",
-                              report.metrics_cell(r.metrics), report.one_line(report.attempts_text(r), 200),
-                              report.gpus_text(r))
+                              report.one_line(report.attempts_text(r), 200), report.gpus_text(r))
             if part
         )  # fmt: skip
+        parameters = report.parameters_text(r.parameters)
+        metrics = report.marked_metrics(cells[r.id], standing)
         lines += [
             Text(""),
             Text(visible(f"{status}  {r.id}", multiline=False), no_wrap=True, overflow="ignore"),
             Text("   " + visible(report.one_line(r.goal, 200), multiline=False)),
             Text("   " + visible(facts, multiline=False)),
+            *([Text("   parameters: " + visible(parameters, multiline=False))] if parameters else []),
+            *([Text("   metrics: " + visible(metrics, multiline=False))] if metrics else []),
         ]
     lines += [Text(""), Text(visible(report.counts_line(results), multiline=False))]
     return Group(*lines)
 
 
-def _results_table(results: IterationResults) -> Table:
+def _results_table(
+    results: IterationResults,
+    standing: Standing | None = None,
+    cells: dict[str, dict[str, Cell]] | None = None,
+) -> Table:
     """Every cell is `Text` of visible characters: goals and metrics come from a brain and its
     experiments, and rich would read `[/data]` in them as markup, a terminal `\x1b[2J` as a command."""
+    standing = standing or Standing.of(results, complete=False)
+    cells = cells if cells is not None else standing.cells(results)
     table = Table(
         title=Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False)),
         caption=Text(visible(report.counts_line(results), multiline=False)),
     )
     with_gpus = any(r.gpus for r in results.experiments)  # a column only when some experiment had one
-    for column in ("", "experiment", "goal", "duration", "exit", "metrics", *(("gpus",) * with_gpus)):
-        table.add_column(column, overflow="fold")
+    for column in (
+        "",
+        "experiment",
+        "goal",
+        "duration",
+        "exit",
+        "parameters",
+        "metrics",
+        *(("gpus",) * with_gpus),
+    ):
+        table.add_column(column, overflow="fold", no_wrap=column == "experiment")
     for r in results.experiments:
-        cells = (
+        row = (
             f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}", r.id,
             report.one_line(r.goal, 60),
-            report.duration(r.duration_s), report.exit_text(r), report.metrics_cell(r.metrics),
+            report.duration(r.duration_s), report.exit_text(r), report.parameters_text(r.parameters),
+            report.marked_metrics(cells[r.id], standing),
             *((report.gpus_text(r).partition(": ")[2],) * with_gpus),
         )  # fmt: skip
-        table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
+        table.add_row(*(Text(visible(cell, multiline=False)) for cell in row))
     return table
 
 

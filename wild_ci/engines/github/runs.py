@@ -21,6 +21,7 @@ from typing import TextIO
 import git
 
 from ... import chart, collect, ledger, report
+from ...compare import Standing
 from ...errors import PipelineError, UsageError
 from ...layout import (
     CHART_FILE,
@@ -67,19 +68,19 @@ def pull_request_number(client: GitHubClient | None, branch: str, explicit: int 
 
 
 def post_results_comment(
-    client: GitHubClient, results: IterationResults, number: int, previous: IterationResults | None = None
+    client: GitHubClient, results: IterationResults, number: int, standing: Standing | None = None
 ) -> CommentOutcome:
     """Create or update the iteration's one comment on the pull request."""
     branch = ledger.branch_name(results.session)
     url = client.settings.blob_url(branch, iteration_file(results.iteration, RESULTS_MD))
     has_metrics = any(r.metrics for r in results.experiments) and chart.available()
     chart_url = client.settings.blob_url(branch, iteration_file(results.iteration, CHART_FILE)) + "?raw=true"
-    body = report.comment_body(results, url, previous=previous, chart_url=chart_url if has_metrics else None)
+    body = report.comment_body(results, url, chart_url=chart_url if has_metrics else None, standing=standing)
     return client.upsert_comment(number, report.comment_marker(results), body)
 
 
 def comment_from_collect_job(
-    results: IterationResults, pr: int | None, previous: IterationResults | None
+    results: IterationResults, pr: int | None, standing: Standing | None
 ) -> str | None:
     """The collect job's comment; returns what to print. A failure is a warning (the results are
     committed already). A local run comments only when `wild-ci run --pr` named the PR (handed
@@ -93,7 +94,7 @@ def comment_from_collect_job(
         number = named or pull_request_number(client, branch, pr)
         if number is None:
             return "wild-ci: the session branch has no open pull request; no comment posted"
-        outcome = post_results_comment(client, results, number, previous)
+        outcome = post_results_comment(client, results, number, standing)
     except GitHubError as exc:
         return f"::warning::wild-ci could not comment on the pull request: {exc}"
     verb = "posted" if outcome.created else "updated" if outcome.updated else "unchanged:"

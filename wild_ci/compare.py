@@ -1,0 +1,240 @@
+"""What an iteration's numbers are compared with: the same run in the previous iteration, the best of
+this iteration, and the session's best so far. Pure data, shared by results.md, the PR comment, the
+context and `wild-ci show`, so they all say the same thing.
+
+**Which earlier run is "the same run".** A change is only meaningful between two runs of the same
+configuration: 20 and 50 epochs are different experiments even when the brain gives them one goal,
+and the brain may reword an id (or a sweep may number it differently) while asking for the same thing
+again. So an experiment is matched with the previous iteration's experiment that has
+
+1. the same goal (case and spacing folded, a sweep's trailing `key=value` words dropped) **and** equal
+   parameters (compared as canonical JSON: key order does not matter, types do);
+2. else, the same id **and** equal parameters (the brain reworded its goal but kept the id).
+
+Parameters never differ between matched runs; with no such run there is no change to show. Only a
+previous run that succeeded is compared with: a failed run's half-written metrics are no baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import leaderboard
+from .layout import CONFIG_PATH
+from .leaderboard import Leaderboard, MetricBoard, Run
+from .metrics import (
+    Direction,
+    MetricKind,
+    canonical_parameters,
+    goal_key,
+    is_number,
+    kind_of,
+    measured,
+    recorded,
+)
+from .specs import ExperimentResult, IterationResults, Status
+
+MAX_METRIC_COLUMNS = 8
+MAX_PARAMETER_COLUMNS = 6
+MAX_ROWS = 50  # experiments in the wide table; results.json has them all
+BEST_SHOWN = 8  # metrics in results.md's best-so-far section
+CONFIG_HINT = f"declare it in {CONFIG_PATH}, e.g. `metrics: {{accuracy: max, loss: min}}`"
+
+
+def match_key(result: ExperimentResult) -> tuple[str, str]:
+    """(goal without sweep suffix, canonical parameters): what makes two runs the same run."""
+    return goal_key(result.goal, result.parameters), canonical_parameters(result.parameters)
+
+
+def counterparts(results: IterationResults, previous: IterationResults | None) -> dict[str, ExperimentResult]:
+    """Each experiment id of `results` → the previous iteration's run of the same configuration
+    (see the module's docstring), when there is one that succeeded."""
+    if previous is None:
+        return {}
+    earlier = [p for p in previous.experiments if p.status == Status.SUCCEEDED]
+    by_key: dict[tuple[str, str], ExperimentResult] = {}
+    for p in earlier:
+        by_key.setdefault(match_key(p), p)
+    by_id = {p.id: p for p in earlier}
+    found = {}
+    for r in results.experiments:
+        match = by_key.get(match_key(r))
+        if match is None and r.id in by_id:
+            same_id = by_id[r.id]
+            if canonical_parameters(same_id.parameters) == canonical_parameters(r.parameters):
+                match = same_id
+        if match is not None:
+            found[r.id] = match
+    return found
+
+
+@dataclass(frozen=True)
+class BestLine:
+    """One metric's best so far in the session, and what this iteration did to it."""
+
+    board: MetricBoard  # the session up to and including this iteration
+    before: Run | None  # the best before this iteration (None: first measured now)
+    here: Run | None  # this iteration's best (None: not measured by a success this time)
+
+    @property
+    def kind(self) -> MetricKind:
+        return self.board.kind
+
+    @property
+    def best(self) -> Run:
+        return self.board.best
+
+    @property
+    def improved(self) -> bool:
+        """This iteration set the best (a tie with an earlier run does not)."""
+        return self.here is not None and self.best.same_run(self.here)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One metric value of one experiment, with its marks."""
+
+    value: float
+    change: float | None  # against the same run in the previous iteration
+    best_here: bool  # ★ the best of this iteration (among successes, when more than one measured it)
+    best_so_far: bool  # 🏆 equals the session's best so far (of more than one run)
+    sets_best: bool = False  # this very run is the session's best (not a tie with an earlier one)
+    ranked: bool = True  # False: the run did not succeed; its value is shown, never ranked or compared
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Everything an iteration's report compares with: directions, the previous iteration (for
+    changes), the session's best so far (this iteration included)."""
+
+    declared: dict[str, Direction]
+    previous: IterationResults | None
+    board: Leaderboard
+    best: list[BestLine]  # empty when the session's history is not known
+    matched: dict[str, ExperimentResult] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        results: IterationResults,
+        history: Sequence[IterationResults] = (),
+        declared: Mapping[str, Direction] | None = None,
+        complete: bool = True,
+    ) -> Standing:
+        """`history`: the session's earlier iterations with results, oldest first (collect's
+        `earlier_results`); `declared`: the directions, by default those the iteration recorded;
+        `complete`: whether `history` is the whole session — when it is not (a caller that knows
+        only the previous iteration), nothing claims to be the best so far."""
+        directions = dict(declared) if declared is not None else recorded([*history, results])
+        earlier = [h for h in history if h.iteration < results.iteration]
+        board = leaderboard.build([*earlier, results], directions)
+        before = leaderboard.build(earlier, directions)
+        here = leaderboard.build([results], directions)
+        lines = []
+        for metric in board.metrics:
+            held, mine = before.metric(metric.name), here.metric(metric.name)
+            lines.append(BestLine(metric, held.best if held else None, mine.best if mine else None))
+        previous = earlier[-1] if earlier else None
+        return cls(directions, previous, board, lines if complete else [], counterparts(results, previous))
+
+    def kind(self, name: str) -> MetricKind:
+        return kind_of(name, self.declared)
+
+    def line(self, name: str) -> BestLine | None:
+        return next((line for line in self.best if line.kind.name == name), None)
+
+    def cells(self, results: IterationResults) -> dict[str, dict[str, Cell]]:
+        """Each experiment id → its measured metrics (its parameters left out), with their marks."""
+        here = _bests_here(results, self)
+        table: dict[str, dict[str, Cell]] = {}
+        for result in results.experiments:
+            previous = self.matched.get(result.id)
+            before = measured(previous) if previous else {}
+            success = result.status == Status.SUCCEEDED
+            cells = {}
+            for name, value in measured(result).items():
+                if not is_number(value):
+                    continue
+                line = self.line(name)
+                if line is not None and line.board.runs < 2:
+                    line = None  # the only run of it so far: "best" says nothing
+                earlier = before.get(name)
+                cells[name] = Cell(
+                    value,
+                    # a run that did not succeed is shown, not compared: its value is no result
+                    value - earlier if success and earlier is not None and is_number(earlier) else None,
+                    success and here.get(name) == value,
+                    success and line is not None and value == line.best.value,
+                    success
+                    and line is not None
+                    and (line.best.iteration, line.best.id) == (results.iteration, result.id),
+                    success,
+                )
+            table[result.id] = cells
+        return table
+
+
+def _bests_here(results: IterationResults, standing: Standing) -> dict[str, float]:
+    """Each metric's best value among this iteration's successes, when more than one measured it."""
+    values: dict[str, list[float]] = {}
+    for r in results.experiments:
+        if r.status == Status.SUCCEEDED:
+            for name, value in measured(r).items():
+                if is_number(value):
+                    values.setdefault(name, []).append(value)
+    return {name: standing.kind(name).best(found) for name, found in values.items() if len(found) > 1}
+
+
+def _rows(
+    results: IterationResults, shown: list[str], cells: dict[str, dict[str, Cell]]
+) -> list[ExperimentResult]:
+    if len(results.experiments) <= MAX_ROWS:
+        return list(results.experiments)
+
+    def marked(r: ExperimentResult) -> bool:
+        return any(c.best_here or c.best_so_far for n, c in cells[r.id].items() if n in shown)
+
+    first = [r.id for r in results.experiments if marked(r)][:MAX_ROWS]
+    rest = [r.id for r in results.experiments if r.id not in set(first)]
+    kept = set(first + rest[: MAX_ROWS - len(first)])
+    return [r for r in results.experiments if r.id in kept]
+
+
+@dataclass(frozen=True)
+class WideTable:
+    """results.md's metrics table: one row per experiment; parameters, then metrics, as columns."""
+
+    parameters: list[str]
+    metrics: list[MetricKind]
+    rows: list[ExperimentResult]
+    more_parameters: int
+    more_metrics: int
+    more_rows: int
+
+    @property
+    def guessed(self) -> bool:
+        return any(kind.guessed for kind in self.metrics)
+
+
+def wide_table(
+    results: IterationResults, standing: Standing, cells: dict[str, dict[str, Cell]] | None = None
+) -> WideTable | None:
+    """The table, capped (MAX_*); None when no experiment reported a metric. Over MAX_ROWS, the rows
+    that hold a ★ or 🏆 of a shown metric are kept first, the rest in the brain's order after them
+    until the cap, and every kept row stays in the brain's order."""
+    names = list(dict.fromkeys(n for r in results.experiments for n in measured(r)))
+    if not names:
+        return None
+    names = [n for n in standing.declared if n in names] + [n for n in names if n not in standing.declared]
+    parameters = list(dict.fromkeys(p for r in results.experiments for p in r.parameters))
+    return WideTable(
+        parameters=parameters[:MAX_PARAMETER_COLUMNS],
+        metrics=[standing.kind(n) for n in names[:MAX_METRIC_COLUMNS]],
+        rows=_rows(
+            results, names[:MAX_METRIC_COLUMNS], cells if cells is not None else standing.cells(results)
+        ),
+        more_parameters=max(0, len(parameters) - MAX_PARAMETER_COLUMNS),
+        more_metrics=max(0, len(names) - MAX_METRIC_COLUMNS),
+        more_rows=max(0, len(results.experiments) - MAX_ROWS),
+    )
