@@ -31,6 +31,7 @@ from .metrics import (
     is_number,
     kind_of,
     measured,
+    parameter_names,
     recorded,
 )
 from .specs import ExperimentResult, IterationResults, Status
@@ -113,6 +114,7 @@ class Standing:
     board: Leaderboard
     best: list[BestLine]  # empty when the session's history is not known
     matched: dict[str, ExperimentResult] = field(default_factory=dict)
+    parameter_names: frozenset[str] = frozenset()  # of every experiment compared: never ranked
 
     @classmethod
     def of(
@@ -128,15 +130,17 @@ class Standing:
         only the previous iteration), nothing claims to be the best so far."""
         directions = dict(declared) if declared is not None else recorded([*history, results])
         earlier = [h for h in history if h.iteration < results.iteration]
-        board = leaderboard.build([*earlier, results], directions)
-        before = leaderboard.build(earlier, directions)
-        here = leaderboard.build([results], directions)
+        names = parameter_names([*earlier, results])
+        board = leaderboard.build([*earlier, results], directions, parameters=names)
+        before = leaderboard.build(earlier, directions, parameters=names)
+        here = leaderboard.build([results], directions, parameters=names)
         lines = []
         for metric in board.metrics:
             held, mine = before.metric(metric.name), here.metric(metric.name)
             lines.append(BestLine(metric, held.best if held else None, mine.best if mine else None))
         previous = earlier[-1] if earlier else None
-        return cls(directions, previous, board, lines if complete else [], counterparts(results, previous))
+        matched = counterparts(results, previous)
+        return cls(directions, previous, board, lines if complete else [], matched, names)
 
     def kind(self, name: str) -> MetricKind:
         return kind_of(name, self.declared)
@@ -150,10 +154,10 @@ class Standing:
         table: dict[str, dict[str, Cell]] = {}
         for result in results.experiments:
             previous = self.matched.get(result.id)
-            before = measured(previous) if previous else {}
+            before = measured(previous, self.parameter_names) if previous else {}
             success = result.status == Status.SUCCEEDED
             cells = {}
-            for name, value in measured(result).items():
+            for name, value in measured(result, self.parameter_names).items():
                 if not is_number(value):
                     continue
                 line = self.line(name)
@@ -180,7 +184,7 @@ def _bests_here(results: IterationResults, standing: Standing) -> dict[str, floa
     values: dict[str, list[float]] = {}
     for r in results.experiments:
         if r.status == Status.SUCCEEDED:
-            for name, value in measured(r).items():
+            for name, value in measured(r, standing.parameter_names).items():
                 if is_number(value):
                     values.setdefault(name, []).append(value)
     return {name: standing.kind(name).best(found) for name, found in values.items() if len(found) > 1}
@@ -223,7 +227,7 @@ def wide_table(
     """The table, capped (MAX_*); None when no experiment reported a metric. Over MAX_ROWS, the rows
     that hold a ★ or 🏆 of a shown metric are kept first, the rest in the brain's order after them
     until the cap, and every kept row stays in the brain's order."""
-    names = list(dict.fromkeys(n for r in results.experiments for n in measured(r)))
+    names = list(dict.fromkeys(n for r in results.experiments for n in measured(r, standing.parameter_names)))
     if not names:
         return None
     names = [n for n in standing.declared if n in names] + [n for n in names if n not in standing.declared]

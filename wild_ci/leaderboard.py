@@ -22,11 +22,11 @@ milliseconds per iteration, so tens of iterations are free and 500 take well und
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .metrics import Direction, MetricKind, is_number, kind_of, measured, recorded
+from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names, recorded
 from .specs import IterationResults, Status
 
 DEFAULT_TOP = 5
@@ -101,13 +101,14 @@ class Leaderboard:
         }
 
 
-def runs_of(results: IterationResults) -> list[tuple[str, Run]]:
-    """Each (metric name, run) of an iteration that can be ranked: succeeded, measured, a number."""
+def runs_of(results: IterationResults, parameters: Collection[str] = ()) -> list[tuple[str, Run]]:
+    """Each (metric name, run) of an iteration that can be ranked: succeeded, measured (not one of
+    `parameters`), a number."""
     found = []
     for r in results.experiments:
         if r.status != Status.SUCCEEDED:
             continue
-        for name, value in measured(r).items():
+        for name, value in measured(r, parameters).items():
             if is_number(value):
                 found.append((name, Run(float(value), results.iteration, r.id, r.goal, dict(r.parameters))))
     return found
@@ -118,14 +119,17 @@ def build(
     declared: Mapping[str, Direction] | None = None,
     top: int = DEFAULT_TOP,
     session: str | None = None,
+    parameters: Collection[str] | None = None,
 ) -> Leaderboard:
     """The leaderboard of `iterations` (oldest first). Metrics are listed declared ones first (in
     the config's order), then in the order they first appeared; `declared` defaults to the
-    directions the iterations recorded."""
+    directions the iterations recorded; `parameters` (never ranked) to every parameter name of the
+    iterations' experiments."""
     directions = recorded(iterations) if declared is None else dict(declared)
+    never_ranked = parameter_names(iterations) if parameters is None else parameters
     by_name: dict[str, list[Run]] = {}
     for results in iterations:
-        for name, run in runs_of(results):
+        for name, run in runs_of(results, never_ranked):
             by_name.setdefault(name, []).append(run)
     names = [n for n in directions if n in by_name] + [n for n in by_name if n not in directions]
     boards = []

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .specs import ExperimentResult
+from .specs import ExperimentResult, IterationResults
 
 
 class Direction(str, Enum):
@@ -73,14 +73,26 @@ def kind_of(name: str, declared: Mapping[str, Direction] | None = None) -> Metri
     return MetricKind(name, guessed_direction(name), guessed=True)
 
 
-def measured(result: ExperimentResult) -> dict[str, float]:
-    """The experiment's metrics that are measurements: its metrics.json without its own parameters."""
-    return {name: value for name, value in result.metrics.items() if name not in result.parameters}
+def measured(result: ExperimentResult, parameter_names: Collection[str] = ()) -> dict[str, float]:
+    """The experiment's metrics that are measurements: its metrics.json without its own parameters
+    and without `parameter_names` — the parameters of any experiment compared with it (a baseline
+    that leaves `lr` at its default and echoes it is not ranked on `lr` beside a sweep over it)."""
+    return {
+        name: value
+        for name, value in result.metrics.items()
+        if name not in result.parameters and name not in parameter_names
+    }
 
 
-def echoed_parameters(result: ExperimentResult) -> dict[str, Any]:
-    """The experiment's parameters as it ran them: its `parameters` (sweep values included)."""
-    return dict(result.parameters)
+def parameter_names(iterations: Iterable[IterationResults]) -> frozenset[str]:
+    """Every parameter name of the experiments of `iterations`: never ranked as a metric there."""
+    return frozenset(name for results in iterations for r in results.experiments for name in r.parameters)
+
+
+def ran_with(result: ExperimentResult, name: str) -> Any | None:
+    """The value of parameter `name` the experiment ran with: the one it was given, else the one
+    its metrics.json echoed (its default), else None."""
+    return result.parameters.get(name, result.metrics.get(name))
 
 
 def declared(*sources: Mapping[str, str | Direction]) -> dict[str, Direction]:

@@ -20,7 +20,7 @@ from .compare import BEST_SHOWN, CONFIG_HINT, BestLine, Cell, Standing, wide_tab
 from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
 from .layout import artifact_name, iteration_label
 from .leaderboard import Run
-from .metrics import format_value, measured
+from .metrics import format_value, measured, ran_with
 from .specs import Attempt, ExperimentResult, IterationResults, Status
 from .templating import render
 from .text import visible
@@ -252,7 +252,8 @@ def results_markdown(
         previous=standing.previous,
         chart_src=chart_src,
         artifact_name=artifact_name,
-        measured=measured,
+        measured=lambda r: measured(r, standing.parameter_names),
+        ran_with=ran_with,
         **_filters(),
     )
 
