@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import shlex
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wild_ci.parse import flag_value, parse_brain_output
+from wild_ci.parse.fast import read_canonical
 from wild_ci.specs import BrainOutput
 
 no_nul = st.characters(blacklist_characters="\x00")  # NUL cannot be in an argv
@@ -78,8 +80,6 @@ canonical_items = st.lists(
 def test_fast_reader_agrees_with_yaml_wherever_it_answers(items: list[dict], indent: int) -> None:
     import yaml
 
-    from wild_ci.parse.fast import read_canonical
-
     pad = " " * indent
     lines = []
     for item in items:
@@ -91,3 +91,11 @@ def test_fast_reader_agrees_with_yaml_wherever_it_answers(items: list[dict], ind
         return
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the loader production uses
     assert [values for values, _line, _keys in fast] == yaml.load(block, Loader=loader)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udbff", "\\udc00", "\\uDFFF"])
+def test_a_lone_surrogate_escape_is_left_to_yaml(escape: str) -> None:
+    """Found by the property above: JSON decodes a lone low surrogate (\\udc00) that YAML refuses;
+    the fast reader let it through because it looked only for high halves (\\ud8-\\udb)."""
+    assert read_canonical(f'- goal: {{"": "{escape}"}}\n  command: "x"\n', 1) is None
+    assert read_canonical(f'- goal: "{escape}"\n  command: "x"\n', 1) is None

@@ -21,7 +21,7 @@ PLAIN_WORDS = re.compile(r"^[A-Za-z][A-Za-z0-9 _./,()=+-]*$")
 INTEGER = re.compile(r"^-?(?:0|[1-9][0-9]*)$")
 DECIMAL = re.compile(r"^-?(?:0|[1-9][0-9]*)\.[0-9]+$")  # what JSON and YAML 1.1 both read as a float
 YAML_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
-SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # high (d8-db) and low (dc-df) halves
 YAML_ONLY_BREAKS = re.compile("[\x85\u2028\u2029]")  # line breaks to YAML, plain characters to JSON
 YAML11_SPECIAL_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"}
 
