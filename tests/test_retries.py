@@ -481,3 +481,29 @@ def test_show_says_which_attempt_succeeded(width: int) -> None:
     console.print(results_view(iteration(retried("succeeded", "CUDA out of memory", None)), console.width))
     text = " ".join(console.export_text().split())
     assert "attempt 2" in text
+
+
+def test_progress_says_which_attempt_runs_and_why(capsys) -> None:
+    """Seen in a digits session: a retried leg showed `running`, then `succeeded in 2.7 s` five
+    seconds later, and nothing in between said it had failed once."""
+    import io
+    import json
+
+    from wild_ci.engines.act.progress import ProgressDisplay, ProgressTracker, state_text
+
+    tracker = ProgressTracker(["big"])
+    stream = io.StringIO()
+    display = ProgressDisplay(tracker, stream)
+
+    def line(text: str, now: float) -> None:
+        event = {"jobID": "experiment", "matrix": {"experiment": "big"}, "raw_output": True,
+                 "msg": text, "step": "Run the experiment"}  # fmt: skip
+        display.update(tracker.feed(json.dumps(event), now))
+
+    line("RuntimeError: CUDA out of memory.", 1.0)
+    line("wild-ci: experiment big attempt 1 failed (CUDA out of memory); retrying in 2s", 2.0)
+    leg = tracker.legs["big"]
+    assert state_text(leg) == "attempt 2 (CUDA out of memory)"
+    assert stream.getvalue().splitlines()[-1].endswith("big: attempt 2 (CUDA out of memory)")
+    line("wild-ci: experiment other attempt 1 failed (x); retrying in 2s", 2.5)  # not this leg's
+    assert leg.attempt == 2

@@ -243,7 +243,12 @@ def execute(
     try:
         with retries.cancellation() as cancelled:
             tried = retries.run_attempts(
-                policy, lambda n: attempt(n, cancelled), paths.out, cancelled, record, _announce
+                policy,
+                lambda n: attempt(n, cancelled),
+                paths.out,
+                cancelled,
+                record,
+                lambda text: _announce(f"{RESULT_MARKER} {experiment.id} {text}"),  # progress reads it
             )
     except _StartFailed as exc:
         return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")

@@ -361,7 +361,7 @@ def run_attempts(
         if decision.reason is None:
             break
         delay = backoff_s(number)
-        announce(f"wild-ci: attempt {number} failed ({decision.reason}); retrying in {delay:g}s")
+        announce(f"attempt {number} failed ({decision.reason}); retrying in {delay:g}s")
         if _wait(delay, cancelled):
             done.cancelled_before = number + 1
             break

@@ -35,6 +35,11 @@ GPU_GOT = re.compile(
     re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) got GPUs? (?P<ids>\d+(?:,\d+)*) after waiting"
 )
 
+# what a leg prints when an attempt failed and another one follows (retries.py)
+RETRYING = re.compile(
+    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) attempt (?P<n>\d+) failed \((?P<why>.*)\); retrying"
+)
+
 
 @dataclass
 class LegState:
@@ -50,6 +55,8 @@ class LegState:
     waiting_for: str | None = None  # "2 GPUs" while the leg waits for them
     gpus: str | None = None  # the GPUs it got, "0,1"
     gpus_at: float | None = None  # when it got them: its experiment's time starts there
+    attempt: int = 1  # the attempt running (retries.py)
+    retried_because: str | None = None  # why the last attempt is being retried
 
     def elapsed(self, now: float) -> float | None:
         """Its time so far: since it got its GPUs (a wait is not the experiment's time), else since
@@ -103,6 +110,9 @@ class ProgressTracker:
             if text and own_step and not text.startswith(("::", RESULT_MARKER)):
                 leg.last_line = last_line(text) or leg.last_line
             changed = self._gpu_lines(leg, message, now) or changed
+            retrying = RETRYING.search(message)
+            if retrying and retrying["id"] == leg.id:
+                leg.attempt, leg.retried_because, changed = int(retrying["n"]) + 1, retrying["why"], True
             marker = MARKER.search(message)
             if marker and leg.state != "done":
                 leg.status, leg.exit = marker["status"], marker["exit"]
@@ -132,6 +142,8 @@ def state_text(leg: LegState) -> str:
     """The state column: waiting for GPUs, running on them, or just the state."""
     if leg.state == "running" and leg.waiting_for:
         return f"waiting for {leg.waiting_for}"
+    if leg.state == "running" and leg.attempt > 1:
+        return f"attempt {leg.attempt} ({leg.retried_because})"
     if leg.state == "running" and leg.gpus:
         return f"running on GPU {leg.gpus}"
     return leg.state
