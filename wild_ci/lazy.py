@@ -2,12 +2,15 @@
 imported at the top of its module; `entry.py` (which command loads what) and `cli/app.py` (a
 command's module is loaded when it runs) are the only other places that choose when to load.
 
-Measured on a 2-core runner: PyGithub 0.32 s, matplotlib 0.40 s, requests 0.17 s — more than a
+Measured on a 2-core runner: PyGithub 0.32 s, matplotlib 0.40 s (its figure and Agg canvas), requests 0.17 s — more than a
 whole `wild-ci execute` start (0.16 s), which every matrix leg pays.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from pathlib import Path
 from types import ModuleType
 
 
@@ -25,16 +28,41 @@ def requests() -> ModuleType:
     return requests
 
 
-def pyplot() -> ModuleType | None:
-    """matplotlib (the optional `charts` extra) for the metrics chart; None when not installed."""
+def matplotlib() -> ModuleType | None:
+    """matplotlib (a dependency: the metrics chart) loaded to draw files only — its Figure and the
+    Agg canvas, never pyplot, which looks for a GUI backend; None when it is not installed.
+
+    Its font cache goes in wild-ci's own cache folder and lists only the fonts matplotlib ships
+    (`MPL_IGNORE_SYSTEM_FONTS`): on a fresh runner (every GitHub collect job) the first import
+    builds that cache, and a scan of every system font would cost seconds where this costs ~0.1 s;
+    the chart also looks the same on every machine, and the user's own matplotlib cache is never
+    written with a partial list. The two variables are set only while matplotlib loads, so nothing
+    started later (a leg, a brain command) inherits them."""
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wild-ci" / "matplotlib"
+    except RuntimeError:  # no home folder: matplotlib picks a temporary one
+        cache = Path(os.environ.get("TMPDIR") or "/tmp") / f"wild-ci-matplotlib-{os.getuid()}"
+    saved = {name: os.environ.get(name) for name in ("MPLCONFIGDIR", "MPL_IGNORE_SYSTEM_FONTS")}
+    os.environ.update(MPLCONFIGDIR=str(cache), MPL_IGNORE_SYSTEM_FONTS="1")
     try:
         import matplotlib
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure
+        import matplotlib.font_manager  # builds (or reads) the font cache now, under these variables
     except ImportError:
         return None
-    matplotlib.use("Agg")  # no display: files only
-    from matplotlib import pyplot
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return matplotlib
 
-    return pyplot
+
+def matplotlib_available() -> bool:
+    """Whether matplotlib is installed, without loading it (0.4 s)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def yaml() -> ModuleType:
