@@ -64,7 +64,7 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def brain(iteration: int) -> bytes:
-    """10 experiments: a learning-rate × seed grid whose goals (so ids) change every iteration."""
+    """10 experiments: a grid of learning rates and seeds whose goals (so ids) change every iteration."""
     items = []
     for n in range(EXPERIMENTS):
         lr, seed = [0.001, 0.003, 0.01, 0.03, 0.1][n % 5], 1 + n // 5
@@ -188,9 +188,7 @@ def main() -> None:
                 launcher = scratch / f"wild-ci-{label.replace(' ', '-')}-{'plain' if hide else 'chart'}.py"
                 launcher.write_text(LAUNCHER.format(paths=[str(lib), site_packages], hide_matplotlib=hide))
                 launchers[(label, hide)] = launcher
-        base_env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MPL"))
-        }
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "MPL"))}
         base_env |= identity | {
             "WILD_CI_LOCAL": "1",  # as under act: --comment posts only to a named pull request
             "GITHUB_STEP_SUMMARY": str(scratch / "summary.md"),

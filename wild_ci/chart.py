@@ -19,6 +19,7 @@ experiments is shown escaped: a `$` in a metric's name is a dollar, never mathte
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import statistics
 import sys
@@ -76,7 +77,9 @@ def available() -> bool:
     return lazy.matplotlib_available()
 
 
-def metric_kinds(results: IterationResults, declared: Mapping[str, Direction] | None = None) -> list[MetricKind]:
+def metric_kinds(
+    results: IterationResults, declared: Mapping[str, Direction] | None = None
+) -> list[MetricKind]:
     """The metrics this iteration measured (parameters excluded), declared ones first in the
     config's order, then in the order the experiments reported them; at most MAX_METRICS."""
     seen = dict.fromkeys(name for r in results.experiments for name in measured(r))
@@ -186,7 +189,9 @@ def _best_ids(points: list[tuple[str, float]], kind: MetricKind, limit: int) -> 
     return {i for i, _ in ranked[:limit]}
 
 
-def best_ids(results: IterationResults, name: str, limit: int, declared: Mapping[str, Direction] | None = None) -> list[str]:
+def best_ids(
+    results: IterationResults, name: str, limit: int, declared: Mapping[str, Direction] | None = None
+) -> list[str]:
     """The experiments a chart of `name` shows, in the brain's order (see `iteration_points`)."""
     return [p.id for p in iteration_points(results, kind_of(name, declared), limit)]
 
@@ -219,7 +224,7 @@ def decimals(values: Sequence[float]) -> int:
     """Decimals that tell the values apart: two digits of the smallest gap between two of them
     (0.951 vs 0.952 beside a 0.70: 4), at most 6."""
     distinct = sorted(set(values))
-    gaps = [b - a for a, b in zip(distinct, distinct[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(distinct)]
     scale = min(gaps) if gaps else max(abs(v) for v in values)
     if scale == 0:
         return 1
@@ -343,10 +348,14 @@ def _this_iteration(mpl: Any, axis: Any, chart: MetricChart) -> None:
     _plain_numbers(mpl, axis.xaxis)
     on_rows = mpl.transforms.blended_transform_factory(axis.transAxes, axis.transData)
     for row, point, text in zip(rows, points, format_values(values), strict=True):
-        axis.text(1.02, row, text, transform=on_rows, va="center", fontsize=FONT - 1,
-                  weight="bold" if point.best else "normal", color=GOOD if point.best else "#263238")  # fmt: skip
+        colour, weight = (GOOD, "bold") if point.best else ("#263238", "normal")
+        axis.text(
+            1.02, row, text, transform=on_rows, va="center", fontsize=FONT - 1, weight=weight, color=colour
+        )
     of = f", best {len(points)} of {chart.total}" if len(points) < chart.total else ""
-    axis.set_title(f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}{of}", fontsize=FONT + 0.5, loc="left")
+    axis.set_title(
+        f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}{of}", fontsize=FONT + 0.5, loc="left"
+    )
     notes = ["axis fitted to the values"]
     if any(not low <= v <= high for v in values):
         notes.append("◂ ▸ off the scale")

@@ -6,13 +6,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from .. import collect, ledger, report
-from ..config import committed_config
+from ..config import ConfigError, committed_config
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
 from ..engines.github.runner import RUNNER
 from ..errors import EXIT_OK, UsageError
+from ..metrics import Direction
 from ..values import parse_duration
 
 
@@ -35,10 +37,11 @@ def collect_command(args: argparse.Namespace) -> int:
     results = collect.collect_results(spec, args.artifacts, commit)
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
+    declared = chart_directions(repo, commit)
     if args.push:
-        outcome = collect.commit_and_push(repo, results, args.remote)
+        outcome = collect.commit_and_push(repo, results, args.remote, declared)
     else:
-        outcome = collect.commit_locally(repo, results)
+        outcome = collect.commit_locally(repo, results, declared)
     collect.write_step_summary(results)
     action = "committed" if outcome.created else "already committed"
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
@@ -49,6 +52,16 @@ def collect_command(args: argparse.Namespace) -> int:
         if said:
             print(said)
     return EXIT_OK
+
+
+def chart_directions(repo: Any, commit: str) -> dict[str, Direction]:
+    """The metric directions the iteration's commit declares (config `metrics:`), for the chart; a
+    config there that does not parse costs the chart its declared directions, never the results."""
+    try:
+        return committed_config(repo, commit).metrics
+    except ConfigError as exc:
+        print(f"wild-ci: warning: metric directions guessed for the chart: {exc}", file=sys.stderr)
+        return {}
 
 
 def comment(args: argparse.Namespace) -> int:
