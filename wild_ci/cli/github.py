@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .. import collect, ledger, report
+from .. import chart, collect, ledger, report
 from ..config import ConfigError, committed_config
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
@@ -35,6 +35,7 @@ def collect_command(args: argparse.Namespace) -> int:
     # the spec from the commit, not the checkout's file: the legs ran in copies of this checkout
     spec = collect.committed_spec(repo, commit, iteration)
     results = collect.collect_results(spec, args.artifacts, commit)
+    chart.preload(results)  # loads while git fetches and reads the earlier iterations
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
     declared = chart_directions(repo, commit)
