@@ -298,8 +298,18 @@ def _draw(mpl: Any, charts: list[MetricChart], title: str) -> bytes:
         _this_iteration(mpl, left, chart)
         _progress(mpl, right, chart)
         top -= row
+    return _png(figure)
+
+
+def _png(figure: Any) -> bytes:
+    """The drawn figure as a PNG of 64 colours: a fifth of the bytes of matplotlib's own RGBA PNG
+    (the chart is committed every iteration), written in less time, and the same bytes every time."""
+    figure.canvas.draw()
+    width, height = figure.canvas.get_width_height()
+    image = lazy.pil_image()
+    pixels = image.frombuffer("RGBA", (width, height), figure.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    pixels.convert("RGB").quantize(colors=64, method=image.Quantize.FASTOCTREE).save(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -426,5 +436,5 @@ def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     axis.set_ylim(low, high)
     _plain_numbers(mpl, axis.yaxis)
     iteration, experiment = progress.best_at
-    text = format_values([progress.best[-1], *ys])[0]
+    text = f"{progress.best[-1]:.6g}"  # one number: as it is, not padded to the dots' decimals
     _title(mpl, axis, f"best so far: {text} (iteration {iteration}, {_plain(experiment, 24)})", GOOD)

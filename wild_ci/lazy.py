@@ -78,6 +78,13 @@ def _load_matplotlib() -> ModuleType | None:
     return matplotlib
 
 
+def pil_image() -> ModuleType:
+    """Pillow's Image (a dependency of matplotlib's), to write the chart as a small palette PNG."""
+    from PIL import Image
+
+    return Image
+
+
 def _no_set_docstrings(artist: ModuleType) -> None:
     """matplotlib builds a signature and a docstring listing every property for the `set()` of each
     Artist class as the class is created: 0.1 s of its 0.45 s import (measured here), for `help()`
