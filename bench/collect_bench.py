@@ -24,7 +24,12 @@ Rows (each the same command):
 With `--before DIR` (a source tree, e.g. an export of main before this change), the same rows for it.
 Columns: best and median wall seconds of RUNS runs; the machine's load average before and after.
 
-Run: python bench/collect_bench.py [--runs 7] [--iterations 4] [--before DIR]
+A second table: what matplotlib's first import on a fresh runner pays for its font cache, in a fresh
+cache folder each run, on this machine and on a stand-in for a machine with many fonts (FONTS copies
+of matplotlib's own font files under XDG_DATA_HOME/fonts, a folder matplotlib scans), with the
+system scan (matplotlib's default) and without it (`MPL_IGNORE_SYSTEM_FONTS`, what wild-ci sets).
+
+Run: python bench/collect_bench.py [--runs 7] [--iterations 4] [--before DIR] [--fonts 400]
 """
 
 from __future__ import annotations
@@ -174,6 +179,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=4)
     parser.add_argument("--before", type=Path, help="another source tree to time the same way")
     parser.add_argument("--keep", type=Path, help="build the ledger in this folder and keep it (to profile)")
+    parser.add_argument("--fonts", type=int, default=400, help="font files of the many-fonts stand-in")
     args = parser.parse_args()
     site_packages = sysconfig.get_paths()["purelib"]
     keep = contextlib.nullcontext(str(args.keep)) if args.keep else None
@@ -236,6 +242,55 @@ def main() -> None:
     print("|---|---|---|---|")
     for (label, row), values in timings.items():
         print(f"| {label} | {row} | {min(values):.2f} s | {statistics.median(values):.2f} s |")
+    print()
+    font_cache_table(args.runs, args.fonts)
+
+
+FONT_CACHE = """\
+import time
+start = time.perf_counter()
+import matplotlib.font_manager as fm
+print(time.perf_counter() - start, len(fm.fontManager.ttflist))
+"""
+
+
+def font_cache_table(runs: int, copies: int) -> None:
+    """matplotlib's first import in a fresh MPLCONFIGDIR: with and without the system font scan."""
+    import matplotlib
+
+    own = sorted(Path(matplotlib.get_data_path(), "fonts", "ttf").glob("*.ttf"))
+    with tempfile.TemporaryDirectory(prefix="wild-font-bench-") as name:
+        scratch = Path(name)
+        many = scratch / "many" / "fonts"
+        many.mkdir(parents=True)
+        for n in range(copies):
+            source = own[n % len(own)]
+            shutil.copyfile(source, many / f"{n:04d}-{source.name}")
+        fonts = {"XDG_DATA_HOME": str(many.parent)}
+        cases = {
+            "this machine, system fonts scanned (matplotlib's default)": ({}, False),
+            "this machine, MPL_IGNORE_SYSTEM_FONTS (wild-ci)": ({}, True),
+            f"+{copies} font files, system fonts scanned": (fonts, False),
+            f"+{copies} font files, MPL_IGNORE_SYSTEM_FONTS (wild-ci)": (fonts, True),
+        }
+        found: dict[str, list[tuple[float, int]]] = {}
+        for run in range(runs):
+            for label, (extra, ignore) in cases.items():
+                env = {k: v for k, v in os.environ.items() if not k.startswith("MPL")} | extra
+                env["MPLCONFIGDIR"] = str(scratch / f"cache-{run}-{len(found.get(label, []))}-{hash(label)}")
+                if ignore:
+                    env["MPL_IGNORE_SYSTEM_FONTS"] = "1"
+                command = [sys.executable, "-c", FONT_CACHE]
+                done = subprocess.run(command, env=env, capture_output=True, text=True)
+                seconds, listed = done.stdout.split()
+                found.setdefault(label, []).append((float(seconds), int(listed)))
+    print(f"matplotlib's first import (`import matplotlib.font_manager`), a fresh cache folder, {runs} runs")
+    print()
+    print("| machine, font scan | fonts listed | best | median |")
+    print("|---|---|---|---|")
+    for label, values in found.items():
+        times = [t for t, _ in values]
+        print(f"| {label} | {values[0][1]} | {min(times):.2f} s | {statistics.median(times):.2f} s |")
 
 
 if __name__ == "__main__":
