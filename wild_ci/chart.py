@@ -266,7 +266,7 @@ def _direction(kind: MetricKind) -> str:
 
 WIDTH = 9.0  # inches at DPI: 900 px, about a pull-request comment's width, so nothing is scaled down
 DPI = 100
-FONT = 8.0
+FONT = 9.0  # 8 pt labels: ~9 px once GitHub scales the 900 px image into a comment (~760 px)
 CHAR = 0.0075 * FONT  # inches per character of DejaVu Sans, on average (for margins without a draw)
 HEADER = 0.45
 ROW_TOP = 0.42  # the row's titles
@@ -332,8 +332,10 @@ def _label(
     axis.text(x, y, text, transform=place, **style)
 
 
-def _title(mpl: Any, axis: Any, text: str, colour: str = "black") -> None:
-    _label(mpl, axis, 0, 1, text, (0, 7), fontsize=FONT + 0.5, color=colour, va="bottom")
+def _title(mpl: Any, axis: Any, text: str, below: str, colour: str = "black") -> None:
+    """A panel's title, and under it a smaller line that says what the panel holds."""
+    _label(mpl, axis, 0, 1, text, (0, 15), fontsize=FONT + 0.5, color=colour, va="bottom")
+    _label(mpl, axis, 0, 1, below, (0, 4), fontsize=FONT - 1.5, color="#607d8b", va="bottom")
 
 
 def _axis_note(mpl: Any, axis: Any, text: str) -> None:
@@ -391,8 +393,11 @@ def _this_iteration(mpl: Any, axis: Any, chart: MetricChart) -> None:
         )
         axis.text(-0.015, row, _plain(point.id, MAX_LABEL), transform=on_rows, va="center", ha="right",
                   fontsize=FONT - 1)  # fmt: skip
-    of = f", best {len(points)} of {chart.total}" if len(points) < chart.total else ""
-    _title(mpl, axis, f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}{of}")
+    shown = f"the best {len(points)} of {chart.total}" if len(points) < chart.total else f"{chart.total}"
+    _title(
+        mpl, axis, f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}",
+        f"this iteration: {shown} experiment{'s' if chart.total > 1 else ''}",
+    )  # fmt: skip
     notes = ["axis fitted to the values"]
     if any(not low <= v <= high for v in values):
         notes.append("◂ ▸ off the scale")
@@ -404,9 +409,9 @@ def _this_iteration(mpl: Any, axis: Any, chart: MetricChart) -> None:
 def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     progress = chart.progress
     _style(axis)
-    _axis_note(mpl, axis, "iteration")
+    _axis_note(mpl, axis, "iteration · grey: each succeeded run")
     if not progress.iterations or progress.best_at is None:
-        _title(mpl, axis, "best so far, by iteration")
+        _title(mpl, axis, "best so far", "by iteration")
         axis.set_xticks([])
         axis.set_yticks([])
         axis.text(0.5, 0.5, "no succeeded experiment measured it", ha="center", va="center",
@@ -437,4 +442,5 @@ def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     _plain_numbers(mpl, axis.yaxis)
     iteration, experiment = progress.best_at
     text = f"{progress.best[-1]:.6g}"  # one number: as it is, not padded to the dots' decimals
-    _title(mpl, axis, f"best so far: {text} (iteration {iteration}, {_plain(experiment, 24)})", GOOD)
+    where = f"reached in iteration {iteration} by {_plain(experiment, 40)}"
+    _title(mpl, axis, f"best so far: {text}", where, GOOD)
