@@ -164,7 +164,7 @@ def test_without_matplotlib_the_results_say_there_is_no_chart(monkeypatch, capsy
     assert not any(name.endswith(".png") for name in files)
     assert chart.MISSING in next(v for k, v in files.items() if k.endswith("results.json")).decode()
     assert "no chart: matplotlib is not installed" in capsys.readouterr().err
-    assert chart.missing_note(iteration(1, {"a": {}})) is None  # no metrics: nothing is missing
+    assert chart.missing_note(iteration(1, {"a": {}}), None) is None  # no metrics: nothing is missing
 
 
 def test_loading_matplotlib_leaves_the_environment_as_it_was() -> None:

@@ -36,7 +36,7 @@ from .text import visible
 MAX_METRICS = 6
 MAX_POINTS = 25  # experiments per metric in this iteration: the best ones when there are more
 MAX_LABEL = 24  # characters of an experiment id beside its dot
-MISSING = "no chart: matplotlib is not installed (pip install matplotlib, or reinstall wild-ci)"
+MISSING = "no chart: matplotlib is not installed or could not be loaded (pip install matplotlib)"
 
 GOOD = "#2e7d32"
 PLAIN = "#546e7a"
@@ -160,16 +160,17 @@ def metrics_png(
         return _draw(mpl, charts, _plain(title, 80))
 
 
-def missing_note(results: IterationResults) -> str | None:
-    """Why an iteration with metrics has no chart (matplotlib missing), else None."""
-    if available() or not any(measured(r) for r in results.experiments):
+def missing_note(results: IterationResults, png: bytes | None) -> str | None:
+    """Why an iteration that measured something has no chart (`png` None: matplotlib is not
+    installed, or could not be loaded), else None."""
+    if png is not None or not any(measured(r) for r in results.experiments):
         return None
     return MISSING
 
 
-def warn_missing(results: IterationResults) -> str | None:
+def warn_missing(results: IterationResults, png: bytes | None) -> str | None:
     """`missing_note`, also said on stderr: a missing chart is never silent."""
-    note = missing_note(results)
+    note = missing_note(results, png)
     if note:
         print(f"wild-ci: warning: {note}", file=sys.stderr)
     return note

@@ -247,11 +247,11 @@ def results_files(
     directions. Without matplotlib the results say there is no chart, and why (stderr too)."""
     history = history or []
     n = results.iteration
-    missing = chart.warn_missing(results)
+    png = chart.metrics_png(results, history, declared)
+    missing = chart.warn_missing(results, png)
     if missing and missing not in results.notes:
         results = dataclasses.replace(results, notes=[*results.notes, missing])
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
-    png = chart.metrics_png(results, history, declared)
     markdown = report.results_markdown(results, history[-1] if history else None, CHART_FILE if png else None)
     files = {
         iteration_file(n, RESULTS_JSON): as_json.encode(),

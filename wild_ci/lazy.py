@@ -8,6 +8,7 @@ requests 0.17 s — more than a whole `wild-ci execute` start (0.16 s), which ev
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -49,7 +50,13 @@ def matplotlib() -> ModuleType | None:
 def preload_matplotlib() -> None:
     """Start loading matplotlib (0.4 s) in a thread: the collect job's fetch from GitHub and its git
     reads leave the interpreter idle meanwhile, and the chart needs it only after them."""
-    threading.Thread(target=matplotlib, name="wild-ci-load-matplotlib").start()
+    threading.Thread(target=_preload, name="wild-ci-load-matplotlib").start()
+
+
+def _preload() -> None:
+    # not swallowed: the chart's own call loads matplotlib again and raises the same error there
+    with contextlib.suppress(Exception):
+        matplotlib()
 
 
 def _load_matplotlib() -> ModuleType | None:
