@@ -2,7 +2,7 @@
 imported at the top of its module; `entry.py` (which command loads what) and `cli/app.py` (a
 command's module is loaded when it runs) are the only other places that choose when to load.
 
-Measured on a 2-core runner: PyGithub 0.32 s, matplotlib 0.40 s (its Figure and Agg canvas),
+Measured on a 2-core runner: PyGithub 0.32 s, matplotlib 0.3 s (its Figure and Agg canvas),
 requests 0.17 s — more than a whole `wild-ci execute` start (0.16 s), which every matrix leg pays.
 """
 
