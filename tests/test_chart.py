@@ -3,9 +3,11 @@ and that it is drawn, readable and quick, whatever the names and however many ex
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +186,31 @@ def test_loading_matplotlib_leaves_the_environment_as_it_was() -> None:
     own, ignored, cache = done.stdout.split()
     assert (own, ignored) == ("/users/own", "None")
     assert cache.endswith("wild-ci/matplotlib")
+
+
+def test_a_matplotlibrc_in_the_checkout_changes_nothing(tmp_path) -> None:
+    """The collect job runs in the brain's checkout, where matplotlib reads `matplotlibrc` at import:
+    the chart is drawn with matplotlib's defaults whatever it says (no usetex, no other look)."""
+    pytest.importorskip("matplotlib")
+    code = (
+        "import hashlib, sys\n"
+        "from wild_ci import chart\n"
+        "from wild_ci.specs import ExperimentResult, IterationResults\n"
+        "results = IterationResults('main', 1, None, [ExperimentResult('a', 'a', 'c', 'succeeded',"
+        " metrics={'$x$': 0.5}), ExperimentResult('b', 'b', 'c', 'succeeded', metrics={'$x$': 0.7})])\n"
+        "print(hashlib.sha256(chart.metrics_png(results, [])).hexdigest())\n"
+    )
+    hostile = tmp_path / "hostile"
+    plain = tmp_path / "plain"
+    hostile.mkdir()
+    plain.mkdir()
+    (hostile / "matplotlibrc").write_text("text.usetex: True\nfont.size: 40\naxes.facecolor: red\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(chart.__file__).parents[1])}
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+        )
+        for folder in (hostile, plain)
+    ]
+    assert all(d.returncode == 0 for d in digests), [d.stderr for d in digests]
+    assert digests[0].stdout == digests[1].stdout

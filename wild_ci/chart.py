@@ -8,12 +8,14 @@ whole-number iterations (one iteration is one labelled column, not a range of 0.
 
 Only measurements are plotted: a metrics.json key that is one of the experiment's parameters (`lr`
 echoed by the script) is not a metric (`metrics.measured`); which way a metric improves is the
-declared one (config `metrics:`), else guessed and marked `?`.
+declared one (config `metrics:`), else guessed from the name and marked "(guessed)".
 
 What is plotted is computed apart from the drawing (`chart_data`), so it is tested without pixels.
 Drawing uses matplotlib's Figure and Agg canvas (`lazy.matplotlib`), never pyplot; positions are
-computed here rather than by a layout engine, which would draw the figure once more. Text from
-experiments is shown escaped: a `$` in a metric's name is a dollar, never mathtext.
+computed here rather than by a layout engine (which measures every text once more), and a panel's
+ids and values are one multi-line text each: the collect job has a second to spend, and matplotlib
+is most of it (bench/collect_bench.py). Text from experiments is shown escaped: a `$` in a metric's
+name is a dollar, never mathtext; the look does not depend on any matplotlibrc.
 """
 
 from __future__ import annotations
@@ -115,9 +117,10 @@ def best_so_far(iterations: Sequence[IterationResults], kind: MetricKind) -> Pro
             if current is None or kind.better(value, current):
                 current, best_at = value, (results.iteration, experiment_id)
         ranked = sorted((v for _, v in found), reverse=not kind.lower_is_better)
+        assert current is not None  # found is not empty
         numbers.append(results.iteration)
         values.append(ranked[:MAX_POINTS])
-        best.append(current)  # type: ignore[arg-type]  # set by the loop above: found is not empty
+        best.append(current)
     return Progress(numbers, values, best, best_at)
 
 
@@ -130,7 +133,9 @@ def chart_data(
     (`history`: the earlier iterations with results, oldest first)."""
     charts = []
     for kind in metric_kinds(results, declared):
-        total = sum(1 for _ in _values(results, kind.name))
+        total = len(_values(results, kind.name))
+        if not total:
+            continue
         progress = best_so_far([*history, results], kind)
         charts.append(MetricChart(kind, iteration_points(results, kind), total, progress))
     return charts
