@@ -115,6 +115,8 @@ def test_close_values_get_an_axis_and_decimals_that_tell_them_apart() -> None:
     assert 0.93 < low < 0.94 and 0.97 < high < 0.98  # not from zero
     assert chart.format_values([0.94, 0.9433, 0.97]) == ["0.9400", "0.9433", "0.9700"]
     assert chart.format_values([1e-6, 0.01, 1.0]) == ["1e-06", "0.01", "1"]
+    assert chart.format_values([10.0, 10.000001, -5000.0]) == ["10.0000", "10.0000", "-5000.0000"]  # fits
+    assert (chart.best_text(0.952, [0.952, 0.9424]), chart.best_text(12.0, [12.0, 12.7])) == ("0.952", "12")
     assert chart.value_range([5.0])[0] < 5.0 < chart.value_range([5.0])[1]
     assert chart.value_range([0.0, 0.0]) == (-1.0, 1.0)
 
@@ -214,3 +216,32 @@ def test_a_matplotlibrc_in_the_checkout_changes_nothing(tmp_path) -> None:
     ]
     assert all(d.returncode == 0 for d in digests), [d.stderr for d in digests]
     assert digests[0].stdout == digests[1].stdout
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"a": 0.5},  # one experiment
+        {"a": 0.5, "b": 0.5, "c": 0.5},  # all equal
+        {"a": 0.0, "b": 0.0},  # all zero
+        {"a": -3.0, "b": 1e12, "c": 2.5e-9},  # magnitudes apart, negative
+        {"a": 10.0, "b": 10.000001, "c": 10.000002, "d": -5000.0},  # tiny gaps, one far off
+    ],
+)
+def test_edge_values_are_drawn(values: dict[str, float]) -> None:
+    pytest.importorskip("matplotlib")
+    results = iteration(1, {i: {"score": v} for i, v in values.items()})
+    png = chart.metrics_png(results, [])
+    assert png is not None and png.startswith(PNG)
+    (data,) = chart.chart_data(results, [])
+    low, high = chart.focus([p.value for p in data.points], data.kind)
+    assert low < high
+
+
+def test_a_metric_only_failed_runs_measured_is_drawn_without_a_best() -> None:
+    pytest.importorskip("matplotlib")
+    results = iteration(1, {"a": {"loss": 0.3}, "b": {"loss": 0.2}}, failed=("a", "b"))
+    (data,) = chart.chart_data(results, [])
+    assert not any(p.best for p in data.points) and data.progress.iterations == []
+    png = chart.metrics_png(results, [])
+    assert png is not None and png.startswith(PNG)

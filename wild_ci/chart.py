@@ -38,6 +38,7 @@ from .text import visible
 MAX_METRICS = 6
 MAX_POINTS = 25  # experiments per metric in this iteration: the best ones when there are more
 MAX_LABEL = 24  # characters of an experiment id beside its dot
+MAX_NUMBER = 10  # characters of a value beside its dot
 MISSING = "no chart: matplotlib is not installed or could not be loaded (pip install matplotlib)"
 
 GOOD = "#2e7d32"
@@ -252,7 +253,24 @@ def format_values(values: Sequence[float]) -> list[str]:
     if biggest >= 1e7 or (biggest > 0 and smallest < biggest / 1e3) or 0 < biggest < 1e-4:
         return [f"{v:.4g}" for v in values]
     places = decimals(values)
+    widest = len(f"{-biggest if min(values) < 0 else biggest:.0f}")  # the integer part and its sign
+    places = min(places, max(0, MAX_NUMBER - widest - 1))  # fits beside the panel
     return [f"{v:.{places}f}" for v in values]
+
+
+def best_text(value: float, values: Sequence[float]) -> str:
+    """The best so far as one number: with the decimals that tell `values` apart, no trailing
+    zeros (0.952, not 0.95200)."""
+    text = format_values([value, *values])[0]
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
+def tick_chars(low: float, high: float) -> int:
+    """About how many characters the tick labels of an axis from `low` to `high` take (matplotlib
+    picks about four ticks, with the decimals of their step): to leave them room without a draw."""
+    step = (high - low) / 4
+    places = max(0, 1 - math.floor(math.log10(step))) if step > 0 else 1
+    return max(len(f"{low:.{places}f}"), len(f"{high:.{places}f}"))
 
 
 def _plain(text: str, limit: int) -> str:
@@ -301,7 +319,8 @@ def _draw(mpl: Any, charts: list[MetricChart], title: str) -> bytes:
         bottom = top - row + ROW_BOTTOM
         box = (bottom / height, (row - ROW_TOP - ROW_BOTTOM) / height)
         left = figure.add_axes((left_start / WIDTH, box[0], (LEFT_END - left_start) / WIDTH, box[1]))
-        right = figure.add_axes((RIGHT_START / WIDTH, box[0], (RIGHT_END - RIGHT_START) / WIDTH, box[1]))
+        start = _right_start(chart)
+        right = figure.add_axes((start / WIDTH, box[0], (RIGHT_END - start) / WIDTH, box[1]))
         _this_iteration(mpl, left, chart)
         _progress(mpl, right, chart)
         top -= row
@@ -318,6 +337,17 @@ def _png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     pixels.convert("RGB").quantize(colors=64, method=image.Quantize.FASTOCTREE).save(buffer, format="png")
     return buffer.getvalue()
+
+
+def _right_start(chart: MetricChart) -> float:
+    """Where the best-so-far panel starts: after this iteration's values and before its own tick
+    labels, moved right when long numbers need the room (estimated from their characters)."""
+    values = format_values([p.value for p in chart.points])
+    progress = chart.progress
+    dots = [v for found in progress.values for v in found]
+    low, high = focus(dots, chart.kind, keep=progress.best) if dots else (0.0, 1.0)
+    needed = LEFT_END + 0.25 + CHAR * (max(len(v) for v in values) + tick_chars(low, high))
+    return min(max(RIGHT_START, needed), RIGHT_END - 2.0)
 
 
 def _style(axis: Any) -> None:
@@ -471,6 +501,6 @@ def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     axis.set_ylim(low, high)
     _plain_numbers(mpl, axis.yaxis)
     iteration, experiment = progress.best_at
-    text = f"{progress.best[-1]:.6g}"  # one number: as it is, not padded to the dots' decimals
+    text = best_text(progress.best[-1], ys)
     where = f"reached in iteration {iteration} by {_plain(experiment, 40)}"
     _title(mpl, axis, f"best so far: {text}", where, GOOD)
