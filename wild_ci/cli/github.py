@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from .. import collect, ledger, report
+from .. import chart, collect, ledger, report
 from ..config import committed_config
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
@@ -33,9 +33,10 @@ def collect_command(args: argparse.Namespace) -> int:
     # the spec from the commit, not the checkout's file: the legs ran in copies of this checkout
     spec = collect.committed_spec(repo, commit, iteration)
     results = collect.collect_results(spec, args.artifacts, commit)
+    chart.preload(results)  # loads while git fetches and reads the earlier iterations
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
-    if args.push:
+    if args.push:  # directions: those recorded at submit (the user's config), not the snapshot's
         outcome = collect.commit_and_push(repo, results, args.remote)
     else:
         outcome = collect.commit_locally(repo, results)

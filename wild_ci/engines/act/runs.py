@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
@@ -46,6 +46,7 @@ from ...layout import (
     artifact_name,
     runs_root,
 )
+from ...metrics import Direction
 from ...specs import BrainOutput, IterationResults, IterationSpec, Status
 from ...templating import render
 from ...text import visible
@@ -337,14 +338,14 @@ def run_submission(
             exit_code, tracker = _run_act(command, tmp, submission, run_dir, progress_stream, lock_fd, only)
         except BaseException:  # a signal, or anything else that ended the run (a terminal gone: EIO)
             with _recording():
-                collect_on_host(repo, submission, run_dir, legs)  # nothing lost
+                collect_on_host(repo, submission, run_dir, legs, config.metrics)  # nothing lost
             raise
         with _recording():
             unpack_artifacts(run_dir)
             tip = ledger.branch_tip(repo, submission.branch) or submission.commit
             results = collect.read_results(repo, tip, submission.iteration) if tip != tip_before else None
             if results is None or not _matches_spec(results, submission.spec):
-                results = collect_on_host(repo, submission, run_dir, legs)
+                results = collect_on_host(repo, submission, run_dir, legs, config.metrics)
                 collected_by = "host"
             else:
                 collected_by = "workflow"
@@ -533,7 +534,11 @@ def unpack_artifacts(run_dir: Path) -> None:
 
 
 def collect_on_host(
-    repo: git.Repo, submission: Submission, run_dir: Path, act_legs: Path
+    repo: git.Repo,
+    submission: Submission,
+    run_dir: Path,
+    act_legs: Path,
+    declared: Mapping[str, Direction] | None = None,
 ) -> IterationResults:
     """The fallback when the workflow's collect job did not commit: the legs' unpacked artifacts,
     and for a leg whose artifact never came (act was killed) whatever its folder in act's workspace
@@ -557,7 +562,7 @@ def collect_on_host(
     if tip is not None:  # what commit_locally commits: a leg not run (rerun --only) keeps its result
         results = collect.keep_known(results, collect.read_results(repo, tip, submission.iteration))
     try:
-        collect.commit_locally(repo, results)
+        collect.commit_locally(repo, results, declared)
     except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
         raise _results_not_committed(results, run_dir, exc) from exc
     return results

@@ -35,6 +35,7 @@ from ...layout import (
     iteration_file,
     iteration_label,
 )
+from ...metrics import measured
 from ...specs import IterationResults
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job, Run, describe_run
 from .runner import RUNNER
@@ -73,7 +74,7 @@ def post_results_comment(
     """Create or update the iteration's one comment on the pull request."""
     branch = ledger.branch_name(results.session)
     url = client.settings.blob_url(branch, iteration_file(results.iteration, RESULTS_MD))
-    has_metrics = any(r.metrics for r in results.experiments) and chart.available()
+    has_metrics = any(measured(r) for r in results.experiments) and chart.available()
     chart_url = client.settings.blob_url(branch, iteration_file(results.iteration, CHART_FILE)) + "?raw=true"
     body = report.comment_body(results, url, chart_url=chart_url if has_metrics else None, standing=standing)
     return client.upsert_comment(number, report.comment_marker(results), body)

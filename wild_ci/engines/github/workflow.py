@@ -58,6 +58,7 @@ def render_workflow(
         label=spec.label,
         install_spec=config.install_spec,
         collect_pins=pins("collect"),
+        chart_pins=pins("chart"),
         collect_runs_on=config.runs_on,
         max_parallel=config.max_parallel,
         trigger=config.trigger,
@@ -117,12 +118,18 @@ def install_script(job: str) -> str:
     """The `run:` script of the install step of a job ("leg", "collect" or "inbox"), as the rendered
     workflow holds it: for the benchmark and the tests, which run it as a runner would."""
     macro = (
-        '{% from "install-wild-ci.yml.j2" import install_step %}{{ install_step(path, pins=pins, leg=leg) }}'
+        '{% from "install-wild-ci.yml.j2" import install_step %}'
+        "{{ install_step(path, pins=pins, leg=leg, chart_pins=chart_pins) }}"
     )
     step = (
         environment()
         .from_string(macro)
-        .render(path=CONFIG_PATH, pins=[] if job == "leg" else pins("collect"), leg=job == "leg")
+        .render(
+            path=CONFIG_PATH,
+            pins=[] if job == "leg" else pins("collect"),
+            chart_pins=pins("chart") if job == "collect" else [],
+            leg=job == "leg",
+        )
     )
     run: str = yaml.safe_load(step)[0]["run"]
     return run
