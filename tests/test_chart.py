@@ -245,3 +245,24 @@ def test_a_metric_only_failed_runs_measured_is_drawn_without_a_best() -> None:
     assert not any(p.best for p in data.points) and data.progress.iterations == []
     png = chart.metrics_png(results, [])
     assert png is not None and png.startswith(PNG)
+
+
+def test_a_baselines_echoed_default_is_not_plotted_beside_a_sweep_over_it() -> None:
+    """The baseline passes no `lr` but echoes its default; the sweep beside it passes one."""
+    results = iteration(
+        1,
+        {"base": {"lr": 0.01, "accuracy": 0.94}, "s1": {"lr": 0.1, "accuracy": 0.96}},
+        parameters={"s1": {"lr": 0.1}},
+    )
+    assert [c.kind.name for c in chart.chart_data(results, [])] == ["accuracy"]
+    later = iteration(2, {"base": {"lr": 0.01, "accuracy": 0.95}})  # lr a parameter in iteration 1
+    assert [c.kind.name for c in chart.chart_data(later, [results])] == ["accuracy"]
+
+
+def test_a_sweeps_ids_keep_the_end_that_tells_them_apart() -> None:
+    """Seen on a digits sweep: eight labels read `epochs-x-lr-lr-0-05-epo…`, the same for four runs."""
+    ids = [f"epochs-x-lr-lr-0-05-epochs-{e}-seed-{s}" for e in (20, 50) for s in (0, 1)]
+    labels = [chart._id_label(i) for i in ids]
+    assert len(set(labels)) == 4 and all(len(label) <= chart.MAX_LABEL for label in labels)
+    assert labels[3].endswith("-lr-0-05-epochs-50-seed-1") and labels[3].startswith("epoc…")
+    assert chart._id_label("short-id") == "short-id"

@@ -38,7 +38,7 @@ from .text import visible
 
 MAX_METRICS = 6
 MAX_POINTS = 25  # experiments per metric in this iteration: the best ones when there are more
-MAX_LABEL = 24  # characters of an experiment id beside its dot
+MAX_LABEL = 30  # characters of an experiment id beside its dot
 MAX_NUMBER = 10  # characters of a value beside its dot
 MISSING = "no chart: matplotlib is not installed or could not be loaded (pip install matplotlib)"
 
@@ -292,6 +292,16 @@ def _plain(text: str, limit: int) -> str:
     return shown.replace("$", r"\$")
 
 
+def _id_label(experiment_id: str, limit: int = MAX_LABEL) -> str:
+    """An id shortened in its middle, keeping its end: the ids of a sweep share their start (the
+    goal) and differ at the end (`…-lr-0-05-epochs-50-seed-1`), where a cut at the end loses
+    exactly what tells them apart."""
+    if len(experiment_id) <= limit:
+        return _plain(experiment_id, limit)
+    head = min(4, (limit - 1) // 4)
+    return _plain(experiment_id[:head] + "…" + experiment_id[-(limit - 1 - head) :], limit)
+
+
 def _direction(kind: MetricKind) -> str:
     way = "lower is better" if kind.lower_is_better else "higher is better"
     return f"{kind.direction.arrow} {way}" + (" (guessed)" if kind.guessed else "")
@@ -322,7 +332,7 @@ def _draw(mpl: Any, charts: list[MetricChart], title: str) -> bytes:
     figure = mpl.figure.Figure(figsize=(WIDTH, height), dpi=DPI)
     mpl.backends.backend_agg.FigureCanvasAgg(figure)
     figure.text(0.5, 1 - 0.22 / height, title, ha="center", va="center", fontsize=FONT + 2)
-    label_chars = max((len(_plain(p.id, MAX_LABEL)) for c in charts for p in c.points), default=8)
+    label_chars = max((len(_id_label(p.id)) for c in charts for p in c.points), default=8)
     left_start = 0.2 + CHAR * label_chars
     top = height - HEADER
     for chart, row in zip(charts, heights, strict=True):
@@ -456,7 +466,7 @@ def _this_iteration(mpl: Any, axis: Any, chart: MetricChart) -> None:
     axis.set_xlim(low, high)
     _plain_numbers(mpl, axis.xaxis)
     texts = format_values(values)
-    _beside_rows(mpl, axis, -0.015, [_plain(p.id, MAX_LABEL) for p in points], ha="right")
+    _beside_rows(mpl, axis, -0.015, [_id_label(p.id) for p in points], ha="right")
     _beside_rows(mpl, axis, 1.02, ["" if p.best else t for p, t in zip(points, texts, strict=True)])
     on_rows = mpl.transforms.blended_transform_factory(axis.transAxes, axis.transData)
     for row, point, text in zip(rows, points, texts, strict=True):
@@ -512,5 +522,5 @@ def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     _plain_numbers(mpl, axis.yaxis)
     iteration, experiment = progress.best_at
     text = best_text(progress.best[-1], ys)
-    where = f"reached in iteration {iteration} by {_plain(experiment, 40)}"
+    where = f"reached in iteration {iteration} by {_id_label(experiment, 40)}"
     _title(mpl, axis, f"best so far: {text}", where, GOOD)
