@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,6 +248,58 @@ def test_a_holder_killed_with_sigkill_releases_its_gpu(tmp_path: Path) -> None:
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)
     assert gpus.acquire(1, _pool(0), 2, "next", root=root).ids == [0]
+
+
+def test_a_lock_file_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    """An experiment (or another user of a shared lock folder) that puts a symlink where a lock
+    file goes must not make the next leg truncate and overwrite the file it points to."""
+    root, victim = tmp_path / "locks", tmp_path / "victim"
+    root.mkdir()
+    victim.write_text("precious\n")
+    (root / "gpu-0.lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        gpus.acquire(1, _pool(0), 0.3, "next", root=root)
+    assert victim.read_text() == "precious\n"
+
+
+def test_lock_files_can_be_shared_by_users_of_one_folder(tmp_path: Path, monkeypatch) -> None:
+    """The README has runners of several users share one lock folder: a lock file one of them made
+    must be usable by the others (mode 0666 whatever the umask), and one they may only read still
+    locks (flock needs no write access)."""
+    root = tmp_path / "locks"
+    old = os.umask(0o022)
+    try:
+        gpus.acquire(1, _pool(0), 1, "a", root=root).release()
+    finally:
+        os.umask(old)
+    assert (root / "gpu-0.lock").stat().st_mode & 0o777 == 0o666
+    real_open = os.open
+
+    def refused(path, flags, *args):  # as for another user's 0644 file
+        if str(path).endswith(".lock") and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refused)
+    first = gpus.acquire(1, _pool(0), 1, "b", root=root)
+    assert first.ids == [0]
+    with pytest.raises(gpus.GpuWaitTimedOut):
+        gpus.acquire(1, _pool(0), 0.3, "c", root=root)
+
+
+def test_a_deleted_lock_file_does_not_hand_its_gpu_out_twice(tmp_path: Path) -> None:
+    """An experiment that cleans ~/.cache (or the lock folder) while it holds a GPU must not let the
+    next leg take the same GPU beside it."""
+    root = tmp_path / "locks"
+    first = gpus.acquire(1, _pool(0, 1), 1, "a", root=root)
+    (root / f"gpu-{first.ids[0]}.lock").unlink()
+    second = gpus.acquire(1, _pool(0, 1), 1, "b", root=root)
+    assert second.ids != first.ids
+    shutil.rmtree(root)  # the whole folder, during the wait of a third leg: it waits, and gets one
+    with pytest.raises(gpus.GpuWaitTimedOut):
+        gpus.acquire(1, _pool(0, 1), 0.6, "c", root=root)
+    first.release()
+    assert gpus.acquire(1, _pool(0, 1), 1, "c", root=root).ids == first.ids
 
 
 def test_the_lock_folder_is_shared_and_configurable(tmp_path: Path) -> None:
