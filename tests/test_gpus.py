@@ -726,3 +726,15 @@ def test_a_retried_leg_keeps_its_gpu_across_attempts_and_frees_it_after(
     after.check()
     after.take(0, lambda _line: None)  # both free again
     after.release()
+
+
+@pytest.mark.parametrize("text", ["²", "1²", "０"])
+def test_digits_that_int_refuses_are_errors_not_crashes(text: str) -> None:
+    """`str.isdigit` is true for `²`, which `int` refuses: a brain's `gpus: "²"` is an error on its
+    line, and so is such a WILD_CI_GPUS; a CUDA_VISIBLE_DEVICES entry ends the list there."""
+    out = parse_brain_output(f'<experiments>\n- goal: g\n  command: echo\n  gpus: "{text}"\n</experiments>\n')
+    assert [e.line for e in out.errors] == [4] and "'gpus' must be a whole number" in out.errors[0].message
+    with pytest.raises(gpus.GpuSettingError):
+        gpus.parse_ids(text, gpus.POOL_ENV)
+    assert gpus.visible_ids(f"0,{text}", ())[0] == [0]
+    assert gpus.parse_nvidia_smi(f"{text}, GPU-x, 1, 2, 3\n") == ()

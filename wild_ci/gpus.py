@@ -107,12 +107,17 @@ def parse_nvidia_smi(text: str) -> tuple[Gpu, ...]:
     gpus = []
     for line in text.splitlines():
         parts = [part.strip() for part in line.split(",")]
-        if not parts[0].isdigit():
+        if not _digits(parts[0]):
             continue
         parts += [""] * (5 - len(parts))
         uuid = parts[1] if parts[1].startswith(("GPU-", "MIG-")) else None
         gpus.append(Gpu(int(parts[0]), uuid, _number(parts[2]), _number(parts[3]), _number(parts[4])))
     return tuple(gpus)
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also says yes to `²`, which `int` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _number(text: str) -> float | None:
@@ -154,7 +159,7 @@ def query_nvidia_smi(timeout_s: float = NVIDIA_SMI_TIMEOUT_S) -> Reading:
 def parse_ids(text: str, name: str) -> list[int]:
     """GPU numbers separated by commas (`0,1,3`), as `WILD_CI_GPUS` holds them."""
     parts = [part.strip() for part in text.split(",")]
-    if not all(part.isdigit() for part in parts) or len(set(parts)) != len(parts):
+    if not all(_digits(part) for part in parts) or len(set(parts)) != len(parts):
         raise GpuSettingError(
             f"{name}={text!r} is not a list of GPU numbers separated by commas (e.g. 0,1), each once",
             hint=f"fix or unset {name}",
@@ -168,7 +173,7 @@ def visible_ids(value: str, known: Sequence[Gpu]) -> tuple[list[int], str | None
     GPU (CUDA ignores the rest); an empty value hides every GPU. Also what was cut, for the notes."""
     ids: list[int] = []
     for entry in (part.strip() for part in value.split(",")) if value.strip() else ():
-        if entry.isdigit() and (not known or int(entry) in {gpu.index for gpu in known}):
+        if _digits(entry) and (not known or int(entry) in {gpu.index for gpu in known}):
             ids.append(int(entry))
             continue
         matches = [

@@ -217,7 +217,7 @@ def _gpus(value: Any, key: str, error: ErrorFn) -> int | None:
     if value is None:
         return None
     number = value.strip() if isinstance(value, str) else value
-    if isinstance(number, str) and number.isdigit():
+    if isinstance(number, str) and number.isascii() and number.isdigit():
         number = int(number)
     if isinstance(number, bool) or not isinstance(number, int) or number < 0:
         error(key, f"'gpus' must be a whole number of GPUs (0, 1, 2, …), not {value!r}")
