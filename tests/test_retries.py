@@ -481,3 +481,32 @@ def test_show_says_which_attempt_succeeded(width: int) -> None:
     console.print(results_view(iteration(retried("succeeded", "CUDA out of memory", None)), console.width))
     text = " ".join(console.export_text().split())
     assert "attempt 2" in text
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB tmpfs (root only; skipped elsewhere): a disk that an experiment's logs really fill."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_logs_that_fill_the_disk_still_leave_the_final_result(make_repo, small_disk: Path) -> None:
+    """Each attempt's logs are kept, so retries fill a disk sooner: the attempt that filled it must
+    not cost the leg its result.json (it stayed `running` with one attempt: read as cancelled)."""
+    command = "head -c 2500000 /dev/zero | tr '\\\\0' a; echo 'CUDA out of memory' >&2; exit 1"
+    ws = checkout(make_repo, one("filler", command, "  retries: 2\n"))
+    out = small_disk / "out"
+    execute(ws, 1, "filler", out, mirror=False)
+    data = json.loads((out / "result.json").read_text())
+    assert data["status"] == "failed" and data["exit_code"] == 1 and len(data["attempts"]) >= 2
+    assert data["attempts"][-1]["retried_because"] is None  # the final one, recorded as such
+    assert not (out / "result.tmp").exists() and not (out / execute_module.RESERVE_FILE).exists()
