@@ -728,6 +728,14 @@ def test_a_retried_leg_keeps_its_gpu_across_attempts_and_frees_it_after(
     after.release()
 
 
+def test_a_gpus_value_of_thousands_of_digits_is_an_error_on_its_line() -> None:
+    digits = "1" * 5000  # int() refuses more than 4,300 digits: it was the whole block's error
+    item = f'- goal: g\n  command: echo\n  gpus: "{digits}"\n'
+    out = parse_brain_output(f"<experiments>\n{item}</experiments>\n")
+    assert [e.line for e in out.errors] == [4] and len(out.errors[0].message) < 200
+    assert "at most 64" in out.errors[0].message
+
+
 @pytest.mark.parametrize("text", ["²", "1²", "０"])
 def test_digits_that_int_refuses_are_errors_not_crashes(text: str) -> None:
     """`str.isdigit` is true for `²`, which `int` refuses: a brain's `gpus: "²"` is an error on its
