@@ -567,7 +567,8 @@ def _spec(*gpu_counts: int | None, default: int | None = None) -> IterationSpec:
                          leg=LegSettings(gpus_per_experiment=default))  # fmt: skip
 
 
-def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch) -> None:
+def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch, fake_smi: Path) -> None:
+    monkeypatch.setenv("FAKE_NVIDIA_SMI_GPUS", "4")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     cpu_only = ACT.render_workflow(_spec(None, 0, None), Config())
     assert "max-parallel: 2\n" in cpu_only
@@ -575,6 +576,16 @@ def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch) -> None:
     assert "max-parallel: 5\n" in mixed  # 2 cores for CPU legs + one slot per GPU leg, which may wait
     assert "max-parallel: 6\n" in ACT.render_workflow(_spec(None, None, None, None, default=1), Config())
     assert "max-parallel: 3\n" in ACT.render_workflow(_spec(1, 1), Config(max_parallel=3))
+
+
+def test_local_parallelism_adds_no_more_gpu_slots_than_the_machine_has_gpus(
+    monkeypatch, fake_smi: Path
+) -> None:
+    """A sweep of 40 one-GPU legs on a 2-GPU machine: 2 more slots, not 40 legs waiting at once."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert "max-parallel: 4\n" in ACT.render_workflow(_spec(*[1] * 40), Config())
+    monkeypatch.setenv(gpus.POOL_ENV, "0")
+    assert "max-parallel: 3\n" in ACT.render_workflow(_spec(*[1] * 40), Config())
 
 
 def test_a_gpu_legs_step_timeout_leaves_room_for_its_wait() -> None:
