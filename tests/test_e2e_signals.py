@@ -91,6 +91,22 @@ def test_a_signal_ends_act_and_every_leg_and_records_the_iteration(make_repo, tm
     assert status["sessions"][0]["iterations"][0]["state"] == "collected"
 
 
+def test_the_first_signal_lets_the_leg_stop_its_experiment_and_record_it(make_repo, tmp_path: Path) -> None:
+    """act kills its steps at once when it is signalled: signalled together with act, the leg never
+    forwarded SIGTERM (an experiment's checkpoint-on-SIGTERM never ran) nor recorded its experiment
+    (the collector's "the leg stopped before the experiment finished" stood in for it)."""
+    repo = make_repo()
+    started, pids, trapped = tmp_path / "started", tmp_path / "pids", tmp_path / "trapped"
+    trap = f"trap 'echo checkpoint > {trapped}; exit 1' TERM; "
+    process, _acts = start(repo, tmp_path, brain(started, pids, trap), started)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()
+    assert trapped.read_text() == "checkpoint\n"
+    slow = recorded(repo)["slow"]
+    assert slow["status"] == "cancelled" and slow["note"] == "the leg was cancelled"
+
+
 def test_a_second_signal_stops_at_once(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
     started, pids = tmp_path / "started", tmp_path / "pids"

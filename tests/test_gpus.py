@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,6 +248,58 @@ def test_a_holder_killed_with_sigkill_releases_its_gpu(tmp_path: Path) -> None:
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=10)
     assert gpus.acquire(1, _pool(0), 2, "next", root=root).ids == [0]
+
+
+def test_a_lock_file_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    """An experiment (or another user of a shared lock folder) that puts a symlink where a lock
+    file goes must not make the next leg truncate and overwrite the file it points to."""
+    root, victim = tmp_path / "locks", tmp_path / "victim"
+    root.mkdir()
+    victim.write_text("precious\n")
+    (root / "gpu-0.lock").symlink_to(victim)
+    with pytest.raises(OSError):
+        gpus.acquire(1, _pool(0), 0.3, "next", root=root)
+    assert victim.read_text() == "precious\n"
+
+
+def test_lock_files_can_be_shared_by_users_of_one_folder(tmp_path: Path, monkeypatch) -> None:
+    """The README has runners of several users share one lock folder: a lock file one of them made
+    must be usable by the others (mode 0666 whatever the umask), and one they may only read still
+    locks (flock needs no write access)."""
+    root = tmp_path / "locks"
+    old = os.umask(0o022)
+    try:
+        gpus.acquire(1, _pool(0), 1, "a", root=root).release()
+    finally:
+        os.umask(old)
+    assert (root / "gpu-0.lock").stat().st_mode & 0o777 == 0o666
+    real_open = os.open
+
+    def refused(path, flags, *args):  # as for another user's 0644 file
+        if str(path).endswith(".lock") and flags & (os.O_RDWR | os.O_WRONLY):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refused)
+    first = gpus.acquire(1, _pool(0), 1, "b", root=root)
+    assert first.ids == [0]
+    with pytest.raises(gpus.GpuWaitTimedOut):
+        gpus.acquire(1, _pool(0), 0.3, "c", root=root)
+
+
+def test_a_deleted_lock_file_does_not_hand_its_gpu_out_twice(tmp_path: Path) -> None:
+    """An experiment that cleans ~/.cache (or the lock folder) while it holds a GPU must not let the
+    next leg take the same GPU beside it."""
+    root = tmp_path / "locks"
+    first = gpus.acquire(1, _pool(0, 1), 1, "a", root=root)
+    (root / f"gpu-{first.ids[0]}.lock").unlink()
+    second = gpus.acquire(1, _pool(0, 1), 1, "b", root=root)
+    assert second.ids != first.ids
+    shutil.rmtree(root)  # the whole folder, during the wait of a third leg: it waits, and gets one
+    with pytest.raises(gpus.GpuWaitTimedOut):
+        gpus.acquire(1, _pool(0, 1), 0.6, "c", root=root)
+    first.release()
+    assert gpus.acquire(1, _pool(0, 1), 1, "c", root=root).ids == first.ids
 
 
 def test_the_lock_folder_is_shared_and_configurable(tmp_path: Path) -> None:
@@ -514,7 +567,8 @@ def _spec(*gpu_counts: int | None, default: int | None = None) -> IterationSpec:
                          leg=LegSettings(gpus_per_experiment=default))  # fmt: skip
 
 
-def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch) -> None:
+def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch, fake_smi: Path) -> None:
+    monkeypatch.setenv("FAKE_NVIDIA_SMI_GPUS", "4")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     cpu_only = ACT.render_workflow(_spec(None, 0, None), Config())
     assert "max-parallel: 2\n" in cpu_only
@@ -522,6 +576,16 @@ def test_local_parallelism_leaves_the_cores_to_cpu_legs(monkeypatch) -> None:
     assert "max-parallel: 5\n" in mixed  # 2 cores for CPU legs + one slot per GPU leg, which may wait
     assert "max-parallel: 6\n" in ACT.render_workflow(_spec(None, None, None, None, default=1), Config())
     assert "max-parallel: 3\n" in ACT.render_workflow(_spec(1, 1), Config(max_parallel=3))
+
+
+def test_local_parallelism_adds_no_more_gpu_slots_than_the_machine_has_gpus(
+    monkeypatch, fake_smi: Path
+) -> None:
+    """A sweep of 40 one-GPU legs on a 2-GPU machine: 2 more slots, not 40 legs waiting at once."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert "max-parallel: 4\n" in ACT.render_workflow(_spec(*[1] * 40), Config())
+    monkeypatch.setenv(gpus.POOL_ENV, "0")
+    assert "max-parallel: 3\n" in ACT.render_workflow(_spec(*[1] * 40), Config())
 
 
 def test_a_gpu_legs_step_timeout_leaves_room_for_its_wait() -> None:
@@ -673,3 +737,23 @@ def test_a_retried_leg_keeps_its_gpu_across_attempts_and_frees_it_after(
     after.check()
     after.take(0, lambda _line: None)  # both free again
     after.release()
+
+
+def test_a_gpus_value_of_thousands_of_digits_is_an_error_on_its_line() -> None:
+    digits = "1" * 5000  # int() refuses more than 4,300 digits: it was the whole block's error
+    item = f'- goal: g\n  command: echo\n  gpus: "{digits}"\n'
+    out = parse_brain_output(f"<experiments>\n{item}</experiments>\n")
+    assert [e.line for e in out.errors] == [4] and len(out.errors[0].message) < 200
+    assert "at most 64" in out.errors[0].message
+
+
+@pytest.mark.parametrize("text", ["²", "1²", "０"])
+def test_digits_that_int_refuses_are_errors_not_crashes(text: str) -> None:
+    """`str.isdigit` is true for `²`, which `int` refuses: a brain's `gpus: "²"` is an error on its
+    line, and so is such a WILD_CI_GPUS; a CUDA_VISIBLE_DEVICES entry ends the list there."""
+    out = parse_brain_output(f'<experiments>\n- goal: g\n  command: echo\n  gpus: "{text}"\n</experiments>\n')
+    assert [e.line for e in out.errors] == [4] and "'gpus' must be a whole number" in out.errors[0].message
+    with pytest.raises(gpus.GpuSettingError):
+        gpus.parse_ids(text, gpus.POOL_ENV)
+    assert gpus.visible_ids(f"0,{text}", ())[0] == [0]
+    assert gpus.parse_nvidia_smi(f"{text}, GPU-x, 1, 2, 3\n") == ()

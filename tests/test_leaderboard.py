@@ -387,3 +387,15 @@ def test_a_parameter_of_any_experiment_is_never_ranked_and_an_echoed_default_sho
     later = iteration(2, [result("baseline", "Baseline", {}, {"accuracy": 0.95, "lr": 0.01})])
     board = leaderboard.build([results, later])
     assert board.metric("lr") is None  # a parameter in iteration 1 stays one across the session
+
+
+def test_a_metric_merely_named_like_a_parameter_stays_a_metric() -> None:
+    """`--loss=mse` (the loss function) beside a measured `loss` of 0.31: not an echo, a metric."""
+    runs = [
+        result("mse", "MSE", {"loss": "mse"}, {"loss": 0.31, "accuracy": 0.9}),
+        result("mae", "MAE", {"loss": "mae"}, {"loss": 0.35, "accuracy": 0.91}),
+        result("echo", "Echo", {"epochs": 20}, {"epochs": 20.0, "accuracy": 0.92}),  # 20 vs 20.0: an echo
+    ]
+    results = iteration(1, runs)
+    names = [line.kind.name for line in Standing.of(results).best]
+    assert names == ["loss", "accuracy"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,19 @@ def test_a_brain_whose_leftover_child_holds_stdin_unread_does_not_hang_the_loop(
     command = "(exec >/dev/null; sleep 30) & echo answered"
     reply = loop.ask_brain(command, "x" * 1_000_000, tmp_path, 1000)
     assert reply.output == b"answered\n" and reply.seconds < 20
+
+
+def test_a_brain_whose_leftover_child_holds_stdout_does_not_hang_the_loop(tmp_path: Path) -> None:
+    """A brain that exits but leaves a child with its stdout (a daemon, a language server, `cmd &`)
+    gave no EOF: the turn waited for the child, forever for a daemon. Its answer is what it wrote by
+    a short while after it exited, and what it left running in its group is ended."""
+    started = tmp_path / "child.pid"
+    command = f"echo answered; sh -c 'echo $$ > {started}; exec sleep 60' & sleep 0.2"
+    reply = loop.ask_brain(command, "", tmp_path, 1000)
+    assert reply.output == b"answered\n" and reply.exit_code == 0 and reply.seconds < 15
+    child = int(started.read_text())
+    stat = Path(f"/proc/{child}/stat")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and stat.exists() and stat.read_text().split()[2] != "Z":
+        time.sleep(0.1)
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"

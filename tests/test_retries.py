@@ -507,3 +507,69 @@ def test_progress_says_which_attempt_runs_and_why(capsys) -> None:
     assert stream.getvalue().splitlines()[-1].endswith("big: attempt 2 (CUDA out of memory)")
     line("wild-ci: experiment other attempt 1 failed (x); retrying in 2s", 2.5)  # not this leg's
     assert leg.attempt == 2
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 3 MB tmpfs (root only; skipped elsewhere): a disk that an experiment's logs really fill."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_logs_that_fill_the_disk_still_leave_the_final_result(make_repo, small_disk: Path) -> None:
+    """Each attempt's logs are kept, so retries fill a disk sooner: the attempt that filled it must
+    not cost the leg its result.json (it stayed `running` with one attempt: read as cancelled)."""
+    command = "head -c 2500000 /dev/zero | tr '\\\\0' a; echo 'CUDA out of memory' >&2; exit 1"
+    ws = checkout(make_repo, one("filler", command, "  retries: 2\n"))
+    out = small_disk / "out"
+    execute(ws, 1, "filler", out, mirror=False)
+    data = json.loads((out / "result.json").read_text())
+    assert data["status"] == "failed" and data["exit_code"] == 1 and len(data["attempts"]) >= 2
+    assert data["attempts"][-1]["retried_because"] is None  # the final one, recorded as such
+    assert not (out / "result.tmp").exists() and not (out / execute_module.RESERVE_FILE).exists()
+
+
+def _leg_folder(tmp_path: Path, data: dict) -> Path:
+    folder = tmp_path / "leg"
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(data))
+    return folder
+
+
+def test_a_leg_cannot_claim_attempts_or_gpus_its_spec_never_allowed(tmp_path: Path) -> None:
+    """An experiment may lie about itself in result.json (it can kill its executor and write the
+    file), but what the spec bounds is checked: no retries allowed means no second attempt, GPUs
+    not managed means no GPUs, `gpus: 1` means one. Such a file cannot vouch for its status."""
+    from wild_ci.collect import load_leg
+    from wild_ci.specs import LegSettings
+
+    attempt = {"attempt": 1, "exit_code": 1, "signal": None, "status": "failed", "duration_s": 1.0,
+               "retried_because": "CUDA out of memory"}  # fmt: skip
+    last = {**attempt, "attempt": 2, "exit_code": 0, "status": "succeeded", "retried_because": None}
+    claim = {"id": "liar", "status": "succeeded", "exit_code": 0, "attempts": [attempt, last]}
+    plain = Experiment(id="liar", goal="liar", command="x", run="x", line=1)
+    result = load_leg(_leg_folder(tmp_path / "a", claim), plain, LegSettings())
+    assert result.status == "failed" and result.attempts == []
+    assert result.note is not None and "2 attempts" in result.note and "at most 1" in result.note
+    retried = Experiment(id="liar", goal="liar", command="x", run="x", line=1, retries=1)
+    assert load_leg(_leg_folder(tmp_path / "b", claim), retried, LegSettings()).status == "succeeded"
+    by_default = LegSettings(retries=1)  # the configured default allows it too
+    assert load_leg(_leg_folder(tmp_path / "c", claim), plain, by_default).status == "succeeded"
+
+    gpu_claim = {"id": "liar", "status": "succeeded", "exit_code": 0, "gpus": [0, 1, 2], "gpu_wait_s": 1.0}
+    result = load_leg(_leg_folder(tmp_path / "d", gpu_claim), plain, LegSettings())
+    assert result.status == "failed" and result.gpus is None and result.gpu_wait_s is None
+    assert result.note is not None and "GPUs" in result.note
+    one_gpu = Experiment(id="liar", goal="liar", command="x", run="x", line=1, gpus=1)
+    assert load_leg(_leg_folder(tmp_path / "e", gpu_claim), one_gpu, LegSettings()).status == "failed"
+    honest = {**gpu_claim, "gpus": [1]}
+    assert load_leg(_leg_folder(tmp_path / "f", honest), one_gpu, LegSettings()).gpus == [1]

@@ -396,3 +396,21 @@ def test_parse_cli_shows_the_expanded_experiments(tmp_path: Path) -> None:
     result = run_cli("parse", str(bad))
     assert result.returncode == 2
     assert f"{bad}:4: error: sweep.lr is a single value".encode() in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mapping", "key"),
+    [
+        ('sweep: {"lr": [0.1, 0.2], "lr": [0.3]}', "lr"),  # JSON keeps the last one silently
+        ("sweep: {lr: [0.1, 0.2], lr: [0.3]}", "lr"),
+        ('sweep: {1: [a], "1": [b]}', "1"),  # the same flag once both are text
+        ("sweep:\n    lr: [0.1, 0.2]\n    lr: [0.3]", "lr"),
+        ('parameters: {"seed": 1, "seed": 2}', "seed"),
+    ],
+)
+def test_a_key_given_twice_is_said_not_silently_dropped(mapping: str, key: str) -> None:
+    """A brain that merges two sweeps into one mapping lost the first list without a word."""
+    item = f"- goal: g\n  command: python t.py\n  {mapping}\n"
+    out = parse_brain_output(f"<experiments>\n{item}</experiments>\n")
+    said = [w for w in out.warnings if f"{key!r} is given twice" in w.message]
+    assert said and said[0].line in (4, 5, 6)

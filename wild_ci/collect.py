@@ -18,7 +18,7 @@ from pathlib import Path
 
 import git
 
-from . import chart, ledger, report
+from . import chart, gpus, ledger, report, retries
 from .compare import Standing
 from .engines.github.runner import RUNNER
 from .layout import (
@@ -40,6 +40,7 @@ from .specs import (
     ExperimentResult,
     IterationResults,
     IterationSpec,
+    LegSettings,
     Status,
     load_record,
 )
@@ -67,7 +68,7 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
     found = locate_legs(spec, artifacts)
     results = []
     for experiment in spec.experiments:
-        result = load_leg(found.folders.get(experiment.id), experiment)
+        result = load_leg(found.folders.get(experiment.id), experiment, spec.leg)
         if experiment.id in found.problems:  # nothing was read: the layout is in doubt
             result.note = found.problems[experiment.id]
         results.append(result)
@@ -178,10 +179,11 @@ def unknown_artifacts(spec: IterationSpec, artifacts: Path) -> list[str]:
     return [name if SHOWN_NAME.match(name) else "(a name that is not plain text)" for name in found]
 
 
-def load_leg(folder: Path | None, experiment: Experiment) -> ExperimentResult:
+def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings | None = None) -> ExperimentResult:
     """One experiment's result from its leg's artifact folder (None: no artifact of it was found):
-    its result.json checked against the experiment (`ExperimentResult.from_leg_json`), its logs'
-    tails; whatever the folder holds, a result for this experiment and no exception."""
+    its result.json checked against the experiment (`ExperimentResult.from_leg_json`) and, given the
+    iteration's leg settings, against what they allow it (`_beyond_spec`), its logs' tails; whatever
+    the folder holds, a result for this experiment and no exception."""
     stdout_tail = tail(folder / STDOUT_LOG) if folder else ""
     stderr_tail = tail(folder / STDERR_LOG) if folder else ""
     fallback = ExperimentResult(
@@ -211,7 +213,30 @@ def load_leg(folder: Path | None, experiment: Experiment) -> ExperimentResult:
         return fallback
     result = ExperimentResult.from_leg_json(data, experiment)
     result.stdout_tail, result.stderr_tail = stdout_tail, stderr_tail
+    problem = _beyond_spec(result, experiment, leg) if leg is not None else None
+    if problem:
+        result.status = Status.FAILED
+        result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
     return result
+
+
+def _beyond_spec(result: ExperimentResult, experiment: Experiment, leg: LegSettings) -> str | None:
+    """What a leg's result.json claims that the spec never allowed its experiment: more attempts
+    than its retries give, or other GPUs than it asked for (none when GPUs were not managed). The
+    claim is dropped; the experiment wrote that file, so it cannot vouch for its status either."""
+    problems = []
+    allowed = retries.policy_for(experiment.retries, experiment.retry_on, leg).max_attempts
+    if len(result.attempts) > allowed or (allowed == 1 and result.attempts):
+        problems.append(f"{len(result.attempts)} attempts where at most {allowed} are allowed")
+        result.attempts = []
+    asked = gpus.requested(experiment.gpus, leg.gpus_per_experiment)
+    if result.gpus is not None and (asked is None or len(result.gpus) != asked):
+        having = "GPUs were not managed for it" if asked is None else f"it asked for {asked}"
+        problems.append(f"GPUs {', '.join(map(str, result.gpus)) or 'none'} where {having}")
+        result.gpus = result.gpu_wait_s = None
+    if not problems:
+        return None
+    return f"result.json claims {' and '.join(problems)}"
 
 
 def tail(path: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:

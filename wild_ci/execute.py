@@ -183,6 +183,7 @@ def execute(
         parameters=dict(experiment.parameters),
     )
     _write_result(paths, result)
+    _reserve_room(paths)
     paths.stdout.touch()
     paths.stderr.touch()
     if not workdir.is_dir():
@@ -807,7 +808,7 @@ def _finish(
     result.cpu_s = round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3)
     result.stdout_bytes = _size(paths.stdout)
     result.stderr_bytes = _size(paths.stderr)
-    _write_result(paths, result)
+    _write_result(paths, result, final=True)
     code = "-" if exit_code is None else exit_code
     setup_s = (result.environment or {}).get("seconds")
     setup = f" setup={setup_s}s" if isinstance(setup_s, (int, float)) else ""
@@ -815,11 +816,44 @@ def _finish(
     return result
 
 
-def _write_result(paths: LegPaths, result: ExperimentResult) -> None:
-    data = result.to_json()
+def _write_result(paths: LegPaths, result: ExperimentResult, final: bool = False) -> None:
+    """result.json, replaced whole. The final one must be written even when the experiment's logs
+    filled the disk (retries keep every attempt's): then the reserve is given up for it."""
+    text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"
     temporary = paths.result.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        if not final or not _release_reserve(paths):
+            raise
+        temporary.write_text(text, encoding="utf-8")
     temporary.replace(paths.result)
+    if final:
+        _release_reserve(paths)
+
+
+RESERVE_FILE = ".result-reserve"  # room kept on the leg's disk for its final result.json
+RESERVE_BYTES = 256 * 1024
+
+
+def _reserve_room(paths: LegPaths) -> None:
+    """Take RESERVE_BYTES of the disk before the experiment can fill it (best effort)."""
+    with contextlib.suppress(OSError), (paths.out / RESERVE_FILE).open("wb") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, RESERVE_BYTES)
+        except (AttributeError, OSError):  # no fallocate here (macOS, some file systems): write it
+            handle.write(bytes(RESERVE_BYTES))
+
+
+def _release_reserve(paths: LegPaths) -> bool:
+    """Give the reserved room back; whether there was any."""
+    try:
+        (paths.out / RESERVE_FILE).unlink()
+    except OSError:
+        return False
+    return True
 
 
 def _size(path: Path) -> int:

@@ -22,12 +22,17 @@ Only the standard library (and errors.py) is imported: every leg loads this modu
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import os
 import random
 import shutil
 import signal
+import socket
+import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,12 +107,17 @@ def parse_nvidia_smi(text: str) -> tuple[Gpu, ...]:
     gpus = []
     for line in text.splitlines():
         parts = [part.strip() for part in line.split(",")]
-        if not parts[0].isdigit():
+        if not _digits(parts[0]):
             continue
         parts += [""] * (5 - len(parts))
         uuid = parts[1] if parts[1].startswith(("GPU-", "MIG-")) else None
         gpus.append(Gpu(int(parts[0]), uuid, _number(parts[2]), _number(parts[3]), _number(parts[4])))
     return tuple(gpus)
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also says yes to `²`, which `int` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def _number(text: str) -> float | None:
@@ -149,7 +159,7 @@ def query_nvidia_smi(timeout_s: float = NVIDIA_SMI_TIMEOUT_S) -> Reading:
 def parse_ids(text: str, name: str) -> list[int]:
     """GPU numbers separated by commas (`0,1,3`), as `WILD_CI_GPUS` holds them."""
     parts = [part.strip() for part in text.split(",")]
-    if not all(part.isdigit() for part in parts) or len(set(parts)) != len(parts):
+    if not all(_digits(part) for part in parts) or len(set(parts)) != len(parts):
         raise GpuSettingError(
             f"{name}={text!r} is not a list of GPU numbers separated by commas (e.g. 0,1), each once",
             hint=f"fix or unset {name}",
@@ -163,7 +173,7 @@ def visible_ids(value: str, known: Sequence[Gpu]) -> tuple[list[int], str | None
     GPU (CUDA ignores the rest); an empty value hides every GPU. Also what was cut, for the notes."""
     ids: list[int] = []
     for entry in (part.strip() for part in value.split(",")) if value.strip() else ():
-        if entry.isdigit() and (not known or int(entry) in {gpu.index for gpu in known}):
+        if _digits(entry) and (not known or int(entry) in {gpu.index for gpu in known}):
             ids.append(int(entry))
             continue
         matches = [
@@ -231,29 +241,101 @@ def lock_root(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "wild-ci" / "gpu-locks"
 
 
-def try_lock(root: Path, gpu: int, holder: str) -> IO[str] | None:
+class Lock:
+    """One GPU's lock as a leg holds it: the open lock file (its flock) and, on Linux, a socket
+    bound to the GPU's name in the abstract namespace. Closing it releases both."""
+
+    def __init__(self, handle: IO[str], guard: socket.socket | None = None) -> None:
+        self.handle = handle
+        self.guard = guard
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.handle.close()
+        if self.guard is not None:
+            with contextlib.suppress(OSError):
+                self.guard.close()
+
+
+_OPEN_FLAGS = os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+LOCK_FILE_MODE = 0o666  # a folder shared by the runners of several users: each may lock every file
+
+
+def _open_lock_file(path: Path) -> tuple[IO[str], bool]:
+    """The lock file, opened without following a symbolic link (a link planted where a lock file
+    goes must not make a leg truncate what it points to), and only if it is a regular file; read
+    and write, or read only when that is all this user may (another user's file: flock needs no
+    more). Also whether it may be written."""
+    try:
+        fd, writable = os.open(path, os.O_RDWR | _OPEN_FLAGS, LOCK_FILE_MODE), True
+    except PermissionError:
+        fd, writable = os.open(path, os.O_RDONLY | _OPEN_FLAGS, LOCK_FILE_MODE), False
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if status.st_uid == os.geteuid() and stat.S_IMODE(status.st_mode) != LOCK_FILE_MODE:
+            with contextlib.suppress(OSError):  # the umask narrowed it: others could not open it
+                os.fchmod(fd, LOCK_FILE_MODE)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "r+" if writable else "r", encoding="utf-8"), writable
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _guard(root: Path, gpu: int) -> socket.socket | None:
+    """A second hold on the GPU that no file operation can undo: a Unix socket bound to a name in
+    Linux's abstract namespace, one per (lock folder, GPU). An experiment that deletes the lock
+    files (cleaning ~/.cache) would otherwise let the next leg lock a new file of the same name and
+    take a GPU that is in use. The kernel frees the name when the socket is closed or its process
+    ends, as it does the flock. Raises BlockingIOError when another leg holds the name; None where
+    there is no abstract namespace (not Linux) or no Unix socket may be made."""
+    if not sys.platform.startswith("linux"):
+        return None
+    folder = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:32]
+    try:
+        guard = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError:
+        return None
+    try:
+        guard.bind(f"\0wild-ci-gpu-lock/{folder}/{gpu}")
+    except OSError as exc:
+        guard.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise BlockingIOError(errno.EADDRINUSE, "held") from exc
+        return None
+    return guard
+
+
+def try_lock(root: Path, gpu: int, holder: str) -> Lock | None:
     """GPU `gpu`'s lock, or None when another process holds it.
 
     The lock is an `fcntl.flock` on `gpu-<n>.lock`, held by the open file: the kernel releases it
     when the file is closed or its process ends, however it ends (SIGKILL, a crash, a runner that
-    vanished), so a dead leg never keeps a GPU. The descriptor is not inheritable (Python's
-    default), so a process the experiment leaves behind does not hold the lock either. The file
-    holds the holder's description, for messages only: the lock is the flock, not the text."""
-    handle = (root / f"gpu-{gpu}.lock").open("a+", encoding="utf-8")
+    vanished), so a dead leg never keeps a GPU. The descriptor is not inheritable, so a process the
+    experiment leaves behind does not hold the lock either. The folder is made again if it was
+    removed, and a lock file removed while its GPU is held does not free the GPU (`_guard`). The
+    file holds the holder's description, for messages only: the lock is the flock, not the text."""
+    root.mkdir(parents=True, exist_ok=True)
+    handle, writable = _open_lock_file(root / f"gpu-{gpu}.lock")
+    guard = None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        guard = _guard(root, gpu)
     except BlockingIOError:
         handle.close()
         return None
     except BaseException:
         handle.close()
         raise
-    with contextlib.suppress(OSError):
-        handle.seek(0)
-        handle.truncate()
-        handle.write(holder)
-        handle.flush()
-    return handle
+    if writable:
+        with contextlib.suppress(OSError):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder)
+            handle.flush()
+    return Lock(handle, guard)
 
 
 @dataclass
@@ -262,7 +344,7 @@ class Allocation:
 
     ids: list[int]
     waited_s: float = 0.0
-    handles: list[IO[str]] = field(default_factory=list, repr=False)
+    handles: list[Lock] = field(default_factory=list, repr=False)
 
     def variables(self) -> dict[str, str]:
         """The experiment's view: only its GPUs, numbered as nvidia-smi numbers them (PCI order)."""
@@ -286,7 +368,7 @@ class Allocation:
 class _Round:
     """What one try found: the GPUs it got, and why it did not get more."""
 
-    taken: list[tuple[int, IO[str]]] = field(default_factory=list)
+    taken: list[tuple[int, Lock]] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # locked by another leg
     busy: list[int] = field(default_factory=list)  # memory in use by another process
     measured: bool = False  # nvidia-smi was asked

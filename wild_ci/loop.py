@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ PROMPT_TEMPLATE = "loop-prompt.md.j2"
 BEST_SHOWN = 30  # metrics listed under "best results so far"
 HISTORY_SHOWN = 30  # earlier iterations listed, the latest ones
 BRAIN_GRACE_S = 5.0  # after Ctrl-C, for the brain's process group to end before it is killed
+BRAIN_LINGER_S = 2.0  # after the brain exits, for the rest of its stdout (a child may hold the pipe)
 
 
 class BrainFailed(PipelineError):
@@ -346,8 +348,9 @@ def ask_brain(command: str, prompt: str, cwd: Path, limit: int) -> BrainReply:
     writer = threading.Thread(target=_feed, args=(process.stdin, prompt.encode("utf-8")), daemon=True)
     try:
         writer.start()
-        output, total = _read_bounded(process.stdout, limit)
+        output, total = _read_bounded(process, limit)
         process.wait()
+        _end_leftovers(process)  # a child that outlived the brain in its group (it held stdout, or not)
         writer.join(1.0)  # still writing: something the brain left holds its stdin; not our wait
     except BaseException:  # Ctrl-C or SIGTERM: no brain is left behind
         _end_group(process)
@@ -365,14 +368,41 @@ def _feed(stdin: IO[bytes], prompt: bytes) -> None:
         stdin.close()
 
 
-def _read_bounded(stream: IO[bytes], limit: int) -> tuple[bytes, int]:
+def _read_bounded(process: subprocess.Popen[bytes], limit: int) -> tuple[bytes, int]:
+    """The brain's stdout to its end, keeping at most `limit` + 1 bytes. The end is EOF, or
+    BRAIN_LINGER_S after the brain exited: a child it left behind may hold the pipe open (a daemon,
+    `cmd &`) and would otherwise hold the turn until it ends, if ever."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
     kept = bytearray()
     total = 0
-    while chunk := stream.read(1 << 16):
+    deadline: float | None = None
+    while True:
+        if deadline is None and process.poll() is not None:
+            deadline = time.monotonic() + BRAIN_LINGER_S
+        wait = 0.2 if deadline is None else max(0.0, deadline - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
         total += len(chunk)
         if len(kept) <= limit:
             kept += chunk[: limit + 1 - len(kept)]
     return bytes(kept), total
+
+
+def _end_leftovers(process: subprocess.Popen[bytes]) -> None:
+    """What the brain left running in its process group, once it has exited: SIGTERM, then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.5 if sig == signal.SIGTERM else 0)
 
 
 def _end_group(process: subprocess.Popen[bytes]) -> None:

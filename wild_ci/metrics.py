@@ -74,19 +74,41 @@ def kind_of(name: str, declared: Mapping[str, Direction] | None = None) -> Metri
 
 
 def measured(result: ExperimentResult, parameter_names: Collection[str] = ()) -> dict[str, float]:
-    """The experiment's metrics that are measurements: its metrics.json without its own parameters
-    and without `parameter_names` — the parameters of any experiment compared with it (a baseline
-    that leaves `lr` at its default and echoes it is not ranked on `lr` beside a sweep over it)."""
+    """The experiment's metrics that are measurements: its metrics.json without the parameters it
+    echoes (`echoes`) and without `parameter_names`, the echoed parameters of the experiments it is
+    compared with (a baseline that leaves `lr` at its default and echoes it is not ranked on `lr`
+    beside a sweep over it). A metric merely named like a parameter — `--loss=mse` beside a measured
+    `loss` of 0.31 — stays a metric."""
+    echoed = echoes(result)
     return {
         name: value
         for name, value in result.metrics.items()
-        if name not in result.parameters and name not in parameter_names
+        if name not in echoed and name not in parameter_names
     }
 
 
+def echoes(result: ExperimentResult) -> set[str]:
+    """The parameters the experiment wrote back into its metrics.json, with the value it was given."""
+    return {
+        name
+        for name, value in result.metrics.items()
+        if name in result.parameters and _same_value(result.parameters[name], value)
+    }
+
+
+def _same_value(given: Any, reported: Any) -> bool:
+    """`20` given and `20.0` reported (or `"0.01"` and `0.01`) are the same value."""
+    if given == reported:
+        return True
+    try:
+        return float(given) == float(reported)
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def parameter_names(iterations: Iterable[IterationResults]) -> frozenset[str]:
-    """Every parameter name of the experiments of `iterations`: never ranked as a metric there."""
-    return frozenset(name for results in iterations for r in results.experiments for name in r.parameters)
+    """The parameter names some experiment of `iterations` echoes: never ranked there."""
+    return frozenset(name for results in iterations for r in results.experiments for name in echoes(r))
 
 
 def ran_with(result: ExperimentResult, name: str) -> Any | None:

@@ -350,6 +350,7 @@ def _read_block(text: str, lines: _LineIndex, tag: _Tag, out: BrainOutput, limit
         reject(out, None, line, [Diagnostic(line, message)])
         return
     for item, item_node in pairs:
+        _warn_repeated_keys(item_node, at, out)
         _prefer_json_parameters(item, item_node, content)
         add_item(item, at(item_node.start_mark), _key_lines(item_node, at), out, limits)
 
@@ -398,6 +399,36 @@ def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
                 continue
             if isinstance(parsed, dict):
                 item[key.value] = parsed
+
+
+REPEATABLE_MAPPINGS = ("parameters", "sweep", "env")  # an item's mappings whose keys are checked too
+
+
+def _warn_repeated_keys(node: yaml.Node, at: Callable[[yaml.Mark], int], out: BrainOutput) -> None:
+    """YAML and JSON keep the last of a repeated key without a word; a brain that merged two sweeps
+    would lose the first list of values silently. Each repeat (of an item's key, or of a key of its
+    parameters, sweep or env, compared as the text they become) is a warning on its line."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    mappings = [("", node)] + [
+        (f"{key.value}.", value)
+        for key, value in node.value
+        if key.value in REPEATABLE_MAPPINGS and isinstance(value, yaml.MappingNode)
+    ]
+    for prefix, mapping in mappings:
+        seen: set[str] = set()
+        for key, _value in mapping.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else None
+            if name is None:
+                continue
+            if name in seen:
+                message = (
+                    f"{prefix}{name!r} is given twice; the last one was used"
+                    if prefix
+                    else (f"{name!r} is given twice; the last one was used")
+                )
+                out.warnings.append(Diagnostic(at(key.start_mark), message))
+            seen.add(name)
 
 
 def _key_lines(node: yaml.Node, at: Callable[[yaml.Mark], int]) -> dict[str, int]:

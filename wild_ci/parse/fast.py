@@ -53,6 +53,8 @@ def read_canonical(content: str, first_line: int) -> list[tuple[dict[str, Any], 
             elif base is None or indent != base + 2 or not items:
                 return None
             values, _line, key_lines = items[-1]
+            if match["key"] in values:
+                return None  # a repeated key: YAML's reading says so (blocks._warn_repeated_keys)
             values[match["key"]] = _value(match["value"])
             key_lines[match["key"]] = first_line + offset
     except _NotCanonical:
@@ -88,4 +90,12 @@ def _refuse(text: str) -> Any:
     raise _NotCanonical
 
 
-_DECODER = json.JSONDecoder(parse_float=_decimal, parse_constant=_refuse)
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, unless a key repeats (JSON keeps the last one silently; YAML's reading warns)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _NotCanonical
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_decimal, parse_constant=_refuse, object_pairs_hook=_object)

@@ -217,13 +217,14 @@ def _gpus(value: Any, key: str, error: ErrorFn) -> int | None:
     if value is None:
         return None
     number = value.strip() if isinstance(value, str) else value
-    if isinstance(number, str) and number.isdigit():
-        number = int(number)
+    if isinstance(number, str) and number.isascii() and number.isdigit():
+        number = int(number) if len(number) <= 6 else MAX_GPUS + 1  # int() refuses 4,301 digits
     if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-        error(key, f"'gpus' must be a whole number of GPUs (0, 1, 2, …), not {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:39] + "…"
+        error(key, f"'gpus' must be a whole number of GPUs (0, 1, 2, …), not {shown}")
         return None
     if number > MAX_GPUS:
-        error(key, f"'gpus' asks for {number} GPUs; at most {MAX_GPUS}")
+        error(key, f"'gpus' asks for {number if number < 10**6 else 'millions of'} GPUs; at most {MAX_GPUS}")
         return None
     return number
 

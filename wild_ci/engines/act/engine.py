@@ -15,6 +15,7 @@ The workflow is GitHub's, word for word (act's `--local-repository` swaps an act
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
@@ -48,10 +49,16 @@ class ActEngine:
 
 
 def default_parallelism(spec: IterationSpec) -> int:
-    """Legs at once under act: one per core, plus one per leg that asks for GPUs (up to
-    GPU_LEG_SLOTS), which spends most of its slot waiting for a GPU or waiting on one."""
+    """Legs at once under act: one per core, plus one per leg that asks for GPUs, which spends most
+    of its slot waiting for a GPU or waiting on one — but no more such slots than this machine has
+    GPUs (nor GPU_LEG_SLOTS): a sweep of 100 one-GPU legs on a 2-GPU machine would otherwise start
+    66 legs at once, 64 of them setting up environments only to wait."""
     gpu_legs = sum(1 for e in spec.experiments if gpus.requested(e.gpus, spec.leg.gpus_per_experiment))
-    return (os.cpu_count() or 1) + min(gpu_legs, GPU_LEG_SLOTS)
+    extra = min(gpu_legs, GPU_LEG_SLOTS)
+    if extra:
+        with contextlib.suppress(gpus.GpuSettingError):  # submit said so; the legs will say it again
+            extra = min(extra, len(gpus.detect_pool(spec.leg.gpu_pool).ids))
+    return (os.cpu_count() or 1) + extra
 
 
 GPU_LEG_SLOTS = 64  # beyond this, GPU legs that wait may take cores' slots (set max_parallel)

@@ -3,10 +3,10 @@ runs this file as a script (`python -I -S watchdog.py GRACE`), without the packa
 
 act runs each step as a process of a session of its own (its own `setsid`), so neither act's
 process group nor its session holds the legs: the tree below act, walked in /proc, does. The gentle
-signal (SIGTERM) goes to act and to its direct children, the steps — each leg's executor then ends
-its experiment (it is a child subreaper) and records it `cancelled` with its partial logs; what is
-left of the tree after the grace, or once act and the steps are gone (nothing would end it then), is
-killed.
+signal (SIGTERM) goes to act's direct children, the steps, first — each leg's executor then ends
+its experiment (it is a child subreaper) and records it `cancelled` with its partial logs — and to
+act once they have ended (act kills its steps at once when it is signalled); what is left of the
+tree after the grace, or once act and the steps are gone (nothing would end it then), is killed.
 
 The watchdog: wild-ci starts it before act, in a session of its own (a terminal's Ctrl-C or hang-up
 does not reach it), with a pipe on its stdin whose write end only wild-ci holds, and writes act's pid
@@ -73,9 +73,23 @@ def end_tree(
     if `at_once()` turns true), then SIGKILL to every process of the tree still alive."""
     table = _processes()
     seen = _tree(root, table)
-    gentle = {pid: start for pid, start in seen.items() if pid == root or table[pid][0] == root}
-    _signal_all(gentle, table, signal.SIGTERM)
     deadline = time.monotonic() + grace
+    # The steps first, act only once they have ended (or the grace is half spent): act answers
+    # SIGTERM by killing its steps at once, so a leg signalled together with act never recorded its
+    # experiment, and the experiment never got its SIGTERM (a checkpoint on SIGTERM never ran).
+    steps = {pid: start for pid, start in seen.items() if pid != root and table[pid][0] == root}
+    _signal_all(steps, table, signal.SIGTERM)
+    halfway = time.monotonic() + grace / 2
+    while time.monotonic() < halfway and not at_once():
+        reap()
+        table = _processes()
+        if not any(table.get(pid, (0, ""))[1] == start for pid, start in steps.items()):
+            break
+        time.sleep(0.1)
+    table = _processes()
+    seen.update(_tree(root, table))
+    gentle = {pid: start for pid, start in seen.items() if pid == root or table.get(pid, (0, ""))[0] == root}
+    _signal_all(gentle, table, signal.SIGTERM)
     while True:
         reap()
         table = _processes()
