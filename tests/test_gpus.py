@@ -553,6 +553,10 @@ def test_old_experiments_json_and_leg_settings_still_load() -> None:
         leg=LegSettings(gpus_per_experiment=1, gpu_pool=(0, 2)),
     ).to_json())))  # fmt: skip
     assert again.leg == LegSettings(gpus_per_experiment=1, gpu_pool=(0, 2))
+    newer = IterationSpec.from_json(
+        {"session": "s", "iteration": 1, "project_root": "/p", "leg": {"setup": "none", "from_the_future": 1}}
+    )
+    assert newer.leg.setup == "none"  # a newer wild-ci's setting is left out, not a damaged record
 
 
 # --- the run: parallelism, timeouts, progress -----------------------------------------------------

@@ -233,6 +233,12 @@ class LegSettings:
     gpu_pool: tuple[int, ...] | None = None
     gpu_busy_percent: float = 10.0
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LegSettings:
+        """A newer wild-ci's settings this one does not know are left out, not a damaged record."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
     def __post_init__(self) -> None:  # experiments.json holds lists where these are tuples
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
         if self.gpu_pool is not None:
@@ -313,7 +319,7 @@ class IterationSpec:
             warnings=[Diagnostic.from_json(w) for w in data.get("warnings", [])],
             invalid=[InvalidItem.from_json(i) for i in data.get("invalid", [])],
             default_timeout_s=int(data.get("default_timeout_s", DEFAULT_TIMEOUT_S)),
-            leg=LegSettings(**data.get("leg", {})),
+            leg=LegSettings.from_json(data.get("leg", {})),
             left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
             submodules=[str(path) for path in data.get("submodules", [])],
             metric_directions=_directions(data.get("metric_directions")),
