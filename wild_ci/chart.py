@@ -399,10 +399,11 @@ def _axis_note(mpl: Any, axis: Any, text: str) -> None:
     _label(mpl, axis, 0.5, 0, text, (0, -14), fontsize=FONT - 1.5, color="#607d8b", ha="center", va="top")
 
 
-def _plain_numbers(mpl: Any, axis: Any) -> None:
-    """Tick labels as the numbers themselves: no `+9.4e-1` offset above a zoomed axis."""
+def _plain_numbers(mpl: Any, axis: Any, powers: tuple[int, int] = (-4, 6)) -> None:
+    """Tick labels as the numbers themselves: no `+9.4e-1` offset above a zoomed axis. `powers`:
+    outside 10**low…10**high the ticks are scaled, with a `1e-4` at the axis's end."""
     formatter = mpl.ticker.ScalarFormatter(useOffset=False)
-    formatter.set_powerlimits((-4, 6))
+    formatter.set_powerlimits(powers)
     axis.set_major_formatter(formatter)
     axis.set_major_locator(mpl.ticker.MaxNLocator(nbins=4))
 
@@ -519,8 +520,9 @@ def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     else:
         axis.xaxis.set_major_locator(mpl.ticker.MaxNLocator(nbins=8, integer=True))
     axis.set_ylim(low, high)
-    _plain_numbers(mpl, axis.yaxis)
+    # on a y axis a `1e-4` would sit over the panel's title; its long labels stack without harm
+    _plain_numbers(mpl, axis.yaxis, (-7, 7))
     iteration, experiment = progress.best_at
     text = best_text(progress.best[-1], ys)
-    where = f"reached in iteration {iteration} by {_id_label(experiment, 40)}"
+    where = f"reached in iteration {iteration} by {_id_label(experiment, 28)}"  # fits the panel
     _title(mpl, axis, f"best so far: {text}", where, GOOD)
