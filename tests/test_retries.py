@@ -73,6 +73,15 @@ def test_retries_and_retry_on_are_read() -> None:
     assert Experiment.from_json(json.loads(json.dumps(experiment.to_json()))) == experiment
 
 
+def test_a_signal_or_timeout_written_in_another_case_is_still_one() -> None:
+    """`sigsegv` was silently a regular expression matched against the output (found by an attack)."""
+    out = parse_brain_output(brain("  retries: 1\n  retry_on: [sigsegv, Timeout, SigKill]\n"))
+    assert out.ok, out.errors
+    assert out.experiments[0].retry_on == ["SIGSEGV", "timeout", "SIGKILL"]
+    refused = parse_brain_output(brain("  retries: 1\n  retry_on: [sigfoo]\n"))
+    assert "sigfoo is not a signal name" in refused.errors[0].message
+
+
 def test_left_out_they_take_the_configured_defaults() -> None:
     [experiment] = parse_brain_output(brain("")).experiments
     assert (experiment.retries, experiment.retry_on) == (None, None)

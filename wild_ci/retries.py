@@ -129,10 +129,11 @@ def _entry(entry: Any) -> tuple[int | str | None, str | None]:
         return None, "has an empty entry"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         return None, f"entry {_shown(text)} must be one line without control characters"
-    if text == TIMEOUT:
-        return text, None
-    if re.fullmatch(r"SIG[A-Z0-9]+", text):
-        return (text, None) if text in SIGNALS else (None, f"{text} is not a signal name (e.g. SIGKILL)")
+    if text.lower() == TIMEOUT:  # `Timeout`, `sigsegv`: what the writer meant, not a pattern
+        return TIMEOUT, None
+    if re.fullmatch(r"SIG[A-Z0-9]+", text, re.IGNORECASE):
+        name = text.upper()
+        return (name, None) if name in SIGNALS else (None, f"{text} is not a signal name (e.g. SIGKILL)")
     if len(text) > MAX_PATTERN_CHARS:
         return None, f"pattern {_shown(text)} is longer than {MAX_PATTERN_CHARS} characters"
     try:
