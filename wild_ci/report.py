@@ -134,7 +134,8 @@ def gpus_text(result: ExperimentResult) -> str:
     if not result.gpus:
         return ""
     ids = ", ".join(str(i) for i in result.gpus)
-    waited = f" (waited {duration(result.gpu_wait_s)} for them)" if (result.gpu_wait_s or 0) >= 0.05 else ""
+    them = "them" if len(result.gpus) != 1 else "it"
+    waited = f" (waited {duration(result.gpu_wait_s)} for {them})" if (result.gpu_wait_s or 0) >= 0.05 else ""
     return f"GPU{'s' * (len(result.gpus) != 1)}: {ids}{waited}"
 
 
