@@ -36,7 +36,7 @@ def iteration(
 
 def test_all_experiments_are_shown_when_they_fit() -> None:
     results = iteration(1, {"a": {"loss": 3.0}, "b": {"loss": 1.0}, "c": {}})
-    assert chart.best_ids(results, "loss", 25) == ["a", "b"]
+    assert [p.id for p in chart.iteration_points(results, kind_of("loss"), 25)] == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,8 @@ def test_all_experiments_are_shown_when_they_fit() -> None:
 )
 def test_the_best_are_kept_in_the_brains_order(name: str, expected: list[str]) -> None:
     results = iteration(1, {f"e{n:02d}": {name: float(n)} for n in range(1, 100)})
-    assert chart.best_ids(results, name, 3) == expected  # loss: lower is better; acc: higher
+    shown = [p.id for p in chart.iteration_points(results, kind_of(name), 3)]
+    assert shown == expected  # loss: lower is better; acc: higher
 
 
 def test_parameters_echoed_into_metrics_are_never_plotted() -> None:

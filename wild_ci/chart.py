@@ -213,13 +213,6 @@ def _best_ids(points: list[tuple[str, float]], kind: MetricKind, limit: int) -> 
     return {i for i, _ in ranked[:limit]}
 
 
-def best_ids(
-    results: IterationResults, name: str, limit: int, declared: Mapping[str, Direction] | None = None
-) -> list[str]:
-    """The experiments a chart of `name` shows, in the brain's order (see `iteration_points`)."""
-    return [p.id for p in iteration_points(results, kind_of(name, declared), limit)]
-
-
 def value_range(values: Sequence[float], room: float = 0.12) -> tuple[float, float]:
     """An axis range around the values with a margin of `room` of their spread on each side — never
     from zero unless the values are near it. Equal values get a small range of their own."""

@@ -345,12 +345,6 @@ def session_results(repo: git.Repo, session: str) -> list[IterationResults]:
     return _results_of(repo, tip, ledger.iterations_at(repo, tip))
 
 
-def previous_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
-    """The latest earlier iteration with results, to compare metrics with."""
-    earlier = earlier_results(repo, rev, iteration)
-    return earlier[-1] if earlier else None
-
-
 def commit_message(results: IterationResults) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in results.counts().items())
     return f"wild: results of {results.session} iteration {results.label} [skip ci]\n\n{counts}\n"

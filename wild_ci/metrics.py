@@ -165,8 +165,3 @@ def format_value(value: Any, limit: int = 40) -> str:
     else:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def lower_is_better(name: str, declared: Mapping[str, Direction] | None = None) -> bool:
-    """Whether `name` improves downwards (declared, else guessed): for callers that need only that."""
-    return kind_of(name, declared).lower_is_better

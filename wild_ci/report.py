@@ -138,13 +138,6 @@ def gpus_text(result: ExperimentResult) -> str:
     return f"GPU{'s' * (len(result.gpus) != 1)}: {ids}{waited}"
 
 
-def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
-    """The first few metrics, for a table cell."""
-    parts = [f"{one_line(name, 30)}={value:.4g}" for name, value in list(metrics.items())[:shown]]
-    more = len(metrics) - shown
-    return ", ".join(parts) + (f" (+{more})" if more > 0 else "") if parts else ""
-
-
 def marked_metrics(cells: Mapping[str, Cell], standing: Standing, shown: int = 4) -> str:
     """An experiment's measured metrics for one cell (`wild-ci show`): `accuracy ↑ 0.97 ★ 🏆,
     loss ↓? 0.18`, the first `shown`, then `+N more`."""
@@ -213,7 +206,6 @@ def _filters() -> dict[str, object]:
         "exit_text": exit_text,
         "gpus_text": gpus_text,
         "defuse": defuse,
-        "metrics_cell": metrics_cell,
         "attempts_text": attempts_text,
         "parameters_text": parameters_text,
         "value_text": value_text,
@@ -227,14 +219,11 @@ def _filters() -> dict[str, object]:
 
 
 def results_markdown(
-    results: IterationResults,
-    previous: IterationResults | None = None,
-    chart_src: str | None = None,
-    standing: Standing | None = None,
+    results: IterationResults, chart_src: str | None = None, standing: Standing | None = None
 ) -> str:
     """results.md. `standing` (what to compare with: the previous iteration, the session's best so
-    far) defaults to one built from `previous` alone."""
-    standing = standing or Standing.of(results, [previous] if previous else [], complete=False)
+    far) defaults to none known: no changes, no best so far."""
+    standing = standing or Standing.of(results, complete=False)
     cells = standing.cells(results)
     table = wide_table(results, standing, cells)
     best = standing.best[:BEST_SHOWN]
@@ -262,13 +251,12 @@ def comment_body(
     results: IterationResults,
     full_results_url: str,
     limit: int = COMMENT_LIMIT,
-    previous: IterationResults | None = None,
     chart_url: str | None = None,
     standing: Standing | None = None,
 ) -> str:
     """results.md for a pull-request comment: whole when it fits GitHub's limit, else cut at a line
     with a link to the committed file. The first line is the marker that finds it again."""
-    text = results_markdown(results, previous, chart_url, standing)
+    text = results_markdown(results, chart_url, standing)
     if len(text) <= limit:
         return text
     footer = (
