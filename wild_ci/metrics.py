@@ -111,10 +111,14 @@ def parameter_names(iterations: Iterable[IterationResults]) -> frozenset[str]:
     return frozenset(name for results in iterations for r in results.experiments for name in echoes(r))
 
 
-def ran_with(result: ExperimentResult, name: str) -> Any | None:
-    """The value of parameter `name` the experiment ran with: the one it was given, else the one
-    its metrics.json echoed (its default), else None."""
-    return result.parameters.get(name, result.metrics.get(name))
+def ran_with(result: ExperimentResult, name: str, echoed: Collection[str]) -> Any | None:
+    """The value of parameter `name` the experiment ran with: the one it was given, else, when some
+    experiment compared echoes `name` (`echoed`: `parameter_names`), the one its metrics.json gave
+    (its default), else None. A measured metric merely named like another's parameter is no value
+    of that parameter."""
+    if name in result.parameters:
+        return result.parameters[name]
+    return result.metrics.get(name) if name in echoed else None
 
 
 def declared(*sources: Mapping[str, str | Direction]) -> dict[str, Direction]:

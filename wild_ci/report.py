@@ -242,7 +242,7 @@ def results_markdown(
         chart_src=chart_src,
         artifact_name=artifact_name,
         measured=lambda r: measured(r, standing.parameter_names),
-        ran_with=ran_with,
+        ran_with=lambda r, name: ran_with(r, name, standing.parameter_names),
         **_filters(),
     )
 
