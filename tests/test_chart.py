@@ -267,3 +267,15 @@ def test_a_sweeps_ids_keep_the_end_that_tells_them_apart() -> None:
     assert len(set(labels)) == 4 and all(len(label) <= chart.MAX_LABEL for label in labels)
     assert labels[3].endswith("-lr-0-05-epochs-50-seed-1") and labels[3].startswith("epoc…")
     assert chart._id_label("short-id") == "short-id"
+
+
+def test_an_iteration_whose_only_numbers_are_echoed_parameters_is_not_said_to_miss_a_chart(capsys) -> None:
+    """A baseline echoing its default lr beside a run given lr: no metric to plot, so no chart is due
+    (not 'matplotlib is not installed')."""
+    results = iteration(
+        1, {"swept": {"lr": 0.1}, "baseline": {"lr": 0.01}}, parameters={"swept": {"lr": 0.1}}
+    )
+    files = collect.results_files(results)
+    assert not any(name.endswith(".png") for name in files)
+    assert chart.MISSING not in next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    assert "no chart" not in capsys.readouterr().err

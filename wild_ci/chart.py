@@ -27,12 +27,12 @@ import math
 import statistics
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
 from . import lazy
-from .metrics import Direction, MetricKind, kind_of, measured, parameter_names
+from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names
 from .specs import IterationResults, Status
 from .text import visible
 
@@ -152,9 +152,17 @@ def _measured_only(results: IterationResults, parameters: frozenset[str]) -> Ite
     return dataclasses.replace(results, experiments=experiments)
 
 
+def due(results: IterationResults, parameters: Collection[str] = ()) -> bool:
+    """Whether the iteration has a chart to draw: some experiment measured a number that is not one
+    of `parameters` (the echoed parameters of the session, `metrics.parameter_names`), as
+    `chart_data` plots them. Without `parameters` (the session not read yet) it may say yes to an
+    iteration whose only numbers are parameters echoed in an earlier one."""
+    return any(is_number(v) for r in results.experiments for v in measured(r, parameters).values())
+
+
 def preload(results: IterationResults) -> None:
     """Start loading matplotlib when this iteration will have a chart (see `lazy.preload_matplotlib`)."""
-    if any(measured(r) for r in results.experiments) and available():
+    if due(results) and available():
         lazy.preload_matplotlib()
 
 
@@ -177,17 +185,21 @@ def metrics_png(
         return _draw(mpl, charts, _plain(title, 80))
 
 
-def missing_note(results: IterationResults, png: bytes | None) -> str | None:
-    """Why an iteration that measured something has no chart (`png` None: matplotlib is not
-    installed, or could not be loaded), else None."""
-    if png is not None or not any(measured(r) for r in results.experiments):
+def missing_note(
+    results: IterationResults, png: bytes | None, parameters: Collection[str] = ()
+) -> str | None:
+    """Why an iteration with a chart `due` has none (`png` None: matplotlib is not installed, or
+    could not be loaded), else None."""
+    if png is not None or not due(results, parameters):
         return None
     return MISSING
 
 
-def warn_missing(results: IterationResults, png: bytes | None) -> str | None:
+def warn_missing(
+    results: IterationResults, png: bytes | None, parameters: Collection[str] = ()
+) -> str | None:
     """`missing_note`, also said on stderr: a missing chart is never silent."""
-    note = missing_note(results, png)
+    note = missing_note(results, png, parameters)
     if note:
         print(f"wild-ci: warning: {note}", file=sys.stderr)
     return note
@@ -201,7 +213,7 @@ def _values(results: IterationResults, name: str) -> list[tuple[str, float, bool
     found = []
     for r in results.experiments:
         value = measured(r).get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if value is not None and is_number(value):
             found.append((r.id, float(value), r.status == Status.SUCCEEDED))
     return found
 

@@ -281,7 +281,7 @@ def results_files(
         results, history, declared_for([*history, results], declared) if declared else None
     )
     png = chart.metrics_png(results, history, standing.declared)
-    missing = chart.warn_missing(results, png)
+    missing = chart.warn_missing(results, png, standing.parameter_names)
     if missing and missing not in results.notes:
         results = dataclasses.replace(results, notes=[*results.notes, missing])
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
