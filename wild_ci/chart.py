@@ -6,7 +6,7 @@ best one marked. Right: the session's best so far — a step line of the best va
 iteration (succeeded experiments only), every iteration's values as faint dots behind it, on
 whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04).
 
-Only measurements are plotted: a metrics.json key that is one of the experiment's parameters (`lr`
+Only measurements are plotted: a metrics.json key that echoes a parameter with its value (`lr`
 echoed by the script) is not a metric (`metrics.measured`); which way a metric improves is the
 declared one (config `metrics:`), else guessed from the name and marked "(guessed)".
 
@@ -132,8 +132,8 @@ def chart_data(
     declared: Mapping[str, Direction] | None = None,
 ) -> list[MetricChart]:
     """What the chart shows, metric by metric: this iteration's points and the session's progress
-    (`history`: the earlier iterations with results, oldest first). A name that is a parameter of
-    any of their experiments is not a metric anywhere in the chart (`metrics.measured`)."""
+    (`history`: the earlier iterations with results, oldest first). A parameter that any of their
+    experiments echoes is not a metric anywhere in the chart (`metrics.parameter_names`)."""
     names = parameter_names([*history, results])
     results, history = _measured_only(results, names), [_measured_only(h, names) for h in history]
     charts = []

@@ -2,8 +2,10 @@
 
 An experiment's `metrics.json` often echoes its hyperparameters beside what it measured
 (`{"lr": 0.01, "accuracy": 0.97}`). Ranking `lr` as if higher were better misleads the researcher
-and the brain, so a key that is one of the experiment's own parameters (its `parameters`, sweep
-values included) is a parameter, never a metric. Which way a metric improves comes from the
+and the brain, so a key that echoes one of the experiment's own parameters (its `parameters`, sweep
+values included) with the value it was given is a parameter, never a metric (`echoes`), and so is
+that name in every experiment compared with it (`parameter_names`); a metric merely named like a
+parameter (`--loss=mse` beside a measured `loss`) stays a metric. Which way a metric improves comes from the
 project's config (`metrics: {accuracy: max, loss: min}`) when it says so, else it is guessed from the
 name (loss, error, time… go down; the rest up) and marked as guessed wherever it is shown.
 
