@@ -308,8 +308,7 @@ def _id_label(experiment_id: str, limit: int = MAX_LABEL) -> str:
 
 
 def _direction(kind: MetricKind) -> str:
-    way = "lower is better" if kind.lower_is_better else "higher is better"
-    return f"{kind.direction.arrow} {way}" + (" (guessed)" if kind.guessed else "")
+    return f"{kind.direction.arrow} {kind.way}" + (" (guessed)" if kind.guessed else "")
 
 
 # --- the drawing ------------------------------------------------------------------------------------

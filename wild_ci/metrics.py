@@ -59,6 +59,11 @@ class MetricKind:
         return min(values) if self.lower_is_better else max(values)
 
     @property
+    def way(self) -> str:
+        """`higher is better` / `lower is better`, as every report words it."""
+        return f"{'lower' if self.lower_is_better else 'higher'} is better"
+
+    @property
     def label(self) -> str:
         """`↑` / `↓`, with `?` when guessed from the name (the config can declare it)."""
         return self.direction.arrow + ("?" if self.guessed else "")
@@ -134,10 +139,10 @@ def declared(*sources: Mapping[str, str | Direction]) -> dict[str, Direction]:
     return merged
 
 
-def recorded(iterations: Iterable[Any]) -> dict[str, Direction]:
+def recorded(iterations: Iterable[IterationResults]) -> dict[str, Direction]:
     """The directions the iterations were submitted with (each results.json keeps the config's
     `metrics:` of its spec), the latest winning."""
-    return declared(*(getattr(results, "metric_directions", {}) for results in iterations))
+    return declared(*(results.metric_directions for results in iterations))
 
 
 def is_number(value: object) -> bool:

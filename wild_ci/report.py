@@ -374,8 +374,7 @@ def best_lines(standing: Standing) -> list[str]:
     lines = []
     for line in standing.best[:BEST_IN_CONTEXT]:
         kind = line.kind
-        way = ("higher" if kind.direction.value == "max" else "lower") + " is better"
-        way += ", guessed from the name" if kind.guessed else ""
+        way = kind.way + (", guessed from the name" if kind.guessed else "")
         text = (
             f"{kind.name} ({way}): {line.best.value:.6g} in {run_text(line.best, 120)}; "
             f"{this_iteration_text(line)}"
