@@ -119,6 +119,12 @@ def loop_prompt_file(repo: _Repository, session: str, label: str) -> Path:
     return Path(repo.common_dir) / "wild-ci" / "loop" / session / f"{label}.prompt.md"
 
 
+def run_lock_file(repo: _Repository, session: str) -> Path:
+    """Held (flock) by the local run of `session` (`wild-ci run`), and by its watchdog while that
+    ends what a dead run left: one local run per session at a time."""
+    return Path(repo.common_dir) / "wild-ci" / "locks" / f"{session}.lock"
+
+
 def loop_lock_file(repo: _Repository, session: str) -> Path:
     """Held (flock) by the `wild-ci loop` that drives `session`: one loop per session at a time."""
     return Path(repo.common_dir) / "wild-ci" / "loop" / f"{session}.lock"

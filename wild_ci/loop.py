@@ -14,7 +14,6 @@ committed at HEAD, so a brain that edits the working tree cannot rewrite its own
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import select
 import signal
@@ -30,7 +29,7 @@ from typing import IO, TextIO
 import git
 import jinja2
 
-from . import collect, generate, leaderboard, ledger, report
+from . import collect, generate, leaderboard, ledger, locks, report
 from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
@@ -183,27 +182,14 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
 def loop_lock(repo: git.Repo, session: str) -> Iterator[None]:
     """One loop per session: a second `wild-ci loop` on it is refused before it asks its brain (a
     paid call whose answer could not be run). An flock, so it ends with its holder, however it ends."""
-    path = loop_lock_file(repo, ledger.validate_session(session))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise LoopBusy(
-                f"another wild-ci loop is driving session {session!r} ({holder})",
-                hint="wait for it, stop it (Ctrl-C), or use another --session",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
+    try:
+        with locks.pid_lock(loop_lock_file(repo, ledger.validate_session(session))):
             yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
+    except locks.Held as held:
+        raise LoopBusy(
+            f"another wild-ci loop is driving session {session!r} ({held.holder})",
+            hint="wait for it, stop it (Ctrl-C), or use another --session",
+        ) from None
 
 
 def say(out: TextIO, text: str) -> None:
