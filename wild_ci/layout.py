@@ -66,6 +66,7 @@ STDERR_LOG = "stderr.log"
 SETUP_LOG = "setup.log"
 RESULT_FILE = "result.json"  # one experiment's result, written by the leg
 RESULT_MARKER = "wild-ci: experiment"  # starts the line a leg prints when its experiment ends
+RESERVE_FILE = ".result-reserve"  # room the leg keeps on its disk for its final result.json
 
 
 def attempt_dir(attempt: int) -> str:
