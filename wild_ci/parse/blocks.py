@@ -422,11 +422,7 @@ def _warn_repeated_keys(node: yaml.Node, at: Callable[[yaml.Mark], int], out: Br
             if name is None:
                 continue
             if name in seen:
-                message = (
-                    f"{prefix}{name!r} is given twice; the last one was used"
-                    if prefix
-                    else (f"{name!r} is given twice; the last one was used")
-                )
+                message = f"{prefix}{name!r} is given twice; the last one was used"
                 out.warnings.append(Diagnostic(at(key.start_mark), message))
             seen.add(name)
 
