@@ -279,3 +279,16 @@ def test_an_iteration_whose_only_numbers_are_echoed_parameters_is_not_said_to_mi
     assert not any(name.endswith(".png") for name in files)
     assert chart.MISSING not in next(v for k, v in files.items() if k.endswith("results.json")).decode()
     assert "no chart" not in capsys.readouterr().err
+
+
+def test_a_chart_that_fails_to_draw_costs_no_results(monkeypatch, capsys) -> None:
+    """matplotlib failing on load or while drawing (not only missing) leaves the results whole."""
+
+    def broken(*_args: object) -> bytes:
+        raise RuntimeError("font cache is damaged")
+
+    monkeypatch.setattr(chart, "_draw", broken)
+    files = collect.results_files(iteration(1, {"a": {"accuracy": 0.9}}))
+    assert not any(name.endswith(".png") for name in files)
+    assert chart.MISSING in next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    assert "the chart could not be drawn (RuntimeError: font cache is damaged)" in capsys.readouterr().err

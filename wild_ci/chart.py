@@ -172,12 +172,23 @@ def metrics_png(
     declared: Mapping[str, Direction] | None = None,
 ) -> bytes | None:
     """The chart as PNG bytes; None when the iteration measured nothing, or without matplotlib
-    (`missing_note` says which)."""
+    (`missing_note` says which). A chart is never worth the results it illustrates: matplotlib
+    failing to load or to draw (not only a missing install) is a warning on stderr and no chart."""
     charts = chart_data(results, history, declared)
-    mpl = lazy.matplotlib() if charts else None
+    if not charts:
+        return None
+    try:
+        return _drawn(charts, f"wild/{results.session} · iteration {results.label}")
+    except Exception as exc:  # any failure of a third-party library while loading or drawing
+        print(f"wild-ci: warning: the chart could not be drawn ({type(exc).__name__}: "
+              f"{visible(str(exc)[:200], multiline=False)})", file=sys.stderr)  # fmt: skip
+        return None
+
+
+def _drawn(charts: list[MetricChart], title: str) -> bytes | None:
+    mpl = lazy.matplotlib()
     if mpl is None:
         return None
-    title = f"wild/{results.session} · iteration {results.label}"
     with mpl.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a glyph DejaVu lacks: drawn as a box, not a warning per run
         mpl.rcdefaults()  # a matplotlibrc in the checkout or the user's folder changes nothing here
