@@ -179,10 +179,10 @@ def unknown_artifacts(spec: IterationSpec, artifacts: Path) -> list[str]:
     return [name if SHOWN_NAME.match(name) else "(a name that is not plain text)" for name in found]
 
 
-def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings | None = None) -> ExperimentResult:
+def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> ExperimentResult:
     """One experiment's result from its leg's artifact folder (None: no artifact of it was found):
-    its result.json checked against the experiment (`ExperimentResult.from_leg_json`) and, given the
-    iteration's leg settings, against what they allow it (`_beyond_spec`), its logs' tails; whatever
+    its result.json checked against the experiment (`ExperimentResult.from_leg_json`) and against
+    what the iteration's leg settings allow it (`_beyond_spec`), its logs' tails; whatever
     the folder holds, a result for this experiment and no exception."""
     stdout_tail = tail(folder / STDOUT_LOG) if folder else ""
     stderr_tail = tail(folder / STDERR_LOG) if folder else ""
@@ -213,7 +213,7 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings | Non
         return fallback
     result = ExperimentResult.from_leg_json(data, experiment)
     result.stdout_tail, result.stderr_tail = stdout_tail, stderr_tail
-    problem = _beyond_spec(result, experiment, leg) if leg is not None else None
+    problem = _beyond_spec(result, experiment, leg)
     if problem:
         result.status = Status.FAILED
         result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
