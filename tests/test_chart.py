@@ -292,3 +292,16 @@ def test_a_chart_that_fails_to_draw_costs_no_results(monkeypatch, capsys) -> Non
     assert not any(name.endswith(".png") for name in files)
     assert chart.MISSING in next(v for k, v in files.items() if k.endswith("results.json")).decode()
     assert "the chart could not be drawn (RuntimeError: font cache is damaged)" in capsys.readouterr().err
+
+
+def test_the_charts_best_so_far_is_the_leaderboards() -> None:
+    """One rule for what is ranked: the step line ends where the leaderboard's best is, ties included."""
+    from wild_ci import leaderboard
+
+    first = iteration(1, {"a": {"loss": 0.5}, "b": {"loss": 0.2}, "c": {"loss": 0.1}}, failed=("c",))
+    second = iteration(2, {"d": {"loss": 0.2}, "e": {"loss": 0.3}})
+    (loss,) = chart.chart_data(second, [first])
+    best = leaderboard.build([first, second]).metric("loss")
+    assert best is not None
+    assert (loss.progress.best[-1], loss.progress.best_at) == (best.best.value, (1, "b"))
+    assert (best.best.iteration, best.best.id) == (1, "b")

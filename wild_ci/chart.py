@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
 from . import lazy
+from .leaderboard import runs_of
 from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names
 from .specs import IterationResults, Status
 from .text import visible
@@ -104,15 +105,16 @@ def iteration_points(results: IterationResults, kind: MetricKind, limit: int = M
 
 
 def best_so_far(iterations: Sequence[IterationResults], kind: MetricKind) -> Progress:
-    """The session's best of the metric by each iteration that measured it (succeeded experiments
-    only; ids may differ from one iteration to the next), with that iteration's own values."""
+    """The session's best of the metric by each iteration that measured it, with that iteration's
+    own values: the runs the leaderboard ranks (`leaderboard.runs_of`: succeeded, measured, a number;
+    ids may differ from one iteration to the next), so its last step is the leaderboard's best."""
     numbers: list[int] = []
     values: list[list[float]] = []
     best: list[float] = []
     best_at: tuple[int, str] | None = None
     current: float | None = None
     for results in iterations:
-        found = [(i, v) for i, v, ok in _values(results, kind.name) if ok]
+        found = [(run.id, run.value) for name, run in runs_of(results) if name == kind.name]
         if not found:
             continue
         for experiment_id, value in found:
