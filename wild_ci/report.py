@@ -129,13 +129,22 @@ def _reasons(attempts: list[Attempt]) -> str:
 
 
 def gpus_text(result: ExperimentResult) -> str:
-    """Which GPUs an experiment had, and how long it waited for them; empty when GPUs were not
-    managed for it, or hidden (`gpus: 0`)."""
+    """Which GPUs an experiment had, and how long it waited for them (`GPUs: 0, 1 (waited …)`);
+    empty when GPUs were not managed for it, or hidden (`gpus: 0`)."""
+    return f"{gpus_label(result)}: {gpu_ids_text(result)}" if result.gpus else ""
+
+
+def gpus_label(result: ExperimentResult) -> str:
+    return "GPU" if result.gpus is not None and len(result.gpus) == 1 else "GPUs"
+
+
+def gpu_ids_text(result: ExperimentResult) -> str:
+    """`0, 1 (waited 12.0 s for them)`: `gpus_text` without its label, for a column of its own."""
     if not result.gpus:
         return ""
     ids = ", ".join(str(i) for i in result.gpus)
     waited = f" (waited {duration(result.gpu_wait_s)} for them)" if (result.gpu_wait_s or 0) >= 0.05 else ""
-    return f"GPU{'s' * (len(result.gpus) != 1)}: {ids}{waited}"
+    return ids + waited
 
 
 def marked_metrics(cells: Mapping[str, Cell], standing: Standing, shown: int = 4) -> str:
@@ -205,6 +214,8 @@ def _filters() -> dict[str, object]:
         "duration": duration,
         "exit_text": exit_text,
         "gpus_text": gpus_text,
+        "gpus_label": gpus_label,
+        "gpu_ids_text": gpu_ids_text,
         "defuse": defuse,
         "attempts_text": attempts_text,
         "parameters_text": parameters_text,

@@ -151,7 +151,7 @@ def _results_table(
             report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.parameters_text(r.parameters),
             report.marked_metrics(cells[r.id], standing),
-            *((report.gpus_text(r).partition(": ")[2],) * with_gpus),
+            *((report.gpu_ids_text(r),) * with_gpus),
         )  # fmt: skip
         table.add_row(*(Text(visible(cell, multiline=False)) for cell in row))
     return table
