@@ -36,7 +36,7 @@ from .engines.github import runs as github
 from .errors import PipelineError, UsageError
 from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_prompt_file
 from .metrics import Direction
-from .specs import BrainOutput, Diagnostic, IterationResults
+from .specs import BrainOutput, Diagnostic, IterationResults, IterationSpec
 from .templating import environment
 
 PROMPT_TEMPLATE = "loop-prompt.md.j2"
@@ -414,6 +414,17 @@ def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput
     return Answer(block, None, [report.one_line(str(d), 1000) for d in exc.diagnostics])
 
 
+def _nothing_ran(
+    session: str, config: Config, asked: BrainOutput | IterationSpec, label: str | None = None
+) -> Answer:
+    """The answer to an output that asked for nothing runnable (`label`: the iteration it was
+    committed as; None: nothing was committed)."""
+    block = report.nothing_ran_block(
+        session, asked.warnings, asked.promise, label or "none", config.context_format
+    )
+    return Answer(block, label)
+
+
 def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
     repo = ledger.open_repo(repo_path)
 
@@ -425,20 +436,10 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
         except generate.InvalidBrainOutput as exc:
             return _refused(options.session, exc, parsed, config)
         if outcome is None:  # blank: cannot happen (checked before), but answer anyway
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, parsed.warnings, parsed.promise, context_format=config.context_format
-                ),
-                None,
-            )
+            return _nothing_ran(options.session, config, parsed)
         spec = outcome.submission.spec
         if not spec.experiments:
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, spec.warnings, spec.promise, spec.label, config.context_format
-                ),
-                spec.label,
-            )
+            return _nothing_ran(options.session, config, spec, spec.label)
         for note in outcome.results.notes:
             print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
         if outcome.collected_by == "host":
@@ -464,21 +465,11 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
         except generate.InvalidBrainOutput as exc:
             return _refused(options.session, exc, parsed, config)
         if submission is None:
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, parsed.warnings, parsed.promise, context_format=config.context_format
-                ),
-                None,
-            )
+            return _nothing_ran(options.session, config, parsed)
         github.push_branch(repo, options.session, options.remote)
         spec = submission.spec
         if not spec.experiments:
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, spec.warnings, spec.promise, spec.label, config.context_format
-                ),
-                spec.label,
-            )
+            return _nothing_ran(options.session, config, spec, spec.label)
         results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
         standing = collect.session_standing(repo, results, config.metrics)
         return Answer(report.context_for(results, config, standing), spec.label)
