@@ -272,13 +272,15 @@ def results_files(
 ) -> dict[str, bytes]:
     """results.json, results.md and, when there are metrics, the chart; `history` holds the
     session's earlier iterations with results, oldest first: the previous one for changes, all of
-    them for the best-so-far section and the chart; directions: those the iterations recorded (from
+    them for the best-so-far section and the chart (None: not known, as when the ledger cannot be
+    written: then results.md claims no best so far); directions: those the iterations recorded (from
     the user's config at submit), with `declared` (the user's config now) over them. Without
     matplotlib the results say there is no chart, and why (stderr too)."""
+    known = history is not None
     history = history or []
     n = results.iteration
     standing = Standing.of(
-        results, history, declared_for([*history, results], declared) if declared else None
+        results, history, declared_for([*history, results], declared) if declared else None, known
     )
     png = chart.metrics_png(results, history, standing.declared)
     missing = chart.warn_missing(results, png, standing.parameter_names)
