@@ -55,6 +55,7 @@ PUSH_ATTEMPTS = 5
 class CommitOutcome:
     commit: str
     created: bool
+    standing: Standing  # what the committed results.md compares with (for the summary, the comment)
 
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
@@ -270,6 +271,15 @@ def results_files(
     history: list[IterationResults] | None = None,
     declared: Mapping[str, Direction] | None = None,
 ) -> dict[str, bytes]:
+    """`files_and_standing`'s files."""
+    return files_and_standing(results, history, declared)[0]
+
+
+def files_and_standing(
+    results: IterationResults,
+    history: list[IterationResults] | None = None,
+    declared: Mapping[str, Direction] | None = None,
+) -> tuple[dict[str, bytes], Standing]:
     """results.json, results.md and, when there are metrics, the chart; `history` holds the
     session's earlier iterations with results, oldest first: the previous one for changes, all of
     them for the best-so-far section and the chart (None: not known, as when the ledger cannot be
@@ -294,7 +304,7 @@ def results_files(
     }
     if png:
         files[iteration_file(n, CHART_FILE)] = png
-    return files
+    return files, standing
 
 
 def earlier_results(repo: git.Repo, rev: str, iteration: int) -> list[IterationResults]:
@@ -362,11 +372,11 @@ def commit_locally(
     if tip is None:
         raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
     results = keep_known(results, read_results(repo, tip, results.iteration))
-    files = results_files(results, earlier_results(repo, tip, results.iteration), declared)
+    files, standing = files_and_standing(results, earlier_results(repo, tip, results.iteration), declared)
     new = ledger.commit_files_on(repo, tip, files, commit_message(results))
     if new != tip:
         ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
-    return CommitOutcome(new, new != tip)
+    return CommitOutcome(new, new != tip, standing)
 
 
 def commit_and_push(
@@ -384,13 +394,13 @@ def commit_and_push(
             raise ledger.LedgerError(f"could not fetch {branch} from {remote}: {exc.stderr.strip()}") from exc
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
-        files = results_files(merged, earlier_results(repo, tip, merged.iteration), declared)
+        files, standing = files_and_standing(merged, earlier_results(repo, tip, merged.iteration), declared)
         new = ledger.commit_files_on(repo, tip, files, commit_message(merged))
         if new == tip:
-            return CommitOutcome(tip, False)
+            return CommitOutcome(tip, False, standing)
         try:
             repo.git.push("--quiet", remote, f"{new}:refs/heads/{branch}", env=auth)
-            return CommitOutcome(new, True)
+            return CommitOutcome(new, True, standing)
         except git.GitCommandError as exc:
             last_error = exc
     raise ledger.LedgerError(
