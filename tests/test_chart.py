@@ -36,7 +36,7 @@ def iteration(
 
 def test_all_experiments_are_shown_when_they_fit() -> None:
     results = iteration(1, {"a": {"loss": 3.0}, "b": {"loss": 1.0}, "c": {}})
-    assert chart.best_ids(results, "loss", 25) == ["a", "b"]
+    assert [p.id for p in chart.iteration_points(results, kind_of("loss"), 25)] == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,8 @@ def test_all_experiments_are_shown_when_they_fit() -> None:
 )
 def test_the_best_are_kept_in_the_brains_order(name: str, expected: list[str]) -> None:
     results = iteration(1, {f"e{n:02d}": {name: float(n)} for n in range(1, 100)})
-    assert chart.best_ids(results, name, 3) == expected  # loss: lower is better; acc: higher
+    shown = [p.id for p in chart.iteration_points(results, kind_of(name), 3)]
+    assert shown == expected  # loss: lower is better; acc: higher
 
 
 def test_parameters_echoed_into_metrics_are_never_plotted() -> None:
@@ -266,3 +267,41 @@ def test_a_sweeps_ids_keep_the_end_that_tells_them_apart() -> None:
     assert len(set(labels)) == 4 and all(len(label) <= chart.MAX_LABEL for label in labels)
     assert labels[3].endswith("-lr-0-05-epochs-50-seed-1") and labels[3].startswith("epoc…")
     assert chart._id_label("short-id") == "short-id"
+
+
+def test_an_iteration_whose_only_numbers_are_echoed_parameters_is_not_said_to_miss_a_chart(capsys) -> None:
+    """A baseline echoing its default lr beside a run given lr: no metric to plot, so no chart is due
+    (not 'matplotlib is not installed')."""
+    results = iteration(
+        1, {"swept": {"lr": 0.1}, "baseline": {"lr": 0.01}}, parameters={"swept": {"lr": 0.1}}
+    )
+    files = collect.results_files(results)
+    assert not any(name.endswith(".png") for name in files)
+    assert chart.MISSING not in next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    assert "no chart" not in capsys.readouterr().err
+
+
+def test_a_chart_that_fails_to_draw_costs_no_results(monkeypatch, capsys) -> None:
+    """matplotlib failing on load or while drawing (not only missing) leaves the results whole."""
+
+    def broken(*_args: object) -> bytes:
+        raise RuntimeError("font cache is damaged")
+
+    monkeypatch.setattr(chart, "_draw", broken)
+    files = collect.results_files(iteration(1, {"a": {"accuracy": 0.9}}))
+    assert not any(name.endswith(".png") for name in files)
+    assert chart.MISSING in next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    assert "the chart could not be drawn (RuntimeError: font cache is damaged)" in capsys.readouterr().err
+
+
+def test_the_charts_best_so_far_is_the_leaderboards() -> None:
+    """One rule for what is ranked: the step line ends where the leaderboard's best is, ties included."""
+    from wild_ci import leaderboard
+
+    first = iteration(1, {"a": {"loss": 0.5}, "b": {"loss": 0.2}, "c": {"loss": 0.1}}, failed=("c",))
+    second = iteration(2, {"d": {"loss": 0.2}, "e": {"loss": 0.3}})
+    (loss,) = chart.chart_data(second, [first])
+    best = leaderboard.build([first, second]).metric("loss")
+    assert best is not None
+    assert (loss.progress.best[-1], loss.progress.best_at) == (best.best.value, (1, "b"))
+    assert (best.best.iteration, best.best.id) == (1, "b")

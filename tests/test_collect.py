@@ -295,3 +295,19 @@ def test_the_collect_command_reads_the_spec_from_the_commit(iteration, monkeypat
     git(repo_path, "checkout", "--quiet", "--", ".")
     stored = json.loads(git(repo_path, "show", "wild/main:.wild/iterations/0001/results.json"))
     assert [e["id"] for e in stored["experiments"]] == ["ok", "broken", "lost", "killed"]
+
+
+def test_results_written_without_the_sessions_history_claim_no_best_so_far() -> None:
+    """The fallback that writes results beside a run whose ledger could not take them knows only
+    this iteration: its results.md has no 'best so far in the session' to claim."""
+    from wild_ci.specs import ExperimentResult, IterationResults
+
+    runs = [
+        ExperimentResult(i, i, "c", "succeeded", metrics={"accuracy": v}) for i, v in (("a", 0.9), ("b", 0.8))
+    ]
+    results = IterationResults("main", 3, None, runs)
+    unknown = collect.results_files(results)
+    markdown = next(v for k, v in unknown.items() if k.endswith("results.md")).decode()
+    assert "Best so far" not in markdown and "🏆" not in markdown
+    known = collect.results_files(results, [])
+    assert "Best so far" in next(v for k, v in known.items() if k.endswith("results.md")).decode()

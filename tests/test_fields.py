@@ -81,3 +81,10 @@ def test_every_field_round_trips_through_experiments_json() -> None:
         and experiment.setup == "none"
         and experiment.runs_on == ["self-hosted", "gpu"]
     )
+
+
+def test_the_mapping_fields_come_from_the_one_table() -> None:
+    """The tolerant reader and the repeated-key check take them from FIELDS, not lists of their own."""
+    from wild_ci.parse.fields import MAPPING_KEYS
+
+    assert set(MAPPING_KEYS) == {"parameters", "env", "sweep"}

@@ -399,3 +399,17 @@ def test_a_metric_merely_named_like_a_parameter_stays_a_metric() -> None:
     results = iteration(1, runs)
     names = [line.kind.name for line in Standing.of(results).best]
     assert names == ["loss", "accuracy"]
+
+
+def test_a_measured_metric_named_like_anothers_parameter_is_not_shown_as_its_parameter() -> None:
+    """`--loss=mse` in one experiment, a measured `loss` in a baseline that has no such parameter: the
+    baseline's parameter cell stays empty (only an echoed parameter gives its value there)."""
+    runs = [
+        result("mse", "MSE", {"loss": "mse"}, {"loss": 0.31}),
+        result("baseline", "Baseline", {}, {"loss": 0.29}),
+    ]
+    text = results_markdown(iteration(1, runs), standing=Standing.of(iteration(1, runs)))
+    header = next(line for line in text.splitlines() if line.startswith("| experiment |"))
+    assert header.startswith("| experiment | loss | loss ↓? |")
+    row = next(line for line in text.splitlines() if line.startswith("| ✅ `baseline` |"))
+    assert row.startswith("| ✅ `baseline` |  | 0.29 ★")

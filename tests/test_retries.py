@@ -18,7 +18,7 @@ from helpers import IDENTITY
 from test_execute import checkout, one
 
 from wild_ci import execute as execute_module
-from wild_ci import retries
+from wild_ci import layout, retries
 from wild_ci.config import Config, ConfigError, parse_config
 from wild_ci.engines.github.workflow import render_workflow
 from wild_ci.execute import execute
@@ -544,7 +544,7 @@ def test_logs_that_fill_the_disk_still_leave_the_final_result(make_repo, small_d
     data = json.loads((out / "result.json").read_text())
     assert data["status"] == "failed" and data["exit_code"] == 1 and len(data["attempts"]) >= 2
     assert data["attempts"][-1]["retried_because"] is None  # the final one, recorded as such
-    assert not (out / "result.tmp").exists() and not (out / execute_module.RESERVE_FILE).exists()
+    assert not (out / "result.tmp").exists() and not (out / layout.RESERVE_FILE).exists()
 
 
 def _leg_folder(tmp_path: Path, data: dict) -> Path:

@@ -6,7 +6,7 @@ best one marked. Right: the session's best so far — a step line of the best va
 iteration (succeeded experiments only), every iteration's values as faint dots behind it, on
 whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04).
 
-Only measurements are plotted: a metrics.json key that is one of the experiment's parameters (`lr`
+Only measurements are plotted: a metrics.json key that echoes a parameter with its value (`lr`
 echoed by the script) is not a metric (`metrics.measured`); which way a metric improves is the
 declared one (config `metrics:`), else guessed from the name and marked "(guessed)".
 
@@ -27,12 +27,13 @@ import math
 import statistics
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
 from . import lazy
-from .metrics import Direction, MetricKind, kind_of, measured, parameter_names
+from .leaderboard import runs_of
+from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names
 from .specs import IterationResults, Status
 from .text import visible
 
@@ -104,15 +105,16 @@ def iteration_points(results: IterationResults, kind: MetricKind, limit: int = M
 
 
 def best_so_far(iterations: Sequence[IterationResults], kind: MetricKind) -> Progress:
-    """The session's best of the metric by each iteration that measured it (succeeded experiments
-    only; ids may differ from one iteration to the next), with that iteration's own values."""
+    """The session's best of the metric by each iteration that measured it, with that iteration's
+    own values: the runs the leaderboard ranks (`leaderboard.runs_of`: succeeded, measured, a number;
+    ids may differ from one iteration to the next), so its last step is the leaderboard's best."""
     numbers: list[int] = []
     values: list[list[float]] = []
     best: list[float] = []
     best_at: tuple[int, str] | None = None
     current: float | None = None
     for results in iterations:
-        found = [(i, v) for i, v, ok in _values(results, kind.name) if ok]
+        found = [(run.id, run.value) for name, run in runs_of(results) if name == kind.name]
         if not found:
             continue
         for experiment_id, value in found:
@@ -132,8 +134,8 @@ def chart_data(
     declared: Mapping[str, Direction] | None = None,
 ) -> list[MetricChart]:
     """What the chart shows, metric by metric: this iteration's points and the session's progress
-    (`history`: the earlier iterations with results, oldest first). A name that is a parameter of
-    any of their experiments is not a metric anywhere in the chart (`metrics.measured`)."""
+    (`history`: the earlier iterations with results, oldest first). A parameter that any of their
+    experiments echoes is not a metric anywhere in the chart (`metrics.parameter_names`)."""
     names = parameter_names([*history, results])
     results, history = _measured_only(results, names), [_measured_only(h, names) for h in history]
     charts = []
@@ -152,9 +154,17 @@ def _measured_only(results: IterationResults, parameters: frozenset[str]) -> Ite
     return dataclasses.replace(results, experiments=experiments)
 
 
+def due(results: IterationResults, parameters: Collection[str] = ()) -> bool:
+    """Whether the iteration has a chart to draw: some experiment measured a number that is not one
+    of `parameters` (the echoed parameters of the session, `metrics.parameter_names`), as
+    `chart_data` plots them. Without `parameters` (the session not read yet) it may say yes to an
+    iteration whose only numbers are parameters echoed in an earlier one."""
+    return any(is_number(v) for r in results.experiments for v in measured(r, parameters).values())
+
+
 def preload(results: IterationResults) -> None:
     """Start loading matplotlib when this iteration will have a chart (see `lazy.preload_matplotlib`)."""
-    if any(measured(r) for r in results.experiments) and available():
+    if due(results) and available():
         lazy.preload_matplotlib()
 
 
@@ -164,12 +174,23 @@ def metrics_png(
     declared: Mapping[str, Direction] | None = None,
 ) -> bytes | None:
     """The chart as PNG bytes; None when the iteration measured nothing, or without matplotlib
-    (`missing_note` says which)."""
+    (`missing_note` says which). A chart is never worth the results it illustrates: matplotlib
+    failing to load or to draw (not only a missing install) is a warning on stderr and no chart."""
     charts = chart_data(results, history, declared)
-    mpl = lazy.matplotlib() if charts else None
+    if not charts:
+        return None
+    try:
+        return _drawn(charts, f"wild/{results.session} · iteration {results.label}")
+    except Exception as exc:  # any failure of a third-party library while loading or drawing
+        print(f"wild-ci: warning: the chart could not be drawn ({type(exc).__name__}: "
+              f"{visible(str(exc)[:200], multiline=False)})", file=sys.stderr)  # fmt: skip
+        return None
+
+
+def _drawn(charts: list[MetricChart], title: str) -> bytes | None:
+    mpl = lazy.matplotlib()
     if mpl is None:
         return None
-    title = f"wild/{results.session} · iteration {results.label}"
     with mpl.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a glyph DejaVu lacks: drawn as a box, not a warning per run
         mpl.rcdefaults()  # a matplotlibrc in the checkout or the user's folder changes nothing here
@@ -177,17 +198,21 @@ def metrics_png(
         return _draw(mpl, charts, _plain(title, 80))
 
 
-def missing_note(results: IterationResults, png: bytes | None) -> str | None:
-    """Why an iteration that measured something has no chart (`png` None: matplotlib is not
-    installed, or could not be loaded), else None."""
-    if png is not None or not any(measured(r) for r in results.experiments):
+def missing_note(
+    results: IterationResults, png: bytes | None, parameters: Collection[str] = ()
+) -> str | None:
+    """Why an iteration with a chart `due` has none (`png` None: matplotlib is not installed, or
+    could not be loaded), else None."""
+    if png is not None or not due(results, parameters):
         return None
     return MISSING
 
 
-def warn_missing(results: IterationResults, png: bytes | None) -> str | None:
+def warn_missing(
+    results: IterationResults, png: bytes | None, parameters: Collection[str] = ()
+) -> str | None:
     """`missing_note`, also said on stderr: a missing chart is never silent."""
-    note = missing_note(results, png)
+    note = missing_note(results, png, parameters)
     if note:
         print(f"wild-ci: warning: {note}", file=sys.stderr)
     return note
@@ -201,7 +226,7 @@ def _values(results: IterationResults, name: str) -> list[tuple[str, float, bool
     found = []
     for r in results.experiments:
         value = measured(r).get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        if value is not None and is_number(value):
             found.append((r.id, float(value), r.status == Status.SUCCEEDED))
     return found
 
@@ -211,13 +236,6 @@ def _best_ids(points: list[tuple[str, float]], kind: MetricKind, limit: int) -> 
         return {i for i, _ in points}
     ranked = sorted(points, key=lambda p: p[1], reverse=not kind.lower_is_better)
     return {i for i, _ in ranked[:limit]}
-
-
-def best_ids(
-    results: IterationResults, name: str, limit: int, declared: Mapping[str, Direction] | None = None
-) -> list[str]:
-    """The experiments a chart of `name` shows, in the brain's order (see `iteration_points`)."""
-    return [p.id for p in iteration_points(results, kind_of(name, declared), limit)]
 
 
 def value_range(values: Sequence[float], room: float = 0.12) -> tuple[float, float]:
@@ -303,8 +321,7 @@ def _id_label(experiment_id: str, limit: int = MAX_LABEL) -> str:
 
 
 def _direction(kind: MetricKind) -> str:
-    way = "lower is better" if kind.lower_is_better else "higher is better"
-    return f"{kind.direction.arrow} {way}" + (" (guessed)" if kind.guessed else "")
+    return f"{kind.direction.arrow} {kind.way}" + (" (guessed)" if kind.guessed else "")
 
 
 # --- the drawing ------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ PUSH_ATTEMPTS = 5
 class CommitOutcome:
     commit: str
     created: bool
+    standing: Standing  # what the committed results.md compares with (for the summary, the comment)
 
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
@@ -179,10 +180,10 @@ def unknown_artifacts(spec: IterationSpec, artifacts: Path) -> list[str]:
     return [name if SHOWN_NAME.match(name) else "(a name that is not plain text)" for name in found]
 
 
-def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings | None = None) -> ExperimentResult:
+def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> ExperimentResult:
     """One experiment's result from its leg's artifact folder (None: no artifact of it was found):
-    its result.json checked against the experiment (`ExperimentResult.from_leg_json`) and, given the
-    iteration's leg settings, against what they allow it (`_beyond_spec`), its logs' tails; whatever
+    its result.json checked against the experiment (`ExperimentResult.from_leg_json`) and against
+    what the iteration's leg settings allow it (`_beyond_spec`), its logs' tails; whatever
     the folder holds, a result for this experiment and no exception."""
     stdout_tail = tail(folder / STDOUT_LOG) if folder else ""
     stderr_tail = tail(folder / STDERR_LOG) if folder else ""
@@ -213,7 +214,7 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings | Non
         return fallback
     result = ExperimentResult.from_leg_json(data, experiment)
     result.stdout_tail, result.stderr_tail = stdout_tail, stderr_tail
-    problem = _beyond_spec(result, experiment, leg) if leg is not None else None
+    problem = _beyond_spec(result, experiment, leg)
     if problem:
         result.status = Status.FAILED
         result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
@@ -270,18 +271,29 @@ def results_files(
     history: list[IterationResults] | None = None,
     declared: Mapping[str, Direction] | None = None,
 ) -> dict[str, bytes]:
+    """`files_and_standing`'s files."""
+    return files_and_standing(results, history, declared)[0]
+
+
+def files_and_standing(
+    results: IterationResults,
+    history: list[IterationResults] | None = None,
+    declared: Mapping[str, Direction] | None = None,
+) -> tuple[dict[str, bytes], Standing]:
     """results.json, results.md and, when there are metrics, the chart; `history` holds the
     session's earlier iterations with results, oldest first: the previous one for changes, all of
-    them for the best-so-far section and the chart; directions: those the iterations recorded (from
+    them for the best-so-far section and the chart (None: not known, as when the ledger cannot be
+    written: then results.md claims no best so far); directions: those the iterations recorded (from
     the user's config at submit), with `declared` (the user's config now) over them. Without
     matplotlib the results say there is no chart, and why (stderr too)."""
+    known = history is not None
     history = history or []
     n = results.iteration
     standing = Standing.of(
-        results, history, declared_for([*history, results], declared) if declared else None
+        results, history, declared_for([*history, results], declared) if declared else None, known
     )
     png = chart.metrics_png(results, history, standing.declared)
-    missing = chart.warn_missing(results, png)
+    missing = chart.warn_missing(results, png, standing.parameter_names)
     if missing and missing not in results.notes:
         results = dataclasses.replace(results, notes=[*results.notes, missing])
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
@@ -292,7 +304,7 @@ def results_files(
     }
     if png:
         files[iteration_file(n, CHART_FILE)] = png
-    return files
+    return files, standing
 
 
 def earlier_results(repo: git.Repo, rev: str, iteration: int) -> list[IterationResults]:
@@ -345,12 +357,6 @@ def session_results(repo: git.Repo, session: str) -> list[IterationResults]:
     return _results_of(repo, tip, ledger.iterations_at(repo, tip))
 
 
-def previous_results(repo: git.Repo, rev: str, iteration: int) -> IterationResults | None:
-    """The latest earlier iteration with results, to compare metrics with."""
-    earlier = earlier_results(repo, rev, iteration)
-    return earlier[-1] if earlier else None
-
-
 def commit_message(results: IterationResults) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in results.counts().items())
     return f"wild: results of {results.session} iteration {results.label} [skip ci]\n\n{counts}\n"
@@ -366,11 +372,11 @@ def commit_locally(
     if tip is None:
         raise ledger.LedgerError(f"branch {branch} does not exist in {repo.working_tree_dir}")
     results = keep_known(results, read_results(repo, tip, results.iteration))
-    files = results_files(results, earlier_results(repo, tip, results.iteration), declared)
+    files, standing = files_and_standing(results, earlier_results(repo, tip, results.iteration), declared)
     new = ledger.commit_files_on(repo, tip, files, commit_message(results))
     if new != tip:
         ledger.update_branch(repo, branch, new, tip, f"wild-ci: results {results.label}")
-    return CommitOutcome(new, new != tip)
+    return CommitOutcome(new, new != tip, standing)
 
 
 def commit_and_push(
@@ -388,13 +394,13 @@ def commit_and_push(
             raise ledger.LedgerError(f"could not fetch {branch} from {remote}: {exc.stderr.strip()}") from exc
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
         merged = keep_known(results, read_results(repo, tip, results.iteration))
-        files = results_files(merged, earlier_results(repo, tip, merged.iteration), declared)
+        files, standing = files_and_standing(merged, earlier_results(repo, tip, merged.iteration), declared)
         new = ledger.commit_files_on(repo, tip, files, commit_message(merged))
         if new == tip:
-            return CommitOutcome(tip, False)
+            return CommitOutcome(tip, False, standing)
         try:
             repo.git.push("--quiet", remote, f"{new}:refs/heads/{branch}", env=auth)
-            return CommitOutcome(new, True)
+            return CommitOutcome(new, True, standing)
         except git.GitCommandError as exc:
             last_error = exc
     raise ledger.LedgerError(

@@ -114,7 +114,7 @@ class Standing:
     board: Leaderboard
     best: list[BestLine]  # empty when the session's history is not known
     matched: dict[str, ExperimentResult] = field(default_factory=dict)
-    parameter_names: frozenset[str] = frozenset()  # of every experiment compared: never ranked
+    parameter_names: frozenset[str] = frozenset()  # echoed by an experiment compared: never ranked
 
     @classmethod
     def of(

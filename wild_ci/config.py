@@ -266,6 +266,18 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["snapshot"] = _snapshot_from(data["snapshot"], error)
     if "metrics" in data:
         values["metrics"] = _metric_directions(data["metrics"], error)
+    if "gpu_runs_on" in data:
+        values["gpu_runs_on"] = _gpu_runs_on(data["gpu_runs_on"], error)
+    if "gpu_runner_gpus" in data:
+        values["gpu_runner_gpus"] = _positive_int(data["gpu_runner_gpus"], "gpu_runner_gpus", error)
+    leg = _leg_settings(data, error)
+    if leg:
+        values["leg"] = LegSettings(**leg)
+    return Config(**values)
+
+
+def _leg_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:
+    """The settings every leg reads from the iteration's spec (`LegSettings`), as given."""
     leg: dict[str, Any] = {}
     if "setup" in data:
         if not isinstance(data["setup"], str) or not data["setup"].strip():
@@ -287,13 +299,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
             raise error("retry_on", f"retry_on {problems[0]}")
         leg["retry_on"] = tuple(items)
     leg.update(_gpu_leg_settings(data, error))
-    if "gpu_runs_on" in data:
-        values["gpu_runs_on"] = _gpu_runs_on(data["gpu_runs_on"], error)
-    if "gpu_runner_gpus" in data:
-        values["gpu_runner_gpus"] = _positive_int(data["gpu_runner_gpus"], "gpu_runner_gpus", error)
-    if leg:
-        values["leg"] = LegSettings(**leg)
-    return Config(**values)
+    return leg
 
 
 def _metric_directions(data: Any, error: Any) -> dict[str, Direction]:

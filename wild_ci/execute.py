@@ -34,7 +34,16 @@ from typing import IO, Any
 from . import environment, gpus, reaper, retries
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
-from .layout import RESULT_FILE, RESULT_MARKER, SETUP_LOG, SPEC_FILE, STDERR_LOG, STDOUT_LOG, iteration_file
+from .layout import (
+    RESERVE_FILE,
+    RESULT_FILE,
+    RESULT_MARKER,
+    SETUP_LOG,
+    SPEC_FILE,
+    STDERR_LOG,
+    STDOUT_LOG,
+    iteration_file,
+)
 from .paths import map_project_root
 from .runner_install import PINNED_TOOLS_ENV
 from .specs import Attempt, Experiment, ExperimentResult, IterationSpec, Status, finite_number, load_record
@@ -834,7 +843,6 @@ def _write_result(paths: LegPaths, result: ExperimentResult, final: bool = False
         _release_reserve(paths)
 
 
-RESERVE_FILE = ".result-reserve"  # room kept on the leg's disk for its final result.json
 RESERVE_BYTES = 256 * 1024
 
 

@@ -66,6 +66,7 @@ STDERR_LOG = "stderr.log"
 SETUP_LOG = "setup.log"
 RESULT_FILE = "result.json"  # one experiment's result, written by the leg
 RESULT_MARKER = "wild-ci: experiment"  # starts the line a leg prints when its experiment ends
+RESERVE_FILE = ".result-reserve"  # room the leg keeps on its disk for its final result.json
 
 
 def attempt_dir(attempt: int) -> str:
@@ -117,6 +118,12 @@ def runs_root(repo: _Repository, session: str, label: str) -> Path:
 def loop_prompt_file(repo: _Repository, session: str, label: str) -> Path:
     """Where `wild-ci loop` keeps the prompt it gave the brain for iteration `label`."""
     return Path(repo.common_dir) / "wild-ci" / "loop" / session / f"{label}.prompt.md"
+
+
+def run_lock_file(repo: _Repository, session: str) -> Path:
+    """Held (flock) by the local run of `session` (`wild-ci run`), and by its watchdog while that
+    ends what a dead run left: one local run per session at a time."""
+    return Path(repo.common_dir) / "wild-ci" / "locks" / f"{session}.lock"
 
 
 def loop_lock_file(repo: _Repository, session: str) -> Path:

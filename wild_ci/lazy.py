@@ -54,7 +54,7 @@ def preload_matplotlib() -> None:
 
 
 def _preload() -> None:
-    # not swallowed: the chart's own call loads matplotlib again and raises the same error there
+    # ignored here, not lost: the chart's own call loads matplotlib again and meets the same error
     with contextlib.suppress(Exception):
         matplotlib()
 

@@ -6,8 +6,8 @@ only within the latest one. The session's ledger already holds every iteration's
 
 * only experiments that **succeeded**: a failed or timed-out run may have written a metrics.json
   half-way (an accuracy after one epoch), which is no result to beat;
-* only **measurements** (`metrics.measured`): a metrics.json key that is one of the experiment's own
-  parameters (an echoed `lr`) is a parameter, never ranked;
+* only **measurements** (`metrics.measured`): a metrics.json key that echoes a parameter with its
+  value (`lr`), in any experiment of the session, is a parameter, never ranked;
 * only finite numbers; on a tie the run found first (earlier iteration, then the brain's order) is
   the best, so the best does not move without an improvement.
 
@@ -123,8 +123,8 @@ def build(
 ) -> Leaderboard:
     """The leaderboard of `iterations` (oldest first). Metrics are listed declared ones first (in
     the config's order), then in the order they first appeared; `declared` defaults to the
-    directions the iterations recorded; `parameters` (never ranked) to every parameter name of the
-    iterations' experiments."""
+    directions the iterations recorded; `parameters` (never ranked) to the parameters some
+    experiment of `iterations` echoes (`metrics.parameter_names`)."""
     directions = recorded(iterations) if declared is None else dict(declared)
     never_ranked = parameter_names(iterations) if parameters is None else parameters
     by_name: dict[str, list[Run]] = {}

@@ -14,7 +14,6 @@ committed at HEAD, so a brain that edits the working tree cannot rewrite its own
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import select
 import signal
@@ -30,14 +29,14 @@ from typing import IO, TextIO
 import git
 import jinja2
 
-from . import collect, generate, leaderboard, ledger, report
+from . import collect, generate, leaderboard, ledger, locks, report
 from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
 from .errors import PipelineError, UsageError
 from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_prompt_file
 from .metrics import Direction
-from .specs import BrainOutput, Diagnostic, IterationResults
+from .specs import BrainOutput, Diagnostic, IterationResults, IterationSpec
 from .templating import environment
 
 PROMPT_TEMPLATE = "loop-prompt.md.j2"
@@ -183,27 +182,14 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
 def loop_lock(repo: git.Repo, session: str) -> Iterator[None]:
     """One loop per session: a second `wild-ci loop` on it is refused before it asks its brain (a
     paid call whose answer could not be run). An flock, so it ends with its holder, however it ends."""
-    path = loop_lock_file(repo, ledger.validate_session(session))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise LoopBusy(
-                f"another wild-ci loop is driving session {session!r} ({holder})",
-                hint="wait for it, stop it (Ctrl-C), or use another --session",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
+    try:
+        with locks.pid_lock(loop_lock_file(repo, ledger.validate_session(session))):
             yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
+    except locks.Held as held:
+        raise LoopBusy(
+            f"another wild-ci loop is driving session {session!r} ({held.holder})",
+            hint="wait for it, stop it (Ctrl-C), or use another --session",
+        ) from None
 
 
 def say(out: TextIO, text: str) -> None:
@@ -428,6 +414,17 @@ def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput
     return Answer(block, None, [report.one_line(str(d), 1000) for d in exc.diagnostics])
 
 
+def _nothing_ran(
+    session: str, config: Config, asked: BrainOutput | IterationSpec, label: str | None = None
+) -> Answer:
+    """The answer to an output that asked for nothing runnable (`label`: the iteration it was
+    committed as; None: nothing was committed)."""
+    block = report.nothing_ran_block(
+        session, asked.warnings, asked.promise, label or "none", config.context_format
+    )
+    return Answer(block, label)
+
+
 def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
     repo = ledger.open_repo(repo_path)
 
@@ -439,20 +436,10 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
         except generate.InvalidBrainOutput as exc:
             return _refused(options.session, exc, parsed, config)
         if outcome is None:  # blank: cannot happen (checked before), but answer anyway
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, parsed.warnings, parsed.promise, context_format=config.context_format
-                ),
-                None,
-            )
+            return _nothing_ran(options.session, config, parsed)
         spec = outcome.submission.spec
         if not spec.experiments:
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, spec.warnings, spec.promise, spec.label, config.context_format
-                ),
-                spec.label,
-            )
+            return _nothing_ran(options.session, config, spec, spec.label)
         for note in outcome.results.notes:
             print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
         if outcome.collected_by == "host":
@@ -478,21 +465,11 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
         except generate.InvalidBrainOutput as exc:
             return _refused(options.session, exc, parsed, config)
         if submission is None:
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, parsed.warnings, parsed.promise, context_format=config.context_format
-                ),
-                None,
-            )
+            return _nothing_ran(options.session, config, parsed)
         github.push_branch(repo, options.session, options.remote)
         spec = submission.spec
         if not spec.experiments:
-            return Answer(
-                report.nothing_ran_block(
-                    options.session, spec.warnings, spec.promise, spec.label, config.context_format
-                ),
-                spec.label,
-            )
+            return _nothing_ran(options.session, config, spec, spec.label)
         results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
         standing = collect.session_standing(repo, results, config.metrics)
         return Answer(report.context_for(results, config, standing), spec.label)

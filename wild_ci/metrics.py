@@ -2,8 +2,10 @@
 
 An experiment's `metrics.json` often echoes its hyperparameters beside what it measured
 (`{"lr": 0.01, "accuracy": 0.97}`). Ranking `lr` as if higher were better misleads the researcher
-and the brain, so a key that is one of the experiment's own parameters (its `parameters`, sweep
-values included) is a parameter, never a metric. Which way a metric improves comes from the
+and the brain, so a key that echoes one of the experiment's own parameters (its `parameters`, sweep
+values included) with the value it was given is a parameter, never a metric (`echoes`), and so is
+that name in every experiment compared with it (`parameter_names`); a metric merely named like a
+parameter (`--loss=mse` beside a measured `loss`) stays a metric. Which way a metric improves comes from the
 project's config (`metrics: {accuracy: max, loss: min}`) when it says so, else it is guessed from the
 name (loss, error, time… go down; the rest up) and marked as guessed wherever it is shown.
 
@@ -55,6 +57,11 @@ class MetricKind:
 
     def best(self, values: list[float]) -> float:
         return min(values) if self.lower_is_better else max(values)
+
+    @property
+    def way(self) -> str:
+        """`higher is better` / `lower is better`, as every report words it."""
+        return f"{'lower' if self.lower_is_better else 'higher'} is better"
 
     @property
     def label(self) -> str:
@@ -111,10 +118,14 @@ def parameter_names(iterations: Iterable[IterationResults]) -> frozenset[str]:
     return frozenset(name for results in iterations for r in results.experiments for name in echoes(r))
 
 
-def ran_with(result: ExperimentResult, name: str) -> Any | None:
-    """The value of parameter `name` the experiment ran with: the one it was given, else the one
-    its metrics.json echoed (its default), else None."""
-    return result.parameters.get(name, result.metrics.get(name))
+def ran_with(result: ExperimentResult, name: str, echoed: Collection[str]) -> Any | None:
+    """The value of parameter `name` the experiment ran with: the one it was given, else, when some
+    experiment compared echoes `name` (`echoed`: `parameter_names`), the one its metrics.json gave
+    (its default), else None. A measured metric merely named like another's parameter is no value
+    of that parameter."""
+    if name in result.parameters:
+        return result.parameters[name]
+    return result.metrics.get(name) if name in echoed else None
 
 
 def declared(*sources: Mapping[str, str | Direction]) -> dict[str, Direction]:
@@ -128,10 +139,10 @@ def declared(*sources: Mapping[str, str | Direction]) -> dict[str, Direction]:
     return merged
 
 
-def recorded(iterations: Iterable[Any]) -> dict[str, Direction]:
+def recorded(iterations: Iterable[IterationResults]) -> dict[str, Direction]:
     """The directions the iterations were submitted with (each results.json keeps the config's
     `metrics:` of its spec), the latest winning."""
-    return declared(*(getattr(results, "metric_directions", {}) for results in iterations))
+    return declared(*(results.metric_directions for results in iterations))
 
 
 def is_number(value: object) -> bool:
@@ -165,8 +176,3 @@ def format_value(value: Any, limit: int = 40) -> str:
     else:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def lower_is_better(name: str, declared: Mapping[str, Direction] | None = None) -> bool:
-    """Whether `name` improves downwards (declared, else guessed): for callers that need only that."""
-    return kind_of(name, declared).lower_is_better

@@ -129,21 +129,23 @@ def _reasons(attempts: list[Attempt]) -> str:
 
 
 def gpus_text(result: ExperimentResult) -> str:
-    """Which GPUs an experiment had, and how long it waited for them; empty when GPUs were not
-    managed for it, or hidden (`gpus: 0`)."""
+    """Which GPUs an experiment had, and how long it waited for them (`GPUs: 0, 1 (waited …)`);
+    empty when GPUs were not managed for it, or hidden (`gpus: 0`)."""
+    return f"{gpus_label(result)}: {gpu_ids_text(result)}" if result.gpus else ""
+
+
+def gpus_label(result: ExperimentResult) -> str:
+    return "GPU" if result.gpus is not None and len(result.gpus) == 1 else "GPUs"
+
+
+def gpu_ids_text(result: ExperimentResult) -> str:
+    """`0, 1 (waited 12.0 s for them)`: `gpus_text` without its label, for a column of its own."""
     if not result.gpus:
         return ""
     ids = ", ".join(str(i) for i in result.gpus)
     them = "them" if len(result.gpus) != 1 else "it"
     waited = f" (waited {duration(result.gpu_wait_s)} for {them})" if (result.gpu_wait_s or 0) >= 0.05 else ""
-    return f"GPU{'s' * (len(result.gpus) != 1)}: {ids}{waited}"
-
-
-def metrics_cell(metrics: dict[str, float], shown: int = 3) -> str:
-    """The first few metrics, for a table cell."""
-    parts = [f"{one_line(name, 30)}={value:.4g}" for name, value in list(metrics.items())[:shown]]
-    more = len(metrics) - shown
-    return ", ".join(parts) + (f" (+{more})" if more > 0 else "") if parts else ""
+    return ids + waited
 
 
 def marked_metrics(cells: Mapping[str, Cell], standing: Standing, shown: int = 4) -> str:
@@ -213,8 +215,9 @@ def _filters() -> dict[str, object]:
         "duration": duration,
         "exit_text": exit_text,
         "gpus_text": gpus_text,
+        "gpus_label": gpus_label,
+        "gpu_ids_text": gpu_ids_text,
         "defuse": defuse,
-        "metrics_cell": metrics_cell,
         "attempts_text": attempts_text,
         "parameters_text": parameters_text,
         "value_text": value_text,
@@ -228,14 +231,11 @@ def _filters() -> dict[str, object]:
 
 
 def results_markdown(
-    results: IterationResults,
-    previous: IterationResults | None = None,
-    chart_src: str | None = None,
-    standing: Standing | None = None,
+    results: IterationResults, chart_src: str | None = None, standing: Standing | None = None
 ) -> str:
     """results.md. `standing` (what to compare with: the previous iteration, the session's best so
-    far) defaults to one built from `previous` alone."""
-    standing = standing or Standing.of(results, [previous] if previous else [], complete=False)
+    far) defaults to none known: no changes, no best so far."""
+    standing = standing or Standing.of(results, complete=False)
     cells = standing.cells(results)
     table = wide_table(results, standing, cells)
     best = standing.best[:BEST_SHOWN]
@@ -254,7 +254,7 @@ def results_markdown(
         chart_src=chart_src,
         artifact_name=artifact_name,
         measured=lambda r: measured(r, standing.parameter_names),
-        ran_with=ran_with,
+        ran_with=lambda r, name: ran_with(r, name, standing.parameter_names),
         **_filters(),
     )
 
@@ -263,13 +263,12 @@ def comment_body(
     results: IterationResults,
     full_results_url: str,
     limit: int = COMMENT_LIMIT,
-    previous: IterationResults | None = None,
     chart_url: str | None = None,
     standing: Standing | None = None,
 ) -> str:
     """results.md for a pull-request comment: whole when it fits GitHub's limit, else cut at a line
     with a link to the committed file. The first line is the marker that finds it again."""
-    text = results_markdown(results, previous, chart_url, standing)
+    text = results_markdown(results, chart_url, standing)
     if len(text) <= limit:
         return text
     footer = (
@@ -387,8 +386,7 @@ def best_lines(standing: Standing) -> list[str]:
     lines = []
     for line in standing.best[:BEST_IN_CONTEXT]:
         kind = line.kind
-        way = ("higher" if kind.direction.value == "max" else "lower") + " is better"
-        way += ", guessed from the name" if kind.guessed else ""
+        way = kind.way + (", guessed from the name" if kind.guessed else "")
         text = (
             f"{kind.name} ({way}): {line.best.value:.6g} in {run_text(line.best, 120)}; "
             f"{this_iteration_text(line)}"

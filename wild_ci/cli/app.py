@@ -191,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="For each metric: its direction (declared in "
         f"{layout.CONFIG_PATH} `metrics:`, else guessed from the name and marked ↑? or ↓?), the best "
         "value in the whole session with its iteration, experiment and parameters, and the top runs. "
-        "Only experiments that succeeded count, and a metrics.json key that is one of the experiment's "
-        "parameters is a parameter, never ranked. Exit 0 when printed (also with no metrics yet), 1 when "
+        "Only experiments that succeeded count, and a metrics.json key that echoes a parameter with its "
+        "value is a parameter, never ranked. Exit 0 when printed (also with no metrics yet), 1 when "
         "the session branch does not exist or its records are damaged, 2 for an unknown --metric.",
     )
     _add_repo_arguments(p)

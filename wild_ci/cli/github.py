@@ -40,13 +40,12 @@ def collect_command(args: argparse.Namespace) -> int:
         outcome = collect.commit_and_push(repo, results, args.remote)
     else:
         outcome = collect.commit_locally(repo, results)
-    standing = collect.standing_at(repo, outcome.commit, results)  # as results.md says it
-    collect.write_step_summary(results, standing)
+    collect.write_step_summary(results, outcome.standing)  # compared as results.md is
     action = "committed" if outcome.created else "already committed"
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")
     print(report.counts_line(results))
     if args.comment:
-        said = github.comment_from_collect_job(results, args.pr, standing)
+        said = github.comment_from_collect_job(results, args.pr, outcome.standing)
         if said:
             print(said)
     return EXIT_OK

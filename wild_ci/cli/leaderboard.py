@@ -68,9 +68,8 @@ def leaderboard_view(board: Leaderboard, session: str, width: int) -> Renderable
 
 def _title(metric: MetricBoard) -> Text:
     kind = metric.kind
-    way = "higher is better" if kind.direction.value == "max" else "lower is better"
     how = "guessed" if kind.guessed else "declared"
-    title = f"{kind.name} {kind.label} ({way}, {how}; {metric.runs} runs)"
+    title = f"{kind.name} {kind.label} ({kind.way}, {how}; {metric.runs} runs)"
     return Text(visible(report.one_line(title, 200), multiline=False), style="bold")
 
 

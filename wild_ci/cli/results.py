@@ -90,7 +90,7 @@ WIDE_ENOUGH_FOR_A_TABLE = 100  # below it, a table folds 48-character ids in the
 def results_view(results: IterationResults, width: int, standing: Standing | None = None) -> RenderableType:
     """The table on a wide terminal; on a narrow one, one short block per experiment, so that an id
     (what `wild-ci logs` takes) is never split across lines. Parameters and metrics apart: a
-    metrics.json key that is one of the experiment's parameters shows as the parameter; metrics
+    metrics.json key that echoes a parameter with its value shows as the parameter; metrics
     carry their direction (`↑?` guessed), ★ best of the iteration, 🏆 best so far in the session."""
     standing = standing or Standing.of(results, complete=False)
     cells = standing.cells(results)
@@ -151,7 +151,7 @@ def _results_table(
             report.one_line(r.goal, 60),
             report.duration(r.duration_s), report.exit_text(r), report.parameters_text(r.parameters),
             report.marked_metrics(cells[r.id], standing),
-            *((report.gpus_text(r).partition(": ")[2],) * with_gpus),
+            *((report.gpu_ids_text(r),) * with_gpus),
         )  # fmt: skip
         table.add_row(*(Text(visible(cell, multiline=False)) for cell in row))
     return table

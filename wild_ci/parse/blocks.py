@@ -19,7 +19,7 @@ import yaml
 from ..config import Limits
 from ..specs import BrainOutput, Diagnostic
 from .fast import read_canonical
-from .fields import KNOWN_KEYS
+from .fields import KNOWN_KEYS, MAPPING_KEYS
 from .items import add_item, assign_ids, reject
 from .safe_yaml import AliasesRefused, load_yaml
 from .tolerant import Unreadable, read_tolerantly
@@ -401,9 +401,6 @@ def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:
                 item[key.value] = parsed
 
 
-REPEATABLE_MAPPINGS = ("parameters", "sweep", "env")  # an item's mappings whose keys are checked too
-
-
 def _warn_repeated_keys(node: yaml.Node, at: Callable[[yaml.Mark], int], out: BrainOutput) -> None:
     """YAML and JSON keep the last of a repeated key without a word; a brain that merged two sweeps
     would lose the first list of values silently. Each repeat (of an item's key, or of a key of its
@@ -413,7 +410,7 @@ def _warn_repeated_keys(node: yaml.Node, at: Callable[[yaml.Mark], int], out: Br
     mappings = [("", node)] + [
         (f"{key.value}.", value)
         for key, value in node.value
-        if key.value in REPEATABLE_MAPPINGS and isinstance(value, yaml.MappingNode)
+        if key.value in MAPPING_KEYS and isinstance(value, yaml.MappingNode)
     ]
     for prefix, mapping in mappings:
         seen: set[str] = set()
@@ -422,11 +419,7 @@ def _warn_repeated_keys(node: yaml.Node, at: Callable[[yaml.Mark], int], out: Br
             if name is None:
                 continue
             if name in seen:
-                message = (
-                    f"{prefix}{name!r} is given twice; the last one was used"
-                    if prefix
-                    else (f"{name!r} is given twice; the last one was used")
-                )
+                message = f"{prefix}{name!r} is given twice; the last one was used"
                 out.warnings.append(Diagnostic(at(key.start_mark), message))
             seen.add(name)
 

@@ -290,3 +290,6 @@ FIELDS: tuple[Field, ...] = (
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)
+# the fields whose value is a mapping of names (a dict attribute of Experiment): the tolerant reader
+# reads their nested lines, and their keys are checked for repeats
+MAPPING_KEYS = tuple(f.key for f in FIELDS if str(f.type).startswith("dict"))

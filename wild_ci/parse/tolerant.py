@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from .fields import MAPPING_KEYS
+
 ITEM_START = re.compile(r"^(?P<indent> *)(?P<bullet>[-*])(?: +(?P<rest>.*))?$")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*) *:(?: +(?P<value>.*)| *)$")
 BLOCK_INDICATOR = re.compile(r"^[|>](?:[+-]?[1-9]?|[1-9][+-])(?:\s+#.*)?$")
-MAPPING_KEYS = ("parameters", "env", "sweep")
 YAML_TAG = re.compile(r"^!\S")  # `! cmd` (bash negation) is not a tag; `!!str`, `!x` are
 
 Warn = Callable[[int, str], None]

@@ -11,7 +11,6 @@ from the artifacts act kept, so nothing is lost.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shlex
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, gpus, ledger, report
+from ... import collect, environment, generate, gpus, ledger, locks, report
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
@@ -44,6 +43,7 @@ from ...layout import (
     WORKFLOW_FILE,
     artifact_experiment,
     artifact_name,
+    run_lock_file,
     runs_root,
 )
 from ...metrics import Direction
@@ -279,36 +279,22 @@ def session_lock(repo: git.Repo, session: str) -> Iterator[int]:
     """One local run per session at a time: a second one is refused, not interleaved. The lock is
     an flock, so it dies with its holder — except that a dead run's watchdog holds it (an
     inherited descriptor) while it ends the processes that run left. Yields the descriptor."""
-    folder = Path(repo.common_dir) / "wild-ci" / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{ledger.validate_session(session)}.lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            pid = holder.removeprefix("pid ")
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                raise LocalRunError(
-                    f"the wild-ci run of session {session!r} ({holder}) has died, and its watchdog is "
-                    f"still ending the processes it left (up to {ACT_GRACE_S:.0f} s); try again then. "
-                    f"Whatever holds {path} open holds the lock (`fuser -v {path}` names it)"
-                ) from None
+    path = run_lock_file(repo, ledger.validate_session(session))
+    try:
+        with locks.pid_lock(path) as descriptor:
+            yield descriptor
+    except locks.Held as held:
+        pid = held.holder.removeprefix("pid ")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             raise LocalRunError(
-                f"a wild-ci run of session {session!r} is already in progress ({holder}); "
-                "wait for it, or use another --session"
+                f"the wild-ci run of session {session!r} ({held.holder}) has died, and its watchdog is "
+                f"still ending the processes it left (up to {ACT_GRACE_S:.0f} s); try again then. "
+                f"Whatever holds {path} open holds the lock (`fuser -v {path}` names it)"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield handle.fileno()
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        raise LocalRunError(
+            f"a wild-ci run of session {session!r} is already in progress ({held.holder}); "
+            "wait for it, or use another --session"
+        ) from None
 
 
 def run_submission(

@@ -35,7 +35,7 @@ from ...layout import (
     iteration_file,
     iteration_label,
 )
-from ...metrics import measured
+from ...metrics import parameter_names
 from ...specs import IterationResults
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job, Run, describe_run
 from .runner import RUNNER
@@ -74,7 +74,8 @@ def post_results_comment(
     """Create or update the iteration's one comment on the pull request."""
     branch = ledger.branch_name(results.session)
     url = client.settings.blob_url(branch, iteration_file(results.iteration, RESULTS_MD))
-    has_metrics = any(measured(r) for r in results.experiments) and chart.available()
+    echoed = standing.parameter_names if standing is not None else parameter_names([results])
+    has_metrics = chart.due(results, echoed) and chart.available()  # as collect drew the chart
     chart_url = client.settings.blob_url(branch, iteration_file(results.iteration, CHART_FILE)) + "?raw=true"
     body = report.comment_body(results, url, chart_url=chart_url if has_metrics else None, standing=standing)
     return client.upsert_comment(number, report.comment_marker(results), body)
