@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from wild_ci.report import (
     WILD_V2_OUTPUT_CHARS,
     code_span,
@@ -9,6 +13,7 @@ from wild_ci.report import (
     defuse,
     fenced,
     nothing_ran_block,
+    one_line,
     results_markdown,
 )
 from wild_ci.specs import Diagnostic, ExperimentResult, InvalidItem, IterationResults
@@ -220,3 +225,37 @@ def test_the_wild_v2_output_is_the_last_8000_characters_of_stdout_then_stderr() 
 def test_defuse_catches_opening_tags_and_spaced_closing_tags() -> None:
     assert defuse("<experiment_results x>") == "<\\experiment_results x>"
     assert defuse("</ Experiment_Results>") == "<\\/ Experiment_Results>"
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "![pixel](http://evil.example/p.png)",
+        "[click to approve](http://evil.example)",
+        "ping @octo-org/everyone",
+        "see #1",
+        "<img src=x onerror=alert(1)>",
+        "http://evil.example/login",
+        "www.evil.example",
+        "$\\color{red}{FAILED}$",
+    ],
+)
+def test_brain_text_in_results_md_never_links_mentions_or_renders(evil: str) -> None:
+    """results.md is the PR comment and the job summary: a goal, a parameter, a metric name or a
+    warning from the brain must not become a link, an image, an @mention that notifies a team, an
+    issue reference, HTML or math there (found reviewing the wide table: names went in raw)."""
+    from wild_ci.compare import Standing
+
+    experiments = [
+        ExperimentResult("a", f"Goal {evil}", "c", "succeeded", metrics={evil: 1.0}, parameters={evil: evil}),
+        ExperimentResult("b", "B", "c", "failed", note=f"note {evil}", metrics={evil: 2.0}),
+    ]
+    results = IterationResults("main", 1, None, experiments, warnings=[Diagnostic(3, f"warning {evil}")])
+    text = results_markdown(results, standing=Standing.of(results))
+    outside_code = re.sub(r"(`+).*?\1", "", text.replace("```", "\n"))  # fences and spans removed
+    for token in ("![", "](http", "@octo-org", "#1", "<img", "http://evil", "www.evil", "$\\color"):
+        assert token not in outside_code, (
+            token,
+            [line for line in outside_code.splitlines() if token in line],
+        )
+    assert code_span(one_line(f"Goal {evil}")) in text  # shown, as code

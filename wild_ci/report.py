@@ -64,6 +64,18 @@ def one_line(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+MARKDOWN_ACTIVE = re.compile(r"[`\[\]<>@#&$!]|://|www\.", re.IGNORECASE)
+"""What makes Markdown on GitHub do something with text: links and images, HTML, @mentions that
+notify people, #123 references that show up in other issues, bare URLs, math, entities."""
+
+
+def md(text: str) -> str:
+    """Text from a brain or an experiment, already one line (`one_line`), made inert for results.md,
+    the PR comment and the job summary: as it is when nothing in it is Markdown-active, else as a
+    code span (no link, image, mention, reference or HTML there)."""
+    return code_span(text) if MARKDOWN_ACTIVE.search(text) else text
+
+
 def defuse(text: str) -> str:
     """A closing `</experiment_results>` (or an opening one) in text from a brain or an experiment,
     made harmless: `<\\/experiment_results>`."""
@@ -212,6 +224,7 @@ def _filters() -> dict[str, object]:
         "fenced": fenced,
         "code_span": code_span,
         "one_line": one_line,
+        "md": md,
         "duration": duration,
         "exit_text": exit_text,
         "gpus_text": gpus_text,
