@@ -582,3 +582,25 @@ def test_a_leg_cannot_claim_attempts_or_gpus_its_spec_never_allowed(tmp_path: Pa
     assert load_leg(_leg_folder(tmp_path / "e", gpu_claim), one_gpu, LegSettings()).status == "failed"
     honest = {**gpu_claim, "gpus": [1]}
     assert load_leg(_leg_folder(tmp_path / "f", honest), one_gpu, LegSettings()).gpus == [1]
+
+
+def test_an_experiment_past_githubs_six_hours_on_a_hosted_runner_is_warned_with_its_line(make_repo) -> None:
+    """A 2 h timeout with 3 retries is 8 h of leg: GitHub ends a job on its own runners after 6 h,
+    and the leg would come back missing. Said at submit, once per item; not for self-hosted runners,
+    not for `wild-ci run` (act has no such limit)."""
+    from wild_ci.config import Config
+    from wild_ci.generate import submit
+
+    brain = (
+        "<experiments>\n- goal: long\n  command: x\n  timeout: 2h\n  retries: 3\n"
+        "- goal: short\n  command: x\n  timeout: 30m\n"
+        "- goal: own box\n  command: x\n  timeout: 5h\n  retries: 1\n  runs_on: [self-hosted, big]\n"
+        "- goal: swept\n  command: x\n  timeout: 7h\n  sweep: {seed: [1, 2]}\n</experiments>\n"
+    )
+    config = Config(runner_labels=(("big", "self-hosted"),))
+    spec = submit(make_repo(), brain.encode(), config=config).spec
+    said = [(w.line, w.message) for w in spec.warnings if "6 h" in w.message]
+    assert [line for line, _ in said] == [2, 14]
+    assert "may take up to 8.5 h" in said[0][1] and "self-hosted runner" in said[0][1]
+    local = submit(make_repo(name="other"), brain.encode(), config=config, local=True).spec
+    assert not any("6 h" in w.message for w in local.warnings)

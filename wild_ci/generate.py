@@ -18,6 +18,7 @@ from . import gpus, ledger, paths
 from .config import Config, Limits
 from .engines.base import Engine, WorkflowTooLarge
 from .engines.github.engine import GITHUB as ENGINE
+from .engines.github.workflow import leg_seconds
 from .errors import BadInput
 from .layout import (
     BRAIN_FILE,
@@ -110,6 +111,8 @@ def submit(
     _map_workdirs(parsed, project)
     _check_gpus(parsed, config, local)
     _check_runner_labels(parsed, config)
+    if not local:
+        _warn_past_hosted_limit(parsed, config)
     _check_submittable(parsed, skip_invalid)
     if not parsed.experiments and not brain_output.strip():
         return None
@@ -324,6 +327,29 @@ def _check_gpus(parsed: BrainOutput, config: Config, local: bool) -> None:
         return None
 
     _keep_or_invalidate(parsed, problem)
+
+
+def _warn_past_hosted_limit(parsed: BrainOutput, config: Config) -> None:
+    """An experiment on a service-hosted runner (no `self-hosted` label) whose leg may take longer
+    than the service lets a job run there — its timeout times its attempts, a wait for GPUs, its
+    set-up — would be ended with nothing uploaded and come back `missing`: a warning with its line
+    (once per item: the legs of a sweep share it), before anything runs."""
+    limit = ENGINE.limits.hosted_job_s
+    if limit is None:
+        return
+    said: set[int | None] = set()
+    for experiment in parsed.experiments:
+        labels = experiment.runs_on or [config.runs_on]
+        if any(label.lower() == "self-hosted" for label in labels) or experiment.line in said:
+            continue
+        seconds = leg_seconds(experiment, config.timeout_s, config.leg) + config.leg.setup_timeout_s
+        if seconds > limit:
+            said.add(experiment.line)
+            parsed.warnings.append(Diagnostic(experiment.line, (
+                f"this experiment may take up to {seconds / 3600:.1f} h (its timeout × its attempts, set-up"
+                f"{', a wait for GPUs' if experiment.gpus else ''}); GitHub ends a job on a GitHub-hosted "
+                f"runner after {limit / 3600:g} h, and its results would be missing: lower timeout or "
+                "retries, or run it on a self-hosted runner")))  # fmt: skip
 
 
 def _keep_or_invalidate(parsed: BrainOutput, problem: Callable[[Experiment], str | None]) -> None:

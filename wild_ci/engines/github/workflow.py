@@ -21,11 +21,14 @@ from .runner import CREDENTIALS
 
 if TYPE_CHECKING:
     from ...config import Config
-    from ...specs import Experiment, IterationSpec
+    from ...specs import Experiment, IterationSpec, LegSettings
 
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 MAX_WORKFLOW_BYTES = 500 * 1024
-LIMITS = WorkflowLimits(max_matrix_legs=MAX_MATRIX_LEGS, max_workflow_bytes=MAX_WORKFLOW_BYTES)
+HOSTED_JOB_S = 6 * 3600  # a job on a GitHub-hosted runner (docs/github-conformance.md, "6 hours")
+LIMITS = WorkflowLimits(
+    max_matrix_legs=MAX_MATRIX_LEGS, max_workflow_bytes=MAX_WORKFLOW_BYTES, hosted_job_s=HOSTED_JOB_S
+)
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SETUP_MARGIN_MINUTES = 10
 
@@ -49,7 +52,7 @@ def render_workflow(
     unsafe = [i for i in ids if not SAFE_ID.match(i)]
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
-    longest_s = max(_leg_seconds(e, spec) for e in spec.experiments)
+    longest_s = max(leg_seconds(e, spec.default_timeout_s, spec.leg) for e in spec.experiments)
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
     text = render(
         "wild-experiments.yml.j2",
@@ -79,18 +82,12 @@ def render_workflow(
     return text
 
 
-def _leg_seconds(experiment: Experiment, spec: IterationSpec) -> int:
+def leg_seconds(experiment: Experiment, default_timeout_s: int, leg: LegSettings) -> int:
     """How long a leg's experiment may take: every attempt it may make (retries.py) with its
     back-offs, plus, for one that asks for GPUs, a wait of up to its timeout for them (gpus.py)."""
-    timeout_s = experiment.timeout_s or spec.default_timeout_s
-    attempts_s = worst_case_s(
-        timeout_s, policy_for(experiment.retries, experiment.retry_on, spec.leg).retries
-    )
-    return (
-        attempts_s + timeout_s
-        if gpus.requested(experiment.gpus, spec.leg.gpus_per_experiment)
-        else attempts_s
-    )
+    timeout_s = experiment.timeout_s or default_timeout_s
+    attempts_s = worst_case_s(timeout_s, policy_for(experiment.retries, experiment.retry_on, leg).retries)
+    return attempts_s + timeout_s if gpus.requested(experiment.gpus, leg.gpus_per_experiment) else attempts_s
 
 
 INBOX_ENVIRONMENT = "wild-inbox"
