@@ -345,11 +345,12 @@ def _warn_past_hosted_limit(parsed: BrainOutput, config: Config) -> None:
         seconds = leg_seconds(experiment, config.timeout_s, config.leg) + config.leg.setup_timeout_s
         if seconds > limit:
             said.add(experiment.line)
+            waits = gpus.requested(experiment.gpus, config.leg.gpus_per_experiment)
             parsed.warnings.append(Diagnostic(experiment.line, (
-                f"this experiment may take up to {seconds / 3600:.1f} h (its timeout × its attempts, set-up"
-                f"{', a wait for GPUs' if experiment.gpus else ''}); GitHub ends a job on a GitHub-hosted "
-                f"runner after {limit / 3600:g} h, and its results would be missing: lower timeout or "
-                "retries, or run it on a self-hosted runner")))  # fmt: skip
+                f"this experiment may take up to {seconds / 3600:.1f} h (its timeout × its attempts, "
+                f"set-up{', a wait for GPUs' if waits else ''}); its runner labels have no `self-hosted`, "
+                f"and GitHub ends a job on a GitHub-hosted runner after {limit / 3600:g} h with its "
+                "results missing: lower timeout or retries, or run it on a self-hosted runner")))  # fmt: skip
 
 
 def _keep_or_invalidate(parsed: BrainOutput, problem: Callable[[Experiment], str | None]) -> None:
