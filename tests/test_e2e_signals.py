@@ -123,14 +123,21 @@ def test_a_second_signal_stops_at_once(make_repo, tmp_path: Path) -> None:
     assert by_id["slow"]["status"] in ("cancelled", "missing")
 
 
-def test_sigkill_of_wild_ci_ends_act_and_the_next_status_recovers_the_run(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+def sigkilled_run(repo: Path, tmp_path: Path) -> Path:
+    """A run whose wild-ci was SIGKILLed mid-experiment, once its watchdog has ended everything it
+    started; the run's /tmp folder (the next command's to clean up)."""
     started, pids = tmp_path / "started", tmp_path / "pids"
     process, acts = start(repo, tmp_path, brain(started, pids), started)
     tmp = tmp_folder_of(acts[0])
     process.kill()
     process.communicate(timeout=10)
     assert left_running([*acts, *map(int, pids.read_text().split())], within=10) == []
+    return tmp
+
+
+def test_sigkill_of_wild_ci_ends_act_and_the_next_status_recovers_the_run(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    tmp = sigkilled_run(repo, tmp_path)
     done = run_cli("status", "--repo", str(repo), "--json")
     assert done.returncode == 0, done.stderr.decode()
     assert b"had died; recorded from what act kept" in done.stderr
@@ -145,12 +152,7 @@ def test_sigkill_of_wild_ci_ends_act_and_the_next_status_recovers_the_run(make_r
 
 def test_sigkill_of_wild_ci_is_recovered_by_the_next_run(make_repo, tmp_path: Path) -> None:
     repo = make_repo()
-    started, pids = tmp_path / "started", tmp_path / "pids"
-    process, acts = start(repo, tmp_path, brain(started, pids), started)
-    tmp = tmp_folder_of(acts[0])
-    process.kill()
-    process.communicate(timeout=10)
-    assert left_running([*acts, *map(int, pids.read_text().split())], within=10) == []
+    tmp = sigkilled_run(repo, tmp_path)
     (tmp_path / "next.md").write_text("<experiments>\n- goal: next\n  command: echo next\n</experiments>\n")
     done = run_cli("run", str(tmp_path / "next.md"), "--repo", str(repo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
