@@ -65,7 +65,7 @@ def test_declared_directions_win_and_come_first() -> None:
     results = iteration(1, {"a": {"speed": 3.0, "loss": 0.2}, "b": {"speed": 1.0, "loss": 0.4}})
     guessed = chart.metric_kinds(results)
     assert [(k.name, k.direction, k.guessed) for k in guessed] == [
-        ("speed", Direction.MAX, True),
+        ("speed", Direction.IGNORE, True),  # no guess: shown, not ranked, until declared
         ("loss", Direction.MIN, True),
     ]
     declared = {"loss": Direction.MIN, "speed": Direction.MIN, "absent": Direction.MAX}

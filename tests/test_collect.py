@@ -147,7 +147,7 @@ def test_the_push_token_goes_through_the_environment_only_on_a_runner(make_repo,
 def test_metrics_are_compared_with_the_previous_iteration(make_repo, tmp_path: Path) -> None:
     repo_path = make_repo()
     repo = open_repo(repo_path)
-    brain = b"<experiments>\n- goal: small\n  command: c\n- goal: large\n  command: c\n</experiments>\n"
+    brain = b"<experiments>\n- goal: small\n  command: c small\n- goal: large\n  command: c large\n</experiments>\n"
     values = [{"small": (0.50, 0.80), "large": (0.40, 0.85)}, {"small": (0.30, 0.82), "large": (0.45, 0.90)}]
     for number, iteration_values in enumerate(values, start=1):
         submission = submit(repo_path, brain)
@@ -158,7 +158,7 @@ def test_metrics_are_compared_with_the_previous_iteration(make_repo, tmp_path: P
             (artifacts / f"wild-0001-{name}").rename(artifacts / f"wild-{number:04d}-{name}")
         collect.commit_locally(repo, collect.collect_results(submission.spec, artifacts, submission.commit))
     text = git(repo_path, "show", "wild/main:.wild/iterations/0002/results.md")
-    assert "change since the same goal and parameters in iteration 0001" in text
+    assert "change since the same command in iteration 0001" in text
     assert "| experiment | loss ↓? | accuracy ↑? |" in text  # one row per experiment, a column per metric
     assert "| ✅ `small` | 0.3 ★ 🏆 (-0.2) | 0.82 (+0.02) |" in text
     assert "| ✅ `large` | 0.45 (+0.05) | 0.9 ★ 🏆 (+0.05) |" in text

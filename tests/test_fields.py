@@ -87,4 +87,4 @@ def test_the_mapping_fields_come_from_the_one_table() -> None:
     """The tolerant reader and the repeated-key check take them from FIELDS, not lists of their own."""
     from wild_ci.parse.fields import MAPPING_KEYS
 
-    assert set(MAPPING_KEYS) == {"parameters", "env", "sweep"}
+    assert set(MAPPING_KEYS) == {"parameters", "env", "sweep", "metrics"}

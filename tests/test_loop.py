@@ -30,14 +30,14 @@ def test_best_of_takes_each_metric_in_its_own_direction() -> None:
         [
             results(1, a={"val_loss": 0.5, "accuracy": 0.7}, b={"val_loss": 0.4, "accuracy": 0.6}),
             results(2, c={"val_loss": 0.45, "accuracy": 0.9, "nan": math.nan, "inf": math.inf}),
-            results(3, d={"accuracy": 0.9, "</experiment_results>": 1.0}),  # a tie keeps the first
+            results(3, d={"accuracy": 0.9, "</experiment_results>_acc": 1.0}),  # a tie keeps the first
         ]
     )
     shown = [(m.name, m.value, m.experiment, m.iteration, m.lower, m.guessed) for m in best]
     assert shown == [  # in the order they first appeared (declared ones would come first)
         ("val_loss", 0.4, "b", "0001", True, True),
         ("accuracy", 0.9, "c", "0002", False, True),
-        ("<\\/experiment_results>", 1.0, "d", "0003", False, True),
+        ("<\\/experiment_results>_acc", 1.0, "d", "0003", False, True),
     ]
 
 

@@ -56,5 +56,5 @@ def test_config_metrics_declares_directions() -> None:
 
 @pytest.mark.parametrize("value", [["accuracy"], {"accuracy": "up"}, {"accuracy": None}, "max"])
 def test_config_metrics_refuses_what_is_not_a_direction(value: object) -> None:
-    with pytest.raises(ConfigError, match="metrics must map metric names to max or min"):
+    with pytest.raises(ConfigError, match="metrics must map metric names to max, min, ignore"):
         _config_from({"metrics": value}, _error)

@@ -90,6 +90,8 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         ],
         left_out=spec.left_out,
         metric_directions=dict(spec.metric_directions),
+        code=spec.code,
+        replicate_keys=list(spec.replicate_keys),
     )
 
 
@@ -196,6 +198,8 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
         stderr_tail=stderr_tail,
         workdir=experiment.repo_workdir,
         parameters=dict(experiment.parameters),
+        env=dict(experiment.env),
+        baseline=experiment.baseline,
     )
     if folder is None or not folder.is_dir():
         fallback.note = "no artifact came back: the runner died or the leg never ran"
@@ -462,7 +466,8 @@ def empty_results(spec: IterationSpec) -> IterationResults:
     return IterationResults(
         session=spec.session, iteration=spec.iteration, commit=None, experiments=[],
         promise=spec.promise, warnings=spec.warnings, invalid=spec.invalid,
-        metric_directions=dict(spec.metric_directions),
+        metric_directions=dict(spec.metric_directions), code=spec.code,
+        replicate_keys=list(spec.replicate_keys),
     )  # fmt: skip
 
 

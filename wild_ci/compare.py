@@ -2,17 +2,17 @@
 this iteration, and the session's best so far. Pure data, shared by results.md, the PR comment, the
 context and `wild-ci show`, so they all say the same thing.
 
-**Which earlier run is "the same run".** A change is only meaningful between two runs of the same
-configuration: 20 and 50 epochs are different experiments even when the brain gives them one goal,
-and the brain may reword an id (or a sweep may number it differently) while asking for the same thing
-again. So an experiment is matched with the previous iteration's experiment that has
+**Which earlier run is "the same run".** A change (±) is only meaningful between two runs of the
+same command: an experiment is matched with the previous iteration's run of the same whole command
+(its flags, seed included) and the same `env` (`configurations.run_key`), whatever its goal or id
+says — the brain rewords goals every time. The code may differ: that difference is what the change
+shows. Only a previous run that succeeded is compared with: a failed run's half-written metrics are
+no baseline.
 
-1. the same goal (case and spacing folded, a sweep's trailing `key=value` words dropped) **and** equal
-   parameters (compared as canonical JSON: key order does not matter, types do);
-2. else, the same id **and** equal parameters (the brain reworded its goal but kept the id).
-
-Parameters never differ between matched runs; with no such run there is no change to show. Only a
-previous run that succeeded is compared with: a failed run's half-written metrics are no baseline.
+**The best so far is a configuration, not a run** (`BestLine`): the best mean among configurations
+with two or more runs, compared with the configuration that was best before this iteration and with
+the brain's baseline by Welch's t-test (`stats.py`); a single run is shown as unreplicated and is
+never declared better than the noise.
 """
 
 from __future__ import annotations
@@ -21,20 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import leaderboard
+from .configurations import run_key
 from .layout import CONFIG_PATH
-from .leaderboard import Leaderboard, MetricBoard, Run
-from .metrics import (
-    Direction,
-    MetricKind,
-    canonical_parameters,
-    goal_key,
-    is_number,
-    kind_of,
-    measured,
-    parameter_names,
-    recorded,
-)
+from .leaderboard import ConfigurationRuns, Leaderboard, MetricBoard, Run
+from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names, recorded
 from .specs import ExperimentResult, IterationResults, Status
+from .stats import Difference, welch
 
 MAX_METRIC_COLUMNS = 8
 MAX_PARAMETER_COLUMNS = 6
@@ -43,30 +35,21 @@ BEST_SHOWN = 8  # metrics in results.md's best-so-far section
 CONFIG_HINT = f"declare it in {CONFIG_PATH}, e.g. `metrics: {{accuracy: max, loss: min}}`"
 
 
-def match_key(result: ExperimentResult) -> tuple[str, str]:
-    """(goal without sweep suffix, canonical parameters): what makes two runs the same run."""
-    return goal_key(result.goal, result.parameters), canonical_parameters(result.parameters)
-
-
 def counterparts(results: IterationResults, previous: IterationResults | None) -> dict[str, ExperimentResult]:
-    """Each experiment id of `results` → the previous iteration's run of the same configuration
-    (see the module's docstring), when there is one that succeeded."""
+    """Each experiment id of `results` → the previous iteration's successful run of the same
+    command and env (see the module's docstring), when there is one. Runs of one command (asked for
+    twice) are paired in the order they were asked for."""
     if previous is None:
         return {}
-    earlier = [p for p in previous.experiments if p.status == Status.SUCCEEDED]
-    by_key: dict[tuple[str, str], ExperimentResult] = {}
-    for p in earlier:
-        by_key.setdefault(match_key(p), p)
-    by_id = {p.id: p for p in earlier}
+    earlier: dict[str, list[ExperimentResult]] = {}
+    for p in previous.experiments:
+        if p.status == Status.SUCCEEDED:
+            earlier.setdefault(run_key(p), []).append(p)
     found = {}
     for r in results.experiments:
-        match = by_key.get(match_key(r))
-        if match is None and r.id in by_id:
-            same_id = by_id[r.id]
-            if canonical_parameters(same_id.parameters) == canonical_parameters(r.parameters):
-                match = same_id
-        if match is not None:
-            found[r.id] = match
+        waiting = earlier.get(run_key(r))
+        if waiting:
+            found[r.id] = waiting.pop(0)
     return found
 
 
@@ -77,6 +60,38 @@ class BestLine:
     board: MetricBoard  # the session up to and including this iteration
     before: Run | None  # the best before this iteration (None: first measured now)
     here: Run | None  # this iteration's best (None: not measured by a success this time)
+    before_key: str | None = None  # the configuration that was best before this iteration
+
+    @property
+    def configuration(self) -> ConfigurationRuns | None:
+        """The best configuration so far (see `MetricBoard.best_configuration`)."""
+        return self.board.best_configuration
+
+    @property
+    def previous_best(self) -> ConfigurationRuns | None:
+        """The configuration that was best before this iteration, with all its runs so far; None
+        when it is still the best (or there was none)."""
+        best = self.configuration
+        if self.before_key is None or best is None or best.key == self.before_key:
+            return None
+        return self.board.configuration(self.before_key)
+
+    @property
+    def baseline(self) -> ConfigurationRuns | None:
+        """The brain's baseline (`baseline: true`), unless it is the best itself."""
+        marked, best = self.board.baseline(), self.configuration
+        return marked if marked is not None and best is not None and marked.key != best.key else None
+
+    def against(self, other: ConfigurationRuns | None) -> Difference | None:
+        """The best configuration against `other`, by Welch's test (None unless both replicated)."""
+        best = self.configuration
+        return welch(best.summary, other.summary) if best is not None and other is not None else None
+
+    @property
+    def new_configuration(self) -> bool:
+        """The best configuration changed in this iteration."""
+        best = self.configuration
+        return best is not None and self.before_key is not None and best.key != self.before_key
 
     @property
     def kind(self) -> MetricKind:
@@ -99,9 +114,10 @@ class Cell:
     value: float
     change: float | None  # against the same run in the previous iteration
     best_here: bool  # ★ the best of this iteration (among successes, when more than one measured it)
-    best_so_far: bool  # 🏆 equals the session's best so far (of more than one run)
-    sets_best: bool = False  # this very run is the session's best (not a tie with an earlier one)
+    best_so_far: bool  # 🏆 a run of the best configuration so far (of the best single run, unreplicated)
+    sets_best: bool = False  # ... and that configuration became the best in this iteration
     ranked: bool = True  # False: the run did not succeed; its value is shown, never ranked or compared
+    replicated: bool = True  # the best configuration has two runs or more (else: the best single run)
 
 
 @dataclass(frozen=True)
@@ -137,10 +153,22 @@ class Standing:
         lines = []
         for metric in board.metrics:
             held, mine = before.metric(metric.name), here.metric(metric.name)
-            lines.append(BestLine(metric, held.best if held else None, mine.best if mine else None))
+            held_best = held.best_configuration if held else None
+            lines.append(
+                BestLine(
+                    metric,
+                    held.best if held else None,
+                    mine.best if mine else None,
+                    held_best.key if held_best else None,
+                )
+            )
         previous = earlier[-1] if earlier else None
         matched = counterparts(results, previous)
         return cls(directions, previous, board, lines if complete else [], matched, names)
+
+    def ranked(self, name: str) -> bool:
+        """Ranked in this session: a direction declared or guessed, and not one value in every run."""
+        return self.board.metric(name) is not None
 
     def kind(self, name: str) -> MetricKind:
         return kind_of(name, self.declared)
@@ -164,19 +192,30 @@ class Standing:
                 if line is not None and line.board.runs < 2:
                     line = None  # the only run of it so far: "best" says nothing
                 earlier = before.get(name)
+                in_best = success and line is not None and _in_best(line, results.iteration, result.id)
                 cells[name] = Cell(
                     value,
                     # a run that did not succeed is shown, not compared: its value is no result
                     value - earlier if success and earlier is not None and is_number(earlier) else None,
                     success and here.get(name) == value,
-                    success and line is not None and value == line.best.value,
-                    success
-                    and line is not None
-                    and (line.best.iteration, line.best.id) == (results.iteration, result.id),
+                    in_best,
+                    in_best and line is not None and (line.new_configuration or line.before_key is None),
                     success,
+                    line is not None and line.board.replicated,
                 )
             table[result.id] = cells
         return table
+
+
+def _in_best(line: BestLine, iteration: int, experiment_id: str) -> bool:
+    """A run of the best configuration so far — or, while no configuration is replicated, the best
+    single run itself."""
+    best = line.configuration
+    if best is None:
+        return False
+    if not best.summary.replicated:
+        return (line.best.iteration, line.best.id) == (iteration, experiment_id)
+    return any((run.iteration, run.id) == (iteration, experiment_id) for run in best.runs)
 
 
 def _bests_here(results: IterationResults, standing: Standing) -> dict[str, float]:
@@ -187,7 +226,11 @@ def _bests_here(results: IterationResults, standing: Standing) -> dict[str, floa
             for name, value in measured(r, standing.parameter_names).items():
                 if is_number(value):
                     values.setdefault(name, []).append(value)
-    return {name: standing.kind(name).best(found) for name, found in values.items() if len(found) > 1}
+    return {
+        name: standing.kind(name).best(found)
+        for name, found in values.items()
+        if len(found) > 1 and standing.ranked(name)
+    }
 
 
 def _rows(

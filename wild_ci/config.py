@@ -111,6 +111,7 @@ class Config:
     snapshot: SnapshotRules = field(default_factory=SnapshotRules)
     github_server_url: str = GITHUB_SERVER_URL
     metrics: dict[str, Direction] = field(default_factory=dict)  # declared directions, by metric name
+    replicates: tuple[str, ...] = ()  # parameter names that only replicate a run, beside `seed`
     gpu_runs_on: tuple[str, ...] = ()  # the runner label set of experiments with gpus > 0
     gpu_runner_gpus: int | None = None  # how many GPUs a gpu_runs_on runner has (None: not checked)
 
@@ -222,7 +223,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
         "trigger", "runner_labels", "snapshot", "github_server_url", "metrics", "retries", "retry_on",
-        "gpus_per_experiment", "gpus", "gpu_busy_percent", "gpu_runs_on", "gpu_runner_gpus",
+        "gpus_per_experiment", "gpus", "gpu_busy_percent", "gpu_runs_on", "gpu_runner_gpus", "replicates",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -268,6 +269,8 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["metrics"] = _metric_directions(data["metrics"], error)
     if "gpu_runs_on" in data:
         values["gpu_runs_on"] = _gpu_runs_on(data["gpu_runs_on"], error)
+    if "replicates" in data:
+        values["replicates"] = _replicate_keys(data["replicates"], error)
     if "gpu_runner_gpus" in data:
         values["gpu_runner_gpus"] = _positive_int(data["gpu_runner_gpus"], "gpu_runner_gpus", error)
     leg = _leg_settings(data, error)
@@ -304,7 +307,8 @@ def _leg_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:
 
 def _metric_directions(data: Any, error: Any) -> dict[str, Direction]:
     """`metrics`: metric name → max or min, the way it improves (undeclared names are guessed)."""
-    message = f"metrics must map metric names to {' or '.join(DIRECTIONS)}, e.g. {{accuracy: max, loss: min}}"
+    example = "{accuracy: max, loss: min, n_test: ignore}"
+    message = f"metrics must map metric names to {', '.join(DIRECTIONS)}, e.g. {example}"
     if not isinstance(data, dict):
         raise error("metrics", message)
     directions = {}
@@ -313,6 +317,15 @@ def _metric_directions(data: Any, error: Any) -> dict[str, Direction]:
             raise error("metrics", message)
         directions[name] = Direction(direction)
     return directions
+
+
+def _replicate_keys(data: Any, error: Any) -> tuple[str, ...]:
+    """`replicates: [seed, fold]`: parameters whose runs are replicates of one configuration."""
+    if isinstance(data, str):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(name, str) and name.strip() for name in data):
+        raise error("replicates", "replicates must be a list of parameter names, e.g. [seed, fold]")
+    return tuple(name.strip() for name in data)
 
 
 def _gpu_leg_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:

@@ -143,8 +143,10 @@ def submit(
         default_timeout_s=config.timeout_s,
         leg=config.leg,
         left_out=snapshot.left_out,
-        metric_directions={name: d.value for name, d in config.metrics.items()},
+        metric_directions=_metric_directions(parsed, config),
         submodules=snapshot.submodules,
+        code=ledger.code_identity(repo, snapshot.tree),
+        replicate_keys=list(config.replicates),
     )
     files = {
         iteration_file(iteration, BRAIN_FILE): brain_output,
@@ -165,6 +167,14 @@ def submit(
     commit = ledger.commit_tree(repo, tree, parent, message)
     ledger.update_branch(repo, branch, commit, tip, f"wild-ci: iteration {spec.label}")
     return Submission(session, branch, iteration, commit, spec)
+
+
+def _metric_directions(parsed: BrainOutput, config: Config) -> dict[str, str]:
+    """What the items declare (`metrics:` on an item), the config's `metrics:` winning."""
+    declared: dict[str, str] = {}
+    for experiment in parsed.experiments:
+        declared.update(experiment.metrics)
+    return {**declared, **{name: d.value for name, d in config.metrics.items()}}
 
 
 def _own_copy(parsed: BrainOutput) -> BrainOutput:

@@ -7,6 +7,7 @@ so two writers cannot silently overwrite each other.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import git
 from gitdb import IStream
 
 from .errors import BadInput, PipelineError, UsageError
-from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WORKFLOWS_DIR, iteration_file
+from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WILD_DIR, WORKFLOWS_DIR, iteration_file
 from .snapshot import MB, NESTED_REPOSITORY, OWN_OUTPUT, SnapshotRules
 from .specs import LeftOut
 
@@ -360,6 +361,14 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
         submodules = _submodules(repo, env, left_out)
         tree = repo.git.write_tree(env=env)
     return WorktreeSnapshot(tree, [LeftOut(p, r) for p, r in sorted(left_out.items())], submodules)
+
+
+def code_identity(repo: git.Repo, tree: str) -> str:
+    """The code a snapshot holds, as one hash: its tree's top-level entries without `.wild/` (the
+    iterations' own files change every time; the code only when the brain edits it)."""
+    listing = repo.git.ls_tree("-z", tree)
+    entries = sorted(entry for entry in listing.split("\0") if entry and not entry.endswith("\t" + WILD_DIR))
+    return hashlib.sha256("\0".join(entries).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def tree_with_files(repo: git.Repo, tree: str, files: Mapping[str, bytes]) -> str:

@@ -28,15 +28,27 @@ from .specs import ExperimentResult, IterationResults
 class Direction(str, Enum):
     MAX = "max"
     MIN = "min"
+    IGNORE = "ignore"  # shown, never ranked: a count, a size, a number with no better way
 
     @property
     def arrow(self) -> str:
-        return "↑" if self is Direction.MAX else "↓"
+        return {Direction.MAX: "↑", Direction.MIN: "↓"}.get(self, "·")
 
 
 DIRECTIONS = tuple(d.value for d in Direction)
 
-_LOWER_IS_BETTER = re.compile(r"loss|err|mse|mae|rmse|perplexity|ppl|latency|time|seconds|duration|cost")
+# The guess is conservative: a name reads as lower-is-better only for costs, time units and
+# failures, as higher-is-better only for the usual scores and rates; anything else is shown but not
+# ranked until declared. A wrong guess crowns the slowest run; no guess costs one line of config.
+_RATE = re.compile(r"(_per_(s|sec|second|ms|min)|/s|_qps|throughput|per_second|samples_s)$|^(qps|rps|fps)$")
+_LOWER_IS_BETTER = re.compile(
+    r"loss|err|mse|mae|rmse|perplexity|ppl|latency|duration|cost|fail|miss|regret|"
+    r"(^|_)(time|seconds|secs|sec|s|ms|us|ns|minutes|min|hours|wall|cpu)$|^(time|seconds|wall|runtime)|_time_"
+)
+_HIGHER_IS_BETTER = re.compile(
+    r"(^|_)(acc|accuracy|f1|auc|roc_auc|auroc|precision|recall|r2|bleu|rouge\w*|ndcg|map|mrr|iou|"
+    r"dice|top1|top5|top_1|top_5|speedup|reward|return|win_rate|pass_rate|pass@\d+)($|_)"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,11 @@ class MetricKind:
     def lower_is_better(self) -> bool:
         return self.direction is Direction.MIN
 
+    @property
+    def ranked(self) -> bool:
+        """False for a metric declared `ignore` or whose direction could not be guessed."""
+        return self.direction is not Direction.IGNORE
+
     def better(self, value: float, than: float) -> bool:
         """Strictly better: a tie keeps the value found first."""
         return value < than if self.lower_is_better else value > than
@@ -60,7 +77,9 @@ class MetricKind:
 
     @property
     def way(self) -> str:
-        """`higher is better` / `lower is better`, as every report words it."""
+        """`higher is better` / `lower is better` / `not ranked`, as every report words it."""
+        if not self.ranked:
+            return "not ranked"
         return f"{'lower' if self.lower_is_better else 'higher'} is better"
 
     @property
@@ -70,7 +89,13 @@ class MetricKind:
 
 
 def guessed_direction(name: str) -> Direction:
-    return Direction.MIN if _LOWER_IS_BETTER.search(name.lower()) else Direction.MAX
+    """Lower for costs, time units and failures, higher for scores and rates, else no guess."""
+    lowered = name.lower()
+    if _RATE.search(lowered):
+        return Direction.MAX
+    if _LOWER_IS_BETTER.search(lowered):
+        return Direction.MIN
+    return Direction.MAX if _HIGHER_IS_BETTER.search(lowered) else Direction.IGNORE
 
 
 def kind_of(name: str, declared: Mapping[str, Direction] | None = None) -> MetricKind:

@@ -19,9 +19,10 @@ from typing import Any
 from .compare import BEST_SHOWN, CONFIG_HINT, BestLine, Cell, Standing, wide_table
 from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
 from .layout import artifact_name, iteration_label
-from .leaderboard import Run
+from .leaderboard import ConfigurationRuns, Run
 from .metrics import format_value, measured, ran_with
 from .specs import Attempt, ExperimentResult, IterationResults, Status
+from .stats import Difference
 from .templating import render
 from .text import visible
 
@@ -205,17 +206,83 @@ def run_text(run: Run, limit: int = 200) -> str:
     return where + (f" ({parameters_text(run.parameters, limit=limit)})" if run.parameters else "")
 
 
-def this_iteration_text(line: BestLine) -> str:
-    """What this iteration did to a metric's best so far, in a few words."""
+def summary_text(configuration: ConfigurationRuns) -> str:
+    """`mean 0.9882 (sd 0.00141, 95% CI 0.9872 to 0.9892, n 10)`, or `0.988889 (one run)`."""
+    s = configuration.summary
+    if not s.replicated or s.std is None or s.ci95 is None:
+        return f"{s.mean:.6g} (one run)"
+    return f"mean {s.mean:.6g} (sd {s.std:.3g}, 95% CI {s.ci95[0]:.4g}–{s.ci95[1]:.4g}, n {s.n})"
+
+
+def configuration_text(configuration: ConfigurationRuns, limit: int = 80) -> str:
+    """`C=1 scale=false`, and where its runs are when there are few: `(iteration 0003, svm-c-1)`."""
+    label = configuration.label(limit)
+    if len(configuration.runs) == 1:
+        run = configuration.runs[0]
+        return f"{label} (iteration {iteration_label(run.iteration)}, {one_line(run.id, 60)})"
+    iterations = sorted({iteration_label(r.iteration) for r in configuration.runs})
+    where = ", ".join(iterations[:3]) + (" …" if len(iterations) > 3 else "")
+    return f"{label} (iteration{'s' * (len(iterations) > 1)} {where})"
+
+
+def difference_text(line: BestLine, other: ConfigurationRuns, role: str) -> str:
+    """The best against another configuration, as a researcher says it: the difference (and, for
+    a lower-is-better metric, the ratio) with its interval, and whether it is more than the noise."""
+    other_text = f"{other.label(60)} ({role}, {summary_text(other)})"
+    found = line.against(other)
+    if found is None:
+        return f"vs {other_text}: not comparable, one of them has a single run (repeat it with other seeds)"
+    if found.difference == 0:
+        return f"tied with {other_text}"
+    if not found.significant or not _better(line, found):
+        return f"not distinguishable from {other_text} (p = {found.p:.2g})"
+    return f"beats {other_text}: {_by(line, found)} (p = {found.p:.2g})"
+
+
+def _better(line: BestLine, found: Difference) -> bool:
+    return found.difference < 0 if line.kind.lower_is_better else found.difference > 0
+
+
+def _by(line: BestLine, found: Difference) -> str:
+    low, high = found.difference_ci
+    by = f"by {found.difference:+.4g} (95% CI {low:+.4g} to {high:+.4g})"
+    if line.kind.lower_is_better and found.ratio and found.ratio_ci:  # a time: "3.55 times faster"
+        times = 1 / found.ratio
+        return f"{times:.3g}× lower (95% CI {1 / found.ratio_ci[1]:.3g}–{1 / found.ratio_ci[0]:.3g}×), {by}"
+    return by
+
+
+def best_text(line: BestLine) -> str:
+    """A metric's best so far in one sentence: the best configuration with n, mean ± sd and its
+    interval, what this iteration did, and how it compares with the previous best and the baseline.
+    A single run is never presented as a finding."""
+    best = line.configuration
+    if best is None:  # cannot happen: a board has runs
+        return "no runs"
+    if not best.summary.replicated:
+        return (
+            f"best single run {line.best.value:.6g} in {configuration_text(best)}; unreplicated: every "
+            "configuration has one run, so nothing is claimed beyond noise (repeat with other seeds)"
+        )
+    parts = [f"{summary_text(best)} with {configuration_text(best)}"]
     if line.here is None:
-        return "not measured (by a success) in this iteration"
-    if line.improved:
-        if line.before is None:
-            return "first measured in this iteration"
-        return f"new best in this iteration (was {line.before.value:.6g})"
-    if line.here.value == line.best.value:
-        return f"equalled ({line.here.value:.6g}), not beaten, in this iteration"
-    return f"not beaten: this iteration's best {line.here.value:.6g}"
+        parts.append("not measured in this iteration")
+    elif line.new_configuration:
+        parts.append("a new best configuration in this iteration")
+    previous = line.previous_best
+    if previous is not None:
+        parts.append(difference_text(line, previous, "the previous best"))
+    if line.baseline is not None:
+        parts.append(difference_text(line, line.baseline, "baseline"))
+    lucky = line.board.configuration(line.best.configuration_key)
+    compared = {best.key, *(c.key for c in (previous, line.baseline) if c is not None)}
+    if lucky is not None and lucky.key not in compared:  # the best single run is elsewhere: say so
+        role = f"the best single run, {line.best.value:.6g}, is a run of it"
+        if lucky.summary.replicated:
+            parts.append(difference_text(line, lucky, role))
+        else:
+            parts.append(f"a single run of {lucky.label(60)} reached {line.best.value:.6g} (unreplicated)")
+    return "; ".join(parts)
 
 
 def _filters() -> dict[str, object]:
@@ -237,7 +304,7 @@ def _filters() -> dict[str, object]:
         "cell_text": cell_text,
         "change_text": change_text,
         "run_text": run_text,
-        "this_iteration_text": this_iteration_text,
+        "best_text": best_text,
         "label": iteration_label,
         "config_hint": CONFIG_HINT,
     }
@@ -263,6 +330,8 @@ def results_markdown(
         best_more=len(standing.best) - len(best),
         guessed=(table is not None and table.guessed) or any(line.kind.guessed for line in best),
         unranked=any(not c.ranked for row in cells.values() for c in row.values()),
+        not_ranked=table is not None and any(not standing.ranked(k.name) for k in table.metrics),
+        column_label=lambda kind: kind.label if standing.ranked(kind.name) else "·",
         previous=standing.previous,
         chart_src=chart_src,
         artifact_name=artifact_name,
@@ -360,7 +429,7 @@ def context_for(results: IterationResults, config: Config, standing: Standing | 
 
 
 BEST_IN_CONTEXT = 6  # metrics in the context's best-so-far section
-BEST_LINE_CHARS = 300
+BEST_LINE_CHARS = 600
 
 
 def context_block(
@@ -400,11 +469,7 @@ def best_lines(standing: Standing) -> list[str]:
     for line in standing.best[:BEST_IN_CONTEXT]:
         kind = line.kind
         way = kind.way + (", guessed from the name" if kind.guessed else "")
-        text = (
-            f"{kind.name} ({way}): {line.best.value:.6g} in {run_text(line.best, 120)}; "
-            f"{this_iteration_text(line)}"
-        )
-        lines.append(one_line(text, BEST_LINE_CHARS))
+        lines.append(one_line(f"{kind.name} ({way}): {best_text(line)}", BEST_LINE_CHARS))
     return lines
 
 
@@ -417,10 +482,12 @@ def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:
         notes = []
         if cell.change is not None and standing.previous is not None:
             notes.append(f"{change_text(cell.change)} since {standing.previous.label}")
-        if cell.sets_best:
-            notes.append("best so far")
+        if cell.best_so_far and not cell.replicated:
+            notes.append("best single run so far, unreplicated")
+        elif cell.sets_best:
+            notes.append("new best configuration")
         elif cell.best_so_far:
-            notes.append("equals the best so far")
+            notes.append("in the best configuration")
         elif cell.best_here:
             notes.append("best of this iteration")
         parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))

@@ -178,6 +178,8 @@ class Experiment:
     retries: int | None = None  # failed attempts run again (retries.py); None: the configured default
     retry_on: list[int | str] | None = None  # exit codes, signals, `timeout`, patterns; None: configured
     gpus: int | None = None  # GPUs the leg takes for it (gpus.py); None: the config's default
+    baseline: bool = False  # the configuration the brain compares the others with
+    metrics: dict[str, str] = field(default_factory=dict)  # metric -> max | min | ignore (config wins)
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -268,6 +270,8 @@ class IterationSpec:
     # config `metrics:` as submitted (name -> max/min): collect ranks with what the user declared,
     # never with a config file the brain could have edited in the snapshot it ran on
     metric_directions: dict[str, str] = field(default_factory=dict)
+    code: str | None = None  # the snapshot's tree without .wild/ (configurations.py: "the same code")
+    replicate_keys: list[str] = field(default_factory=list)  # config `replicates:`, beside `seed`
 
     @property
     def label(self) -> str:
@@ -299,6 +303,8 @@ class IterationSpec:
             "left_out": [item.to_json() for item in self.left_out],
             "submodules": self.submodules,
             "metric_directions": self.metric_directions,
+            "code": self.code,
+            "replicate_keys": self.replicate_keys,
             "experiments": [e.to_json() for e in self.experiments],
         }
 
@@ -323,7 +329,17 @@ class IterationSpec:
             left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
             submodules=[str(path) for path in data.get("submodules", [])],
             metric_directions=_directions(data.get("metric_directions")),
+            code=_text_or_none(data.get("code")),
+            replicate_keys=_names(data.get("replicate_keys")),
         )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _names(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 MAX_RETRIES = 5
@@ -383,6 +399,8 @@ class ExperimentResult:
     attempts: list[Attempt] = field(default_factory=list)  # each attempt, when retries were allowed
     gpus: list[int] | None = None  # the GPUs it had ([]: hidden by gpus: 0; None: not managed)
     gpu_wait_s: float | None = None  # waiting for them, apart from its duration
+    env: dict[str, str] = field(default_factory=dict)  # from the spec: the experiment's `env:`
+    baseline: bool = False  # from the spec: the brain's baseline configuration
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -411,6 +429,8 @@ class ExperimentResult:
             status=Status.FAILED,
             workdir=experiment.repo_workdir,
             parameters=dict(experiment.parameters),
+            env=dict(experiment.env),
+            baseline=experiment.baseline,
         )
         if not isinstance(data, dict):
             result.note = f"result.json is not a JSON object (it holds {_kind(data)})"
@@ -637,6 +657,8 @@ class IterationResults:
     notes: list[str] = field(default_factory=list)  # what collecting found beside the legs
     left_out: list[LeftOut] = field(default_factory=list)  # from the spec: not in the snapshot
     metric_directions: dict[str, str] = field(default_factory=dict)  # from the spec: config `metrics:`
+    code: str | None = None  # from the spec: the code the experiments ran (configurations.py)
+    replicate_keys: list[str] = field(default_factory=list)  # from the spec: config `replicates:`
 
     @property
     def label(self) -> str:
@@ -661,6 +683,8 @@ class IterationResults:
             "notes": self.notes,
             "left_out": [item.to_json() for item in self.left_out],
             "metric_directions": self.metric_directions,
+            "code": self.code,
+            "replicate_keys": self.replicate_keys,
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -678,6 +702,8 @@ class IterationResults:
             notes=[str(n) for n in data.get("notes", [])],
             left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
             metric_directions=_directions(data.get("metric_directions")),
+            code=_text_or_none(data.get("code")),
+            replicate_keys=_names(data.get("replicate_keys")),
         )
 
 
@@ -686,4 +712,4 @@ def _directions(data: Any) -> dict[str, str]:
     without them (older wild-ci) or with a damaged entry ranks by guessing, as before."""
     if not isinstance(data, dict):
         return {}
-    return {str(k): v for k, v in data.items() if isinstance(k, str) and v in ("max", "min")}
+    return {str(k): v for k, v in data.items() if isinstance(k, str) and v in ("max", "min", "ignore")}

@@ -14,7 +14,7 @@ from ..compare import CONFIG_HINT
 from ..config import committed_config
 from ..errors import EXIT_OK, UsageError
 from ..layout import iteration_label
-from ..leaderboard import Leaderboard, MetricBoard, build, declared_for
+from ..leaderboard import ConfigurationRuns, Leaderboard, MetricBoard, build, declared_for
 from ..text import visible
 
 
@@ -69,33 +69,60 @@ def leaderboard_view(board: Leaderboard, session: str, width: int) -> Renderable
 def _title(metric: MetricBoard) -> Text:
     kind = metric.kind
     how = "guessed" if kind.guessed else "declared"
-    title = f"{kind.name} {kind.label} ({kind.way}, {how}; {metric.runs} runs)"
+    count = len(metric.configurations)
+    title = f"{kind.name} {kind.label} ({kind.way}, {how}; {metric.runs} runs, {count} configurations)"
     return Text(visible(report.one_line(title, 200), multiline=False), style="bold")
 
 
+def _configuration_cells(rank: int, configuration: ConfigurationRuns) -> tuple[str, ...]:
+    s = configuration.summary
+    ci = f"{s.ci95[0]:.4g}–{s.ci95[1]:.4g}" if s.ci95 else "–"
+    iterations = sorted({iteration_label(run.iteration) for run in configuration.runs})
+    where = ", ".join(iterations[:3]) + (" …" if len(iterations) > 3 else "")
+    mark = " ★" if rank == 1 else ""
+    sd = f"{s.std:.3g}" if s.std is not None else "–"
+    baseline = " (baseline)" if configuration.baseline else ""
+    label = configuration.label(300) + baseline
+    return f"{rank}{mark}", f"{s.mean:.6g}", sd, ci, str(s.n), label, where
+
+
+def _best_run_line(metric: MetricBoard) -> Text:
+    """The best single run, said apart: a lucky seed is a fact, not the ranking."""
+    run = metric.best
+    replicated = (
+        "" if metric.replicated else "; no configuration has two runs yet: nothing is ranked beyond noise"
+    )
+    text = (
+        f"best single run: {run.value:.6g} ({run.id}, iteration {iteration_label(run.iteration)}){replicated}"
+    )
+    return Text(visible(report.one_line(text, 300), multiline=False))
+
+
 def _metric_table(metric: MetricBoard, goals: bool) -> Table:
-    table = Table(title=_title(metric), title_justify="left")
-    columns = ("#", "value", "iteration", "experiment", "parameters", *(("goal",) if goals else ()))
+    """The metric's configurations, best mean first (replicated ones before single runs)."""
+    table = Table(
+        title=_title(metric), title_justify="left", caption=_best_run_line(metric), caption_justify="left"
+    )
+    columns = ("#", "mean", "sd", "95% CI", "n", "configuration", "iterations")
     for column in columns:
-        table.add_column(column, overflow="fold", justify="right" if column in ("#", "value") else "left")
-    for rank, run in enumerate(metric.top, start=1):
-        cells = (
-            f"{rank}{' ★' if rank == 1 else ''}", f"{run.value:.6g}", iteration_label(run.iteration), run.id,
-            report.parameters_text(run.parameters, 10, 300), report.one_line(run.goal, 60),
-        )[: len(columns)]  # fmt: skip
-        table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
+        table.add_column(
+            column, overflow="fold", justify="left" if column in ("configuration", "iterations") else "right"
+        )
+    for rank, configuration in enumerate(metric.configurations[: len(metric.top)], start=1):
+        table.add_row(
+            *(Text(visible(cell, multiline=False)) for cell in _configuration_cells(rank, configuration))
+        )
     return table
 
 
 def _metric_lines(metric: MetricBoard) -> list[RenderableType]:
-    """A narrow terminal's view of a metric: per run, its rank, value, iteration and parameters on
-    one line, its id alone on the next (never split)."""
+    """A narrow terminal's view of a metric: per configuration, its rank, mean, sd, n and iterations
+    on one line, its flags on the next."""
     lines: list[RenderableType] = [Text(""), _title(metric)]
-    for rank, run in enumerate(metric.top, start=1):
-        mark = " ★" if rank == 1 else "  "
-        facts = f"{rank:>2}{mark} {run.value:<10.6g} iteration {iteration_label(run.iteration)}"
-        if run.parameters:
-            facts += "  " + report.parameters_text(run.parameters, 10, 300)
+    for rank, configuration in enumerate(metric.configurations[: len(metric.top)], start=1):
+        number, mean, sd, ci, n, label, where = _configuration_cells(rank, configuration)
+        facts = f"{number:>4} {mean:<10} sd {sd:<8} n {n:<3} 95% CI {ci}  iteration {where}"
         lines.append(Text(visible(facts, multiline=False)))
-        lines.append(Text("      " + visible(run.id, multiline=False), no_wrap=True, overflow="ignore"))
+        lines.append(Text("      " + visible(label, multiline=False), overflow="fold"))
+    lines.append(_best_run_line(metric))
     return lines

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ..gpus import MAX_GPUS
+from ..metrics import DIRECTIONS
 from ..retries import parse_retry_on, retries_problem
 from ..specs import Experiment
 from ..values import normalize_setup, parse_duration, runner_labels
@@ -229,6 +230,33 @@ def _gpus(value: Any, key: str, error: ErrorFn) -> int | None:
     return number
 
 
+def _boolean(value: Any, key: str, error: ErrorFn) -> bool:
+    """`true`/`false` (YAML's booleans, or the words in any case)."""
+    if value is None:
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no"):
+        return value.strip().lower() in ("true", "yes")
+    if not isinstance(value, bool):
+        error(key, f"'{key}' must be true or false")
+        return False
+    return value
+
+
+def _metric_directions(value: Any, key: str, error: ErrorFn) -> dict[str, str]:
+    """`metrics: {seconds: min, accuracy: max, n_test: ignore}`: which way each metric improves
+    (the config's `metrics:` wins over it)."""
+    mapping = _mapping(value, key, error, "metric names to max, min or ignore")
+    if mapping is None:
+        return {}
+    directions: dict[str, str] = {}
+    for name, direction in mapping.items():
+        if direction not in DIRECTIONS:
+            error(key, f"{key}.{name}: {flag_value(direction)[:20]!r} is not one of {', '.join(DIRECTIONS)}")
+            continue
+        directions[str(name)] = direction
+    return directions
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -287,6 +315,8 @@ FIELDS: tuple[Field, ...] = (
     Field("retries", _retries, config="leg.retries"),
     Field("retry_on", _retry_on, config="leg.retry_on"),
     Field("gpus", _gpus, config="leg.gpus_per_experiment"),
+    Field("baseline", _boolean),
+    Field("metrics", _metric_directions),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)
