@@ -78,7 +78,6 @@ class PlayedWorkflow:
         spec = json.loads((runner / f".wild/iterations/{number:04d}/experiments.json").read_text())
         if not spec["experiments"]:  # committed without a workflow: GitHub starts no run
             return
-        self.fake.add_run(commit, status="completed", conclusion="success")
         artifacts = self.work / f"artifacts-{number}"
         for experiment in spec["experiments"]:
             leg = artifacts / f"wild-{number:04d}-{experiment['id']}"
@@ -91,6 +90,8 @@ class PlayedWorkflow:
             [sys.executable, "-m", "wild_ci", "collect", "--artifacts", str(artifacts), "--push"],
             cwd=runner, env={**os.environ, **IDENTITY}, check=True, capture_output=True,
         )  # fmt: skip
+        # as on GitHub, the run completes once its collect job has pushed the results
+        self.fake.add_run(commit, status="completed", conclusion="success")
 
 
 def test_loop_push_runs_each_iteration_on_github_and_feeds_back_its_results(
