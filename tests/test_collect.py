@@ -147,7 +147,8 @@ def test_the_push_token_goes_through_the_environment_only_on_a_runner(make_repo,
 def test_metrics_are_compared_with_the_previous_iteration(make_repo, tmp_path: Path) -> None:
     repo_path = make_repo()
     repo = open_repo(repo_path)
-    brain = b"<experiments>\n- goal: small\n  command: c small\n- goal: large\n  command: c large\n</experiments>\n"
+    items = b"- goal: small\n  command: c small\n- goal: large\n  command: c large\n"
+    brain = b"<experiments>\n" + items + b"</experiments>\n"
     values = [{"small": (0.50, 0.80), "large": (0.40, 0.85)}, {"small": (0.30, 0.82), "large": (0.45, 0.90)}]
     for number, iteration_values in enumerate(values, start=1):
         submission = submit(repo_path, brain)

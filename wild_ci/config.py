@@ -218,13 +218,39 @@ def parse_config(text: str, where: str) -> Config:
     return _config_from(data, lambda key, msg: ConfigError(f"{where}:{lines.get(key, 1)}: {msg}"))
 
 
+CONFIG_KEYS: dict[str, str] = {
+    "project_root": "The absolute path the brain's commands use for the project (default: the repository's).",
+    "timeout": "Default per-experiment timeout (`90s`, `30m`, `2h`; default 60 min).",
+    "runs_on": "Runner label for the jobs (default `ubuntu-latest`).",
+    "max_parallel": "Legs at once per matrix (default: the machine's cores under act; no cap on GitHub).",
+    "trigger": "`push` (default) or `pull_request`: the event that starts a run.",
+    "runner_labels": "Label sets a brain's `runs_on` may name besides `runs_on`: `[[self-hosted, gpu]]`.",
+    "install_spec": "What runners `pip install` to get wild-ci (a version, a git URL).",
+    "github_server_url": "Where the repository lives (`https://github.com`; Enterprise Server is refused).",
+    "setup": "`auto` (default), `none` or a command, run before each experiment to build its environment.",
+    "setup_timeout": "The set-up's own time budget, apart from the experiment's (default 30 min).",
+    "max_log_bytes": "Bytes kept per log (stdout, stderr); the beginning and the end are always kept.",
+    "max_output_bytes": "Bytes of output files kept per experiment.",
+    "context_budget": "Characters of `experiment_results` for the brain (default 20,000).",
+    "context_format": "`wild-ci` (default) or `wild-v2`: the original Wild V2 brain's markdown.",
+    "metrics": "Which way each metric improves: `{accuracy: max, loss: min, n_test: ignore}`.",
+    "replicates": "Parameters whose runs are replicates of one configuration, besides `seed`, e.g. `[fold]`.",
+    "retries": "An experiment's retries when it says none (at most 5).",
+    "retry_on": "Exit codes, signals, `timeout` and output patterns retried (beside the built-ins).",
+    "snapshot": "What the iteration commit takes from the working tree: `include`, `exclude`, size limits.",
+    "gpus_per_experiment": "GPUs of an experiment that does not say (unset: GPUs are not managed).",
+    "gpus": "The GPUs legs may take (default: what nvidia-smi lists; `$WILD_CI_GPUS` wins).",
+    "gpu_busy_percent": "A GPU with more of its memory in use by other processes is skipped (default 10).",
+    "gpu_runs_on": "The runner label set of experiments with `gpus` > 0 (GitHub).",
+    "gpu_runner_gpus": "How many GPUs such a runner has (asking for more is refused at submit).",
+    "limits": "Bounds on a brain output: `max_brain_bytes`, `max_experiments`, `max_command_chars`.",
+}
+"""Every key of `.wild/config.yml` with what it does: the docs' reference is generated from it, and a
+key the reader accepts without a description fails a test."""
+
+
 def _config_from(data: dict[str, Any], error: Any) -> Config:
-    known = {
-        "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
-        "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
-        "trigger", "runner_labels", "snapshot", "github_server_url", "metrics", "retries", "retry_on",
-        "gpus_per_experiment", "gpus", "gpu_busy_percent", "gpu_runs_on", "gpu_runner_gpus", "replicates",
-    }  # fmt: skip
+    known = set(CONFIG_KEYS)
     for key in data:
         if key not in known:
             raise error(key, f"unknown setting {key!r} (known: {', '.join(sorted(known))})")

@@ -278,12 +278,15 @@ class Field:
 
     key: str
     validate: Validator
+    description: str  # what the field does, for the brain's-format reference (docs)
     attr: str = ""  # the Experiment attribute; empty: the same as `key`
     required: bool = False
     config: str | None = None  # the Config setting used when the brain leaves it out (dotted)
     default: Callable[[], Any] = field(init=False, repr=False, compare=False)  # a fresh default
 
     def __post_init__(self) -> None:
+        if not self.description.strip():
+            raise TypeError(f"experiment field {self.key!r} has no description (the docs are made from it)")
         if not self.attr:
             object.__setattr__(self, "attr", self.key)
         attribute = _ATTRIBUTES.get(self.attr)
@@ -302,21 +305,37 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("goal", _required_text, required=True),
-    Field("command", _required_text, required=True),
-    Field("workdir", _optional_path),
-    Field("parameters", _parameters),
-    Field("timeout", _timeout, attr="timeout_s", config="timeout_s"),
-    Field("env", _env),
-    Field("setup", _setup, config="leg.setup"),
-    Field("artifacts", _artifact_globs),
-    Field("runs_on", _runs_on, config="runs_on"),
-    Field("sweep", _sweep),
-    Field("retries", _retries, config="leg.retries"),
-    Field("retry_on", _retry_on, config="leg.retry_on"),
-    Field("gpus", _gpus, config="leg.gpus_per_experiment"),
-    Field("baseline", _boolean),
-    Field("metrics", _metric_directions),
+    Field("goal", _required_text, "What the experiment is for, in a sentence.", required=True),
+    Field(
+        "command",
+        _required_text,
+        "The shell command, with the project root as the brain sees it.",
+        required=True,
+    ),
+    Field("workdir", _optional_path, "The folder the command runs in (default: the project root)."),
+    Field("parameters", _parameters, "A mapping appended to the command as `--key=value` flags."),
+    Field(
+        "timeout", _timeout, "How long it may run (`90s`, `30m`, `2h`).", attr="timeout_s", config="timeout_s"
+    ),
+    Field("env", _env, "Environment variables for the command (part of its configuration)."),
+    Field("setup", _setup, "`auto`, `none`, or a command that prepares its environment.", config="leg.setup"),
+    Field("artifacts", _artifact_globs, "Extra file globs to keep, relative to the workdir."),
+    Field("runs_on", _runs_on, "Runner labels, among those the config allows.", config="runs_on"),
+    Field("sweep", _sweep, "A grid of values: one experiment per combination, e.g. `{lr: [0.01, 0.1]}`."),
+    Field(
+        "retries", _retries, "How many times a failed attempt runs again (at most 5).", config="leg.retries"
+    ),
+    Field(
+        "retry_on",
+        _retry_on,
+        "Exit codes, signals, `timeout` or output patterns that are retried.",
+        config="leg.retry_on",
+    ),
+    Field(
+        "gpus", _gpus, "How many GPUs the experiment takes (0 hides them).", config="leg.gpus_per_experiment"
+    ),
+    Field("baseline", _boolean, "`true`: the configuration the others are compared with."),
+    Field("metrics", _metric_directions, "Which way its metrics improve: `{seconds: min, n_test: ignore}`."),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)
