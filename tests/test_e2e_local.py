@@ -165,7 +165,7 @@ def test_bad_brain_output_runs_nothing(make_repo, tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_bundled_example(tmp_path: Path) -> None:
-    done = run_cli("demo", "--dir", str(tmp_path / "demo"), cwd=tmp_path)
+    done = run_cli("demo", str(tmp_path / "demo"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
     assert "train-the-baseline-with-a-moderate-learning-rate: succeeded" in out

@@ -45,7 +45,7 @@ def test_config_defaults_name_real_settings() -> None:
 
 def test_a_field_must_name_an_experiment_attribute() -> None:
     with pytest.raises(TypeError, match="no attribute 'retry_count'"):
-        Field("retries", lambda value, key, error: value, attr="retry_count")
+        Field("retries", lambda value, key, error: value, "retries", attr="retry_count")
 
 
 def test_an_unknown_key_still_warns_and_lists_the_known_ones() -> None:

@@ -97,9 +97,9 @@ def test_the_readme_names_the_permissions_the_inbox_workflow_asks_for() -> None:
 
     from wild_ci.engines.github.workflow import render_inbox_workflow
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    said = re.search(r"the inbox job: ((?:`[a-z-]+: [a-z]+`(?:, )?)+)", readme)
-    assert said, "README step 3 names the inbox job's permissions"
+    page = (Path(__file__).resolve().parents[1] / "docs" / "github.md").read_text()
+    said = re.search(r"the inbox job: ((?:`[a-z-]+: [a-z]+`(?:, )?)+)", page)
+    assert said, "docs/github.md step 3 names the inbox job's permissions"
     named = dict(pair.split(": ") for pair in re.findall(r"`([a-z-]+: [a-z]+)`", said.group(1)))
     workflow = yaml.safe_load(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))
     assert workflow["jobs"]["submit"]["permissions"] == named

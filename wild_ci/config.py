@@ -245,7 +245,7 @@ CONFIG_KEYS: dict[str, str] = {
     "gpu_runner_gpus": "How many GPUs such a runner has (asking for more is refused at submit).",
     "limits": "Bounds on a brain output: `max_brain_bytes`, `max_experiments`, `max_command_chars`.",
 }
-"""Every key of `.wild/config.yml` with what it does: the docs' reference is generated from it, and a
+"""Every key of the config file with what it does: the docs' reference is generated from it, and a
 key the reader accepts without a description fails a test."""
 
 

@@ -30,7 +30,8 @@ def create_demo_repo(target: Path) -> Path:
     """Copy the example project into `target` and commit it (with a throw-away identity)."""
     source = resource_dir("examples") / "demo"
     try:
-        shutil.copytree(source / "project", target)
+        # an installed wheel's copy holds bytecode pip compiled: not part of the example
+        shutil.copytree(source / "project", target, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
     except shutil.Error as exc:  # copytree gathers its OSErrors into one: report the first
         first = exc.args[0][0] if exc.args and exc.args[0] else ("", target, str(exc))
         raise PipelineError(
@@ -48,9 +49,11 @@ def run_demo(directory: Path | None) -> int:
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="wild-ci-demo-")) / "demo"
     elif directory.exists() and not directory.is_dir():
-        raise UsageError(f"{directory} is a file", hint="name a new or empty folder with --dir")
+        raise UsageError(f"{directory} is a file", hint="name a new or empty folder: wild-ci demo DIR")
     elif directory.exists() and any(directory.iterdir()):
-        raise UsageError(f"{directory} exists and is not empty", hint="name a new or empty folder with --dir")
+        raise UsageError(
+            f"{directory} exists and is not empty", hint="name a new or empty folder: wild-ci demo DIR"
+        )
     elif directory.exists():
         directory.rmdir()
     repo_dir = create_demo_repo(directory.resolve())
@@ -65,6 +68,7 @@ def run_demo(directory: Path | None) -> int:
     print(report.context_block(outcome.results, standing=Standing.of(outcome.results)), end="")
     print(
         f"\nwild-ci demo: {report.counts_line(outcome.results)}\n"
+        f"wild-ci demo: the example repository is kept at {repo_dir}\n"
         f"wild-ci demo: see the ledger with: git -C {repo_dir} log --stat wild/main\n"
         f"wild-ci demo: results for people: git -C {repo_dir} show "
         f"wild/main:{iteration_file(outcome.results.iteration, RESULTS_MD)}",

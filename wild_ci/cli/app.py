@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("status", help="sessions, their iterations, and how far each got")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    p.add_argument("--session", help="only this session (default: every session)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     p = commands.add_parser("show", help="an iteration's results as a table")
@@ -230,8 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("init", help="install the inbox workflow (brain outputs committed directly)")
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
-    p.add_argument("--install-spec", default=os.environ.get("WILD_CI_INSTALL_SPEC"))
-    p.add_argument("--runs-on", default="ubuntu-latest")
+    p.add_argument(
+        "--install-spec", default=os.environ.get("WILD_CI_INSTALL_SPEC"),
+        help="what the inbox job pip-installs to get wild-ci: a version, git URL or path (default: "
+        "$WILD_CI_INSTALL_SPEC, else install_spec in the config, else this version from PyPI)",
+    )  # fmt: skip
+    p.add_argument(
+        "--runs-on",
+        default="ubuntu-latest",
+        help="the runner label of the inbox job (default: ubuntu-latest)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing inbox workflow")
     p.add_argument(
         "--environment",
@@ -260,7 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = commands.add_parser("demo", help="run the bundled example end to end, locally")
-    p.add_argument("--dir", type=Path, help="where to create the example repository")
+    p.add_argument(
+        "dir", nargs="?", type=Path, metavar="DIR",
+        help="a new or empty folder for the example repository, kept afterwards (default: a new "
+        "folder under the system's temporary directory, named when it is made)",
+    )  # fmt: skip
+    p.add_argument("--dir", dest="dir_option", type=Path, help=argparse.SUPPRESS)  # the earlier spelling
     _describe(commands, parser)
     return parser
 
@@ -273,18 +288,28 @@ DESCRIPTIONS = {
 }
 
 
+WORKFLOW_ONLY = ("execute", "inbox")  # steps of the workflow, not typed by people (still callable)
+WORKFLOW_EPILOG = (
+    "commands the workflow runs (documented under internals): execute (one matrix leg), inbox (the "
+    "inbox job), collect --artifacts (the collect job); `collect --run-id` is for people"
+)
+
+
 def _describe(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], top: argparse.ArgumentParser
 ) -> None:
-    """Every command's --help says what it does (its one-line help, or more) and the exit codes."""
-    top.epilog = EXIT_CODES
+    """Every command's --help says what it does (its one-line help, or more); the main help lists the
+    commands people type, names the workflow's own apart, and gives the exit codes once."""
+    top.epilog = f"{textwrap.fill(WORKFLOW_EPILOG, 79)}\n\n{textwrap.fill(EXIT_CODES, 79)}"
+    top.formatter_class = argparse.RawDescriptionHelpFormatter
     for action in commands._choices_actions:
         sub = commands.choices[action.dest]
         text = DESCRIPTIONS.get(action.dest) or action.help or ""
         sub.description = sub.description or (
             text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
         )
-        sub.epilog = EXIT_CODES
+    # argparse has no hidden sub-command (help=SUPPRESS prints "==SUPPRESS==" before Python 3.12)
+    commands._choices_actions = [a for a in commands._choices_actions if a.dest not in WORKFLOW_ONLY]
 
 
 def positive_int(text: str) -> int:
@@ -314,7 +339,7 @@ def status_list(text: str) -> frozenset[str]:
 
 def _add_repo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
-    p.add_argument("--session", default="main", help="session name; branch wild/<session>")
+    p.add_argument("--session", default="main", help="session name; branch wild/<session> (default: main)")
 
 
 def _add_pr_argument(p: argparse.ArgumentParser) -> None:
@@ -352,12 +377,17 @@ def _add_submit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--install-spec",
         default=os.environ.get("WILD_CI_INSTALL_SPEC"),
-        help="what runners pip-install to get wild-ci: a version, git URL or path",
+        help="what runners pip-install to get wild-ci: a version, git URL or path; it goes into the "
+        "committed workflow (a local run uses this machine's wild-ci)",
     )
     p.add_argument(
         "--setup", help="environment set-up before each experiment: auto, none, or a command (default: auto)"
     )
-    p.add_argument("--runs-on", help="runner label for the jobs (default: ubuntu-latest)")
+    p.add_argument(
+        "--runs-on",
+        help="runner label for the jobs, written into the committed workflow and added to the labels a "
+        "brain's runs_on may name; a local run runs every label on this machine (default: ubuntu-latest)",
+    )
     p.add_argument(
         "--max-parallel", type=int, help="legs at once per matrix (default: local cores; GitHub: no cap)"
     )

@@ -8,4 +8,4 @@ from ..demo import run_demo
 
 
 def demo(args: argparse.Namespace) -> int:
-    return run_demo(args.dir)
+    return run_demo(args.dir or args.dir_option)

@@ -48,6 +48,11 @@ def status(args: argparse.Namespace) -> int:
     repo = ledger.open_repo(args.repo)
     recover_all_sessions(repo)  # a local run that died (SIGKILL) is recorded before it is shown
     sessions = collect.session_states(repo)
+    if args.session is not None:
+        sessions = [s for s in sessions if s.session == args.session]
+        if not sessions:
+            raise UsageError(f"no session {args.session!r} (no branch {ledger.branch_name(args.session)})",
+                             hint="`wild-ci status` lists the sessions")  # fmt: skip
     if args.json:
         print(json.dumps({"sessions": [s.to_json() for s in sessions]}, indent=2))
         return EXIT_OK
