@@ -187,7 +187,8 @@ class FakeGitHub:
             if not limited and self.remaining > 0:
                 self.remaining -= 1
             fault = None
-            if self._authorised(record) and not limited:  # a refused request is not the faulty one
+            blob = parts.path.startswith("/blob/")  # the signed storage URL: no token, faults too
+            if (blob or self._authorised(record)) and not limited:  # a refused request is not the faulty one
                 fault = next(
                     (f for f in self.faults
                      if f.times > 0 and f.method == method and re.fullmatch(f.path, parts.path)),
@@ -195,7 +196,9 @@ class FakeGitHub:
                 )  # fmt: skip
             if fault:
                 fault.times -= 1
-        if parts.path.startswith("/blob/"):
+        if blob:
+            if fault is not None:
+                return self._json(handler, fault.status, {"message": fault.message}, fault.headers)
             return self._blob(handler, record)
         if not self._authorised(record):
             return self._json(handler, 401, {"message": "Bad credentials"})

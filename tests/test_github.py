@@ -369,3 +369,32 @@ def _zip(files: dict[str, str]) -> bytes:
         for name, text in files.items():
             archive.writestr(name, text)
     return buffer.getvalue()
+
+
+def test_an_artifact_download_is_retried_after_a_5xx_a_429_and_on_the_signed_url(
+    fake: FakeGitHub, tmp_path: Path
+) -> None:
+    """Issue 25 finding 4: the zip is fetched beside PyGithub, so it needs retries of its own."""
+    run = fake.add_run("a" * 40)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("stdout.log", "kept\n")
+    fake.artifacts[run["id"]] = [("wild-0001-exp-one", buffer.getvalue())]
+    fake.fail("GET", r"/repos/octo/lab/actions/artifacts/\d+/zip", status=502)
+    fake.fail("GET", r"/repos/octo/lab/actions/artifacts/\d+/zip", status=429, headers={"Retry-After": "0"})
+    fake.fail("GET", r"/blob/\d+", status=503)
+    names = client(fake).download_artifacts(run["id"], "wild-0001-*", tmp_path)
+    assert names == ["wild-0001-exp-one"]
+    assert (tmp_path / "wild-0001-exp-one" / "stdout.log").read_text() == "kept\n"
+    assert len(fake.calls("GET", r"/repos/octo/lab/actions/artifacts/\d+/zip")) == 3
+    assert len(fake.calls("GET", r"/blob/\d+")) == 2
+
+
+def test_an_artifact_download_that_keeps_failing_says_so(fake: FakeGitHub, tmp_path: Path) -> None:
+    from wild_ci.engines.github.client import DOWNLOAD_RETRIES, GitHubError
+
+    run = fake.add_run("a" * 40)
+    fake.artifacts[run["id"]] = [("wild-0001-exp-one", b"zip")]
+    fake.fail("GET", r"/blob/\d+", status=500, times=DOWNLOAD_RETRIES + 1)
+    with pytest.raises(GitHubError, match="500"):
+        client(fake).download_artifacts(run["id"], "wild-0001-*", tmp_path)

@@ -30,6 +30,13 @@ def requests() -> ModuleType:
     return requests
 
 
+def urllib3_retry() -> type:
+    """urllib3's retry policy (requests' transport), for those downloads' retries."""
+    from urllib3.util.retry import Retry
+
+    return Retry
+
+
 _MATPLOTLIB = threading.Lock()
 
 

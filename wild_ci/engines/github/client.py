@@ -276,24 +276,55 @@ class GitHubClient:
             raise GitHubError(f"dispatching {workflow_file} on {ref} failed: {_message(exc)}") from exc
 
     def _download(self, url: str) -> bytes:
+        """An artifact's zip: the API answers with a redirect to a signed storage URL, fetched without
+        our token. Both requests are retried like the API's (`_download_session`): one 5xx, 429 or
+        lost connection must not cost `collect --run-id` or `logs` the whole download."""
         requests = lazy.requests()
         headers = {
             "Authorization": f"Bearer {self.settings.token}",
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
         }
+        session = _download_session()
         try:
-            first = requests.get(url, headers=headers, allow_redirects=False, timeout=60)
+            first = session.get(url, headers=headers, allow_redirects=False, timeout=60)
             if first.status_code == 410:  # "Download an artifact": 410 Gone once it has expired
                 raise ArtifactExpired(f"{url} has expired (HTTP 410 Gone)")
             if first.status_code in (301, 302, 303, 307, 308):
-                second = requests.get(first.headers["Location"], timeout=300)  # signed: no token
+                second = session.get(first.headers["Location"], timeout=300)  # signed: no token
                 second.raise_for_status()
                 return second.content
             first.raise_for_status()
             return first.content
         except (requests.RequestException, KeyError) as exc:
             raise GitHubError(f"downloading {url} failed: {exc}") from exc
+        finally:
+            session.close()
+
+
+DOWNLOAD_RETRIES = 5
+DOWNLOAD_RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+def _download_session() -> Any:
+    """A requests session whose GETs are retried after a lost connection, a read timeout or a
+    429/5xx answer, with exponential back-off (first retry at once, then 1, 2, 4 s) and any
+    Retry-After the server sends; the last answer is returned, so its status is reported."""
+    requests = lazy.requests()
+    retry = lazy.urllib3_retry()(
+        total=DOWNLOAD_RETRIES,
+        backoff_factor=0.5,
+        status_forcelist=DOWNLOAD_RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        redirect=False,
+    )
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _env(name: str) -> str | None:
