@@ -90,6 +90,8 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         ],
         left_out=spec.left_out,
         metric_directions=dict(spec.metric_directions),
+        project_root=spec.project_root,
+        project_dir=spec.project_dir,
     )
 
 
@@ -196,6 +198,7 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
         stderr_tail=stderr_tail,
         workdir=experiment.repo_workdir,
         parameters=dict(experiment.parameters),
+        env=dict(experiment.env),
     )
     if folder is None or not folder.is_dir():
         fallback.note = "no artifact came back: the runner died or the leg never ran"

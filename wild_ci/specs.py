@@ -383,6 +383,9 @@ class ExperimentResult:
     attempts: list[Attempt] = field(default_factory=list)  # each attempt, when retries were allowed
     gpus: list[int] | None = None  # the GPUs it had ([]: hidden by gpus: 0; None: not managed)
     gpu_wait_s: float | None = None  # waiting for them, apart from its duration
+    env: dict[str, str] = field(default_factory=dict)  # from the spec: the variables it was given
+    checkout: str | None = None  # the project root inside the leg's checkout (its paths in the logs)
+    cpus: int | None = None  # CPU cores the leg's machine gave it
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -411,6 +414,7 @@ class ExperimentResult:
             status=Status.FAILED,
             workdir=experiment.repo_workdir,
             parameters=dict(experiment.parameters),
+            env=dict(experiment.env),
         )
         if not isinstance(data, dict):
             result.note = f"result.json is not a JSON object (it holds {_kind(data)})"
@@ -617,6 +621,8 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "attempts": _attempts,
     "gpus": _gpu_ids,
     "gpu_wait_s": _seconds,
+    "checkout": _text(),
+    "cpus": _whole(1, 1 << 20),
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the
@@ -637,6 +643,8 @@ class IterationResults:
     notes: list[str] = field(default_factory=list)  # what collecting found beside the legs
     left_out: list[LeftOut] = field(default_factory=list)  # from the spec: not in the snapshot
     metric_directions: dict[str, str] = field(default_factory=dict)  # from the spec: config `metrics:`
+    project_root: str | None = None  # from the spec: the root the brain sees (None: older results)
+    project_dir: str = "."  # from the spec: where that root is inside the repository
 
     @property
     def label(self) -> str:
@@ -661,6 +669,8 @@ class IterationResults:
             "notes": self.notes,
             "left_out": [item.to_json() for item in self.left_out],
             "metric_directions": self.metric_directions,
+            "project_root": self.project_root,
+            "project_dir": self.project_dir,
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -678,6 +688,8 @@ class IterationResults:
             notes=[str(n) for n in data.get("notes", [])],
             left_out=[LeftOut.from_json(item) for item in data.get("left_out", [])],
             metric_directions=_directions(data.get("metric_directions")),
+            project_root=data["project_root"] if isinstance(data.get("project_root"), str) else None,
+            project_dir=data["project_dir"] if isinstance(data.get("project_dir"), str) else ".",
         )
 
 
