@@ -524,6 +524,7 @@ class ExperimentView:
     exit: str  # ` · exit 2` (a failure's), for the one-line form
     main: str  # its main metric, for the one-line form
     goal: str = ""
+    id_says_goal: bool = False  # the id is the goal's words: the goal is not said again
     where: str = ""  # workdir and env, when they differ between experiments
     command: str = ""  # as the brain wrote it (cut to fit): the template shows it safely
     parameters: str = ""
@@ -599,7 +600,8 @@ def _section(
     )
     return dataclasses.replace(
         brief,
-        goal="" if slugify(r.goal) == r.id else one_line(r.goal, 300),  # the id says it already
+        goal=one_line(r.goal, 300),
+        id_says_goal=slugify(r.goal) == r.id,
         where=" · ".join(where),
         command=command,
         parameters=parameters_text(parameters, 20, 2000) if parameters else "",
