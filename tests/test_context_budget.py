@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from helpers import Run, git, record_iteration
 
+from wild_ci import ledger, loop
 from wild_ci.cli import app
 from wild_ci.compare import Standing
+from wild_ci.config import Config
 from wild_ci.context import at_most_at_once, keep_lines
 from wild_ci.report import context_block, fit_context
 from wild_ci.specs import ExperimentResult, IterationResults
@@ -170,3 +172,37 @@ def test_wild_ci_context_holds_the_budget_given_in_an_ordinary_session(make_repo
         with redirect_stdout(out):
             assert app.main(["context", "--repo", str(repo), "--budget", str(budget)]) == 0
         assert len(out.getvalue()) <= budget, (budget, len(out.getvalue()))
+
+
+def prompt_values(history: int = 0) -> dict:
+    return dict(goal="Make it faster.", session="main", turn=2, max_turns=9, iteration="0003",
+                project_root="/p", errors=[], refused=None, best=[],
+                history=[f"{n:04d}: 4 experiments: 4 succeeded · summary: " + "tried a thing " * 15
+                         for n in range(1, history + 1)])  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["5000 metrics", "300 experiments"])
+def test_the_loop_prompt_holds_its_budget_and_says_what_was_cut(make_repo, case: str) -> None:
+    results = many_metrics() if case == "5000 metrics" else many_experiments()
+    standing = Standing.of(results, complete=False)
+    config = Config(context_budget=20_000)
+    fitted = loop._block_for(results, config, standing)
+    answer = loop.Answer(fitted(config.context_budget), results.label, fitted=fitted)
+    template = loop.prompt_template(ledger.open_repo(make_repo()), None)
+    prompt, over = loop.fitted_prompt(template, 20_000, answer, **prompt_values(history=60))
+    assert len(prompt) <= 20_000 and over == ""
+    assert "Shortened to fit" in prompt and "earlier iterations not shown)" in prompt
+    assert ("more metrics in results.json" if case == "5000 metrics" else "in one line each") in prompt
+    assert prompt.count("Best so far") + prompt.count("Best results so far") <= 1
+
+
+def test_below_the_floor_the_loop_uses_the_floor_and_says_so(make_repo) -> None:
+    results = many_experiments()
+    config = Config(context_budget=8_000)
+    fitted = loop._block_for(results, config, Standing.of(results, complete=False))
+    answer = loop.Answer(fitted(config.context_budget), results.label, fitted=fitted)
+    template = loop.prompt_template(ledger.open_repo(make_repo()), None)
+    prompt, over = loop.fitted_prompt(template, 8_000, answer, **prompt_values())
+    assert "raise context_budget to at least" in over  # for the person, on stderr
+    assert "These results do not fit in" in prompt and "It is shown whole all the same." in prompt
+    assert all(f"exp-{k:03d}" in prompt for k in range(300))

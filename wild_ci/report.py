@@ -342,22 +342,46 @@ def nothing_ran_block(
     return _answer_block(session, label, lines, context_format)
 
 
-def invalid_output_block(session: str, errors: list, warnings: list, context_format: str = "wild-ci") -> str:
-    """The context when the brain output was refused (strict mode): each error with its line, so
-    the brain's next prompt holds its mistakes instead of nothing."""
+def invalid_output_block(
+    session: str,
+    errors: list,
+    warnings: list,
+    context_format: str = "wild-ci",
+    output: bytes | str | None = None,
+) -> str:
+    """The answer to a brain output that was refused (strict mode). wild-ci's own words, so never
+    inside an experiment_results block (whose text the brain is told is data): that nothing ran,
+    that nothing was committed and its edits are still in the working tree, each error with the
+    line it is about quoted from `output`. In the wild-v2 format, under that brain's heading, where
+    its prompt looks."""
     n = len(errors)
     lines = [
-        f"Your last output was NOT run and nothing was committed: it has {n} error{'s' * (n != 1)}. "
-        f"Fix {'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only "
-        "the fixed ones).",
+        f"wild-ci refused your last output ({n} error{'s' * (n != 1)}): nothing ran and nothing was "
+        "committed; your edits to the working tree are still there. Fix "
+        f"{'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only the "
+        "fixed ones).",
         "",
         "Errors in your last output:",
-        *(f"- {one_line(str(e), 1000)}" for e in errors),
+        *_quoted(errors, output, 1000),
     ]
     if warnings:
-        lines += ["", "Warnings about your last output:"]
-        lines += [f"- {one_line(str(w), 500)}" for w in warnings]
-    return _answer_block(session, "none", lines, context_format)
+        lines += ["", "Warnings about your last output:", *_quoted(warnings, output, 500)]
+    if context_format == "wild-v2":
+        return _answer_block(session, "none", lines, context_format)
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(diagnostics: list, output: bytes | str | None, limit: int) -> list[str]:
+    """Each diagnostic as a list item, the line it is about quoted under it (`> …`, one line)."""
+    text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output or ""
+    source = text.splitlines()
+    items = []
+    for diagnostic in diagnostics:
+        items.append(f"- {one_line(str(diagnostic), limit)}")
+        line = getattr(diagnostic, "line", None)
+        if isinstance(line, int) and 1 <= line <= len(source) and source[line - 1].strip():
+            items.append(f"  > {one_line(source[line - 1], 200)}")
+    return items
 
 
 def _answer_block(session: str, label: str, lines: list[str], context_format: str) -> str:
@@ -526,7 +550,8 @@ class ExperimentView:
     goal: str = ""
     id_says_goal: bool = False  # the id is the goal's words: the goal is not said again
     where: str = ""  # workdir and env, when they differ between experiments
-    command: str = ""  # as the brain wrote it (cut to fit): the template shows it safely
+    command: str = ""  # as the brain wrote it, without the parameters' flags (cut to fit)
+    run: str = ""  # the whole command, the flags included (cut to fit): Wild V2 shows this one
     parameters: str = ""
     metrics: str = ""
     attempts: str = ""
@@ -604,6 +629,7 @@ def _section(
         id_says_goal=slugify(r.goal) == r.id,
         where=" · ".join(where),
         command=command,
+        run=cut_text(r.command, detail.command_chars),
         parameters=parameters_text(parameters, 20, 2000) if parameters else "",
         metrics=metrics_text,
         attempts=one_line(attempts_text(r), 1000),
