@@ -413,11 +413,14 @@ def context_block(
     """The results for the brain's next prompt within `budget` characters (`fit_context`). When even
     one line per experiment does not fit, a short answer saying so and which budget would: the
     caller asked for at most `budget` characters, and a loop can use `fit_context`'s floor instead."""
-    fitted = fit_context(results, budget, context_format, standing)
+    return answer(fit_context(results, budget, context_format, standing), results, context_format)
+
+
+def answer(fitted: Fitted, results: IterationResults, context_format: str = CONTEXT_FORMATS[0]) -> str:
+    """The fitted context, or when it does not fit, the short answer that says so."""
     if fitted.fits:
         return fitted.text
-    lines = [too_small(fitted)]
-    return _answer_block(results.session, results.label, lines, context_format)
+    return _answer_block(results.session, results.label, [too_small(fitted)], context_format)
 
 
 def too_small(fitted: Fitted) -> str:

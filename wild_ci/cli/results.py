@@ -29,18 +29,20 @@ def context(args: argparse.Namespace) -> int:
     budget = args.budget or config.context_budget
     context_format = args.format or config.context_format
     empty = collect.latest_empty_spec(repo, args.session, args.iteration)
+    said = ""
     if empty is not None:  # it asked for nothing: say so, then the latest results there are
-        print(
-            report.nothing_ran_block(
-                args.session, empty.warnings, empty.promise, empty.label, context_format
-            ),
-            end="",
+        said = report.nothing_ran_block(
+            args.session, empty.warnings, empty.promise, empty.label, context_format
         )
+        print(said, end="")
         if args.iteration is not None or not collect.any_results(repo, args.session):
             return EXIT_OK
     results = collect.committed_results(repo, args.session, args.iteration)
     standing = collect.session_standing(repo, results, config.metrics)
-    print(report.context_block(results, budget, context_format, standing), end="")
+    fitted = report.fit_context(results, budget - len(said), context_format, standing)
+    if not fitted.fits:
+        print(f"wild-ci: warning: {report.too_small(fitted)}", file=sys.stderr)
+    print(report.answer(fitted, results, context_format), end="")
     return EXIT_OK
 
 
