@@ -253,8 +253,11 @@ def tail(path: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
         handle.seek(start)
         text = handle.read().decode("utf-8", errors="replace")
     all_lines = text.splitlines()
-    kept = "\n".join(all_lines[-lines:])[-chars:]
-    if start > 0 or len(all_lines) > lines or len(kept) < len("\n".join(all_lines[-lines:])):
+    whole = "\n".join(all_lines[-lines:])
+    kept = whole[-chars:]
+    if len(kept) < len(whole) and "\n" in kept:  # from a whole line: a cut line's end misleads
+        kept = kept[kept.index("\n") + 1 :]
+    if start > 0 or len(all_lines) > lines or len(kept) < len(whole):
         return f"[… truncated: the log has {size} bytes; these are its last lines]\n{kept}"
     return kept
 
