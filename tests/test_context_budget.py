@@ -206,3 +206,15 @@ def test_below_the_floor_the_loop_uses_the_floor_and_says_so(make_repo) -> None:
     assert "raise context_budget to at least" in over  # for the person, on stderr
     assert "These results do not fit in" in prompt and "It is shown whole all the same." in prompt
     assert all(f"exp-{k:03d}" in prompt for k in range(300))
+
+
+def test_the_history_is_kept_whole_when_the_results_fit(make_repo) -> None:
+    """The one-line history works well (#24): it is cut only when the results would be."""
+    results = many_experiments(4)
+    config = Config(context_budget=20_000)
+    fitted = loop._block_for(results, config, Standing.of(results, complete=False))
+    answer = loop.Answer(fitted(config.context_budget), results.label, fitted=fitted)
+    template = loop.prompt_template(ledger.open_repo(make_repo()), None)
+    prompt, over = loop.fitted_prompt(template, 20_000, answer, **prompt_values(history=30))
+    assert len(prompt) <= 20_000 and over == "" and "not shown)" not in prompt
+    assert all(f"- {n:04d}: 4 experiments" in prompt for n in range(1, 31)) and "Shortened" not in prompt

@@ -288,25 +288,34 @@ def _block_for(results: IterationResults, config: Config, standing: compare.Stan
     return block
 
 
-HISTORY_SHARE = 4  # of the prompt's budget, at most a quarter for the one-line history
+HISTORY_SHARE = 4  # of the prompt's budget, a quarter for the one-line history when room is short
 KEEP_HISTORY = 3  # the latest iterations always listed
+
+
+def _recent(history: list[str], room: int) -> list[str]:
+    """The latest lines of the history within `room` characters (at least KEEP_HISTORY of them),
+    saying how many earlier ones are not shown."""
+    kept = list(history)
+    while len(kept) > KEEP_HISTORY and sum(len(line) + 3 for line in kept) > room:
+        kept.pop(0)
+    dropped = len(history) - len(kept)
+    return ([f"({dropped} earlier iteration{'s' * (dropped != 1)} not shown)"] if dropped else []) + kept
 
 
 def fitted_prompt(
     template: jinja2.Template, budget: int, previous: Answer | None, **values: object
 ) -> tuple[str, str]:
-    """The prompt within `budget` characters: the template with its values, the history cut from
-    its oldest lines to a share of the budget (saying how many), the latest results in the room
-    left. When the results' floor (one line per experiment) does not fit that room, the prompt holds
-    the floor, which says so, and the second value says it for the person too (else "")."""
+    """The prompt within `budget` characters: the template with its values, the latest results in
+    the room left — and when they would be cut, the history first cut from its oldest lines to a
+    quarter of the budget (saying how many). When the results' floor (one line per experiment) does
+    not fit that room, the prompt holds the floor, which says so, and the second value says it for
+    the person too (else "")."""
     history = list(values.pop("history", []) or [])  # type: ignore[call-overload]
-    dropped = 0
-    while len(history) > KEEP_HISTORY and sum(len(h) + 3 for h in history) > budget // HISTORY_SHARE:
-        history.pop(0)
-        dropped += 1
-    if dropped:
-        history.insert(0, f"({dropped} earlier iteration{'s' * (dropped != 1)} not shown)")
     mark = "\x00results\x00"
+    whole = previous.within(10**9) if previous else ""
+    bare = render_prompt(template, previous=mark if previous else None, history=history, **values)
+    if len(bare) - len(mark) + len(whole) > budget:  # the results would be cut: the history first
+        history = _recent(history, budget // HISTORY_SHARE)
     bare = render_prompt(template, previous=mark if previous else None, history=history, **values)
     if previous is None:
         return bare, ""
