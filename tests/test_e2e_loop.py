@@ -35,7 +35,7 @@ if turn == 1:
     print("Let me try two learning rates first.\n" + sweep([0.1, 0.4]))
     print("<summary>First sweep.</summary>\n<promise>WAITING</promise>")
 elif turn == 2:
-    best = re.search(r"- accuracy = ([0-9.]+) .*experiment (\S+),", prompt)
+    best = re.search(r"- accuracy \([^)]*\): ([0-9.]+) in iteration \d+, (\S+)", prompt)
     Path("train.py").write_text(Path("train.py").read_text().replace('"v1"', '"v2"'))
     print(f"Best so far: {best.group(1)} from {best.group(2)}. Refine around it.\n" + sweep([0.3]))
     print("<promise>WAITING</promise>")
