@@ -111,16 +111,17 @@ def fit(render: Callable[[Detail], str], budget: int, stages: Sequence[Stage]) -
 # --- cutting text -----------------------------------------------------------------------------------
 
 
-def keep_lines(text: str, keep: int, where: str = "") -> str:
+def keep_lines(text: str, keep: int) -> str:
     """`text` in at most about `keep` characters, cut at line boundaries: its first lines (a quarter
-        of the room) and its last lines (the rest), with a marker saying how many lines were cut and
-        where they are (`where`). Room left over shows the end of the line before the last ones kept (a
-    line longer than the room keeps its end, marked)."""
+    of the room: where a traceback or a config echo starts) and its last lines (the rest: where the
+    final metric or the error is), with a marker saying how many lines were cut. Room left over
+    shows the end of the line before the last ones kept (a line longer than the room keeps its end,
+    marked)."""
     if len(text) <= keep:
         return text
     lines = text.split("\n")
     if keep <= 0:
-        return f"[{len(lines):,} lines not shown{where}]"
+        return f"[{len(lines):,} lines not shown]"
     head_room = keep // HEAD_SHARE
     head: list[str] = []
     used = 0
@@ -144,7 +145,7 @@ def keep_lines(text: str, keep: int, where: str = "") -> str:
     cut = len(lines) - len(head) - len(tail)
     if not cut:
         return "\n".join([*head, *tail])
-    marker = f"[… {cut:,} line{'s' * (cut != 1)} cut{where} …]"
+    marker = f"[… {cut:,} line{'s' * (cut != 1)} cut …]"
     return "\n".join([*head, marker, *tail])
 
 
@@ -155,7 +156,7 @@ def cut_text(text: str, keep: int | None) -> str:
     return f"{text[:keep]} [… {len(text) - keep:,} more characters]"
 
 
-def share_tails(result: ExperimentResult, allowance: int | None, where: str) -> tuple[str, str]:
+def share_tails(result: ExperimentResult, allowance: int | None) -> tuple[str, str]:
     """(stdout, stderr) within `allowance` characters together: the stream that tells the story
     first (stderr for a failure), the other gets what is left."""
     if allowance is None:
@@ -166,7 +167,7 @@ def share_tails(result: ExperimentResult, allowance: int | None, where: str) -> 
         else (result.stderr_tail, result.stdout_tail)
     )
     keep_first = min(len(first), allowance)
-    kept = keep_lines(first, keep_first, where), keep_lines(second, allowance - keep_first, where)
+    kept = keep_lines(first, keep_first), keep_lines(second, allowance - keep_first)
     return kept if result.status == Status.SUCCEEDED else (kept[1], kept[0])
 
 

@@ -624,7 +624,6 @@ def _section(
             r, stdout_tail=mapped(r.stdout_tail, results, r), stderr_tail=mapped(r.stderr_tail, results, r)
         ),
         detail.tail_chars,
-        "",
     )
     return dataclasses.replace(
         brief,
