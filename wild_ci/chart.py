@@ -4,7 +4,13 @@ One row per metric. Left: this iteration, one dot per experiment on an axis fitt
 (0.94 and 0.97 must look different, so no bars from zero), each value written beside its row, the
 best one marked. Right: the session's best so far — a step line of the best value reached by each
 iteration (succeeded experiments only), every iteration's values as faint dots behind it, on
-whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04).
+whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04). Below
+them, for each swept numeric parameter, a metric against it: one line per configuration of the other
+parameters, mean ± 95% interval over the replicates.
+
+Nothing is hidden silently: every run is drawn, or the panel names those it leaves out (the same
+runs in every panel); only a single diverged run is left off a scale, named; a group far from the
+rest (a slow family among fast ones) stays on it; what the picture leaves out is said under it.
 
 Only measurements are plotted: a metrics.json key that echoes a parameter with its value (`lr`
 echoed by the script) is not a metric (`metrics.measured`); which way a metric improves is the

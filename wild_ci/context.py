@@ -65,10 +65,6 @@ class Fitted:
     budget: int
     detail: Detail = field(default_factory=Detail)
 
-    @property
-    def cut(self) -> bool:
-        return self.detail != Detail()
-
 
 def ladder(results: IterationResults, metrics_of: Mapping[str, int]) -> list[Stage]:
     """The stages from the whole context down to the floor, each poorer than the one before."""
