@@ -218,3 +218,17 @@ def test_the_history_is_kept_whole_when_the_results_fit(make_repo) -> None:
     prompt, over = loop.fitted_prompt(template, 20_000, answer, **prompt_values(history=30))
     assert len(prompt) <= 20_000 and over == "" and "not shown)" not in prompt
     assert all(f"- {n:04d}: 4 experiments" in prompt for n in range(1, 31)) and "Shortened" not in prompt
+
+
+def test_long_lists_above_the_experiments_are_cut_and_counted() -> None:
+    from wild_ci.specs import Diagnostic
+
+    results = iteration(
+        [ExperimentResult("a", "A", "python a.py", "succeeded", 0, 1.0, metrics={"acc": 0.9})],
+        warnings=[Diagnostic(n, f"unknown key 'k{n}' was ignored") for n in range(300)],
+        notes=[f"note {n}: " + "x" * 80 for n in range(300)],
+    )
+    text = context_block(results, 3_000)
+    assert len(text) <= 3_000
+    assert "- 1. a: succeeded · acc=0.9" in text or "## 1. a: succeeded" in text
+    assert re.search(r"- … and 29\d more in results.json", text)
