@@ -129,7 +129,7 @@ def test_the_context_shows_workdir_env_cpu_time_and_the_brains_paths() -> None:
         project_root="/home/me/project",
     )  # fmt: skip
     text = context_block(results)
-    assert "Ran 2 on runner host (2 CPU cores, at most 2 at once)" in text
+    assert "Ran 2 experiments on runner host (2 CPU cores), at most 2 at once." in text
     assert "workdir (all): /home/me/project/src" in text
     assert "env: TEXTSTATS_CACHE=1" in text and "env: (none)" in text  # they differ: said per experiment
     assert "## 1. cached: succeeded · 2.7 s, CPU 5.2 s" in text

@@ -177,7 +177,7 @@ def test_the_context_says_how_they_ran_in_the_brains_own_paths(make_repo, tmp_pa
     root = str(repo.resolve())  # the project root the brain sees
     assert f"workdir (all): {root}/src" in context
     assert "env: CACHE=1" in context and "env: (none)" in context
-    assert re.search(r"Ran 2 on runner \S+ \(\d+ CPU cores, at most [12] at once\)", context), context
+    assert re.search(r"Ran 2 experiments on runner \S+ \(\d+ CPU cores\), at most [12] at once\.", context)
     assert re.search(r"## 1\. cached: failed · exit 1 · [\d.]+ s, CPU [\d.]+ s", context), context
     assert f'File "{root}/src/train.py"' in context and "wild-ci-run" not in context
     cpu = results(repo)["cached"]["cpu_s"]

@@ -227,16 +227,20 @@ def how_they_ran(results: IterationResults, shown: int = 3) -> str:
         most = at_most_at_once(legs)
         if not cores and not most:
             continue  # nothing known about how it ran (older results)
-        known = [
+        machine = [
             f"{'/'.join(map(str, cores))} CPU cores" if cores else "",
             f"{len(gpus)} GPU{'s' * (len(gpus) != 1)}" if gpus else "",
-            f"at most {most} at once" if most else "",
         ]
-        parts.append(f"{len(legs)} on runner {runner} ({', '.join(k for k in known if k)})")
+        machine_text = f" ({', '.join(m for m in machine if m)})" if any(machine) else ""
+        noun = "experiment" if len(legs) == 1 else "experiments"
+        parts.append(
+            f"{len(legs)} {noun} on runner {runner}{machine_text}"
+            + (f", at most {most} at once" if most else "")
+        )
     if not parts:
         return ""
     more = len(by_runner) - shown
-    return "Ran " + "; ".join(parts) + (f"; {more} more runners" if more > 0 else "")
+    return "Ran " + "; ".join(parts) + (f"; {more} more runners" if more > 0 else "") + "."
 
 
 def common(values: Sequence[str]) -> str | None:
