@@ -232,3 +232,11 @@ def test_long_lists_above_the_experiments_are_cut_and_counted() -> None:
     assert len(text) <= 3_000
     assert "- 1. a: succeeded · acc=0.9" in text or "## 1. a: succeeded" in text
     assert re.search(r"- … and 29\d more in results.json", text)
+
+
+def test_answers_without_a_budget_of_their_own_cap_their_warnings() -> None:
+    from wild_ci.report import nothing_ran_block
+    from wild_ci.specs import Diagnostic
+
+    text = nothing_ran_block("main", [Diagnostic(n, "unknown key was ignored") for n in range(1, 101)], None)
+    assert text.count("unknown key was ignored") == 20 and "- … and 80 more lines of warnings" in text

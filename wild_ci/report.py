@@ -335,8 +335,11 @@ def nothing_ran_block(
     format, the same facts under the heading that brain's prompt expects."""
     lines = ["No experiments were run."]
     if warnings:
-        lines += ["", "Warnings about your last output:"]
-        lines += [f"- {one_line(str(w), 500)}" for w in warnings]
+        lines += [
+            "",
+            "Warnings about your last output:",
+            *_capped([f"- {one_line(str(w), 500)}" for w in warnings]),
+        ]
     if promise:
         lines += ["", f"Your promise was {one_line(promise, 200)}."]
     return _answer_block(session, label, lines, context_format)
@@ -365,10 +368,20 @@ def invalid_output_block(
         *_quoted(errors, output, 1000),
     ]
     if warnings:
-        lines += ["", "Warnings about your last output:", *_quoted(warnings, output, 500)]
+        lines += ["", "Warnings about your last output:", *_capped(_quoted(warnings, output, 500))]
     if context_format == "wild-v2":
         return _answer_block(session, "none", lines, context_format)
     return "\n".join(lines) + "\n"
+
+
+WARNINGS_SHOWN = 20  # lines of warnings in an answer that has no budget of its own
+
+
+def _capped(lines: list[str], shown: int = WARNINGS_SHOWN) -> list[str]:
+    """At most `shown` lines, then how many more there were: warnings can be many, and these
+    answers reach the brain's prompt whole."""
+    more = len(lines) - shown
+    return lines[:shown] + ([f"- … and {more:,} more lines of warnings"] if more > 0 else [])
 
 
 def _quoted(diagnostics: list, output: bytes | str | None, limit: int) -> list[str]:
