@@ -240,3 +240,18 @@ def test_answers_without_a_budget_of_their_own_cap_their_warnings() -> None:
 
     text = nothing_ran_block("main", [Diagnostic(n, "unknown key was ignored") for n in range(1, 101)], None)
     assert text.count("unknown key was ignored") == 20 and "- … and 80 more lines of warnings" in text
+
+
+def test_wild_ci_context_holds_the_budget_when_the_latest_iteration_has_thousands_of_metrics(
+    make_repo, tmp_path: Path
+) -> None:
+    """#24: `wild-ci context --budget 6000` printed 118,826 characters for such a session."""
+    repo = make_repo({"train.py": "print(1)\n"})
+    record_iteration(repo, tmp_path / "a1", [Run("Small", {}, {"accuracy": 0.9})])
+    many = {f"m{i:04d}": i / 7 for i in range(2000)}
+    record_iteration(repo, tmp_path / "a2", [Run("Many", {}, many)])
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert app.main(["context", "--repo", str(repo), "--budget", "6000"]) == 0
+    text = out.getvalue()
+    assert len(text) <= 6000 and "more metrics in results.json" in text
