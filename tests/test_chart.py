@@ -123,7 +123,8 @@ def test_close_values_get_an_axis_and_decimals_that_tell_them_apart() -> None:
 
 
 def test_a_diverged_run_is_left_off_the_scale_not_squashing_the_rest() -> None:
-    accuracy = [0.951, 0.952, 0.953, 0.966, 0.967, 0.968, 0.959, 0.96, 0.961, 0.70, 0.702]
+    accuracy = [0.951, 0.952, 0.953, 0.966, 0.967, 0.968, 0.959, 0.96, 0.961, 0.70]
+    assert chart.diverged(accuracy, kind_of("accuracy")) == 0.70  # one alone: named in the panel
     low, high = chart.focus(accuracy, kind_of("accuracy"))
     assert 0.94 < low < 0.951 and 0.968 < high < 0.98
     assert chart.clipped(0.70, low, high)[1] == -1  # drawn at the edge as off the scale
@@ -305,3 +306,80 @@ def test_the_charts_best_so_far_is_the_leaderboards() -> None:
     assert best is not None
     assert (loss.progress.best[-1], loss.progress.best_at) == (best.best.value, (1, "b"))
     assert (best.best.iteration, best.best.id) == (1, "b")
+
+
+def test_a_group_far_from_the_rest_is_never_drawn_as_outliers() -> None:
+    """#24: six random-forest runs (0.19 to 0.87 s) among 24 fast ones were all drawn as "off the
+    scale" triangles on a 0 to 0.06 axis. Two far runs are already a group: they stay on the scale."""
+    seconds = [0.01 + k * 0.0015 for k in range(24)] + [0.19, 0.25, 0.4, 0.55, 0.7, 0.87]
+    kind = kind_of("train_seconds")
+    assert chart.diverged(seconds, kind) is None
+    low, high = chart.focus(seconds, kind)
+    assert low <= 0.01 and high >= 0.87
+    assert chart.diverged([0.95, 0.951, 0.952, 0.953, 0.70, 0.702], kind_of("accuracy")) is None
+
+
+def test_every_run_is_shown_or_named_and_the_same_runs_in_every_panel() -> None:
+    """#24: "the best 25 of 30" dropped a different five runs in each panel, silently."""
+    metrics = {f"e{n:02d}": {"accuracy": n / 100, "loss": n / 100} for n in range(50)}
+    results = iteration(1, metrics)
+    accuracy, loss = chart.chart_data(results, [], {"accuracy": Direction.MAX})
+    assert [p.id for p in accuracy.points] == [p.id for p in loss.points]  # the same runs
+    assert len(accuracy.points) == chart.MAX_POINTS and accuracy.total == 50
+    assert accuracy.left_out == loss.left_out == [f"e{n:02d}" for n in range(10)]  # named in the panel
+    assert accuracy.chosen_by == "accuracy"
+    assert chart.named(accuracy.left_out) == "e00, e01, e02, e03, e04, e05 +4 more"
+    few = chart.chart_data(iteration(1, {f"e{n}": {"loss": float(n)} for n in range(30)}), [])[0]
+    assert len(few.points) == 30 and few.left_out == []  # 30 runs: every one drawn
+
+
+def digits_like() -> IterationResults:
+    """A digits-like set: SVMs swept over C (two kernels, three seeds), a slow family of forests."""
+    runs = []
+    for kernel, base in (("rbf", 0.98), ("linear", 0.97)):
+        for c in (0.1, 1, 10):
+            for seed in range(3):
+                runs.append(
+                    (
+                        {"kernel": kernel, "C": c, "seed": seed},
+                        {"accuracy": base + c / 1000 + seed / 1000, "train_seconds": 0.02 + seed / 100},
+                    )
+                )
+    for n in (50, 100, 200):
+        for seed in range(2):
+            runs.append(
+                (
+                    {"model": "rf", "n_estimators": n, "seed": seed},
+                    {"accuracy": 0.97, "train_seconds": 0.19 + n / 300 + seed / 100},
+                )
+            )
+    experiments = [ExperimentResult(f"run-{k}", f"run {k}", "c", "succeeded", metrics=m, parameters=p)
+                   for k, (p, m) in enumerate(runs)]  # fmt: skip
+    return IterationResults("main", 1, None, experiments)
+
+
+def test_a_swept_parameter_is_plotted_as_mean_and_ci_per_other_configuration() -> None:
+    results = digits_like()
+    sweeps = chart.sweep_data(results, [kind_of("accuracy"), kind_of("train_seconds")])
+    first = sweeps[0]
+    assert (first.kind.name, first.parameter, first.log_x, first.without) == ("accuracy", "C", True, 6)
+    rbf = next(line for line in first.lines if "kernel=rbf" in line.label)
+    assert rbf.xs == [0.1, 1.0, 10.0] and rbf.counts == [3, 3, 3]
+    values = [0.98 + 0.1 / 1000 + seed / 1000 for seed in range(3)]
+    assert rbf.means[0] == pytest.approx(sum(values) / 3)
+    assert rbf.halves[0] == pytest.approx(4.303 * 0.001 / 3**0.5, rel=1e-3)  # t(0.975, 2) · s / √n
+    assert [(s.kind.name, s.parameter) for s in sweeps] == [
+        ("accuracy", "C"), ("train_seconds", "C"),
+        ("accuracy", "n_estimators"), ("train_seconds", "n_estimators"),
+    ]  # fmt: skip
+    assert chart.mean_ci([2.0]) == (2.0, None)
+
+
+def test_the_digits_like_chart_is_drawn_with_its_parameter_plot() -> None:
+    pytest.importorskip("matplotlib")
+    results = digits_like()
+    png = chart.metrics_png(results, [])
+    assert png is not None and png.startswith(PNG)
+    seconds = next(c for c in chart.chart_data(results, []) if c.kind.name == "train_seconds")
+    low, high = chart.focus([p.value for p in seconds.points], seconds.kind)
+    assert all(low <= p.value <= high for p in seconds.points)  # the slow family on the scale

@@ -312,3 +312,12 @@ def test_results_written_without_the_sessions_history_claim_no_best_so_far() -> 
     assert "Best so far" not in markdown and "🏆" not in markdown
     known = collect.results_files(results, [])
     assert "Best so far" in next(v for k, v in known.items() if k.endswith("results.md")).decode()
+
+
+def test_a_tail_cut_to_its_characters_starts_at_a_whole_line(tmp_path: Path) -> None:
+    log = tmp_path / "stdout.log"
+    log.write_text("".join(f"epoch {i:03d} loss {'9' * 150}\n" for i in range(30)))
+    text = collect.tail(log)
+    first = text.split("\n")[1]  # after the marker
+    assert first.startswith("epoch ") and len(first) == len("epoch 000 loss ") + 150
+    assert text.endswith(f"epoch 029 loss {'9' * 150}")

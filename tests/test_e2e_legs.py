@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -156,3 +157,28 @@ def test_timeout_leaves_no_process_behind(make_repo, tmp_path: Path) -> None:
     assert sleepy["status"] == "timed_out" and sleepy["duration_s"] < 10
     child = int(sleepy["stderr_tail"].strip())
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+
+
+def test_the_context_says_how_they_ran_in_the_brains_own_paths(make_repo, tmp_path: Path) -> None:
+    """#24: the context showed no env, no CPU time, not that legs shared the cores, and tracebacks
+    named the throw-away checkout (`/tmp/wild-ci-run-…/hostexecutor/train.py`)."""
+    script = "import os, time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    script += "raise ValueError(os.environ.get('CACHE'))\n"
+    repo = make_repo({"src/train.py": script})
+    brain = (
+        "<experiments>\n"
+        "- goal: Cached\n  command: python3 train.py\n  workdir: src\n  setup: none\n  env: {CACHE: '1'}\n"
+        "- goal: Plain\n  command: python3 train.py\n  workdir: src\n  setup: none\n"
+        "</experiments>\n"
+    )
+    done = run(repo, brain, tmp_path)
+    context = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    root = str(repo.resolve())  # the project root the brain sees
+    assert f"workdir (all): {root}/src" in context
+    assert "env: CACHE=1" in context and "env: (none)" in context
+    assert re.search(r"Ran 2 experiments on runner \S+ \(\d+ CPU cores\), at most [12] at once\.", context)
+    assert re.search(r"## 1\. cached: failed · exit 1 · [\d.]+ s, CPU [\d.]+ s", context), context
+    assert f'File "{root}/src/train.py"' in context and "wild-ci-run" not in context
+    cpu = results(repo)["cached"]["cpu_s"]
+    assert cpu >= 0.25  # the command's own CPU time, recorded by the leg

@@ -35,7 +35,7 @@ if turn == 1:
     print("Let me try two learning rates first.\n" + sweep([0.1, 0.4]))
     print("<summary>First sweep.</summary>\n<promise>WAITING</promise>")
 elif turn == 2:
-    best = re.search(r"- accuracy = ([0-9.]+) .*experiment (\S+),", prompt)
+    best = re.search(r"- accuracy \([^)]*\): ([0-9.]+) in iteration \d+, (\S+)", prompt)
     Path("train.py").write_text(Path("train.py").read_text().replace('"v1"', '"v2"'))
     print(f"Best so far: {best.group(1)} from {best.group(2)}. Refine around it.\n" + sweep([0.3]))
     print("<promise>WAITING</promise>")
@@ -92,16 +92,18 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
     assert "<experiment_results session" not in prompts[0]
     assert '<experiment_results session="main" iteration="0001"' in prompts[1]
     assert "lr=0.4 accuracy=0.9 version=v1" in prompts[1]
+    # the best so far once: the results block's (the template has no section of its own any more)
     assert (
-        "- accuracy = 0.9 (higher is better, guessed from the name): experiment train-with-lr-0-4, "
-        "iteration 0001, parameters lr=0.4"
-    ) in prompts[1]
+        "- accuracy (higher is better, guessed from the name): 0.9 in iteration 0001, train-with-lr-0-4"
+        in (prompts[1])
+    )
+    assert all(p.count("Best so far") <= 1 and "# Best results so far" not in p for p in prompts)
     assert '<experiment_results session="main" iteration="0002"' in prompts[2]
     assert "lr=0.3 accuracy=1.0 version=v2" in prompts[2]  # the brain's edit ran
     assert (
-        "- accuracy = 1 (higher is better, guessed from the name): experiment train-with-lr-0-3, "
-        "iteration 0002, parameters lr=0.3"
-    ) in prompts[2]
+        "- accuracy (higher is better, guessed from the name): 1 in iteration 0002, train-with-lr-0-3"
+        in (prompts[2])
+    )
     assert "- 0001: 2 experiments: 2 succeeded" in prompts[2]
     # the brain's last word is in the ledger, and stdout ends the loop with it
     assert "Good enough." in git(repo, "show", "wild/main:.wild/iterations/0003/brain.md")
@@ -137,7 +139,10 @@ def test_the_brain_gets_its_errors_and_a_failing_brain_stops_the_loop(make_repo,
     assert "turn 1: the output was refused (1 error(s))" in err
     second = (tmp_path / "prompts" / "1.md").read_text()
     assert "# Your last output was refused" in second and "- line 2: 'command' is required" in second
-    assert "Your last output was NOT run and nothing was committed" in second
+    assert "nothing ran and nothing was committed; your edits to the working tree are still there" in second
+    assert "  > - goal: no command" in second  # the refused line, quoted
+    refusal = second.split("# Your last output was refused")[1]
+    assert "<experiment_results" not in refusal  # wild-ci's words, not a data block
     assert "None yet: this is the first turn." not in second
     assert git(repo, "branch", "--list", "wild/*") == ""
     assert RepoState.of(repo) == state

@@ -303,3 +303,15 @@ def test_a_log_the_disk_cannot_hold_still_drains_the_pipe(make_repo, tmp_path: P
     result = execute(ws, 1, "flood", tmp_path / "out", mirror=False)
     assert (result.status, result.exit_code) == ("succeeded", 0)
     assert (tmp_path / "out/stderr.log").read_text() == "done\n"
+
+
+def test_cpu_time_is_the_command_s_process_tree_beside_its_wall_time(make_repo, tmp_path: Path) -> None:
+    """A timing study needs CPU time beside wall time: a child that spins counts, a sleep does not,
+    and the leg's own set-up (earlier children of the executor) is not the experiment's."""
+    spin = "python3 -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass'"
+    ws = checkout(make_repo, one("spin", f"({spin}) & wait; sleep 0.5", "  setup: none\n"))
+    result = execute(ws, 1, "spin", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded"
+    assert result.cpu_s is not None and 0.5 <= result.cpu_s < result.duration_s
+    assert result.cpus is not None and result.cpus >= 1
+    assert result.checkout == str(ws.resolve())

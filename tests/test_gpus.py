@@ -542,7 +542,9 @@ def test_results_md_and_the_context_say_which_gpus() -> None:
     assert context.count("GPU") == 1
     assert "GPUs: 0, 1 (waited 12.0 s for them)" in results_markdown(results)
     wild_v2 = context_block(results, context_format="wild-v2")
-    assert "- **GPUs:** 0, 1 (waited 12.0 s for them)" in wild_v2 and wild_v2.count("GPU") == 1
+    assert (
+        "- **Status:** PASSED · GPUs: 0, 1 (waited 12.0 s for them)" in wild_v2 and wild_v2.count("GPU") == 1
+    )
 
 
 def test_old_experiments_json_and_leg_settings_still_load() -> None:

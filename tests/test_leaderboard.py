@@ -263,7 +263,7 @@ def test_the_best_so_far_outlives_the_tails_under_a_small_budget() -> None:
     full = context_block(second, budget=10**9, standing=standing)
     small = context_block(second, budget=3000, standing=standing)
     assert len(full) > 60_000 and len(small) <= 3000
-    assert "characters cut to fit the context" in small
+    assert "lines cut …]" in small and "log line\nlog line" in small  # whole lines, the cut said
     assert "best single run 0.97" in small and "- loss (lower is better" in small
 
 

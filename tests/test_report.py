@@ -44,7 +44,7 @@ def test_context_has_the_contract_shape_and_every_experiment() -> None:
     assert text.startswith('<experiment_results session="main" iteration="0003"')
     assert text.rstrip().endswith("</experiment_results>")
     assert text.count("</experiment_results>") == 1  # the one in stderr is defused
-    for expected in ("ok: succeeded", "bad: failed", "gone: missing", "exit code: 2", "1 min 01 s",
+    for expected in ("ok: succeeded", "bad: failed", "gone: missing", "bad: failed · exit 2 · 1 min 01 s",
                      "no artifact came back", "line 7: unknown key", "loss 0.1",
                      "metrics: loss=0.12345, acc=0.9"):  # fmt: skip
         assert expected in text, expected
@@ -122,8 +122,8 @@ def test_the_context_fits_its_budget_and_keeps_every_experiment() -> None:
     assert text.rstrip().endswith("</experiment_results>")
     for n in range(20):  # nobody dropped: status, exit code and metrics stay
         assert f"## {n + 1}. exp-{n}: {'failed' if n % 2 else 'succeeded'}" in text
-        assert f"acc={n / 10}" in text
-    assert "characters cut to fit the context" in text
+        assert f"acc={n / 10:.6g}" in text
+    assert "Shortened to fit 20,000 characters" in text and "characters of this line cut]" in text
     sizes = {text.count("e" * 50) > 0, text.count("o" * 50) > 0}
     assert sizes == {True}  # both kinds of tail still show, shared out evenly
 
@@ -219,7 +219,7 @@ def test_the_wild_v2_output_is_the_last_8000_characters_of_stdout_then_stderr() 
     assert text.endswith("- **Output:**\n```\n(no output captured)\n```\n")
     fitted = context_block(long, budget=4000, context_format="wild-v2")
     assert len(fitted) <= 4000 and fitted.count("### Experiment") == 3
-    assert "characters cut to fit the context" in fitted
+    assert "characters of this line cut]" in fitted
 
 
 def test_defuse_catches_opening_tags_and_spaced_closing_tags() -> None:

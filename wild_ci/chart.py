@@ -4,7 +4,13 @@ One row per metric. Left: this iteration, one dot per experiment on an axis fitt
 (0.94 and 0.97 must look different, so no bars from zero), each value written beside its row, the
 best one marked. Right: the session's best so far — a step line of the best value reached by each
 iteration (succeeded experiments only), every iteration's values as faint dots behind it, on
-whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04).
+whole-number iterations (one iteration is one labelled column, not a range of 0.96…1.04). Below
+them, for each swept numeric parameter, a metric against it: one line per configuration of the other
+parameters, mean ± 95% interval over the replicates.
+
+Nothing is hidden silently: every run is drawn, or the panel names those it leaves out (the same
+runs in every panel); only a single diverged run is left off a scale, named; a group far from the
+rest (a slow family among fast ones) stays on it; what the picture leaves out is said under it.
 
 Only measurements are plotted: a metrics.json key that echoes a parameter with its value (`lr`
 echoed by the script) is not a metric (`metrics.measured`); which way a metric improves is the
@@ -33,12 +39,17 @@ from typing import Any  # matplotlib is loaded lazily: its types are not importa
 
 from . import lazy
 from .leaderboard import runs_of
-from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names
+from .metrics import Direction, MetricKind, format_value, is_number, kind_of, measured, parameter_names
 from .specs import IterationResults, Status
 from .text import visible
 
 MAX_METRICS = 6
-MAX_POINTS = 25  # experiments per metric in this iteration: the best ones when there are more
+MAX_POINTS = 40  # experiments in this iteration's panels: the same ones in each, the rest named
+MAX_NAMED = 6  # experiments left out, named in a panel (then "+N more")
+REPLICATE_KEYS = frozenset({"seed"})  # parameters that repeat a configuration (merge: the stats module's)
+MAX_SWEEPS = 4  # panels of a metric against a swept parameter
+MAX_LINES = 8  # configurations drawn in one such panel (the rest named)
+MIN_SWEPT = 3  # distinct values that make a numeric parameter swept
 MAX_LABEL = 30  # characters of an experiment id beside its dot
 MAX_NUMBER = 10  # characters of a value beside its dot
 MISSING = "no chart: matplotlib is not installed or could not be loaded (pip install matplotlib)"
@@ -64,7 +75,7 @@ class Progress:
     values and the best reached by then."""
 
     iterations: list[int]
-    values: list[list[float]]  # each iteration's values, best first, at most MAX_POINTS
+    values: list[list[float]]  # each iteration's values, best first
     best: list[float]  # best so far at each of `iterations`
     best_at: tuple[int, str] | None  # (iteration, experiment id) where the session's best was reached
 
@@ -73,8 +84,38 @@ class Progress:
 class MetricChart:
     kind: MetricKind
     points: list[Point]  # in the brain's order
-    total: int  # experiments with the metric; `points` holds the best MAX_POINTS of them
+    total: int  # experiments with the metric; `points` holds those shown (`left_out`: the others)
     progress: Progress
+    left_out: list[str] = dataclasses.field(default_factory=list)  # ids not drawn, said in the panel
+    chosen_by: str = ""  # the metric that chose the experiments shown, when not all are
+
+
+@dataclass(frozen=True)
+class Line:
+    """One configuration (the parameters other than the swept one and the replicate keys) across
+    the swept values: mean and 95% confidence half-width over its replicates at each value."""
+
+    label: str
+    xs: list[float]
+    means: list[float]
+    halves: list[float | None]  # None: one run at that value, no interval
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class SweepChart:
+    """A metric against a swept numeric parameter, one line per other configuration."""
+
+    kind: MetricKind
+    parameter: str
+    lines: list[Line]
+    left_out: list[str]  # configurations not drawn (beyond MAX_LINES), named
+    without: int  # succeeded runs that measured the metric but have no such parameter
+
+    @property
+    def log_x(self) -> bool:
+        xs = [x for line in self.lines for x in line.xs]
+        return bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 100
 
 
 def available() -> bool:
@@ -93,14 +134,17 @@ def metric_kinds(
     return [kind_of(name, declared) for name in names]
 
 
-def iteration_points(results: IterationResults, kind: MetricKind, limit: int = MAX_POINTS) -> list[Point]:
-    """Each experiment's value of the metric, in the brain's order: all of them, or the best `limit`
-    (a chart of a thousand dots is neither readable nor quick to draw). The best is the best of
-    the succeeded experiments; a failed run's number is shown, never crowned."""
+def iteration_points(
+    results: IterationResults, kind: MetricKind, limit: int = MAX_POINTS, keep: Collection[str] | None = None
+) -> list[Point]:
+    """Each experiment's value of the metric, in the brain's order: all of them, or those in `keep`
+    (the same experiments in every panel), else the best `limit` (a chart of a thousand dots is
+    neither readable nor quick to draw). The best is the best of the succeeded experiments; a
+    failed run's number is shown, never crowned."""
     points = _values(results, kind.name)
-    kept = _best_ids([(i, v) for i, v, _ in points], kind, limit)
+    kept = set(keep) if keep is not None else _best_ids([(i, v) for i, v, _ in points], kind, limit)
     good = [v for i, v, ok in points if ok and i in kept]
-    best = kind.best(good) if good else None
+    best = kind.best(good) if len(set(good)) > 1 or len(good) == 1 else None  # all equal: no best
     return [Point(i, v, ok, ok and v == best) for i, v, ok in points if i in kept]
 
 
@@ -123,7 +167,7 @@ def best_so_far(iterations: Sequence[IterationResults], kind: MetricKind) -> Pro
         ranked = sorted((v for _, v in found), reverse=not kind.lower_is_better)
         assert current is not None  # found is not empty
         numbers.append(results.iteration)
-        values.append(ranked[:MAX_POINTS])
+        values.append(ranked)  # every run: faint dots cost little, and none is hidden
         best.append(current)
     return Progress(numbers, values, best, best_at)
 
@@ -138,14 +182,140 @@ def chart_data(
     experiments echoes is not a metric anywhere in the chart (`metrics.parameter_names`)."""
     names = parameter_names([*history, results])
     results, history = _measured_only(results, names), [_measured_only(h, names) for h in history]
+    kinds = [k for k in metric_kinds(results, declared) if _values(results, k.name)]
+    keep, chosen_by = shown_experiments(results, kinds)
     charts = []
-    for kind in metric_kinds(results, declared):
-        total = len(_values(results, kind.name))
-        if not total:
-            continue
+    for kind in kinds:
+        every = [i for i, _, _ in _values(results, kind.name)]
         progress = best_so_far([*history, results], kind)
-        charts.append(MetricChart(kind, iteration_points(results, kind), total, progress))
+        left_out = [i for i in every if keep is not None and i not in keep]
+        points = iteration_points(results, kind, keep=keep)
+        charts.append(
+            MetricChart(kind, points, len(every), progress, left_out, chosen_by if left_out else "")
+        )
     return charts
+
+
+def shown_experiments(
+    results: IterationResults, kinds: Sequence[MetricKind], limit: int = MAX_POINTS
+) -> tuple[set[str] | None, str]:
+    """Which experiments the iteration's panels show: all (None) when they fit, else the best
+    `limit` by the first metric, the same in every panel (a different best 25 in each panel hid a
+    different five each time), and the name of that metric."""
+    ids = {i for kind in kinds for i, _, _ in _values(results, kind.name)}
+    if len(ids) <= limit or not kinds:
+        return None, ""
+    first = kinds[0]
+    ranked = _best_ids([(i, v) for i, v, _ in _values(results, first.name)], first, limit)
+    return ranked, first.name
+
+
+def named(ids: Sequence[str], shown: int = MAX_NAMED) -> str:
+    """`a, b, c +4 more`: experiments left out of a panel, by name."""
+    head = ", ".join(_id_label(i, 24) for i in ids[:shown])
+    return head + (f" +{len(ids) - shown} more" if len(ids) > shown else "")
+
+
+# --- a metric against a swept parameter ---------------------------------------------------------
+
+
+def swept_parameters(results: IterationResults, replicates: Collection[str] = REPLICATE_KEYS) -> list[str]:
+    """Numeric parameters with at least MIN_SWEPT values among the succeeded runs (not replicate
+    keys such as `seed`), the most varied first."""
+    values: dict[str, set[float]] = {}
+    for r in results.experiments:
+        if r.status != Status.SUCCEEDED:
+            continue
+        for name, value in r.parameters.items():
+            if name not in replicates and is_number(value):
+                values.setdefault(name, set()).add(float(value))
+    swept = [name for name, found in values.items() if len(found) >= MIN_SWEPT]
+    return sorted(swept, key=lambda name: -len(values[name]))
+
+
+def sweep_data(
+    results: IterationResults,
+    kinds: Sequence[MetricKind],
+    replicates: Collection[str] = REPLICATE_KEYS,
+) -> list[SweepChart]:
+    """Each metric against each swept parameter (the chart draws MAX_SWEEPS of them and names the
+    rest): per configuration of the other parameters, the mean and 95% interval over its
+    replicates at each value."""
+    charts = []
+    varied = [k for k in kinds if len({v for _, v, ok in _values(results, k.name) if ok}) > 1]
+    for parameter in swept_parameters(results, replicates):
+        for kind in varied:  # a value the same in every run (a count of test items) says nothing here
+            chart = _sweep(results, kind, parameter, replicates)
+            if chart.lines:
+                charts.append(chart)
+    return charts
+
+
+def left_out_note(
+    results: IterationResults, charts: Sequence[MetricChart], sweeps: Sequence[SweepChart]
+) -> str:
+    """What the picture leaves out, said under it: metrics beyond MAX_METRICS, panels of a metric
+    against a parameter beyond MAX_SWEEPS (results.md has every number)."""
+    drawn = {c.kind.name for c in charts}
+    metrics = [
+        n for n in dict.fromkeys(n for r in results.experiments for n in measured(r)) if n not in drawn
+    ]
+    parts = []
+    if metrics:
+        parts.append(f"metrics not drawn: {named(metrics)}")
+    if len(sweeps) > MAX_SWEEPS:
+        parts.append(
+            "not drawn: " + named([f"{s.kind.name} against {s.parameter}" for s in sweeps[MAX_SWEEPS:]])
+        )
+    return " · ".join(parts) + (" (results.md has every number)" if parts else "")
+
+
+def _sweep(
+    results: IterationResults, kind: MetricKind, parameter: str, replicates: Collection[str]
+) -> SweepChart:
+    groups: dict[str, dict[float, list[float]]] = {}
+    without = 0
+    for r in results.experiments:
+        value = measured(r).get(kind.name)
+        if r.status != Status.SUCCEEDED or value is None or not is_number(value):
+            continue
+        x = r.parameters.get(parameter)
+        if x is None or not is_number(x):
+            without += 1
+            continue
+        others = {k: v for k, v in r.parameters.items() if k != parameter and k not in replicates}
+        label = (
+            ", ".join(f"{k}={format_value(v, 20)}" for k, v in sorted(others.items()))
+            or "(no other parameter)"
+        )
+        groups.setdefault(label, {}).setdefault(float(x), []).append(float(value))
+    lines = []
+    for label, by_x in groups.items():
+        xs = sorted(by_x)
+        stats = [mean_ci(by_x[x]) for x in xs]
+        lines.append(
+            Line(label, xs, [m for m, _ in stats], [h for _, h in stats], [len(by_x[x]) for x in xs])
+        )
+    lines.sort(key=lambda line: -len(line.xs))  # the most complete sweeps first
+    return SweepChart(kind, parameter, lines[:MAX_LINES], [line.label for line in lines[MAX_LINES:]], without)
+
+
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+         2.052, 2.048, 2.045, 2.042)  # fmt: skip
+"""Student's t, 97.5th percentile, for 1 to 30 degrees of freedom (beyond: 1.96 + 2.4 / df)."""
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float | None]:
+    """The mean and the half-width of its 95% confidence interval (Student's t); no interval for one
+    value. Local to the chart until the shared statistics module takes it (standard library only:
+    the collect job installs no scipy)."""
+    mean = statistics.fmean(values)
+    n = len(values)
+    if n < 2:
+        return mean, None
+    t = T_975[n - 2] if n - 1 <= len(T_975) else 1.96 + 2.4 / (n - 1)
+    return mean, t * statistics.stdev(values) / math.sqrt(n)
 
 
 def _measured_only(results: IterationResults, parameters: frozenset[str]) -> IterationResults:
@@ -179,15 +349,21 @@ def metrics_png(
     charts = chart_data(results, history, declared)
     if not charts:
         return None
+    measured_only = _measured_only(results, parameter_names([*history, results]))
+    sweeps = sweep_data(measured_only, [c.kind for c in charts])
+    note = left_out_note(measured_only, charts, sweeps)
+    title = f"wild/{results.session} · iteration {results.label}"
     try:
-        return _drawn(charts, f"wild/{results.session} · iteration {results.label}")
+        return _drawn(charts, title, sweeps[:MAX_SWEEPS], note)
     except Exception as exc:  # any failure of a third-party library while loading or drawing
         print(f"wild-ci: warning: the chart could not be drawn ({type(exc).__name__}: "
               f"{visible(str(exc)[:200], multiline=False)})", file=sys.stderr)  # fmt: skip
         return None
 
 
-def _drawn(charts: list[MetricChart], title: str) -> bytes | None:
+def _drawn(
+    charts: list[MetricChart], title: str, sweeps: Sequence[SweepChart] = (), note: str = ""
+) -> bytes | None:
     mpl = lazy.matplotlib()
     if mpl is None:
         return None
@@ -195,7 +371,7 @@ def _drawn(charts: list[MetricChart], title: str) -> bytes | None:
         warnings.simplefilter("ignore")  # a glyph DejaVu lacks: drawn as a box, not a warning per run
         mpl.rcdefaults()  # a matplotlibrc in the checkout or the user's folder changes nothing here
         mpl.rcParams["text.hinting"] = "no_hinting"  # a fifth less drawing time, text as readable
-        return _draw(mpl, charts, _plain(title, 80))
+        return _draw(mpl, charts, _plain(title, 80), sweeps, _plain(note, 160))
 
 
 def missing_note(
@@ -250,16 +426,32 @@ def value_range(values: Sequence[float], room: float = 0.12) -> tuple[float, flo
 
 
 def focus(values: Sequence[float], kind: MetricKind, keep: Sequence[float] = ()) -> tuple[float, float]:
-    """The axis range that shows the differences that matter: around every value, unless a few
-    are far worse than the rest (a diverged run: accuracy 0.70 beside 0.95…0.97) — those are left
-    off the scale (drawn at its edge, their numbers still written), so the close ones stay apart.
-    Far is more than 8 median absolute deviations from the median, on the bad side only; the
-    values in `keep` (the best-so-far line) are always inside."""
+    """The axis range that shows the differences that matter: around every value, unless one alone
+    is far worse than the rest (a diverged run: accuracy 0.70 beside 0.95…0.97) — that one is left
+    off the scale (drawn at its edge, its number still written, the panel says which), so the close
+    ones stay apart. The values in `keep` (the best-so-far line) are always inside."""
+    far = diverged(values, kind)
+    inside = [v for v in values if v != far]
+    return value_range([*inside, *keep] or list(values))
+
+
+MIN_FOR_DIVERGED = 5  # values before one of them may be called diverged
+FAR = 8  # median absolute deviations from the median
+
+
+def diverged(values: Sequence[float], kind: MetricKind) -> float | None:
+    """The value of a single diverged run, else None: more than FAR median absolute deviations from
+    the median on the bad side, among at least MIN_FOR_DIVERGED values, and alone so far away. Two
+    or more far values are a group (a slow family among fast ones), never drawn as outliers."""
+    if len(values) < MIN_FOR_DIVERGED:
+        return None
     middle = statistics.median(values)
     spread = statistics.median(abs(v - middle) for v in values)
+    if spread == 0:
+        return None
     worse = (lambda v: v > middle) if kind.lower_is_better else (lambda v: v < middle)
-    inside = [v for v in values if spread == 0 or not (worse(v) and abs(v - middle) > 8 * spread)]
-    return value_range([*inside, *keep])
+    far = [v for v in values if worse(v) and abs(v - middle) > FAR * spread]
+    return far[0] if len(far) == 1 else None
 
 
 def decimals(values: Sequence[float]) -> int:
@@ -340,12 +532,28 @@ JITTER = (0.0, -0.08, 0.08, -0.16, 0.16)
 
 
 def _row_height(chart: MetricChart) -> float:
-    return ROW_TOP + ROW_BOTTOM + max(1.2, 0.19 * len(chart.points))
+    return ROW_TOP + ROW_BOTTOM + _extra_bottom(chart) + max(1.2, 0.19 * len(chart.points))
 
 
-def _draw(mpl: Any, charts: list[MetricChart], title: str) -> bytes:
+def _extra_bottom(chart: MetricChart) -> float:
+    """Room under a panel for the line that names the experiments it leaves out."""
+    return 0.18 if chart.left_out else 0.0
+
+
+SWEEP_HEIGHT = 2.3  # inches of a metric-against-parameter panel
+
+
+def _sweep_height(sweep: SweepChart) -> float:
+    return ROW_TOP + ROW_BOTTOM + 0.18 + SWEEP_HEIGHT
+
+
+def _draw(
+    mpl: Any, charts: list[MetricChart], title: str, sweeps: Sequence[SweepChart] = (), note: str = ""
+) -> bytes:
     heights = [_row_height(c) for c in charts]
-    height = HEADER + sum(heights)
+    sweep_heights = [_sweep_height(s) for s in sweeps]
+    footer = 0.3 if note else 0.0
+    height = HEADER + sum(heights) + sum(sweep_heights) + footer
     figure = mpl.figure.Figure(figsize=(WIDTH, height), dpi=DPI)
     mpl.backends.backend_agg.FigureCanvasAgg(figure)
     figure.text(0.5, 1 - 0.22 / height, title, ha="center", va="center", fontsize=FONT + 2)
@@ -353,15 +561,67 @@ def _draw(mpl: Any, charts: list[MetricChart], title: str) -> bytes:
     left_start = 0.2 + CHAR * label_chars
     top = height - HEADER
     for chart, row in zip(charts, heights, strict=True):
-        bottom = top - row + ROW_BOTTOM
-        box = (bottom / height, (row - ROW_TOP - ROW_BOTTOM) / height)
+        bottom = top - row + ROW_BOTTOM + _extra_bottom(chart)
+        box = (bottom / height, (row - ROW_TOP - ROW_BOTTOM - _extra_bottom(chart)) / height)
         left = figure.add_axes((left_start / WIDTH, box[0], (LEFT_END - left_start) / WIDTH, box[1]))
         start = _right_start(chart)
         right = figure.add_axes((start / WIDTH, box[0], (RIGHT_END - start) / WIDTH, box[1]))
         _this_iteration(mpl, left, chart)
         _progress(mpl, right, chart)
         top -= row
+    for sweep, row in zip(sweeps, sweep_heights, strict=True):
+        bottom = top - row + ROW_BOTTOM + 0.18
+        start = 0.75
+        axis = figure.add_axes(
+            (start / WIDTH, bottom / height, (RIGHT_END - start) / WIDTH, SWEEP_HEIGHT / height)
+        )
+        _sweep_panel(mpl, axis, sweep)
+        top -= row
+    if note:
+        figure.text(0.5, 0.12 / height, note, ha="center", va="bottom", fontsize=FONT - 1, color="#b71c1c")
     return _png(figure)
+
+
+SWEEP_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f", "#4e342e", "#ad1457")
+
+
+def _sweep_panel(mpl: Any, axis: Any, sweep: SweepChart) -> None:
+    """The metric against the swept parameter: a line per configuration of the other parameters,
+    each point the mean over its replicates with its 95% interval as an error bar (none for n = 1)."""
+    _style(axis)
+    for colour, line in zip(SWEEP_COLOURS, sweep.lines, strict=False):
+        errors = [h if h is not None else 0.0 for h in line.halves]
+        axis.errorbar(line.xs, line.means, yerr=errors, color=colour, marker="o", markersize=4, linewidth=1.3,
+                      capsize=3, elinewidth=1, label=_plain(line.label, 48))  # fmt: skip
+    if sweep.log_x:
+        axis.set_xscale("log")
+    xs = sorted({x for line in sweep.lines for x in line.xs})
+    if len(xs) <= 12:  # the swept values themselves, as the brain wrote them
+        axis.set_xticks(xs, [format_value(x, 12) for x in xs])
+        axis.xaxis.set_minor_locator(mpl.ticker.NullLocator())
+    else:
+        _plain_numbers(mpl, axis.xaxis)
+    _plain_numbers(mpl, axis.yaxis, (-7, 7))
+    axis.legend(fontsize=FONT - 2, frameon=False, loc="best")
+    counts = sorted({n for line in sweep.lines for n in line.counts})
+    n_text = f"n = {counts[0]}" if len(counts) == 1 else f"n = {counts[0]}–{counts[-1]}"
+    replicates = ", ".join(sorted(REPLICATE_KEYS))
+    name, parameter = _plain(sweep.kind.name, 40), _plain(sweep.parameter, 30)
+    _title(
+        mpl, axis, f"{name} against {parameter} · {_direction(sweep.kind)}",
+        f"this iteration, succeeded runs: mean ± 95% CI over replicates ({replicates}), {n_text} per point; "
+        "one line per configuration of the other parameters",
+    )  # fmt: skip
+    notes = [parameter + (" (log scale)" if sweep.log_x else "")]
+    if sweep.without:
+        notes.append(
+            f"{sweep.without} run{'s' * (sweep.without != 1)} without {parameter}: not in this panel"
+        )
+    if sweep.left_out:
+        notes.append(
+            f"not drawn: {len(sweep.left_out)} more configurations ({_plain(sweep.left_out[0], 30)}, …)"
+        )
+    _axis_note(mpl, axis, " · ".join(notes))
 
 
 def _png(figure: Any) -> bytes:
@@ -491,23 +751,28 @@ def _this_iteration(mpl: Any, axis: Any, chart: MetricChart) -> None:
         if point.best:
             axis.text(1.02, row, text, transform=on_rows, va="center", fontsize=FONT - 1, weight="bold",
                       color=GOOD)  # fmt: skip
-    shown = f"the best {len(points)} of {chart.total}" if len(points) < chart.total else f"{chart.total}"
-    _title(
-        mpl, axis, f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}",
-        f"this iteration: {shown} experiment{'s' if chart.total > 1 else ''}",
-    )  # fmt: skip
+    if chart.left_out:
+        shown = f"{len(points)} of {chart.total} experiments, the best by {_plain(chart.chosen_by, 30)}"
+    else:
+        shown = f"{chart.total} experiment{'s' if chart.total > 1 else ''}"
+    _title(mpl, axis, f"{_plain(chart.kind.name, 40)} · {_direction(chart.kind)}", f"this iteration: {shown}")
     notes = ["axis fitted to the values"]
-    if any(not low <= v <= high for v in values):
-        notes.append("◂ ▸ off the scale")
+    far = [p for p in points if not low <= p.value <= high]
+    if far:
+        notes.append(f"◂▸ off the scale, diverged: {_id_label(far[0].id, 24)}")
     if any(not p.succeeded for p in points):
         notes.append("hollow: did not succeed")
     _axis_note(mpl, axis, " · ".join(notes))
+    if chart.left_out:
+        _label(mpl, axis, 0.5, 0, f"not shown: {named(chart.left_out)}", (0, -25), fontsize=FONT - 1.5,
+               color="#b71c1c", ha="center", va="top")  # fmt: skip
 
 
 def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     progress = chart.progress
     _style(axis)
-    _axis_note(mpl, axis, "iteration · grey: each succeeded run")
+    off = diverged([v for found in progress.values for v in found], chart.kind) is not None
+    _axis_note(mpl, axis, "iteration · grey: each succeeded run" + (" · ▾▴ one off the scale" if off else ""))
     if not progress.iterations or progress.best_at is None:
         _title(mpl, axis, "best so far", "by iteration")
         axis.set_xticks([])

@@ -92,6 +92,8 @@ def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) ->
         metric_directions=dict(spec.metric_directions),
         code=spec.code,
         replicate_keys=list(spec.replicate_keys),
+        project_root=spec.project_root,
+        project_dir=spec.project_dir,
     )
 
 
@@ -254,8 +256,11 @@ def tail(path: Path, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
         handle.seek(start)
         text = handle.read().decode("utf-8", errors="replace")
     all_lines = text.splitlines()
-    kept = "\n".join(all_lines[-lines:])[-chars:]
-    if start > 0 or len(all_lines) > lines or len(kept) < len("\n".join(all_lines[-lines:])):
+    whole = "\n".join(all_lines[-lines:])
+    kept = whole[-chars:]
+    if len(kept) < len(whole) and "\n" in kept:  # from a whole line: a cut line's end misleads
+        kept = kept[kept.index("\n") + 1 :]
+    if start > 0 or len(all_lines) > lines or len(kept) < len(whole):
         return f"[… truncated: the log has {size} bytes; these are its last lines]\n{kept}"
     return kept
 

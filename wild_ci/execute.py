@@ -190,6 +190,8 @@ def execute(
         os=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),
         parameters=dict(experiment.parameters),
+        checkout=str(project),
+        cpus=_cores(),
     )
     _write_result(paths, result)
     _reserve_room(paths)
@@ -267,7 +269,7 @@ def execute(
     run, result.attempts = tried.outcome, tried.attempts
     if tried.cancelled_before:
         why = f"the leg was cancelled before attempt {tried.cancelled_before}"
-        run = _Run(Status.CANCELLED, None, run.duration_s, None, why)
+        run = _Run(Status.CANCELLED, None, run.duration_s, None, why, run.cpu_s)
     notes: list[str | None] = [run.note, *tried.notes]
     if not workdir.is_dir():
         notes.append(f"the experiment removed its workdir {experiment.repo_workdir!r}: no outputs or metrics")
@@ -282,7 +284,7 @@ def execute(
     result.metrics, metrics_note = read_metrics_noted(workdir, metrics_before)
     notes += [copy_note, gathering.note(), metrics_note]
     note = "; ".join(n for n in notes if n) or None
-    return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, note)
+    return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, note, run.cpu_s)
 
 
 def _leg_gpus(spec: IterationSpec, experiment: Experiment) -> gpus.LegGpus:
@@ -429,6 +431,23 @@ class _Run:
     duration_s: float
     signal: int | None = None
     note: str | None = None
+    cpu_s: float | None = None  # CPU time of the command's process tree (user + system)
+
+
+def _cores() -> int | None:
+    """The CPU cores this leg may use (its affinity, else the machine's): beside its CPU time, the
+    brain can tell a leg that had the machine from one that shared it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
+def _children_cpu_s() -> float:
+    """User + system seconds of the waited-for children so far: a delta around one run is its
+    process tree's CPU time (a wrapper such as bwrap passes its children's on when it is waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_command(
@@ -447,7 +466,7 @@ def _run_command(
     token = secrets.token_hex(16)
     if mirror:  # the experiment's output must not be read as workflow commands
         _announce(RUNNER.stop_commands(token))
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), _children_cpu_s()
     try:
         process = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-c", command],
@@ -480,18 +499,19 @@ def _run_command(
     finally:
         _restore_signals(previous)
     duration = time.monotonic() - start
+    cpu = round(_children_cpu_s() - cpu_start, 3)
     if mirror:
         _announce(RUNNER.resume_commands(token))
     code = process.returncode
     exit_code, signal_number = (None, -code) if code < 0 else (code, None)
     if timed_out:
         note = f"stopped after the {timeout_s}s timeout"
-        return _Run(Status.TIMED_OUT, exit_code, duration, signal_number, note)
+        return _Run(Status.TIMED_OUT, exit_code, duration, signal_number, note, cpu)
     if cancelled.is_set():
-        return _Run(Status.CANCELLED, exit_code, duration, signal_number, "the leg was cancelled")
+        return _Run(Status.CANCELLED, exit_code, duration, signal_number, "the leg was cancelled", cpu)
     if signal_number:
-        return _Run(Status.FAILED, None, duration, signal_number, f"killed by signal {signal_number}")
-    return _Run(Status.SUCCEEDED if code == 0 else Status.FAILED, code, duration)
+        return _Run(Status.FAILED, None, duration, signal_number, f"killed by signal {signal_number}", cpu)
+    return _Run(Status.SUCCEEDED if code == 0 else Status.FAILED, code, duration, cpu_s=cpu)
 
 
 def _pump(source: IO[bytes] | None, target: Path, mirror: IO[bytes] | None, cap: int) -> threading.Thread:
@@ -807,6 +827,7 @@ def _finish(
     duration_s: float,
     signal_number: int | None = None,
     note: str | None = None,
+    cpu_s: float | None = None,
 ) -> ExperimentResult:
     result.status = status
     result.exit_code = exit_code
@@ -814,7 +835,7 @@ def _finish(
     result.finished_at = _now()
     result.signal = signal_number
     result.note = "; ".join(filter(None, [note, result.note])) or None
-    result.cpu_s = round(sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]), 3)
+    result.cpu_s = cpu_s  # None: the command never ran (set-up's CPU time is not the experiment's)
     result.stdout_bytes = _size(paths.stdout)
     result.stderr_bytes = _size(paths.stderr)
     _write_result(paths, result, final=True)

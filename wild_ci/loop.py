@@ -29,7 +29,7 @@ from typing import IO, TextIO
 import git
 import jinja2
 
-from . import collect, generate, leaderboard, ledger, locks, report
+from . import collect, compare, generate, leaderboard, ledger, locks, report
 from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
@@ -81,13 +81,22 @@ class BrainReply:
         return Diagnostic(None, f"the brain output has {self.total_bytes} bytes; the limit is {limit}")
 
 
+BlockFor = Callable[[int], str]
+"""The results block fitted to a room of characters (`report.fit_context`): the loop's prompt holds
+its budget with whatever room the rest of the prompt leaves."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """What one turn's output came to: the block for the next prompt, and what the loop reports."""
 
-    block: str  # an experiment_results block
+    block: str  # an experiment_results block; or, refused, wild-ci's answer (no block)
     iteration: str | None  # the iteration it was committed as; None when refused
     errors: list[str] = field(default_factory=list)  # of a refused output, each with its line
+    fitted: BlockFor | None = None  # `block` fitted to another budget (None: it is short as it is)
+
+    def within(self, room: int) -> str:
+        return self.fitted(room) if self.fitted is not None else self.block
 
 
 @dataclass
@@ -129,13 +138,15 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
     last: Answer | None = None
     for turn in range(1, options.max_turns + 1):
         label = iteration_label(next_iteration(repo, options.session))
-        prompt = render_prompt(
-            template,
+        prompt, over = fitted_prompt(
+            template, config.context_budget, previous,
             goal=goal, session=options.session, turn=turn, max_turns=options.max_turns, iteration=label,
-            project_root=config.project_root or str(ledger.work_tree(repo)), previous=previous,
+            project_root=config.project_root or str(ledger.work_tree(repo)),
             errors=errors, refused=refused, best=best_metrics(repo, options.session, config),
             history=history(repo, options.session),
         )  # fmt: skip
+        if over:
+            say(out, f"turn {turn}: the prompt is over its budget: {over}")
         saved = loop_prompt_file(repo, options.session, label)
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(prompt, encoding="utf-8")
@@ -165,7 +176,7 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
         last = step(reply.output, parsed)
         # A refused output keeps the last results in the prompt: the brain was answering them.
         refused = last.block if last.errors else None
-        previous = previous if last.errors else last.block
+        previous = previous if last.errors else last
         errors = last.errors
         if last.errors:
             say(
@@ -248,23 +259,73 @@ def next_iteration(repo: git.Repo, session: str) -> int:
     return (numbers[-1] if numbers else 0) + 1
 
 
-def latest_block(repo: git.Repo, session: str, config: Config) -> str | None:
+def latest_block(repo: git.Repo, session: str, config: Config) -> Answer | None:
     """What `wild-ci context` says for the latest iteration, when the session has one: a loop
     started again continues where the last one stopped."""
     empty = collect.latest_empty_spec(repo, session, None)
-    parts = []
+    said = ""
     if empty is not None:
-        parts.append(
-            report.nothing_ran_block(
-                session, empty.warnings, empty.promise, empty.label, config.context_format
-            )
+        said = report.nothing_ran_block(
+            session, empty.warnings, empty.promise, empty.label, config.context_format
         )
-    if collect.any_results(repo, session):
-        results = collect.committed_results(repo, session, None)
-        parts.append(
-            report.context_for(results, config, collect.session_standing(repo, results, config.metrics))
-        )
-    return "".join(parts) or None
+    if not collect.any_results(repo, session):
+        return Answer(said, None) if said else None
+    results = collect.committed_results(repo, session, None)
+    fitted = _block_for(results, config, collect.session_standing(repo, results, config.metrics))
+    return Answer(
+        said + fitted(config.context_budget),
+        results.label,
+        fitted=lambda room: said + fitted(room - len(said)),
+    )
+
+
+def _block_for(results: IterationResults, config: Config, standing: compare.Standing) -> BlockFor:
+    """The results' block for a room of characters: fitted to it, or at its floor saying so."""
+
+    def block(room: int) -> str:
+        return report.fit_context(results, max(room, 0), config.context_format, standing).text
+
+    return block
+
+
+HISTORY_SHARE = 4  # of the prompt's budget, a quarter for the one-line history when room is short
+KEEP_HISTORY = 3  # the latest iterations always listed
+
+
+def _recent(history: list[str], room: int) -> list[str]:
+    """The latest lines of the history within `room` characters (at least KEEP_HISTORY of them),
+    saying how many earlier ones are not shown."""
+    kept = list(history)
+    while len(kept) > KEEP_HISTORY and sum(len(line) + 3 for line in kept) > room:
+        kept.pop(0)
+    dropped = len(history) - len(kept)
+    return ([f"({dropped} earlier iteration{'s' * (dropped != 1)} not shown)"] if dropped else []) + kept
+
+
+def fitted_prompt(
+    template: jinja2.Template, budget: int, previous: Answer | None, **values: object
+) -> tuple[str, str]:
+    """The prompt within `budget` characters: the template with its values, the latest results in
+    the room left — and when they would be cut, the history first cut from its oldest lines to a
+    quarter of the budget (saying how many). When the results' floor (one line per experiment) does
+    not fit that room, the prompt holds the floor, which says so, and the second value says it for
+    the person too (else "")."""
+    history = list(values.pop("history", []) or [])  # type: ignore[call-overload]
+    mark = "\x00results\x00"
+    whole = previous.within(10**9) if previous else ""
+    bare = render_prompt(template, previous=mark if previous else None, history=history, **values)
+    if len(bare) - len(mark) + len(whole) > budget:  # the results would be cut: the history first
+        history = _recent(history, budget // HISTORY_SHARE)
+    bare = render_prompt(template, previous=mark if previous else None, history=history, **values)
+    if previous is None:
+        return bare, ""
+    room = budget - (len(bare) - len(mark))
+    block = previous.within(room)
+    over = "" if len(block) <= room else (
+        f"its latest results take {len(block):,} characters at their shortest (one line per experiment) "
+        f"and {room:,} were left for them; raise context_budget to at least {budget - room + len(block):,}"
+    )  # fmt: skip
+    return bare.replace(mark, block, 1), over
 
 
 def best_metrics(repo: git.Repo, session: str, config: Config | None = None) -> list[BestMetric]:
@@ -409,8 +470,12 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
 Step = Callable[[bytes, BrainOutput], Answer]
 
 
-def _refused(session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput, config: Config) -> Answer:
-    block = report.invalid_output_block(session, exc.diagnostics, parsed.warnings, config.context_format)
+def _refused(
+    session: str, exc: generate.InvalidBrainOutput, parsed: BrainOutput, config: Config, output: bytes
+) -> Answer:
+    block = report.invalid_output_block(
+        session, exc.diagnostics, parsed.warnings, config.context_format, output
+    )
     return Answer(block, None, [report.one_line(str(d), 1000) for d in exc.diagnostics])
 
 
@@ -434,7 +499,7 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                 repo_path, output, options.session, config, options.skip_invalid, parsed=parsed
             )
         except generate.InvalidBrainOutput as exc:
-            return _refused(options.session, exc, parsed, config)
+            return _refused(options.session, exc, parsed, config, output)
         if outcome is None:  # blank: cannot happen (checked before), but answer anyway
             return _nothing_ran(options.session, config, parsed)
         spec = outcome.submission.spec
@@ -447,7 +512,8 @@ def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                   "results; wild-ci collected them on the host", file=sys.stderr)  # fmt: skip
         print(f"wild-ci: iteration {spec.label}: {report.counts_line(outcome.results)}", file=sys.stderr)
         standing = collect.standing_at(repo, outcome.submission.branch, outcome.results)
-        return Answer(report.context_for(outcome.results, config, standing), spec.label)
+        fitted = _block_for(outcome.results, config, standing)
+        return Answer(fitted(config.context_budget), spec.label, fitted=fitted)
 
     return step
 
@@ -463,7 +529,7 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
                 repo_path, output, options.session, config, options.skip_invalid, parsed
             )
         except generate.InvalidBrainOutput as exc:
-            return _refused(options.session, exc, parsed, config)
+            return _refused(options.session, exc, parsed, config, output)
         if submission is None:
             return _nothing_ran(options.session, config, parsed)
         github.push_branch(repo, options.session, options.remote)
@@ -471,7 +537,7 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
         if not spec.experiments:
             return _nothing_ran(options.session, config, spec, spec.label)
         results = github.wait_for_results(repo, options.session, submission.iteration, client, options.wait)
-        standing = collect.session_standing(repo, results, config.metrics)
-        return Answer(report.context_for(results, config, standing), spec.label)
+        fitted = _block_for(results, config, collect.session_standing(repo, results, config.metrics))
+        return Answer(fitted(config.context_budget), spec.label, fitted=fitted)
 
     return step

@@ -11,16 +11,31 @@ inside a fence longer than any backtick run it contains). The templates use noth
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .compare import BEST_SHOWN, CONFIG_HINT, BestLine, Cell, Standing, wide_table
 from .config import CONTEXT_FORMATS, DEFAULT_CONTEXT_BUDGET, Config
+from .context import (
+    Detail,
+    Fitted,
+    brain_path,
+    common,
+    cut_text,
+    env_text,
+    fit,
+    how_they_ran,
+    ladder,
+    mapped,
+    share_tails,
+)
 from .layout import artifact_name, iteration_label
 from .leaderboard import ConfigurationRuns, Run
 from .metrics import format_value, measured, ran_with
+from .parse.commands import final_command
+from .parse.items import slugify
 from .specs import Attempt, ExperimentResult, IterationResults, Status
 from .stats import Difference
 from .templating import render
@@ -389,29 +404,66 @@ def nothing_ran_block(
     format, the same facts under the heading that brain's prompt expects."""
     lines = ["No experiments were run."]
     if warnings:
-        lines += ["", "Warnings about your last output:"]
-        lines += [f"- {one_line(str(w), 500)}" for w in warnings]
+        lines += [
+            "",
+            "Warnings about your last output:",
+            *_capped([f"- {one_line(str(w), 500)}" for w in warnings]),
+        ]
     if promise:
         lines += ["", f"Your promise was {one_line(promise, 200)}."]
     return _answer_block(session, label, lines, context_format)
 
 
-def invalid_output_block(session: str, errors: list, warnings: list, context_format: str = "wild-ci") -> str:
-    """The context when the brain output was refused (strict mode): each error with its line, so
-    the brain's next prompt holds its mistakes instead of nothing."""
+def invalid_output_block(
+    session: str,
+    errors: list,
+    warnings: list,
+    context_format: str = "wild-ci",
+    output: bytes | str | None = None,
+) -> str:
+    """The answer to a brain output that was refused (strict mode). wild-ci's own words, so never
+    inside an experiment_results block (whose text the brain is told is data): that nothing ran,
+    that nothing was committed and its edits are still in the working tree, each error with the
+    line it is about quoted from `output`. In the wild-v2 format, under that brain's heading, where
+    its prompt looks."""
     n = len(errors)
     lines = [
-        f"Your last output was NOT run and nothing was committed: it has {n} error{'s' * (n != 1)}. "
-        f"Fix {'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only "
-        "the fixed ones).",
+        f"wild-ci refused your last output ({n} error{'s' * (n != 1)}): nothing ran and nothing was "
+        "committed; your edits to the working tree are still there. Fix "
+        f"{'them' if n != 1 else 'it'} and write the whole output again (every experiment, not only the "
+        "fixed ones).",
         "",
         "Errors in your last output:",
-        *(f"- {one_line(str(e), 1000)}" for e in errors),
+        *_quoted(errors, output, 1000),
     ]
     if warnings:
-        lines += ["", "Warnings about your last output:"]
-        lines += [f"- {one_line(str(w), 500)}" for w in warnings]
-    return _answer_block(session, "none", lines, context_format)
+        lines += ["", "Warnings about your last output:", *_capped(_quoted(warnings, output, 500))]
+    if context_format == "wild-v2":
+        return _answer_block(session, "none", lines, context_format)
+    return "\n".join(lines) + "\n"
+
+
+WARNINGS_SHOWN = 20  # lines of warnings in an answer that has no budget of its own
+
+
+def _capped(lines: list[str], shown: int = WARNINGS_SHOWN) -> list[str]:
+    """At most `shown` lines, then how many more there were: warnings can be many, and these
+    answers reach the brain's prompt whole."""
+    more = len(lines) - shown
+    return lines[:shown] + ([f"- … and {more:,} more lines of warnings"] if more > 0 else [])
+
+
+def _quoted(diagnostics: list, output: bytes | str | None, limit: int) -> list[str]:
+    """Each diagnostic as a list item, the line it is about quoted under it (`> …`, one line)."""
+    text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output or ""
+    source = text.splitlines()
+    items = []
+    for diagnostic in diagnostics:
+        items.append(f"- {one_line(str(diagnostic), limit)}")
+        line = getattr(diagnostic, "line", None)
+        if isinstance(line, int) and 1 <= line <= len(source) and source[line - 1].strip():
+            items.append(f"  > {one_line(source[line - 1], 200)}")
+    return items
 
 
 def _answer_block(session: str, label: str, lines: list[str], context_format: str) -> str:
@@ -430,6 +482,8 @@ def context_for(results: IterationResults, config: Config, standing: Standing | 
 
 BEST_IN_CONTEXT = 6  # metrics in the context's best-so-far section
 BEST_LINE_CHARS = 600
+LEFT_OUT_SHOWN = 20  # files left out of the snapshot, listed
+WHOLE_LOGS = "`wild-ci logs ID` prints an experiment's whole output, results.json has every metric"
 
 
 def context_block(
@@ -438,9 +492,36 @@ def context_block(
     context_format: str = CONTEXT_FORMATS[0],
     standing: Standing | None = None,
 ) -> str:
-    """The results for the brain's next prompt, within `budget` characters when it can be: every
-    experiment keeps its status (and in wild-ci's block its exit code, duration and metrics); the
-    tails (then the commands) are cut evenly across experiments, each cut marked, until it fits.
+    """The results for the brain's next prompt within `budget` characters (`fit_context`). When even
+    one line per experiment does not fit, a short answer saying so and which budget would: the
+    caller asked for at most `budget` characters, and a loop can use `fit_context`'s floor instead."""
+    return answer(fit_context(results, budget, context_format, standing), results, context_format)
+
+
+def answer(fitted: Fitted, results: IterationResults, context_format: str = CONTEXT_FORMATS[0]) -> str:
+    """The fitted context, or when it does not fit, the short answer that says so."""
+    if fitted.fits:
+        return fitted.text
+    return _answer_block(results.session, results.label, [too_small(fitted)], context_format)
+
+
+def too_small(fitted: Fitted) -> str:
+    """What a budget below the floor is answered with: the budget that would hold the floor."""
+    need = -(-(fitted.floor + 200) // 100) * 100  # the floor and this line, rounded up
+    return (
+        f"These results do not fit in {fitted.budget:,} characters: the shortest form (one line per "
+        f"experiment: id, status, main metric) takes {fitted.floor:,}; a budget of {need:,} holds it."
+    )
+
+
+def fit_context(
+    results: IterationResults,
+    budget: int = DEFAULT_CONTEXT_BUDGET,
+    context_format: str = CONTEXT_FORMATS[0],
+    standing: Standing | None = None,
+) -> Fitted:
+    """The results for the brain's next prompt, fitted to `budget` characters (see wild_ci/context.py:
+    detail is cut first, every cut says what it left out, every experiment keeps a line).
 
     `context_format` wild-ci: the experiment_results block (context.txt.j2); wild-v2: the markdown
     the original Wild V2 prompt expects (context-wild-v2.md.j2), each experiment's output the last
@@ -448,19 +529,224 @@ def context_block(
 
     `standing` (default: none known, so no changes and no best so far) gives the per-experiment
     changes and the short best-so-far section (at most BEST_IN_CONTEXT metrics, each line at most
-    BEST_LINE_CHARS): it is never trimmed, so it outlives the tails and the commands when the
-    budget is tight."""
+    BEST_LINE_CHARS)."""
     standing = standing or Standing.of(results, complete=False)
-    if context_format == "wild-v2":
-        return _fitted(_wild_v2_outputs(results), budget, _render_wild_v2)
     cells = standing.cells(results)
-    render_context = functools.partial(
-        _render_context,
-        best=best_lines(standing),
-        more=len(standing.best) - BEST_IN_CONTEXT,
-        metrics_of={r.id: context_metrics(standing, cells[r.id]) for r in results.experiments},
+    metrics_of = {r.id: metric_parts(standing, cells[r.id]) for r in results.experiments}
+    main_of = {r.id: main_metric(standing, cells[r.id]) for r in results.experiments}
+    wild_v2 = context_format == "wild-v2"
+    shown = _wild_v2_outputs(results) if wild_v2 else results
+    header = _Header.of(results, best_lines(standing), len(standing.best))
+
+    def render_at(detail: Detail) -> str:
+        views = experiment_views(shown, detail, metrics_of, main_of, header)
+        values = header.values(detail, budget)
+        if wild_v2:
+            return render("context-wild-v2.md.j2", heading=WILD_V2_HEADING, views=views, **values)
+        return render("context.txt.j2", results=results, views=views, **values)
+
+    fitted = fit(render_at, budget, ladder(shown, {k: len(v) for k, v in metrics_of.items()}))
+    if fitted.fits:
+        return fitted
+    return dataclasses.replace(fitted, text=_over_budget(fitted))
+
+
+def _over_budget(fitted: Fitted) -> str:
+    """The floor, saying under its first line that it is over the budget, and by how much."""
+    head, _, rest = fitted.text.partition("\n")  # the block's opening tag, or wild-v2's heading
+    return f"{head}\n{too_small(fitted)} It is shown whole all the same.\n{rest}"
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What the context says once, above the experiments."""
+
+    counts: str
+    ran: str
+    workdir: str | None  # every experiment's (said once), else None
+    env: str | None
+    best: list[str]
+    best_total: int
+    warnings: list[str]
+    invalid: list[str]
+    notes: list[str]
+    left_out: list[str]
+
+    @classmethod
+    def of(cls, results: IterationResults, best: list[str], best_total: int) -> _Header:
+        experiments = results.experiments
+        return cls(
+            counts=counts_line(results),
+            ran=one_line(how_they_ran(results), 600),
+            workdir=common([brain_path(results, r) for r in experiments]),
+            env=common([env_text(r.env) for r in experiments]),
+            best=best,
+            best_total=best_total,
+            warnings=[one_line(str(w), 500) for w in results.warnings],
+            invalid=[
+                f"line {item.line or '?'}" + (f" ({one_line(item.goal, 200)})" if item.goal else "")
+                + f": {one_line('; '.join(str(e) for e in item.errors), 2000)}"
+                for item in results.invalid
+            ],
+            notes=[one_line(note, 300) for note in results.notes],
+            left_out=[one_line(str(item), 400) for item in results.left_out],
+        )  # fmt: skip
+
+    def values(self, detail: Detail, budget: int) -> dict[str, Any]:
+        """The template's values at `detail`: each list cut to `detail.items`, with how many more."""
+        shown = detail.items
+
+        def cut(items: list[str], total: int | None = None, most: int | None = None) -> tuple[list[str], int]:
+            limit = min(n for n in (shown, most, len(items)) if n is not None)
+            return items[:limit], (len(items) if total is None else total) - limit
+
+        best, best_more = cut(self.best, self.best_total)
+        warnings, warnings_more = cut(self.warnings)
+        invalid, invalid_more = cut(self.invalid)
+        notes, notes_more = cut(self.notes)
+        left_out, left_out_more = cut(self.left_out, most=LEFT_OUT_SHOWN)
+        cut_note = (
+            f"Shortened to fit {budget:,} characters; each cut says what it left out ({WHOLE_LOGS})."
+            if detail != Detail()
+            else ""
+        )
+        return {
+            "counts": self.counts, "ran": self.ran, "cut_note": cut_note,
+            "workdir": one_line(self.workdir, 300) if self.workdir is not None else None,
+            "env": one_line(self.env, 600) if self.env is not None else None,
+            "best": best, "best_more": best_more, "warnings": warnings, "warnings_more": warnings_more,
+            "invalid": invalid, "invalid_more": invalid_more, "notes": notes, "notes_more": notes_more,
+            "left_out": left_out, "left_out_more": left_out_more,
+            **_filters(),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExperimentView:
+    """One experiment as the context shows it at some detail: every text already made safe."""
+
+    number: int
+    id: str
+    status: str
+    passed: bool
+    facts: str  # after the status: exit code (of a failure), wall and CPU time, GPUs
+    exit: str  # ` · exit 2` (a failure's), for the one-line form
+    main: str  # its main metric, for the one-line form
+    goal: str = ""
+    id_says_goal: bool = False  # the id is the goal's words: the goal is not said again
+    where: str = ""  # workdir and env, when they differ between experiments
+    command: str = ""  # as the brain wrote it, without the parameters' flags (cut to fit)
+    run: str = ""  # the whole command, the flags included (cut to fit): Wild V2 shows this one
+    parameters: str = ""
+    metrics: str = ""
+    attempts: str = ""
+    note: str = ""
+    outputs: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    one_line: bool = False  # shown as one line (cut to fit)
+
+
+def experiment_views(
+    results: IterationResults,
+    detail: Detail,
+    metrics_of: Mapping[str, list[str]],
+    main_of: Mapping[str, str],
+    header: _Header,
+) -> list[ExperimentView]:
+    """The experiments at `detail`: the first `detail.sections` with a section, the rest one line."""
+    views = []
+    for number, r in enumerate(results.experiments, 1):
+        brief = ExperimentView(
+            number, one_line(r.id, 100), str(r.status), r.status == Status.SUCCEEDED, _facts(r),
+            _facts(dataclasses.replace(r, duration_s=None, gpus=None)), main_of.get(r.id, ""),
+        )  # fmt: skip
+        if detail.sections is not None and number > detail.sections:
+            views.append(dataclasses.replace(brief, one_line=True))
+            continue
+        views.append(_section(results, r, brief, detail, metrics_of.get(r.id, []), header))
+    return views
+
+
+def _facts(r: ExperimentResult) -> str:
+    """` · exit 2 · 12.3 s, CPU 11.8 s · GPU 0`: what is not implied by the status."""
+    parts = []
+    if r.status != Status.SUCCEEDED and (r.exit_code is not None or r.signal):
+        parts.append(f"exit {exit_text(r)}" if r.exit_code is not None else exit_text(r))
+    if r.duration_s is not None:
+        cpu = f", CPU {duration(r.cpu_s)}" if r.cpu_s is not None else ""
+        parts.append(f"{duration(r.duration_s)}{cpu}")
+    if r.gpus:
+        parts.append(gpus_text(r))
+    return "".join(f" · {p}" for p in parts)
+
+
+def _section(
+    results: IterationResults,
+    r: ExperimentResult,
+    brief: ExperimentView,
+    detail: Detail,
+    metrics: list[str],
+    header: _Header,
+) -> ExperimentView:
+    where = []
+    if header.workdir is None:
+        where.append(f"workdir: {one_line(brain_path(results, r), 300) or '(the repository root)'}")
+    if header.env is None:
+        where.append(f"env: {one_line(env_text(r.env), 600) or '(none)'}")
+    command, parameters = split_flags(r.command, r.parameters)
+    command = cut_text(command, detail.command_chars)
+    shown = metrics if detail.metrics is None else metrics[: detail.metrics]
+    more = len(metrics) - len(shown)
+    metrics_text = ", ".join(shown) + (
+        f", … and {more:,} more metric{'s' * (more != 1)} in results.json" if more else ""
     )
-    return _fitted(results, budget, render_context)
+    stdout, stderr = share_tails(
+        dataclasses.replace(
+            r, stdout_tail=mapped(r.stdout_tail, results, r), stderr_tail=mapped(r.stderr_tail, results, r)
+        ),
+        detail.tail_chars,
+    )
+    return dataclasses.replace(
+        brief,
+        goal=one_line(r.goal, 300),
+        id_says_goal=slugify(r.goal) == r.id,
+        where=" · ".join(where),
+        command=command,
+        run=cut_text(r.command, detail.command_chars),
+        parameters=parameters_text(parameters, 20, 2000) if parameters else "",
+        metrics=metrics_text,
+        attempts=one_line(attempts_text(r), 1000),
+        note=one_line(mapped(r.note or "", results, r), 1000),
+        outputs=one_line(cut_text(", ".join(r.outputs), detail.command_chars), 2000),
+        stdout=_stream(stdout, detail.tail_chars),
+        stderr=_stream(stderr, detail.tail_chars),
+    )
+
+
+def _stream(text: str, allowance: int | None) -> str:
+    """An output tail after its label: a fenced block, or inline when it was cut away whole."""
+    if not text:
+        return ""
+    if allowance == 0:
+        return " " + defuse(visible(text.strip("[]"), multiline=False))
+    return "\n" + fenced(text)
+
+
+def split_flags(command: str, parameters: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """(the command as the brain wrote it, its parameters) when the command ends with the
+    parameters' flags (as wild-ci appends them), so they are said once; else both whole."""
+    suffix = final_command("", dict(parameters)) if parameters else ""
+    if suffix and command.endswith(suffix):
+        return command[: -len(suffix)], parameters
+    return command, parameters
+
+
+def number_text(value: Any) -> str:
+    """A number for brains and people: six significant digits (results.json keeps every digit)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
 def best_lines(standing: Standing) -> list[str]:
@@ -473,12 +759,12 @@ def best_lines(standing: Standing) -> list[str]:
     return lines
 
 
-def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:
-    """An experiment's metrics for the brain: measured ones only, each with its change since the
-    same run (same goal and parameters) in the previous iteration and its marks."""
+def metric_parts(standing: Standing, cells: dict[str, Cell]) -> list[str]:
+    """An experiment's metrics for the brain: measured ones only, six significant digits, each with
+    its change since the same run (same goal and parameters) in the previous iteration and its marks."""
     parts = []
     for name, cell in cells.items():
-        text = f"{one_line(name, 100)}={cell.value}"  # exact: the brain may need every digit
+        text = f"{one_line(name, 100)}={number_text(cell.value)}"
         notes = []
         if cell.change is not None and standing.previous is not None:
             notes.append(f"{change_text(cell.change)} since {standing.previous.label}")
@@ -491,44 +777,20 @@ def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:
         elif cell.best_here:
             notes.append("best of this iteration")
         parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
-    return ", ".join(parts)
+    return parts
 
 
-def _fitted(results: IterationResults, budget: int, render_context: Callable[[IterationResults], str]) -> str:
-    text = render_context(results)
-    if len(text) <= budget:
-        return text
-    low, high = 0, max((len(r.stdout_tail) + len(r.stderr_tail) for r in results.experiments), default=0)
-    while low < high:  # the largest per-experiment tail allowance that fits
-        middle = (low + high + 1) // 2
-        if len(render_context(_trimmed(results, middle))) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    trimmed = _trimmed(results, low)
-    text = render_context(trimmed)
-    if len(text) > budget:  # tails are gone and it still does not fit: shorten commands too
-        per_command = max(
-            80, (budget - len(render_context(_trimmed(trimmed, 0, 0)))) // max(1, len(results.experiments))
-        )
-        text = render_context(_trimmed(trimmed, 0, per_command))
-    return text
+def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:
+    return ", ".join(metric_parts(standing, cells))
 
 
-def _render_context(results: IterationResults, best: list[str], more: int, metrics_of: dict[str, str]) -> str:
-    return render(
-        "context.txt.j2",
-        results=results,
-        counts=counts_line(results),
-        best=best,
-        best_more=max(0, more),
-        metrics_of=metrics_of,
-        **_filters(),
-    )
-
-
-def _render_wild_v2(results: IterationResults) -> str:
-    return render("context-wild-v2.md.j2", results=results, heading=WILD_V2_HEADING, **_filters())
+def main_metric(standing: Standing, cells: dict[str, Cell]) -> str:
+    """The metric an experiment's one-line form keeps: the first declared one it measured, else its
+    first (`acc=0.973412`); empty when it measured none."""
+    name = next((n for n in standing.declared if n in cells), next(iter(cells), None))
+    if name is None:
+        return ""
+    return f"{one_line(name, 60)}={number_text(cells[name].value)}"
 
 
 def _wild_v2_outputs(results: IterationResults) -> IterationResults:
@@ -537,37 +799,10 @@ def _wild_v2_outputs(results: IterationResults) -> IterationResults:
     experiments = []
     for r in results.experiments:
         output = "\n".join(tail for tail in (r.stdout_tail, r.stderr_tail) if tail)
-        experiments.append(dataclasses.replace(r, stdout_tail=output[-WILD_V2_OUTPUT_CHARS:], stderr_tail=""))
+        if len(output) > WILD_V2_OUTPUT_CHARS:
+            output = output[-WILD_V2_OUTPUT_CHARS:]
+            start = output.find("\n")
+            if 0 <= start < WILD_V2_OUTPUT_CHARS // 4:  # from a whole line, unless that costs much
+                output = output[start + 1 :]
+        experiments.append(dataclasses.replace(r, stdout_tail=output, stderr_tail=""))
     return dataclasses.replace(results, experiments=experiments)
-
-
-def _trimmed(
-    results: IterationResults, tail_chars: int, command_chars: int | None = None
-) -> IterationResults:
-    """A copy whose tails keep at most `tail_chars` characters in all per experiment (stderr
-    first for failures), and whose commands keep `command_chars`, each cut marked."""
-    experiments = []
-    for r in results.experiments:
-        first, second = (
-            ("stderr_tail", "stdout_tail") if r.status != Status.SUCCEEDED else ("stdout_tail", "stderr_tail")
-        )
-        keep_first = min(len(getattr(r, first)), tail_chars)
-        keep_second = max(0, tail_chars - keep_first)
-        changes: dict[str, Any] = {
-            first: _keep_end(getattr(r, first), keep_first),
-            second: _keep_end(getattr(r, second), keep_second),
-        }
-        if command_chars is not None and len(r.command) > command_chars:
-            changes["command"] = (
-                r.command[:command_chars] + f" [… {len(r.command) - command_chars} characters cut]"
-            )
-        experiments.append(dataclasses.replace(r, **changes))
-    return dataclasses.replace(results, experiments=experiments)
-
-
-def _keep_end(text: str, keep: int) -> str:
-    if len(text) <= keep:
-        return text
-    if keep == 0:
-        return f"[{len(text)} characters cut to fit the context]"
-    return f"[… {len(text) - keep} characters cut to fit the context]\n{text[-keep:]}"

@@ -401,6 +401,8 @@ class ExperimentResult:
     gpu_wait_s: float | None = None  # waiting for them, apart from its duration
     env: dict[str, str] = field(default_factory=dict)  # from the spec: the experiment's `env:`
     baseline: bool = False  # from the spec: the brain's baseline configuration
+    checkout: str | None = None  # the project root inside the leg's checkout (its paths in the logs)
+    cpus: int | None = None  # CPU cores the leg's machine gave it
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -637,6 +639,8 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "attempts": _attempts,
     "gpus": _gpu_ids,
     "gpu_wait_s": _seconds,
+    "checkout": _text(),
+    "cpus": _whole(1, 1 << 20),
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the
@@ -659,6 +663,8 @@ class IterationResults:
     metric_directions: dict[str, str] = field(default_factory=dict)  # from the spec: config `metrics:`
     code: str | None = None  # from the spec: the code the experiments ran (configurations.py)
     replicate_keys: list[str] = field(default_factory=list)  # from the spec: config `replicates:`
+    project_root: str | None = None  # from the spec: the root the brain sees (None: older results)
+    project_dir: str = "."  # from the spec: where that root is inside the repository
 
     @property
     def label(self) -> str:
@@ -685,6 +691,8 @@ class IterationResults:
             "metric_directions": self.metric_directions,
             "code": self.code,
             "replicate_keys": self.replicate_keys,
+            "project_root": self.project_root,
+            "project_dir": self.project_dir,
             "experiments": [r.to_json() for r in self.experiments],
         }
 
@@ -704,6 +712,8 @@ class IterationResults:
             metric_directions=_directions(data.get("metric_directions")),
             code=_text_or_none(data.get("code")),
             replicate_keys=_names(data.get("replicate_keys")),
+            project_root=data["project_root"] if isinstance(data.get("project_root"), str) else None,
+            project_dir=data["project_dir"] if isinstance(data.get("project_dir"), str) else ".",
         )
 
 

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidBrainOutput as exc:  # the brain still gets an answer: its errors, on stdout
         print(
             report.invalid_output_block(
-                args.session, exc.diagnostics, parsed.warnings, config.context_format
+                args.session, exc.diagnostics, parsed.warnings, config.context_format, data
             ),
             end="",
         )

@@ -6,9 +6,11 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import git
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -29,18 +31,20 @@ def context(args: argparse.Namespace) -> int:
     budget = args.budget or config.context_budget
     context_format = args.format or config.context_format
     empty = collect.latest_empty_spec(repo, args.session, args.iteration)
+    said = ""
     if empty is not None:  # it asked for nothing: say so, then the latest results there are
-        print(
-            report.nothing_ran_block(
-                args.session, empty.warnings, empty.promise, empty.label, context_format
-            ),
-            end="",
+        said = report.nothing_ran_block(
+            args.session, empty.warnings, empty.promise, empty.label, context_format
         )
+        print(said, end="")
         if args.iteration is not None or not collect.any_results(repo, args.session):
             return EXIT_OK
     results = collect.committed_results(repo, args.session, args.iteration)
     standing = collect.session_standing(repo, results, config.metrics)
-    print(report.context_block(results, budget, context_format, standing), end="")
+    fitted = report.fit_context(results, budget - len(said), context_format, standing)
+    if not fitted.fits:
+        print(f"wild-ci: warning: {report.too_small(fitted)}", file=sys.stderr)
+    print(report.answer(fitted, results, context_format), end="")
     return EXIT_OK
 
 
@@ -100,7 +104,7 @@ def results_view(results: IterationResults, width: int, standing: Standing | Non
     standing = standing or Standing.of(results, complete=False)
     cells = standing.cells(results)
     if width >= WIDE_ENOUGH_FOR_A_TABLE:
-        return _results_table(results, standing, cells)
+        return _results_table(results, standing, cells, width)
     lines = [
         Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False), style="bold")
     ]
@@ -125,41 +129,98 @@ def results_view(results: IterationResults, width: int, standing: Standing | Non
     return Group(*lines)
 
 
+@dataclass(frozen=True)
+class _Column:
+    """A column of `show`'s table: its header, its cells (one per experiment) and its rank when
+    the terminal cannot hold every column (lower: kept first)."""
+
+    header: str
+    cells: list[str]
+    rank: int
+    no_wrap: bool = True
+
+    @property
+    def width(self) -> int:
+        return max(cell_len(text) for text in [self.header, *self.cells]) + 3  # padding and rule
+
+
 def _results_table(
     results: IterationResults,
     standing: Standing | None = None,
     cells: dict[str, dict[str, Cell]] | None = None,
+    width: int = 200,
 ) -> Table:
-    """Every cell is `Text` of visible characters: goals and metrics come from a brain and its
-    experiments, and rich would read `[/data]` in them as markup, a terminal `\x1b[2J` as a command."""
+    """One row per experiment; parameters and metrics in columns of their own, as in results.md,
+    as many as `width` holds (metrics first, then parameters, then the goal); the caption names
+    the columns left out. Every cell is `Text` of visible characters: goals and metrics come from a
+    brain and its experiments, and rich would read `[/data]` in them as markup, a terminal
+    `\x1b[2J` as a command."""
     standing = standing or Standing.of(results, complete=False)
     cells = cells if cells is not None else standing.cells(results)
+    columns = _columns(results, standing, cells)
+    kept, left = _fitted_columns(columns, width)
+    caption = report.counts_line(results)
+    if left:
+        names = ", ".join(report.one_line(c.header, 30) for c in left[:8]) + (" …" if len(left) > 8 else "")
+        caption += f" · {len(left)} column(s) not shown for the width ({names}): wild-ci show --json"
     table = Table(
         title=Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False)),
-        caption=Text(visible(report.counts_line(results), multiline=False)),
+        caption=Text(visible(caption, multiline=False)),
     )
-    with_gpus = any(r.gpus for r in results.experiments)  # a column only when some experiment had one
-    for column in (
-        "",
-        "experiment",
-        "goal",
-        "duration",
-        "exit",
-        "parameters",
-        "metrics",
-        *(("gpus",) * with_gpus),
-    ):
-        table.add_column(column, overflow="fold", no_wrap=column == "experiment")
-    for r in results.experiments:
-        row = (
-            f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}", r.id,
-            report.one_line(r.goal, 60),
-            report.duration(r.duration_s), report.exit_text(r), report.parameters_text(r.parameters),
-            report.marked_metrics(cells[r.id], standing),
-            *((report.gpu_ids_text(r),) * with_gpus),
-        )  # fmt: skip
-        table.add_row(*(Text(visible(cell, multiline=False)) for cell in row))
+    for column in kept:
+        table.add_column(
+            Text(visible(column.header, multiline=False)), no_wrap=column.no_wrap, overflow="fold"
+        )
+    for row in range(len(results.experiments)):
+        table.add_row(*(Text(visible(column.cells[row], multiline=False)) for column in kept))
     return table
+
+
+def _columns(
+    results: IterationResults, standing: Standing, cells: dict[str, dict[str, Cell]]
+) -> list[_Column]:
+    """Every column `show` could print, in the order it prints them."""
+    experiments = results.experiments
+    names = list(dict.fromkeys(n for r in experiments for n in cells[r.id]))
+    names = [n for n in standing.declared if n in names] + [n for n in names if n not in standing.declared]
+    parameters = list(dict.fromkeys(p for r in experiments for p in r.parameters))
+    with_gpus = any(r.gpus for r in experiments)  # a column only when some experiment had one
+    return [
+        _Column("", [f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}"
+                     for r in experiments], 0),
+        _Column("experiment", [r.id for r in experiments], 0),
+        _Column("time", [_times(r) for r in experiments], 1),
+        _Column("exit", [report.exit_text(r) for r in experiments], 4),
+        *(_Column(report.one_line(p, 30), [report.value_text(r.parameters[p]) if p in r.parameters else ""
+                                           for r in experiments], 3) for p in parameters),
+        *(_Column(f"{report.one_line(n, 30)} {standing.kind(n).label}",
+                  [report.cell_text(cells[r.id].get(n)) for r in experiments], 2) for n in names),
+        *((_Column("gpus", [report.gpu_ids_text(r) for r in experiments], 4),) * with_gpus),
+        _Column("goal", [report.one_line(r.goal, 60) for r in experiments], 5, no_wrap=False),
+    ]  # fmt: skip
+
+
+def _fitted_columns(columns: list[_Column], width: int) -> tuple[list[_Column], list[_Column]]:
+    """The columns that fit `width`, taken by rank (then in order) up to the first that does not
+    fit (so no parameter is shown without the ones before it), shown in their order; and the ones
+    left out. The goal wraps: a little room is enough for it."""
+    chosen: set[int] = set()
+    used = 1
+    for index in sorted(range(len(columns)), key=lambda i: (columns[i].rank, i)):
+        column = columns[index]
+        need = column.width if column.no_wrap else min(column.width, 16)
+        if column.rank and used + need > width:
+            break
+        chosen.add(index)
+        used += need
+    kept = [c for i, c in enumerate(columns) if i in chosen]
+    return kept, [c for i, c in enumerate(columns) if i not in chosen]
+
+
+def _times(result: ExperimentResult) -> str:
+    """`12.3 s (CPU 11.8 s)`: wall time, and CPU time beside it when it was recorded."""
+    wall = report.duration(result.duration_s)
+    return wall + (f" (CPU {report.duration(result.cpu_s)})" if result.cpu_s is not None else "")
 
 
 def _attempt_suffix(result: ExperimentResult) -> str:
