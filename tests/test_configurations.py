@@ -167,7 +167,7 @@ def test_results_md_names_the_best_mean_not_the_lucky_seed(noisy_session: Path) 
     text = git(noisy_session, "show", "wild/main:.wild/iterations/0001/results.md")
     row = next(line for line in text.splitlines() if line.startswith("| accuracy ↑ |"))
     assert "mean 0.986 (sd 0.00158, 95% CI 0.984–0.988, n 5) with C=3" in row
-    assert "the best single run, 0.999, is a run of it" in row
+    assert "C=1 (the runner-up; the best single run, 0.999, is a run of it, mean 0.9728" in row
     # the lucky configuration's spread is wide: the honest answer is that 5 seeds cannot tell them apart
     assert "not distinguishable from C=1" in row and "(p = 0.12)" in row
     assert "n_test" not in row and "| n_test" not in text.split("**Best so far")[1].split("\n\n")[1]
@@ -178,7 +178,7 @@ def test_the_context_says_the_same(noisy_session: Path) -> None:
     text = context_block(results, standing=Standing.of(results, []))
     line = next(line for line in text.splitlines() if line.startswith("- accuracy"))
     assert "mean 0.986 (sd 0.00158, 95% CI 0.984–0.988, n 5) with C=3" in line
-    assert "not distinguishable from C=1 (the best single run, 0.999, is a run of it, mean 0.9728" in line
+    assert "not distinguishable from C=1 (the runner-up; the best single run, 0.999, is a run of it" in line
     assert "n_test" not in text.split("## 1.")[0]
 
 

@@ -372,7 +372,8 @@ def test_committed_results_md_has_the_session_s_best_so_far(ledger: Path) -> Non
     assert "(succeeded experiments of 3 iterations, grouped by configuration" in section
     # train.py never changed: the same command in three iterations is three runs of one configuration
     assert ("| accuracy ↑ | mean 0.955 (sd 0.015, 95% CI 0.9177–0.9923, n 3) with lr=0.01 epochs=20 "
-            "(iterations 0001, 0002, 0003) |") in section  # fmt: skip
+            "(iterations 0001, 0002, 0003); tied with lr=0.01 epochs=50 (the runner-up"
+            ) in section  # fmt: skip
     assert "| loss ↓? | mean 0.045 (sd 0.015, 95% CI 0.007738–0.08226, n 3) with lr=0.01 epochs=20" in section
     second = git(repo, "show", "wild/main:.wild/iterations/0002/results.md")
     assert "| ❌ `train-lr-0-01-epochs-50" in second and "| _0.99_ |" in second  # shown, not ranked

@@ -38,15 +38,17 @@ from dataclasses import dataclass
 from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
 from . import lazy
+from .configurations import DEFAULT_REPLICATE_KEYS
 from .leaderboard import runs_of
 from .metrics import Direction, MetricKind, format_value, is_number, kind_of, measured, parameter_names
 from .specs import IterationResults, Status
+from .stats import summarize
 from .text import visible
 
 MAX_METRICS = 6
 MAX_POINTS = 40  # experiments in this iteration's panels: the same ones in each, the rest named
 MAX_NAMED = 6  # experiments left out, named in a panel (then "+N more")
-REPLICATE_KEYS = frozenset({"seed"})  # parameters that repeat a configuration (merge: the stats module's)
+REPLICATE_KEYS = frozenset(DEFAULT_REPLICATE_KEYS)  # parameters that repeat a configuration
 MAX_SWEEPS = 4  # panels of a metric against a swept parameter
 MAX_LINES = 8  # configurations drawn in one such panel (the rest named)
 MIN_SWEPT = 3  # distinct values that make a numeric parameter swept
@@ -300,22 +302,13 @@ def _sweep(
     return SweepChart(kind, parameter, lines[:MAX_LINES], [line.label for line in lines[MAX_LINES:]], without)
 
 
-T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-         2.052, 2.048, 2.045, 2.042)  # fmt: skip
-"""Student's t, 97.5th percentile, for 1 to 30 degrees of freedom (beyond: 1.96 + 2.4 / df)."""
-
-
 def mean_ci(values: Sequence[float]) -> tuple[float, float | None]:
-    """The mean and the half-width of its 95% confidence interval (Student's t); no interval for one
-    value. Local to the chart until the shared statistics module takes it (standard library only:
-    the collect job installs no scipy)."""
-    mean = statistics.fmean(values)
-    n = len(values)
-    if n < 2:
-        return mean, None
-    t = T_975[n - 2] if n - 1 <= len(T_975) else 1.96 + 2.4 / (n - 1)
-    return mean, t * statistics.stdev(values) / math.sqrt(n)
+    """The mean and the half-width of its 95% confidence interval (`stats.summarize`, Student's t);
+    no interval for one value."""
+    summary = summarize(values)
+    if summary.ci95 is None:
+        return summary.mean, None
+    return summary.mean, summary.ci95[1] - summary.mean
 
 
 def _measured_only(results: IterationResults, parameters: frozenset[str]) -> IterationResults:

@@ -162,7 +162,12 @@ class Leaderboard:
     unranked: list[str] = field(default_factory=list)
 
     def metric(self, name: str) -> MetricBoard | None:
-        return next((board for board in self.metrics if board.name == name), None)
+        """By name, through an index built once (a session with thousands of metrics asks often)."""
+        index = self.__dict__.get("_index")
+        if index is None:
+            index = {board.name: board for board in reversed(self.metrics)}  # the first of a name wins
+            object.__setattr__(self, "_index", index)
+        return index.get(name)
 
     def to_json(self) -> dict[str, Any]:
         return {

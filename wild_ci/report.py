@@ -289,8 +289,15 @@ def best_text(line: BestLine) -> str:
         parts.append(difference_text(line, previous, "the previous best"))
     if line.baseline is not None:
         parts.append(difference_text(line, line.baseline, "baseline"))
-    lucky = line.board.configuration(line.best.configuration_key)
     compared = {best.key, *(c.key for c in (previous, line.baseline) if c is not None)}
+    lucky = line.board.configuration(line.best.configuration_key)
+    runner_up = next((c for c in line.board.configurations if c.key != best.key), None)
+    if previous is None and runner_up is not None and runner_up.key not in compared:  # best against what?
+        role = "the runner-up"
+        if lucky is not None and lucky.key == runner_up.key:
+            role += f"; the best single run, {line.best.value:.6g}, is a run of it"
+        parts.append(difference_text(line, runner_up, role))
+        compared.add(runner_up.key)
     if lucky is not None and lucky.key not in compared:  # the best single run is elsewhere: say so
         role = f"the best single run, {line.best.value:.6g}, is a run of it"
         if lucky.summary.replicated:
