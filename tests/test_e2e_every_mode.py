@@ -52,7 +52,9 @@ def test_a_legs_checkout_cannot_push_to_the_users_repository(make_repo, tmp_path
     assert git(repo, "rev-parse", "dev") == dev_before
     assert git(repo, "tag", "--list") == ""
     tree = git(repo, "ls-tree", "-r", "--name-only", "wild/main", ITERATION).split()
-    assert {f"{ITERATION}/brain.md", f"{ITERATION}/experiments.json", f"{ITERATION}/results.json"} <= set(tree)
+    assert {f"{ITERATION}/brain.md", f"{ITERATION}/experiments.json", f"{ITERATION}/results.json"} <= set(
+        tree
+    )
     leg = results(repo)["experiments"][0]
     assert "remotes=0" in leg["stdout_tail"], leg
 
@@ -69,7 +71,8 @@ def test_a_legs_checkout_shares_nothing_git_could_write(make_repo, tmp_path: Pat
 
     command = (
         "cat .git/objects/info/alternates 2>/dev/null; "
-        "git -c user.name=x -c user.email=x@x commit --allow-empty -qm x; git gc -q; git repack -a -d -q; true"
+        "git -c user.name=x -c user.email=x@x commit --allow-empty -qm x; "
+        "git gc -q; git repack -a -d -q; true"
     )
     before = state()
     done = run_cli("run", str(brain(tmp_path, command)), "--repo", str(repo), cwd=tmp_path, timeout=600)
