@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, gpus, ledger, locks, report
+from ... import collect, environment, generate, gpus, ledger, locks, report, tokens
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
@@ -369,11 +369,9 @@ def _prepare_act(
     labels = sorted({config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)})
     workflow = _local_workflow(submission, config, tmp, only)
     command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
-    command += _event_arguments(submission, config, pull_request, tmp)
-    if pull_request is not None:
-        command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
-        command += _pull_request_arguments(pull_request, config)
-    return command
+    # `--pr`: the token stays in this process, which posts the comment once act and every leg have
+    # ended (cli/local.py); no file, argument or environment act or a leg can read holds it
+    return command + _event_arguments(submission, config, pull_request, tmp)
 
 
 def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
@@ -594,24 +592,6 @@ def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
             experiment_id = str(json.loads(result_file.read_text(encoding="utf-8")).get("id", ""))
             if experiment_id and "/" not in experiment_id and not (legs / experiment_id).exists():
                 shutil.copytree(result_file.parent, legs / experiment_id)
-
-
-def _secrets_file(target: PullRequestTarget, tmp: Path) -> Path:
-    """The token reaches the collect job as act's GITHUB_TOKEN secret, from a file only we can
-    read, so it is never on act's command line."""
-    path = tmp / "secrets"
-    path.touch(mode=0o600)
-    path.write_text(f"GITHUB_TOKEN={target.settings.token}\n")
-    return path
-
-
-def _pull_request_arguments(target: PullRequestTarget, config: Config) -> list[str]:
-    """The GitHub settings for the local collect job's comment, and the PR number unless the
-    pull_request event already names it."""
-    arguments = [] if config.trigger == "pull_request" else ["--env", f"WILD_PR_NUMBER={target.number}"]
-    for key, value in target.settings.as_job_environment().items():
-        arguments += ["--env", f"{key}={value}"]
-    return arguments
 
 
 def _local_workflow(submission: Submission, config: Config, tmp: Path, only: list[str] | None = None) -> Path:
@@ -873,8 +853,9 @@ def _end_act_group(process: subprocess.Popen[bytes]) -> None:
 def _act_environment(tmp: Path) -> dict[str, str]:
     """act reads flags from ./.actrc, ~/.actrc and $XDG_CONFIG_HOME/act/actrc. It runs in an empty
     folder with an empty HOME, so no such file changes the run; the jobs get the real HOME back
-    through --env (see act_command)."""
-    env = dict(os.environ)
+    through --env (see act_command). Every job inherits act's environment, and a leg can read act's
+    /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES)."""
+    env = {k: v for k, v in os.environ.items() if k not in tokens.TOKEN_VARIABLES}
     env["HOME"] = str(tmp / "act-home")
     env["XDG_CONFIG_HOME"] = str(tmp / "act-home" / ".config")
     (tmp / "act-home").mkdir(exist_ok=True)
