@@ -38,6 +38,7 @@ from .layout import (
     RESERVE_FILE,
     RESULT_FILE,
     RESULT_MARKER,
+    RESULTS_REMOTE_ENV,
     SETUP_LOG,
     SPEC_FILE,
     STDERR_LOG,
@@ -68,7 +69,7 @@ MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the arti
 # wild-ci's own. This keeps an experiment from changing its leg by accident; it is no sandbox
 # against a hostile one running as the same user, which is why legs get read-only permissions and
 # no secrets.
-WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI", "WILD_CI_RESULTS_REMOTE", PINNED_TOOLS_ENV)
+WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI", RESULTS_REMOTE_ENV, PINNED_TOOLS_ENV)
 # and every variable of these families: the runner's runtime services and OIDC (ACTIONS_*, whatever
 # a runner version adds), and the temporary folder that holds the step's file-command files
 WITHHELD_PREFIXES = ("ACTIONS_", "RUNNER_TEMP")
