@@ -178,3 +178,73 @@ def test_the_step_after_the_experiment_cannot_be_steered(make_repo, tmp_path: Pa
     assert not (evil / "steered").exists()
     log = (repo / ".git/wild-ci/runs/main/0001/act.log").read_text(errors="replace")
     assert "evil.so" not in log
+
+
+# -- 6. the root written as the brain was told ----------------------------------------------------
+
+
+def test_the_root_glued_or_bracketed_runs_in_the_checkout(make_repo, tmp_path: Path) -> None:
+    """Issue 23, reproduction 6: `-I<root>`, `file://<root>`, `${X:-<root>}` and `[<root>]` were
+    refused as "would run in your working tree" although the brain named the root as told."""
+    repo = make_repo({"include/h.h": "#define ANSWER 42\n", "data.csv": "a,b\n"})
+    root = str(repo)
+    read_url = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+    commands = (
+        f"printf 'ANSWER\\n' | cpp -P -I{root}/include -include h.h - | grep -v '^$'",
+        f"{sys.executable} -c {read_url!r} file://{root}/data.csv",
+        f'DATA= ; ls "${{DATA:-{root}}}/include"',
+        f"echo [{root}] && test -f [{root}]/data.csv || pwd",
+    )
+    done = run_cli("run", str(brain(tmp_path, *commands)), "--repo", str(repo), cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    legs = {e["goal"]: e for e in results(repo)["experiments"]}
+    assert {goal: e["status"] for goal, e in legs.items()} == dict.fromkeys(
+        ("Leg 0", "Leg 1", "Leg 2", "Leg 3"), "succeeded"
+    ), legs
+    assert legs["Leg 0"]["stdout_tail"] == "42"
+    assert legs["Leg 1"]["stdout_tail"] == "a,b"
+    assert legs["Leg 2"]["stdout_tail"] == "h.h"
+    assert all(root not in e["stdout_tail"] and root not in e["executed_command"] for e in legs.values())
+
+
+# -- 4 (issue's numbering). one leg and another's record --------------------------------------------
+
+REWRITER = r"""
+import glob, json, pathlib, sys, time
+here = pathlib.Path.cwd()
+# act's workspace of every leg is a sibling of this one: <cache>/<leg>/tmp/wild-out/result.json
+cache = next((p for p in here.parents if glob.glob(str(p / "*" / "tmp"))), None)
+deadline = time.monotonic() + 60
+while cache is not None and time.monotonic() < deadline:
+    for path in glob.glob(str(cache / "*" / "tmp" / "*" / "result.json")):
+        try:
+            data = json.loads(open(path).read())
+        except (OSError, ValueError):
+            continue
+        if data.get("id") == "leg-0" and data.get("status") == "failed":
+            data.update(status="succeeded", exit_code=0, metrics={"accuracy": 0.999})
+            open(path, "w").write(json.dumps(data))
+            print("rewritten")
+            sys.exit(0)
+    time.sleep(0.02)
+print("nothing within reach")
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="without a kernel sandbox every leg's record is a file of the same user (docs/safety.md); "
+    "the sandbox hides other legs' folders",
+)
+def test_a_leg_cannot_rewrite_another_legs_record(make_repo, tmp_path: Path) -> None:
+    """Issue 23, reproduction 4: under act host mode a leg rewrote another leg's final result.json
+    from failed to succeeded with accuracy=0.999, and it was accepted."""
+    repo = make_repo({"rewrite.py": REWRITER})
+    victim = "echo accuracy=0.42; echo '{\"accuracy\": 0.42}' > metrics.json; sleep 3; exit 3"
+    command = f"{sys.executable} rewrite.py"
+    done = run_cli(
+        "run", str(brain(tmp_path, victim, command)), "--repo", str(repo), cwd=tmp_path, timeout=600
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    legs = {e["id"]: e for e in results(repo)["experiments"]}
+    assert (legs["leg-0"]["status"], legs["leg-0"]["metrics"]) == ("failed", {"accuracy": 0.42}), legs

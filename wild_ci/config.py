@@ -69,6 +69,8 @@ from .values import (
 
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
+# how experiments are confined (issue 23): the strongest sandbox available, one or refuse, none
+SANDBOX_MODES = ("auto", "required", "off")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
 DEFAULT_CONTEXT_BUDGET = 20_000  # characters of experiment_results for the brain
 # How the results are handed to the brain: wild-ci's experiment_results block, or the markdown the
@@ -113,6 +115,7 @@ class Config:
     metrics: dict[str, Direction] = field(default_factory=dict)  # declared directions, by metric name
     gpu_runs_on: tuple[str, ...] = ()  # the runner label set of experiments with gpus > 0
     gpu_runner_gpus: int | None = None  # how many GPUs a gpu_runs_on runner has (None: not checked)
+    sandbox: str = SANDBOX_MODES[0]  # auto | required | off (issue 23; docs/safety.md)
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -222,7 +225,7 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         "project_root", "timeout", "runs_on", "max_parallel", "install_spec", "limits",
         "setup", "setup_timeout", "max_log_bytes", "max_output_bytes", "context_budget", "context_format",
         "trigger", "runner_labels", "snapshot", "github_server_url", "metrics", "retries", "retry_on",
-        "gpus_per_experiment", "gpus", "gpu_busy_percent", "gpu_runs_on", "gpu_runner_gpus",
+        "gpus_per_experiment", "gpus", "gpu_busy_percent", "gpu_runs_on", "gpu_runner_gpus", "sandbox",
     }  # fmt: skip
     for key in data:
         if key not in known:
@@ -256,6 +259,11 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "runner_labels" in data:
         values["runner_labels"] = _label_sets(data["runner_labels"], error)
+    if "sandbox" in data:
+        mode = "off" if data["sandbox"] is False else data["sandbox"]  # YAML 1.1 reads `off` as false
+        if mode not in SANDBOX_MODES:
+            raise error("sandbox", f"sandbox must be one of: {', '.join(SANDBOX_MODES)}")
+        values["sandbox"] = mode
     if "trigger" in data:
         if data["trigger"] not in TRIGGERS:
             raise error("trigger", f"trigger must be one of: {', '.join(TRIGGERS)}")
