@@ -132,8 +132,8 @@ def test_map_project_root_only_replaces_whole_path_components() -> None:
         ("PATH=/a:/p/root/bin --data=/p/root", "PATH=/a:/ws/bin --data=/ws"),
         # inside a longer name or path: not the root
         (
-            "ls x-/p/root /mnt/p/root -Ix/p/root file:/p/root",
-            "ls x-/p/root /mnt/p/root -Ix/p/root file:/p/root",
+            "ls x-/p/root /mnt/p/root -Ix/p/root",
+            "ls x-/p/root /mnt/p/root -Ix/p/root",
         ),
     ],
 )
