@@ -149,7 +149,8 @@ def main() -> None:
         )
     print("act copy / stand-in: extra wall time per leg over a leg without checkout; cp -a, clone+co: "
           "the same repository copied / cloned directly; leg w/o: a whole leg without checkout; "
-          "alone+co: a standalone clone + checkout; staging: the collect job's repository, once a run.")  # noqa: E501 fmt: skip
+          "alone+co: a standalone clone + checkout; "
+          "staging: the collect job's repository, once a run.")  # fmt: skip
 
 
 if __name__ == "__main__":
