@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from wild_ci.engines.act.runs import _act_environment
 
@@ -30,3 +34,53 @@ def test_act_and_its_jobs_get_no_token(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("GH_TOKEN", "ghp_y")
     env = _act_environment(tmp_path)
     assert "GITHUB_TOKEN" not in env and "GH_TOKEN" not in env and env["PATH"] == os.environ["PATH"]
+
+
+HOLDER = """
+import os, sys, time
+from wild_ci import tokens
+tokens.hide_from_proc()
+if sys.argv[1] == "sealed":
+    tokens.seal_process()
+print(os.getpid(), flush=True)
+time.sleep(30)
+"""
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to become nobody")
+@pytest.mark.parametrize("mode", ["sealed", "open"])
+def test_a_sealed_process_memory_is_closed_to_its_own_user(mode: str) -> None:
+    """Users are not root: as `nobody`, a process holding the token (in os.environ, so in memory)
+    and another process of `nobody` that looks for it through /proc/<pid>/mem."""
+    env = {**os.environ, "GITHUB_TOKEN": "ghp_" + "7" * 20, "PYTHONPATH": str(Path(__file__).parents[1])}
+    holder = subprocess.Popen([*NOBODY, sys.executable, "-c", HOLDER, mode], env=env, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None
+        pid = int(holder.stdout.readline())
+        reader = f"""
+import re
+found = b""
+try:
+    with open("/proc/{pid}/maps") as maps, open("/proc/{pid}/mem", "rb") as mem:
+        for line in maps:
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            if "rw" not in line.split()[1]:
+                continue
+            try:
+                mem.seek(start)
+                found = found or (re.search(rb"ghp_7{{20}}", mem.read(end - start)) or [b""])[0]
+            except (OSError, ValueError, OverflowError):
+                pass
+    print("read", found.decode() or "nothing")
+except PermissionError:
+    print("refused")
+"""
+        done = subprocess.run(
+            [*NOBODY, sys.executable, "-c", reader], capture_output=True, text=True, timeout=60
+        )
+        expected = "refused" if mode == "sealed" else "read ghp_" + "7" * 20
+        assert done.stdout.strip() == expected, done.stderr
+    finally:
+        holder.kill()
+        holder.wait()

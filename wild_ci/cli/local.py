@@ -76,6 +76,8 @@ def _pull_request(number: int | None) -> PullRequestTarget | None:
     of this process (tokens.py); it is used for the comment after every leg has ended."""
     target = PullRequestTarget(number, GitHubSettings.from_env()) if number else None
     tokens.hide_from_proc()
+    if target is not None:
+        tokens.seal_process()  # the token is in this process's memory from here on
     return target
 
 
