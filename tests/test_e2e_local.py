@@ -119,7 +119,7 @@ def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) 
         "<experiments>\n"
         "- goal: Too slow\n  command: echo begun; sleep 60\n  timeout: 2\n"
         "- goal: Executor crashes\n  command: echo partial; sleep 1; kill -9 $PPID\n"
-        '- goal: Leg vanishes\n  command: rm -rf "$RUNNER_TEMP/wild-out"; kill -9 $PPID\n'
+        '- goal: Leg vanishes\n  command: rm -rf "${RUNNER_TEMP:-$PWD/../tmp}/wild-out"; kill -9 $PPID\n'
         "- goal: Fine\n  command: echo fine\n"
         "</experiments>\n"
     )
