@@ -7,7 +7,10 @@ repositories of 100, 2,000 and 20,000 files (1 KB each, in folders of 100), in t
 a hand-written workflow of LEGS legs one at a time (max-parallel 1) three ways: no checkout at all
 (the baseline), act's copy, and the stand-in. Cost per leg = (wall time - baseline wall time) / LEGS.
 `cp -a` of the repository and `git clone --shared` + checkout, timed directly, are shown for
-reference: both write the same files, which on a slow disk is most of the cost.
+reference: both write the same files, which on a slow disk is most of the cost. Issue 23 adds two,
+timed directly: a standalone clone + checkout (`--no-local`: its own copy of the objects, nothing
+shared with the source — the alternative to shared objects for a leg), and the staging repository
+a local run makes once for its collect job (`--bare --shared`, no remote; engines/act/staging.py).
 Run: python bench/checkout_bench.py [FILES ...]   (default: 100 2000 20000)
 """
 
@@ -91,7 +94,8 @@ def measure(files: int, tmp: Path) -> dict[str, float]:
     (standin / "action.yml").write_text(
         render("actions/checkout/action.yml.j2", action=CHECKOUT, source=str(repo))
     )
-    walls: dict[str, list[float]] = {"baseline": [], "act copy": [], "stand-in": [], "cp -a": [], "clone": []}
+    names = ("baseline", "act copy", "stand-in", "cp -a", "clone", "standalone", "staging")
+    walls: dict[str, list[float]] = {name: [] for name in names}
     for attempt in range(REPEATS):  # interleaved, so drift in the machine's load hits all alike
         walls["baseline"].append(act_wall(plain, tmp, None))
         walls["act copy"].append(act_wall(repo, tmp, None))
@@ -102,12 +106,27 @@ def measure(files: int, tmp: Path) -> dict[str, float]:
             direct(["git", "clone", "--quiet", "--shared", "--no-checkout", str(repo), str(clone)], tmp)
             + direct(["git", "-C", str(clone), "checkout", "--quiet", "--detach", "HEAD"], tmp)
         )
+        alone = tmp / f"standalone{attempt}"
+        walls["standalone"].append(
+            direct(["git", "clone", "--quiet", "--no-local", "--no-checkout", str(repo), str(alone)], tmp)
+            + direct(["git", "-C", str(alone), "checkout", "--quiet", "--detach", "HEAD"], tmp)
+        )
+        staging = tmp / f"staging{attempt}.git"
+        walls["staging"].append(
+            direct(
+                ["git", "clone", "--quiet", "--bare", "--shared", "--single-branch", str(repo), str(staging)],
+                tmp,
+            )
+            + direct(["git", "--git-dir", str(staging), "remote", "remove", "origin"], tmp)
+        )
     median = {name: statistics.median(values) for name, values in walls.items()}
     return {
         "act copy": (median["act copy"] - median["baseline"]) / LEGS,
         "stand-in": (median["stand-in"] - median["baseline"]) / LEGS,
         "cp -a": median["cp -a"],
         "clone": median["clone"],
+        "standalone": median["standalone"],
+        "staging": median["staging"],
         "baseline": median["baseline"] / LEGS,
     }
 
@@ -117,17 +136,21 @@ def main() -> None:
     print(f"checkout cost per leg, ms (act host mode, {LEGS} legs one at a time, median of {REPEATS}; "
           f"{os.cpu_count()} cores)")  # fmt: skip
     columns = ("files", 7), ("act copy", 10), ("stand-in", 10), ("ratio", 7), ("cp -a", 8), ("clone+co", 9)
-    print(" ".join(f"{name:>{width}}" for name, width in columns), f"{'leg w/o':>8}")
+    print(" ".join(f"{name:>{width}}" for name, width in columns), f"{'leg w/o':>8}", f"{'alone+co':>9}",
+          f"{'staging':>8}")  # fmt: skip
     for files in sizes:
         with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
             m = measure(files, Path(tmp))
         ratio = m["act copy"] / m["stand-in"] if m["stand-in"] > 0 else float("inf")
         print(
             f"{files:>7} {m['act copy'] * 1000:>10.0f} {m['stand-in'] * 1000:>10.0f} {ratio:>6.1f}x "
-            f"{m['cp -a'] * 1000:>8.0f} {m['clone'] * 1000:>9.0f} {m['baseline'] * 1000:>8.0f}"
+            f"{m['cp -a'] * 1000:>8.0f} {m['clone'] * 1000:>9.0f} {m['baseline'] * 1000:>8.0f} "
+            f"{m['standalone'] * 1000:>9.0f} {m['staging'] * 1000:>8.0f}"
         )
     print("act copy / stand-in: extra wall time per leg over a leg without checkout; cp -a, clone+co: "
-          "the same repository copied / cloned directly; leg w/o: a whole leg without checkout.")  # fmt: skip
+          "the same repository copied / cloned directly; leg w/o: a whole leg without checkout; "
+          "alone+co: a standalone clone + checkout; "
+          "staging: the collect job's repository, once a run.")  # fmt: skip
 
 
 if __name__ == "__main__":

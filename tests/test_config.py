@@ -171,3 +171,20 @@ def test_the_snapshot_section_is_read(tmp_path: Path) -> None:
     assert load_config(tmp_path).snapshot == SnapshotRules(
         include=(".env.test",), exclude=("scratch/*",), max_file_bytes=1000, max_total_bytes=5000
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [("", "auto"), ("sandbox: required\n", "required"), ("sandbox: off\n", "off"), ("sandbox: 'off'", "off")],
+)
+def test_the_sandbox_mode_is_read(tmp_path: Path, text: str, mode: str) -> None:
+    """Issue 23: `sandbox: off` (YAML reads a bare `off` as false) turns the text check's warning
+    about the real tree back into a refusal."""
+    write_config(tmp_path, text)
+    assert load_config(tmp_path).sandbox == mode
+
+
+def test_an_unknown_sandbox_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="sandbox must be one of: auto, required, off"):
+        write_config(tmp_path, "sandbox: maybe\n")
+        load_config(tmp_path)

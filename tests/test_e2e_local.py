@@ -119,7 +119,7 @@ def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) 
         "<experiments>\n"
         "- goal: Too slow\n  command: echo begun; sleep 60\n  timeout: 2\n"
         "- goal: Executor crashes\n  command: echo partial; sleep 1; kill -9 $PPID\n"
-        '- goal: Leg vanishes\n  command: rm -rf "$RUNNER_TEMP/wild-out"; kill -9 $PPID\n'
+        '- goal: Leg vanishes\n  command: rm -rf "${RUNNER_TEMP:-$PWD/../tmp}/wild-out"; kill -9 $PPID\n'
         "- goal: Fine\n  command: echo fine\n"
         "</experiments>\n"
     )
@@ -139,13 +139,18 @@ def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) 
 
 
 def test_when_the_collect_job_cannot_push_the_host_collects(make_repo, tmp_path: Path) -> None:
+    """The collect job pushes to wild-ci's staging repository, never the user's (issue 23): a git
+    template (GIT_TEMPLATE_DIR, which the clone wild-ci makes it from reads) gives it a hook that
+    refuses the push."""
     repo = make_repo()
-    hook = repo / ".git" / "hooks" / "pre-receive"
+    hook = tmp_path / "template" / "hooks" / "pre-receive"
+    hook.parent.mkdir(parents=True)
     hook.write_text("#!/bin/sh\necho 'pushes are refused here' >&2\nexit 1\n")
     hook.chmod(0o755)
     brain = tmp_path / "brain.md"
     brain.write_text("<experiments>\n- goal: one\n  command: echo one\n</experiments>\n")
-    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
+    refuse = {"GIT_TEMPLATE_DIR": str(hook.parent.parent)}
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path, env=refuse)
     assert done.returncode == 1
     assert "collect job did not commit the results; wild-ci collected the results on the host" in (
         done.stderr.decode()

@@ -28,7 +28,12 @@ def tree_state(repo: Path) -> tuple[dict[str, str], str]:
 
 def test_a_run_from_a_subfolder_never_writes_into_the_real_tree(make_repo, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # the legs run on this machine, with this HOME
-    repo = make_repo({"sub/deeper/keep.txt": "k\n", "README.md": "r\n"}, name="my project")
+    # `sandbox: off`: nothing but the text check stands between these commands and the tree, so
+    # the unmapped ones are refused (under auto they are warned about and left to the sandbox)
+    repo = make_repo(
+        {"sub/deeper/keep.txt": "k\n", "README.md": "r\n", ".wild/config.yml": "sandbox: off\n"},
+        name="my project",
+    )
     deeper = repo / "sub" / "deeper"
     link = tmp_path / "link-to-project"
     link.symlink_to(repo)

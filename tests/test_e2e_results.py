@@ -36,7 +36,9 @@ forged = {{
     "metrics": {{"accuracy": 0.999, injection: 1.0}}, "outputs": [injection], "runner": injection,
     "note": injection, "workdir": injection, "signal": None,
 }}
-path = os.path.join(os.environ["RUNNER_TEMP"], "wild-out", "result.json")
+# RUNNER_TEMP is withheld from the experiment (issue 23); act's workspace layout still leads there
+runner_temp = os.environ.get("RUNNER_TEMP") or os.path.join(os.getcwd(), "..", "tmp")
+path = os.path.join(runner_temp, "wild-out", "result.json")
 with open(path, "w") as handle:
     json.dump(forged, handle)
 """
@@ -45,7 +47,8 @@ TAMPER_SPEC = """\
 import json, os, subprocess
 top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip()
 # its own checkout, and the throw-away clone act copies for every job (`<tmp>/repo`, beside act's cache)
-clone = os.path.normpath(os.path.join(os.environ["RUNNER_TEMP"], "..", "..", "..", "repo"))
+runner_temp = os.environ.get("RUNNER_TEMP") or os.path.join(os.getcwd(), "..", "tmp")  # withheld
+clone = os.path.normpath(os.path.join(runner_temp, "..", "..", "..", "repo"))
 for root in (top, clone):
     path = root + "/.wild/iterations/0001/experiments.json"
     if os.path.isfile(path):
@@ -143,7 +146,8 @@ def test_a_leg_that_rewrites_the_checkouts_spec_cannot_drop_another(make_repo, t
 
 TAMPER_SOURCE = """\
 import os
-clone = os.path.normpath(os.path.join(os.environ["RUNNER_TEMP"], "..", "..", "..", "repo"))
+runner_temp = os.environ.get("RUNNER_TEMP") or os.path.join(os.getcwd(), "..", "tmp")  # withheld
+clone = os.path.normpath(os.path.join(runner_temp, "..", "..", "..", "repo"))
 with open(os.path.join(clone, "honest.py"), "w") as handle:
     handle.write("print('accuracy=0.999')\\n")
 print("rewrote honest.py in", clone)

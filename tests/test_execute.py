@@ -122,6 +122,25 @@ def test_map_project_root_only_replaces_whole_path_components() -> None:
     assert map_project_root("ls /p", ["/p"], Path("/p/p")) == "ls /p/p"
 
 
+@pytest.mark.parametrize(
+    ("text", "mapped"),
+    [  # issue 23, reproduction 6: wherever a shell or a tool reads the root as a path of its own
+        ("gcc -I/p/root/include -L/p/root/lib x.c", "gcc -I/ws/include -L/ws/lib x.c"),
+        ("curl --url file:///p/root/data.csv", "curl --url file:///ws/data.csv"),
+        ('ls "${DATA:-/p/root}" ${X:=/p/root/x} ${Y:+/p/root}', 'ls "${DATA:-/ws}" ${X:=/ws/x} ${Y:+/ws}'),
+        ("echo [/p/root] {/p/root,/q}", "echo [/ws] {/ws,/q}"),
+        ("PATH=/a:/p/root/bin --data=/p/root", "PATH=/a:/ws/bin --data=/ws"),
+        # inside a longer name or path: not the root
+        (
+            "ls x-/p/root /mnt/p/root -Ix/p/root",
+            "ls x-/p/root /mnt/p/root -Ix/p/root",
+        ),
+    ],
+)
+def test_map_project_root_maps_a_root_glued_to_a_flag_a_url_or_brackets(text: str, mapped: str) -> None:
+    assert map_project_root(text, ["/p/root"], Path("/ws")) == mapped
+
+
 def test_the_leg_maps_the_root_in_setup_and_env_too(make_repo, tmp_path: Path) -> None:
     extra = f"  setup: touch {ROOT}/set-up-here\n  env:\n    DATA: {ROOT}/data\n"
     ws = checkout(make_repo, one("mapped", 'echo "$DATA"', extra))

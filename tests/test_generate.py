@@ -404,10 +404,9 @@ def test_a_configured_root_names_the_top_and_the_real_names_still_map(make_repo)
         "touch {parent}/{escaped}/LEAK",
         "touch ~/'{name}'/LEAK",
         'touch "$HOME/{name}/LEAK"',
-        "git -C file://{repo} status",
     ],
 )
-def test_a_command_that_still_names_the_real_tree_is_refused_with_its_line(
+def test_a_command_that_still_names_the_real_tree_is_refused_with_its_line_under_sandbox_off(
     make_repo, tmp_path: Path, monkeypatch, command: str
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -419,11 +418,27 @@ def test_a_command_that_still_names_the_real_tree_is_refused_with_its_line(
     )
     items = f"- goal: ok\n  command: ls\n- goal: bad\n  command: {json.dumps(text)}\n"
     brain = f"<experiments>\n{items}</experiments>\n"
+    off = Config(sandbox="off")
     with pytest.raises(InvalidBrainOutput, match="would run in your working tree") as caught:
-        submit(repo, brain.encode())
+        submit(repo, brain.encode(), config=off)
     assert [d.line for d in caught.value.diagnostics] == [4]
-    submission = submit(repo, brain.encode(), skip_invalid=True)
+    submission = submit(repo, brain.encode(), config=off, skip_invalid=True)
     assert submission is not None and [e.goal for e in submission.spec.experiments] == ["ok"]
+
+
+def test_a_command_that_still_names_the_real_tree_gets_a_warning_where_a_sandbox_may_hold(
+    make_repo, tmp_path: Path
+) -> None:
+    """Issue 23: the text check is a hint to the brain; the boundary is the sandbox's. Under
+    `sandbox: auto` (and `required`) such a command is submitted, with a warning on its line."""
+    repo = make_repo(name="project")
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    items = f"- goal: ok\n  command: ls\n- goal: linked\n  command: cd {link} && ls\n"
+    submission = submit(repo, f"<experiments>\n{items}</experiments>\n".encode())
+    assert submission is not None and [e.goal for e in submission.spec.experiments] == ["ok", "linked"]
+    [warning] = [w for w in submission.spec.warnings if w.line == 4]
+    assert "the mapping does not reach it" in warning.message and "sandbox: off" in warning.message
 
 
 @pytest.mark.parametrize(
@@ -434,6 +449,12 @@ def test_a_command_that_still_names_the_real_tree_is_refused_with_its_line(
         'cd "$(git -C "{repo}" rev-parse --show-toplevel)"',
         "ls {repo}-other {parent}/other",
         "cd /brain/root/sub && ls",
+        "git -C file://{repo} status",
+        # issue 23, reproduction 6: the root as the brain was told to write it, glued or bracketed
+        "gcc -I/brain/root/include -c x.c",
+        "curl --url file:///brain/root/data.csv",
+        'ls "${{DATA:-/brain/root}}"',
+        "echo [/brain/root] [{repo}]",
     ],
 )
 def test_a_command_naming_the_top_or_the_root_is_mapped_not_refused(
@@ -442,8 +463,9 @@ def test_a_command_naming_the_top_or_the_root_is_mapped_not_refused(
     repo = make_repo(name="my project")
     text = command.format(repo=repo, parent=tmp_path)
     brain = f"<experiments>\n- goal: g\n  command: {json.dumps(text)}\n</experiments>\n"
-    submission = submit(repo, brain.encode(), config=Config(project_root="/brain/root"))
+    submission = submit(repo, brain.encode(), config=Config(project_root="/brain/root", sandbox="off"))
     assert submission is not None and len(submission.spec.experiments) == 1
+    assert submission.spec.warnings == []
 
 
 def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:

@@ -69,6 +69,8 @@ from .values import (
 
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
+# how experiments are confined (issue 23): the strongest sandbox available, one or refuse, none
+SANDBOX_MODES = ("auto", "required", "off")
 DEFAULT_INSTALL_SPEC = ""  # no published package yet: set install_spec to run on GitHub
 DEFAULT_CONTEXT_BUDGET = 20_000  # characters of experiment_results for the brain
 # How the results are handed to the brain: wild-ci's experiment_results block, or the markdown the
@@ -114,6 +116,7 @@ class Config:
     replicates: tuple[str, ...] = ()  # parameter names that only replicate a run, beside `seed`
     gpu_runs_on: tuple[str, ...] = ()  # the runner label set of experiments with gpus > 0
     gpu_runner_gpus: int | None = None  # how many GPUs a gpu_runs_on runner has (None: not checked)
+    sandbox: str = SANDBOX_MODES[0]  # auto | required | off (issue 23; docs/safety.md)
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -244,6 +247,7 @@ CONFIG_KEYS: dict[str, str] = {
     "gpu_runs_on": "The runner label set of experiments with `gpus` > 0 (GitHub).",
     "gpu_runner_gpus": "How many GPUs such a runner has (asking for more is refused at submit).",
     "limits": "Bounds on a brain output: `max_brain_bytes`, `max_experiments`, `max_command_chars`.",
+    "sandbox": "`auto` (default: the strongest sandbox here), `required` or `off` (see the safety page).",
 }
 """Every key of the config file with what it does: the docs' reference is generated from it, and a
 key the reader accepts without a description fails a test."""
@@ -283,6 +287,11 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["max_parallel"] = _positive_int(data["max_parallel"], "max_parallel", error)
     if "runner_labels" in data:
         values["runner_labels"] = _label_sets(data["runner_labels"], error)
+    if "sandbox" in data:
+        mode = "off" if data["sandbox"] is False else data["sandbox"]  # YAML 1.1 reads `off` as false
+        if mode not in SANDBOX_MODES:
+            raise error("sandbox", f"sandbox must be one of: {', '.join(SANDBOX_MODES)}")
+        values["sandbox"] = mode
     if "trigger" in data:
         if data["trigger"] not in TRIGGERS:
             raise error("trigger", f"trigger must be one of: {', '.join(TRIGGERS)}")

@@ -31,13 +31,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
-from . import environment, gpus, reaper, retries
+from . import environment, filecommands, gpus, reaper, retries
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import (
     RESERVE_FILE,
     RESULT_FILE,
     RESULT_MARKER,
+    RESULTS_REMOTE_ENV,
     SETUP_LOG,
     SPEC_FILE,
     STDERR_LOG,
@@ -68,7 +69,14 @@ MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the arti
 # wild-ci's own. This keeps an experiment from changing its leg by accident; it is no sandbox
 # against a hostile one running as the same user, which is why legs get read-only permissions and
 # no secrets.
-WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI", PINNED_TOOLS_ENV)
+WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI", RESULTS_REMOTE_ENV, PINNED_TOOLS_ENV)
+# and every variable of these families: the runner's runtime services and OIDC (ACTIONS_*, whatever
+# a runner version adds), and the temporary folder that holds the step's file-command files
+WITHHELD_PREFIXES = ("ACTIONS_", "RUNNER_TEMP")
+
+
+def _withheld(name: str) -> bool:
+    return name in WITHHELD_ENV or name.startswith(WITHHELD_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,13 @@ def main(argv: list[str]) -> int:
         # Orphans of the experiment (setsid, double forks) become this process's children, so
         # the leg can end them; a fresh executor has no child of its own to spare.
         reaper.become_subreaper()
-        execute(args.workspace, args.iteration, args.experiment, args.out, spare=())
+        # every process of the experiment has ended when execute returns: then the step's file
+        # commands are put back as they were (filecommands.py), before the runner reads them
+        with filecommands.kept_as_they_were(os.environ) as changed:
+            execute(args.workspace, args.iteration, args.experiment, args.out, spare=())
+        if changed:
+            print(f"wild-ci: the experiment wrote to the step's {', '.join(changed)}; put back as it was",
+                  file=sys.stderr)  # fmt: skip
         return 0  # the experiment's outcome is data in result.json, not a failure of the leg
 
     return run_guarded(run_leg)
@@ -654,7 +668,9 @@ def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
 
 
 def _leg_env(spec: IterationSpec, experiment: Experiment, workspace: Path, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
+    """The experiment's environment: the job's, without what lets it reach past its command (the
+    runner's tokens, file commands and temporary folder, wild-ci's own), plus its own."""
+    env = {k: v for k, v in os.environ.items() if not _withheld(k)}
     env.update(experiment.env)
     output_dir = workdir / "outputs"
     env.update(

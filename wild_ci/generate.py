@@ -108,7 +108,7 @@ def submit(
     parsed = _own_copy(parsed) if parsed else read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
     project = ProjectLocation.find(repo_path, ledger.work_tree(repo), config.project_root)
-    _map_workdirs(parsed, project)
+    _map_workdirs(parsed, project, config.sandbox)
     _check_gpus(parsed, config, local)
     _check_runner_labels(parsed, config)
     if not local:
@@ -251,13 +251,27 @@ class ProjectLocation:
 CHECKOUT_STAND_IN = "/wild-ci-checkout"  # where the leg's checkout goes, for the check above
 
 
-def _map_workdirs(parsed: BrainOutput, project: ProjectLocation) -> None:
+def _map_workdirs(parsed: BrainOutput, project: ProjectLocation, sandbox: str = "auto") -> None:
     """Map each workdir the brain wrote (absolute under its project root, or relative to it) into
     the repository, as a relative path the leg can `cd` into inside its checkout. An experiment
-    whose workdir cannot be mapped, or whose command still names the user's real repository after
-    mapping, becomes an invalid item."""
+    whose workdir cannot be mapped becomes an invalid item. One whose command still names the user's
+    real repository after mapping gets a warning with its line: the text check is a hint to the
+    brain, the boundary is the sandbox's (issue 23) — except under `sandbox: off`, where nothing
+    else stands between the command and the working tree, and it becomes an invalid item."""
     _keep_or_invalidate(parsed, lambda experiment: _repo_workdir(experiment, project))
-    _keep_or_invalidate(parsed, lambda experiment: _names_real_tree(experiment, project))
+    if sandbox == "off":
+        _keep_or_invalidate(parsed, lambda experiment: _names_real_tree(experiment, project))
+        return
+    said: set[int | None] = set()
+    for experiment in parsed.experiments:
+        problem = _names_real_tree(experiment, project)
+        if problem is not None and experiment.line not in said:  # the legs of a sweep share it
+            said.add(experiment.line)
+            parsed.warnings.append(Diagnostic(experiment.line, problem.replace(
+                "and would run in your working tree;",
+                "and the mapping does not reach it: it is your working tree, not the checkout "
+                "(the sandbox hides it where there is one; `sandbox: off` refuses this);",
+            )))  # fmt: skip
 
 
 def _names_real_tree(experiment: Experiment, project: ProjectLocation) -> str | None:

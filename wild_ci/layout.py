@@ -60,6 +60,9 @@ EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live v
 
 # --- a leg -----------------------------------------------------------------------------------------
 
+# under act, where the collect job pushes its results commit instead of the user's repository: a bare
+# repository in the run's temporary folder, which wild-ci reads once every leg has ended
+RESULTS_REMOTE_ENV = "WILD_CI_RESULTS_REMOTE"
 LEG_OUT_DIR = "wild-out"  # under $RUNNER_TEMP: what the leg writes and uploads as its artifact
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"

@@ -16,9 +16,19 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-# what may follow a mapped root: the end, a separator, a quote, an operator (not a name character)
-_ROOT_END = r"(?=$|[/\s'\";&|)<>`:])"
-_NOT_AFTER = r"(?<![\w./-])"  # a root inside a longer path (`/mnt/p/root`) is not the root
+# what may follow a mapped root: the end, a separator, a quote, an operator, the end of a
+# `${X:-root}` or a `[root]`, a list's comma (not a name character)
+_ROOT_END = r"(?=$|[/\s'\";&|)<>`:}\],=])"
+# what may precede it: the start, a space, a quote, an operator, `=`, `:`, `,`, `[`, `{`; a
+# one-letter flag glued to it (`-I/root`, `-L/root`); `file://`; a `${X:-/root}` default (also `:=`,
+# `:+`, `:?`). Never a name character, `.`, `/` or `-` otherwise: a root inside a longer path
+# (`/mnt/p/root`, `x-/p/root`) is not the root.
+_ROOT_START = (
+    r"(?:(?<![^\s'\"=:;&|(<>`,\[{@])"
+    r"|(?<=(?<![^\s'\"=])-[A-Za-z])"
+    r"|(?<=file://)"
+    r"|(?<=:[-=+?]))"
+)
 # an absolute path (or one under the home folder) in shell text: up to a separator or an operator
 _PATH = re.compile(r"(?:~|\$HOME\b|\$\{HOME\})?/(?:\\.|[^\s'\"`;&|()<>{},=:*?\[\]])*")
 
@@ -27,11 +37,13 @@ def map_project_root(text: str, roots: Iterable[str], target: Path | str) -> str
     """Replace the brain's project root (a path on its machine, under any of its names) with the
     project's place in the checkout. Only whole path components match: `/p/root` maps in
     `cd /p/root/x`, not in `/p/rootless` or `/mnt/p/root`. One pass, longest name first, so a
-    name inside another (`/p` and `/p/q`) maps the longer, and a mapped path is never mapped again."""
+    name inside another (`/p` and `/p/q`) maps the longer, and a mapped path is never mapped again.
+    A root is mapped wherever a shell or a tool reads it as a path of its own: glued to a one-letter
+    flag (`-I/p/root/include`), after `file://`, as a `${X:-/p/root}` default, in `[/p/root]`."""
     names = sorted({r.rstrip("/") for r in roots if r.rstrip("/")}, key=len, reverse=True)
     if not names:
         return text
-    pattern = re.compile(_NOT_AFTER + "(?:" + "|".join(map(re.escape, names)) + ")" + _ROOT_END)
+    pattern = re.compile(_ROOT_START + "(?:" + "|".join(map(re.escape, names)) + ")" + _ROOT_END)
     return pattern.sub(lambda _m: str(target), text)
 
 

@@ -13,6 +13,7 @@ from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
 from ..engines.github.runner import RUNNER
 from ..errors import EXIT_OK, UsageError
+from ..layout import RESULTS_REMOTE_ENV
 from ..values import parse_duration
 
 
@@ -37,7 +38,7 @@ def collect_command(args: argparse.Namespace) -> int:
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
     if args.push:  # directions: those recorded at submit (the user's config), not the snapshot's
-        outcome = collect.commit_and_push(repo, results, args.remote)
+        outcome = collect.commit_and_push(repo, results, _results_remote(args.remote))
     else:
         outcome = collect.commit_locally(repo, results)
     collect.write_step_summary(results, outcome.standing)  # compared as results.md is
@@ -49,6 +50,13 @@ def collect_command(args: argparse.Namespace) -> int:
         if said:
             print(said)
     return EXIT_OK
+
+
+def _results_remote(remote: str) -> str:
+    """Under `wild-ci run` (act) the checkout has no remote: the collect job pushes to wild-ci's
+    staging repository, never to the user's (engines/act/staging.py)."""
+    staged = os.environ.get(RESULTS_REMOTE_ENV)
+    return staged if staged and os.environ.get("WILD_CI_LOCAL") else remote
 
 
 def comment(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import collect, layout, ledger, report
+from .. import collect, layout, ledger, report, tokens
 from ..config import Config, committed_config
 from ..engines.act.runs import LocalRun, PullRequestTarget, rerun_local, run_local, stop_on_signals
 from ..engines.github import runs as github
@@ -72,7 +72,13 @@ def rerun(args: argparse.Namespace) -> int:
 
 
 def _pull_request(number: int | None) -> PullRequestTarget | None:
-    return PullRequestTarget(number, GitHubSettings.from_env()) if number else None
+    """`--pr N`: the settings (the token) are read here, and the token leaves what a leg could read
+    of this process (tokens.py); it is used for the comment after every leg has ended."""
+    target = PullRequestTarget(number, GitHubSettings.from_env()) if number else None
+    tokens.hide_from_proc()
+    if target is not None:
+        tokens.seal_process()  # the token is in this process's memory from here on
+    return target
 
 
 def _report(
@@ -93,8 +99,8 @@ def _report(
     standing = collect.standing_at(repo, outcome.submission.branch, results)
     print(report.context_for(results, config, standing), end="")
     if target is not None:
-        # The collect job posted it; posting again changes nothing when it did, and makes a
-        # failure (a wrong token, a missing PR) show here instead of deep in act's log.
+        # Posted here, by the only process that holds the token, once act and every leg have
+        # ended (the collect job under act has no token: engines/github/runs.py)
         posted = github.post_results_comment(GitHubClient(target.settings), results, target.number, standing)
         print(f"wild-ci: results comment on #{target.number}: {posted.url}", file=sys.stderr)
     if outcome.collected_by == "host":

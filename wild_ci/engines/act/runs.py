@@ -3,9 +3,10 @@
 No Docker and no network: act runs jobs as host processes (`-P <label>=-self-hosted`), its artifact
 server listens on 127.0.0.1 on a free port, and the standard artifact actions are replaced by
 wild-ci's own stand-ins (act's `--local-repository`). act runs in a throw-away clone of the session
-branch whose `origin` is the user's repository, so the workflow's collect job pushes the results
-commit there exactly as it pushes to GitHub. If the collect job fails, wild-ci collects on the host
-from the artifacts act kept, so nothing is lost.
+branch. No job's checkout has a remote: the workflow's collect job pushes its results commit to a
+bare repository in the run's temporary folder, and wild-ci, once every leg has ended, commits those
+results to the user's session branch itself (staging.py). If the collect job fails, wild-ci collects
+on the host from the artifacts act kept, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, gpus, ledger, locks, report
+from ... import collect, environment, generate, gpus, ledger, locks, report, tokens
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
     RESULT_FILE,
+    RESULTS_REMOTE_ENV,
     RUN_LEGS_DIR,
     RUN_LOG,
     RUN_MARKER,
@@ -50,7 +52,7 @@ from ...metrics import Direction
 from ...specs import BrainOutput, IterationResults, IterationSpec, Status
 from ...templating import render
 from ...text import visible
-from . import watchdog
+from . import staging, watchdog
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
 from .progress import ProgressDisplay, ProgressTracker
@@ -328,12 +330,14 @@ def run_submission(
             raise
         with _recording():
             unpack_artifacts(run_dir)
-            tip = ledger.branch_tip(repo, submission.branch) or submission.commit
-            results = collect.read_results(repo, tip, submission.iteration) if tip != tip_before else None
-            if results is None or not _matches_spec(results, submission.spec):
+            staged = staging.staged_results(
+                tmp / staging.STAGING_DIR, submission.branch, submission.spec, tip_before
+            )
+            if staged is None:
                 results = collect_on_host(repo, submission, run_dir, legs, config.metrics)
                 collected_by = "host"
             else:
+                results = _commit_results(repo, submission, staged, run_dir, config.metrics)
                 collected_by = "workflow"
         if collected_by == "workflow":
             return LocalRun(submission, results, run_dir, exit_code, "workflow")
@@ -360,6 +364,8 @@ def _prepare_act(
     clone = _clone_iteration(repo, submission, tmp / "repo")
     for problem in ledger.checkout_submodules(clone, repo):
         print(f"wild-ci: warning: {visible(problem)}", file=progress_stream or sys.stderr)
+    git.Repo(clone).git.remote("remove", "origin")  # the jobs' checkouts come from here: no remote
+    results_remote = staging.make_staging(repo, submission.branch, tmp / staging.STAGING_DIR)
     shim = _write_shim(tmp / "bin" / "wild-ci", "wild_ci.entry")
     standins = _write_standins(
         tmp / "actions",
@@ -369,11 +375,10 @@ def _prepare_act(
     labels = sorted({config.runs_on, *(label for e in submission.spec.experiments for label in e.runs_on)})
     workflow = _local_workflow(submission, config, tmp, only)
     command = act_command(find_act(), clone, workflow, run_dir, tmp, standins, shim, labels)
-    command += _event_arguments(submission, config, pull_request, tmp)
-    if pull_request is not None:
-        command[command.index("--secret-file") + 1] = str(_secrets_file(pull_request, tmp))
-        command += _pull_request_arguments(pull_request, config)
-    return command
+    command += ["--env", f"{RESULTS_REMOTE_ENV}={results_remote}"]
+    # `--pr`: the token stays in this process, which posts the comment once act and every leg have
+    # ended (cli/local.py); no file, argument or environment act or a leg can read holds it
+    return command + _event_arguments(submission, config, pull_request, tmp)
 
 
 def _matches_spec(results: IterationResults, spec: IterationSpec) -> bool:
@@ -519,6 +524,31 @@ def unpack_artifacts(run_dir: Path) -> None:
                 shutil.rmtree(partial, ignore_errors=True)
 
 
+def _commit_results(
+    repo: git.Repo,
+    submission: Submission,
+    results: IterationResults,
+    run_dir: Path,
+    declared: Mapping[str, Direction] | None = None,
+) -> IterationResults:
+    """The collect job's results (read from its staging repository), committed to the user's session
+    branch by this process, as `collect_on_host` commits its own."""
+    branch_user = ledger.checked_out_in(repo, submission.branch)
+    if branch_user:
+        raise LocalRunError(
+            f"{submission.branch} is checked out in {branch_user}, so wild-ci did not write its results; "
+            f"the artifacts are in {run_dir / 'artifacts'}"
+        )
+    tip = ledger.branch_tip(repo, submission.branch)
+    if tip is not None:  # a leg not run (rerun --only) keeps its result
+        results = collect.keep_known(results, collect.read_results(repo, tip, submission.iteration))
+    try:
+        collect.commit_locally(repo, results, declared)
+    except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
+        raise _results_not_committed(results, run_dir, exc) from exc
+    return results
+
+
 def collect_on_host(
     repo: git.Repo,
     submission: Submission,
@@ -594,24 +624,6 @@ def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
             experiment_id = str(json.loads(result_file.read_text(encoding="utf-8")).get("id", ""))
             if experiment_id and "/" not in experiment_id and not (legs / experiment_id).exists():
                 shutil.copytree(result_file.parent, legs / experiment_id)
-
-
-def _secrets_file(target: PullRequestTarget, tmp: Path) -> Path:
-    """The token reaches the collect job as act's GITHUB_TOKEN secret, from a file only we can
-    read, so it is never on act's command line."""
-    path = tmp / "secrets"
-    path.touch(mode=0o600)
-    path.write_text(f"GITHUB_TOKEN={target.settings.token}\n")
-    return path
-
-
-def _pull_request_arguments(target: PullRequestTarget, config: Config) -> list[str]:
-    """The GitHub settings for the local collect job's comment, and the PR number unless the
-    pull_request event already names it."""
-    arguments = [] if config.trigger == "pull_request" else ["--env", f"WILD_PR_NUMBER={target.number}"]
-    for key, value in target.settings.as_job_environment().items():
-        arguments += ["--env", f"{key}={value}"]
-    return arguments
 
 
 def _local_workflow(submission: Submission, config: Config, tmp: Path, only: list[str] | None = None) -> Path:
@@ -694,8 +706,8 @@ def act_command(
 
 
 def _clone_iteration(repo: git.Repo, submission: Submission, target: Path) -> Path:
-    """A cheap clone (shared objects) at exactly the iteration commit, on a branch of the session's
-    name; its origin is the user's repository, where the collect job pushes the results."""
+    """A cheap clone (shared objects, read-only to git) at exactly the iteration commit, on a branch
+    of the session's name: what every job's checkout clones (the checkout stand-in)."""
     source = str(ledger.work_tree(repo).resolve())
     clone = git.Repo.clone_from(
         source,
@@ -873,8 +885,9 @@ def _end_act_group(process: subprocess.Popen[bytes]) -> None:
 def _act_environment(tmp: Path) -> dict[str, str]:
     """act reads flags from ./.actrc, ~/.actrc and $XDG_CONFIG_HOME/act/actrc. It runs in an empty
     folder with an empty HOME, so no such file changes the run; the jobs get the real HOME back
-    through --env (see act_command)."""
-    env = dict(os.environ)
+    through --env (see act_command). Every job inherits act's environment, and a leg can read act's
+    /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES)."""
+    env = {k: v for k, v in os.environ.items() if k not in tokens.TOKEN_VARIABLES}
     env["HOME"] = str(tmp / "act-home")
     env["XDG_CONFIG_HOME"] = str(tmp / "act-home" / ".config")
     (tmp / "act-home").mkdir(exist_ok=True)

@@ -85,12 +85,12 @@ def comment_from_collect_job(
     results: IterationResults, pr: int | None, standing: Standing | None
 ) -> str | None:
     """The collect job's comment; returns what to print. A failure is a warning (the results are
-    committed already). A local run comments only when `wild-ci run --pr` named the PR (handed
-    over, or in the event), never on a PR it would have to look up."""
+    committed already). A local run's collect job never comments: the token stays with `wild-ci run
+    --pr`, which posts the comment once the legs have ended (tokens.py)."""
+    if os.environ.get("WILD_CI_LOCAL"):
+        return None  # `wild-ci run --pr` posts it itself, after the legs: no job holds the token
     branch = ledger.branch_name(results.session)
     named = pull_request_number(None, branch, pr)  # given, handed over, or in the event
-    if os.environ.get("WILD_CI_LOCAL") and named is None:
-        return None
     try:
         client = client_from_env()
         number = named or pull_request_number(client, branch, pr)
