@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,11 +38,20 @@ IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTE
 
 
 def timed(command: list[str], cwd: Path, **kwargs: object) -> float:
+    return timed_cpu(command, cwd, **kwargs)[0]
+
+
+def timed_cpu(command: list[str], cwd: Path, **kwargs: object) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, of the command and every process below it that
+    was waited for): this machine is shared, and CPU time moves less with the load than wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{command[:3]} failed: {done.stderr.decode()[-2000:]}")
-    return time.perf_counter() - start
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def make_repo(folder: Path) -> Path:
@@ -54,7 +64,7 @@ def make_repo(folder: Path) -> Path:
     return folder
 
 
-def act_alone(folder: Path, n: int) -> float:
+def act_alone(folder: Path, n: int) -> tuple[float, float]:
     repo = make_repo(folder)
     workflow = repo / ".github" / "workflows" / "plain.yml"
     workflow.parent.mkdir(parents=True)
@@ -65,7 +75,7 @@ def act_alone(folder: Path, n: int) -> float:
         '    steps:\n      - run: "true"\n'
     )
     act = str(Path(sys.executable).parent / "act")
-    return timed([act, "push", "-C", str(repo), "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
+    return timed_cpu([act, "push", "-C", str(repo), "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
                   "--action-cache-path", str(folder / "cache"), "--env-file", os.devnull,
                   "--secret-file", os.devnull, "--var-file", os.devnull, "--input-file", os.devnull],
                  folder, env={**os.environ, "HOME": str(folder)})  # fmt: skip
@@ -81,17 +91,21 @@ def tree_env(tree: Path | None) -> dict[str, str]:
 
 
 def wild_ci(folder: Path, n: int, tree: Path | None = None) -> float:
+    return wild_ci_cpu(folder, n, tree)[0]
+
+
+def wild_ci_cpu(folder: Path, n: int, tree: Path | None = None) -> tuple[float, float]:
     repo = make_repo(folder)
     brain = folder / "brain.md"
     brain.write_text("<experiments>\n" + "".join(f"- goal: e{i}\n  command: 'true'\n" for i in range(n))
                      + "</experiments>\n")  # fmt: skip
-    return timed([sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)], folder,
-                 env=tree_env(tree))  # fmt: skip
+    return timed_cpu([sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)], folder,
+                     env=tree_env(tree))  # fmt: skip
 
 
-def xargs(folder: Path, n: int) -> float:
+def xargs(folder: Path, n: int) -> tuple[float, float]:
     commands = "\n".join(["true"] * n) + "\n"
-    return timed(["xargs", "-P", str(os.cpu_count() or 2), "-I{}", "bash", "-c", "{}"], folder,
+    return timed_cpu(["xargs", "-P", str(os.cpu_count() or 2), "-I{}", "bash", "-c", "{}"], folder,
                  input=commands.encode())  # fmt: skip
 
 
@@ -198,13 +212,14 @@ def read_trace(text: str, trace: Trace) -> Trace:
 
 
 def startup(command: list[str], repeat: int = 7) -> float:
-    """Median wall seconds of a command that only starts (Python, imports, argument parsing)."""
+    """The least wall seconds of a command that only starts (Python, imports, argument parsing):
+    the least is the run the shared machine disturbed least."""
     walls = []
     for _ in range(repeat):
         start = time.perf_counter()
         subprocess.run(command, capture_output=True)
         walls.append(time.perf_counter() - start)
-    return statistics.median(walls)
+    return min(walls)
 
 
 def startups(folder: Path, tree: Path | None = None) -> dict[str, float]:
@@ -266,8 +281,8 @@ def fixed_phases(trace: Trace, submit: float) -> dict[str, float]:
     steps = [collect.step(name) for name in COLLECT_STEPS]
     between = (collect.start - first_job) - (gate.end - gate.start) - sum(j.end - j.start for j in legs)
     return {
-        "host: `wild-ci submit` alone (start, parse, generate, commit)": submit,
-        "host: the rest before act (clone, stand-ins, workflow)": trace.act_start - trace.spawned - submit,
+        "host before act (start, submit, clone, stand-ins, workflow)": trace.act_start - trace.spawned,
+        "  of which `wild-ci submit` alone (timed apart)": submit,
         "act: start, workflow parse, artifact server": first_job - trace.act_start,
         "gate job": gate.end - gate.start,
         "act: between jobs": between,
@@ -286,13 +301,14 @@ def fixed_phases(trace: Trace, submit: float) -> dict[str, float]:
     }
 
 
-def median_phases(samples: list[dict[str, float]]) -> dict[str, float]:
-    return {name: statistics.median(s[name] for s in samples) for name in samples[0]}
+def least_phases(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Each phase's least time over the runs: the run the shared machine disturbed least."""
+    return {name: min(s[name] for s in samples) for name in samples[0]}
 
 
 def phase_tables(trees: dict[str, Path | None], repeat: int = 3) -> dict[str, tuple[dict, dict]]:
     """For each tree: a leg's phases (8 legs, mean per leg) and the fixed parts (1 leg), each the
-    median of `repeat` runs, the trees taking turns; the executor's and stand-ins' starts timed apart."""
+    least of `repeat` runs, the trees taking turns; the executor's and stand-ins' starts timed apart."""
     legs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     fixed: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
@@ -308,7 +324,7 @@ def phase_tables(trees: dict[str, Path | None], repeat: int = 3) -> dict[str, tu
                                 str(make_repo(folder / "submit"))], folder, env=tree_env(tree))  # fmt: skip
                 fixed[name].append(fixed_phases(traced_run(folder / "one", 1, tree), submit))
                 legs[name].append(leg_phases(traced_run(folder / "eight", 8, tree), starts[name]))
-    return {name: (median_phases(legs[name]), median_phases(fixed[name])) for name in trees}
+    return {name: (least_phases(legs[name]), least_phases(fixed[name])) for name in trees}
 
 
 def print_phases(title: str, columns: dict[str, dict[str, float]]) -> None:
@@ -334,12 +350,24 @@ def fit(sizes: list[int], walls: list[float]) -> tuple[float, float]:
     return mean_w - slope * mean_n, slope
 
 
+def print_fits(what: str, sizes: list[int], values: dict[str, list[float]], trees: list[str]) -> None:
+    """The least-squares line of each column, and each tree's cost per experiment against act's."""
+    print(f"\nleast-squares fit, {what} = fixed + N x per experiment:")
+    fits = {name: fit(sizes, column) for name, column in values.items()}
+    for name, (fixed, per) in fits.items():
+        print(f"  {name:<9} fixed {fixed:7.3f} s   per experiment {per * 1000:8.1f} ms")
+    for name in trees:
+        ratio = fits[name][1] / fits["act"][1] if fits["act"][1] > 0 else float("inf")
+        fixed = fits[name][0]
+        print(f"  {name}: per experiment {ratio:.1f}x act's (goal: 3x); fixed {fixed:.2f} s (goal: 0.8 s)")
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1, 8, 32, 128])
     parser.add_argument("--baseline", type=Path, help="a folder holding an earlier wild_ci/ to compare with "
                         "in the same run (e.g. `git worktree add /tmp/base HEAD~1`)")  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=3, help="runs per phase table (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per phase table (the least of them)")
     return parser.parse_args()
 
 
@@ -353,32 +381,26 @@ def main() -> None:
     runs = "".join(f" {name + ' run s':>16}" for name in trees)
     print(f"{'N':>5} {'xargs s':>9} {'act alone s':>12}{runs} {'(wild-ci - act) / N':>20}")
     walls: dict[str, list[float]] = {"xargs": [], "act": [], **{name: [] for name in trees}}
+    cpus: dict[str, list[float]] = {name: [] for name in walls}
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
             base = Path(tmp)
             row = {"xargs": xargs(base, n), "act": act_alone(base / "act", n)}
             for name, tree in trees.items():
-                row[name] = wild_ci(base / name, n, tree)
-        for name, value in row.items():
-            walls[name].append(value)
-        cells = "".join(f" {row[name]:>16.3f}" for name in trees)
-        beyond = (row["wild-ci"] - row["act"]) / n
-        print(f"{n:>5} {row['xargs']:>9.3f} {row['act']:>12.3f}{cells} {beyond:>20.3f}")
+                row[name] = wild_ci_cpu(base / name, n, tree)
+        for name, (wall, cpu) in row.items():
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+        cells = "".join(f" {row[name][0]:>16.3f}" for name in trees)
+        beyond = (row["wild-ci"][0] - row["act"][0]) / n
+        print(f"{n:>5} {row['xargs'][0]:>9.3f} {row['act'][0]:>12.3f}{cells} {beyond:>20.3f}")
     if len(args.sizes) > 1:
-        print("\nleast-squares fit wall = fixed + N x per experiment:")
-        fits = {name: fit(args.sizes, values) for name, values in walls.items()}
-        for name, (fixed, per) in fits.items():
-            print(f"  {name:<9} fixed {fixed:7.3f} s   per experiment {per * 1000:8.1f} ms")
-        for name in trees:
-            ratio = fits[name][1] / fits["act"][1] if fits["act"][1] > 0 else float("inf")
-            fixed = fits[name][0]
-            print(
-                f"  {name}: per experiment {ratio:.1f}x act's (goal: 3x); fixed {fixed:.2f} s (goal: 0.8 s)"
-            )
+        print_fits("wall", args.sizes, walls, list(trees))
+        print_fits("CPU (user + system)", args.sizes, cpus, list(trees))
     tables = phase_tables(trees, args.repeat)
-    print_phases(f"a leg of a run of 8 trivial experiments (mean per leg, median of {args.repeat} runs):",
+    print_phases(f"a leg of a run of 8 trivial experiments (mean per leg, least of {args.repeat} runs):",
                  {name: legs for name, (legs, _) in tables.items()})  # fmt: skip
-    print_phases(f"the fixed parts of a run of 1 trivial experiment (median of {args.repeat} runs):",
+    print_phases(f"the fixed parts of a run of 1 trivial experiment (least of {args.repeat} runs):",
                  {name: fixed for name, (_, fixed) in tables.items()})  # fmt: skip
 
 
