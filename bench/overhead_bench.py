@@ -14,8 +14,10 @@ The phases come from two traced runs (1 and 8 experiments) whose act is a wrappe
 line of act's `--json` log as it arrives (act's own timestamps have whole seconds only), so nothing
 in wild-ci is instrumented and the normal path costs nothing; a step's time runs from its "⭐ Run"
 line to its result line. Inside the experiment step, the executor's start (Python and the modules
-`wild-ci execute` loads) is timed apart, from the same launcher act's jobs use (`runs._write_shim`),
-and the experiment itself is result.json's `duration_s`.
+`wild-ci execute` loads) is timed apart as CPU time, from the same launcher act's jobs use
+(`runs._write_shim`), and so is the upload stand-in's; the experiment itself is result.json's
+`duration_s`. On a shared machine, trust the CPU fit and the rows timed apart; wall phases swell
+with the load.
 """
 
 from __future__ import annotations
@@ -211,15 +213,16 @@ def read_trace(text: str, trace: Trace) -> Trace:
     return trace
 
 
-def startup(command: list[str], repeat: int = 7) -> float:
-    """The least wall seconds of a command that only starts (Python, imports, argument parsing):
-    the least is the run the shared machine disturbed least."""
-    walls = []
+def startup(command: list[str], repeat: int = 20) -> float:
+    """CPU seconds (user + system) of a command that only starts (Python, imports, argument
+    parsing), the mean of `repeat` runs: on an idle machine its wall time, and unlike wall time it
+    hardly moves when the machine is shared. A mean, as the kernel may account CPU time by ticks:
+    one run's figure is coarse, the least of several biased low."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     for _ in range(repeat):
-        start = time.perf_counter()
         subprocess.run(command, capture_output=True)
-        walls.append(time.perf_counter() - start)
-    return min(walls)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / repeat
 
 
 def startups(folder: Path, tree: Path | None = None) -> dict[str, float]:
@@ -262,11 +265,11 @@ def leg_phases(trace: Trace, starts: dict[str, float]) -> dict[str, float]:
         "act: job set-up (Pre steps)": set_up,
         "checkout (stand-in: clone, checkout)": step[LEG_STEPS[0]],
         "install step": step[LEG_STEPS[1]],
-        "executor start: python": starts["python"],
-        "executor start: module loads": executor - starts["python"],
+        "executor start: python (CPU, timed apart)": starts["python"],
+        "executor start: module loads (CPU, timed apart)": executor - starts["python"],
         "the experiment (`true`)": experiment,
         "executor: the rest (spec, env, result)": step[LEG_STEPS[2]] - executor - experiment,
-        "upload: stand-in's start": starts["artifact"],
+        "upload: stand-in's start (CPU, timed apart)": starts["artifact"],
         "upload: zip, HTTP": step[LEG_STEPS[3]] - starts["artifact"],
         "act: between steps, Post steps, teardown": wall - set_up - sum(step.values()),
         "leg wall": wall,
