@@ -213,32 +213,46 @@ def read_trace(text: str, trace: Trace) -> Trace:
     return trace
 
 
-def startup(command: list[str], repeat: int = 20) -> float:
-    """CPU seconds (user + system) of a command that only starts (Python, imports, argument
-    parsing), the mean of `repeat` runs: on an idle machine its wall time, and unlike wall time it
-    hardly moves when the machine is shared. A mean, as the kernel may account CPU time by ticks:
-    one run's figure is coarse, the least of several biased low."""
+def cpu_of(command: list[str]) -> float:
+    """CPU seconds (user + system) of one run of `command`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    for _ in range(repeat):
-        subprocess.run(command, capture_output=True)
+    subprocess.run(command, capture_output=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / repeat
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def startups(folder: Path, tree: Path | None = None) -> dict[str, float]:
-    """The executor's and the upload stand-in's start, through the launchers act's jobs use."""
+def launchers(folder: Path, tree: Path | None = None) -> dict[str, list[str]]:
+    """Commands that only start (Python, imports, argument parsing): bare Python, and the executor
+    and the upload stand-in through the launchers act's jobs use (`runs._write_shim` of `tree`)."""
     folder.mkdir(parents=True, exist_ok=True)
     code = (
         "import sys; from pathlib import Path; from wild_ci.engines.act.runs import _write_shim as w; "
         "w(Path(sys.argv[1]), 'wild_ci.entry'); w(Path(sys.argv[2]), 'wild_ci.engines.act.artifacts')"
     )
     executor, artifact = folder / "wild-ci", folder / "wild-ci-artifact"
-    subprocess.run([sys.executable, "-c", code, executor, artifact], check=True, env=tree_env(tree))
+    # run in `folder`: `python -c` looks in its working folder first, before PYTHONPATH
+    subprocess.run(
+        [sys.executable, "-c", code, executor, artifact], check=True, env=tree_env(tree), cwd=folder
+    )
     return {
-        "python": startup([sys.executable, "-c", "pass"]),
-        "executor": startup([str(executor), "execute", "--help"]),
-        "artifact": startup([str(artifact), "--help"]),
+        "python": [sys.executable, "-c", "pass"],
+        "executor": [str(executor), "execute", "--help"],
+        "artifact": [str(artifact), "--help"],
     }
+
+
+def startups(folder: Path, trees: dict[str, Path | None], repeat: int = 30) -> dict[str, dict[str, float]]:
+    """Each tree's start costs as CPU time, the mean of `repeat` runs, the trees taking turn by
+    turn: on an idle machine a start's wall time, and unlike wall time it hardly moves with the
+    machine's load. A mean, as the kernel may account CPU time by ticks: one run's figure is coarse,
+    the least of several biased low."""
+    commands = {name: launchers(folder / name, tree) for name, tree in trees.items()}
+    totals = {name: dict.fromkeys(found, 0.0) for name, found in commands.items()}
+    for _ in range(repeat):
+        for name, found in commands.items():
+            for what, command in found.items():
+                totals[name][what] += cpu_of(command) / repeat
+    return totals
 
 
 LEG_STEPS = (
@@ -316,7 +330,7 @@ def phase_tables(trees: dict[str, Path | None], repeat: int = 3) -> dict[str, tu
     fixed: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
         base = Path(tmp)
-        starts = {name: startups(base / f"bin-{name}", tree) for name, tree in trees.items()}
+        starts = startups(base / "bin", trees)
         for i in range(repeat):
             for name, tree in trees.items():
                 folder = base / f"{name}-{i}"
