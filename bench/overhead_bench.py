@@ -384,6 +384,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("sizes", nargs="*", type=int, default=[1, 8, 32, 128])
     parser.add_argument("--baseline", type=Path, help="a folder holding an earlier wild_ci/ to compare with "
                         "in the same run (e.g. `git worktree add /tmp/base HEAD~1`)")  # fmt: skip
+    parser.add_argument("--runs", type=int, default=1, help="runs per N, fitted together (a shared machine)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per phase table (the least of them)")
     return parser.parse_args()
 
@@ -399,7 +400,8 @@ def main() -> None:
     print(f"{'N':>5} {'xargs s':>9} {'act alone s':>12}{runs} {'(wild-ci - act) / N':>20}")
     walls: dict[str, list[float]] = {"xargs": [], "act": [], **{name: [] for name in trees}}
     cpus: dict[str, list[float]] = {name: [] for name in walls}
-    for n in args.sizes:
+    sizes = [n for n in args.sizes for _ in range(args.runs)]  # the trees take turns in each
+    for n in sizes:
         with tempfile.TemporaryDirectory(prefix="wild-ci-bench-") as tmp:
             base = Path(tmp)
             row = {"xargs": xargs(base, n), "act": act_alone(base / "act", n)}
@@ -411,9 +413,9 @@ def main() -> None:
         cells = "".join(f" {row[name][0]:>16.3f}" for name in trees)
         beyond = (row["wild-ci"][0] - row["act"][0]) / n
         print(f"{n:>5} {row['xargs'][0]:>9.3f} {row['act'][0]:>12.3f}{cells} {beyond:>20.3f}")
-    if len(args.sizes) > 1:
-        print_fits("wall", args.sizes, walls, list(trees))
-        print_fits("CPU (user + system)", args.sizes, cpus, list(trees))
+    if len(set(sizes)) > 1:
+        print_fits("wall", sizes, walls, list(trees))
+        print_fits("CPU (user + system)", sizes, cpus, list(trees))
     tables = phase_tables(trees, args.repeat)
     print_phases(f"a leg of a run of 8 trivial experiments (mean per leg, least of {args.repeat} runs):",
                  {name: legs for name, (legs, _) in tables.items()})  # fmt: skip
