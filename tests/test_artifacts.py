@@ -14,7 +14,9 @@ from wild_ci.engines.act.artifacts import (
     ArtifactError,
     Backend,
     collect_files,
+    http_request,
     matching,
+    parse_response,
     unzip,
     validate_name,
     zip_files,
@@ -61,3 +63,29 @@ def test_names_and_patterns() -> None:
     assert matching(names, "wild-0002-a", None) == ["wild-0002-a"]
     with pytest.raises(ArtifactError):
         validate_name("bad/name")
+
+
+def test_responses_are_read_by_length_by_chunks_or_to_the_close() -> None:
+    assert parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}") == (200, b"{}")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n"
+    assert parse_response(chunked) == (200, b"abcde")
+    assert parse_response(b"HTTP/1.0 404 Not Found\r\n\r\nno such artifact") == (404, b"no such artifact")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",  # act's server drops the connection (ListArtifacts before any upload)
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+    ],
+)
+def test_a_cut_or_foreign_response_is_a_connection_error(raw: bytes) -> None:
+    with pytest.raises(ConnectionError):
+        parse_response(raw)
+
+
+def test_the_client_speaks_plain_http_only() -> None:
+    with pytest.raises(ValueError, match="only http://"):
+        http_request("GET", "https://example.invalid/x", None, {}, 1.0)

@@ -6,6 +6,8 @@ inside the package (`wild_ci/templates`, `wild_ci/examples`), so both layouts ar
 
 from __future__ import annotations
 
+import contextlib
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,40 @@ def resource_dir(name: str) -> Path:
     )
 
 
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs: every `wild-ci run` renders the workflow and four
+    stand-in actions, and every collect job its results, and jinja2 compiles each template anew in
+    each process (~15 ms of CPU each). Keyed by template name and checked against the source's
+    checksum and the Python version by jinja2. A cache that cannot be read or written is no cache,
+    never a failed render."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError, TypeError):  # damaged: compiled again, then replaced
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The user's cache folder (as for matplotlib's, lazy.py), private to them; None if it cannot be made."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = base / "wild-ci" / "templates"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # no home folder, or a read-only one
+        return None
+    return _QuietBytecodeCache(str(folder))
+
+
 @cache
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

@@ -8,44 +8,60 @@ Written by hand because no maintained Python client for this API exists.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import fnmatch
 import hashlib
 import io
 import json
 import os
+import socket
 import sys
-import urllib.error
-import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ...errors import PipelineError, run_guarded
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SERVICE = "twirp/github.actions.results.api.v1.ArtifactService"
 CHUNK_BYTES = 8 * 1024 * 1024
 FORBIDDEN_NAME_CHARS = set('":<>|*?\r\n\\/')
+URLSAFE = str.maketrans("-_", "+/")  # base64url -> base64
 
 
 class ArtifactError(PipelineError):
     pass
 
 
-@dataclass(frozen=True)
 class Backend:
-    """The run and job the runtime token was issued for (claim `scp` = Actions.Results:RUN:JOB)."""
+    """The run and job the runtime token was issued for (claim `scp` = Actions.Results:RUN:JOB).
+    A plain class, as this module uses only what loads fast: every leg starts it (dataclasses
+    alone costs ~20 ms of a leg's CPU)."""
 
-    run_id: str
-    job_id: str
+    __slots__ = ("job_id", "run_id")
+
+    def __init__(self, run_id: str, job_id: str) -> None:
+        self.run_id = run_id
+        self.job_id = job_id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Backend) and (self.run_id, self.job_id) == (other.run_id, other.job_id)
+
+    def __hash__(self) -> int:
+        return hash((self.run_id, self.job_id))
+
+    def __repr__(self) -> str:
+        return f"Backend(run_id={self.run_id!r}, job_id={self.job_id!r})"
 
     @classmethod
     def from_token(cls, token: str) -> Backend:
         try:
-            payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        except (IndexError, ValueError) as exc:
+            payload = token.split(".")[1].translate(URLSAFE)
+            claims = json.loads(binascii.a2b_base64(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError) as exc:  # binascii.Error is a ValueError
             raise ArtifactError("ACTIONS_RUNTIME_TOKEN is not a JWT") from exc
         for scope in str(claims.get("scp", "")).split():
             parts = scope.split(":")
@@ -114,27 +130,84 @@ class ArtifactClient:
             "workflow_job_run_backend_id": self.backend.job_id,
             **body,
         }
-        request = urllib.request.Request(
-            f"{self.base}/{method}",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
-        )
-        raw = self._open(request)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        raw = self._open("POST", f"{self.base}/{method}", json.dumps(body).encode(), headers)
         return json.loads(raw) if raw.strip() else {}
 
     def _send(self, verb: str, url: str, data: bytes | None) -> bytes:
         headers = {"x-ms-blob-type": "BlockBlob"} if verb == "PUT" else {}
-        return self._open(urllib.request.Request(url, data=data, method=verb, headers=headers))
+        return self._open(verb, url, data, headers)
 
-    def _open(self, request: urllib.request.Request) -> bytes:
+    def _open(self, verb: str, url: str, data: bytes | None, headers: dict[str, str]) -> bytes:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return response.read()
-        except urllib.error.HTTPError as exc:
-            raise ArtifactError(f"{request.get_method()} {request.full_url}: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            raise ArtifactError(f"{request.get_method()} {request.full_url}: {exc}") from exc
+            status, body = http_request(verb, url, data, headers, self.timeout_s)
+        except (OSError, ValueError) as exc:  # refused, reset, timed out, or not HTTP at all
+            raise ArtifactError(f"{verb} {url}: {exc}") from exc
+        if status >= 300:
+            raise ArtifactError(f"{verb} {url}: HTTP {status}")
+        return body
+
+
+def http_request(
+    verb: str, url: str, data: bytes | None, headers: dict[str, str], timeout_s: float
+) -> tuple[int, bytes]:
+    """One HTTP/1.1 request to act's artifact server on loopback, over a connection of its own:
+    status and body. Written on a socket because urllib.request and http.client load the email
+    package and ssl (~40 ms of every leg's CPU) for a plain-HTTP server on 127.0.0.1; only
+    `http://` is spoken. A connection closed before a whole response is a ConnectionError."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"only http:// URLs are supported (act's artifact server), not {url!r}")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = data or b""
+    fields = {"Host": parts.netloc, "Connection": "close", "Content-Length": str(len(body)), **headers}
+    lines = [f"{verb} {target} HTTP/1.1", *(f"{key}: {value}" for key, value in fields.items())]
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout_s) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        received = bytearray()
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+    return parse_response(bytes(received))
+
+
+def parse_response(raw: bytes) -> tuple[int, bytes]:
+    """Status and body of a whole HTTP/1.1 response (Content-Length, chunked, or up to the close)."""
+    head, separator, rest = raw.partition(b"\r\n\r\n")
+    if not separator:
+        raise ConnectionError("the server closed the connection without a whole response")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = status_line.split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise ConnectionError(f"not an HTTP response: {status_line[:80]!r}")
+    found = {}
+    for line in header_lines:
+        key, _, value = line.partition(":")
+        found[key.strip().lower()] = value.strip()
+    if found.get("transfer-encoding", "").lower() == "chunked":
+        return int(fields[1]), dechunk(rest)
+    if "content-length" in found:
+        length = int(found["content-length"])
+        if len(rest) < length:
+            raise ConnectionError(f"the response ended after {len(rest)} of {length} bytes")
+        return int(fields[1]), rest[:length]
+    return int(fields[1]), rest
+
+
+def dechunk(raw: bytes) -> bytes:
+    """The body of a chunked transfer encoding (RFC 9112 section 7.1); trailers are ignored."""
+    body, position = bytearray(), 0
+    while True:
+        end = raw.find(b"\r\n", position)
+        if end < 0:
+            raise ConnectionError("a chunked response ended early")
+        size = int(raw[position:end].split(b";")[0], 16)
+        if size == 0:
+            return bytes(body)
+        start = end + 2
+        if len(raw) < start + size:
+            raise ConnectionError("a chunked response ended early")
+        body += raw[start : start + size]
+        position = start + size + 2
 
 
 def validate_name(name: str) -> None:

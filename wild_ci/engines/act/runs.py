@@ -719,10 +719,15 @@ def _clone_iteration(repo: git.Repo, submission: Submission, target: Path) -> Pa
 
 
 def _write_shim(path: Path, module: str) -> Path:
-    """An executable for the jobs that runs `module` of exactly this installation of wild-ci."""
+    """An executable for the jobs that runs `module` of exactly this installation of wild-ci.
+
+    It writes wild-ci's bytecode even under PYTHONDONTWRITEBYTECODE (into wild-ci's own folder, when
+    writable; atomically, so legs starting together are safe): every leg starts two of these, and an
+    editable install without bytecode compiles wild-ci's modules at each start (30-70 ms a process).
+    The setting is this process's own: an experiment it starts inherits the environment unchanged."""
     package_parent = Path(__file__).resolve().parents[3]  # the folder that holds wild_ci/
     code = (
-        f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
+        f"import sys; sys.dont_write_bytecode = False; sys.path.insert(0, {str(package_parent)!r}); "
         f"from {module} import main; sys.exit(main())"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
