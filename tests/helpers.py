@@ -73,6 +73,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def sleeping(pid: int) -> bool:
+    """A `sleep` an experiment started and wrote down as `pid` still runs. Under bubblewrap that pid
+    is its PID namespace's: the host's process is found by the last number of its NSpid line."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+            ns = next((line.split()[1:] for line in lines if line.startswith("NSpid:")), [])
+            if not ns or int(ns[-1]) != pid:
+                continue
+            if os.path.basename(os.readlink(status.parent / "exe")) == "sleep" and alive(int(ns[0])):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def read_pty(
     master: int,
     process: subprocess.Popen,
@@ -138,3 +154,16 @@ def record_iteration(repo: Path, artifacts: Path, runs: list[Run], config=None):
     results = collect.collect_results(submission.spec, artifacts, submission.commit)
     collect.commit_locally(open_repo(repo), results)
     return results
+
+
+def use_backend(monkeypatch, name: str) -> None:
+    """Run this test's legs under one sandbox backend (`none`: without); skip where it cannot be made."""
+    import pytest
+
+    from wild_ci import sandbox
+
+    monkeypatch.setenv(sandbox.BACKENDS_ENV, name)
+    sandbox._probe_all.cache_clear()
+    found = sandbox.choose("auto")
+    if found.backend != name:
+        pytest.skip(f"no {name} sandbox on this machine: {found.why}")

@@ -178,6 +178,7 @@ class Experiment:
     retries: int | None = None  # failed attempts run again (retries.py); None: the configured default
     retry_on: list[int | str] | None = None  # exit codes, signals, `timeout`, patterns; None: configured
     gpus: int | None = None  # GPUs the leg takes for it (gpus.py); None: the config's default
+    network: bool | None = None  # False cuts it (where the sandbox can); None: the config's
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -232,6 +233,12 @@ class LegSettings:
     gpus_per_experiment: int | None = None
     gpu_pool: tuple[int, ...] | None = None
     gpu_busy_percent: float = 10.0
+    # The kernel sandbox (wild_ci/sandbox): auto | required | off; the network (an experiment's
+    # `network: false` cuts it for that one); paths let in besides the checkout, read-only or writable
+    sandbox: str = "auto"
+    network: bool = True
+    sandbox_read: tuple[str, ...] = ()
+    sandbox_write: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LegSettings:
@@ -241,6 +248,8 @@ class LegSettings:
 
     def __post_init__(self) -> None:  # experiments.json holds lists where these are tuples
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        object.__setattr__(self, "sandbox_read", tuple(self.sandbox_read))
+        object.__setattr__(self, "sandbox_write", tuple(self.sandbox_write))
         if self.gpu_pool is not None:
             object.__setattr__(self, "gpu_pool", tuple(self.gpu_pool))
 
@@ -383,6 +392,8 @@ class ExperimentResult:
     attempts: list[Attempt] = field(default_factory=list)  # each attempt, when retries were allowed
     gpus: list[int] | None = None  # the GPUs it had ([]: hidden by gpus: 0; None: not managed)
     gpu_wait_s: float | None = None  # waiting for them, apart from its duration
+    sandbox: str | None = None  # the backend it ran under: bubblewrap | landlock | none (None: older)
+    sandbox_note: str | None = None  # without one (or a weaker one than asked): why
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -617,6 +628,8 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "attempts": _attempts,
     "gpus": _gpu_ids,
     "gpu_wait_s": _seconds,
+    "sandbox": _text(),
+    "sandbox_note": _text(),
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the

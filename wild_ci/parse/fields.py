@@ -229,6 +229,19 @@ def _gpus(value: Any, key: str, error: ErrorFn) -> int | None:
     return number
 
 
+def _network(value: Any, key: str, error: ErrorFn) -> bool | None:
+    """`network: false` cuts the experiment's network; `true` cannot give back what the config cut."""
+    if value is None:
+        return None
+    words = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    if not isinstance(value, bool):
+        error(key, "'network' must be true or false")
+        return None
+    return value
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -287,6 +300,7 @@ FIELDS: tuple[Field, ...] = (
     Field("retries", _retries, config="leg.retries"),
     Field("retry_on", _retry_on, config="leg.retry_on"),
     Field("gpus", _gpus, config="leg.gpus_per_experiment"),
+    Field("network", _network, config="leg.network"),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)

@@ -12,6 +12,7 @@ Every leg loads this package: it imports only the standard library.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import subprocess
@@ -25,7 +26,7 @@ from . import bwrap, landlock
 from .policy import DROPPED_ENV, SYSTEM_ROOTS, Policy, gpu_devices, leg_policy
 
 __all__ = [
-    "MODES", "Choice", "Launch", "Policy", "SandboxUnavailable", "choose", "gpu_devices", "launch",
+    "MODES", "Box", "Choice", "Launch", "Policy", "SandboxUnavailable", "choose", "gpu_devices", "launch",
     "leg_policy", "require",
 ]  # fmt: skip
 
@@ -73,6 +74,32 @@ class Launch:
         for step in self._cleanup:
             step()
         self._cleanup.clear()
+
+
+@dataclass(frozen=True)
+class Box:
+    """A leg's sandbox: the backend chosen and the policy; starts commands in it."""
+
+    choice: Choice
+    policy: Policy | None  # None without a sandbox
+
+    def launch(
+        self, argv: list[str], cwd: Path, env: dict[str, str], writable: tuple[Path, ...] = ()
+    ) -> Launch:
+        """`argv` started in the sandbox, with `writable` writable too (an environment's folder)."""
+        if self.policy is None:
+            return Launch(list(argv), dict(env))
+        return launch(self.choice, self.policy.widened(*writable), argv, cwd, env)
+
+    def exit_status(self, returncode: int) -> int:
+        """A command's status as Popen says it (negative: killed by that signal), through the sandbox."""
+        return bwrap.exit_status(returncode) if self.choice.backend == bwrap.NAME else returncode
+
+    def changed(self, **policy_fields: object) -> Box:
+        """The same box with some of the policy replaced (the leg's GPUs, its network)."""
+        if self.policy is None:
+            return self
+        return Box(self.choice, dataclasses.replace(self.policy, **policy_fields))  # type: ignore[arg-type]
 
 
 def choose(mode: str) -> Choice:

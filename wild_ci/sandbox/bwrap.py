@@ -15,14 +15,17 @@ Every leg loads this module: it imports only the standard library.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from importlib.util import find_spec
 from pathlib import Path
 
 from .policy import Policy
 
 NAME = "bubblewrap"
+FORWARDED = "TERM,INT,HUP"  # the signals the executor stops a command with
 SYSTEM_BWRAP = "/usr/bin/bwrap"  # what Ubuntu 24.04's AppArmor profile `bwrap` lets make namespaces
 
 
@@ -43,14 +46,42 @@ def candidates() -> list[str]:
 
 
 def arguments(binary: str, policy: Policy, command: list[str], cwd: str) -> list[str]:
-    """bwrap's command line for `command` under `policy`, starting in `cwd`."""
-    args = [binary, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    """bwrap's command line for `command` under `policy`, starting in `cwd`. bwrap itself ignores
+    SIGTERM/SIGINT/SIGHUP and the command gets them back at their defaults (GNU env, when it can):
+    the executor's SIGTERM to the group reaches the command, which may save its work in the grace
+    period, instead of ending bwrap and with it, at once, everything inside."""
+    env = _signal_env()
+    outer = [env, f"--ignore-signal={FORWARDED}"] if env else []
+    inner = [env, f"--default-signal={FORWARDED}"] if env else []
+    args = [*outer, binary, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
     if not policy.network:
         args.append("--unshare-net")
     for _depth, _order, mount in sorted(_mounts(policy)):
         args += mount
-    args += ["--remount-ro", "/", "--chdir", cwd, "--", *command]
+    args += ["--remount-ro", "/", "--chdir", cwd, "--", *inner, *command]
     return args
+
+
+def exit_status(returncode: int) -> int:
+    """The command's status as Popen would say it without bwrap, which reports a command killed by
+    signal N as exit 128+N: then -N. (A command that itself exits 129-192 reads as killed.)"""
+    if 128 < returncode <= 128 + 64:
+        return 128 - returncode
+    return returncode
+
+
+@functools.lru_cache(maxsize=1)
+def _signal_env() -> str | None:
+    """GNU env (coreutils 8.31+), which can ignore signals and set them back to their defaults."""
+    env = "/usr/bin/env" if os.path.exists("/usr/bin/env") else shutil.which("env")
+    if not env:
+        return None
+    try:
+        done = subprocess.run([env, f"--ignore-signal={FORWARDED}", f"--default-signal={FORWARDED}", "true"],
+                              capture_output=True, timeout=10, check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return env if done.returncode == 0 else None
 
 
 def home_inside(policy: Policy) -> str:
@@ -77,7 +108,8 @@ def _mounts(policy: Policy) -> list[tuple[int, int, list[str]]]:
     mounts += [(_depth(p), 2, ["--dev-bind-try", p, p]) for p in policy.devices]
     granted = (*policy.read_only, *policy.writable)
     for path in (p for p in policy.hidden if any(_within(p, g) for g in granted)):
-        cover = ["--tmpfs", path, "--remount-ro", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
+        folder = os.path.isdir(path)
+        cover = ["--tmpfs", path, "--remount-ro", path] if folder else ["--ro-bind", "/dev/null", path]
         mounts.append((_depth(path), 3, cover))
     return mounts
 

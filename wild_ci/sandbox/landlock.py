@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .policy import Policy
 
 NAME = "landlock"
-# System call numbers: the same on every architecture Linux gave them to together (444–446).
+# System call numbers: the same on every architecture Linux gave them to together (444-446).
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1
 RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
