@@ -315,7 +315,9 @@ def _sandbox_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:
     (wild_ci/sandbox). The user's, in the config: a brain's text never widens it."""
     leg: dict[str, Any] = {}
     if "sandbox" in data:
-        if data["sandbox"] not in SANDBOX_MODES:
+        if data["sandbox"] is False:  # YAML 1.1 reads a bare `off` as false
+            data = {**data, "sandbox": "off"}
+        if not isinstance(data["sandbox"], str) or data["sandbox"] not in SANDBOX_MODES:
             raise error("sandbox", f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
         leg["sandbox"] = data["sandbox"]
     if "network" in data:
