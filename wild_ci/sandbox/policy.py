@@ -92,7 +92,7 @@ def leg_policy(
     secrets = [os.path.join(real_home, name) for name in SECRET_STORES] if real_home else []
     return Policy(
         writable=_unique([str(checkout), *_resolved(writable)]),
-        read_only=_unique([*system, *_resolved(readable)]),
+        read_only=_unique([*system, *filter(_reachable, _resolved(readable))]),
         home=str(home),
         tmp=str(tmp),
         real_home=real_home if real_home and os.path.isabs(real_home) and real_home != "/" else None,
@@ -191,6 +191,11 @@ def gpu_devices(ids: Iterable[int] | None) -> list[str]:
         return []
     nodes = [f"/dev/nvidia{i}" for i in chosen] + [f"/dev/{name}" for name in GPU_CONTROL_NODES]
     return [node for node in nodes if os.path.exists(node)] + sorted(glob.glob("/dev/nvidia-caps/*"))
+
+
+def _reachable(path: str) -> bool:
+    """This user can read it (a PATH entry under another user's 0700 home is left out, not an error)."""
+    return os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0))
 
 
 def _resolved(paths: Iterable[str | Path]) -> list[str]:
