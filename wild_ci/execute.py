@@ -285,11 +285,14 @@ def _box(
     if choice.backend == sandbox.NONE:
         return sandbox.Box(choice, None)
     real_roots = [os.path.realpath(r) for r in (spec.project_root, *spec.project_root_aliases) if r]
+    cache = environment.cache_root()
+    with contextlib.suppress(OSError):  # made now: a path that does not exist yet cannot be let in
+        cache.mkdir(parents=True, exist_ok=True)
     policy = sandbox.leg_policy(
         workspace,
         scratch,
         os.environ,
-        read_only=[environment.cache_root(), *spec.leg.sandbox_read],
+        read_only=[cache, *spec.leg.sandbox_read],
         writable=spec.leg.sandbox_write,
         hidden=[paths.out, *(r for r in real_roots if r != str(workspace))],
         network=spec.leg.network,
