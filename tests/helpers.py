@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import select
 import subprocess
@@ -76,6 +77,11 @@ def alive(pid: int) -> bool:
 def sleeping(pid: int) -> bool:
     """A `sleep` an experiment started and wrote down as `pid` still runs. Under bubblewrap that pid
     is its PID namespace's: the host's process is found by the last number of its NSpid line."""
+    return sleeping_host_pid(pid) is not None
+
+
+def sleeping_host_pid(pid: int) -> int | None:
+    """The host's pid of the `sleep` an experiment wrote down as `pid` (see `sleeping`), if it runs."""
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             lines = status.read_text().splitlines()
@@ -83,10 +89,10 @@ def sleeping(pid: int) -> bool:
             if not ns or int(ns[-1]) != pid:
                 continue
             if os.path.basename(os.readlink(status.parent / "exe")) == "sleep" and alive(int(ns[0])):
-                return True
+                return int(ns[0])
         except (OSError, ValueError):
             continue
-    return False
+    return None
 
 
 def read_pty(
@@ -167,3 +173,16 @@ def use_backend(monkeypatch, name: str) -> None:
     found = sandbox.choose("auto")
     if found.backend != name:
         pytest.skip(f"no {name} sandbox on this machine: {found.why}")
+
+
+# A test of what a leg survives when its experiment reaches outside its checkout (its executor, its
+# result.json): the sandbox would stop the experiment first (tests/test_e2e_sandbox.py), so the
+# test turns it off to exercise the layers behind it.
+UNSANDBOXED = {".wild/config.yml": "sandbox: off\n", "README.md": "x\n"}
+
+
+def writable_for_tests(folder: Path) -> dict[str, str]:
+    """Repository files whose config lets legs write `folder` (a test's marker files, pid lists),
+    as a user lets a data folder in: through the config."""
+    config = f"sandbox_paths: [{{path: {json.dumps(str(folder))}, writable: true}}]\n"
+    return {".wild/config.yml": config, "README.md": "x\n"}

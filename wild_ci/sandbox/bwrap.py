@@ -108,10 +108,14 @@ def _mounts(policy: Policy) -> list[tuple[int, int, list[str]]]:
     mounts += [(_depth(p), 2, ["--dev-bind-try", p, p]) for p in policy.devices]
     granted = (*policy.read_only, *policy.writable)
     for path in (p for p in policy.hidden if any(_within(p, g) for g in granted)):
-        folder = os.path.isdir(path)
-        cover = ["--tmpfs", path, "--remount-ro", path] if folder else ["--ro-bind", "/dev/null", path]
+        cover = ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
         mounts.append((_depth(path), 3, cover))
+        if os.path.isdir(path):  # read-only once what is bound inside it (borrowed git objects) is
+            mounts.append((LAST, 0, ["--remount-ro", path]))
     return mounts
+
+
+LAST = 10_000  # a depth after every mount
 
 
 def _within(path: str, folder: str) -> bool:

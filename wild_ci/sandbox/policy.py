@@ -91,7 +91,7 @@ def leg_policy(
     ]
     secrets = [os.path.join(real_home, name) for name in SECRET_STORES] if real_home else []
     return Policy(
-        writable=_unique([str(checkout), *_resolved(writable)]),
+        writable=_unique([str(checkout), *(p for p in _resolved(writable) if os.path.exists(p))]),
         read_only=_unique([*system, *filter(_reachable, _resolved(readable))]),
         home=str(home),
         tmp=str(tmp),
