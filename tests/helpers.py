@@ -80,6 +80,25 @@ def sleeping(pid: int) -> bool:
     return sleeping_host_pid(pid) is not None
 
 
+def alive_anywhere(pid: int) -> bool:
+    """`alive` for a pid an experiment wrote down (`$$`, `$!`): the host's without a sandbox, its PID
+    namespace's under bubblewrap (the host's process found by the last number of its NSpid line;
+    kernel threads, which share the small numbers, are not counted)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+            ns = next((line.split()[1:] for line in lines if line.startswith("NSpid:")), [])
+            if not ns or int(ns[-1]) != pid:
+                continue
+            if len(ns) == 1 and not os.path.exists(os.readlink(status.parent / "exe")):
+                continue
+            if alive(int(ns[0])):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def sleeping_host_pid(pid: int) -> int | None:
     """The host's pid of the `sleep` an experiment wrote down as `pid` (see `sleeping`), if it runs."""
     for status in Path("/proc").glob("[0-9]*/status"):
