@@ -294,7 +294,7 @@ def _box(
         os.environ,
         read_only=[cache, *spec.leg.sandbox_read],
         writable=spec.leg.sandbox_write,
-        hidden=[paths.out, *(r for r in real_roots if r != str(workspace))],
+        hidden=[paths.out, *(r for r in real_roots if r not in (str(workspace), "/"))],
         network=spec.leg.network,
     )
     return sandbox.Box(choice, policy)
