@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,11 +175,11 @@ def _probe_all(bwraps: tuple[str, ...] = ()) -> _Found:
     return _Found(NONE, "; ".join(reasons) or "no backend was allowed")
 
 
-def _probe_policy(scratch: Path) -> Policy:
-    (scratch / "home").mkdir()
-    (scratch / "tmp").mkdir()
+def _probe_policy() -> Policy:
+    """The system read-only and nothing else of note (its HOME and /tmp are /tmp itself: the probe
+    writes nothing, and making folders would be paid by every leg)."""
     system = tuple(p for p in SYSTEM_ROOTS if os.path.lexists(p))
-    return Policy((), system, str(scratch / "home"), str(scratch / "tmp"), network=False)
+    return Policy((), system, "/tmp", "/tmp", network=False)
 
 
 def _probe_bwrap(more: tuple[str, ...]) -> tuple[str | None, str]:
@@ -188,13 +187,11 @@ def _probe_bwrap(more: tuple[str, ...]) -> tuple[str | None, str]:
     if not tried:
         return None, "bubblewrap is not installed"
     problems = []
-    with tempfile.TemporaryDirectory(prefix="wild-ci-probe-") as scratch:
-        policy = _probe_policy(Path(scratch))
-        for binary in tried:
-            problem = _try([*bwrap.arguments(binary, policy, ["true"], "/")])
-            if problem is None:
-                return binary, ""
-            problems.append(f"{binary}: {problem}")
+    for binary in tried:
+        problem = _try([*bwrap.arguments(binary, _probe_policy(), ["true"], "/")])
+        if problem is None:
+            return binary, ""
+        problems.append(f"{binary}: {problem}")
     return None, "bubblewrap cannot make a sandbox here (" + "; ".join(problems) + ")"
 
 
@@ -205,16 +202,29 @@ def _probe_landlock() -> tuple[int, str]:
         return 0, f"Landlock: {exc}"
     if abi < 1:
         return 0, "the kernel has no Landlock (Linux 5.13+, enabled in the LSM list)"
-    with tempfile.TemporaryDirectory(prefix="wild-ci-probe-") as scratch:
-        try:
-            ruleset = landlock.build(_probe_policy(Path(scratch)), abi)
-        except OSError as exc:
-            return 0, f"Landlock refused its rules: {exc}"
-        try:
-            problem = _try(["true"], ruleset.preexec())
-        finally:
-            ruleset.close()
+    try:
+        ruleset = landlock.build(_probe_policy(), abi)
+    except OSError as exc:
+        return 0, f"Landlock refused its rules: {exc}"
+    try:
+        problem = _restricted_child(ruleset.preexec())
+    finally:
+        ruleset.close()
     return (abi, "") if problem is None else (0, f"Landlock could not restrict a process: {problem}")
+
+
+def _restricted_child(restrict: Callable[[], None]) -> str | None:
+    """A forked child restricts itself and exits: the sandbox made once, without starting a program
+    (the probe is paid by every leg)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            restrict()  # exits 126 itself when the kernel refuses
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return None if code == 0 else f"exit {code}"
 
 
 def _try(argv: list[str], preexec: Callable[[], None] | None = None) -> str | None:
