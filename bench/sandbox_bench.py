@@ -5,7 +5,9 @@ fresh `wild-ci execute` process, as on a runner, so the per-process probe (a san
 to see that it can be) is counted. The backends are taken in turn, interleaved, in the same run:
 `off` (no sandbox: WILD_CI_SANDBOX_BACKENDS=none), `landlock`, `bubblewrap`. Printed: the median
 and best wall time of a leg, the cost over `off` and the ratio; then the parts of that cost —
-the probe, and starting one command in the sandbox — measured in this process.
+the probe, and starting one command in the sandbox — measured in this process. The CPU columns
+(user + system time of the leg and all it waited for) are steadier than wall time on a shared,
+loaded machine.
 
 Run: python bench/sandbox_bench.py [LEGS]   (default: 30 legs per backend)
 """
@@ -54,15 +56,19 @@ def checkout(base: Path) -> Path:
     return base / "leg"
 
 
-def one_leg(workspace: Path, out: Path, backend: str) -> float:
+def one_leg(workspace: Path, out: Path, backend: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the leg and every process it waited for) of one leg."""
     env = {**os.environ, sandbox.BACKENDS_ENV: backend}
     command = [sys.executable, "-m", "wild_ci", "execute", "--iteration", "1", "--experiment", "trivial",
                "--out", str(out), "--workspace", str(workspace)]  # fmt: skip
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, "the leg failed"
     shutil.rmtree(out)
-    return elapsed
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def parts(workspace: Path) -> dict[str, tuple[float, float]]:
@@ -100,21 +106,32 @@ def main() -> None:
         base = Path(scratch)
         workspace = checkout(base)
         times: dict[str, list[float]] = {b: [] for b in BACKENDS}
+        cpu: dict[str, list[float]] = {b: [] for b in BACKENDS}
         for _ in range(legs):
             for backend in BACKENDS:
-                times[backend].append(one_leg(workspace, base / "out", backend))
+                wall, used = one_leg(workspace, base / "out", backend)
+                times[backend].append(wall)
+                cpu[backend].append(used)
         breakdown = parts(workspace)
     off = statistics.median(times["none"])
+    off_cpu = statistics.median(cpu["none"])
     print(f"{legs} legs per backend, interleaved; `true` as the experiment; wall time of `wild-ci execute`\n")
-    print("| backend | median leg | best leg | cost over off | ratio | probe | start one command |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| backend | median leg | best leg | cost over off | ratio | CPU per leg | CPU over off | probe "
+          "| start one command |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for backend in BACKENDS:
         median = statistics.median(times[backend])
         probe, start = breakdown[backend]
         name = "off" if backend == "none" else backend
         cells = [name, f"{median * 1000:.1f} ms", f"{min(times[backend]) * 1000:.1f} ms",
                  f"{(median - off) * 1000:+.1f} ms", f"{median / off:.3f}"]  # fmt: skip
-        cells += [f"{probe:.1f} ms", f"{start:.1f} ms"]
+        used = statistics.median(cpu[backend])
+        cells += [
+            f"{used * 1000:.1f} ms",
+            f"{(used - off_cpu) * 1000:+.1f} ms",
+            f"{probe:.1f} ms",
+            f"{start:.1f} ms",
+        ]
         print("| " + " | ".join(cells) + " |")
 
 
