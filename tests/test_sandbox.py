@@ -155,10 +155,12 @@ def test_git_objects_borrowed_through_alternates_are_found_to_the_end(tmp_path: 
 
 
 def test_bwrap_mounts_parents_first_and_the_git_folder_read_only_over_the_checkout(tmp_path: Path) -> None:
-    checkout = tmp_path / "leg"
+    checkout, home = tmp_path / "leg", tmp_path / "home"
     (checkout / ".git").mkdir(parents=True)
-    policy = sandbox.leg_policy(checkout, tmp_path / "scratch", {"HOME": str(tmp_path / "home"), "PATH": ""},
-                                hidden=[tmp_path / "leg" / "secret"], network=False)  # fmt: skip
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".netrc").write_text("machine m password p\n")
+    policy = sandbox.leg_policy(checkout, tmp_path / "scratch", {"HOME": str(home), "PATH": ""},
+                                read_only=[home], network=False)  # fmt: skip
     args = bwrap.arguments("/bwrap", policy, ["true"], str(checkout))
     triples = [args[i : i + 3] for i in range(len(args) - 2)]
     rw = triples.index(["--bind", str(checkout.resolve()), str(checkout.resolve())])
@@ -169,6 +171,12 @@ def test_bwrap_mounts_parents_first_and_the_git_folder_read_only_over_the_checko
         > triples.index(["--bind", str(tmp_path / "scratch/tmp"), "/tmp"])
     )
     assert "--unshare-net" in args and "--unshare-pid" in args and "--die-with-parent" in args
+    # a path the config lets in that holds a secret store: the store is covered, after the bind
+    ssh, netrc = str(home / ".ssh"), str(home / ".netrc")
+    pairs = [args[i : i + 2] for i in range(len(args) - 1)]
+    bound = triples.index(["--ro-bind-try", str(home), str(home)])
+    assert bound < pairs.index(["--tmpfs", ssh]) < pairs.index(["--remount-ro", ssh])
+    assert triples.index(["--ro-bind", "/dev/null", netrc]) > bound
     assert args[args.index("--") + 1 :][-1:] == ["true"]
 
 
