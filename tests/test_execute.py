@@ -15,10 +15,12 @@ import pytest
 from helpers import IDENTITY, git, sleeping, use_backend
 
 from wild_ci import execute as execute_module
+from wild_ci import sandbox
 from wild_ci.collect import tail
 from wild_ci.config import Config
 from wild_ci.execute import execute, experiment_seed, map_project_root
 from wild_ci.generate import submit
+from wild_ci.specs import LegSettings
 
 ROOT = "/brain/root"
 
@@ -331,3 +333,21 @@ def test_a_log_the_disk_cannot_hold_still_drains_the_pipe(make_repo, tmp_path: P
     result = execute(ws, 1, "flood", tmp_path / "out", mirror=False)
     assert (result.status, result.exit_code) == ("succeeded", 0)
     assert (tmp_path / "out/stderr.log").read_text() == "done\n"
+
+
+def test_a_leg_under_required_without_a_sandbox_never_runs_and_says_why(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """On a runner (GitHub) no refusal can come before the legs: the leg itself refuses, before set-up."""
+    monkeypatch.setenv(sandbox.BACKENDS_ENV, "none")
+    repo = make_repo({"README.md": "x\n"})
+    config = Config(project_root=ROOT, leg=LegSettings(sandbox="required"))
+    submit(repo, one("boxed", "echo ran > ran.txt").encode(), config=config)
+    ws = repo.parent / "workspace"
+    git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(ws))
+    result = execute(ws, 1, "boxed", tmp_path / "out", mirror=False)
+    assert (result.status, result.sandbox) == ("setup_failed", "none")
+    assert "sandbox: required, but this machine can make no sandbox" in (result.note or "")
+    assert not (ws / "ran.txt").exists()
+    recorded = json.loads((tmp_path / "out/result.json").read_text())
+    assert (recorded["sandbox"], recorded["status"]) == ("none", "setup_failed")
