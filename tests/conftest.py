@@ -7,6 +7,16 @@ from pathlib import Path
 import pytest
 from helpers import git
 
+from wild_ci import sandbox
+
+
+@pytest.fixture(autouse=True)
+def fresh_sandbox_probe():
+    """The sandbox probe is cached per process: a test that hides backends must not leak into the next."""
+    sandbox._probe_all.cache_clear()
+    yield
+    sandbox._probe_all.cache_clear()
+
 
 @pytest.fixture
 def make_repo(tmp_path: Path):

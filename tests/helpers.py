@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import select
 import subprocess
@@ -73,6 +74,46 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def sleeping(pid: int) -> bool:
+    """A `sleep` an experiment started and wrote down as `pid` still runs. Under bubblewrap that pid
+    is its PID namespace's: the host's process is found by the last number of its NSpid line."""
+    return sleeping_host_pid(pid) is not None
+
+
+def alive_anywhere(pid: int) -> bool:
+    """`alive` for a pid an experiment wrote down (`$$`, `$!`): the host's without a sandbox, its PID
+    namespace's under bubblewrap (the host's process found by the last number of its NSpid line;
+    kernel threads, which share the small numbers, are not counted)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+            ns = next((line.split()[1:] for line in lines if line.startswith("NSpid:")), [])
+            if not ns or int(ns[-1]) != pid:
+                continue
+            if len(ns) == 1 and not os.path.exists(os.readlink(status.parent / "exe")):
+                continue
+            if alive(int(ns[0])):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def sleeping_host_pid(pid: int) -> int | None:
+    """The host's pid of the `sleep` an experiment wrote down as `pid` (see `sleeping`), if it runs."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+            ns = next((line.split()[1:] for line in lines if line.startswith("NSpid:")), [])
+            if not ns or int(ns[-1]) != pid:
+                continue
+            if os.path.basename(os.readlink(status.parent / "exe")) == "sleep" and alive(int(ns[0])):
+                return int(ns[0])
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def read_pty(
     master: int,
     process: subprocess.Popen,
@@ -138,3 +179,29 @@ def record_iteration(repo: Path, artifacts: Path, runs: list[Run], config=None):
     results = collect.collect_results(submission.spec, artifacts, submission.commit)
     collect.commit_locally(open_repo(repo), results)
     return results
+
+
+def use_backend(monkeypatch, name: str) -> None:
+    """Run this test's legs under one sandbox backend (`none`: without); skip where it cannot be made."""
+    import pytest
+
+    from wild_ci import sandbox
+
+    monkeypatch.setenv(sandbox.BACKENDS_ENV, name)
+    sandbox._probe_all.cache_clear()
+    found = sandbox.choose("auto")
+    if found.backend != name:
+        pytest.skip(f"no {name} sandbox on this machine: {found.why}")
+
+
+# A test of what a leg survives when its experiment reaches outside its checkout (its executor, its
+# result.json): the sandbox would stop the experiment first (tests/test_e2e_sandbox.py), so the
+# test turns it off to exercise the layers behind it.
+UNSANDBOXED = {".wild/config.yml": "sandbox: off\n", "README.md": "x\n"}
+
+
+def writable_for_tests(folder: Path) -> dict[str, str]:
+    """Repository files whose config lets legs write `folder` (a test's marker files, pid lists),
+    as a user lets a data folder in: through the config."""
+    config = f"sandbox_paths: [{{path: {json.dumps(str(folder))}, writable: true}}]\n"
+    return {".wild/config.yml": config, "README.md": "x\n"}

@@ -37,7 +37,8 @@ def results(repo: Path, label: str = "0001") -> dict[str, dict]:
 def test_an_experiment_that_deletes_its_checkout_keeps_its_result_and_logs(make_repo, tmp_path: Path) -> None:
     brain = (
         "<experiments>\n- goal: Vanish\n"
-        "  command: 'echo still here; cd .. && rm -rf \"$OLDPWD\"'\n</experiments>\n"
+        # `; true`: in a sandbox the checkout's folder and its read-only .git stay (rm says so)
+        "  command: 'echo still here; cd .. && rm -rf \"$OLDPWD\"; true'\n</experiments>\n"
     )
     repo = make_repo()
     done = wild(repo, tmp_path, brain=brain)

@@ -7,12 +7,13 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import alive, git, run_cli
+from helpers import git, run_cli, sleeping_host_pid, writable_for_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +24,6 @@ PACKAGE_PARENT = Path(__file__).resolve().parents[1]
 FORGER = """\
 import os, sys, time
 from pathlib import Path
-sys.path.insert(0, {package_parent!r})
-from wild_ci.engines.act.artifacts import ArtifactClient
 
 def ancestors():
     pid = os.getppid()
@@ -47,6 +46,8 @@ for pid in ancestors():
 if found is None:
     print("no token within reach")
     sys.exit(0)
+sys.path.insert(0, {package_parent!r})  # only now: in a sandbox wild-ci's source is not within reach
+from wild_ci.engines.act.artifacts import ArtifactClient
 client = ArtifactClient(found[b"ACTIONS_RESULTS_URL"].decode(), found[b"ACTIONS_RUNTIME_TOKEN"].decode())
 deadline = time.monotonic() + 60
 while "wild-0001-victim" not in client.list_names() and time.monotonic() < deadline:
@@ -102,7 +103,8 @@ def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:
         # every escapee has started before the command ends (a loaded machine is slow to fork)
         f"for i in $(seq 300); do [ $(wc -l < {pids}) -ge 4 ] && break; sleep 0.1; done; echo started"
     )
-    repo = make_repo()
+    pids.touch()
+    repo = make_repo(writable_for_tests(pids))
     brain = tmp_path / "brain.md"
     brain.write_text(f"<experiments>\n- goal: Escape\n  command: {json.dumps(command)}\n</experiments>\n")
     try:
@@ -112,10 +114,13 @@ def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:
         assert len(started) == 4
         data = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
         assert data["experiments"][0]["status"] == "succeeded"
-        assert [pid for pid in started if alive(pid)] == []
+        # the pids are its PID namespace's in a sandbox: look for the sleeps themselves
+        escaped = subprocess.run(["pgrep", "-f", "^sleep 30[0-3]$"], capture_output=True, text=True)
+        assert escaped.stdout.split() == []
     finally:
         for pid in [int(line) for line in pids.read_text().split()] if pids.exists() else []:
-            if alive(pid) and os.path.basename(os.readlink(f"/proc/{pid}/exe")) == "sleep":
+            host = sleeping_host_pid(pid)
+            if host is not None:
                 with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(host, signal.SIGKILL)
         time.sleep(0)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, RepoState, git, run_cli
+from helpers import IDENTITY, UNSANDBOXED, RepoState, git, run_cli, writable_for_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -113,7 +113,7 @@ def test_run_sees_uncommitted_edits_and_leaves_the_repo_untouched(make_repo, tmp
 
 
 def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(UNSANDBOXED)  # in a sandbox neither its executor nor wild-out is within reach
     brain = tmp_path / "brain.md"
     brain.write_text(
         "<experiments>\n"
@@ -179,7 +179,7 @@ def test_demo_runs_the_bundled_example(tmp_path: Path) -> None:
 
 
 def test_a_run_stopped_midway_still_records_every_experiment(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # the marker file
     started = tmp_path / "started"
     process = start_run_until(quick_and_slow(started), repo, tmp_path, started)
     time.sleep(1.0)  # let the quick one upload its artifact
@@ -270,7 +270,7 @@ def test_runner_labels_per_experiment_map_to_host_mode(make_repo, tmp_path: Path
 
 
 def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # the marker file
     started = tmp_path / "started"
     brain_text = f"<experiments>\n- goal: slow\n  command: touch {started}; sleep 8\n</experiments>\n"
     first = start_run_until(brain_text, repo, tmp_path, started)
@@ -282,7 +282,7 @@ def test_a_second_run_of_the_same_session_is_refused(make_repo, tmp_path: Path) 
 
 
 def test_act_killed_with_sigkill_still_leaves_every_result(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # the marker file
     started = tmp_path / "started"
     process = start_run_until(quick_and_slow(started), repo, tmp_path, started)
     time.sleep(1.0)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
+from helpers import git, run_cli, writable_for_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -18,8 +18,8 @@ def _results(repo: Path) -> dict[str, dict]:
 
 
 def test_rerun_only_failed_and_timed_out_runs_those_and_keeps_the_rest(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
     counts = tmp_path / "counts"
+    repo = make_repo(writable_for_tests(counts))
     counts.mkdir()
     steady = f"echo run >> {counts}/steady; echo steady"
     flaky = f"echo run >> {counts}/flaky; if [ $(wc -l < {counts}/flaky) -ge 2 ]; then echo second try; else echo first try >&2; exit 1; fi"  # noqa: E501

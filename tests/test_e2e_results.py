@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
+from helpers import UNSANDBOXED, git, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,8 @@ def _assert_defused(text: str) -> None:
 
 
 def test_a_malformed_result_json_loses_nobody_else(make_repo, tmp_path: Path) -> None:
-    repo = make_repo({"honest.py": HONEST, "tamper_result.py": TAMPER_RESULT})
+    # sandbox off: in one, its result.json and its executor are out of the experiment's reach
+    repo = make_repo({"honest.py": HONEST, "tamper_result.py": TAMPER_RESULT, **UNSANDBOXED})
     brain = tmp_path / "brain.md"
     brain.write_text(
         _brain(

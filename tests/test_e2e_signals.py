@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, alive, git, read_pty, run_cli
+from helpers import IDENTITY, alive_anywhere, git, read_pty, run_cli, writable_for_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -57,9 +57,9 @@ def start(repo: Path, tmp_path: Path, text: str, started: Path) -> tuple[subproc
 
 def left_running(pids: list[int], within: float) -> list[int]:
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
+    while time.monotonic() < deadline and any(alive_anywhere(p) for p in pids):
         time.sleep(0.2)
-    return [p for p in pids if alive(p)]
+    return [p for p in pids if alive_anywhere(p)]
 
 
 def tmp_folder_of(act: int) -> Path:
@@ -74,7 +74,7 @@ def recorded(repo: Path) -> dict[str, dict]:
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_a_signal_ends_act_and_every_leg_and_records_the_iteration(make_repo, tmp_path: Path, sig) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     started, pids = tmp_path / "started", tmp_path / "pids"
     process, acts = start(repo, tmp_path, brain(started, pids), started)
     tmp = tmp_folder_of(acts[0])
@@ -95,7 +95,7 @@ def test_the_first_signal_lets_the_leg_stop_its_experiment_and_record_it(make_re
     """act kills its steps at once when it is signalled: signalled together with act, the leg never
     forwarded SIGTERM (an experiment's checkpoint-on-SIGTERM never ran) nor recorded its experiment
     (the collector's "the leg stopped before the experiment finished" stood in for it)."""
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     started, pids, trapped = tmp_path / "started", tmp_path / "pids", tmp_path / "trapped"
     trap = f"trap 'echo checkpoint > {trapped}; exit 1' TERM; "
     process, _acts = start(repo, tmp_path, brain(started, pids, trap), started)
@@ -108,7 +108,7 @@ def test_the_first_signal_lets_the_leg_stop_its_experiment_and_record_it(make_re
 
 
 def test_a_second_signal_stops_at_once(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     started, pids = tmp_path / "started", tmp_path / "pids"
     process, acts = start(repo, tmp_path, brain(started, pids, trap="trap '' TERM; "), started)
     process.send_signal(signal.SIGINT)
@@ -136,7 +136,7 @@ def sigkilled_run(repo: Path, tmp_path: Path) -> Path:
 
 
 def test_sigkill_of_wild_ci_ends_act_and_the_next_status_recovers_the_run(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     tmp = sigkilled_run(repo, tmp_path)
     done = run_cli("status", "--repo", str(repo), "--json")
     assert done.returncode == 0, done.stderr.decode()
@@ -151,7 +151,7 @@ def test_sigkill_of_wild_ci_ends_act_and_the_next_status_recovers_the_run(make_r
 
 
 def test_sigkill_of_wild_ci_is_recovered_by_the_next_run(make_repo, tmp_path: Path) -> None:
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     tmp = sigkilled_run(repo, tmp_path)
     (tmp_path / "next.md").write_text("<experiments>\n- goal: next\n  command: echo next\n</experiments>\n")
     done = run_cli("run", str(tmp_path / "next.md"), "--repo", str(repo), cwd=tmp_path)
@@ -166,7 +166,7 @@ def test_sigkill_of_wild_ci_is_recovered_by_the_next_run(make_repo, tmp_path: Pa
 def test_the_first_ctrl_c_stops_the_live_table_and_says_so(make_repo, tmp_path: Path) -> None:
     """Under a pseudo-terminal (the live table): after the signal the table is drawn once more,
     then the message; nothing ticks after it, and the run ends without waiting out a grace."""
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     started, pids = tmp_path / "started", tmp_path / "pids"
     (tmp_path / "brain.md").write_text(brain(started, pids))
     master, slave = pty.openpty()
@@ -199,7 +199,7 @@ def test_the_first_ctrl_c_stops_the_live_table_and_says_so(make_repo, tmp_path: 
 
 def test_the_terminal_closing_ends_the_run_and_records_it(make_repo, tmp_path: Path) -> None:
     """A closed terminal: the live table's writes fail (EIO), then SIGHUP comes."""
-    repo = make_repo()
+    repo = make_repo(writable_for_tests(tmp_path))  # its marker and pid files
     started, pids = tmp_path / "started", tmp_path / "pids"
     (tmp_path / "brain.md").write_text(brain(started, pids))
     master, slave = pty.openpty()

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import use_backend
 
-from wild_ci import environment
+from wild_ci import environment, sandbox
 from wild_ci.environment import SetupFailed, conda_requirements, prepare
 
 
@@ -108,3 +109,55 @@ def test_none_and_nothing_found(tmp_path: Path, offline) -> None:
     assert prepare("none", [tmp_path], tmp_path, offline, tmp_path / "log", 10).variables == {}
     found = prepare("auto", [tmp_path], tmp_path, offline, tmp_path / "log", 10)
     assert found.variables == {} and found.record == {"setup": "auto", "found": None}
+
+
+EVIL_BACKEND = """\
+import os
+from pathlib import Path
+
+def _attack():
+    Path("backend-ran").write_text("yes")  # the project folder: the checkout, writable
+    for target in os.environ["ATTACK_TARGETS"].split(":"):
+        try:
+            Path(target).write_text("evil")
+        except OSError:
+            pass
+
+_attack()
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    info = Path(metadata_directory) / "evil-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\\nName: evil\\nVersion: 0.1\\n")
+    return info.name
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("backend", ["bubblewrap", "landlock"])
+def test_the_environment_build_runs_in_the_sandbox(tmp_path: Path, offline, monkeypatch, backend) -> None:
+    """The project's build backend (code the brain wrote) runs during `uv pip install`: in the sandbox,
+    it writes its checkout and the environment being built, not the user's tree nor another
+    environment of the cache."""
+    use_backend(monkeypatch, backend)
+    checkout, user, other = tmp_path / "checkout", tmp_path / "user", tmp_path / "cache" / "other-env"
+    for folder in (checkout, user, other):
+        folder.mkdir(parents=True)
+    (checkout / "evil_backend.py").write_text(EVIL_BACKEND)
+    (checkout / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "evil_backend"\nbackend-path = ["."]\n'
+        '[project]\nname = "evil"\nversion = "0.1"\ndynamic = ["dependencies"]\n'
+    )
+    env = {**offline, "ATTACK_TARGETS": f"{user}/evil:{other}/evil"}
+    box = sandbox.Box(
+        sandbox.choose("auto"),
+        sandbox.leg_policy(checkout, tmp_path / "scratch", env, read_only=[environment.cache_root()]),
+    )
+    prepared = prepare("auto", [checkout], checkout, env, tmp_path / "setup.log", 300, box)
+    assert prepared.record and prepared.record["reused"] is False
+    assert (Path(prepared.record["path"]) / ".complete").is_file()
+    assert (checkout / "backend-ran").read_text() == "yes", (tmp_path / "setup.log").read_text()
+    assert not (user / "evil").exists() and not (other / "evil").exists()

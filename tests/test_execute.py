@@ -12,13 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, alive, git
+from helpers import IDENTITY, git, sleeping, use_backend
 
 from wild_ci import execute as execute_module
+from wild_ci import sandbox
 from wild_ci.collect import tail
 from wild_ci.config import Config
 from wild_ci.execute import execute, experiment_seed, map_project_root
 from wild_ci.generate import submit
+from wild_ci.specs import LegSettings
 
 ROOT = "/brain/root"
 
@@ -56,18 +58,28 @@ def test_failure_keeps_exit_code_and_stderr(make_repo, tmp_path: Path) -> None:
     assert "broken" in (tmp_path / "out/stderr.log").read_text()
 
 
-def test_timeout_kills_the_whole_process_group(make_repo, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("backend", ["none", "bubblewrap", "landlock"])
+def test_timeout_kills_the_whole_process_group(make_repo, tmp_path: Path, monkeypatch, backend) -> None:
+    """In every sandbox mode: a command that ignores SIGTERM is killed, and so is what it started
+    (a child that keeps writing a heartbeat)."""
+    use_backend(monkeypatch, backend)
     monkeypatch.setattr(execute_module, "KILL_GRACE_S", 1.0)
-    command = "trap '' TERM; (sleep 60 & echo $! > child.pid; wait) & sleep 60"
+    command = (
+        "trap '' TERM; (sleep 60 & echo $! > child.pid; wait) & "
+        "(while :; do date +%s%N > beat; sleep 0.05; done) & sleep 60"
+    )
     ws = checkout(make_repo, one("slow", command, "  timeout: 1\n"))
     start = time.monotonic()
     result = execute(ws, 1, "slow", tmp_path / "out", mirror=False)
-    assert result.status == "timed_out"
+    assert result.status == "timed_out" and result.sandbox == backend
     assert time.monotonic() - start < 10
     assert result.signal == 9 and result.exit_code is None  # it ignored SIGTERM
+    beat = (ws / "beat").read_text()
+    time.sleep(0.5)
+    assert (ws / "beat").read_text() == beat, "a child of the command still runs after the timeout"
     child = int((ws / "child.pid").read_text())
     deadline = time.monotonic() + 5
-    while alive(child):
+    while sleeping(child):
         assert time.monotonic() < deadline, f"process {child} outlived the timeout"
         time.sleep(0.05)
 
@@ -179,7 +191,7 @@ def test_leftover_background_processes_end_with_the_command(make_repo, tmp_path:
     assert (tmp_path / "out/stdout.log").read_text() == "started\n"
     child = int((ws / "bg.pid").read_text())
     deadline = time.monotonic() + 5
-    while alive(child):
+    while sleeping(child):
         assert time.monotonic() < deadline, f"background process {child} outlived its experiment"
         time.sleep(0.05)
 
@@ -248,9 +260,13 @@ def test_a_100000_file_outputs_folder_is_capped_with_a_notice(make_repo, tmp_pat
 # Issue 15, observation 5: a leg records its experiment whatever the experiment did.
 
 
-def test_an_experiment_that_deletes_its_checkout_is_still_recorded(make_repo, tmp_path: Path) -> None:
+def test_an_experiment_that_deletes_its_checkout_is_still_recorded(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
     """`cd .. && rm -rf "$OLDPWD"`: the leg's files live outside the checkout, and the checkout's
-    folder is there again for the runner's next step (the upload starts in it)."""
+    folder is there again for the runner's next step (the upload starts in it). Without a sandbox:
+    in one, the checkout's own folder cannot be removed (test below)."""
+    use_backend(monkeypatch, "none")
     command = 'echo kept; echo "$PWD" > ../deleted.txt; cd .. && rm -rf "$OLDPWD"'
     ws = checkout(make_repo, one("vanish", command))
     result = execute(ws, 1, "vanish", tmp_path / "out", mirror=False)
@@ -259,6 +275,20 @@ def test_an_experiment_that_deletes_its_checkout_is_still_recorded(make_repo, tm
     assert json.loads((tmp_path / "out/result.json").read_text())["status"] == "succeeded"
     assert ws.is_dir()
     assert "removed its workdir" in (result.note or "")
+
+
+@pytest.mark.parametrize("backend", ["bubblewrap", "landlock"])
+def test_in_a_sandbox_an_experiment_empties_its_checkout_but_keeps_its_folder(
+    make_repo, tmp_path: Path, monkeypatch, backend
+) -> None:
+    """The checkout's parent is not the experiment's: the folder stays, its files may go."""
+    use_backend(monkeypatch, backend)
+    command = 'echo kept; cd .. && rm -rf "$OLDPWD"; ls -A "$OLDPWD" | grep -vx .git | wc -l'
+    ws = checkout(make_repo, one("vanish", command))
+    result = execute(ws, 1, "vanish", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded" and result.sandbox == backend
+    assert (tmp_path / "out/stdout.log").read_text() == "kept\n0\n"
+    assert ws.is_dir() and not (ws / "README.md").exists()
 
 
 def test_metrics_nested_200000_deep_keep_the_status_with_a_note(make_repo, tmp_path: Path) -> None:
@@ -334,3 +364,21 @@ def test_cpu_time_is_the_command_s_process_tree_beside_its_wall_time(make_repo, 
     assert result.cpu_s is not None and 0.5 <= result.cpu_s < result.duration_s
     assert result.cpus is not None and result.cpus >= 1
     assert result.checkout == str(ws.resolve())
+
+
+def test_a_leg_under_required_without_a_sandbox_never_runs_and_says_why(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """On a runner (GitHub) no refusal can come before the legs: the leg itself refuses, before set-up."""
+    monkeypatch.setenv(sandbox.BACKENDS_ENV, "none")
+    repo = make_repo({"README.md": "x\n"})
+    config = Config(project_root=ROOT, leg=LegSettings(sandbox="required"))
+    submit(repo, one("boxed", "echo ran > ran.txt").encode(), config=config)
+    ws = repo.parent / "workspace"
+    git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(ws))
+    result = execute(ws, 1, "boxed", tmp_path / "out", mirror=False)
+    assert (result.status, result.sandbox) == ("setup_failed", "none")
+    assert "sandbox: required, but this machine can make no sandbox" in (result.note or "")
+    assert not (ws / "ran.txt").exists()
+    recorded = json.loads((tmp_path / "out/result.json").read_text())
+    assert (recorded["sandbox"], recorded["status"]) == ("none", "setup_failed")

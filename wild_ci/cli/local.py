@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import collect, layout, ledger, report, tokens
+from .. import collect, layout, ledger, report, sandbox, tokens
 from ..config import Config, committed_config
 from ..engines.act.runs import LocalRun, PullRequestTarget, rerun_local, run_local, stop_on_signals
 from ..engines.github import runs as github
@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     stop_on_signals()
     data = read_input(args.file)
     config = config_with_flags(args)
+    sandbox.require(config.leg.sandbox)  # `required` and no sandbox here: refused before anything runs
     target = _pull_request(args.pr)
     parsed = read_brain_output(data, config.limits)
     try:
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 def rerun(args: argparse.Namespace) -> int:
     stop_on_signals()
     config = committed_config(ledger.open_repo(args.repo)).with_overrides(context_format=args.format)
+    sandbox.require(config.leg.sandbox)
     target = _pull_request(args.pr)
     outcome = rerun_local(
         args.repo, args.session, args.iteration, config, pull_request=target, only=args.only
@@ -85,8 +87,9 @@ def _report(
     args: argparse.Namespace, config: Config, outcome: LocalRun, target: PullRequestTarget | None
 ) -> int:
     results = outcome.results
-    for note in results.notes:
-        print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
+    for note in [*results.notes, report.sandbox_line(results)]:
+        if note:
+            print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
     act_log = outcome.run_dir / layout.RUN_LOG
     print(
         f"wild-ci: iteration {results.label} on {outcome.submission.branch}: "

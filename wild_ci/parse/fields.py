@@ -257,6 +257,19 @@ def _metric_directions(value: Any, key: str, error: ErrorFn) -> dict[str, str]:
     return directions
 
 
+def _network(value: Any, key: str, error: ErrorFn) -> bool | None:
+    """`network: false` cuts the experiment's network; `true` cannot give back what the config cut."""
+    if value is None:
+        return None
+    words = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    if not isinstance(value, bool):
+        error(key, "'network' must be true or false")
+        return None
+    return value
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -336,6 +349,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("baseline", _boolean, "`true`: the configuration the others are compared with."),
     Field("metrics", _metric_directions, "Which way its metrics improve: `{seconds: min, n_test: ignore}`."),
+    Field("network", _network, "`false` cuts its network where the sandbox can.", config="leg.network"),
 )
 
 KNOWN_KEYS = tuple(f.key for f in FIELDS)

@@ -66,6 +66,7 @@ def render_workflow(
         max_parallel=config.max_parallel,
         trigger=config.trigger,
         submodules=bool(spec.submodules),
+        sandbox=spec.leg.sandbox,
         shards=shard_legs(spec.experiments, config.runs_on),
         step_timeout_minutes=step_minutes,
         job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
