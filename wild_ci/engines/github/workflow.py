@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ... import __version__, gpus
+from ...environment import ENVIRONMENT_FORMAT
 from ...layout import CONFIG_PATH, inbox_names, workflow_names
 from ...retries import policy_for, worst_case_s
 from ...runner_install import pins
@@ -62,6 +63,7 @@ def render_workflow(
         install_spec=config.install_spec,
         collect_pins=pins("collect"),
         chart_pins=pins("chart"),
+        environment_format=ENVIRONMENT_FORMAT,
         collect_runs_on=config.runs_on,
         max_parallel=config.max_parallel,
         trigger=config.trigger,
