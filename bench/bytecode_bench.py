@@ -13,6 +13,9 @@ It runs, in the same run, interleaved:
 each with and without PYTHONDONTWRITEBYTECODE=1 (set: nothing is written at import time, so what
 the install did not compile is compiled again by every run). The ratio is each row's median
 against the plain venv's in the same mode: the goal is <= 1.1x both ways for the wild-ci leg.
+`first s` is each row's first run: without PYTHONDONTWRITEBYTECODE, what a fresh GitHub runner
+pays in every leg when the environment it restored has no bytecode (it compiles and writes on
+that first import; later runs on the same machine find the files).
 
 Then what compiling costs the environment's build: `uv pip install` of the same requirements into
 a fresh venv, with and without --compile-bytecode, with uv's cache warm (a machine that built
@@ -153,14 +156,14 @@ def build_uv(target: Path, requirements: Path, compile_bytecode: bool, env: dict
 
 def timing_table(rows: list[Row], runs: int) -> None:
     print(f"train.py's own time, median of {runs} runs each, interleaved (Python {sys.version.split()[0]})")
-    print(f"{'mode':<27} {'environment':<20} {'total s':>8} {'import s':>9} {'ratio':>6}")
+    print(f"{'mode':<27} {'environment':<20} {'total s':>8} {'import s':>9} {'ratio':>6} {'first s':>8}")
     plain = rows[1]
     for mode in MODES:
         for row in rows:
             total = statistics.median(row.totals[mode])
             ratio = total / statistics.median(plain.totals[mode])
-            imports = statistics.median(row.imports[mode])
-            print(f"{mode:<27} {row.name:<20} {total:>8.2f} {imports:>9.2f} {ratio:>5.2f}x")
+            imports, first = statistics.median(row.imports[mode]), row.totals[mode][0]
+            print(f"{mode:<27} {row.name:<20} {total:>8.2f} {imports:>9.2f} {ratio:>5.2f}x {first:>8.2f}")
 
 
 def build_table(requirements: Path, scratch: Path, runs: int) -> None:

@@ -105,6 +105,9 @@ def install_steps(workflow: str) -> dict[str, str]:
 def pip_calls(script: str) -> list[list[str]]:
     """The words of every `pip install` in an install script (pip's and uv's), in order."""
     joined = re.sub(r"\\\n\s*", " ", script)
+    uv = re.search(r"^\s*uv=\((.*)\)$", joined, re.M)  # the collect job's `"${uv[@]}" …` calls
+    if uv:
+        joined = joined.replace(uv.group(0), "").replace('"${uv[@]}"', uv.group(1))
     return [
         part.split("pip install", 1)[1].split()
         for line in joined.splitlines()
@@ -119,7 +122,7 @@ def test_every_install_step_uses_no_venv_no_dependencies_and_only_pins() -> None
     steps = install_steps(render_workflow(spec, Config(install_spec="wild-ci==0.1.0")))
     steps |= {"inbox": install_steps(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))["submit"]}
     assert set(steps) == {"experiment", "collect", "inbox"}
-    expected = {  # the collect job: uv (pinned), the chart's pins with it, then wild-ci and its pins
+    expected = {  # the collect job: uv (pinned) with pip, then with uv the chart's pins, wild-ci and its pins
         "experiment": [[]],
         "collect": [[leg_pin("uv")], pins("chart"), pins("collect")],
         "inbox": [pins("collect")],
@@ -132,7 +135,10 @@ def test_every_install_step_uses_no_venv_no_dependencies_and_only_pins() -> None
         assert [[w.strip('"') for w in words if w.startswith('"') and "$" not in w] for words in calls] == (
             expected[job]
         ), job
-        assert "--no-compile" not in calls[-1], job  # what the job runs at once is byte-compiled
+        # what the job runs at once is byte-compiled: pip's default, uv's when asked
+        assert "--no-compile" not in calls[-1] and ("--compile-bytecode" in calls[-1]) == (
+            job == "collect"
+        ), job
         assert ("WILD_CI_PINNED_TOOLS=1" in script) == (job not in ("collect", "inbox")), job
         # only the chart's install runs in the background, its output to a log, its code to a file
         background = '} > "$chart.log" 2>&1 < /dev/null &'
