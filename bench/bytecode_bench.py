@@ -201,11 +201,16 @@ def main() -> None:
         for venv in old.values():
             build_uv(venv, pinned, False, base_env("unset"))
         rows = [Row("wild-ci leg"), Row("plain venv (pip)"), Row("uv, no bytecode")]
-        for number in range(1, runs + 1):
-            for mode in MODES:
-                rows[0].add(mode, leg(project, scratch, cache, mode, number * 10 + len(mode)))
-                rows[1].add(mode, direct(plain, project, mode))
-                rows[2].add(mode, direct(old[mode], project, mode))
+        ways = [
+            lambda mode, number: leg(project, scratch, cache, mode, number),
+            lambda mode, number: direct(plain, project, mode),
+            lambda mode, number: direct(old[mode], project, mode),
+        ]
+        for number in range(runs):  # the order turns every run: a loaded machine's drift hits all
+            for step in range(len(MODES) * len(ways)):
+                mode = list(MODES)[(number + step // len(ways)) % len(MODES)]
+                way = (number + step) % len(ways)
+                rows[way].add(mode, ways[way](mode, number * 100 + step))
         timing_table(rows, runs)
         build_table(pinned, scratch, max(1, runs // 2))
 
