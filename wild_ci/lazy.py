@@ -34,7 +34,7 @@ def requests() -> ModuleType:
 
 _MATPLOTLIB = threading.Lock()
 # On a GitHub collect job, the folder the chart's packages are being installed into in the background
-# (templates/install-wild-ci.yml.j2); `<folder>.status` holds pip's exit code once it is done.
+# (templates/install-wild-ci.yml.j2); `<folder>.status` holds the install's exit code once it is done.
 CHART_LIB_ENV = "WILD_CI_CHART_LIB"
 CHART_LIB_WAIT_S = 600.0
 _CHART_LIB = threading.Lock()
