@@ -12,11 +12,18 @@ Rows:
   baseline: today's install   `python3 -m venv` + `pip install <wheel>` with every dependency
   leg                          the leg's install step (wild-ci alone, --no-deps)
   leg's uv, on demand          what a leg that builds an environment adds (pins/leg.txt's uv)
-  collect / inbox              the collect job's install step (wild-ci + pins/collect.txt)
+  collect before #22           wild-ci + pins/collect.txt + pins/chart.txt in one pip call
+  collect, no metrics          the collect job's install step (wild-ci + pins/collect.txt; the chart's
+                               pins start installing in the background, which nothing waits for)
+  collect, with metrics        the same step, then until the background install of the chart's pins
+                               is done (what `wild-ci collect` waits for when there is a chart, at
+                               the latest: on GitHub the artifacts download meanwhile)
 Columns: best and median wall seconds, MB downloaded (bytes received on the machine's network
-interfaces during the install, median), MB installed.
+interfaces during the install, median; the background install's bytes are counted in the row that
+waits for it), MB installed.
 
-Run: python bench/runner_install_bench.py [RUNS] [PYTHON]   (default: 3 runs, /usr/bin/python3)
+Run: python bench/runner_install_bench.py [RUNS] [PYTHON] [ROWS]   (default: 3 runs, /usr/bin/python3,
+every row; ROWS: only the rows whose name contains it, e.g. `collect`)
 """
 
 from __future__ import annotations
@@ -29,13 +36,28 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from wild_ci.engines.github.workflow import install_script  # noqa: E402
-from wild_ci.runner_install import leg_pin, tool_install_command  # noqa: E402
+from wild_ci.lazy import CHART_LIB_ENV  # noqa: E402
+from wild_ci.runner_install import leg_pin, pins, tool_install_command  # noqa: E402
+
+
+@dataclass
+class Installed:
+    """What a case installed, and when the job could go on (its time and the bytes received by
+    then: a background install that nothing waits for is not counted)."""
+
+    folder: Path
+    finished: float = field(default_factory=time.perf_counter)
+    received: int = field(default_factory=lambda: received_bytes())
+
+
+Install = Callable[[Path, dict[str, str]], Installed]
 
 
 def received_bytes() -> int:
@@ -75,8 +97,9 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> None:
         raise SystemExit(f"failed: {' '.join(command)[:300]}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def step(job: str, wheel: Path) -> Callable[[Path, dict[str, str]], Path]:
-    """The job's install step, then the command it installed, started once."""
+def step(job: str, wheel: Path, metrics: bool = False) -> Install:
+    """The job's install step, then the command it installed, started once; with `metrics`, then
+    until the chart's background install is done, and matplotlib loads from it (untimed)."""
 
     def install(temp: Path, env: dict[str, str]) -> Path:
         github_env = temp / "github-env"
@@ -89,29 +112,49 @@ def step(job: str, wheel: Path) -> Callable[[Path, dict[str, str]], Path]:
         values = dict(line.split("=", 1) for line in github_env.read_text().splitlines())
         check = ["execute", "--help"] if job == "leg" else [job, "--help"]
         run([values["WILD_CI"], *check], env, temp)
-        return temp / "wild-ci-lib"
+        done = Installed(temp / "wild-ci-lib")
+        chart = Path(values.get(CHART_LIB_ENV, temp / "none"))
+        while CHART_LIB_ENV in values and not Path(f"{chart}.status").exists():
+            time.sleep(0.02)  # the background install, as `wild-ci collect` waits for it
+        if not metrics:
+            return done  # timed without the wait: nothing waits without a chart
+        if Path(f"{chart}.status").read_text().strip() != "0":
+            raise SystemExit(f"the chart's install failed: {Path(f'{chart}.log').read_text()[-2000:]}")
+        return Installed(temp)
 
     return install
 
 
-def baseline(wheel: Path, python: str) -> Callable[[Path, dict[str, str]], Path]:
+def one_call_with_chart(wheel: Path, python: str) -> Install:
+    """The collect job's install before #22: wild-ci and both pin lists in one pip call."""
+
+    def install(temp: Path, env: dict[str, str]) -> Path:
+        target = temp / "wild-ci-lib"
+        command = [python, "-I", "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target)]
+        run([*command, str(wheel), *pins("collect"), *pins("chart")], env, temp)
+        return Installed(target)
+
+    return install
+
+
+def baseline(wheel: Path, python: str) -> Install:
     def install(temp: Path, env: dict[str, str]) -> Path:
         venv = temp / "wild-ci-venv"
         run([python, "-I", "-m", "venv", str(venv)], env, temp)
         run([str(venv / "bin" / "python"), "-I", "-m", "pip", "install", "--quiet", str(wheel)], env, temp)
         run([str(venv / "bin" / "wild-ci"), "collect", "--help"], env, temp)
-        return venv
+        return Installed(venv)
 
     return install
 
 
-def uv_on_demand(python: str) -> Callable[[Path, dict[str, str]], Path]:
+def uv_on_demand(python: str) -> Install:
     def install(temp: Path, env: dict[str, str]) -> Path:
         target = temp / "tools" / "uv"
         command = tool_install_command(leg_pin("uv"), target)
         run([python, *command[1:]], env, temp)
         run([str(target / "bin" / "uv"), "--version"], env, temp)
-        return target
+        return Installed(target)
 
     return install
 
@@ -146,16 +189,20 @@ def main() -> None:
             "baseline: venv + pip install (all deps)": baseline(wheel, python),
             "leg (wild-ci --no-deps)": step("leg", wheel),
             "leg's uv, on demand (env builds only)": uv_on_demand(python),
-            "collect / inbox (wild-ci + pins)": step("collect", wheel),
+            "collect before #22 (one call, chart)": one_call_with_chart(wheel, python),
+            "collect, no metrics (install step)": step("collect", wheel),
+            "collect, with metrics (+ chart ready)": step("collect", wheel, metrics=True),
         }
+        if len(sys.argv) > 3:
+            cases = {name: install for name, install in cases.items() if sys.argv[3] in name}
         results: dict[str, tuple[list[float], list[float], float]] = {name: ([], [], 0.0) for name in cases}
         for _ in range(runs):
             for name, install in cases.items():  # interleaved: every case sees the same network
                 temp = Path(tempfile.mkdtemp(dir=scratch))
                 before, started = received_bytes(), time.perf_counter()
                 installed = install(temp, env)
-                seconds, received = time.perf_counter() - started, received_bytes() - before
-                size = folder_mb(installed)
+                seconds, received = installed.finished - started, installed.received - before
+                size = folder_mb(installed.folder)
                 shutil.rmtree(temp)
                 times, downloads, _ = results[name]
                 results[name] = ([*times, seconds], [*downloads, received / 1e6], size)

@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,61 @@ def test_a_pyproject_environment_has_pip_and_the_project_on_the_path(tmp_path: P
     assert done.stdout.split() == ["mine", "True"], done.stderr
     again = prepare("auto", [project], project, offline, tmp_path / "setup.log", 300)
     assert again.record["reused"] is True and again.record["path"] == prepared.record["path"]
+
+
+def tiny_wheel(folder: Path) -> Path:
+    """A pure-Python wheel made by hand, so uv installs it offline."""
+    path = folder / "tinypkg-1.0-py3-none-any.whl"
+    info = "tinypkg-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr("tinypkg/__init__.py", "VALUE = 42\n")
+        wheel.writestr("tinypkg/part.py", "PART = 1\n")
+        wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n")
+        wheel.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        wheel.writestr(f"{info}/RECORD", "")
+    return path
+
+
+@pytest.mark.e2e  # a real uv build (offline), under this machine's PYTHONDONTWRITEBYTECODE=1 if set
+def test_installed_packages_are_byte_compiled(tmp_path: Path, offline) -> None:
+    """Compiled once at install time: no leg compiles them again on import (#22)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    wheel = tiny_wheel(project)
+    (project / "requirements.txt").write_text(f"./{wheel.name}\n")
+    env = {**offline, "PYTHONDONTWRITEBYTECODE": "1"}
+    prepared = prepare("auto", [project], project, env, tmp_path / "setup.log", 300)
+    [package] = Path(prepared.record["path"]).glob("lib/python*/site-packages/tinypkg")
+    compiled = sorted(p.name.split(".")[0] for p in (package / "__pycache__").glob("*.pyc"))
+    assert compiled == ["__init__", "part"]
+    assert prepared.record["format"] == environment.ENVIRONMENT_FORMAT
+
+
+def test_an_environment_built_before_the_format_is_never_reused(tmp_path: Path, offline, monkeypatch) -> None:
+    """An environment of an older wild-ci (its mark says `ok`, no bytecode) is built again, and a
+    change of format changes the key: neither reused here nor restored by the GitHub cache."""
+    builds: list[Path] = []
+
+    def fake_build(target: Path, *args: object) -> None:
+        builds.append(target)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / ".complete").write_text(environment._COMPLETE_MARK)
+
+    monkeypatch.setattr(environment, "_uv", lambda *args: "uv")
+    monkeypatch.setattr(environment, "_build", fake_build)
+    (tmp_path / "requirements.txt").write_text("tinydep==1.0\n")
+    python = environment.shutil.which("python3", path=offline.get("PATH")) or environment.sys.executable
+    old = tmp_path / "cache" / environment._environment_key(tmp_path, ["requirements.txt"], python, "uv")
+    old.mkdir(parents=True)
+    (old / ".complete").write_text("ok\n")  # what wild-ci wrote before the format existed
+    first = prepare("auto", [tmp_path], tmp_path, offline, tmp_path / "log", 10)
+    assert (first.record["reused"], builds) == (False, [old])
+    assert prepare("auto", [tmp_path], tmp_path, offline, tmp_path / "log", 10).record["reused"] is True
+    before = key(tmp_path)
+    monkeypatch.setattr(environment, "ENVIRONMENT_FORMAT", environment.ENVIRONMENT_FORMAT + 1)
+    assert key(tmp_path) != before
 
 
 @pytest.mark.e2e

@@ -11,6 +11,7 @@ from helpers import RepoState, git, run_cli
 
 from wild_ci import layout, ledger
 from wild_ci.config import Config, Limits
+from wild_ci.environment import ENVIRONMENT_FORMAT
 from wild_ci.generate import InvalidBrainOutput, render_workflow, submit
 
 ROOTED = Config(project_root="/brain/root")
@@ -108,6 +109,10 @@ def test_workflow_is_valid_yaml_with_a_matrix_of_ids(repo: Path) -> None:
     [cache] = [step for step in legs["steps"] if step.get("uses", "").startswith("actions/cache@")]
     assert cache["if"] == "${{ !env.ACT }}"
     assert cache["with"]["key"].startswith("${{ env.ACT && 'wild-envs-local' || format(")
+    # the build's format is in the key: an environment built otherwise is never restored (#22)
+    assert (
+        f"format('wild-envs-v{ENVIRONMENT_FORMAT}-{{0}}-{{1}}', runner.os, hashFiles(" in cache["with"]["key"]
+    )
     for step in legs["steps"] + workflow["jobs"]["collect"]["steps"]:
         if "uses" in step:
             assert len(step["uses"].split("@")[1]) == 40, step["uses"]  # pinned by full SHA

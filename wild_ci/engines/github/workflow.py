@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ... import __version__, gpus
+from ...environment import ENVIRONMENT_FORMAT
 from ...layout import CONFIG_PATH, inbox_names, workflow_names
 from ...retries import policy_for, worst_case_s
-from ...runner_install import pins
+from ...runner_install import leg_pin, pins
 from ...templating import environment, render
 from ..base import PinnedAction, WorkflowLimits, WorkflowTooLarge
 from .runner import CREDENTIALS
@@ -62,6 +63,8 @@ def render_workflow(
         install_spec=config.install_spec,
         collect_pins=pins("collect"),
         chart_pins=pins("chart"),
+        uv_pin=leg_pin("uv"),
+        environment_format=ENVIRONMENT_FORMAT,
         collect_runs_on=config.runs_on,
         max_parallel=config.max_parallel,
         trigger=config.trigger,
@@ -117,7 +120,7 @@ def install_script(job: str) -> str:
     workflow holds it: for the benchmark and the tests, which run it as a runner would."""
     macro = (
         '{% from "install-wild-ci.yml.j2" import install_step %}'
-        "{{ install_step(path, pins=pins, leg=leg, chart_pins=chart_pins) }}"
+        "{{ install_step(path, pins=pins, leg=leg, chart_pins=chart_pins, uv_pin=uv_pin) }}"
     )
     step = (
         environment()
@@ -126,6 +129,7 @@ def install_script(job: str) -> str:
             path=CONFIG_PATH,
             pins=[] if job == "leg" else pins("collect"),
             chart_pins=pins("chart") if job == "collect" else [],
+            uv_pin=leg_pin("uv"),
             leg=job == "leg",
         )
     )
