@@ -21,6 +21,7 @@ _REQUIRED = tuple(f for f in FIELDS if f.required)  # checked first: the command
 _OPTIONAL = tuple(f for f in FIELDS if not f.required)
 _KNOWN = frozenset(KNOWN_KEYS)
 _KNOWN_LIST = ", ".join(KNOWN_KEYS)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOutput, limits: Limits) -> None:
@@ -43,6 +44,12 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
     for key in item:
         if str(key) not in _KNOWN:
             warn(str(key), f"unknown key {str(key)!r} was ignored (known: {_KNOWN_LIST})")
+    for key, value in item.items():
+        if (problem := value_problem(key)) or (problem := value_problem(value)):
+            error(str(key), f"'{key}' {problem}")
+    if errors:  # a value no later stage can write (JSON, UTF-8) is refused before any reads it
+        reject(out, item.get("goal") if isinstance(item.get("goal"), str) else None, item_line, errors)
+        return
     values: dict[str, Any] = {}
     for spec in _REQUIRED:
         values[spec.attr] = spec.validate(item.get(spec.key), spec.key, error)
@@ -82,6 +89,27 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
         out.experiments.extend(_expand(values, grid, item_line))
     else:
         out.experiments.append(Experiment(id="", run=run, line=item_line, **values))
+
+
+def value_problem(value: Any) -> str | None:
+    """Why a value the brain wrote cannot be written as JSON and UTF-8 (as experiments.json, the
+    context and every report are), or None. Walked without recursion: values nest deep."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return ("holds a lone surrogate escape (\\ud800–\\udfff): half of a character, which "
+                        "no file can hold; write the character itself")  # fmt: skip
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            kind = type(item).__name__
+            return f"holds a {kind} (from a YAML tag); write numbers, text, true/false or lists"
+    return None
 
 
 def _expand(values: dict[str, Any], grid: sweep.Grid, line: int) -> Iterator[Experiment]:
