@@ -31,6 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+try:  # re's own parser (3.11+), to find what only newer Pythons read (newer_python_syntax)
+    from re import _constants as _re_constants  # type: ignore[attr-defined]
+    from re import _parser as _re_parser  # type: ignore[attr-defined]
+except ImportError:  # Python 3.10
+    _re_constants = _re_parser = None
+
 from .layout import STDERR_LOG, STDOUT_LOG, attempt_dir
 from .specs import MAX_RETRIES, Attempt, LegSettings, Status
 
@@ -151,18 +157,16 @@ def newer_python_syntax(pattern: str) -> str | None:
     """What in a pattern only Python 3.11+'s `re` reads (possessive quantifiers `a++`, atomic
     groups `(?>…)`), or None: a leg on 3.10 could not compile it and would drop the rule. Found by
     walking the parse this Python's `re` made; on 3.10 itself `re.compile` refuses them already."""
-    try:
-        from re import _constants, _parser  # type: ignore[attr-defined]  # 3.11+
-    except ImportError:
+    if _re_parser is None:  # 3.10: re.compile refuses what it cannot read
         return None
     newer = {
-        _constants.POSSESSIVE_REPEAT: "a possessive quantifier",
-        _constants.ATOMIC_GROUP: "an atomic group",
+        _re_constants.POSSESSIVE_REPEAT: "a possessive quantifier",
+        _re_constants.ATOMIC_GROUP: "an atomic group",
     }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in _compiled
-            stack: list[Any] = [_parser.parse(pattern, re.MULTILINE)]
+            stack: list[Any] = [_re_parser.parse(pattern, re.MULTILINE)]
     except (re.error, RecursionError, OverflowError):
         return None
     while stack:
@@ -171,7 +175,7 @@ def newer_python_syntax(pattern: str) -> str | None:
             return newer[item[0]]
         if isinstance(item, (tuple, list)):
             stack.extend(item)
-        elif isinstance(item, _parser.SubPattern):
+        elif isinstance(item, _re_parser.SubPattern):
             stack.extend(item.data)
     return None
 
