@@ -125,3 +125,21 @@ def test_include_lets_in_a_file_found_by_content(make_repo) -> None:
     (repo / "fixture.txt").write_text(TOKENS["Google API key"])
     submit(repo, BRAIN, config=Config(snapshot=SnapshotRules(include=("fixture.txt",))))
     assert "fixture.txt" in git(repo, "ls-tree", "-r", "--name-only", "wild/main").splitlines()
+
+
+@pytest.mark.parametrize("folder", [".github", ".wild"])
+def test_a_symlinked_folder_wild_ci_writes_is_left_out_and_named(
+    make_repo, tmp_path: Path, folder: str
+) -> None:
+    """Item 17: submit failed with "git could not write to …/.git" (a file and a folder at once)."""
+    repo = make_repo()
+    real = tmp_path / "elsewhere"
+    (real / "workflows").mkdir(parents=True)
+    (real / "workflows" / "ci.yml").write_text("on: push\n")
+    (repo / folder).symlink_to(real)
+    git(repo, "add", folder)
+    git(repo, "commit", "-qm", "a symlinked folder")
+    submit(repo, BRAIN)
+    assert "symlink" in left_out(repo)[folder]
+    names = git(repo, "ls-tree", "-r", "--name-only", "wild/main").splitlines()
+    assert ".github/workflows/wild-experiments.yml" in names

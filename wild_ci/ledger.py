@@ -26,7 +26,7 @@ from gitdb import IStream
 
 from .errors import BadInput, PipelineError, UsageError
 from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WILD_DIR, WORKFLOWS_DIR, iteration_file
-from .snapshot import IGNORED_AT_HEAD, MB, NESTED_REPOSITORY, OWN_OUTPUT, SnapshotRules
+from .snapshot import IGNORED_AT_HEAD, MB, NESTED_REPOSITORY, OWN_OUTPUT, SYMLINKED_FOLDER, SnapshotRules
 from .specs import LeftOut
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -354,6 +354,7 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
         repo.git.rm(
             "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOWS_DIR, env=env
         )
+        _leave_out_non_folders(repo, env, left_out)
         if previous_tip and read_tree_exists(repo, previous_tip, ITERATIONS_DIR):
             repo.git.read_tree(f"--prefix={ITERATIONS_DIR}/", f"{previous_tip}:{ITERATIONS_DIR}", env=env)
         if head and read_tree_exists(repo, head, WORKFLOWS_DIR):
@@ -467,6 +468,17 @@ def _leave_out_staged(
         repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", f":(literal){path}", env=env)
         if old_mode != "000000":
             repo.git.update_index("--add", "--cacheinfo", f"{old_mode},{old_sha},{path}", env=env)
+
+
+def _leave_out_non_folders(repo: git.Repo, env: Mapping[str, str], left_out: dict[str, str]) -> None:
+    """`.github` or `.wild` as a symlink (or a file): the iteration writes files below them, and git
+    cannot hold a file and a folder of one name — the commit failed with "git could not write".
+    Such an entry is left out of the snapshot, and named."""
+    for top in {WORKFLOWS_DIR.split("/")[0], ITERATIONS_DIR.split("/")[0]}:
+        listed = _nul_list(repo.git.ls_files("-z", "--stage", "--", f":(literal){top}", env=env))
+        if any(line.split("\t", 1)[-1] == top for line in listed):
+            repo.git.rm("--cached", "--quiet", "--", f":(literal){top}", env=env)
+            left_out[top] = SYMLINKED_FOLDER
 
 
 def _untracked(repo: git.Repo, env: Mapping[str, str], head: str | None) -> tuple[list[str], list[str]]:

@@ -171,4 +171,8 @@ IGNORED_AT_HEAD = (
     "ignored by your HEAD's .gitignore, whose rule the working tree's .gitignore no longer has "
     "(a rule can be added there, not removed: commit the change to .gitignore to let it in)"
 )
+SYMLINKED_FOLDER = (
+    "a symlink (or a file) where wild-ci writes a folder of the iteration: left out of the iteration "
+    "commit (make it a real folder to have its files there)"
+)
 OWN_OUTPUT = "wild-ci's own output, redirected into the repository (write it outside the repository)"
