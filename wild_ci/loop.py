@@ -373,7 +373,7 @@ def ask_brain(
     Whenever its turn ends, everything it started is ended: its process group, and (on Linux, the
     loop being a child subreaper, as a leg's executor is) a `setsid` daemon or a double fork that
     left the group, which would otherwise keep editing the tree the next turn snapshots."""
-    reaper.become_subreaper()
+    adopting = reaper.become_subreaper()  # while the brain runs: act's orphans are not the loop's
     before = reaper.descendants()  # git's helpers and the like: not the brain's
     start = time.monotonic()
     process = subprocess.Popen(
@@ -396,6 +396,8 @@ def ask_brain(
         raise
     finally:
         process.stdout.close()
+        if adopting:
+            reaper.become_subreaper(False)
     return BrainReply(output, process.returncode, time.monotonic() - start, total, timed_out)
 
 
