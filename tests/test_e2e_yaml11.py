@@ -28,7 +28,7 @@ def test_dates_and_yaml11_keys_reach_the_experiment_as_written(make_repo, tmp_pa
     done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()
     results = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
-    assert [r["status"] for r in results["results"]] == ["succeeded", "succeeded"]
-    runs = [r["run"] if "run" in r else r["command"] for r in results["results"]]
+    assert [r["status"] for r in results["experiments"]] == ["succeeded", "succeeded"]
+    runs = [r["command"] for r in results["experiments"]]
     assert all("--since=2024-01-01" in run and "--on=1" in run and "--null=2" in run for run in runs), runs
     assert any("--off=true" in run for run in runs) and any("--off=yes" in run for run in runs), runs
