@@ -143,3 +143,10 @@ def test_a_symlinked_folder_wild_ci_writes_is_left_out_and_named(
     assert "symlink" in left_out(repo)[folder]
     names = git(repo, "ls-tree", "-r", "--name-only", "wild/main").splitlines()
     assert ".github/workflows/wild-experiments.yml" in names
+
+
+def test_a_leading_slash_anchors_an_exclude_at_the_top_as_in_gitignore() -> None:
+    rules = SnapshotRules(exclude=("/build",))
+    assert rules.reason_to_leave_out("build/a.o", 1) == "excluded by snapshot.exclude"
+    assert rules.reason_to_leave_out("build", 1) == "excluded by snapshot.exclude"
+    assert rules.reason_to_leave_out("src/build/a.o", 1) is None

@@ -9,8 +9,8 @@ out keeps the version in the user's index. Standard library only.
 
 Patterns are globs (`fnmatch`): one without `/` matches a file or folder name anywhere (like a line
 of .gitignore), one with `/` matches the whole path from the repository's top, where `*` also
-crosses folders (`scratch/*` is everything under `scratch/`), and a leading `**/` also matches at
-the top (`**/x` is `x` anywhere, as in .gitignore). Secret-looking names match whatever their case
+crosses folders (`scratch/*` is everything under `scratch/`); as in .gitignore, a leading `/`
+anchors a name at the top (`/build`) and a leading `**/` also matches at the top (`**/x`). Secret-looking names match whatever their case
 (a case-insensitive file system, or a brain writing `.ENV`). The text of small files is read for
 well-known token shapes (`secret_rules.json`, gitleaks' rules, each cited there).
 """
@@ -72,11 +72,12 @@ def _compiled(
     folder's pattern matches what is under it), one for a single file or folder name."""
     whole, names = [], []
     for pattern in patterns:
+        anchored = pattern.startswith("/")  # .gitignore: `/x` is the top's x only
         pattern = pattern.strip("/") if pattern.endswith("/") else pattern.lstrip("/")
         anywhere = pattern.startswith("**/")  # .gitignore: in every folder, the top one too
         while pattern.startswith("**/"):
             pattern = pattern[3:]
-        if "/" in pattern:
+        if "/" in pattern or (anchored and not anywhere):
             for prefix in ("", "*/") if anywhere else ("",):
                 whole += [translate(prefix + pattern), translate(prefix + pattern.rstrip("/*") + "/*")]
         else:
