@@ -10,8 +10,9 @@ out keeps the version in the user's index. Standard library only.
 Patterns are globs (`fnmatch`): one without `/` matches a file or folder name anywhere (like a line
 of .gitignore), one with `/` matches the whole path from the repository's top, where `*` also
 crosses folders (`scratch/*` is everything under `scratch/`); as in .gitignore, a leading `/`
-anchors a name at the top (`/build`) and a leading `**/` also matches at the top (`**/x`). Secret-looking names match whatever their case
-(a case-insensitive file system, or a brain writing `.ENV`). The text of small files is read for
+anchors a name at the top (`/build`) and a leading `**/` also matches at the top (`**/x`).
+Secret-looking names match whatever their case (a case-insensitive file system, a brain writing
+`.ENV`). The text of small files is read for
 well-known token shapes (`secret_rules.json`, gitleaks' rules, each cited there).
 """
 
