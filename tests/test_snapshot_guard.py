@@ -36,7 +36,17 @@ def test_more_secret_names_are_left_out_whatever_their_case(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["src/config.py", "docs/token.md", "tokenizer.json", "kube/deploy.yaml", "hosts.yml"]
+    "path",
+    [
+        "src/config.py",
+        "docs/token.md",
+        "tokenizer.json",
+        "kube/deploy.yaml",
+        "hosts.yml",
+        ".env-example",
+        ".env_sample",
+        ".ENV.EXAMPLE",
+    ],
 )
 def test_ordinary_names_still_go_in(path: str) -> None:
     assert RULES.reason_to_leave_out(path, 10) is None

@@ -53,6 +53,7 @@ SECRET_PATTERNS: tuple[str, ...] = (
 )  # fmt: skip
 NOT_SECRET: tuple[str, ...] = (
     "*.example", "*.sample", "*.template", "*.dist", "*.tmpl", ".env.defaults",
+    "*[-_]example", "*[-_]sample", "*[-_]template",  # .env-example, .env_sample
 )  # fmt: skip
 
 
