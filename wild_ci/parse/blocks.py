@@ -20,7 +20,7 @@ from ..config import Limits
 from ..specs import BrainOutput, Diagnostic
 from .fast import read_canonical
 from .fields import KNOWN_KEYS, MAPPING_KEYS
-from .items import add_item, assign_ids, reject
+from .items import add_item, assign_ids, reject, writable_goal
 from .safe_yaml import AliasesRefused, load_yaml
 from .tolerant import Unreadable, read_tolerantly
 
@@ -389,7 +389,7 @@ def _parse_tolerantly(
         if item.broken:  # never guessed into a command: the brain rewrites the value
             goal = item.values.get("goal")
             errors = [Diagnostic(broken.line, broken.message) for broken in item.broken]
-            reject(out, goal if isinstance(goal, str) else None, item.line, errors)
+            reject(out, writable_goal(goal), item.line, errors)
         else:
             add_item(item.values, item.line, item.key_lines, out, limits)
 

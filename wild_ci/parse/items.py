@@ -46,9 +46,9 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
             warn(str(key), f"unknown key {str(key)!r} was ignored (known: {_KNOWN_LIST})")
     for key, value in item.items():
         if (problem := value_problem(key)) or (problem := value_problem(value)):
-            error(str(key), f"'{key}' {problem}")
+            error(str(key), f"{str(key)!r} {problem}")  # repr: the key itself may be the problem
     if errors:  # a value no later stage can write (JSON, UTF-8) is refused before any reads it
-        reject(out, item.get("goal") if isinstance(item.get("goal"), str) else None, item_line, errors)
+        reject(out, writable_goal(item.get("goal")), item_line, errors)
         return
     values: dict[str, Any] = {}
     for spec in _REQUIRED:
@@ -89,6 +89,11 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
         out.experiments.extend(_expand(values, grid, item_line))
     else:
         out.experiments.append(Experiment(id="", run=run, line=item_line, **values))
+
+
+def writable_goal(goal: Any) -> str | None:
+    """An invalid item's goal for its record, when it is text that can be written (JSON, UTF-8)."""
+    return goal if isinstance(goal, str) and value_problem(goal) is None else None
 
 
 def value_problem(value: Any) -> str | None:
