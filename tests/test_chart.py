@@ -291,7 +291,9 @@ def test_a_chart_that_fails_to_draw_costs_no_results(monkeypatch, capsys) -> Non
     monkeypatch.setattr(chart, "_draw", broken)
     files = collect.results_files(iteration(1, {"a": {"accuracy": 0.9}}))
     assert not any(name.endswith(".png") for name in files)
-    assert chart.MISSING in next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    recorded = next(v for k, v in files.items() if k.endswith("results.json")).decode()
+    assert "no chart: it could not be drawn (RuntimeError: font cache is damaged)" in recorded  # #26 item 13
+    assert chart.MISSING not in recorded
     assert "the chart could not be drawn (RuntimeError: font cache is damaged)" in capsys.readouterr().err
 
 

@@ -88,11 +88,14 @@ def test_missing_command_is_an_error_naming_the_item_line() -> None:
 
 
 def test_invalid_yaml_is_read_tolerantly_with_warnings() -> None:
+    """A broken value is refused on its line, never run as its text (issue #26, item 4)."""
     text = "a\nb\n<experiments>\n- goal: x\n  command: [unclosed\n- goal: y\n</experiments>\n"
     out = parse_brain_output(text)
-    assert [e.command for e in out.experiments] == ["[unclosed"]
+    assert out.experiments == []
     assert any("not valid YAML" in w.message and w.line in (5, 6) for w in out.warnings)
-    assert [(e.line, e.message) for e in out.errors] == [(6, "'command' is required")]
+    assert [e.line for e in out.errors] == [5, 6]
+    assert "starts like a JSON list" in out.errors[0].message
+    assert "'command' is required" in out.errors[1].message
 
 
 def test_unreadable_block_is_an_error_naming_the_line() -> None:

@@ -14,7 +14,7 @@ from wild_ci.parse import flag_value, parse_brain_output
 from wild_ci.parse.fast import read_canonical
 from wild_ci.specs import BrainOutput
 
-no_nul = st.characters(blacklist_characters="\x00")  # NUL cannot be in an argv
+no_nul = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))  # NUL: no argv; Cs: no file
 texts = st.text(alphabet=no_nul)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | texts,

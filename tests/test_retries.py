@@ -604,3 +604,17 @@ def test_an_experiment_past_githubs_six_hours_on_a_hosted_runner_is_warned_with_
     assert "may take up to 8.5 h" in said[0][1] and "self-hosted runner" in said[0][1]
     local = submit(make_repo(name="other"), brain.encode(), config=config, local=True).spec
     assert not any("6 h" in w.message for w in local.warnings)
+
+
+@pytest.mark.parametrize("pattern", ["a++", "x*+y", "(?>ab)c", "b{1,3}+", "(?:(?>x)|y)"])
+def test_a_pattern_only_newer_pythons_compile_is_refused_at_submit(pattern: str) -> None:
+    """#26 item 15: a leg on Python 3.10 (the oldest supported) dropped it silently."""
+    out = parse_brain_output(brain(f"  retries: 1\n  retry_on: [{json.dumps(pattern)}]\n"))
+    assert not out.ok and out.errors[0].line == 5
+    assert "Python 3.10" in out.errors[0].message, out.errors[0].message
+
+
+@pytest.mark.parametrize("pattern", ["[a++]", r"a\+\+", "(?:ab)+", "a+?"])
+def test_patterns_every_supported_python_compiles_are_fine(pattern: str) -> None:
+    out = parse_brain_output(brain(f"  retries: 1\n  retry_on: [{json.dumps(pattern)}]\n"))
+    assert out.ok, out.errors

@@ -414,3 +414,17 @@ def test_a_key_given_twice_is_said_not_silently_dropped(mapping: str, key: str) 
     out = parse_brain_output(f"<experiments>\n{item}</experiments>\n")
     said = [w for w in out.warnings if f"{key!r} is given twice" in w.message]
     assert said and said[0].line in (4, 5, 6)
+
+
+def test_the_legs_of_one_sweep_share_their_goals_prefix() -> None:
+    """#26 item 17: `final-a-b-naive-vs-impl-textstats-naive-seed-1` beside
+    `final-a-b-naive-vs-v4-no-impl-textstats-seed-1`: the goal was cut per value."""
+    from wild_ci.parse import parse_brain_output
+
+    out = parse_brain_output(
+        "<experiments>\n- goal: final A/B naive vs impl textstats comparison\n  command: python t.py\n"
+        "  sweep: {variant: [naive, v4-no-impl-textstats-longer], seed: [1]}\n</experiments>\n"
+    )
+    assert out.ok, out.errors
+    ids = [e.id for e in out.experiments]
+    assert ids == ["final-a-b-naive-vs-naive-1", "final-a-b-naive-vs-v4-no-impl-textstats-longer-1"]

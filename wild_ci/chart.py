@@ -333,27 +333,45 @@ def preload(results: IterationResults) -> None:
         lazy.preload_matplotlib()
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """What drawing came to: the PNG, or why there is none when drawing itself failed (`failure`;
+    None with no PNG: nothing to draw, or no matplotlib)."""
+
+    png: bytes | None
+    failure: str | None = None
+
+
 def metrics_png(
     results: IterationResults,
     history: Sequence[IterationResults],
     declared: Mapping[str, Direction] | None = None,
 ) -> bytes | None:
-    """The chart as PNG bytes; None when the iteration measured nothing, or without matplotlib
-    (`missing_note` says which). A chart is never worth the results it illustrates: matplotlib
-    failing to load or to draw (not only a missing install) is a warning on stderr and no chart."""
+    """The chart as PNG bytes; None when the iteration measured nothing, or it could not be drawn."""
+    return draw(results, history, declared).png
+
+
+def draw(
+    results: IterationResults,
+    history: Sequence[IterationResults],
+    declared: Mapping[str, Direction] | None = None,
+) -> Drawing:
+    """The chart, or why not (`missing_note` words it). A chart is never worth the results it
+    illustrates: matplotlib failing to load or to draw (not only a missing install) is a warning on
+    stderr and no chart — and the note says that failure, not "not installed"."""
     charts = chart_data(results, history, declared)
     if not charts:
-        return None
+        return Drawing(None)
     measured_only = _measured_only(results, parameter_names([*history, results]))
     sweeps = sweep_data(measured_only, [c.kind for c in charts])
     note = left_out_note(measured_only, charts, sweeps)
     title = f"wild/{results.session} · iteration {results.label}"
     try:
-        return _drawn(charts, title, sweeps[:MAX_SWEEPS], note)
+        return Drawing(_drawn(charts, title, sweeps[:MAX_SWEEPS], note))
     except Exception as exc:  # any failure of a third-party library while loading or drawing
-        print(f"wild-ci: warning: the chart could not be drawn ({type(exc).__name__}: "
-              f"{visible(str(exc)[:200], multiline=False)})", file=sys.stderr)  # fmt: skip
-        return None
+        failure = f"{type(exc).__name__}: {visible(str(exc)[:200], multiline=False)}"
+        print(f"wild-ci: warning: the chart could not be drawn ({failure})", file=sys.stderr)
+        return Drawing(None, failure)
 
 
 def _drawn(
@@ -370,20 +388,20 @@ def _drawn(
 
 
 def missing_note(
-    results: IterationResults, png: bytes | None, parameters: Collection[str] = ()
+    results: IterationResults, png: bytes | None, parameters: Collection[str] = (), failure: str | None = None
 ) -> str | None:
-    """Why an iteration with a chart `due` has none (`png` None: matplotlib is not installed, or
-    could not be loaded), else None."""
+    """Why an iteration with a chart `due` has none (`png` None: drawing failed with `failure`, or
+    matplotlib is not installed or could not be loaded), else None."""
     if png is not None or not due(results, parameters):
         return None
-    return MISSING
+    return f"no chart: it could not be drawn ({failure})" if failure else MISSING
 
 
 def warn_missing(
-    results: IterationResults, png: bytes | None, parameters: Collection[str] = ()
+    results: IterationResults, png: bytes | None, parameters: Collection[str] = (), failure: str | None = None
 ) -> str | None:
     """`missing_note`, also said on stderr: a missing chart is never silent."""
-    note = missing_note(results, png, parameters)
+    note = missing_note(results, png, parameters, failure)
     if note:
         print(f"wild-ci: warning: {note}", file=sys.stderr)
     return note

@@ -301,8 +301,9 @@ def files_and_standing(
     standing = Standing.of(
         results, history, declared_for([*history, results], declared) if declared else None, known
     )
-    png = chart.metrics_png(results, history, standing.declared)
-    missing = chart.warn_missing(results, png, standing.parameter_names)
+    drawing = chart.draw(results, history, standing.declared)
+    png = drawing.png
+    missing = chart.warn_missing(results, png, standing.parameter_names, drawing.failure)
     if missing and missing not in results.notes:
         results = dataclasses.replace(results, notes=[*results.notes, missing])
     as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"

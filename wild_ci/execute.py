@@ -493,12 +493,38 @@ def read_metrics_noted(
             notes.append(f"{name} was not read: nested deeper than {METRICS_MAX_DEPTH} levels")
             continue
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_int_or_too_long)
         except (ValueError, RecursionError):
             continue
         if isinstance(data, dict):
-            return {str(k): v for k, v in data.items() if finite_number(v)}, None
+            return _kept_metrics(name, data)
     return {}, "; ".join(notes) or None
+
+
+@dataclass(frozen=True)
+class _TooLong:
+    """An integer longer than Python converts from text (4,300 digits): one value, not the file."""
+
+    digits: int
+
+
+def _int_or_too_long(text: str) -> int | _TooLong:
+    try:
+        return int(text)
+    except ValueError:
+        return _TooLong(len(text.lstrip("-")))
+
+
+def _kept_metrics(name: str, data: dict[Any, Any]) -> tuple[dict[str, float], str | None]:
+    """The numbers of a metrics object with a name, and a note on what was dropped that a reader
+    would look for: an integer too long to read, a metric without a name."""
+    notes = [f"{name}: {key!r} was not read: an integer of {value.digits} digits"
+             for key, value in data.items() if isinstance(value, _TooLong)]  # fmt: skip
+    unnamed = [key for key in data if not str(key).strip()]
+    if unnamed:
+        notes.append(f"{name}: {len(unnamed)} metric(s) with an empty name were not kept")
+    kept = {str(k): v for k, v in data.items() if str(k).strip() and finite_number(v)}
+    return kept, "; ".join(notes) or None
 
 
 _BRACKETS = re.compile(r"[\[\]{}]")

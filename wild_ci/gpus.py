@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -49,6 +50,7 @@ LEG_ENV = "WILD_GPUS"  # what the experiment is told it has, the same ids
 NVIDIA_SMI = "nvidia-smi"
 QUERY = ("--query-gpu=index,uuid,memory.used,memory.total,utilization.gpu", "--format=csv,noheader,nounits")
 NVIDIA_SMI_TIMEOUT_S = 10.0  # a driver in trouble can hang nvidia-smi; a leg must not hang with it
+NVIDIA_SMI_MAX_BYTES = 1024 * 1024  # its answer: ~60 bytes a GPU; a flood is cut, not parsed
 MAX_GPUS = 64  # per experiment: more is a mistake, not a machine
 DEFAULT_BUSY_PERCENT = 10.0  # memory in use by others above which a GPU is not handed out
 POLL_S = 0.5  # between tries while every lock is held (a try costs a few system calls)
@@ -93,6 +95,7 @@ class Reading:
 
     gpus: tuple[Gpu, ...] = ()
     problem: str | None = None
+    repeated: tuple[int, ...] = ()  # indexes it listed more than once (counted once)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,19 @@ def parse_nvidia_smi(text: str) -> tuple[Gpu, ...]:
     return tuple(gpus)
 
 
+def once_each(gpus: Sequence[Gpu]) -> tuple[tuple[Gpu, ...], tuple[int, ...]]:
+    """Each index once (its first line), and the indexes listed again: a GPU counted twice passed
+    the `gpus: 2` check on one GPU, and its leg then waited for itself until its timeout."""
+    seen: dict[int, Gpu] = {}
+    repeated: list[int] = []
+    for gpu in gpus:
+        if gpu.index in seen:
+            repeated += [] if gpu.index in repeated else [gpu.index]
+        else:
+            seen[gpu.index] = gpu
+    return tuple(seen.values()), tuple(repeated)
+
+
 def _digits(text: str) -> bool:
     """ASCII digits only: `str.isdigit` also says yes to `²`, which `int` refuses."""
     return text.isascii() and text.isdigit()
@@ -135,25 +151,55 @@ def query_nvidia_smi(timeout_s: float = NVIDIA_SMI_TIMEOUT_S) -> Reading:
         return Reading(problem="nvidia-smi is not on PATH")
     try:
         process = subprocess.Popen(
-            [program, *QUERY], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [program, *QUERY], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     except OSError as exc:
         return Reading(problem=f"nvidia-smi could not start: {exc.strerror}")
-    try:
-        out, err = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    out, problem = _read_answer(process, time.monotonic() + timeout_s, timeout_s)
+    if problem:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            process.communicate(timeout=1.0)  # a process stuck in the driver may not even die
-        return Reading(problem=f"nvidia-smi did not answer within {timeout_s:g} s")
+            process.wait(timeout=1.0)  # a process stuck in the driver may not even die
+        return Reading(problem=problem)
     if process.returncode != 0:
-        said = (err or out).decode(errors="replace").strip().splitlines()
+        said = out.decode(errors="replace").strip().splitlines()
         why = f": {said[0][:200]}" if said else ""
         return Reading(problem=f"nvidia-smi failed (exit {process.returncode}){why}")
-    gpus = parse_nvidia_smi(out.decode(errors="replace"))
-    return Reading(gpus=gpus) if gpus else Reading(problem="nvidia-smi listed no GPU")
+    gpus, repeated = once_each(parse_nvidia_smi(out.decode(errors="replace")))
+    return Reading(gpus=gpus, repeated=repeated) if gpus else Reading(problem="nvidia-smi listed no GPU")
+
+
+def _read_answer(
+    process: subprocess.Popen[bytes], deadline: float, timeout_s: float
+) -> tuple[bytes, str | None]:
+    """nvidia-smi's output (stdout and stderr) to its end and its exit, within `deadline` and
+    NVIDIA_SMI_MAX_BYTES — a 150 MB answer took 73 s and 3.8 GB to parse — or a problem."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    data = bytearray()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return b"", f"nvidia-smi did not answer within {timeout_s:g} s"
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > NVIDIA_SMI_MAX_BYTES:
+                return b"", f"nvidia-smi's answer is larger than {NVIDIA_SMI_MAX_BYTES // 1024} KiB; not read"
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return b"", f"nvidia-smi did not answer within {timeout_s:g} s"
+    finally:
+        process.stdout.close()
+    return bytes(data), None
 
 
 def parse_ids(text: str, name: str) -> list[int]:
@@ -223,22 +269,48 @@ def detect_pool(configured: Sequence[int] | None = None, env: Mapping[str, str] 
         ids = [i for i in ids if i in allowed]
         source += f", limited by {VISIBLE_ENV}={visible!r}"
         notes += [cut] if cut else []
-    return Pool(tuple(ids), source, reading, tuple(notes))
+    if reading.repeated:
+        listed = ", ".join(map(str, reading.repeated))
+        notes.append(
+            f"nvidia-smi listed GPU{'s' * (len(reading.repeated) != 1)} {listed} twice; counted once"
+        )
+    return Pool(tuple(dict.fromkeys(ids)), source, reading, tuple(notes))
 
 
 # --- sharing them -------------------------------------------------------------------------------
 
 
-def lock_root(env: Mapping[str, str] | None = None) -> Path:
+def lock_root(env: Mapping[str, str] | None = None, relative_to: Path | None = None) -> Path:
     """The lock files' folder: `$WILD_CI_GPU_LOCKS`, else beside the environment cache in the user's
     cache folder. Every leg that may share a GPU must use the same folder (runners of one machine
-    under different users: set `WILD_CI_GPU_LOCKS` to one folder they can all write)."""
+    under different users: set `WILD_CI_GPU_LOCKS` to one folder they can all write).
+
+    `~` is expanded (with the `HOME` given); a relative folder is taken from `relative_to` where
+    the host resolves it once before the legs start, and refused otherwise: each leg would resolve
+    it in its own checkout, one lock folder per leg, and two legs would hold GPU 0 together."""
     env = os.environ if env is None else env
     configured = env.get(LOCKS_ENV)
     if configured:
-        return Path(configured)
+        folder = _expand_home(configured, env)
+        if folder.is_absolute():
+            return folder
+        if relative_to is not None:
+            return relative_to.absolute() / folder
+        raise GpuSettingError(
+            f"{LOCKS_ENV}={configured!r} is not an absolute folder: every leg must share one lock folder",
+            hint=f"set {LOCKS_ENV} to an absolute path (or ~/…)",
+        )
     base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
     return Path(base) / "wild-ci" / "gpu-locks"
+
+
+def _expand_home(text: str, env: Mapping[str, str]) -> Path:
+    """`~` and `~/x` with the environment's HOME (the leg's, not this process's); `~user` as the
+    system says."""
+    if text == "~" or text.startswith("~/"):
+        home = env.get("HOME") or str(Path.home())
+        return Path(home + text[1:])
+    return Path(text).expanduser() if text.startswith("~") else Path(text)
 
 
 class Lock:

@@ -118,9 +118,18 @@ def runs_root(repo: _Repository, session: str, label: str) -> Path:
     return Path(repo.common_dir) / "wild-ci" / "runs" / session / label
 
 
-def loop_prompt_file(repo: _Repository, session: str, label: str) -> Path:
-    """Where `wild-ci loop` keeps the prompt it gave the brain for iteration `label`."""
-    return Path(repo.common_dir) / "wild-ci" / "loop" / session / f"{label}.prompt.md"
+def loop_turn_files(repo: _Repository, session: str, label: str) -> tuple[Path, Path]:
+    """Where `wild-ci loop` keeps a turn's prompt and, beside it, the output if it is refused: one
+    pair per turn, never overwritten — `0002.prompt.md`, then `0002-2.prompt.md` for the next turn
+    that asks for iteration 0002 (after a refused output), and so on, across loops."""
+    folder = Path(repo.common_dir) / "wild-ci" / "loop" / session
+    attempt = 1
+    while True:
+        stem = label if attempt == 1 else f"{label}-{attempt}"
+        prompt = folder / f"{stem}.prompt.md"
+        if not prompt.exists():
+            return prompt, folder / f"{stem}.refused.md"
+        attempt += 1
 
 
 def run_lock_file(repo: _Repository, session: str) -> Path:

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from io import BytesIO
 from pathlib import Path
 from typing import IO
@@ -25,7 +26,7 @@ from gitdb import IStream
 
 from .errors import BadInput, PipelineError, UsageError
 from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WILD_DIR, WORKFLOWS_DIR, iteration_file
-from .snapshot import MB, NESTED_REPOSITORY, OWN_OUTPUT, SnapshotRules
+from .snapshot import IGNORED_AT_HEAD, MB, NESTED_REPOSITORY, OWN_OUTPUT, SYMLINKED_FOLDER, SnapshotRules
 from .specs import LeftOut
 
 SESSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -314,7 +315,8 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
         left_out: dict[str, str] = {}
         checked: set[str] = set()  # the rules have seen these as they are in the work tree
         added = 0
-        candidates = _nul_list(repo.git.ls_files("-z", "--others", "--exclude-standard", env=env))
+        candidates, ignored_by_head = _untracked(repo, env, head)
+        left_out.update(dict.fromkeys(ignored_by_head, IGNORED_AT_HEAD))
         candidates += _nul_list(repo.git.ls_files("-z", "--modified", env=env))
         for path in dict.fromkeys(candidates):
             if _wild_ci_managed(path):
@@ -329,6 +331,8 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
             size = status.st_size if stat.S_ISREG(status.st_mode) else 0
             reason = OWN_OUTPUT if (status.st_dev, status.st_ino) in own_output else None
             reason = reason or rules.reason_to_leave_out(path, size)
+            if not reason and stat.S_ISREG(status.st_mode):
+                reason = rules.reason_by_content(path, size, partial(_read_or_empty, top / path))
             if reason:
                 left_out[path] = reason
             else:
@@ -350,6 +354,7 @@ def snapshot_worktree(repo: git.Repo, previous_tip: str | None, rules: SnapshotR
         repo.git.rm(
             "-r", "--cached", "--quiet", "--ignore-unmatch", "--", ITERATIONS_DIR, WORKFLOWS_DIR, env=env
         )
+        _leave_out_non_folders(repo, env, left_out)
         if previous_tip and read_tree_exists(repo, previous_tip, ITERATIONS_DIR):
             repo.git.read_tree(f"--prefix={ITERATIONS_DIR}/", f"{previous_tip}:{ITERATIONS_DIR}", env=env)
         if head and read_tree_exists(repo, head, WORKFLOWS_DIR):
@@ -453,13 +458,87 @@ def _leave_out_staged(
         return
     sizes = _blob_sizes(repo, [c[2] for c in changed.values()])
     for path, (old_mode, old_sha, new_sha) in changed.items():
-        reason = rules.reason_to_leave_out(path, sizes.get(new_sha, 0))
+        size = sizes.get(new_sha, 0)
+        reason = rules.reason_to_leave_out(path, size) or rules.reason_by_content(
+            path, size, partial(_blob_bytes, repo, new_sha)
+        )
         if reason is None:
             continue
         left_out[path] = reason
         repo.git.rm("--cached", "--quiet", "--ignore-unmatch", "--", f":(literal){path}", env=env)
         if old_mode != "000000":
             repo.git.update_index("--add", "--cacheinfo", f"{old_mode},{old_sha},{path}", env=env)
+
+
+def _leave_out_non_folders(repo: git.Repo, env: Mapping[str, str], left_out: dict[str, str]) -> None:
+    """`.github` or `.wild` as a symlink (or a file): the iteration writes files below them, and git
+    cannot hold a file and a folder of one name — the commit failed with "git could not write".
+    Such an entry is left out of the snapshot, and named."""
+    for top in {WORKFLOWS_DIR.split("/")[0], ITERATIONS_DIR.split("/")[0]}:
+        listed = _nul_list(repo.git.ls_files("-z", "--stage", "--", f":(literal){top}", env=env))
+        if any(line.split("\t", 1)[-1] == top for line in listed):
+            repo.git.rm("--cached", "--quiet", "--", f":(literal){top}", env=env)
+            left_out[top] = SYMLINKED_FOLDER
+
+
+def _untracked(repo: git.Repo, env: Mapping[str, str], head: str | None) -> tuple[list[str], list[str]]:
+    """Untracked files that no ignore rule covers, and those only HEAD's rules cover: the rules
+    are the union of the working tree's (with .git/info/exclude) and the .gitignore files of the
+    user's HEAD, so a brain that "tidies" .gitignore may add a rule, never remove one. Two
+    listings, intersected: git gives one level's rules precedence over another's, so one listing
+    could not be a union."""
+    listed = _nul_list(repo.git.ls_files("-z", "--others", "--exclude-standard", env=env))
+    rules = _head_ignore_rules(repo, head) if head and listed else ""
+    if not rules:
+        return listed, []
+    exclude = Path(repo.common_dir) / "info" / "exclude"
+    with tempfile.TemporaryDirectory(prefix="wild-ci-ignore-") as folder:
+        rules_file = Path(folder) / "head.gitignore"
+        rules_file.write_text(rules, encoding="utf-8", errors="surrogateescape")
+        args = ["-z", "--others", f"--exclude-from={rules_file}"]
+        args += [f"--exclude-from={exclude}"] if exclude.is_file() else []
+        kept = set(_nul_list(repo.git.ls_files(*args, env=env)))
+    return [p for p in listed if p in kept], [p for p in listed if p not in kept]
+
+
+def _head_ignore_rules(repo: git.Repo, head: str) -> str:
+    """HEAD's .gitignore files as one exclude file: each pattern rooted at its own folder."""
+    names = _nul_list(repo.git.ls_tree("-r", "-z", "--name-only", head))
+    lines: list[str] = []
+    for name in names:
+        if name.rsplit("/", 1)[-1] != ".gitignore":
+            continue
+        data = read_file(repo, head, name) or b""
+        folder = name.rsplit("/", 1)[0] if "/" in name else ""
+        text = data.decode("utf-8", "surrogateescape")
+        lines += [rooted for line in text.splitlines() if (rooted := _rooted_pattern(line, folder))]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _rooted_pattern(line: str, folder: str) -> str | None:
+    """A line of `folder`/.gitignore as a line of a top-level exclude file (None: no pattern)."""
+    if not line.strip() or line.startswith("#"):
+        return None
+    negated = line.startswith("!")
+    body = line[1:] if negated else line
+    if folder:
+        directory_only = body.endswith("/")
+        core = body.rstrip("/")
+        body = f"/{folder}/{core.lstrip('/')}" if "/" in core else f"/{folder}/**/{core}"
+        body += "/" if directory_only else ""
+    return f"!{body}" if negated else body
+
+
+def _blob_bytes(repo: git.Repo, sha: str) -> bytes:
+    return bytes(repo.odb.stream(bytes.fromhex(sha)).read())
+
+
+def _read_or_empty(path: Path) -> bytes:
+    """A file's bytes for the content rules; one that cannot be read is git's to report."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def _blob_sizes(repo: git.Repo, shas: Sequence[str]) -> dict[str, int]:

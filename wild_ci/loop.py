@@ -29,12 +29,12 @@ from typing import IO, TextIO
 import git
 import jinja2
 
-from . import collect, compare, generate, leaderboard, ledger, locks, report
+from . import collect, compare, generate, leaderboard, ledger, locks, reaper, report
 from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
 from .errors import PipelineError, UsageError
-from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_prompt_file
+from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_turn_files
 from .metrics import Direction
 from .specs import BrainOutput, Diagnostic, IterationResults, IterationSpec
 from .templating import environment
@@ -44,10 +44,16 @@ BEST_SHOWN = 30  # metrics listed under "best results so far"
 HISTORY_SHOWN = 30  # earlier iterations listed, the latest ones
 BRAIN_GRACE_S = 5.0  # after Ctrl-C, for the brain's process group to end before it is killed
 BRAIN_LINGER_S = 2.0  # after the brain exits, for the rest of its stdout (a child may hold the pipe)
+BRAIN_TIMEOUT_S = 3600.0  # --brain-timeout's default: a brain that never answers must not hang the loop
 
 
 class BrainFailed(PipelineError):
     """The brain command failed (non-zero exit, or nothing on stdout): the loop stops."""
+
+
+class BranchMoved(PipelineError):
+    """The session branch moved while the brain ran (the brain, or someone, reset it): the prompt
+    named an iteration the branch no longer leads to, so the turn is not submitted."""
 
 
 class LoopBusy(PipelineError):
@@ -74,6 +80,7 @@ class BrainReply:
     exit_code: int
     seconds: float
     total_bytes: int  # what the brain wrote on stdout in all
+    timed_out: bool = False  # it was ended at the timeout, with everything it started
 
     def too_large(self, limit: int) -> Diagnostic | None:
         if self.total_bytes <= limit:
@@ -110,6 +117,7 @@ class LoopOptions:
     push: bool = False
     remote: str = "origin"
     wait: github.WaitOptions = field(default_factory=github.WaitOptions)
+    brain_timeout_s: float = BRAIN_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,8 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
     refused: str | None = None
     last: Answer | None = None
     for turn in range(1, options.max_turns + 1):
+        branch = ledger.branch_name(options.session)
+        tip = ledger.branch_tip(repo, branch)
         label = iteration_label(next_iteration(repo, options.session))
         prompt, over = fitted_prompt(
             template, config.context_budget, previous,
@@ -147,38 +157,37 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
         )  # fmt: skip
         if over:
             say(out, f"turn {turn}: the prompt is over its budget: {over}")
-        saved = loop_prompt_file(repo, options.session, label)
+        saved, refused_file = loop_turn_files(repo, options.session, label)
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(prompt, encoding="utf-8")
         say(out, f"turn {turn}/{options.max_turns} (iteration {label}): asking the brain: {options.brain}")
-        reply = ask_brain(options.brain, prompt, Path(repo_path), config.limits.max_brain_bytes)
-        if reply.exit_code != 0 or not reply.output.strip():
-            why = f"exited with {reply.exit_code}" if reply.exit_code else "wrote nothing on stdout"
+        reply = ask_brain(
+            options.brain, prompt, Path(repo_path), config.limits.max_brain_bytes, options.brain_timeout_s
+        )
+        if reply.timed_out or reply.exit_code != 0 or not reply.output.strip():
+            why = _brain_failure(reply, options.brain_timeout_s)
             raise BrainFailed(
                 f"the brain command {why} after {report.duration(reply.seconds)} (turn {turn}); nothing "
                 f"was committed for it (its prompt: {saved})",
                 hint="fix the command (its stderr is above) and run `wild-ci loop` again: it continues "
                 "from the session branch",
             )
+        _check_branch_kept(repo, branch, tip, label)
         too_large = reply.too_large(config.limits.max_brain_bytes)
         parsed = (
             BrainOutput(errors=[too_large])
             if too_large
             else generate.read_brain_output(reply.output, config.limits)
         )
-        n = len(parsed.experiments)
-        say(
-            out,
-            f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
-            f"{n} experiment{'s' * (n != 1)}, promise {parsed.promise or 'none'}"
-            + (f", {len(parsed.errors)} error(s)" if parsed.errors else ""),
-        )
+        say(out, f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
+            + answered_counts(parsed))  # fmt: skip
         last = step(reply.output, parsed)
         # A refused output keeps the last results in the prompt: the brain was answering them.
         refused = last.block if last.errors else None
         previous = previous if last.errors else last
         errors = last.errors
         if last.errors:
+            refused_file.write_bytes(reply.output)  # beside its prompt: what was refused, as written
             say(
                 out, f"turn {turn}: the output was refused ({len(last.errors)} error(s)); the brain gets them"
             )
@@ -187,6 +196,38 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
             return LoopEnd(turn, last, True)
     say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
     return LoopEnd(options.max_turns, last, False)
+
+
+def _brain_failure(reply: BrainReply, timeout_s: float) -> str:
+    if reply.timed_out:
+        return f"did not answer within {report.duration(timeout_s)} (--brain-timeout); it was ended"
+    return f"exited with {reply.exit_code}" if reply.exit_code else "wrote nothing on stdout"
+
+
+def answered_counts(parsed: BrainOutput) -> str:
+    """What an output asked for, for the progress line: the experiments it makes (a sweep's legs
+    counted) and the items refused, so a block of three items is never "1 experiment, 2 errors"."""
+    n, invalid = len(parsed.experiments), len(parsed.invalid)
+    text = f"{n} experiment{'s' * (n != 1)}"
+    if invalid:
+        text += f" and {invalid} invalid item{'s' * (invalid != 1)}"
+    text += f", promise {parsed.promise or 'none'}"
+    return text + (f", {len(parsed.errors)} error(s)" if parsed.errors else "")
+
+
+def _check_branch_kept(repo: git.Repo, branch: str, tip: str | None, label: str) -> None:
+    """The session branch must be where it was when the prompt was written: a brain that reset it
+    would make this turn reuse an iteration number its prompt did not name, over results it did."""
+    now = ledger.branch_tip(repo, branch)
+    if now == tip:
+        return
+    numbers = ledger.iterations_at(repo, now)
+    holds = f"its last iteration is {iteration_label(numbers[-1])}" if numbers else "it has no iterations"
+    raise BranchMoved(
+        f"the session branch {branch} moved while the brain ran (from {(tip or 'nothing')[:12]} to "
+        f"{(now or 'nothing')[:12]}; {holds}), but its prompt said iteration {label}; nothing was committed",
+        hint=f"put it back (git branch -f {branch} {tip})" if tip else f"delete it (git branch -D {branch})",
+    )
 
 
 @contextlib.contextmanager
@@ -380,13 +421,21 @@ def history(repo: git.Repo, session: str) -> list[str]:
 # --- the brain -------------------------------------------------------------------------------------
 
 
-def ask_brain(command: str, prompt: str, cwd: Path, limit: int) -> BrainReply:
+def ask_brain(
+    command: str, prompt: str, cwd: Path, limit: int, timeout_s: float = BRAIN_TIMEOUT_S
+) -> BrainReply:
     """Run the brain command (a shell command) in `cwd` with the prompt on stdin; its stdout is the
     output, its stderr goes to ours. It runs in its own process group, which Ctrl-C ends whole.
 
     At most `limit` + 1 bytes of its output are kept: a brain that writes more is read to its end
     (it may still be editing the tree; cutting its pipe would leave that half done) and counted, so
-    the loop can answer it with the size, without holding gigabytes."""
+    the loop can answer it with the size, without holding gigabytes. After `timeout_s` it is ended.
+
+    Whenever its turn ends, everything it started is ended: its process group, and (on Linux, the
+    loop being a child subreaper, as a leg's executor is) a `setsid` daemon or a double fork that
+    left the group, which would otherwise keep editing the tree the next turn snapshots."""
+    adopting = reaper.become_subreaper()  # while the brain runs: act's orphans are not the loop's
+    before = reaper.descendants()  # git's helpers and the like: not the brain's
     start = time.monotonic()
     process = subprocess.Popen(
         command, shell=True, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
@@ -395,16 +444,22 @@ def ask_brain(command: str, prompt: str, cwd: Path, limit: int) -> BrainReply:
     writer = threading.Thread(target=_feed, args=(process.stdin, prompt.encode("utf-8")), daemon=True)
     try:
         writer.start()
-        output, total = _read_bounded(process, limit)
+        output, total, timed_out = _read_bounded(process, limit, start + timeout_s)
+        if timed_out:
+            _end_group(process)
         process.wait()
         _end_leftovers(process)  # a child that outlived the brain in its group (it held stdout, or not)
+        reaper.end_descendants(spare=before)  # and what left the group (setsid, double fork)
         writer.join(1.0)  # still writing: something the brain left holds its stdin; not our wait
     except BaseException:  # Ctrl-C or SIGTERM: no brain is left behind
         _end_group(process)
+        reaper.end_descendants(spare=before)
         raise
     finally:
         process.stdout.close()
-    return BrainReply(output, process.returncode, time.monotonic() - start, total)
+        if adopting:
+            reaper.become_subreaper(False)
+    return BrainReply(output, process.returncode, time.monotonic() - start, total, timed_out)
 
 
 def _feed(stdin: IO[bytes], prompt: bytes) -> None:
@@ -415,16 +470,19 @@ def _feed(stdin: IO[bytes], prompt: bytes) -> None:
         stdin.close()
 
 
-def _read_bounded(process: subprocess.Popen[bytes], limit: int) -> tuple[bytes, int]:
-    """The brain's stdout to its end, keeping at most `limit` + 1 bytes. The end is EOF, or
-    BRAIN_LINGER_S after the brain exited: a child it left behind may hold the pipe open (a daemon,
-    `cmd &`) and would otherwise hold the turn until it ends, if ever."""
+def _read_bounded(process: subprocess.Popen[bytes], limit: int, give_up: float) -> tuple[bytes, int, bool]:
+    """The brain's stdout to its end, keeping at most `limit` + 1 bytes, and whether it timed out
+    (at `give_up`, a monotonic time). The end is EOF, or BRAIN_LINGER_S after the brain exited: a
+    child it left behind may hold the pipe open (a daemon, `cmd &`) and would otherwise hold the
+    turn until it ends, if ever."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
     kept = bytearray()
     total = 0
     deadline: float | None = None
     while True:
+        if deadline is None and time.monotonic() >= give_up:
+            return bytes(kept), total, True
         if deadline is None and process.poll() is not None:
             deadline = time.monotonic() + BRAIN_LINGER_S
         wait = 0.2 if deadline is None else max(0.0, deadline - time.monotonic())
@@ -439,7 +497,7 @@ def _read_bounded(process: subprocess.Popen[bytes], limit: int) -> tuple[bytes, 
         total += len(chunk)
         if len(kept) <= limit:
             kept += chunk[: limit + 1 - len(kept)]
-    return bytes(kept), total
+    return bytes(kept), total, False
 
 
 def _end_leftovers(process: subprocess.Popen[bytes]) -> None:

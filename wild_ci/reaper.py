@@ -35,14 +35,15 @@ ROUND_PAUSE_S = 0.02
 GIVE_UP_S = 30.0  # a fork bomb faster than SIGKILL: stop trying, and say so
 
 
-def become_subreaper() -> bool:
+def become_subreaper(on: bool = True) -> bool:
     """Make this process the reaper of its orphaned descendants (Linux); False where that is not
-    possible, and then end_descendants finds only descendants still linked to this process."""
+    possible, and then end_descendants finds only descendants still linked to this process.
+    `on=False` stops adopting (the loop is a subreaper only while its brain runs)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
 

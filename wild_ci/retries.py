@@ -31,6 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+try:  # re's own parser (3.11+), to find what only newer Pythons read (newer_python_syntax)
+    from re import _constants as _re_constants  # type: ignore[attr-defined]
+    from re import _parser as _re_parser  # type: ignore[attr-defined]
+except ImportError:  # Python 3.10
+    _re_constants = _re_parser = None
+
 from .layout import STDERR_LOG, STDOUT_LOG, attempt_dir
 from .specs import MAX_RETRIES, Attempt, LegSettings, Status
 
@@ -140,7 +146,38 @@ def _entry(entry: Any) -> tuple[int | str | None, str | None]:
         _compiled(text)
     except (re.error, RecursionError, OverflowError) as exc:
         return None, f"pattern {_shown(text)} is not a valid regular expression ({exc})"
+    newer = newer_python_syntax(text)
+    if newer:
+        return None, (f"pattern {_shown(text)} uses {newer}, which Python 3.10 (the oldest a leg may run) "
+                      "does not have; write it without")  # fmt: skip
     return text, None
+
+
+def newer_python_syntax(pattern: str) -> str | None:
+    """What in a pattern only Python 3.11+'s `re` reads (possessive quantifiers `a++`, atomic
+    groups `(?>…)`), or None: a leg on 3.10 could not compile it and would drop the rule. Found by
+    walking the parse this Python's `re` made; on 3.10 itself `re.compile` refuses them already."""
+    if _re_parser is None:  # 3.10: re.compile refuses what it cannot read
+        return None
+    newer = {
+        _re_constants.POSSESSIVE_REPEAT: "a possessive quantifier",
+        _re_constants.ATOMIC_GROUP: "an atomic group",
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as in _compiled
+            stack: list[Any] = [_re_parser.parse(pattern, re.MULTILINE)]
+    except (re.error, RecursionError, OverflowError):
+        return None
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple) and len(item) == 2 and item[0] in newer:
+            return newer[item[0]]
+        if isinstance(item, (tuple, list)):
+            stack.extend(item)
+        elif isinstance(item, _re_parser.SubPattern):
+            stack.extend(item.data)
+    return None
 
 
 def _shown(text: str, limit: int = 60) -> str:

@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_repo_arguments(p)
     _add_submit_options(p)
+    p.add_argument(
+        "--brain-timeout", default="60m",
+        help="end the brain (with everything it started) when it has not answered after this long; the "
+        "turn fails as a failing brain does (default: 60m)",
+    )  # fmt: skip
     p.add_argument("--push", action="store_true", help="run each iteration on GitHub (submit --push + wait)")
     p.add_argument("--remote", default="origin", help="with --push: the remote (default: origin)")
     p.add_argument("--wait-timeout", default="6h", help="with --push: give up on a run after (default: 6h)")

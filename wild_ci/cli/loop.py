@@ -20,6 +20,9 @@ def loop(args: argparse.Namespace) -> int:
     wait_s = parse_duration(args.wait_timeout)
     if wait_s is None:
         raise UsageError(f"--wait-timeout {args.wait_timeout!r} is not a duration like 90s, 30m, 2h")
+    brain_timeout_s = parse_duration(args.brain_timeout)
+    if brain_timeout_s is None:
+        raise UsageError(f"--brain-timeout {args.brain_timeout!r} is not a duration like 90s, 30m, 2h")
     if not args.wait_interval > 0:
         raise UsageError("--wait-interval must be a positive number of seconds")
     if args.push:
@@ -34,6 +37,7 @@ def loop(args: argparse.Namespace) -> int:
         push=args.push,
         remote=args.remote,
         wait=github.WaitOptions(remote=args.remote, timeout_s=wait_s, interval_s=args.wait_interval),
+        brain_timeout_s=brain_timeout_s,
     )
     end = drive(args.repo, options, config)
     if end.last is not None:

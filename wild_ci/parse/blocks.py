@@ -20,7 +20,7 @@ from ..config import Limits
 from ..specs import BrainOutput, Diagnostic
 from .fast import read_canonical
 from .fields import KNOWN_KEYS, MAPPING_KEYS
-from .items import add_item, assign_ids, reject
+from .items import add_item, assign_ids, reject, writable_goal
 from .safe_yaml import AliasesRefused, load_yaml
 from .tolerant import Unreadable, read_tolerantly
 
@@ -342,6 +342,9 @@ def _read_block(text: str, lines: _LineIndex, tag: _Tag, out: BrainOutput, limit
         return
     if isinstance(data, dict):
         pairs = [(data, node)]
+        line = at(node.start_mark)
+        out.warnings.append(Diagnostic(line, "the block is a mapping, not a list of items; it was read as "
+                                       "one item: start each item with '- goal: …'"))  # fmt: skip
     elif isinstance(data, list):
         pairs = list(zip(data, node.value, strict=True))
     else:
@@ -383,7 +386,12 @@ def _parse_tolerantly(
     out.warnings.append(Diagnostic(line, f"the block is not valid YAML ({problem}); it was read tolerantly"))
     out.warnings.extend(warnings)
     for item in items:
-        add_item(item.values, item.line, item.key_lines, out, limits)
+        if item.broken:  # never guessed into a command: the brain rewrites the value
+            goal = item.values.get("goal")
+            errors = [Diagnostic(broken.line, broken.message) for broken in item.broken]
+            reject(out, writable_goal(goal), item.line, errors)
+        else:
+            add_item(item.values, item.line, item.key_lines, out, limits)
 
 
 def _prefer_json_parameters(item: Any, node: yaml.Node, content: str) -> None:

@@ -21,6 +21,7 @@ _REQUIRED = tuple(f for f in FIELDS if f.required)  # checked first: the command
 _OPTIONAL = tuple(f for f in FIELDS if not f.required)
 _KNOWN = frozenset(KNOWN_KEYS)
 _KNOWN_LIST = ", ".join(KNOWN_KEYS)
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOutput, limits: Limits) -> None:
@@ -43,6 +44,12 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
     for key in item:
         if str(key) not in _KNOWN:
             warn(str(key), f"unknown key {str(key)!r} was ignored (known: {_KNOWN_LIST})")
+    for key, value in item.items():
+        if (problem := value_problem(key)) or (problem := value_problem(value)):
+            error(str(key), f"{str(key)!r} {problem}")  # repr: the key itself may be the problem
+    if errors:  # a value no later stage can write (JSON, UTF-8) is refused before any reads it
+        reject(out, writable_goal(item.get("goal")), item_line, errors)
+        return
     values: dict[str, Any] = {}
     for spec in _REQUIRED:
         values[spec.attr] = spec.validate(item.get(spec.key), spec.key, error)
@@ -82,6 +89,32 @@ def add_item(item: Any, item_line: int, key_lines: dict[str, int], out: BrainOut
         out.experiments.extend(_expand(values, grid, item_line))
     else:
         out.experiments.append(Experiment(id="", run=run, line=item_line, **values))
+
+
+def writable_goal(goal: Any) -> str | None:
+    """An invalid item's goal for its record, when it is text that can be written (JSON, UTF-8)."""
+    return goal if isinstance(goal, str) and value_problem(goal) is None else None
+
+
+def value_problem(value: Any) -> str | None:
+    """Why a value the brain wrote cannot be written as JSON and UTF-8 (as experiments.json, the
+    context and every report are), or None. Walked without recursion: values nest deep."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return ("holds a lone surrogate escape (\\ud800–\\udfff): half of a character, which "
+                        "no file can hold; write the character itself")  # fmt: skip
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            kind = type(item).__name__
+            return f"holds a {kind} (from a YAML tag); write numbers, text, true/false or lists"
+    return None
 
 
 def _expand(values: dict[str, Any], grid: sweep.Grid, line: int) -> Iterator[Experiment]:
@@ -158,28 +191,62 @@ def _slug(text: str, length: int) -> str:
 
 
 def id_base(experiment: Experiment) -> str:
-    """The id an experiment would have alone. A sweep's leg keeps its values whole and shortens its
+    """The id an experiment would have alone (a sweep's leg: as if its item had only this leg)."""
+    return id_bases([experiment])[0]
+
+
+def id_bases(experiments: list[Experiment]) -> list[str]:
+    """The ids before they are made unique. A sweep's leg keeps its values whole and shortens its
     goal instead, so 48 characters still tell the legs apart: `train-lr-0-001-seed-1`, or, when
-    the keys leave the goal under SWEEP_GOAL_CHARS, the values alone (`measure-how-the-0-001-1`)."""
-    if not experiment.sweep:
-        return slugify(experiment.goal)
-    label = sweep.label(experiment.sweep)
-    goal = experiment.goal.removesuffix(" " + label)
+    the keys leave the goal under SWEEP_GOAL_CHARS, the values alone (`measure-how-the-0-001-1`).
+    The legs of one item decide that together — one form, one goal prefix cut for the longest
+    tail — so their ids sort and read as one family."""
+    bases: list[str] = []
+    tails = {id(e): _sweep_tail(e, keys=True) for e in experiments if e.sweep}
+    families: dict[tuple[int, str], list[Experiment]] = {}
+    for e in experiments:
+        if e.sweep:
+            families.setdefault((e.line or 0, _sweep_goal(e)), []).append(e)
     room = MAX_ID_LENGTH - 1 - SWEEP_GOAL_CHARS
-    tail = _slug(label[: 4 * MAX_ID_LENGTH], 4 * MAX_ID_LENGTH)
-    if len(tail) > room:
-        tail = _slug(sweep.values_label(experiment.sweep)[: 4 * MAX_ID_LENGTH], room)
-    head = _slug(goal, MAX_ID_LENGTH - 1 - len(tail)) if tail else _slug(goal, MAX_ID_LENGTH)
-    return "-".join(part for part in (head, tail) if part) or "experiment"
+    width: dict[int, int] = {}
+    for family in families.values():
+        if any(len(tails[id(e)]) > room for e in family):
+            tails.update({id(e): _sweep_tail(e, keys=False) for e in family})
+        widest = max(len(tails[id(e)]) for e in family)
+        width.update({id(e): widest for e in family})
+    for e in experiments:
+        if not e.sweep:
+            bases.append(slugify(e.goal))
+            continue
+        tail = tails[id(e)]
+        head = (
+            _slug(_sweep_goal(e), MAX_ID_LENGTH - 1 - width[id(e)])
+            if tail
+            else _slug(_sweep_goal(e), MAX_ID_LENGTH)
+        )
+        bases.append("-".join(part for part in (head, tail) if part) or "experiment")
+    return bases
+
+
+def _sweep_goal(experiment: Experiment) -> str:
+    return experiment.goal.removesuffix(" " + sweep.label(experiment.sweep))
+
+
+def _sweep_tail(experiment: Experiment, keys: bool) -> str:
+    """A leg's values as an id's tail: with their keys (`lr-0-001`), or the values alone, cut to
+    leave the goal SWEEP_GOAL_CHARS."""
+    if keys:
+        return _slug(sweep.label(experiment.sweep)[: 4 * MAX_ID_LENGTH], 4 * MAX_ID_LENGTH)
+    room = MAX_ID_LENGTH - 1 - SWEEP_GOAL_CHARS
+    return _slug(sweep.values_label(experiment.sweep)[: 4 * MAX_ID_LENGTH], room)
 
 
 def assign_ids(experiments: list[Experiment]) -> None:
-    """Ids are slugs of goals (`id_base`), made unique inside the iteration by a numeric suffix;
+    """Ids are slugs of goals (`id_bases`), made unique inside the iteration by a numeric suffix;
     with its suffix an id still has at most MAX_ID_LENGTH characters (the base is cut shorter)."""
     seen: set[str] = set()
     next_suffix: dict[str, int] = {}  # per base: every smaller suffix is taken (linear, not quadratic)
-    for experiment in experiments:
-        base = id_base(experiment)
+    for experiment, base in zip(experiments, id_bases(experiments), strict=True):
         candidate, n = base, next_suffix.get(base, 2)
         while candidate in seen:
             suffix = f"-{n}"

@@ -5,11 +5,55 @@ from them: a few hundred bytes of `&a`/`*a` expand to gigabytes in whatever walk
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+STR, BOOL, NULL, TIMESTAMP = (f"tag:yaml.org,2002:{name}" for name in ("str", "bool", "null", "timestamp"))
+WORD_KEYS = (BOOL, NULL)  # a plain key YAML 1.1 reads as one of these stays the word written
+
+
+def join_surrogate_pairs(text: str) -> str:
+    """YAML decodes `"\\ud83d\\ude00"` as two lone surrogates where JSON gives one character;
+    pairs are joined here, and a lone half is left for the item's check to refuse on its line."""
+    if not any("\ud800" <= char <= "\udfff" for char in text):
+        return text
+    joined = text.encode("utf-16-le", "surrogatepass")
+    try:
+        return joined.decode("utf-16-le")
+    except UnicodeDecodeError:
+        return text
+
+
+def with_brain_rules(base: type[Any]) -> type[Any]:
+    """A loader class reading YAML as a brain means it, for every reader of brain text: no
+    implicit timestamps (`2024-01-01` stays text; a `date` is not JSON and crashed submit), a plain
+    key YAML 1.1 would read as a boolean or null (`on`, `off`, `yes`, `null`, `~`) stays that word,
+    and surrogate pairs are one character. Values keep YAML's rules for numbers and booleans."""
+
+    class BrainLoader(base):
+        yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag != TIMESTAMP]
+            for first, resolvers in base.yaml_implicit_resolvers.items()
+        }
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+            for key, _value in node.value:
+                plain = not key.style if isinstance(key, yaml.ScalarNode) else False  # libyaml: ""
+                if plain and key.tag in WORD_KEYS:
+                    key.tag = STR
+            return super().construct_mapping(node, deep=deep)
+
+        def construct_brain_str(self, node: yaml.ScalarNode) -> str:
+            return join_surrogate_pairs(str(self.construct_scalar(node)))
+
+    BrainLoader.add_constructor(STR, BrainLoader.construct_brain_str)
+    BrainLoader.add_constructor(TIMESTAMP, BrainLoader.construct_brain_str)  # `!!timestamp x`: text
+    return BrainLoader
+
+
+SAFE_LOADER = with_brain_rules(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+PURE_LOADER = with_brain_rules(yaml.SafeLoader)  # for the tolerant reader, which adds its own rule
 
 
 class AliasesRefused(ValueError):

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .fields import MAPPING_KEYS
+from .safe_yaml import PURE_LOADER
 
 ITEM_START = re.compile(r"^(?P<indent> *)(?P<bullet>[-*])(?: +(?P<rest>.*))?$")
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*) *:(?: +(?P<value>.*)| *)$")
@@ -44,13 +45,25 @@ class RawField:
     block: list[tuple[int, str]] = field(default_factory=list)  # (line number, raw text)
 
 
+class BrokenValue(ValueError):
+    """A value whose own text is broken (an unmatched quote, JSON that is not): unlike a layout
+    slip, no reading of it is safe to run, so its item is refused with this line and message."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 @dataclass
 class RawItem:
-    """One item as read: its values, the line of its bullet, and the line of each key."""
+    """One item as read: its values, the line of its bullet, the line of each key, and the
+    values it could not read (`BrokenValue`s: the item is refused)."""
 
     line: int
     values: dict[str, Any] = field(default_factory=dict)
     key_lines: dict[str, int] = field(default_factory=dict)
+    broken: list[BrokenValue] = field(default_factory=list)
 
 
 def read_tolerantly(content: str, first_line: int, known_keys: tuple[str, ...], warn: Warn) -> list[RawItem]:
@@ -118,8 +131,11 @@ def _item(line: int, fields: list[RawField], warn: Warn) -> RawItem:
     for raw in fields:
         if raw.key in item.values:
             warn(raw.line, f"'{raw.key}' is given twice; the last one was used")
-        item.values[raw.key] = _value(raw, warn)
         item.key_lines[raw.key] = raw.line
+        try:
+            item.values[raw.key] = _value(raw, warn)
+        except BrokenValue as broken:
+            item.broken.append(broken)
     return item
 
 
@@ -163,16 +179,16 @@ def _inline(raw: RawField, warn: Warn) -> Any:
             warn(raw.line, f"'{raw.key}' has escapes YAML cannot read: \\\" and \\\\ were unescaped, "
                  "other backslashes kept")  # fmt: skip
             return re.sub(r'\\(["\\])', r"\1", text[1:-1])
-        warn(raw.line, f"'{raw.key}' has an unmatched quote; the value was read literally")
-        return text
+        raise BrokenValue(raw.line, f"'{raw.key}' has an unmatched quote; close it (nothing was run)")
     if text[0] in "{[":
         for load in (json.loads, load_without_aliases):
             try:
                 return load(text)
             except (ValueError, yaml.YAMLError):
                 continue
-        warn(raw.line, f"'{raw.key}' looks like JSON but is not; read as text")
-        return text
+        kind = "list" if text[0] == "[" else "mapping"
+        raise BrokenValue(raw.line, f"'{raw.key}' starts like a JSON {kind} but is not one; close it, "
+                          "or quote the value (nothing was run)")  # fmt: skip
     if ": " in text or " #" in text:
         warn(raw.line, f"the unquoted value of '{raw.key}' contains ': ' or ' #'; read literally "
              "(quote such values)")  # fmt: skip
@@ -218,8 +234,9 @@ def _mapping_block(raw: RawField, text: str, warn: Warn) -> Any:
     return mapping
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that refuses aliases, which can expand a few bytes into gigabytes."""
+class _NoAliasLoader(PURE_LOADER):
+    """The brain's YAML rules (safe_yaml), refusing aliases, which can expand a few bytes into
+    gigabytes."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):

@@ -696,7 +696,8 @@ def act_command(
     for label in labels:
         command += ["-P", f"{label}=-self-hosted"]
     command += ["--env", f"{environment.CACHE_ENV_VAR}={environment.cache_root()}"]
-    command += ["--env", f"{gpus.LOCKS_ENV}={gpus.lock_root()}"]  # legs of every local run share them
+    locks = gpus.lock_root(relative_to=Path.cwd())  # resolved once: legs of every local run share them
+    command += ["--env", f"{gpus.LOCKS_ENV}={locks}"]
     home = os.environ.get("HOME") or str(Path.home())
     command += ["--env", f"HOME={home}"]
     command += ["--env", f"XDG_CONFIG_HOME={os.environ.get('XDG_CONFIG_HOME') or home + '/.config'}"]
