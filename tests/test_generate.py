@@ -9,7 +9,7 @@ import pytest
 import yaml
 from helpers import RepoState, git, run_cli
 
-from wild_ci import layout, ledger
+from wild_ci import layout, ledger, sandbox
 from wild_ci.config import Config, Limits
 from wild_ci.environment import ENVIRONMENT_FORMAT
 from wild_ci.generate import InvalidBrainOutput, render_workflow, submit
@@ -431,19 +431,27 @@ def test_a_command_that_still_names_the_real_tree_is_refused_with_its_line_under
     assert submission is not None and [e.goal for e in submission.spec.experiments] == ["ok"]
 
 
-def test_a_command_that_still_names_the_real_tree_gets_a_warning_where_a_sandbox_may_hold(
-    make_repo, tmp_path: Path
+def test_a_command_that_still_names_the_real_tree_gets_a_warning_where_a_sandbox_holds(
+    make_repo, tmp_path: Path, monkeypatch
 ) -> None:
-    """Issue 23: the text check is a hint to the brain; the boundary is the sandbox's. Under
-    `sandbox: auto` (and `required`) such a command is submitted, with a warning on its line."""
+    """Issue 23: the text check is a hint to the brain; the boundary is the sandbox's. A local run
+    with a sandbox here submits such a command with a warning on its line; without one (no backend
+    here, or a push, whose runner may be this very machine) it is refused as before."""
     repo = make_repo(name="project")
     link = tmp_path / "link"
     link.symlink_to(repo)
     items = f"- goal: ok\n  command: ls\n- goal: linked\n  command: cd {link} && ls\n"
-    submission = submit(repo, f"<experiments>\n{items}</experiments>\n".encode())
+    brain = f"<experiments>\n{items}</experiments>\n".encode()
+    submission = submit(repo, brain, local=True)
     assert submission is not None and [e.goal for e in submission.spec.experiments] == ["ok", "linked"]
     [warning] = [w for w in submission.spec.warnings if w.line == 4]
-    assert "the mapping does not reach it" in warning.message and "sandbox: off" in warning.message
+    assert "the mapping does not reach it" in warning.message and "sandbox hides it" in warning.message
+    with pytest.raises(InvalidBrainOutput, match="would run in your working tree"):
+        submit(repo, brain)  # a push: where it runs is not known here
+    monkeypatch.setenv(sandbox.BACKENDS_ENV, "none")
+    sandbox._probe_all.cache_clear()
+    with pytest.raises(InvalidBrainOutput, match="would run in your working tree"):
+        submit(repo, brain, local=True)
 
 
 @pytest.mark.parametrize(

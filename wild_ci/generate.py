@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gpus, ledger, paths
+from . import gpus, ledger, paths, sandbox
 from .config import Config, Limits
 from .engines.base import Engine, WorkflowTooLarge
 from .engines.github.engine import GITHUB as ENGINE
@@ -108,7 +108,7 @@ def submit(
     parsed = _own_copy(parsed) if parsed else read_brain_output(brain_output, config.limits)
     repo = ledger.open_repo(repo_path)
     project = ProjectLocation.find(repo_path, ledger.work_tree(repo), config.project_root)
-    _map_workdirs(parsed, project, config.sandbox)
+    _map_workdirs(parsed, project, _sandbox_holds_the_tree(config, local))
     _check_gpus(parsed, config, local)
     _check_runner_labels(parsed, config)
     if not local:
@@ -251,15 +251,23 @@ class ProjectLocation:
 CHECKOUT_STAND_IN = "/wild-ci-checkout"  # where the leg's checkout goes, for the check above
 
 
-def _map_workdirs(parsed: BrainOutput, project: ProjectLocation, sandbox: str = "auto") -> None:
+def _sandbox_holds_the_tree(config: Config, local: bool) -> bool:
+    """Whether a kernel sandbox will hide the user's working tree from the legs: only known for a
+    local run (`wild-ci run`: the legs run here, and the backend is probed here). A self-hosted
+    runner on this very machine could reach the tree, so a push is treated as having none."""
+    return local and config.sandbox != "off" and sandbox.choose(config.sandbox).backend != sandbox.NONE
+
+
+def _map_workdirs(parsed: BrainOutput, project: ProjectLocation, sandboxed: bool = False) -> None:
     """Map each workdir the brain wrote (absolute under its project root, or relative to it) into
     the repository, as a relative path the leg can `cd` into inside its checkout. An experiment
     whose workdir cannot be mapped becomes an invalid item. One whose command still names the user's
-    real repository after mapping gets a warning with its line: the text check is a hint to the
-    brain, the boundary is the sandbox's (issue 23) — except under `sandbox: off`, where nothing
-    else stands between the command and the working tree, and it becomes an invalid item."""
+    real repository after mapping gets a warning with its line when a sandbox hides that tree
+    (`sandboxed`: the text check is a hint to the brain, the boundary is the kernel's, issue 23);
+    without one nothing else stands between the command and the working tree, and it becomes an
+    invalid item."""
     _keep_or_invalidate(parsed, lambda experiment: _repo_workdir(experiment, project))
-    if sandbox == "off":
+    if not sandboxed:
         _keep_or_invalidate(parsed, lambda experiment: _names_real_tree(experiment, project))
         return
     said: set[int | None] = set()
@@ -270,7 +278,7 @@ def _map_workdirs(parsed: BrainOutput, project: ProjectLocation, sandbox: str = 
             parsed.warnings.append(Diagnostic(experiment.line, problem.replace(
                 "and would run in your working tree;",
                 "and the mapping does not reach it: it is your working tree, not the checkout "
-                "(the sandbox hides it where there is one; `sandbox: off` refuses this);",
+                "(this run's sandbox hides it, so the command will not find it there);",
             )))  # fmt: skip
 
 
