@@ -66,8 +66,10 @@ def test_a_legs_checkout_shares_nothing_git_could_write(make_repo, tmp_path: Pat
     repo = make_repo()
     objects = repo / ".git" / "objects"
 
-    def state() -> dict[str, float]:
-        return {str(p): p.stat().st_mtime for p in objects.rglob("*")}
+    def state() -> dict[str, bytes]:
+        """Every object file and its bytes. Not mtimes: git "freshens" an object it writes again
+        (utime on the existing file), and wild-ci's own commits on the host do that legitimately."""
+        return {str(p): p.read_bytes() for p in objects.rglob("*") if p.is_file()}
 
     command = (
         "cat .git/objects/info/alternates 2>/dev/null; "
@@ -81,7 +83,7 @@ def test_a_legs_checkout_shares_nothing_git_could_write(make_repo, tmp_path: Pat
     assert leg["status"] == "succeeded", leg
     assert str(objects) not in leg["stdout_tail"], leg
     after = state()
-    assert {p: t for p, t in before.items() if p in after and after[p] != t} == {}
+    assert {p for p, data in before.items() if after.get(p) != data} == set()
 
 
 # -- 2. the --pr token ----------------------------------------------------------------------------
@@ -166,7 +168,7 @@ def test_the_step_after_the_experiment_cannot_be_steered(make_repo, tmp_path: Pa
     """Issue 23, reproduction 5: the experiment kept GITHUB_ENV, GITHUB_PATH, RUNNER_TEMP and the
     runtime variables; a line it appended to $GITHUB_ENV reached the upload step. Withheld, and what
     it writes into those files (found through an ancestor) is undone before the step ends."""
-    repo = make_repo({"steer.py": STEERER})
+    repo = make_repo({"steer.py": STEERER, ".wild/config.yml": "sandbox: off\n"})  # in every mode
     evil = tmp_path / "evil"
     command = f"{sys.executable} steer.py {evil}"
     done = run_cli("run", str(brain(tmp_path, command)), "--repo", str(repo), cwd=tmp_path, timeout=600)
@@ -231,14 +233,11 @@ print("nothing within reach")
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without a kernel sandbox every leg's record is a file of the same user (docs/safety.md); "
-    "the sandbox hides other legs' folders",
-)
 def test_a_leg_cannot_rewrite_another_legs_record(make_repo, tmp_path: Path) -> None:
     """Issue 23, reproduction 4: under act host mode a leg rewrote another leg's final result.json
-    from failed to succeeded with accuracy=0.999, and it was accepted."""
+    from failed to succeeded with accuracy=0.999, and it was accepted. The sandbox (`auto`, here
+    bubblewrap or Landlock) hides other legs' folders; without one this still holds for a same-user
+    experiment (docs/safety.md: what no sandbox guarantees)."""
     repo = make_repo({"rewrite.py": REWRITER})
     victim = "echo accuracy=0.42; echo '{\"accuracy\": 0.42}' > metrics.json; sleep 3; exit 3"
     command = f"{sys.executable} rewrite.py"

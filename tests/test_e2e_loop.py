@@ -35,7 +35,8 @@ if turn == 1:
     print("Let me try two learning rates first.\n" + sweep([0.1, 0.4]))
     print("<summary>First sweep.</summary>\n<promise>WAITING</promise>")
 elif turn == 2:
-    best = re.search(r"- accuracy \([^)]*\): ([0-9.]+) in iteration \d+, (\S+)", prompt)
+    found = r"- accuracy \([^)]*\): best single run ([0-9.]+) in .*?\(iteration \d+, ([^)]+)\)"
+    best = re.search(found, prompt)
     Path("train.py").write_text(Path("train.py").read_text().replace('"v1"', '"v2"'))
     print(f"Best so far: {best.group(1)} from {best.group(2)}. Refine around it.\n" + sweep([0.3]))
     print("<promise>WAITING</promise>")
@@ -94,15 +95,15 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
     assert "lr=0.4 accuracy=0.9 version=v1" in prompts[1]
     # the best so far once: the results block's (the template has no section of its own any more)
     assert (
-        "- accuracy (higher is better, guessed from the name): 0.9 in iteration 0001, train-with-lr-0-4"
-        in (prompts[1])
+        "- accuracy (higher is better, guessed from the name): best single run 0.9 in lr=0.4 "
+        "(iteration 0001, train-with-lr-0-4)" in (prompts[1])
     )
     assert all(p.count("Best so far") <= 1 and "# Best results so far" not in p for p in prompts)
     assert '<experiment_results session="main" iteration="0002"' in prompts[2]
     assert "lr=0.3 accuracy=1.0 version=v2" in prompts[2]  # the brain's edit ran
     assert (
-        "- accuracy (higher is better, guessed from the name): 1 in iteration 0002, train-with-lr-0-3"
-        in (prompts[2])
+        "- accuracy (higher is better, guessed from the name): best single run 1 in lr=0.3 "
+        "(iteration 0002, train-with-lr-0-3)" in (prompts[2])
     )
     assert "- 0001: 2 experiments: 2 succeeded" in prompts[2]
     # the brain's last word is in the ledger, and stdout ends the loop with it
