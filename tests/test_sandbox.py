@@ -198,3 +198,28 @@ def test_network_is_a_field_of_the_one_table_and_a_brain_can_only_cut_it() -> No
     assert field.validate(True, "network", lambda k, m: errors.append(m)) is True
     assert field.validate("maybe", "network", lambda k, m: errors.append(m)) is None and errors
     assert field.config == "leg.network"
+
+
+def test_a_run_hands_its_positive_bwrap_probe_to_its_legs_and_only_a_known_binary(monkeypatch) -> None:
+    """The probe costs a leg about 10 ms; `wild-ci run` probes once and names the bwrap that worked.
+    A name that is not one of this machine's bwrap candidates is ignored (probed as before)."""
+    candidates = sandbox.bwrap.candidates()
+    if not candidates:
+        pytest.skip("no bwrap on this machine")
+    probed: list[tuple[str, ...]] = []
+
+    def probe(more: tuple[str, ...]) -> tuple[str | None, str]:
+        probed.append(more)
+        return None, "refused in this test"
+
+    monkeypatch.setattr(sandbox, "_probe_bwrap", probe)
+    monkeypatch.setenv(sandbox.KNOWN_BWRAP_ENV, candidates[0])
+    sandbox._probe_all.cache_clear()
+    assert sandbox.choose("auto").backend == "bubblewrap" and probed == []
+    monkeypatch.setenv(sandbox.KNOWN_BWRAP_ENV, "/tmp/not-a-bwrap")
+    sandbox._probe_all.cache_clear()
+    assert sandbox.choose("auto").backend != "bubblewrap" and probed == [()]
+    monkeypatch.setenv(sandbox.BACKENDS_ENV, "landlock")  # what the user took away stays away
+    monkeypatch.setenv(sandbox.KNOWN_BWRAP_ENV, candidates[0])
+    sandbox._probe_all.cache_clear()
+    assert sandbox.choose("auto").backend != "bubblewrap"

@@ -154,6 +154,19 @@ def bwrap_installed() -> bool:
     return bool(bwrap.candidates())
 
 
+KNOWN_BWRAP_ENV = "WILD_CI_SANDBOX_BWRAP_WORKS"
+"""Set by `wild-ci run` for the legs it starts (act's environment, which no experiment writes): the
+bwrap binary its own probe made a sandbox with, so each leg need not probe again (about 10 ms a
+leg). Only a positive answer is passed on, and it can only *name* a bwrap: if that binary cannot
+make the sandbox after all, the leg's start fails (`setup_failed`), it never runs unsandboxed."""
+
+
+def known_bwrap() -> dict[str, str]:
+    """The environment that hands this process's positive bwrap probe on to its legs (or nothing)."""
+    found = _probe_all()
+    return {KNOWN_BWRAP_ENV: found.binary} if found.backend == bwrap.NAME and found.binary else {}
+
+
 @functools.lru_cache(maxsize=4)
 def _probe_all(bwraps: tuple[str, ...] = ()) -> _Found:
     """Try each backend once, strongest first, with a real sandbox running `true`."""
@@ -162,6 +175,9 @@ def _probe_all(bwraps: tuple[str, ...] = ()) -> _Found:
     reasons: list[str] = []
     if permitted is not None and not permitted - {NONE}:
         return _Found(NONE, f"{BACKENDS_ENV} allows no backend")
+    known = os.environ.get(KNOWN_BWRAP_ENV)
+    if (permitted is None or bwrap.NAME in permitted) and known and known in bwrap.candidates():
+        return _Found(bwrap.NAME, None, binary=known)
     if permitted is None or bwrap.NAME in permitted:
         binary, why = _probe_bwrap(bwraps)
         if binary:

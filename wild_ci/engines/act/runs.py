@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, gpus, ledger, locks, report, tokens
+from ... import collect, environment, generate, gpus, ledger, locks, report, sandbox, tokens
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
@@ -894,6 +894,7 @@ def _act_environment(tmp: Path) -> dict[str, str]:
     through --env (see act_command). Every job inherits act's environment, and a leg can read act's
     /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES)."""
     env = {k: v for k, v in os.environ.items() if k not in tokens.TOKEN_VARIABLES}
+    env.update(sandbox.known_bwrap())  # the legs need not probe again (positive answers only)
     env["HOME"] = str(tmp / "act-home")
     env["XDG_CONFIG_HOME"] = str(tmp / "act-home" / ".config")
     (tmp / "act-home").mkdir(exist_ok=True)
