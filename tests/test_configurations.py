@@ -226,3 +226,18 @@ def test_a_clearly_better_configuration_beats_the_previous_best_with_its_interva
     assert "with impl=v4 (iteration 0002); a new best configuration in this iteration" in line
     assert "beats impl=naive (the previous best, mean 3.55 (sd 0.0412" in line
     assert "3.54× lower (95% CI 3.47–3.6×), by -2.546 (95% CI -2.596 to -2.496) (p = 1.9e-09)" in line
+
+
+def test_a_diverged_run_near_the_float_limit_breaks_no_summary_or_comparison() -> None:
+    """A metric of 1e308 (a diverged run; #26 item 13) must not cost the iteration its results."""
+    huge = stats.summarize([1e308, 0.9e308, 1e307])
+    assert huge.n == 3 and huge.mean > 1e307
+    assert stats.welch(huge, stats.summarize([1.0, 2.0])) is None
+    runs = [
+        result(f"python t.py --lr={lr}", loss=v) for lr, v in ((1, 1e308), (1, 0.9e308), (2, 0.1), (2, 0.2))
+    ]
+    board = leaderboard.build([iteration(1, runs)])
+    (loss,) = board.metrics
+    assert loss.best_configuration is not None and loss.best_configuration.summary.mean == pytest.approx(0.15)
+    text = context_block(iteration(1, runs), standing=Standing.of(iteration(1, runs), []))
+    assert "not comparable" in text or "beats" in text

@@ -94,12 +94,16 @@ class Summary:
 
 
 def summarize(values: Sequence[float]) -> Summary:
+    """n, mean, sd and the interval. Computed on values scaled by the largest magnitude, so metrics
+    near the float limit (1e308: a diverged run) give infinities, never an OverflowError."""
     if not values:
         raise ValueError("no values to summarize")
-    mean = statistics.fmean(values)
+    scale = max(abs(v) for v in values) or 1.0
+    scaled = [v / scale for v in values]
+    mean = statistics.fmean(scaled) * scale
     if len(values) < 2:
         return Summary(1, mean, None, None)
-    std = statistics.stdev(values)
+    std = statistics.stdev(scaled) * scale
     half = t_quantile(1 - (1 - CONFIDENCE) / 2, len(values) - 1) * std / math.sqrt(len(values))
     return Summary(len(values), mean, std, (mean - half, mean + half))
 
@@ -121,9 +125,11 @@ class Difference:
 
 
 def welch(a: Summary, b: Summary) -> Difference | None:
-    """a - b with Welch's t-test; None unless both are replicated (n ≥ 2 each)."""
+    """a - b with Welch's t-test; None unless both are replicated (n ≥ 2 each) and finite."""
     if a.sem is None or b.sem is None:
         return None
+    if not all(math.isfinite(x) and abs(x) < 1e150 for x in (a.mean, b.mean, a.sem, b.sem)):
+        return None  # a diverged run (1e308) compares with nothing: said as "not comparable"
     diff = a.mean - b.mean
     var_a, var_b = a.sem**2, b.sem**2
     spread = math.sqrt(var_a + var_b)
