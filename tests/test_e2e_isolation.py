@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -95,11 +96,12 @@ def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:
     """Observation 6 of issue 13: a process that escapes with setsid (or a double fork, or both)
     outlived `wild-ci run`."""
     pids = tmp_path / "pids"
+    nonce = f"{secrets.randbelow(10**6):06d}"  # this test's sleeps alone, not another test's leftovers
     command = (
-        f"setsid sleep 300 & echo $! >> {pids}; "
-        f"( ( sleep 301 & echo $! >> {pids} ) & ); "
-        f"setsid bash -c '( sleep 302 & echo $! >> {pids} ) &'; "
-        f"nohup setsid sleep 303 > /dev/null 2>&1 & echo $! >> {pids}; "
+        f"setsid sleep 300.{nonce} & echo $! >> {pids}; "
+        f"( ( sleep 301.{nonce} & echo $! >> {pids} ) & ); "
+        f"setsid bash -c '( sleep 302.{nonce} & echo $! >> {pids} ) &'; "
+        f"nohup setsid sleep 303.{nonce} > /dev/null 2>&1 & echo $! >> {pids}; "
         # every escapee has started before the command ends (a loaded machine is slow to fork)
         f"for i in $(seq 300); do [ $(wc -l < {pids}) -ge 4 ] && break; sleep 0.1; done; echo started"
     )
@@ -115,7 +117,9 @@ def test_no_process_outlives_the_run(make_repo, tmp_path: Path) -> None:
         data = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
         assert data["experiments"][0]["status"] == "succeeded"
         # the pids are its PID namespace's in a sandbox: look for the sleeps themselves
-        escaped = subprocess.run(["pgrep", "-f", "^sleep 30[0-3]$"], capture_output=True, text=True)
+        escaped = subprocess.run(
+            ["pgrep", "-f", f"^sleep 30[0-3]\\.{nonce}$"], capture_output=True, text=True
+        )
         assert escaped.stdout.split() == []
     finally:
         for pid in [int(line) for line in pids.read_text().split()] if pids.exists() else []:
