@@ -539,14 +539,7 @@ def _commit_results(
             f"{submission.branch} is checked out in {branch_user}, so wild-ci did not write its results; "
             f"the artifacts are in {run_dir / 'artifacts'}"
         )
-    tip = ledger.branch_tip(repo, submission.branch)
-    if tip is not None:  # a leg not run (rerun --only) keeps its result
-        results = collect.keep_known(results, collect.read_results(repo, tip, submission.iteration))
-    try:
-        collect.commit_locally(repo, results, declared)
-    except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
-        raise _results_not_committed(results, run_dir, exc) from exc
-    return results
+    return _commit_kept(repo, submission, results, declared, run_dir)
 
 
 def collect_on_host(
@@ -574,12 +567,24 @@ def collect_on_host(
             if leg.is_dir() and "/" not in leg.name:  # collect reads the ones of the spec, reports the rest
                 (view / artifact_name(submission.iteration, leg.name)).symlink_to(leg)
         results = collect.collect_results(submission.spec, view, submission.commit)
+    return _commit_kept(repo, submission, results, declared, run_dir)
+
+
+def _commit_kept(
+    repo: git.Repo,
+    submission: Submission,
+    results: IterationResults,
+    declared: Mapping[str, Direction] | None,
+    run_dir: Path,
+) -> IterationResults:
+    """Commit the results on the session branch, a leg not run (rerun --only) keeping its earlier
+    result; a commit that fails (a full disk, a read-only repository) leaves them in the run folder."""
     tip = ledger.branch_tip(repo, submission.branch)
-    if tip is not None:  # what commit_locally commits: a leg not run (rerun --only) keeps its result
+    if tip is not None:
         results = collect.keep_known(results, collect.read_results(repo, tip, submission.iteration))
     try:
         collect.commit_locally(repo, results, declared)
-    except (OSError, ledger.LedgerError) as exc:  # a full disk, a read-only repository
+    except (OSError, ledger.LedgerError) as exc:
         raise _results_not_committed(results, run_dir, exc) from exc
     return results
 
