@@ -259,6 +259,9 @@ def difference_text(line: BestLine, other: ConfigurationRuns, role: str) -> str:
     other_text = f"{other.label(60)} ({role}, {summary_text(other)})"
     found = line.against(other)
     if found is None:
+        best = line.configuration
+        if best is not None and best.summary.replicated and other.summary.replicated:
+            return f"vs {other_text}: not comparable, a value near the float limit (a diverged run)"
         return f"vs {other_text}: not comparable, one of them has a single run (repeat it with other seeds)"
     if found.difference == 0:
         return f"tied with {other_text}"
