@@ -15,7 +15,7 @@ import pytest
 from helpers import IDENTITY, git, sleeping, use_backend
 
 from wild_ci import execute as execute_module
-from wild_ci import sandbox
+from wild_ci import reaper, sandbox
 from wild_ci.collect import tail
 from wild_ci.config import Config
 from wild_ci.execute import execute, experiment_seed, map_project_root
@@ -354,16 +354,44 @@ def test_a_log_the_disk_cannot_hold_still_drains_the_pipe(make_repo, tmp_path: P
     assert (tmp_path / "out/stderr.log").read_text() == "done\n"
 
 
-def test_cpu_time_is_the_command_s_process_tree_beside_its_wall_time(make_repo, tmp_path: Path) -> None:
+SPIN = "python3 -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass'"
+
+
+@pytest.fixture
+def as_a_leg():
+    """This process adopts orphans while the test runs, as `wild-ci execute` does (entry of a leg)."""
+    assert reaper.become_subreaper()
+    yield
+    reaper.become_subreaper(False)
+
+
+@pytest.mark.parametrize("backend", ["none", "bubblewrap", "landlock"])
+def test_cpu_time_is_the_command_s_process_tree_beside_its_wall_time(
+    make_repo, tmp_path: Path, monkeypatch, backend, as_a_leg
+) -> None:
     """A timing study needs CPU time beside wall time: a child that spins counts, a sleep does not,
-    and the leg's own set-up (earlier children of the executor) is not the experiment's."""
-    spin = "python3 -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass'"
-    ws = checkout(make_repo, one("spin", f"({spin}) & wait; sleep 0.5", "  setup: none\n"))
+    and the leg's own set-up (earlier children of the executor) is not the experiment's. Under
+    bubblewrap the usage reaches the leg through the namespace's init, which only a subreaper reaps."""
+    use_backend(monkeypatch, backend)
+    ws = checkout(make_repo, one("spin", f"({SPIN}) & wait; sleep 0.5", "  setup: none\n"))
     result = execute(ws, 1, "spin", tmp_path / "out", mirror=False)
-    assert result.status == "succeeded"
+    assert result.status == "succeeded" and result.sandbox == backend
     assert result.cpu_s is not None and 0.5 <= result.cpu_s < result.duration_s
     assert result.cpus is not None and result.cpus >= 1
     assert result.checkout == str(ws.resolve())
+
+
+def test_cpu_time_is_unknown_rather_than_wrong_where_it_cannot_be_counted(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """Not a subreaper (execute called in-process), bubblewrap's init is reaped by no one here: the
+    command's CPU time never arrives, so it is recorded as unknown, never as a near-zero figure."""
+    use_backend(monkeypatch, "bubblewrap")
+    reaper.become_subreaper(False)
+    ws = checkout(make_repo, one("spin", f"({SPIN}) & wait", "  setup: none\n"))
+    result = execute(ws, 1, "spin", tmp_path / "out", mirror=False)
+    assert result.status == "succeeded" and result.sandbox == "bubblewrap"
+    assert result.cpu_s is None
 
 
 def test_a_leg_under_required_without_a_sandbox_never_runs_and_says_why(

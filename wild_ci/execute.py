@@ -663,7 +663,8 @@ def _run_command(
     finally:
         _restore_signals(previous)
     duration = time.monotonic() - start
-    cpu = round(_children_cpu_s() - cpu_start, 3)
+    counted = box is None or box.counts_cpu_time(reaper.is_subreaper())
+    cpu = round(_children_cpu_s() - cpu_start, 3) if counted else None  # never a wrong figure
     if mirror:
         _announce(RUNNER.resume_commands(token))
     code = (box or UNCONFINED).exit_status(process.returncode)

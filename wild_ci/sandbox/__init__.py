@@ -95,6 +95,12 @@ class Box:
         """A command's status as Popen says it (negative: killed by that signal), through the sandbox."""
         return bwrap.exit_status(returncode) if self.choice.backend == bwrap.NAME else returncode
 
+    def counts_cpu_time(self, subreaper: bool) -> bool:
+        """Whether the command's CPU time reaches its starter's RUSAGE_CHILDREN. bubblewrap's outer
+        process exits without waiting for the PID namespace's init, which holds the command's
+        usage: only a subreaper adopts and reaps that init (the leg is one: execute.py)."""
+        return self.policy is None or self.choice.backend != bwrap.NAME or subreaper
+
     def changed(self, **policy_fields: object) -> Box:
         """The same box with some of the policy replaced (the leg's GPUs, its network)."""
         if self.policy is None:
