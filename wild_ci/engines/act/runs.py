@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, gpus, ledger, locks, report, sandbox, tokens
+from ... import collect, environment, generate, gpus, ledger, locks, progress_channel, report, sandbox, tokens
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
+    PROGRESS_ENV,
     RESULT_FILE,
     RESULTS_REMOTE_ENV,
     RUN_LEGS_DIR,
@@ -55,7 +56,7 @@ from ...text import visible
 from . import staging, watchdog
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
-from .progress import ProgressDisplay, ProgressTracker
+from .progress import ProgressDisplay, ProgressTracker, following
 
 if TYPE_CHECKING:
     from ..github.client import GitHubSettings
@@ -774,20 +775,26 @@ def _run_act(
     watchdog = _start_watchdog(lock_fd)
     process: subprocess.Popen[bytes] | None = None
     display = ProgressDisplay(tracker, progress_stream)
+    channel = progress_channel.create(tmp)
     try:
-        with _ActLog(run_dir / RUN_LOG, progress_stream) as log, _shown(display):
+        with (
+            _ActLog(run_dir / RUN_LOG, progress_stream) as log,
+            _shown(display),
+            following(tracker, display, channel),
+        ):
             _STOP.display_live = display.live is not None
             process = subprocess.Popen(
-                command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
+                command, cwd=tmp, env=_act_environment(tmp, channel), stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
             _watch(watchdog, process.pid)
             assert process.stdout is not None
             for raw in process.stdout:
                 log.write(raw)
-                changed = tracker.feed(raw.decode("utf-8", errors="replace"))
-                with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
-                    display.update(changed)
+                with tracker.lock:
+                    changed = tracker.feed(raw.decode("utf-8", errors="replace"))
+                    with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
+                        display.update(changed)
             exit_code = process.wait()
     finally:
         _STOP.display_live = False
@@ -893,12 +900,15 @@ def _end_act_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _act_environment(tmp: Path) -> dict[str, str]:
+def _act_environment(tmp: Path, channel: Path | None = None) -> dict[str, str]:
     """act reads flags from ./.actrc, ~/.actrc and $XDG_CONFIG_HOME/act/actrc. It runs in an empty
     folder with an empty HOME, so no such file changes the run; the jobs get the real HOME back
     through --env (see act_command). Every job inherits act's environment, and a leg can read act's
-    /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES)."""
+    /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES).
+    The legs' executors learn the progress channel from it (`channel`); their experiments do not."""
     env = {k: v for k, v in os.environ.items() if k not in tokens.TOKEN_VARIABLES}
+    if channel is not None:
+        env[PROGRESS_ENV] = str(channel)
     env.update(sandbox.known_bwrap())  # the legs need not probe again (positive answers only)
     env["HOME"] = str(tmp / "act-home")
     env["XDG_CONFIG_HOME"] = str(tmp / "act-home" / ".config")
