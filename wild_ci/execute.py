@@ -370,6 +370,7 @@ def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
     def attempt(number: int, cancelled: threading.Event) -> _Run:
         env[retries.ATTEMPT_ENV], env[retries.MAX_ATTEMPTS_ENV] = str(number), str(policy.max_attempts)
         leg.before, leg.metrics_before = _snapshot_outputs(leg.workdir), _metrics_state(leg.workdir)
+        _fresh_logs(leg.paths)
         return _run_command(
             leg.command,
             leg.workdir,
@@ -745,7 +746,7 @@ class _Sink:
     def __init__(self, path: Path) -> None:
         self.handle: IO[bytes] | None = None
         with contextlib.suppress(OSError):
-            self.handle = path.open("wb")
+            self.handle = _open_existing_log(path)
 
     def __enter__(self) -> _Sink:
         return self
@@ -773,6 +774,22 @@ class _Sink:
     def __exit__(self, *_exc: object) -> None:
         if self.handle is not None:
             self._drop()
+
+
+def _open_existing_log(path: Path) -> IO[bytes]:
+    """A log the leg made before the experiment started (`_fresh_logs`), emptied; never created. The
+    pumps open it once the experiment runs: an experiment that is deleting its artifact folder must
+    not have a log file made in it under its feet, which left the folder behind without its
+    result.json (the leg read as `cancelled`, not `missing`: #26 item 18)."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    return os.fdopen(fd, "wb")
+
+
+def _fresh_logs(paths: LegPaths) -> None:
+    """The attempt's stdout.log and stderr.log, made before its command starts (an earlier
+    attempt's were moved away)."""
+    for log in (paths.stdout, paths.stderr):
+        log.touch()
 
 
 def _end_group(
