@@ -110,6 +110,9 @@ RUN_LOG = "act.log"
 RUN_LEGS_DIR = "legs"  # each leg's artifact, unpacked: `legs/<experiment id>/`
 RUN_RESULTS_DIR = "results"  # the results, when they could not be committed (a full disk, read-only)
 RUN_MARKER = "running.json"  # while a local run is alive: its pid, its temporary folder (a fault leaves it)
+# in the session's runs folder, from before a local run commits its iteration until it ends: a
+# SIGKILL before RUN_MARKER is written leaves this one, and the next command records the iteration
+SUBMIT_MARKER = "submitting.json"
 
 
 class _Repository(Protocol):

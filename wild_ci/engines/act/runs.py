@@ -43,6 +43,7 @@ from ...layout import (
     RUN_MARKER,
     RUN_RESULTS_DIR,
     SPEC_FILE,
+    SUBMIT_MARKER,
     WORKFLOW_FILE,
     artifact_experiment,
     artifact_name,
@@ -191,21 +192,42 @@ def run_local(
     repo = ledger.open_repo(repo_path)
     with session_lock(repo, session) as lock:
         recover_dead_runs(repo, session, progress_stream)
-        submission = generate.submit(
-            repo_path, brain_output, session, config, skip_invalid, parsed, local=True
-        )
-        if submission is None:
-            return None
-        if not submission.spec.experiments:  # committed, and nothing to run
-            return LocalRun(
-                submission,
-                collect.empty_results(submission.spec),
-                run_dir_for(repo, submission),
-                0,
-                "nothing to run",
+        with _submitting(repo, session):
+            submission = generate.submit(
+                repo_path, brain_output, session, config, skip_invalid, parsed, local=True
             )
-        with _machine_faults(submission):
-            return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
+            if submission is None:
+                return None
+            if not submission.spec.experiments:  # committed, and nothing to run
+                return LocalRun(
+                    submission,
+                    collect.empty_results(submission.spec),
+                    run_dir_for(repo, submission),
+                    0,
+                    "nothing to run",
+                )
+            with _machine_faults(submission):
+                return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
+
+
+@contextlib.contextmanager
+def _submitting(repo: git.Repo, session: str) -> Iterator[None]:
+    """`submitting.json` in the session's runs folder from before the iteration commit until the run
+    ends: this process's pid and start time, and the branch's tip before. The run's own marker
+    (`_run_marker`) comes only once the iteration is committed; a SIGKILL in between left an
+    iteration no command ever recorded (#26 item 18). `_recover_unstarted` reads this one."""
+    marker = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session) / SUBMIT_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "pid": os.getpid(),
+        "started": _process_start(os.getpid()),
+        "tip_before": ledger.branch_tip(repo, ledger.branch_name(session)),
+    }
+    marker.write_text(json.dumps(record), encoding="utf-8")
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -459,14 +481,65 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
             shutil.rmtree(tmp, ignore_errors=True)  # (the dead run's TMPDIR may not be ours)
         marker.unlink(missing_ok=True)
         recovered.append(results)
-    return recovered
+    unstarted = _recover_unstarted(repo, session, root / SUBMIT_MARKER, stream)
+    return recovered + ([unstarted] if unstarted else [])
+
+
+def _recover_unstarted(
+    repo: git.Repo, session: str, marker: Path, stream: TextIO | None
+) -> IterationResults | None:
+    """A local run that died after committing its iteration and before its run marker (`_submitting`):
+    that iteration, still without results, is recorded with every experiment missing (its legs never
+    ran), so it is not left waiting for results no run will bring. An iteration that has results (a
+    run that got further was recovered above), or none committed since, only clears the marker."""
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        pid, tip_before = int(record["pid"]), record.get("tip_before")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
+        return None
+    if _process_start(pid) == record.get("started"):
+        return None  # still running (another command of this session would hold the lock)
+    try:
+        submission = _committed_since(repo, session, tip_before)
+        if submission is None:
+            marker.unlink(missing_ok=True)
+            return None
+        run_dir = run_dir_for(repo, submission)
+        results = collect_on_host(repo, submission, run_dir, run_dir / "no-legs")
+    except (WildError, OSError, git.GitCommandError) as exc:
+        _say(stream, f"wild-ci: warning: a local run of {session} (pid {pid}) died after committing its "
+                     f"iteration, which could not be recorded yet: {exc}")  # fmt: skip
+        return None
+    _say(stream, f"wild-ci: the local run of {session} iteration {submission.iteration:04d} (pid {pid}) was "
+                 f"killed before its legs started; recorded: {report.counts_line(results)} "
+                 f"(`wild-ci rerun --session {session}` runs it)")  # fmt: skip
+    marker.unlink(missing_ok=True)
+    return results
+
+
+def _committed_since(repo: git.Repo, session: str, tip_before: str | None) -> Submission | None:
+    """The iteration a dead run committed on top of `tip_before`, if it has no results yet."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    if tip is None or tip == tip_before:
+        return None
+    submission = existing_submission(repo, session, None)
+    parents = repo.commit(submission.commit).parents
+    made_on = parents[0].hexsha if parents else None
+    if tip_before is not None and made_on != tip_before:
+        return None  # not the dead run's commit
+    if collect.read_results(repo, tip, submission.iteration) is not None:
+        return None
+    return submission
 
 
 def recover_all_sessions(repo: git.Repo, stream: TextIO | None = None) -> None:
     """`status`: recover every session's dead runs whose lock is free (a live run is left alone)."""
     root = Path(repo.common_dir) / "wild-ci" / "runs"
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if not any(folder.glob(f"*/{RUN_MARKER}")):
+        if not any(folder.glob(f"*/{RUN_MARKER}")) and not (folder / SUBMIT_MARKER).exists():
             continue
         with (
             contextlib.suppress(OSError, ValueError, WildError),
