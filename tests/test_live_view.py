@@ -93,12 +93,12 @@ def backend_or_skip(name: str) -> None:
         pytest.skip(f"no {name} sandbox on this machine: {found.why}")
 
 
-def watch_the_liar(repo: Path, tmp_path: Path) -> tuple[list[str], list[str]]:
-    """`wild-ci run` of the liar (and an honest experiment) under a terminal: the liar's rows seen
-    during the run, and the screen at the end."""
+def watch_the_liar(repo: Path, tmp_path: Path, before: str = "") -> tuple[list[str], list[str]]:
+    """`wild-ci run` of the liar (and an honest experiment) under a terminal, `before` run first: the
+    liar's rows seen during the run, and the screen at the end."""
     brain = tmp_path / "brain.md"
     brain.write_text(
-        f"<experiments>\n- goal: Liar\n  command: {json.dumps(LIAR)}\n"
+        f"<experiments>\n- goal: Liar\n  command: {json.dumps(before + LIAR)}\n"
         "- goal: Honest\n  command: echo fine\n</experiments>\n"
     )
     master, slave = pty.openpty()
@@ -134,7 +134,9 @@ def test_an_experiment_cannot_move_the_live_view_in_the_sandbox(make_repo, tmp_p
     (its own PID namespace, the channel not in its file system) nothing it tries moves its row."""
     backend_or_skip("bubblewrap")
     repo = make_repo()
-    rows, screen = watch_the_liar(repo, tmp_path)
+    # the channel where it is on the host, too (in the sandbox /tmp is the leg's own)
+    by_name = f"for f in /tmp/wild-ci-run-*/progress/progress.log; do echo '{LIE}' >> $f; done 2>/dev/null; "
+    rows, screen = watch_the_liar(repo, tmp_path, by_name)
     assert any("running" in row for row in rows), "the liar was never seen running"
     assert not [row for row in rows if "succeeded" in row or "GPU" in row]
     assert "failed" in final_row(screen, "liar") and "succeeded" in final_row(screen, "honest")
