@@ -93,7 +93,9 @@ def backend_or_skip(name: str) -> None:
         pytest.skip(f"no {name} sandbox on this machine: {found.why}")
 
 
-def watch_the_liar(repo: Path, tmp_path: Path, before: str = "") -> tuple[list[str], list[str]]:
+def watch_the_liar(
+    repo: Path, tmp_path: Path, before: str = "", backends: str | None = None
+) -> tuple[list[str], list[str]]:
     """`wild-ci run` of the liar (and an honest experiment) under a terminal, `before` run first: the
     liar's rows seen during the run, and the screen at the end."""
     brain = tmp_path / "brain.md"
@@ -104,6 +106,8 @@ def watch_the_liar(repo: Path, tmp_path: Path, before: str = "") -> tuple[list[s
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     env = {**os.environ, **IDENTITY, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS)}
+    if backends is not None:
+        env[sandbox.BACKENDS_ENV] = backends
     process = subprocess.Popen(
         [sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
         cwd=tmp_path, env=env, stdin=slave, stdout=subprocess.DEVNULL, stderr=slave, close_fds=True,
@@ -128,23 +132,25 @@ def final_row(screen: list[str], name: str) -> str:
     return next(row for row in screen if f" {name} " in f" {row} " and "│" in row)
 
 
-def test_an_experiment_cannot_move_the_live_view_in_the_sandbox(make_repo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["bubblewrap", "landlock"])
+def test_an_experiment_cannot_move_the_live_view_in_the_sandbox(
+    make_repo, tmp_path: Path, backend: str
+) -> None:
     """#26 item 14: the liar printed `wild-ci: experiment liar succeeded exit=0` and its row said
     succeeded while it still ran (it ended failed); a GPU line showed it on GPU 0. In bubblewrap
-    (its own PID namespace, the channel not in its file system) nothing it tries moves its row."""
-    backend_or_skip("bubblewrap")
+    (its own PID namespace, the channel not in its file system) and in Landlock (the channel and
+    /proc's file descriptors refused; its ancestors' environments, and so the channel's name, are
+    readable there) nothing it tries moves its row."""
+    backend_or_skip(backend)
     repo = make_repo()
-    # the channel where it is on the host, too (in the sandbox /tmp is the leg's own)
+    # the channel where it is on the host, too (bubblewrap: /tmp is the leg's own; Landlock: refused)
     by_name = f"for f in /tmp/wild-ci-run-*/progress/progress.log; do echo '{LIE}' >> $f; done 2>/dev/null; "
-    rows, screen = watch_the_liar(repo, tmp_path, by_name)
+    rows, screen = watch_the_liar(repo, tmp_path, by_name, backend)
     assert any("running" in row for row in rows), "the liar was never seen running"
     assert not [row for row in rows if "succeeded" in row or "GPU" in row]
     assert "failed" in final_row(screen, "liar") and "succeeded" in final_row(screen, "honest")
     results = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
-    assert {e["id"]: e["sandbox"] for e in results["experiments"]} == {
-        "liar": "bubblewrap",
-        "honest": "bubblewrap",
-    }
+    assert {e["id"]: e["sandbox"] for e in results["experiments"]} == {"liar": backend, "honest": backend}
 
 
 def test_without_a_sandbox_the_liar_moves_its_row_until_its_executor_ends_it(
