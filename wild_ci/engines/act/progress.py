@@ -38,6 +38,7 @@ MARKER = re.compile(
     + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
     + r"(?: duration=(?P<duration>[0-9.]+)s)?(?: setup=(?P<setup>[0-9.]+)s)?"
 )
+CHANNEL_LINE = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) ")  # any line of the channel
 # what a leg that asks for GPUs prints while it waits for them and once it has them (gpus.py)
 GPU_WAIT = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) waiting for (?P<what>\d+ GPUs?)")
 GPU_GOT = re.compile(
@@ -132,7 +133,7 @@ class ProgressTracker:
         writes its last line once every process of its experiment has ended, so where a channel is
         within an experiment's reach (no sandbox) a lie lasts at most until then."""
         now = time.monotonic() if now is None else now
-        match = re.match(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) ", line)
+        match = CHANNEL_LINE.match(line)
         leg = self.legs.get(match["id"]) if match else None
         if leg is None:
             return None
