@@ -130,10 +130,10 @@ def test_lost_legs_timeouts_and_crashes_are_reported(make_repo, tmp_path: Path) 
     assert by_id["too-slow"]["stdout_tail"] == "begun"
     assert by_id["executor-crashes"]["status"] == "cancelled"
     assert by_id["executor-crashes"]["stdout_tail"] == "partial"
-    # It deleted its output folder and killed its executor: nothing to upload (missing), or — seen
-    # once in a loaded CI run, not reproduced — a folder that still held the first, `running`,
-    # result.json (cancelled). Either way it is reported, with a note, never dropped.
-    assert by_id["leg-vanishes"]["status"] in ("missing", "cancelled")
+    # It deleted its output folder and killed its executor: nothing to upload (missing), with a note.
+    # It came back `cancelled` now and then, when a log pump created its file in the folder while
+    # rm was emptying it (#26 item 18; forced in test_execute_races.py): the pumps create nothing now.
+    assert by_id["leg-vanishes"]["status"] == "missing"
     assert by_id["leg-vanishes"]["note"]
     assert by_id["fine"]["status"] == "succeeded"
 

@@ -616,10 +616,11 @@ def test_the_live_view_shows_the_wait_and_the_gpus() -> None:
         tracker.feed(json.dumps(event), now)
 
     line("setting up", 0.0)
-    line("wild-ci: experiment train waiting for 1 GPU (held by other legs: 0, 1)", 1.0)
+    # the leg's state comes from its executor's lines in the progress channel (#26 item 14)
+    tracker.feed_progress("wild-ci: experiment train waiting for 1 GPU (held by other legs: 0, 1)", 1.0)
     leg = tracker.legs["train"]
     assert (leg.state, leg.waiting_for) == ("running", "1 GPU")
-    line("wild-ci: experiment train got GPU 1 after waiting 4.5s", 5.5)
+    tracker.feed_progress("wild-ci: experiment train got GPU 1 after waiting 4.5s", 5.5)
     assert (leg.waiting_for, leg.gpus, leg.elapsed(7.5)) == (None, "1", 2.0)
     assert leg.last_line == "setting up"
 

@@ -510,11 +510,15 @@ def test_progress_says_which_attempt_runs_and_why(capsys) -> None:
         display.update(tracker.feed(json.dumps(event), now))
 
     line("RuntimeError: CUDA out of memory.", 1.0)
-    line("wild-ci: experiment big attempt 1 failed (CUDA out of memory); retrying in 2s", 2.0)
+    # the leg's state comes from its executor's lines in the progress channel (#26 item 14)
+    retrying = "wild-ci: experiment big attempt 1 failed (CUDA out of memory); retrying in 2s"
+    display.update(tracker.feed_progress(retrying, 2.0))
     leg = tracker.legs["big"]
     assert state_text(leg) == "attempt 2 (CUDA out of memory)"
     assert stream.getvalue().splitlines()[-1].endswith("big: attempt 2 (CUDA out of memory)")
-    line("wild-ci: experiment other attempt 1 failed (x); retrying in 2s", 2.5)  # not this leg's
+    tracker.feed_progress(
+        "wild-ci: experiment other attempt 1 failed (x); retrying in 2s", 2.5
+    )  # not this leg's
     assert leg.attempt == 2
 
 

@@ -32,10 +32,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import IO, Any
 
-from . import environment, filecommands, gpus, reaper, retries, sandbox
+from . import environment, filecommands, gpus, progress_channel, reaper, retries, sandbox
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import (
+    PROGRESS_ENV,
     RESERVE_FILE,
     RESULT_FILE,
     RESULT_MARKER,
@@ -70,7 +71,14 @@ MIRROR_NOTICE = b"\n[wild-ci: the job log shows no more of this output; the arti
 # wild-ci's own. This keeps an experiment from changing its leg by accident; it is no sandbox
 # against a hostile one running as the same user, which is why legs get read-only permissions and
 # no secrets.
-WITHHELD_ENV = (*RUNNER.withheld, "WILD_CI_LOCAL", "WILD_CI", RESULTS_REMOTE_ENV, PINNED_TOOLS_ENV)
+WITHHELD_ENV = (
+    *RUNNER.withheld,
+    "WILD_CI_LOCAL",
+    "WILD_CI",
+    RESULTS_REMOTE_ENV,
+    PINNED_TOOLS_ENV,
+    PROGRESS_ENV,
+)
 # and every variable of these families: the runner's runtime services and OIDC (ACTIONS_*, whatever
 # a runner version adds), and the temporary folder that holds the step's file-command files
 WITHHELD_PREFIXES = ("ACTIONS_", "RUNNER_TEMP")
@@ -362,6 +370,7 @@ def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
     def attempt(number: int, cancelled: threading.Event) -> _Run:
         env[retries.ATTEMPT_ENV], env[retries.MAX_ATTEMPTS_ENV] = str(number), str(policy.max_attempts)
         leg.before, leg.metrics_before = _snapshot_outputs(leg.workdir), _metrics_state(leg.workdir)
+        _fresh_logs(leg.paths)
         return _run_command(
             leg.command,
             leg.workdir,
@@ -381,7 +390,7 @@ def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
             _write_result(leg.paths, leg.result)
 
     def announce(text: str) -> None:
-        _announce(f"{RESULT_MARKER} {leg.experiment.id} {text}")  # progress reads it
+        _progress(f"{RESULT_MARKER} {leg.experiment.id} {text}")
 
     with retries.cancellation() as cancelled:
         return retries.run_attempts(
@@ -428,7 +437,7 @@ def _take_gpus(
     command gets its whole timeout once it has them). The finished result when it never got them."""
     try:
         with _cancellable():
-            leg_gpus.take(timeout_s, _announce)
+            leg_gpus.take(timeout_s, _progress)
     except _Cancelled:
         reaper.end_descendants(spare, 0.0)
         return _finish(
@@ -565,6 +574,14 @@ def _cancellable() -> Iterator[None]:
         yield
     finally:
         _restore_signals(previous)
+
+
+def _progress(line: str) -> None:
+    """A line about the experiment's state: in the job log for people, and in the run's progress
+    channel for the live view, which reads state from the channel only (the job log also holds
+    the experiment's own output, which may say anything)."""
+    _announce(line)
+    progress_channel.send(line)
 
 
 class _StartFailed(RuntimeError):
@@ -730,7 +747,7 @@ class _Sink:
     def __init__(self, path: Path) -> None:
         self.handle: IO[bytes] | None = None
         with contextlib.suppress(OSError):
-            self.handle = path.open("wb")
+            self.handle = _open_existing_log(path)
 
     def __enter__(self) -> _Sink:
         return self
@@ -758,6 +775,22 @@ class _Sink:
     def __exit__(self, *_exc: object) -> None:
         if self.handle is not None:
             self._drop()
+
+
+def _open_existing_log(path: Path) -> IO[bytes]:
+    """A log the leg made before the experiment started (`_fresh_logs`), emptied; never created. The
+    pumps open it once the experiment runs: an experiment that is deleting its artifact folder must
+    not have a log file made in it under its feet, which left the folder behind without its
+    result.json (the leg read as `cancelled`, not `missing`: #26 item 18)."""
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    return os.fdopen(fd, "wb")
+
+
+def _fresh_logs(paths: LegPaths) -> None:
+    """The attempt's stdout.log and stderr.log, made before its command starts (an earlier
+    attempt's were moved away)."""
+    for log in (paths.stdout, paths.stderr):
+        log.touch()
 
 
 def _end_group(
@@ -1009,7 +1042,7 @@ def _finish(
     code = "-" if exit_code is None else exit_code
     setup_s = (result.environment or {}).get("seconds")
     setup = f" setup={setup_s}s" if isinstance(setup_s, (int, float)) else ""
-    _announce(f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s{setup}")
+    _progress(f"{RESULT_MARKER} {result.id} {status} exit={code} duration={result.duration_s}s{setup}")
     return result
 
 

@@ -70,6 +70,12 @@ SETUP_LOG = "setup.log"
 RESULT_FILE = "result.json"  # one experiment's result, written by the leg
 RESULT_MARKER = "wild-ci: experiment"  # starts the line a leg prints when its experiment ends
 RESERVE_FILE = ".result-reserve"  # room the leg keeps on its disk for its final result.json
+# the live view's channel under `wild-ci run`: a file in the run's temporary folder, out of every
+# sandboxed experiment's view, that each leg's executor appends its progress lines to
+# (progress_channel.py); the variable that names it is withheld from the experiment
+PROGRESS_ENV = "WILD_CI_PROGRESS"
+PROGRESS_DIR = "progress"
+PROGRESS_FILE = "progress.log"
 
 
 def attempt_dir(attempt: int) -> str:
@@ -104,6 +110,9 @@ RUN_LOG = "act.log"
 RUN_LEGS_DIR = "legs"  # each leg's artifact, unpacked: `legs/<experiment id>/`
 RUN_RESULTS_DIR = "results"  # the results, when they could not be committed (a full disk, read-only)
 RUN_MARKER = "running.json"  # while a local run is alive: its pid, its temporary folder (a fault leaves it)
+# in the session's runs folder, from before a local run commits its iteration until it ends: a
+# SIGKILL before RUN_MARKER is written leaves this one, and the next command records the iteration
+SUBMIT_MARKER = "submitting.json"
 
 
 class _Repository(Protocol):

@@ -27,7 +27,9 @@ Standard library only: the leg loads `errors`, which uses this module.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 _INTERPRETED = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _MULTILINE = re.compile(f"[{_INTERPRETED}]")  # keeps \n and \t
@@ -60,3 +62,11 @@ def last_line(text: str, limit: int = 200) -> str:
 def is_visible(text: str, multiline: bool = True) -> bool:
     """Whether `text` holds nothing `visible` would escape (for tests and assertions)."""
     return (_MULTILINE if multiline else _ONE_LINE).search(text.replace("\r\n", "\n")) is None
+
+
+def json_text(data: Any) -> str:
+    """`data` as indented JSON for a terminal or a script (`--json`): readable non-ASCII text kept,
+    and every character `visible` escapes written as its JSON escape (`\\u009b`), so the output
+    holds no raw control, bidi override or lone surrogate and still parses to the same data."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _MULTILINE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)  # in strings only: the rest is ASCII

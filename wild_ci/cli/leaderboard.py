@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -15,7 +14,7 @@ from ..config import committed_config
 from ..errors import EXIT_OK, UsageError
 from ..layout import iteration_label
 from ..leaderboard import ConfigurationRuns, Leaderboard, MetricBoard, build, declared_for
-from ..text import visible
+from ..text import json_text, visible
 
 
 def leaderboard(args: argparse.Namespace) -> int:
@@ -30,7 +29,7 @@ def leaderboard(args: argparse.Namespace) -> int:
             raise UsageError(f"no metric {args.metric!r} in wild/{args.session} (metrics: {known})")
         board = Leaderboard(board.session, board.iterations, [chosen])
     if args.json:
-        print(json.dumps(board.to_json(), indent=2, ensure_ascii=False))
+        print(json_text(board.to_json()))
         return EXIT_OK
     console = Console(highlight=False)
     console.print(leaderboard_view(board, args.session, console.width))

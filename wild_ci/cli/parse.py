@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..errors import EXIT_BAD_INPUT, EXIT_OK
 from ..generate import read_brain_output
-from ..text import visible
+from ..text import json_text, visible
 from .common import print_diagnostics, read_input
 
 
 def check(args: argparse.Namespace) -> int:
     parsed = read_brain_output(read_input(args.file))
     if args.json:
-        print(json.dumps(parsed.to_json(), indent=2, ensure_ascii=False))
+        print(json_text(parsed.to_json()))
     else:
         for e in parsed.experiments:
             # the brain's text, shown as it is written and never as a terminal sequence

@@ -22,7 +22,7 @@ from ..engines.act.runs import local_leg_folder, recover_all_sessions
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
 from ..specs import ExperimentResult, IterationResults, Status
-from ..text import visible
+from ..text import json_text, visible
 
 
 def context(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def status(args: argparse.Namespace) -> int:
             raise UsageError(f"no session {args.session!r} (no branch {ledger.branch_name(args.session)})",
                              hint="`wild-ci status` lists the sessions")  # fmt: skip
     if args.json:
-        print(json.dumps({"sessions": [s.to_json() for s in sessions]}, indent=2))
+        print(json_text({"sessions": [s.to_json() for s in sessions]}))
         return EXIT_OK
     if not sessions:
         print("no sessions yet: `wild-ci run brain.md` starts one (branch wild/main)")
@@ -84,7 +84,7 @@ def status_lines(sessions: list[collect.SessionState]) -> list[str]:
 def show(args: argparse.Namespace) -> int:
     results = collect.committed_results(ledger.open_repo(args.repo), args.session, args.iteration)
     if args.json:
-        print(json.dumps(results.to_json(), indent=2, ensure_ascii=False))
+        print(json_text(results.to_json()))
         return EXIT_OK
     repo = ledger.open_repo(args.repo)
     standing = collect.session_standing(repo, results, committed_config(repo).metrics)
@@ -241,10 +241,10 @@ def logs(args: argparse.Namespace) -> int:
     leg = top = _leg_folder(repo, results, result)
     if args.attempt is not None:
         leg = top / layout.attempt_dir(args.attempt)
-    if args.json or args.stderr:
-        sys.stdout.buffer.write(
-            _log_bytes(top / layout.RESULT_FILE if args.json else leg / layout.STDERR_LOG)
-        )
+    if args.json:
+        sys.stdout.write(_result_json(top / layout.RESULT_FILE))
+    elif args.stderr:
+        sys.stdout.buffer.write(_log_bytes(leg / layout.STDERR_LOG))
     else:
         stdout = _log_bytes(leg / layout.STDOUT_LOG)
         stderr_path = leg / layout.STDERR_LOG
@@ -263,6 +263,16 @@ def logs(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(stderr)
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _result_json(path: Path) -> str:
+    """The leg's result.json for `logs --json`, re-written by `json_text` (the experiment's text in it
+    holds no raw control character); a file that is not JSON is shown made visible."""
+    data = _log_bytes(path)
+    try:
+        return json_text(json.loads(data)) + "\n"
+    except (ValueError, RecursionError):
+        return visible(data.decode("utf-8", errors="replace"))
 
 
 def _log_bytes(path: Path) -> bytes:

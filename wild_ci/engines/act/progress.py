@@ -1,17 +1,25 @@
-"""Live progress of a local run, read from act's `--json` log lines.
+"""Live progress of a local run: act's `--json` log lines and the legs' progress channel.
 
-act reports a matrix's result as shared (once one leg fails, later legs are logged as failed too),
-so a leg's own status comes from the line `wild-ci: experiment <id> <status> …` that the leg prints,
-never from act's job result.
+act's log says when a leg starts and ends and what its experiment prints (the last output column).
+What a leg's experiment *is* — waiting for GPUs, on an attempt after a retry, ended with a status —
+comes only from the lines its executor appends to the run's channel (progress_channel.py), never
+from the log, which holds the experiment's own output: an experiment that prints
+`wild-ci: experiment <id> succeeded exit=0` does not end its row. (act reports a matrix's result as
+shared, once one leg fails later legs are logged as failed too, so act's job result gives a leg's
+end, never its status.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -20,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ...layout import EXPERIMENT_STEP, RESULT_MARKER
+from ...progress_channel import Tail
 from ...report import STATUS_SYMBOLS, duration
 from ...specs import Status
 from ...text import last_line, visible
@@ -29,6 +38,7 @@ MARKER = re.compile(
     + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
     + r"(?: duration=(?P<duration>[0-9.]+)s)?(?: setup=(?P<setup>[0-9.]+)s)?"
 )
+CHANNEL_LINE = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) ")  # any line of the channel
 # what a leg that asks for GPUs prints while it waits for them and once it has them (gpus.py)
 GPU_WAIT = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) waiting for (?P<what>\d+ GPUs?)")
 GPU_GOT = re.compile(
@@ -76,6 +86,7 @@ class ProgressTracker:
     collect: LegState = field(default_factory=lambda: LegState("collect"))
     other_lines: list[str] = field(default_factory=list)
     saw_jobs: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)  # act's lines and the channel's
 
     def __post_init__(self) -> None:
         self.legs = {i: LegState(i) for i in self.experiment_ids}
@@ -100,39 +111,62 @@ class ProgressTracker:
         return self._advance(leg, event, now)
 
     def _advance(self, leg: LegState, event: dict, now: float) -> LegState | None:
-        changed = False
-        if leg.state == "queued":
-            leg.state, leg.started, changed = "running", now, True
+        """act's view of a leg: started, its experiment's last line, ended. Nothing in the log's
+        text changes what the leg's experiment is (`feed_progress` does)."""
+        changed = self._begun(leg, now)
         message = str(event.get("msg", ""))
         if event.get("raw_output"):
             text = message.strip()
             own_step = leg is self.collect or event.get("step") == EXPERIMENT_STEP
             if text and own_step and not text.startswith(("::", RESULT_MARKER)):
                 leg.last_line = last_line(text) or leg.last_line
-            changed = self._gpu_lines(leg, message, now) or changed
-            retrying = RETRYING.search(message)
-            if retrying and retrying["id"] == leg.id:
-                leg.attempt, leg.retried_because, changed = int(retrying["n"]) + 1, retrying["why"], True
-            marker = MARKER.search(message)
-            if marker and leg.state != "done":
-                leg.status, leg.exit = marker["status"], marker["exit"]
-                leg.duration_s = float(marker["duration"]) if marker["duration"] else None
-                leg.setup_s = float(marker["setup"]) if marker["setup"] else None
-                leg.state, leg.ended, changed = "done", now, True
         if "jobResult" in event and leg.state != "done":
             leg.state, leg.ended, changed = "done", now, True
             if leg is self.collect:
                 leg.status = Status.SUCCEEDED if event["jobResult"] == "success" else Status.FAILED
         return leg if changed else None
 
+    def feed_progress(self, line: str, now: float | None = None) -> LegState | None:
+        """Take one line of the legs' progress channel (written by their executors only); return the
+        state that changed, if any. A status arriving after act logged the job's end still counts
+        (the two come by different ways), and a later status replaces an earlier one: the executor
+        writes its last line once every process of its experiment has ended, so where a channel is
+        within an experiment's reach (no sandbox) a lie lasts at most until then."""
+        now = time.monotonic() if now is None else now
+        match = CHANNEL_LINE.match(line)
+        leg = self.legs.get(match["id"]) if match else None
+        if leg is None:
+            return None
+        changed = self._begun(leg, now)
+        changed = self._gpu_lines(leg, line, now) or changed
+        retrying = RETRYING.match(line)
+        if retrying and leg.status is None:
+            leg.attempt, leg.retried_because, changed = int(retrying["n"]) + 1, retrying["why"], True
+        marker = MARKER.match(line)
+        if marker:
+            leg.status, leg.exit = marker["status"], marker["exit"]
+            leg.duration_s = float(marker["duration"]) if marker["duration"] else None
+            leg.setup_s = float(marker["setup"]) if marker["setup"] else None
+            leg.state, leg.ended, changed = "done", leg.ended or now, True
+        return leg if changed else None
+
     @staticmethod
-    def _gpu_lines(leg: LegState, message: str, now: float) -> bool:
-        waiting = GPU_WAIT.search(message)
-        if waiting and waiting["id"] == leg.id:
+    def _begun(leg: LegState, now: float) -> bool:
+        if leg.state != "queued":
+            return False
+        leg.state, leg.started = "running", now
+        return True
+
+    @staticmethod
+    def _gpu_lines(leg: LegState, line: str, now: float) -> bool:
+        if leg.status is not None:
+            return False
+        waiting = GPU_WAIT.match(line)
+        if waiting:
             leg.waiting_for = waiting["what"]
             return True
-        got = GPU_GOT.search(message)
-        if got and got["id"] == leg.id:
+        got = GPU_GOT.match(line)
+        if got:
             leg.waiting_for, leg.gpus, leg.gpus_at = None, got["ids"], now
             return True
         return False
@@ -220,3 +254,34 @@ class ProgressDisplay:
             cells = (leg.id, state, took(leg, now), leg.last_line)
             table.add_row(*(Text(visible(cell, multiline=False)) for cell in cells))
         return table
+
+
+CHANNEL_POLL_S = 0.1
+
+
+@contextlib.contextmanager
+def following(tracker: ProgressTracker, display: ProgressDisplay, channel: Path) -> Iterator[None]:
+    """The legs' progress channel read while act runs (a thread, every CHANNEL_POLL_S), and once
+    more at the end: a status a leg wrote just before act ended is not lost."""
+    tail = Tail(channel)
+    stop = threading.Event()
+
+    def drain() -> None:
+        for line in tail.read():
+            with tracker.lock:
+                changed = tracker.feed_progress(line)
+                with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
+                    display.update(changed)
+
+    def follow() -> None:
+        while not stop.wait(CHANNEL_POLL_S):
+            drain()
+
+    thread = threading.Thread(target=follow, name="wild-ci progress channel", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        drain()

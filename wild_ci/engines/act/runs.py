@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
-from ... import collect, environment, generate, gpus, ledger, locks, report, sandbox, tokens
+from ... import collect, environment, generate, gpus, ledger, locks, progress_channel, report, sandbox, tokens
 from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
 from ...layout import (
     LEG_OUT_DIR,
+    PROGRESS_ENV,
     RESULT_FILE,
     RESULTS_REMOTE_ENV,
     RUN_LEGS_DIR,
@@ -42,6 +43,7 @@ from ...layout import (
     RUN_MARKER,
     RUN_RESULTS_DIR,
     SPEC_FILE,
+    SUBMIT_MARKER,
     WORKFLOW_FILE,
     artifact_experiment,
     artifact_name,
@@ -55,7 +57,7 @@ from ...text import visible
 from . import staging, watchdog
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
-from .progress import ProgressDisplay, ProgressTracker
+from .progress import ProgressDisplay, ProgressTracker, following
 
 if TYPE_CHECKING:
     from ..github.client import GitHubSettings
@@ -190,21 +192,42 @@ def run_local(
     repo = ledger.open_repo(repo_path)
     with session_lock(repo, session) as lock:
         recover_dead_runs(repo, session, progress_stream)
-        submission = generate.submit(
-            repo_path, brain_output, session, config, skip_invalid, parsed, local=True
-        )
-        if submission is None:
-            return None
-        if not submission.spec.experiments:  # committed, and nothing to run
-            return LocalRun(
-                submission,
-                collect.empty_results(submission.spec),
-                run_dir_for(repo, submission),
-                0,
-                "nothing to run",
+        with _submitting(repo, session):
+            submission = generate.submit(
+                repo_path, brain_output, session, config, skip_invalid, parsed, local=True
             )
-        with _machine_faults(submission):
-            return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
+            if submission is None:
+                return None
+            if not submission.spec.experiments:  # committed, and nothing to run
+                return LocalRun(
+                    submission,
+                    collect.empty_results(submission.spec),
+                    run_dir_for(repo, submission),
+                    0,
+                    "nothing to run",
+                )
+            with _machine_faults(submission):
+                return run_submission(repo_path, submission, config, progress_stream, pull_request, lock)
+
+
+@contextlib.contextmanager
+def _submitting(repo: git.Repo, session: str) -> Iterator[None]:
+    """`submitting.json` in the session's runs folder from before the iteration commit until the run
+    ends: this process's pid and start time, and the branch's tip before. The run's own marker
+    (`_run_marker`) comes only once the iteration is committed; a SIGKILL in between left an
+    iteration no command ever recorded (#26 item 18). `_recover_unstarted` reads this one."""
+    marker = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session) / SUBMIT_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "pid": os.getpid(),
+        "started": _process_start(os.getpid()),
+        "tip_before": ledger.branch_tip(repo, ledger.branch_name(session)),
+    }
+    marker.write_text(json.dumps(record), encoding="utf-8")
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -458,14 +481,65 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
             shutil.rmtree(tmp, ignore_errors=True)  # (the dead run's TMPDIR may not be ours)
         marker.unlink(missing_ok=True)
         recovered.append(results)
-    return recovered
+    unstarted = _recover_unstarted(repo, session, root / SUBMIT_MARKER, stream)
+    return recovered + ([unstarted] if unstarted else [])
+
+
+def _recover_unstarted(
+    repo: git.Repo, session: str, marker: Path, stream: TextIO | None
+) -> IterationResults | None:
+    """A local run that died after committing its iteration and before its run marker (`_submitting`):
+    that iteration, still without results, is recorded with every experiment missing (its legs never
+    ran), so it is not left waiting for results no run will bring. An iteration that has results (a
+    run that got further was recovered above), or none committed since, only clears the marker."""
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        pid, tip_before = int(record["pid"]), record.get("tip_before")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
+        return None
+    if _process_start(pid) == record.get("started"):
+        return None  # still running (another command of this session would hold the lock)
+    try:
+        submission = _committed_since(repo, session, tip_before)
+        if submission is None:
+            marker.unlink(missing_ok=True)
+            return None
+        run_dir = run_dir_for(repo, submission)
+        results = collect_on_host(repo, submission, run_dir, run_dir / "no-legs")
+    except (WildError, OSError, git.GitCommandError) as exc:
+        _say(stream, f"wild-ci: warning: a local run of {session} (pid {pid}) died after committing its "
+                     f"iteration, which could not be recorded yet: {exc}")  # fmt: skip
+        return None
+    _say(stream, f"wild-ci: the local run of {session} iteration {submission.iteration:04d} (pid {pid}) was "
+                 f"killed before its legs started; recorded: {report.counts_line(results)} "
+                 f"(`wild-ci rerun --session {session}` runs it)")  # fmt: skip
+    marker.unlink(missing_ok=True)
+    return results
+
+
+def _committed_since(repo: git.Repo, session: str, tip_before: str | None) -> Submission | None:
+    """The iteration a dead run committed on top of `tip_before`, if it has no results yet."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    if tip is None or tip == tip_before:
+        return None
+    submission = existing_submission(repo, session, None)
+    parents = repo.commit(submission.commit).parents
+    made_on = parents[0].hexsha if parents else None
+    if tip_before is not None and made_on != tip_before:
+        return None  # not the dead run's commit
+    if collect.read_results(repo, tip, submission.iteration) is not None:
+        return None
+    return submission
 
 
 def recover_all_sessions(repo: git.Repo, stream: TextIO | None = None) -> None:
     """`status`: recover every session's dead runs whose lock is free (a live run is left alone)."""
     root = Path(repo.common_dir) / "wild-ci" / "runs"
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if not any(folder.glob(f"*/{RUN_MARKER}")):
+        if not any(folder.glob(f"*/{RUN_MARKER}")) and not (folder / SUBMIT_MARKER).exists():
             continue
         with (
             contextlib.suppress(OSError, ValueError, WildError),
@@ -774,20 +848,26 @@ def _run_act(
     watchdog = _start_watchdog(lock_fd)
     process: subprocess.Popen[bytes] | None = None
     display = ProgressDisplay(tracker, progress_stream)
+    channel = progress_channel.create(tmp)
     try:
-        with _ActLog(run_dir / RUN_LOG, progress_stream) as log, _shown(display):
+        with (
+            _ActLog(run_dir / RUN_LOG, progress_stream) as log,
+            _shown(display),
+            following(tracker, display, channel),
+        ):
             _STOP.display_live = display.live is not None
             process = subprocess.Popen(
-                command, cwd=tmp, env=_act_environment(tmp), stdout=subprocess.PIPE,
+                command, cwd=tmp, env=_act_environment(tmp, channel), stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
             _watch(watchdog, process.pid)
             assert process.stdout is not None
             for raw in process.stdout:
                 log.write(raw)
-                changed = tracker.feed(raw.decode("utf-8", errors="replace"))
-                with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
-                    display.update(changed)
+                with tracker.lock:
+                    changed = tracker.feed(raw.decode("utf-8", errors="replace"))
+                    with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
+                        display.update(changed)
             exit_code = process.wait()
     finally:
         _STOP.display_live = False
@@ -893,12 +973,15 @@ def _end_act_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _act_environment(tmp: Path) -> dict[str, str]:
+def _act_environment(tmp: Path, channel: Path | None = None) -> dict[str, str]:
     """act reads flags from ./.actrc, ~/.actrc and $XDG_CONFIG_HOME/act/actrc. It runs in an empty
     folder with an empty HOME, so no such file changes the run; the jobs get the real HOME back
     through --env (see act_command). Every job inherits act's environment, and a leg can read act's
-    /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES)."""
+    /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES).
+    The legs' executors learn the progress channel from it (`channel`); their experiments do not."""
     env = {k: v for k, v in os.environ.items() if k not in tokens.TOKEN_VARIABLES}
+    if channel is not None:
+        env[PROGRESS_ENV] = str(channel)
     env.update(sandbox.known_bwrap())  # the legs need not probe again (positive answers only)
     env["HOME"] = str(tmp / "act-home")
     env["XDG_CONFIG_HOME"] = str(tmp / "act-home" / ".config")

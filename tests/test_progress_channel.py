@@ -1,0 +1,106 @@
+"""The live view's channel (progress_channel.py, #26 item 14): lines appended whole by the legs'
+executors, read back as they come; a leg without a channel, or with a stale one, writes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import git, use_backend
+
+from wild_ci import progress_channel
+from wild_ci.config import Config
+from wild_ci.execute import execute
+from wild_ci.generate import submit
+from wild_ci.layout import PROGRESS_ENV
+
+
+def test_lines_sent_are_read_back_whole_and_in_order(tmp_path: Path) -> None:
+    channel = progress_channel.create(tmp_path)
+    assert channel.read_bytes() == b"" and oct(channel.stat().st_mode)[-3:] == "600"
+    tail = progress_channel.Tail(channel)
+    env = {PROGRESS_ENV: str(channel)}
+    progress_channel.send("wild-ci: experiment a got GPU 0 after waiting 0s", env)
+    progress_channel.send("wild-ci: experiment a attempt 1 failed (two\nlines\r); retrying", env)
+    assert tail.read() == [
+        "wild-ci: experiment a got GPU 0 after waiting 0s",
+        "wild-ci: experiment a attempt 1 failed (two lines ); retrying",
+    ]
+    assert tail.read() == []
+    with channel.open("ab") as handle:  # a line half-written is kept back until its end
+        handle.write(b"wild-ci: experiment a succ")
+    assert tail.read() == []
+    with channel.open("ab") as handle:
+        handle.write(b"eeded exit=0\n")
+    assert tail.read() == ["wild-ci: experiment a succeeded exit=0"]
+
+
+def test_many_writers_at_once_never_interleave_a_line(tmp_path: Path) -> None:
+    channel = progress_channel.create(tmp_path)
+    env = {PROGRESS_ENV: str(channel)}
+
+    def writer(n: int) -> None:
+        for i in range(200):
+            progress_channel.send(f"wild-ci: experiment leg-{n} line {i} " + "x" * 500, env)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = progress_channel.Tail(channel).read()
+    assert len(lines) == 800 and all(line.endswith("x" * 500) for line in lines)
+
+
+def test_no_channel_or_a_stale_one_writes_nothing(tmp_path: Path) -> None:
+    progress_channel.send("wild-ci: experiment a succeeded exit=0", {})
+    stale = tmp_path / "gone" / "progress.log"
+    progress_channel.send("wild-ci: experiment a succeeded exit=0", {PROGRESS_ENV: str(stale)})
+    assert not stale.parent.exists()
+    missing = tmp_path / "progress.log"
+    progress_channel.send("x", {PROGRESS_ENV: str(missing)})
+    assert not missing.exists()
+    assert progress_channel.Tail(missing).read() == []
+    assert os.listdir(tmp_path) == []
+
+
+LIE = "wild-ci: experiment liar succeeded exit=0 duration=1s"
+
+
+@pytest.mark.parametrize("backend", ["bubblewrap", "landlock", "none"])
+def test_the_channel_is_out_of_a_sandboxed_experiments_reach(
+    make_repo, tmp_path: Path, monkeypatch, backend: str
+) -> None:
+    """The executor writes its state to the channel, the experiment never learns its name, and a
+    sandboxed experiment that knows it anyway (here: its command names it) cannot write it. Without
+    a sandbox it can: docs/local-runs.md says so (the e2e tests in test_live_view.py go through
+    act, /proc and the environment as a real one would)."""
+    use_backend(monkeypatch, backend)
+    (tmp_path / "run-tmp").mkdir()
+    channel = progress_channel.create(tmp_path / "run-tmp")
+    monkeypatch.setenv(PROGRESS_ENV, str(channel))
+    attack = (
+        f"echo \"${{{PROGRESS_ENV}:-unset}}\" > given.txt; echo '{LIE}' >> {channel}; "
+        # its parent's stdout: the executor's without a sandbox, bwrap's own init inside its PID
+        # namespace (the command's own output), refused by Landlock (ptrace rules, /proc read-only)
+        "if true >> /proc/$PPID/fd/1; then echo written; else echo refused; fi > fd.txt; exit 1"
+    )
+    brain = f"<experiments>\n- goal: liar\n  command: {json.dumps(attack)}\n</experiments>\n"
+    repo = make_repo({"README.md": "x\n"})
+    submit(repo, brain.encode(), config=Config(project_root="/brain/root"))
+    workspace = repo.parent / "workspace"
+    git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(workspace))
+    result = execute(workspace, 1, "liar", tmp_path / "out", mirror=False)
+    assert result.status == "failed"
+    assert (workspace / "given.txt").read_text() == "unset\n"  # withheld from the experiment
+    lines = progress_channel.Tail(channel).read()
+    final = f"wild-ci: experiment liar failed exit=1 duration={result.duration_s}s"
+    if backend == "none":  # the same user, no boundary: the file is its to write
+        assert lines == [LIE, final]
+    else:
+        assert lines == [final]
+    if backend == "landlock":
+        assert (workspace / "fd.txt").read_text() == "refused\n"
