@@ -23,6 +23,7 @@ from .compare import Standing
 from .engines.github.runner import RUNNER
 from .layout import (
     CHART_FILE,
+    REFLECTION_FILE,
     RESULT_FILE,
     RESULTS_JSON,
     RESULTS_MD,
@@ -536,16 +537,51 @@ class IterationState:
 
 
 @dataclass(frozen=True)
+class Conclusion:
+    """What a session concluded: its last iteration said DONE; its summary, and the answer to the
+    reflection `wild-ci loop` asked on that DONE (reflection.md), when there was one."""
+
+    iteration: int
+    summary: str | None
+    reflection: str | None = None  # the `<reflection>` text (else the whole answer)
+    continues: bool | None = None  # its `<continue>`: None when there was no reflection, or no tag
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "iteration": self.iteration,
+            "summary": self.summary,
+            "reflection": self.reflection,
+            "continue": self.continues,
+        }
+
+
+def conclusion(repo: git.Repo, tip: str, spec: IterationSpec | None) -> Conclusion | None:
+    """The session's conclusion when its last iteration (`spec`) said DONE; else None."""
+    if spec is None or spec.promise != "DONE":
+        return None
+    data = ledger.read_file(repo, tip, iteration_file(spec.iteration, REFLECTION_FILE))
+    if data is None:
+        return Conclusion(spec.iteration, spec.summary)
+    from .parse import parse_brain_output  # only a session with a reflection reads one
+
+    text = data.decode("utf-8", errors="replace")
+    parsed = parse_brain_output(text)
+    return Conclusion(spec.iteration, spec.summary, (parsed.reflection or text).strip(), parsed.continues)
+
+
+@dataclass(frozen=True)
 class SessionState:
     session: str
     branch: str
     iterations: list[IterationState]
+    conclusion: Conclusion | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
             "session": self.session,
             "branch": self.branch,
             "iterations": [i.to_json() for i in self.iterations],
+            "conclusion": self.conclusion.to_json() if self.conclusion else None,
         }
 
 
@@ -555,6 +591,7 @@ def session_states(repo: git.Repo) -> list[SessionState]:
     for branch in ledger.session_branches(repo):
         tip = ledger.branch_tip(repo, branch)
         iterations = []
+        spec = None
         for number in ledger.iterations_at(repo, tip):
             spec = read_spec(repo, tip, number) if tip else None
             results = read_results(repo, tip, number) if tip else None
@@ -567,5 +604,6 @@ def session_states(repo: git.Repo) -> list[SessionState]:
                     promise=spec.promise if spec else None,
                 )
             )
-        sessions.append(SessionState(branch.removeprefix("wild/"), branch, iterations))
+        concluded = conclusion(repo, tip, spec) if tip else None
+        sessions.append(SessionState(branch.removeprefix("wild/"), branch, iterations, concluded))
     return sessions

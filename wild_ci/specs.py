@@ -200,6 +200,8 @@ class BrainOutput:
     promise: str | None = None
     summary: str | None = None
     plan: str | None = None
+    reflection: str | None = None  # `<reflection>`: the answer to `wild-ci loop`'s reflection prompt
+    continues: bool | None = None  # `<continue>yes|true</continue>` (any case); None: no such tag
     errors: list[Diagnostic] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
     invalid: list[InvalidItem] = field(default_factory=list)
@@ -214,6 +216,8 @@ class BrainOutput:
             "promise": self.promise,
             "summary": self.summary,
             "plan": self.plan,
+            "reflection": self.reflection,
+            "continue": self.continues,
             "errors": [d.to_json() for d in self.errors],
             "warnings": [d.to_json() for d in self.warnings],
             "invalid": [i.to_json() for i in self.invalid],
