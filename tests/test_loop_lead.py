@@ -8,6 +8,7 @@ for no experiments, so nothing runs through act (tests/test_e2e_loop.py runs the
 from __future__ import annotations
 
 import io
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -251,3 +252,38 @@ def test_a_custom_template_without_guidance_is_warned_about_and_gets_the_new_val
     template.write_text("{{ guidance }}")
     quiet = io.StringIO()
     assert loop.Prompts.load(ledger.open_repo(repo), template, quiet) and quiet.getvalue() == ""
+
+
+def test_the_conclusion_is_findable_in_status_show_and_results_md(make_repo, tmp_path: Path) -> None:
+    """A DONE iteration has no experiments: `show --iteration N` said "has no results for iteration
+    N yet" and status only "promise DONE". Now status, show and its results.md give the conclusion."""
+    repo = make_repo()
+    replies = [
+        WAITING.format("t1"),
+        DONE.format("lr 0.3 is best \x1b[2J <img src=x>"),
+        "<reflection>Both checked; @someone</reflection>\n<continue>no</continue>\n",
+    ]
+    brain = ScriptedBrain(tmp_path / "brain", replies)
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=5), Config(), io.StringIO())
+    status = run_cli("status", "--repo", str(repo)).stdout.decode()
+    assert "  conclusion (iteration 0002, DONE): lr 0.3 is best \\x1b[2J <img src=x>" in status
+    assert "  reflection (stop): Both checked; @someone" in status
+    assert "\x1b" not in status
+    concluded = json.loads(run_cli("status", "--json", "--repo", str(repo)).stdout)["sessions"][0][
+        "conclusion"
+    ]
+    assert concluded["iteration"] == 2 and concluded["continue"] is False
+    for args in (("--iteration", "2"), ()):
+        shown = run_cli("show", "--repo", str(repo), *args)
+        assert shown.returncode == 0, shown.stderr.decode()
+        assert "iteration 0002 asked for no experiments: it concluded the session" in shown.stdout.decode()
+        assert "reflection (stop): Both checked; @someone" in shown.stdout.decode()
+    assert run_cli("show", "--repo", str(repo), "--iteration", "1").returncode == 1  # WAITING: no conclusion
+    markdown = committed(repo, 2, "results.md")
+    assert markdown is not None and markdown.startswith(
+        "<!-- wild-ci results: session=main iteration=0002 -->"
+    )
+    assert "## Conclusion" in markdown and "**DONE** in iteration 0002: `lr 0.3 is best" in markdown
+    assert "<img" not in markdown.replace("`lr 0.3 is best \\x1b[2J <img src=x>`", "")  # inert Markdown
+    assert "**Reflection**" in markdown and "the loop ended" in markdown
+    assert committed(repo, 2, "results.json") is None  # it ran nothing: still no results

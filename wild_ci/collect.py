@@ -37,6 +37,7 @@ from .layout import (
 from .leaderboard import declared_for
 from .metrics import Direction
 from .specs import (
+    Conclusion,
     Experiment,
     ExperimentResult,
     IterationResults,
@@ -533,25 +534,6 @@ class IterationState:
             "state": self.state,
             "counts": self.counts,
             "promise": self.promise,
-        }
-
-
-@dataclass(frozen=True)
-class Conclusion:
-    """What a session concluded: its last iteration said DONE; its summary, and the answer to the
-    reflection `wild-ci loop` asked on that DONE (reflection.md), when there was one."""
-
-    iteration: int
-    summary: str | None
-    reflection: str | None = None  # the `<reflection>` text (else the whole answer)
-    continues: bool | None = None  # its `<continue>`: None when there was no reflection, or no tag
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "iteration": self.iteration,
-            "summary": self.summary,
-            "reflection": self.reflection,
-            "continue": self.continues,
         }
 
 

@@ -41,6 +41,7 @@ from .layout import (
     GUIDANCE_FILE,
     PROMPT_PATH,
     REFLECTION_FILE,
+    RESULTS_MD,
     SPEC_FILE,
     iteration_file,
     iteration_label,
@@ -49,7 +50,7 @@ from .layout import (
     loop_turn_files,
 )
 from .metrics import Direction
-from .specs import BrainOutput, Diagnostic, IterationResults, IterationSpec
+from .specs import BrainOutput, Conclusion, Diagnostic, IterationResults, IterationSpec
 from .templating import environment
 from .text import visible
 
@@ -181,6 +182,7 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
             if not options.reflection or not _reflect(
                 repo, repo_path, options, config, prompts, goal, last.iteration, parsed, state, out
             ):
+                _record_conclusion(repo, options, last.iteration, out)
                 return LoopEnd(turn, last, True, reflections=state.reflections)
         if steering.pause_requested(repo, options.session):
             steering.clear_pause(repo, options.session)
@@ -341,6 +343,56 @@ def _commit_reflection(
     ledger.update_branch(repo, branch, commit, tip, f"wild-ci: reflection on iteration {label}")
     if options.push:
         github.push_branch(repo, options.session, options.remote)
+
+
+def _record_conclusion(repo: git.Repo, options: LoopOptions, label: str, out: TextIO) -> None:
+    """The session's conclusion (the DONE summary, the reflection's) at the end of the DONE
+    iteration's results.md, its own results.md when it ran nothing; with --push, pushed and on
+    the pull request's comment for that iteration too."""
+    branch = ledger.branch_name(options.session)
+    tip = ledger.branch_tip(repo, branch)
+    number = int(label)
+    spec = collect.read_spec(repo, tip, number) if tip else None
+    concluded = collect.conclusion(repo, tip, spec) if tip else None
+    if tip is None or concluded is None:
+        return
+    path = iteration_file(number, RESULTS_MD)
+    existing = ledger.read_file(repo, tip, path)
+    markdown = report.with_conclusion(
+        existing.decode("utf-8", errors="replace") if existing else None, options.session, label, concluded
+    )
+    commit = ledger.commit_files_on(
+        repo,
+        tip,
+        {path: markdown.encode()},
+        f"wild: {options.session} iteration {label}: conclusion [skip ci]",
+    )
+    ledger.update_branch(repo, branch, commit, tip, f"wild-ci: conclusion of iteration {label}")
+    say(out, f"the session's conclusion is in {branch}:{path}")
+    if options.push:
+        github.push_branch(repo, options.session, options.remote)
+        _comment_conclusion(options, label, markdown, concluded, out)
+
+
+def _comment_conclusion(
+    options: LoopOptions, label: str, markdown: str, concluded: Conclusion, out: TextIO
+) -> None:
+    """The DONE iteration's pull-request comment (the session branch's open one, if any) with the
+    conclusion; a failure is a warning: the conclusion is committed."""
+    branch = ledger.branch_name(options.session)
+    try:
+        client = github.client_from_env()
+        pr = github.pull_request_number(client, branch, None)
+        if pr is None:
+            return
+        marker = markdown.split("\n", 1)[0]
+        body = markdown
+        if len(body) > report.COMMENT_LIMIT:  # the conclusion kept, the table left to the file
+            body = f"{marker}\n\n(the results are in {branch}:{iteration_file(int(label), RESULTS_MD)})\n\n"
+            body += report.conclusion_markdown(concluded)
+        client.upsert_comment(pr, marker, body)
+    except PipelineError as exc:
+        say(out, f"warning: the conclusion is committed, but the pull request comment failed: {exc}")
 
 
 def _defused(text: str, limit: int) -> str:

@@ -740,3 +740,22 @@ def _directions(data: Any) -> dict[str, str]:
     if not isinstance(data, dict):
         return {}
     return {str(k): v for k, v in data.items() if isinstance(k, str) and v in ("max", "min", "ignore")}
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What a session concluded: its last iteration said DONE; its summary, and the answer to the
+    reflection `wild-ci loop` asked on that DONE (reflection.md), when there was one."""
+
+    iteration: int
+    summary: str | None
+    reflection: str | None = None  # the `<reflection>` text (else the whole answer)
+    continues: bool | None = None  # its `<continue>`: None when there was no reflection, or no tag
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "iteration": self.iteration,
+            "summary": self.summary,
+            "reflection": self.reflection,
+            "continue": self.continues,
+        }

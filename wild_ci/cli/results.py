@@ -21,7 +21,7 @@ from ..config import committed_config
 from ..engines.act.runs import local_leg_folder, recover_all_sessions
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
-from ..specs import ExperimentResult, IterationResults, Status
+from ..specs import Conclusion, ExperimentResult, IterationResults, Status
 from ..text import visible
 
 
@@ -102,7 +102,7 @@ def status_lines(
     return lines
 
 
-def conclusion_lines(found: collect.Conclusion | None, limit: int = 300) -> list[str]:
+def conclusion_lines(found: Conclusion | None, limit: int = 300) -> list[str]:
     """The session's conclusion in a few visible lines: the DONE summary, the reflection's."""
     if found is None:
         return []
@@ -141,14 +141,14 @@ def show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _concluded(repo: git.Repo, session: str, iteration: int | None) -> collect.Conclusion | None:
+def _concluded(repo: git.Repo, session: str, iteration: int | None) -> Conclusion | None:
     """The conclusion of a DONE iteration without results (the latest, or the one asked for)."""
     spec = collect.latest_empty_spec(repo, session, iteration)
     tip = ledger.branch_tip(repo, ledger.branch_name(session))
     return collect.conclusion(repo, tip, spec) if spec is not None and tip is not None else None
 
 
-def _print_conclusion(concluded: collect.Conclusion, as_json: bool) -> None:
+def _print_conclusion(concluded: Conclusion, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"conclusion": concluded.to_json()}, indent=2, ensure_ascii=False))
         return
