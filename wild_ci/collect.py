@@ -36,6 +36,7 @@ from .layout import (
 )
 from .leaderboard import declared_for
 from .metrics import Direction
+from .parse import parse_brain_output
 from .specs import (
     Conclusion,
     Experiment,
@@ -544,8 +545,6 @@ def conclusion(repo: git.Repo, tip: str, spec: IterationSpec | None) -> Conclusi
     data = ledger.read_file(repo, tip, iteration_file(spec.iteration, REFLECTION_FILE))
     if data is None:
         return Conclusion(spec.iteration, spec.summary)
-    from .parse import parse_brain_output  # only a session with a reflection reads one
-
     text = data.decode("utf-8", errors="replace")
     parsed = parse_brain_output(text)
     return Conclusion(spec.iteration, spec.summary, (parsed.reflection or text).strip(), parsed.continues)

@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Each turn writes the prompt (the protocol, the goal, the last results or the errors "
         "of the last output, the best metrics so far) to the brain command's stdin, runs it in the "
         "repository (it may edit code), and submits, runs and collects what it printed. Stops on "
-        "<promise>DONE</promise>, after --max-iterations turns, or on Ctrl-C. Prints the last "
+        "<promise>DONE</promise> (after a reflection prompt whose <continue>yes</continue> resumes it, "
+        "unless --no-reflection), after --max-iterations turns, on `wild-ci steer --pause` after the "
+        "current turn, or on Ctrl-C. Prints the last "
         "experiment_results block on stdout. Exit 0 when the loop ended (DONE or the turns used), 1 when "
         "the brain command or the pipeline failed, 2 on bad input, 130 when interrupted.",
     )
