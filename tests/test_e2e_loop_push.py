@@ -109,6 +109,8 @@ def test_loop_push_runs_each_iteration_on_github_and_feeds_back_its_results(
         **os.environ, **IDENTITY,
         "GITHUB_TOKEN": fake.token, "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url,
     }  # fmt: skip
+    fake.pulls.append({"number": 1, "state": "open", "title": "wild/main", "body": None,
+                       "head": {"ref": "wild/main"}, "base": {"ref": "main"}})  # fmt: skip
     started = time.monotonic()
     with PlayedWorkflow(remote, tmp_path, fake) as workflow:
         done = subprocess.run(
@@ -140,3 +142,5 @@ def test_loop_push_runs_each_iteration_on_github_and_feeds_back_its_results(
     assert git(repo, "rev-parse", "wild/main") == git(remote, "rev-parse", "wild/main")
     results_md = git(remote, "show", "wild/main:.wild/iterations/0003/results.md")
     assert "## Conclusion" in results_md and "The variant is better on every run." in results_md
+    [comment] = fake.comments[1]  # the DONE iteration's comment on the session's pull request
+    assert comment["body"].rstrip("\n") == results_md  # (git() strips its output)
