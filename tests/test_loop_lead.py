@@ -198,10 +198,9 @@ def test_steer_pause_during_a_turn_ends_the_loop_after_it_and_loop_resumes(make_
     """Acceptance 3: `steer --pause` during turn 2: the loop ends after that turn, exit 0, said on
     stderr; `loop` again resumes from the ledger (iteration 0003), the request cleared."""
     repo = make_repo()
-    replies = [WAITING.format(f"t{n}") for n in range(1, 4)] + [
-        DONE.format("done"),
-        "<continue>no</continue>",
-    ]
+    replies = ["<plan>- [ ] the resumed loop keeps me</plan>\n" + WAITING.format("t1")]
+    replies += [WAITING.format(f"t{n}") for n in range(2, 4)]
+    replies += [DONE.format("done"), "<continue>no</continue>"]
     brain = ScriptedBrain(
         tmp_path / "brain", replies, before={2: wild_ci("steer", "--repo", str(repo), "--pause")}
     )
@@ -218,6 +217,7 @@ def test_steer_pause_during_a_turn_ends_the_loop_after_it_and_loop_resumes(make_
     assert "turn 1/5 (iteration 0003)" in again.stderr.decode()
     assert brain.calls == 5  # t3, DONE, and its reflection
     assert "- 0002" in brain.prompt(3)  # the resumed loop's first prompt knows the session so far
+    assert "- [ ] the resumed loop keeps me" in brain.prompt(3)  # and the plan
 
 
 def test_the_history_names_the_files_each_iteration_changed(make_repo, tmp_path: Path) -> None:
