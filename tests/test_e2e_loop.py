@@ -112,6 +112,7 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
     assert re.search(edited, prompts[2])
     reflection = (tmp_path / "prompts" / "4.md").read_text()
     assert "you have just said DONE in iteration 0003" in reflection and "lr 0.3 is best" in reflection
+    assert '<experiment_results session="main" iteration="0002"' in reflection  # the latest results
     assert "the reflection on iteration 0003 says stop" in err
     shown = run_cli("status", "--repo", str(repo)).stdout.decode()
     assert "conclusion (iteration 0003, DONE): lr 0.3 is best" in shown

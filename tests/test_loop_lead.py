@@ -87,6 +87,7 @@ def test_the_plan_travels_and_a_reflection_resumes_the_loop_once_per_done(make_r
     assert "you have just said DONE in iteration 0003" in reflection
     assert "lr 0.3 is best" in reflection and "Find the best learning rate." in reflection
     assert "- [ ] sweep the learning rate" in reflection and "<continue>yes</continue>" in reflection
+    assert "No experiments were run" not in reflection  # no results yet: none shown, not the DONE's "nothing"
     assert "# Your reflection on your DONE" in brain.prompt(5)
     assert "The seed was never checked." in brain.prompt(5)
     assert "The seed was never checked." not in brain.prompt(6)  # shown on the turn after it only

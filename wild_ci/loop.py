@@ -155,6 +155,7 @@ class _State:
     last: Answer | None = None
     resumed_by: str | None = None  # the reflection whose `<continue>yes` resumed the loop
     reflections: int = 0
+    results: Answer | None = None  # the latest answer with results (a reflection shows it)
 
 
 def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = sys.stderr) -> LoopEnd:
@@ -173,7 +174,8 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
     if steering.pause_requested(repo, options.session):
         steering.clear_pause(repo, options.session)
         say(out, "a pause request left from an earlier loop was cleared: this loop resumes the session")
-    state = _State(latest_block(repo, options.session, config))
+    latest = latest_block(repo, options.session, config)
+    state = _State(latest, results=latest if latest is not None and latest.fitted is not None else None)
     for turn in range(1, options.max_turns + 1):
         parsed = _turn(repo, repo_path, options, config, prompts, goal, turn, state, step, out)
         last = state.last
@@ -228,6 +230,7 @@ def _turn(
     state.previous = state.previous if last.errors else last
     state.errors = last.errors
     state.last = last
+    state.results = last if last.fitted is not None else state.results
     if last.errors:
         refused_file.write_bytes(reply.output)  # beside its prompt: what was refused, as written
         say(out, f"turn {turn}: the output was refused ({len(last.errors)} error(s)); the brain gets them")
@@ -296,7 +299,7 @@ def _reflect(
     branch = ledger.branch_name(options.session)
     tip = ledger.branch_tip(repo, branch)
     prompt, over = fitted_prompt(
-        prompts.reflection, config.context_budget, state.previous,
+        prompts.reflection, config.context_budget, state.results,
         **_session_values(repo, options, config, goal), turn=None, iteration=label, errors=[], refused=None,
         guidance=None, reflection=None, reflecting=True,
         done_summary=_defused(done.summary, REFLECTION_SHOWN) if done.summary else None,
