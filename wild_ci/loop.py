@@ -523,9 +523,15 @@ class Prompts:
         return cls(template, template if "reflecting" in used else bundled)
 
 
+OPTIONAL_VALUES: dict[str, object] = {  # #28's values, for a caller that does not give them
+    "branch": None, "plan": None, "plan_iteration": None, "new_session": False, "guidance": None,
+    "reflection": None, "reflecting": False, "done_summary": None,
+}  # fmt: skip
+
+
 def render_prompt(template: jinja2.Template, **values: object) -> str:
     try:
-        return template.render(**values)
+        return template.render(**{**OPTIONAL_VALUES, **values})
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"the prompt template uses an unknown value: {exc.message}") from exc
 
