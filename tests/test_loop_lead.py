@@ -288,3 +288,33 @@ def test_the_conclusion_is_findable_in_status_show_and_results_md(make_repo, tmp
     assert "<img" not in markdown.replace("`lr 0.3 is best \\x1b[2J <img src=x>`", "")  # inert Markdown
     assert "**Reflection**" in markdown and "the loop ended" in markdown
     assert committed(repo, 2, "results.json") is None  # it ran nothing: still no results
+
+
+def test_guidance_is_bounded_newest_first_and_steer_refuses_a_huge_message(make_repo, tmp_path: Path) -> None:
+    repo = ledger.open_repo(make_repo())
+    for n in range(5):
+        steering.queue(repo, "main", f"message {n} " + "x" * 3000)
+    shown = steering.shown(steering.queued(repo, "main"))
+    assert len(shown) <= steering.GUIDANCE_SHOWN
+    assert shown.startswith("(3 earlier messages not shown: over 8,000 characters)")
+    assert "message 3" in shown and "message 4" in shown and "message 2" not in shown
+    steering.consume(steering.queued(repo, "main"))
+    steering.queue(repo, "main", "y" * 9000)
+    alone = steering.shown(steering.queued(repo, "main"))
+    assert alone.endswith(" […]") and len(alone) == steering.GUIDANCE_SHOWN + 4
+    big = tmp_path / "big.md"
+    big.write_text("z" * (steering.MAX_GUIDANCE_BYTES + 1))
+    refused = run_cli("steer", "--repo", str(repo.working_dir), "--file", str(big))
+    assert refused.returncode == 2 and b"at most 65,536 are queued" in refused.stderr
+    from_file = tmp_path / "g.md"
+    from_file.write_text("Read the data loader first.\n")
+    assert run_cli("steer", "--repo", str(repo.working_dir), "--file", str(from_file)).returncode == 0
+    assert steering.queued(repo, "main")[-1].text == "Read the data loader first."
+
+
+def test_the_command_line_turns_the_reflection_off(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    brain = ScriptedBrain(tmp_path / "brain", [DONE.format("done"), "<continue>yes</continue>"])
+    done = run_cli("loop", "--brain", brain.command, "--repo", str(repo), "--no-reflection")
+    assert done.returncode == 0, done.stderr.decode()
+    assert brain.calls == 1 and "reflection" not in done.stderr.decode()
