@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import git, run_cli
 
 from wild_ci import ledger, loop, steering
@@ -318,3 +319,21 @@ def test_the_command_line_turns_the_reflection_off(make_repo, tmp_path: Path) ->
     done = run_cli("loop", "--brain", brain.command, "--repo", str(repo), "--no-reflection")
     assert done.returncode == 0, done.stderr.decode()
     assert brain.calls == 1 and "reflection" not in done.stderr.decode()
+
+
+def test_a_brain_that_fails_on_the_reflection_stops_the_loop_with_its_done_kept(
+    make_repo, tmp_path: Path
+) -> None:
+    repo = make_repo()
+    (tmp_path / "done.md").write_text(DONE.format("done"))
+    count = tmp_path / "count"
+    brain = (
+        f"n=$(cat {count} 2>/dev/null || echo 0); echo $((n+1)) > {count}; cat > /dev/null; "
+        f"if [ $n = 0 ]; then cat {tmp_path}/done.md; else exit 3; fi"
+    )
+    failed = r"exited with 3 .*\(the reflection on iteration 0001\)"
+    with pytest.raises(loop.BrainFailed, match=failed) as raised:
+        loop.drive(repo, loop.LoopOptions(brain=brain, max_turns=3), Config(), io.StringIO())
+    assert "its DONE (iteration 0001) is committed" in (raised.value.hint or "")
+    assert committed(repo, 1, "brain.md") == DONE.format("done")
+    assert committed(repo, 1, "reflection.md") is None

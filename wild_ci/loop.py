@@ -259,9 +259,13 @@ def _session_values(
     }
 
 
+RESUME_HINT = "it continues from the session branch"
+
+
 def _ask(
-    options: LoopOptions, config: Config, prompt: str, repo_path: Path, what: str, saved: Path
-) -> BrainReply:
+    options: LoopOptions, config: Config, prompt: str, repo_path: Path, what: str, saved: Path,
+    resume: str = RESUME_HINT,
+) -> BrainReply:  # fmt: skip
     """The brain's answer to `prompt`; a brain that fails, times out or says nothing stops the loop."""
     reply = ask_brain(
         options.brain, prompt, Path(repo_path), config.limits.max_brain_bytes, options.brain_timeout_s
@@ -271,8 +275,7 @@ def _ask(
         raise BrainFailed(
             f"the brain command {why} after {report.duration(reply.seconds)} ({what}); nothing "
             f"was committed for it (its prompt: {saved})",
-            hint="fix the command (its stderr is above) and run `wild-ci loop` again: it continues "
-            "from the session branch",
+            hint=f"fix the command (its stderr is above) and run `wild-ci loop` again: {resume}",
         )
     return reply
 
@@ -310,7 +313,8 @@ def _reflect(
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(prompt, encoding="utf-8")
     say(out, f"asking the brain whether the goal is really reached (reflection on iteration {label})")
-    reply = _ask(options, config, prompt, repo_path, f"the reflection on iteration {label}", saved)
+    resume = f"its DONE (iteration {label}) is committed, so it starts a new turn, with no reflection"
+    reply = _ask(options, config, prompt, repo_path, f"the reflection on iteration {label}", saved, resume)
     state.reflections += 1
     _check_branch_kept(repo, branch, tip, label)
     parsed = _parsed(reply, config)
