@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -105,7 +106,16 @@ def test_a_scripted_brain_runs_three_iterations_and_stops_on_done(make_repo, tmp
         "- accuracy (higher is better, guessed from the name): best single run 1 in lr=0.3 "
         "(iteration 0002, train-with-lr-0-3)" in (prompts[2])
     )
-    assert "- 0001: 2 experiments: 2 succeeded" in prompts[2]
+    assert re.search(r"- 0001 \(code: [0-9a-f]{12}\): 2 experiments: 2 succeeded", prompts[2])
+    # #28: the brain's edit of turn 2 is named in the history; the DONE got one reflection prompt
+    edited = r"- 0002 \(code: [0-9a-f]{12}\): 1 experiment: 1 succeeded .*changed: train.py \(\+1 -1\)\n"
+    assert re.search(edited, prompts[2])
+    reflection = (tmp_path / "prompts" / "4.md").read_text()
+    assert "you have just said DONE in iteration 0003" in reflection and "lr 0.3 is best" in reflection
+    assert '<experiment_results session="main" iteration="0002"' in reflection  # the latest results
+    assert "the reflection on iteration 0003 says stop" in err
+    shown = run_cli("status", "--repo", str(repo)).stdout.decode()
+    assert "conclusion (iteration 0003, DONE): lr 0.3 is best" in shown
     # the brain's last word is in the ledger, and stdout ends the loop with it
     assert "Good enough." in git(repo, "show", "wild/main:.wild/iterations/0003/brain.md")
     assert done.stdout.decode() == (

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.e2e
 BRAIN = r"""
 import re, sys
 prompt = sys.stdin.read()
+if "you have just said DONE" in prompt:  # the reflection on DONE (#28)
+    print("<reflection>The variant is better on every run.</reflection>\n<continue>no</continue>")
+    sys.exit(0)
 turn = int(re.search(r"turn (\d+)", prompt, re.I).group(1))
 with open("prompts.log", "a") as log:
     log.write(f"=== turn {turn}\n{prompt}\n")
@@ -63,7 +66,7 @@ class PlayedWorkflow:
                 capture_output=True, text=True,
             ).stdout.strip()  # fmt: skip
             subject = git(self.remote, "log", "-1", "--format=%s", tip) if tip else ""
-            if not tip or tip in self.handled or "results of" in subject:
+            if not tip or tip in self.handled or "[skip ci]" in subject:  # as GitHub skips them
                 continue
             self.handled.append(tip)
             try:
@@ -106,6 +109,8 @@ def test_loop_push_runs_each_iteration_on_github_and_feeds_back_its_results(
         **os.environ, **IDENTITY,
         "GITHUB_TOKEN": fake.token, "GITHUB_REPOSITORY": fake.repository, "GITHUB_API_URL": fake.url,
     }  # fmt: skip
+    fake.pulls.append({"number": 1, "state": "open", "title": "wild/main", "body": None,
+                       "head": {"ref": "wild/main"}, "base": {"ref": "main"}})  # fmt: skip
     started = time.monotonic()
     with PlayedWorkflow(remote, tmp_path, fake) as workflow:
         done = subprocess.run(
@@ -120,7 +125,11 @@ def test_loop_push_runs_each_iteration_on_github_and_feeds_back_its_results(
     # three iterations on the remote: two ran on "GitHub" (results committed by the collect job), the
     # third says DONE and was committed without a run
     subjects = git(remote, "log", "--format=%s", "wild/main").splitlines()
-    assert subjects[0].startswith("wild: main iteration 0003")
+    assert subjects[:2] == [  # #28: the reflection on the DONE, then the conclusion, pushed too
+        "wild: main iteration 0003: conclusion [skip ci]",
+        "wild: main iteration 0003: reflection on DONE [skip ci]",
+    ]
+    assert subjects[2].startswith("wild: main iteration 0003")
     assert "wild: results of main iteration 0002 [skip ci]" in subjects
     assert "wild: results of main iteration 0001 [skip ci]" in subjects
     assert len(workflow.handled) == 3  # each iteration commit was pushed once
@@ -131,3 +140,7 @@ def test_loop_push_runs_each_iteration_on_github_and_feeds_back_its_results(
     turn_3 = prompts.split("=== turn 3")[1]
     assert "variant: succeeded" in turn_3 and "accuracy of variant: 0.9" in turn_3
     assert git(repo, "rev-parse", "wild/main") == git(remote, "rev-parse", "wild/main")
+    results_md = git(remote, "show", "wild/main:.wild/iterations/0003/results.md")
+    assert "## Conclusion" in results_md and "The variant is better on every run." in results_md
+    [comment] = fake.comments[1]  # the DONE iteration's comment on the session's pull request
+    assert comment["body"].rstrip("\n") == results_md  # (git() strips its output)

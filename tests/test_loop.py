@@ -103,7 +103,8 @@ def test_the_bundled_prompt_renders_every_section(make_repo) -> None:
         loop.prompt_template(repo, None),
         goal=None, session="main", turn=2, max_turns=5, iteration="0002", project_root="/p",
         previous="<experiment_results …>", errors=["line 3: e"], refused="<refusal block>", best=best,
-        history=["0001: 1 experiment"],
+        history=["0001: 1 experiment"], branch="wild/main", plan="- [ ] a", plan_iteration="0001",
+        new_session=False, guidance="Look at the data.", reflection=None, reflecting=False, done_summary=None,
     )  # fmt: skip
     assert "This is turn 2 of at most 5; your answer becomes iteration 0002" in text
     assert "No goal was given" in text
@@ -111,6 +112,10 @@ def test_the_bundled_prompt_renders_every_section(make_repo) -> None:
     assert "# Your last output was refused" in text and "<refusal block>" in text
     assert text.index("<refusal block>") < text.index("# Results of your latest experiments")
     assert "- 0001: 1 experiment" in text and "None yet" not in text
+    assert text.index("# Results of your latest experiments") < text.index(
+        "# Your plan (as of iteration 0001)"
+    )
+    assert "# Guidance from the person running this loop" in text and "Look at the data." in text
 
 
 def test_the_brain_gets_the_prompt_on_stdin_and_runs_in_the_repository(tmp_path: Path) -> None:

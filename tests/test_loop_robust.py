@@ -80,7 +80,9 @@ def test_each_turn_keeps_its_prompt_and_a_refused_output_beside_it(make_repo, tm
     assert end.done
     folder = Path(ledger.open_repo(repo).common_dir) / "wild-ci" / "loop" / "main"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["0001-2.prompt.md", "0001.prompt.md", "0001.refused.md"], names
+    assert names == [  # and the reflection prompt on the DONE of iteration 0001 (#28)
+        "0001-2.prompt.md", "0001.prompt.md", "0001.reflection.prompt.md", "0001.refused.md"
+    ], names  # fmt: skip
     assert "no command" in (folder / "0001.refused.md").read_text()
     assert "'command' is required" in (folder / "0001-2.prompt.md").read_text()
 

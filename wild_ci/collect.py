@@ -23,6 +23,7 @@ from .compare import Standing
 from .engines.github.runner import RUNNER
 from .layout import (
     CHART_FILE,
+    REFLECTION_FILE,
     RESULT_FILE,
     RESULTS_JSON,
     RESULTS_MD,
@@ -35,7 +36,9 @@ from .layout import (
 )
 from .leaderboard import declared_for
 from .metrics import Direction
+from .parse import parse_brain_output
 from .specs import (
+    Conclusion,
     Experiment,
     ExperimentResult,
     IterationResults,
@@ -535,17 +538,31 @@ class IterationState:
         }
 
 
+def conclusion(repo: git.Repo, tip: str, spec: IterationSpec | None) -> Conclusion | None:
+    """The session's conclusion when its last iteration (`spec`) said DONE; else None."""
+    if spec is None or spec.promise != "DONE":
+        return None
+    data = ledger.read_file(repo, tip, iteration_file(spec.iteration, REFLECTION_FILE))
+    if data is None:
+        return Conclusion(spec.iteration, spec.summary)
+    text = data.decode("utf-8", errors="replace")
+    parsed = parse_brain_output(text)
+    return Conclusion(spec.iteration, spec.summary, (parsed.reflection or text).strip(), parsed.continues)
+
+
 @dataclass(frozen=True)
 class SessionState:
     session: str
     branch: str
     iterations: list[IterationState]
+    conclusion: Conclusion | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
             "session": self.session,
             "branch": self.branch,
             "iterations": [i.to_json() for i in self.iterations],
+            "conclusion": self.conclusion.to_json() if self.conclusion else None,
         }
 
 
@@ -555,6 +572,7 @@ def session_states(repo: git.Repo) -> list[SessionState]:
     for branch in ledger.session_branches(repo):
         tip = ledger.branch_tip(repo, branch)
         iterations = []
+        spec = None
         for number in ledger.iterations_at(repo, tip):
             spec = read_spec(repo, tip, number) if tip else None
             results = read_results(repo, tip, number) if tip else None
@@ -567,5 +585,6 @@ def session_states(repo: git.Repo) -> list[SessionState]:
                     promise=spec.promise if spec else None,
                 )
             )
-        sessions.append(SessionState(branch.removeprefix("wild/"), branch, iterations))
+        concluded = conclusion(repo, tip, spec) if tip else None
+        sessions.append(SessionState(branch.removeprefix("wild/"), branch, iterations, concluded))
     return sessions

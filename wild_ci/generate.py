@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +90,7 @@ def submit(
     skip_invalid: bool = False,
     parsed: BrainOutput | None = None,
     local: bool = False,
+    companions: Mapping[str, bytes] | None = None,
 ) -> Submission | None:
     """Commit one iteration; None when the brain output is blank.
 
@@ -102,7 +103,8 @@ def submit(
     `local`: the legs run on this machine (`wild-ci run`), so an experiment's `gpus:` is checked
     against this machine's GPUs; else against the configured GPU runners. `parsed` is the parse of
     `brain_output` when the caller has it already; it is not changed (the iteration's spec says
-    which items were left out and why).
+    which items were left out and why). `companions`: more files for the iteration's folder, by
+    name (`wild-ci loop`'s guidance.md), in the same commit.
     """
     config = config or Config()
     parsed = _own_copy(parsed) if parsed else read_brain_output(brain_output, config.limits)
@@ -151,6 +153,7 @@ def submit(
     files = {
         iteration_file(iteration, BRAIN_FILE): brain_output,
         iteration_file(iteration, SPEC_FILE): spec_json(spec),
+        **{iteration_file(iteration, name): data for name, data in (companions or {}).items()},
     }
     if spec.experiments:  # an iteration without experiments has no workflow: nothing runs for it
         files[WORKFLOW_PATH] = render_workflow(spec, config).encode()

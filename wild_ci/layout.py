@@ -31,6 +31,8 @@ SPEC_FILE = "experiments.json"  # the normalized specs: everything a leg needs
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 CHART_FILE = "metrics.png"  # beside results.md, when there are metrics
+GUIDANCE_FILE = "guidance.md"  # `wild-ci loop`: the guidance queued with `wild-ci steer` its prompt showed
+REFLECTION_FILE = "reflection.md"  # `wild-ci loop`: the answer to the reflection prompt on DONE, verbatim
 
 
 def iteration_label(iteration: int) -> str:
@@ -139,6 +141,24 @@ def loop_turn_files(repo: _Repository, session: str, label: str) -> tuple[Path, 
         if not prompt.exists():
             return prompt, folder / f"{stem}.refused.md"
         attempt += 1
+
+
+def loop_reflection_file(repo: _Repository, session: str, label: str) -> Path:
+    """Where `wild-ci loop` keeps the reflection prompt it wrote on the DONE of iteration `label`
+    (`0003.reflection.prompt.md`, then `0003.reflection-2.prompt.md`, …)."""
+    folder = Path(repo.common_dir) / "wild-ci" / "loop" / session
+    attempt = 1
+    while True:
+        path = folder / f"{label}.reflection{'' if attempt == 1 else f'-{attempt}'}.prompt.md"
+        if not path.exists():
+            return path
+        attempt += 1
+
+
+def steer_dir(repo: _Repository, session: str) -> Path:
+    """Where `wild-ci steer` queues guidance for `session`'s loop (one file per message) and its
+    pause request: inside .git, out of the working tree the brain edits and snapshots."""
+    return Path(repo.common_dir) / "wild-ci" / "steer" / session
 
 
 def run_lock_file(repo: _Repository, session: str) -> Path:

@@ -25,7 +25,15 @@ import git
 from gitdb import IStream
 
 from .errors import BadInput, PipelineError, UsageError
-from .layout import CONFIG_PATH, ITERATIONS_DIR, SPEC_FILE, WILD_DIR, WORKFLOWS_DIR, iteration_file
+from .layout import (
+    CONFIG_PATH,
+    ITERATIONS_DIR,
+    SPEC_FILE,
+    WILD_DIR,
+    WORKFLOW_PATH,
+    WORKFLOWS_DIR,
+    iteration_file,
+)
 from .snapshot import IGNORED_AT_HEAD, MB, NESTED_REPOSITORY, OWN_OUTPUT, SYMLINKED_FOLDER, SnapshotRules
 from .specs import LeftOut
 
@@ -159,6 +167,56 @@ def iteration_commit(repo: git.Repo, tip: str, iteration: int) -> str:
     if not found:
         raise LedgerError(f"iteration {iteration} is not on the session branch")
     return found.strip()
+
+
+def iteration_commits(repo: git.Repo, tip: str) -> dict[int, str]:
+    """Every iteration's commit (the one that added its experiments.json) at `tip`, in one `git log`
+    (`iteration_commit` for each would walk the history once per iteration)."""
+    output = repo.git.log(
+        "--format=%H", "--diff-filter=A", "--name-only", tip, "--", f"{ITERATIONS_DIR}/*/{SPEC_FILE}"
+    )
+    found: dict[int, str] = {}
+    commit = None
+    for line in output.splitlines():
+        if re.fullmatch(r"[0-9a-f]{40}", line):
+            commit = line
+        elif line and commit is not None:
+            folder = line.removeprefix(f"{ITERATIONS_DIR}/").split("/")[0]
+            if folder.isdigit():
+                found.setdefault(int(folder), commit)  # the newest first: the one the branch holds
+    return found
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    added: int | None  # lines; None for a binary file
+    removed: int | None
+
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's empty tree: what a root commit changed from
+
+
+def code_changes(repo: git.Repo, commit: str) -> list[FileChange]:
+    """The files an iteration's commit changed in the code since its parent (the iteration before,
+    or the commit the session started from): the brain's edits, without wild-ci's own files."""
+    parents = repo.commit(commit).parents
+    base = parents[0].hexsha if parents else EMPTY_TREE
+    output = repo.git.diff(
+        "--numstat", "--no-renames", "-z", base, commit, "--", ".",
+        f":(exclude){WILD_DIR}", f":(exclude){WORKFLOW_PATH}",
+    )  # fmt: skip
+    changes = []
+    for record in output.split("\0"):
+        parts = record.split("\t", 2)
+        if len(parts) == 3:
+            added, removed, path = parts
+            changes.append(FileChange(path, _count(added), _count(removed)))
+    return changes
+
+
+def _count(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def checked_out_in(repo: git.Repo, branch: str) -> str | None:

@@ -14,6 +14,7 @@ committed at HEAD, so a brain that edits the working tree cannot rewrite its own
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -28,16 +29,30 @@ from typing import IO, TextIO
 
 import git
 import jinja2
+import jinja2.meta
 
-from . import collect, compare, generate, leaderboard, ledger, locks, reaper, report
+from . import collect, compare, generate, leaderboard, ledger, locks, reaper, report, steering
 from .config import Config, ConfigError
 from .engines.act.runs import run_local
 from .engines.github import runs as github
 from .errors import PipelineError, UsageError
-from .layout import GOAL_PATH, PROMPT_PATH, iteration_label, loop_lock_file, loop_turn_files
+from .layout import (
+    GOAL_PATH,
+    GUIDANCE_FILE,
+    PROMPT_PATH,
+    REFLECTION_FILE,
+    RESULTS_MD,
+    SPEC_FILE,
+    iteration_file,
+    iteration_label,
+    loop_lock_file,
+    loop_reflection_file,
+    loop_turn_files,
+)
 from .metrics import Direction
-from .specs import BrainOutput, Diagnostic, IterationResults, IterationSpec
+from .specs import BrainOutput, Conclusion, Diagnostic, IterationResults, IterationSpec
 from .templating import environment
+from .text import visible
 
 PROMPT_TEMPLATE = "loop-prompt.md.j2"
 BEST_SHOWN = 30  # metrics listed under "best results so far"
@@ -118,13 +133,29 @@ class LoopOptions:
     remote: str = "origin"
     wait: github.WaitOptions = field(default_factory=github.WaitOptions)
     brain_timeout_s: float = BRAIN_TIMEOUT_S
+    reflection: bool = True  # on DONE, ask whether the goal is really reached (--no-reflection: not)
 
 
 @dataclass(frozen=True)
 class LoopEnd:
     turns: int
     last: Answer | None
-    done: bool  # the brain said DONE
+    done: bool  # the brain said DONE (and its reflection, if asked, did not resume the loop)
+    paused: bool = False  # stopped for `wild-ci steer --pause`
+    reflections: int = 0  # reflection prompts asked (not counted in `turns`)
+
+
+@dataclass
+class _State:
+    """What one turn leaves the next: the results it answers, a refusal, the reflection that resumed."""
+
+    previous: Answer | None
+    errors: list[str] = field(default_factory=list)
+    refused: str | None = None
+    last: Answer | None = None
+    resumed_by: str | None = None  # the reflection whose `<continue>yes` resumed the loop
+    reflections: int = 0
+    results: Answer | None = None  # the latest answer with results (a reflection shows it)
 
 
 def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = sys.stderr) -> LoopEnd:
@@ -136,66 +167,245 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
 
 def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config, out: TextIO) -> LoopEnd:
     goal = read_goal(repo, options.goal, out)
-    template = prompt_template(repo, options.prompt)
+    prompts = Prompts.load(repo, options.prompt, out)
     step = (
         _pushed_step(repo_path, options, config) if options.push else _local_step(repo_path, options, config)
     )
-    previous = latest_block(repo, options.session, config)
-    errors: list[str] = []
-    refused: str | None = None
-    last: Answer | None = None
+    if steering.pause_requested(repo, options.session):
+        steering.clear_pause(repo, options.session)
+        say(out, "a pause request left from an earlier loop was cleared: this loop resumes the session")
+    latest = latest_block(repo, options.session, config)
+    state = _State(latest, results=latest if latest is not None and latest.fitted is not None else None)
     for turn in range(1, options.max_turns + 1):
-        branch = ledger.branch_name(options.session)
-        tip = ledger.branch_tip(repo, branch)
-        label = iteration_label(next_iteration(repo, options.session))
-        prompt, over = fitted_prompt(
-            template, config.context_budget, previous,
-            goal=goal, session=options.session, turn=turn, max_turns=options.max_turns, iteration=label,
-            project_root=config.project_root or str(ledger.work_tree(repo)),
-            errors=errors, refused=refused, best=best_metrics(repo, options.session, config),
-            history=history(repo, options.session),
-        )  # fmt: skip
-        if over:
-            say(out, f"turn {turn}: the prompt is over its budget: {over}")
-        saved, refused_file = loop_turn_files(repo, options.session, label)
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(prompt, encoding="utf-8")
-        say(out, f"turn {turn}/{options.max_turns} (iteration {label}): asking the brain: {options.brain}")
-        reply = ask_brain(
-            options.brain, prompt, Path(repo_path), config.limits.max_brain_bytes, options.brain_timeout_s
-        )
-        if reply.timed_out or reply.exit_code != 0 or not reply.output.strip():
-            why = _brain_failure(reply, options.brain_timeout_s)
-            raise BrainFailed(
-                f"the brain command {why} after {report.duration(reply.seconds)} (turn {turn}); nothing "
-                f"was committed for it (its prompt: {saved})",
-                hint="fix the command (its stderr is above) and run `wild-ci loop` again: it continues "
-                "from the session branch",
-            )
-        _check_branch_kept(repo, branch, tip, label)
-        too_large = reply.too_large(config.limits.max_brain_bytes)
-        parsed = (
-            BrainOutput(errors=[too_large])
-            if too_large
-            else generate.read_brain_output(reply.output, config.limits)
-        )
-        say(out, f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
-            + answered_counts(parsed))  # fmt: skip
-        last = step(reply.output, parsed)
-        # A refused output keeps the last results in the prompt: the brain was answering them.
-        refused = last.block if last.errors else None
-        previous = previous if last.errors else last
-        errors = last.errors
-        if last.errors:
-            refused_file.write_bytes(reply.output)  # beside its prompt: what was refused, as written
-            say(
-                out, f"turn {turn}: the output was refused ({len(last.errors)} error(s)); the brain gets them"
-            )
-        if last.iteration and parsed.promise == "DONE":
+        parsed = _turn(repo, repo_path, options, config, prompts, goal, turn, state, step, out)
+        last = state.last
+        if last is not None and last.iteration and parsed.promise == "DONE":
             say(out, f"the brain said DONE in iteration {last.iteration} (turn {turn})")
-            return LoopEnd(turn, last, True)
+            if not options.reflection or not _reflect(
+                repo, repo_path, options, config, prompts, goal, last.iteration, parsed, state, out
+            ):
+                _record_conclusion(repo, options, last.iteration, out)
+                return LoopEnd(turn, last, True, reflections=state.reflections)
+        if steering.pause_requested(repo, options.session):
+            steering.clear_pause(repo, options.session)
+            say(out, f"paused after turn {turn} at the request of `wild-ci steer --pause`; run "
+                "`wild-ci loop` again to resume the session")  # fmt: skip
+            return LoopEnd(turn, state.last, False, paused=True, reflections=state.reflections)
     say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
-    return LoopEnd(options.max_turns, last, False)
+    return LoopEnd(options.max_turns, state.last, False, reflections=state.reflections)
+
+
+def _turn(
+    repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config, prompts: Prompts,
+    goal: str | None, turn: int, state: _State, step: Step, out: TextIO,
+) -> BrainOutput:  # fmt: skip
+    """One turn: the prompt, the brain, its output submitted and run; `state` updated for the next."""
+    branch = ledger.branch_name(options.session)
+    tip = ledger.branch_tip(repo, branch)
+    label = iteration_label(next_iteration(repo, options.session))
+    guidance = steering.queued(repo, options.session)
+    guidance_text = report.defuse(steering.shown(guidance)) if guidance else None
+    prompt, over = fitted_prompt(
+        prompts.turn, config.context_budget, state.previous,
+        **_session_values(repo, options, config, goal), turn=turn, iteration=label, errors=state.errors,
+        refused=state.refused, guidance=guidance_text, reflection=state.resumed_by, reflecting=False,
+        done_summary=None,
+    )  # fmt: skip
+    if over:
+        say(out, f"turn {turn}: the prompt is over its budget: {over}")
+    saved, refused_file = loop_turn_files(repo, options.session, label)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(prompt, encoding="utf-8")
+    shown = f", with {len(guidance)} guidance message(s) queued with `wild-ci steer`" if guidance else ""
+    say(out, f"turn {turn}/{options.max_turns} (iteration {label}): asking the brain{shown}: {options.brain}")
+    reply = _ask(options, config, prompt, repo_path, f"turn {turn}", saved)
+    _check_branch_kept(repo, branch, tip, label)
+    parsed = _parsed(reply, config)
+    say(out, f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
+        + answered_counts(parsed))  # fmt: skip
+    companions = {GUIDANCE_FILE: guidance_text.encode("utf-8")} if guidance_text else {}
+    last = step(reply.output, parsed, companions)
+    # A refused output keeps the last results in the prompt: the brain was answering them.
+    state.refused = last.block if last.errors else None
+    state.previous = state.previous if last.errors else last
+    state.errors = last.errors
+    state.last = last
+    state.results = last if last.fitted is not None else state.results
+    if last.errors:
+        refused_file.write_bytes(reply.output)  # beside its prompt: what was refused, as written
+        say(out, f"turn {turn}: the output was refused ({len(last.errors)} error(s)); the brain gets them")
+    if last.iteration:  # accepted: the guidance it was shown is recorded with it, and never shown again
+        steering.consume(guidance)
+        state.resumed_by = None
+    return parsed
+
+
+def _session_values(
+    repo: git.Repo, options: LoopOptions, config: Config, goal: str | None
+) -> dict[str, object]:
+    """The prompt's values about the session so far, the same for a turn and a reflection."""
+    plan = latest_plan(repo, options.session, min(PLAN_SHOWN, config.context_budget // PLAN_SHARE))
+    return {
+        "goal": goal,
+        "session": options.session,
+        "branch": ledger.branch_name(options.session),
+        "max_turns": options.max_turns,
+        "project_root": config.project_root or str(ledger.work_tree(repo)),
+        "best": best_metrics(repo, options.session, config),
+        "history": history(repo, options.session),
+        "plan": plan.text if plan else None,
+        "plan_iteration": plan.iteration if plan else None,
+        "new_session": next_iteration(repo, options.session) == 1,
+    }
+
+
+RESUME_HINT = "it continues from the session branch"
+
+
+def _ask(
+    options: LoopOptions, config: Config, prompt: str, repo_path: Path, what: str, saved: Path,
+    resume: str = RESUME_HINT,
+) -> BrainReply:  # fmt: skip
+    """The brain's answer to `prompt`; a brain that fails, times out or says nothing stops the loop."""
+    reply = ask_brain(
+        options.brain, prompt, Path(repo_path), config.limits.max_brain_bytes, options.brain_timeout_s
+    )
+    if reply.timed_out or reply.exit_code != 0 or not reply.output.strip():
+        why = _brain_failure(reply, options.brain_timeout_s)
+        raise BrainFailed(
+            f"the brain command {why} after {report.duration(reply.seconds)} ({what}); nothing "
+            f"was committed for it (its prompt: {saved})",
+            hint=f"fix the command (its stderr is above) and run `wild-ci loop` again: {resume}",
+        )
+    return reply
+
+
+def _parsed(reply: BrainReply, config: Config) -> BrainOutput:
+    too_large = reply.too_large(config.limits.max_brain_bytes)
+    if too_large:
+        return BrainOutput(errors=[too_large])
+    return generate.read_brain_output(reply.output, config.limits)
+
+
+# --- the reflection on DONE ------------------------------------------------------------------------
+
+REFLECTION_SHOWN = 3000  # characters of a reflection shown in the next prompt, status and show
+
+
+def _reflect(
+    repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config, prompts: Prompts,
+    goal: str | None, label: str, done: BrainOutput, state: _State, out: TextIO,
+) -> bool:  # fmt: skip
+    """The second look before stopping: one reflection prompt on the DONE of iteration `label`;
+    True when its answer says `<continue>yes</continue>`. Its answer is committed, verbatim, as
+    the DONE iteration's reflection.md; it takes no iteration number and no turn."""
+    branch = ledger.branch_name(options.session)
+    tip = ledger.branch_tip(repo, branch)
+    prompt, over = fitted_prompt(
+        prompts.reflection, config.context_budget, state.results,
+        **_session_values(repo, options, config, goal), turn=None, iteration=label, errors=[], refused=None,
+        guidance=None, reflection=None, reflecting=True,
+        done_summary=_defused(done.summary, REFLECTION_SHOWN) if done.summary else None,
+    )  # fmt: skip
+    if over:
+        say(out, f"the reflection prompt is over its budget: {over}")
+    saved = loop_reflection_file(repo, options.session, label)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(prompt, encoding="utf-8")
+    say(out, f"asking the brain whether the goal is really reached (reflection on iteration {label})")
+    resume = f"its DONE (iteration {label}) is committed, so it starts a new turn, with no reflection"
+    reply = _ask(options, config, prompt, repo_path, f"the reflection on iteration {label}", saved, resume)
+    state.reflections += 1
+    _check_branch_kept(repo, branch, tip, label)
+    parsed = _parsed(reply, config)
+    if parsed.experiments or parsed.invalid or parsed.errors:
+        say(out, "warning: the reflection's answer holds experiments or errors; they are ignored (a "
+            "reflection only says whether to go on)")  # fmt: skip
+    _commit_reflection(repo, options, label, reply.output, tip)
+    going_on = parsed.continues is True
+    said = (
+        "continue: the loop resumes"
+        if going_on
+        else "stop" + ("" if parsed.continues is False else " (it gave no <continue>yes</continue>)")
+    )
+    say(out, f"the reflection on iteration {label} says {said}")
+    if going_on:
+        text = parsed.reflection or reply.output.decode("utf-8", errors="replace")
+        state.resumed_by = _defused(text, REFLECTION_SHOWN)
+    return going_on
+
+
+def _commit_reflection(
+    repo: git.Repo, options: LoopOptions, label: str, output: bytes, tip: str | None
+) -> None:
+    """reflection.md in the DONE iteration's folder, on the session branch (and pushed with --push)."""
+    if tip is None:  # cannot happen: the DONE was committed
+        return
+    number = int(label)
+    commit = ledger.commit_files_on(
+        repo, tip, {iteration_file(number, REFLECTION_FILE): output},
+        f"wild: {options.session} iteration {label}: reflection on DONE [skip ci]",
+    )  # fmt: skip
+    branch = ledger.branch_name(options.session)
+    ledger.update_branch(repo, branch, commit, tip, f"wild-ci: reflection on iteration {label}")
+    if options.push:
+        github.push_branch(repo, options.session, options.remote)
+
+
+def _record_conclusion(repo: git.Repo, options: LoopOptions, label: str, out: TextIO) -> None:
+    """The session's conclusion (the DONE summary, the reflection's) at the end of the DONE
+    iteration's results.md, its own results.md when it ran nothing; with --push, pushed and on
+    the pull request's comment for that iteration too."""
+    branch = ledger.branch_name(options.session)
+    tip = ledger.branch_tip(repo, branch)
+    number = int(label)
+    spec = collect.read_spec(repo, tip, number) if tip else None
+    concluded = collect.conclusion(repo, tip, spec) if tip else None
+    if tip is None or concluded is None:
+        return
+    path = iteration_file(number, RESULTS_MD)
+    existing = ledger.read_file(repo, tip, path)
+    markdown = report.with_conclusion(
+        existing.decode("utf-8", errors="replace") if existing else None, options.session, label, concluded
+    )
+    commit = ledger.commit_files_on(
+        repo,
+        tip,
+        {path: markdown.encode()},
+        f"wild: {options.session} iteration {label}: conclusion [skip ci]",
+    )
+    ledger.update_branch(repo, branch, commit, tip, f"wild-ci: conclusion of iteration {label}")
+    say(out, f"the session's conclusion is in {branch}:{path}")
+    if options.push:
+        github.push_branch(repo, options.session, options.remote)
+        _comment_conclusion(options, label, markdown, concluded, out)
+
+
+def _comment_conclusion(
+    options: LoopOptions, label: str, markdown: str, concluded: Conclusion, out: TextIO
+) -> None:
+    """The DONE iteration's pull-request comment (the session branch's open one, if any) with the
+    conclusion; a failure is a warning: the conclusion is committed."""
+    branch = ledger.branch_name(options.session)
+    try:
+        client = github.client_from_env()
+        pr = github.pull_request_number(client, branch, None)
+        if pr is None:
+            return
+        marker = markdown.split("\n", 1)[0]
+        body = markdown
+        if len(body) > report.COMMENT_LIMIT:  # the conclusion kept, the table left to the file
+            body = f"{marker}\n\n(the results are in {branch}:{iteration_file(int(label), RESULTS_MD)})\n\n"
+            body += report.conclusion_markdown(concluded)
+        client.upsert_comment(pr, marker, body)
+    except PipelineError as exc:
+        say(out, f"warning: the conclusion is committed, but the pull request comment failed: {exc}")
+
+
+def _defused(text: str, limit: int) -> str:
+    """Text from the brain for a prompt: control characters shown, the results tag defused, bounded."""
+    flat = report.defuse(visible(text.strip()))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _brain_failure(reply: BrainReply, timeout_s: float) -> str:
@@ -268,18 +478,25 @@ def read_goal(repo: git.Repo, given: Path | None, out: TextIO) -> str | None:
 
 def prompt_template(repo: git.Repo, given: Path | None) -> jinja2.Template:
     """The prompt template: the file given, else .wild/prompt.md.j2 at HEAD, else the bundled one."""
+    found = prompt_source(repo, given)
+    return compiled(found) if found else environment().get_template(PROMPT_TEMPLATE)
+
+
+def prompt_source(repo: git.Repo, given: Path | None) -> tuple[str, str] | None:
+    """A custom template's source and name: the file given, else .wild/prompt.md.j2 at HEAD; None
+    for the bundled one."""
     if given is not None:
         try:
-            source = given.read_text(encoding="utf-8")
+            return given.read_text(encoding="utf-8"), str(given)
         except OSError as exc:
             raise UsageError(f"cannot read --prompt {given}: {exc.strerror}") from exc
-        name = str(given)
-    else:
-        head = ledger.resolve(repo, "HEAD")
-        data = ledger.read_file(repo, head, PROMPT_PATH) if head else None
-        if data is None:
-            return environment().get_template(PROMPT_TEMPLATE)
-        source, name = data.decode("utf-8", errors="replace"), PROMPT_PATH
+    head = ledger.resolve(repo, "HEAD")
+    data = ledger.read_file(repo, head, PROMPT_PATH) if head else None
+    return (data.decode("utf-8", errors="replace"), PROMPT_PATH) if data is not None else None
+
+
+def compiled(found: tuple[str, str]) -> jinja2.Template:
+    source, name = found
     try:
         return environment().from_string(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -288,9 +505,37 @@ def prompt_template(repo: git.Repo, given: Path | None) -> jinja2.Template:
         ) from exc
 
 
+@dataclass(frozen=True)
+class Prompts:
+    """The templates of a loop: a turn's, and the reflection's (a custom template's own when it
+    renders `reflecting`, else the bundled one's)."""
+
+    turn: jinja2.Template
+    reflection: jinja2.Template
+
+    @classmethod
+    def load(cls, repo: git.Repo, given: Path | None, out: TextIO) -> Prompts:
+        found = prompt_source(repo, given)
+        bundled = environment().get_template(PROMPT_TEMPLATE)
+        if found is None:
+            return cls(bundled, bundled)
+        template = compiled(found)
+        used = jinja2.meta.find_undeclared_variables(environment().parse(found[0]))
+        if "guidance" not in used:
+            say(out, f"warning: the prompt template {found[1]} never shows `guidance`: what `wild-ci "
+                "steer` queues is recorded with the next iteration, but the brain never sees it")  # fmt: skip
+        return cls(template, template if "reflecting" in used else bundled)
+
+
+OPTIONAL_VALUES: dict[str, object] = {  # #28's values, for a caller that does not give them
+    "branch": None, "plan": None, "plan_iteration": None, "new_session": False, "guidance": None,
+    "reflection": None, "reflecting": False, "done_summary": None,
+}  # fmt: skip
+
+
 def render_prompt(template: jinja2.Template, **values: object) -> str:
     try:
-        return template.render(**values)
+        return template.render(**{**OPTIONAL_VALUES, **values})
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"the prompt template uses an unknown value: {exc.message}") from exc
 
@@ -401,12 +646,16 @@ def best_of(
 
 
 def history(repo: git.Repo, session: str) -> list[str]:
-    """One line per earlier iteration: its counts, promise and summary."""
+    """One line per earlier iteration: its code's commit (for `git show`), its counts, promise and
+    summary, and the files the brain changed since the iteration before (the snapshots' diffstat)."""
     tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    if tip is None:
+        return []
+    commits = ledger.iteration_commits(repo, tip)
     lines = []
     for number in ledger.iterations_at(repo, tip)[-HISTORY_SHOWN:]:
-        spec = collect.read_spec(repo, tip, number) if tip else None
-        results = collect.read_results(repo, tip, number) if tip else None
+        spec = collect.read_spec(repo, tip, number)
+        results = collect.read_results(repo, tip, number)
         if spec is None:
             continue
         what = report.counts_line(results) if results else (
@@ -414,8 +663,52 @@ def history(repo: git.Repo, session: str) -> list[str]:
         )  # fmt: skip
         promise = f" · promise {report.one_line(spec.promise, 20)}" if spec.promise else ""
         summary = f" · summary: {report.one_line(spec.summary, 300)}" if spec.summary else ""
-        lines.append(f"{spec.label}: {what}{promise}{summary}")
+        commit = commits.get(number)
+        code = f" (code: {commit[:12]})" if commit else ""
+        changed = f" · changed: {_changes_text(ledger.code_changes(repo, commit))}" if commit else ""
+        lines.append(f"{spec.label}{code}: {what}{promise}{summary}{changed}")
     return lines
+
+
+CHANGES_SHOWN = 8  # files named per history line
+
+
+def _changes_text(changes: list[ledger.FileChange]) -> str:
+    if not changes:
+        return "no files"
+    named = [
+        f"{report.one_line(c.path, 120)} ({'binary' if c.added is None else f'+{c.added} -{c.removed}'})"
+        for c in changes[:CHANGES_SHOWN]
+    ]
+    more = len(changes) - CHANGES_SHOWN
+    return ", ".join(named) + (f" and {more} more file{'s' * (more != 1)}" if more > 0 else "")
+
+
+PLAN_SHOWN = 6000  # characters of the plan a prompt shows
+PLAN_SHARE = 4  # and at most this share of the prompt's budget
+
+
+@dataclass(frozen=True)
+class Plan:
+    iteration: str  # the label of the iteration that wrote it
+    text: str  # defused and bounded
+
+
+def latest_plan(repo: git.Repo, session: str, limit: int = PLAN_SHOWN) -> Plan | None:
+    """The session's latest `<plan>`: the newest iteration whose output has one."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    numbers = ledger.iterations_at(repo, tip)
+    if tip is None or not numbers:
+        return None
+    specs = ledger.read_iteration_files(repo, tip, numbers, SPEC_FILE)
+    for number in reversed(numbers):
+        try:
+            plan = json.loads(specs.get(number, b"{}")).get("plan")
+        except (ValueError, AttributeError):
+            continue  # a damaged record is reported where it is read as a whole; here it has no plan
+        if isinstance(plan, str) and plan.strip():
+            return Plan(iteration_label(number), _defused(plan, limit))
+    return None
 
 
 # --- the brain -------------------------------------------------------------------------------------
@@ -525,7 +818,8 @@ def _end_group(process: subprocess.Popen[bytes]) -> None:
 
 # --- one turn's output, run --------------------------------------------------------------------------
 
-Step = Callable[[bytes, BrainOutput], Answer]
+Step = Callable[[bytes, BrainOutput, Mapping[str, bytes]], Answer]
+"""One turn's output run: the output, its parse, files for its iteration's folder (guidance.md)."""
 
 
 def _refused(
@@ -551,11 +845,12 @@ def _nothing_ran(
 def _local_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
     repo = ledger.open_repo(repo_path)
 
-    def step(output: bytes, parsed: BrainOutput) -> Answer:
+    def step(output: bytes, parsed: BrainOutput, companions: Mapping[str, bytes]) -> Answer:
         try:
             outcome = run_local(
-                repo_path, output, options.session, config, options.skip_invalid, parsed=parsed
-            )
+                repo_path, output, options.session, config, options.skip_invalid, parsed=parsed,
+                companions=companions,
+            )  # fmt: skip
         except generate.InvalidBrainOutput as exc:
             return _refused(options.session, exc, parsed, config, output)
         if outcome is None:  # blank: cannot happen (checked before), but answer anyway
@@ -580,12 +875,13 @@ def _pushed_step(repo_path: Path, options: LoopOptions, config: Config) -> Step:
     client = github.client_from_env()  # before the first turn: a missing token stops nothing half-way
     repo = ledger.open_repo(repo_path)
 
-    def step(output: bytes, parsed: BrainOutput) -> Answer:
+    def step(output: bytes, parsed: BrainOutput, companions: Mapping[str, bytes]) -> Answer:
         github.sync_branch(repo, options.session, options.remote)
         try:
             submission = generate.submit(
-                repo_path, output, options.session, config, options.skip_invalid, parsed
-            )
+                repo_path, output, options.session, config, options.skip_invalid, parsed,
+                companions=companions,
+            )  # fmt: skip
         except generate.InvalidBrainOutput as exc:
             return _refused(options.session, exc, parsed, config, output)
         if submission is None:

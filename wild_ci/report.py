@@ -36,7 +36,7 @@ from .leaderboard import ConfigurationRuns, Run
 from .metrics import format_value, measured, ran_with
 from .parse.commands import final_command
 from .parse.items import slugify
-from .specs import Attempt, ExperimentResult, IterationResults, Status
+from .specs import Attempt, Conclusion, ExperimentResult, IterationResults, Status
 from .stats import Difference
 from .templating import render
 from .text import visible
@@ -405,6 +405,39 @@ def comment_body(
     if len(body) > limit:  # a fence so long that closing it does not fit: just the link
         body = f"{comment_marker(results)}\n{counts_line(results)}{footer}"
     return body
+
+
+CONCLUSION_MARKER = "<!-- wild-ci conclusion -->"
+CONCLUSION_SHOWN = 3000  # characters of the summary, and of the reflection, in results.md
+
+
+def with_conclusion(markdown: str | None, session: str, label: str, conclusion: Conclusion) -> str:
+    """The DONE iteration's results.md with the session's conclusion at its end (an earlier one
+    replaced); an iteration that ran nothing gets a results.md of its own for it."""
+    if markdown is None:
+        markdown = (
+            f"<!-- wild-ci results: session={session} iteration={label} -->\n"
+            f"# wild/{one_line(session, 100)} · iteration {label}\n\n"
+            "no experiments: the brain concluded the session\n"
+        )
+    kept = markdown.split(f"\n{CONCLUSION_MARKER}", 1)[0].rstrip("\n")
+    return f"{kept}\n\n{conclusion_markdown(conclusion)}"
+
+
+def conclusion_markdown(conclusion: Conclusion) -> str:
+    """The conclusion section: the DONE summary and the reflection's, inert Markdown."""
+    summary = md(one_line(conclusion.summary, CONCLUSION_SHOWN)) if conclusion.summary else "_(no summary)_"
+    lines = [
+        CONCLUSION_MARKER,
+        "## Conclusion",
+        "",
+        f"**DONE** in iteration {conclusion.iteration:04d}: {summary}",
+    ]
+    if conclusion.reflection is not None:
+        go_on = "the loop went on" if conclusion.continues else "the loop ended"
+        text = md(one_line(conclusion.reflection, CONCLUSION_SHOWN)) or "_(empty)_"
+        lines += ["", f"**Reflection** (asked whether the goal is really reached; {go_on}): {text}"]
+    return "\n".join(lines) + "\n"
 
 
 def _open_fence(text: str) -> str | None:

@@ -200,6 +200,8 @@ class BrainOutput:
     promise: str | None = None
     summary: str | None = None
     plan: str | None = None
+    reflection: str | None = None  # `<reflection>`: the answer to `wild-ci loop`'s reflection prompt
+    continues: bool | None = None  # `<continue>yes|true</continue>` (any case); None: no such tag
     errors: list[Diagnostic] = field(default_factory=list)
     warnings: list[Diagnostic] = field(default_factory=list)
     invalid: list[InvalidItem] = field(default_factory=list)
@@ -214,6 +216,8 @@ class BrainOutput:
             "promise": self.promise,
             "summary": self.summary,
             "plan": self.plan,
+            "reflection": self.reflection,
+            "continue": self.continues,
             "errors": [d.to_json() for d in self.errors],
             "warnings": [d.to_json() for d in self.warnings],
             "invalid": [i.to_json() for i in self.invalid],
@@ -736,3 +740,22 @@ def _directions(data: Any) -> dict[str, str]:
     if not isinstance(data, dict):
         return {}
     return {str(k): v for k, v in data.items() if isinstance(k, str) and v in ("max", "min", "ignore")}
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """What a session concluded: its last iteration said DONE; its summary, and the answer to the
+    reflection `wild-ci loop` asked on that DONE (reflection.md), when there was one."""
+
+    iteration: int
+    summary: str | None
+    reflection: str | None = None  # the `<reflection>` text (else the whole answer)
+    continues: bool | None = None  # its `<continue>`: None when there was no reflection, or no tag
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "iteration": self.iteration,
+            "summary": self.summary,
+            "reflection": self.reflection,
+            "continue": self.continues,
+        }

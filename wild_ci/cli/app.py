@@ -44,6 +44,7 @@ COMMANDS = {
     "inbox": "inbox:inbox",
     "demo": "demo:demo",
     "loop": "loop:loop",
+    "steer": "steer:steer",
 }
 
 
@@ -93,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Each turn writes the prompt (the protocol, the goal, the last results or the errors "
         "of the last output, the best metrics so far) to the brain command's stdin, runs it in the "
         "repository (it may edit code), and submits, runs and collects what it printed. Stops on "
-        "<promise>DONE</promise>, after --max-iterations turns, or on Ctrl-C. Prints the last "
+        "<promise>DONE</promise> (after a reflection prompt whose <continue>yes</continue> resumes it, "
+        "unless --no-reflection), after --max-iterations turns, on `wild-ci steer --pause` after the "
+        "current turn, or on Ctrl-C. Prints the last "
         "experiment_results block on stdout. Exit 0 when the loop ended (DONE or the turns used), 1 when "
         "the brain command or the pipeline failed, 2 on bad input, 130 when interrupted.",
     )
@@ -119,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--wait-interval", type=float, default=15.0, help="with --push: seconds between polls (default: 15)"
     )
+    p.add_argument(
+        "--no-reflection", dest="reflection", action="store_false",
+        help="end at the brain's DONE without asking it the reflection prompt (is the goal really reached?)",
+    )  # fmt: skip
     _add_format_argument(p)
+    _add_steer_parser(commands)
 
     p = commands.add_parser(
         "rerun",
@@ -315,6 +323,21 @@ def _describe(
         )
     # argparse has no hidden sub-command (help=SUPPRESS prints "==SUPPRESS==" before Python 3.12)
     commands._choices_actions = [a for a in commands._choices_actions if a.dest not in WORKFLOW_ONLY]
+
+
+def _add_steer_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "steer",
+        help="guidance for the next prompt of a session's loop, or --pause to stop it after its turn",
+        description="Queue guidance (TEXT, or --file) for the next prompt of the session's running or "
+        "next `wild-ci loop`: shown once, marked as guidance queued with `wild-ci steer`, and committed "
+        "with the iteration it shaped. --pause makes the running loop stop after its current turn "
+        "(exit 0); `wild-ci loop` again resumes it. Queued guidance is kept in .git/wild-ci/steer/.",
+    )
+    p.add_argument("text", nargs="?", help="the guidance, in words")
+    p.add_argument("--file", metavar="FILE", help="read the guidance from FILE (- for stdin)")
+    p.add_argument("--pause", action="store_true", help="stop the running loop after its current turn")
+    _add_repo_arguments(p)
 
 
 def positive_int(text: str) -> int:

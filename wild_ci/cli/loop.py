@@ -38,6 +38,7 @@ def loop(args: argparse.Namespace) -> int:
         remote=args.remote,
         wait=github.WaitOptions(remote=args.remote, timeout_s=wait_s, interval_s=args.wait_interval),
         brain_timeout_s=brain_timeout_s,
+        reflection=args.reflection,
     )
     end = drive(args.repo, options, config)
     if end.last is not None:

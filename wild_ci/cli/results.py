@@ -15,13 +15,13 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .. import collect, layout, ledger, report
+from .. import collect, layout, ledger, report, steering
 from ..compare import Cell, Standing
 from ..config import committed_config
 from ..engines.act.runs import local_leg_folder, recover_all_sessions
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
-from ..specs import ExperimentResult, IterationResults, Status
+from ..specs import Conclusion, ExperimentResult, IterationResults, Status
 from ..text import json_text, visible
 
 
@@ -57,19 +57,35 @@ def status(args: argparse.Namespace) -> int:
         if not sessions:
             raise UsageError(f"no session {args.session!r} (no branch {ledger.branch_name(args.session)})",
                              hint="`wild-ci status` lists the sessions")  # fmt: skip
+    steered = _steered(repo, sessions, args.session)
     if args.json:
-        print(json_text({"sessions": [s.to_json() for s in sessions]}))
+        listed = [{**s.to_json(), "guidance": steered.pop(s.session, [])} for s in sessions]
+        listed += [{"session": name, "guidance": texts} for name, texts in steered.items()]
+        print(json_text({"sessions": listed}))
         return EXIT_OK
-    if not sessions:
+    if not sessions and not steered:
         print("no sessions yet: `wild-ci run brain.md` starts one (branch wild/main)")
-    for line in status_lines(sessions):
+    for line in status_lines(sessions, steered):
         print(line)
     return EXIT_OK
 
 
-def status_lines(sessions: list[collect.SessionState]) -> list[str]:
+def _steered(repo: git.Repo, sessions: list[collect.SessionState], only: str | None) -> dict[str, list[str]]:
+    """The guidance queued with `wild-ci steer` for each session (also one with no branch yet)."""
+    names = [s.session for s in sessions] + ([only] if only else steering.sessions_steered(repo))
+    queued = {name: [g.text for g in steering.queued(repo, name)] for name in dict.fromkeys(names)}
+    return {name: texts for name, texts in queued.items() if texts}
+
+
+GUIDANCE_LINE = 200  # characters of each queued message `status` shows
+
+
+def status_lines(
+    sessions: list[collect.SessionState], steered: dict[str, list[str]] | None = None
+) -> list[str]:
     """`status` as text, one line per session and per iteration, each of visible characters (a
-    promise is the brain's words)."""
+    promise is the brain's words); then the session's conclusion and the guidance queued for it."""
+    steered = dict(steered or {})
     lines = []
     for session in sessions:
         lines.append(visible(f"{session.branch}: {len(session.iterations)} iteration(s)", multiline=False))
@@ -78,11 +94,40 @@ def status_lines(sessions: list[collect.SessionState]) -> list[str]:
             promise = f" · promise {item.promise}" if item.promise else ""
             lines.append(visible(f"  {item.iteration:04d}  {item.experiments} experiment(s)  {item.state}"
                                  f"{': ' + counts if counts else ''}{promise}", multiline=False))  # fmt: skip
+        lines += [f"  {line}" for line in conclusion_lines(session.conclusion)]
+        lines += _guidance_lines(steered.pop(session.session, []))
+    for name, texts in steered.items():  # guidance for a session that has no branch yet
+        lines.append(visible(f"{ledger.branch_name(name)}: no iterations yet", multiline=False))
+        lines += _guidance_lines(texts)
     return lines
 
 
+def conclusion_lines(found: Conclusion | None, limit: int = 300) -> list[str]:
+    """The session's conclusion in a few visible lines: the DONE summary, the reflection's."""
+    if found is None:
+        return []
+    summary = report.one_line(found.summary, limit) if found.summary else "(no summary)"
+    lines = [f"conclusion (iteration {found.iteration:04d}, DONE): {summary}"]
+    if found.reflection is not None:
+        go_on = {True: "continue", False: "stop", None: "stop (no <continue>)"}[found.continues]
+        lines.append(f"reflection ({go_on}): {report.one_line(found.reflection, limit) or '(empty)'}")
+    return lines
+
+
+def _guidance_lines(texts: list[str]) -> list[str]:
+    if not texts:
+        return []
+    lines = [f"  guidance queued with `wild-ci steer` for the next prompt ({len(texts)}):"]
+    return lines + [f"    - {report.one_line(text, GUIDANCE_LINE)}" for text in texts]
+
+
 def show(args: argparse.Namespace) -> int:
-    results = collect.committed_results(ledger.open_repo(args.repo), args.session, args.iteration)
+    repo = ledger.open_repo(args.repo)
+    concluded = _concluded(repo, args.session, args.iteration)
+    if concluded is not None and (args.iteration is not None or not collect.any_results(repo, args.session)):
+        _print_conclusion(concluded, args.json)  # a DONE iteration without experiments: its conclusion
+        return EXIT_OK
+    results = collect.committed_results(repo, args.session, args.iteration)
     if args.json:
         print(json_text(results.to_json()))
         return EXIT_OK
@@ -90,7 +135,27 @@ def show(args: argparse.Namespace) -> int:
     standing = collect.session_standing(repo, results, committed_config(repo).metrics)
     console = Console(highlight=False)
     console.print(results_view(results, console.width, standing))
+    if concluded is not None:  # the latest iteration concluded the session after these results
+        print()
+        _print_conclusion(concluded, False)
     return EXIT_OK
+
+
+def _concluded(repo: git.Repo, session: str, iteration: int | None) -> Conclusion | None:
+    """The conclusion of a DONE iteration without results (the latest, or the one asked for)."""
+    spec = collect.latest_empty_spec(repo, session, iteration)
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    return collect.conclusion(repo, tip, spec) if spec is not None and tip is not None else None
+
+
+def _print_conclusion(concluded: Conclusion, as_json: bool) -> None:
+    if as_json:
+        print(json_text({"conclusion": concluded.to_json()}))
+        return
+    print(visible(f"iteration {concluded.iteration:04d} asked for no experiments: it concluded the session",
+                  multiline=False))  # fmt: skip
+    for line in conclusion_lines(concluded, limit=2000):
+        print(visible(line, multiline=False))
 
 
 WIDE_ENOUGH_FOR_A_TABLE = 100  # below it, a table folds 48-character ids in the middle

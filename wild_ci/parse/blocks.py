@@ -1,8 +1,9 @@
 """Stage 1 — parse: read a brain output into validated experiments.
 
 The brain writes prose with `<experiments>` blocks of YAML items, plus `<promise>`, `<summary>` and
-`<plan>` tags. Its text is written by a language model, so every problem becomes a diagnostic
-that names the line in the brain output; nothing is dropped silently.
+`<plan>` tags, and, answering `wild-ci loop`'s reflection prompt, `<reflection>` and `<continue>`.
+Its text is written by a language model, so every problem becomes a diagnostic that names the line
+in the brain output; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ BACKTICK_RUN = re.compile(r"`+")
 SINGLE_BACKTICK_SPAN = re.compile(r"`[^`]+`")
 FIRST_BULLET = re.compile(r"^( *)[-*](?: |$)", re.MULTILINE)
 JSON_MAPPINGS = ("parameters", "sweep")  # item keys whose JSON flow mapping is read as JSON
+CONTINUE_YES = ("yes", "true")  # `<continue>`: the answers that resume the loop; anything else ends it
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     out.promise = _last_signal(text, "promise", quoted)
     out.summary = _last_signal(text, "summary", quoted)
     out.plan = _last_signal(text, "plan", quoted)
+    out.reflection = _last_signal(text, "reflection", quoted)
+    answer = _last_signal(text, "continue", quoted)
+    out.continues = None if answer is None else answer.strip().lower() in CONTINUE_YES
     if out.promise is not None:
         out.promise = out.promise.upper()
         if out.promise not in ("DONE", "WAITING"):

@@ -186,15 +186,24 @@ def run_local(
     progress_stream: TextIO | None = None,
     pull_request: PullRequestTarget | None = None,
     parsed: BrainOutput | None = None,
+    companions: Mapping[str, bytes] | None = None,
 ) -> LocalRun | None:
-    """Submit the brain output, run its workflow through act, and make sure results are committed."""
+    """Submit the brain output, run its workflow through act, and make sure results are committed.
+    `companions`: more files for the iteration's folder, in its commit (`generate.submit`)."""
     config = config or Config()
     repo = ledger.open_repo(repo_path)
     with session_lock(repo, session) as lock:
         recover_dead_runs(repo, session, progress_stream)
         with _submitting(repo, session):
             submission = generate.submit(
-                repo_path, brain_output, session, config, skip_invalid, parsed, local=True
+                repo_path,
+                brain_output,
+                session,
+                config,
+                skip_invalid,
+                parsed,
+                local=True,
+                companions=companions,
             )
             if submission is None:
                 return None

@@ -1,0 +1,142 @@
+"""Steering a running `wild-ci loop`: guidance queued with `wild-ci steer`, and a pause request.
+
+Both live in `layout.steer_dir` (inside .git, out of the working tree the brain edits and each
+iteration snapshots), one file per message, written whole (a temporary file renamed) so a loop
+reading the queue mid-write never sees half a message. The loop shows every queued message in its
+next prompt and deletes exactly those it showed once a turn's output is accepted: a message queued
+while that turn ran waits for the next prompt, and a refused turn shows it again.
+
+The text is the person's, but it reaches a model's prompt and a terminal: it is shown defused
+(`text.visible`) and bounded (`GUIDANCE_SHOWN`), like every text wild-ci passes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from . import ledger
+from .errors import UsageError
+from .layout import loop_lock_file, steer_dir
+from .text import visible
+
+MAX_GUIDANCE_BYTES = 64 * 1024  # one message; `steer` refuses more (guidance, not a data file)
+GUIDANCE_SHOWN = 8000  # characters of queued guidance a prompt shows, all messages together
+PAUSE_FILE = "pause"
+MESSAGE_SUFFIX = ".md"
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """One queued message: its file (deleted once a turn that showed it is accepted) and its text."""
+
+    path: Path
+    text: str
+
+
+def queue(repo: git.Repo, session: str, text: str) -> Path:
+    """Queue one message for `session`'s next prompt; the file it is kept in."""
+    text = text.strip()
+    if not text:
+        raise UsageError("the guidance is empty; nothing was queued")
+    data = text.encode("utf-8", errors="replace")
+    if len(data) > MAX_GUIDANCE_BYTES:
+        raise UsageError(
+            f"the guidance has {len(data):,} bytes; at most {MAX_GUIDANCE_BYTES:,} are queued",
+            hint="say it in fewer words, or point the brain to a file in the repository",
+        )
+    folder = steer_dir(repo, ledger.validate_session(session))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{time.time_ns():020d}-{os.getpid()}{MESSAGE_SUFFIX}"
+    _write_whole(path, data)
+    return path
+
+
+def queued(repo: git.Repo, session: str) -> list[Guidance]:
+    """The messages queued for `session`, oldest first."""
+    folder = steer_dir(repo, ledger.validate_session(session))
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob(f"*{MESSAGE_SUFFIX}")):
+        with contextlib.suppress(FileNotFoundError):  # consumed meanwhile by the loop
+            found.append(Guidance(path, path.read_text(encoding="utf-8", errors="replace").strip()))
+    return [item for item in found if item.text]
+
+
+def sessions_steered(repo: git.Repo) -> list[str]:
+    """The sessions that have a steering folder (guidance may be queued for them)."""
+    root = steer_dir(repo, "main").parent
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def consume(items: list[Guidance]) -> None:
+    """The messages a accepted turn showed: deleted, never shown again."""
+    for item in items:
+        item.path.unlink(missing_ok=True)
+
+
+def shown(items: list[Guidance], limit: int = GUIDANCE_SHOWN) -> str:
+    """The messages as a prompt shows them: defused, in order, at most `limit` characters (the
+    latest messages kept whole when all do not fit: the newest word is the person's current one)."""
+    texts = [visible(item.text) for item in items]
+    kept: list[str] = []
+    for text in reversed(texts):
+        if sum(len(t) + 2 for t in kept) + len(text) > limit:
+            break
+        kept.insert(0, text)
+    cut = len(texts) - len(kept)
+    if not kept and texts:  # the newest alone is over the limit: its start
+        kept, cut = [texts[-1][:limit] + " […]"], len(texts) - 1
+    note = [f"({cut} earlier message{'s' * (cut != 1)} not shown: over {limit:,} characters)"] if cut else []
+    return "\n\n".join(note + kept)
+
+
+def request_pause(repo: git.Repo, session: str) -> Path:
+    """Ask `session`'s running loop to stop after its current turn."""
+    folder = steer_dir(repo, ledger.validate_session(session))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PAUSE_FILE
+    _write_whole(path, f"pid {os.getpid()} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode())
+    return path
+
+
+def pause_requested(repo: git.Repo, session: str) -> bool:
+    return (steer_dir(repo, ledger.validate_session(session)) / PAUSE_FILE).exists()
+
+
+def clear_pause(repo: git.Repo, session: str) -> None:
+    (steer_dir(repo, ledger.validate_session(session)) / PAUSE_FILE).unlink(missing_ok=True)
+
+
+def loop_running(repo: git.Repo, session: str) -> str | None:
+    """Who drives `session` (`pid N`), or None when no loop does. Read from the loop's lock file
+    (its holder writes `pid N` there and empties it when it lets go), never by taking the lock: a
+    loop starting that very moment would find it held and refuse to start."""
+    try:
+        holder = loop_lock_file(repo, ledger.validate_session(session)).read_text().strip()
+    except OSError:
+        return None
+    pid = holder.removeprefix("pid ")
+    return holder if pid.isdigit() and _alive(int(pid)) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
