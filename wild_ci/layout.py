@@ -63,6 +63,11 @@ EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live v
 # under act, where the collect job pushes its results commit instead of the user's repository: a bare
 # repository in the run's temporary folder, which wild-ci reads once every leg has ended
 RESULTS_REMOTE_ENV = "WILD_CI_RESULTS_REMOTE"
+# A leg's job cut to its runners' time limit (workflow.Shard): seconds from its install step until
+# its experiment must have stopped (job env), and that moment, epoch seconds (the install step
+# writes it for the executor: retries.time_left_s)
+JOB_LIMIT_ENV = "WILD_CI_JOB_LIMIT_S"
+LEG_DEADLINE_ENV = "WILD_CI_LEG_DEADLINE"
 LEG_OUT_DIR = "wild-out"  # under $RUNNER_TEMP: what the leg writes and uploads as its artifact
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
