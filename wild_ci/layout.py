@@ -83,6 +83,12 @@ def attempt_dir(attempt: int) -> str:
     return f"attempt-{attempt}"
 
 
+# The wheel of wild-ci the gate job builds once from install_spec and shares with every job of the run
+# (#25 finding 7): not an experiment's artifact (no `wild-NNNN-` prefix), kept a day.
+WHEEL_ARTIFACT = "wild-ci-wheel"
+WHEEL_DIR = "wild-ci-wheel"  # under $RUNNER_TEMP: where the gate builds it and the jobs download it
+
+
 def artifact_prefix(iteration: int) -> str:
     """What every leg's artifact name of an iteration starts with."""
     return f"wild-{iteration_label(iteration)}-"
@@ -162,6 +168,8 @@ def workflow_names(iteration: int) -> dict[str, str]:
         "leg_out_dir": LEG_OUT_DIR,
         "artifact_prefix": artifact_prefix(iteration),
         "artifact_pattern": artifact_pattern(iteration),
+        "wheel_artifact": WHEEL_ARTIFACT,
+        "wheel_dir": WHEEL_DIR,
     }
 
 

@@ -13,7 +13,15 @@ import yaml
 
 from ... import __version__, gpus
 from ...environment import ENVIRONMENT_FORMAT
-from ...layout import CONFIG_PATH, JOB_LIMIT_ENV, LEG_DEADLINE_ENV, inbox_names, workflow_names
+from ...layout import (
+    CONFIG_PATH,
+    JOB_LIMIT_ENV,
+    LEG_DEADLINE_ENV,
+    WHEEL_ARTIFACT,
+    WHEEL_DIR,
+    inbox_names,
+    workflow_names,
+)
 from ...retries import policy_for, worst_case_s
 from ...runner_install import leg_pin, pins
 from ...templating import environment, render
@@ -138,7 +146,7 @@ def install_script(job: str) -> str:
     macro = (
         '{% from "install-wild-ci.yml.j2" import install_step %}'
         "{{ install_step(path, pins=pins, leg=leg, chart_pins=chart_pins, uv_pin=uv_pin,"
-        " limit_env=limit_env, deadline_env=deadline_env) }}"
+        " limit_env=limit_env, deadline_env=deadline_env, wheel_dir=wheel_dir) }}"
     )
     step = (
         environment()
@@ -151,9 +159,26 @@ def install_script(job: str) -> str:
             leg=job == "leg",
             limit_env=JOB_LIMIT_ENV if job == "leg" else None,
             deadline_env=LEG_DEADLINE_ENV,
+            wheel_dir=None if job == "inbox" else WHEEL_DIR,
         )
     )
     run: str = yaml.safe_load(step)[0]["run"]
+    return run
+
+
+def wheel_script() -> str:
+    """The `run:` script of the gate job's step that builds wild-ci's wheel once per run (into
+    $RUNNER_TEMP/WHEEL_DIR), as the rendered workflow holds it: for the benchmark and the tests."""
+    macro = (
+        '{% from "install-wild-ci.yml.j2" import build_wheel_steps %}'
+        "{{ build_wheel_steps(wheel_dir, wheel_artifact, upload) }}"
+    )
+    steps = (
+        environment()
+        .from_string(macro)
+        .render(wheel_dir=WHEEL_DIR, wheel_artifact=WHEEL_ARTIFACT, upload=PINNED_ACTIONS["upload_artifact"])
+    )
+    run: str = yaml.safe_load(steps)[0]["run"]
     return run
 
 
