@@ -96,11 +96,12 @@ def test_the_run_builds_a_git_url_once_with_the_pins_and_a_leg_installs_it_witho
     (what every leg did before: a clone and a build backend from the index)."""
     origin = tmp_path / "wild-ci.git"
     subprocess.run(["git", "clone", "--quiet", "--bare", str(SOURCE), str(origin)], check=True)
-    spec = f"git+file://{origin}@{subprocess.check_output(['git', '-C', str(SOURCE), 'rev-parse', 'HEAD'], text=True).strip()}"
+    head = subprocess.check_output(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], text=True).strip()
+    spec = f"git+file://{origin}@{head}"  # the committed tree: a fresh clone's, as CI runs it
     pinned = tmp_path / "pinned"
     wanted = [str(r) for r in build_requirements() if r.marker is None or r.marker.evaluate()]
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(pinned), *wanted],
-                   check=True, timeout=600)  # fmt: skip
+    download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(pinned)]
+    subprocess.run([*download, *wanted], check=True, timeout=600)
     gate = tmp_path / "gate"
     (gate / "home").mkdir(parents=True)
     output = gate / "github-output"
