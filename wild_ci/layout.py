@@ -84,7 +84,7 @@ def attempt_dir(attempt: int) -> str:
 
 
 # The wheel of wild-ci the gate job builds once from install_spec and shares with every job of the run
-# (#25 finding 7): not an experiment's artifact (no `wild-NNNN-` prefix), kept a day.
+# (#25 finding 7): not an experiment's artifact (artifact_prefix does not match it), kept a day.
 WHEEL_ARTIFACT = "wild-ci-wheel"
 WHEEL_DIR = "wild-ci-wheel"  # under $RUNNER_TEMP: where the gate builds it and the jobs download it
 
