@@ -129,3 +129,71 @@ def test_the_run_builds_a_git_url_once_with_the_pins_and_a_leg_installs_it_witho
     assert check.returncode == 0 and "--experiment" in check.stdout, check.stderr
     before, _ = leg(with_wheel=False)
     assert before.returncode != 0 and "hatchling" in before.stderr, before.stderr[-3000:]
+
+
+@pytest.mark.e2e
+def test_under_act_the_gate_shares_the_wheel_and_a_leg_installs_it(make_repo, tmp_path: Path) -> None:
+    """The rendered steps wired together through the real act and the artifact stand-ins: the
+    gate's build step's output becomes the job's `wheel` output, the leg's download step runs on it
+    and leaves the wheel where the install step takes it. The spec is a git URL only the gate can
+    build (its job has the pinned build requirements, the leg's has no index at all), so a leg that
+    installs proves the wheel came through. (`wild-ci run` skips these steps, `!env.ACT`: that
+    condition is the one thing taken out here.)"""
+    from wild_ci.engines.act import runs
+
+    origin = tmp_path / "wild-ci.git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(SOURCE), str(origin)], check=True)
+    head = subprocess.check_output(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], text=True).strip()
+    pinned = tmp_path / "pinned"
+    wanted = [str(r) for r in build_requirements() if r.marker is None or r.marker.evaluate()]
+    download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(pinned)]
+    subprocess.run([*download, *wanted], check=True, timeout=600)
+    rendered = workflow()
+    gate = rendered["jobs"]["gate"]
+    build = next(s for s in gate["steps"] if s.get("id") == "wheel")
+    share = gate["steps"][gate["steps"].index(build) + 1]
+    assert build["if"].startswith("${{ !env.ACT && ")
+    build["if"] = build["if"].replace("!env.ACT && ", "")
+    leg = rendered["jobs"]["experiment"]
+    names = [s["name"] for s in leg["steps"]]
+    get, install = leg["steps"][names.index("Install wild-ci") - 1 : names.index("Install wild-ci") + 1]
+    offline = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_NO_CACHE_DIR": "1"}
+    check = 'test -f "$RUNNER_TEMP/wild-ci-wheel/"wild_ci-*.whl && "$WILD_CI" execute --help >/dev/null'
+    test_workflow = {
+        "name": "wheel",
+        "on": "push",
+        "env": {"WILD_CI_SPEC": f"git+file://{origin}@{head}", **offline},
+        "jobs": {
+            "gate": {
+                "runs-on": "ubuntu-latest",
+                "outputs": gate["outputs"],
+                "env": {"PIP_FIND_LINKS": str(pinned)},
+                "steps": [{"id": "decide", "run": 'echo "iteration=true" >> "$GITHUB_OUTPUT"'}, build, share],
+            },
+            "leg": {
+                "needs": ["gate"],
+                "runs-on": "ubuntu-latest",
+                "steps": [get, install, {"run": check}],
+            },
+        },
+    }
+    repo = make_repo({".github/workflows/wheel.yml": yaml.safe_dump(test_workflow, sort_keys=False)})
+    tmp = tmp_path / "act"
+    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
+    standins = runs._write_standins(tmp / "actions", shim, repo)
+    run_dir = tmp_path / "run"
+    (run_dir / "artifacts").mkdir(parents=True)
+    command = runs.act_command(
+        runs.find_act(), repo, repo / ".github/workflows/wheel.yml", run_dir, tmp, standins, shim,
+        ["ubuntu-latest"],
+    )  # fmt: skip
+    local = command.index(f"WILD_CI_LOCAL={shim}")
+    del command[local - 1 : local + 1]  # as on GitHub: the jobs build and install wild-ci themselves
+    done = subprocess.run(
+        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    log = done.stdout.decode()
+    assert done.returncode == 0, (log[-6000:], done.stderr.decode()[-2000:])
+    assert "uploaded artifact wild-ci-wheel: 1 file(s)" in log and "built=true" in log
+    assert "downloaded artifact wild-ci-wheel: 1 file(s)" in log
