@@ -18,31 +18,45 @@ Rows:
   collect, with metrics        the same step, then until the background install of the chart's pins
                                is done (what `wild-ci collect` waits for when there is a chart, at
                                the latest: on GitHub the artifacts download meanwhile)
+  leg, git URL: clone + build in each leg (before #25)
+                               the leg's step with the install_spec the docs recommend, a git URL
+                               (`git+git://127.0.0.1:PORT/wild-ci.git@TAG`: a `git daemon` on this
+                               machine serving a bare clone of this repository's HEAD stands in for
+                               GitHub): pip clones it and builds it, its build backend from the index
+  gate, git URL: build the run's wheel once
+                               the gate job's step that builds that wheel once per run (#25 finding 7;
+                               its upload-artifact step is not measured: no GitHub here)
+  leg, git URL: the run's wheel (after #25)
+                               the leg's step when the run's wheel is in $RUNNER_TEMP/wild-ci-wheel
+                               (what its download step leaves; the download itself is not measured)
 Columns: best and median wall seconds, MB downloaded (bytes received on the machine's network
 interfaces during the install, median; the background install's bytes are counted in the row that
 waits for it), MB installed.
 
 Run: python bench/runner_install_bench.py [RUNS] [PYTHON] [ROWS]   (default: 3 runs, /usr/bin/python3,
-every row; ROWS: only the rows whose name contains it, e.g. `collect`)
+every row; ROWS: only the rows whose name contains it, e.g. `collect` or `git URL`)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wild_ci.engines.github.workflow import install_script  # noqa: E402
+from wild_ci.engines.github.workflow import install_script, wheel_script  # noqa: E402
+from wild_ci.layout import WHEEL_DIR  # noqa: E402
 from wild_ci.lazy import CHART_LIB_ENV  # noqa: E402
 from wild_ci.runner_install import leg_pin, pins, tool_install_command  # noqa: E402
 
@@ -97,13 +111,17 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> None:
         raise SystemExit(f"failed: {' '.join(command)[:300]}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-def step(job: str, wheel: Path, metrics: bool = False) -> Install:
+def step(job: str, wheel: Path | str, metrics: bool = False, run_wheel: Path | None = None) -> Install:
     """The job's install step, then the command it installed, started once; with `metrics`, then
-    until the chart's background install is done, and matplotlib loads from it (untimed)."""
+    until the chart's background install is done, and matplotlib loads from it (untimed).
+    `wheel`: the install_spec; `run_wheel`: the run's wheel, where the download step leaves it."""
 
     def install(temp: Path, env: dict[str, str]) -> Path:
         github_env = temp / "github-env"
         github_env.touch()
+        if run_wheel is not None:
+            (temp / WHEEL_DIR).mkdir()
+            shutil.copy(run_wheel, temp / WHEEL_DIR / run_wheel.name)
         run(
             ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", install_script(job)],
             {**env, "RUNNER_TEMP": str(temp), "GITHUB_ENV": str(github_env), "WILD_CI_SPEC": str(wheel)},
@@ -123,6 +141,50 @@ def step(job: str, wheel: Path, metrics: bool = False) -> Install:
         return Installed(temp)
 
     return install
+
+
+def gate_build(spec: str) -> Install:
+    """The gate job's step: wild-ci's wheel, built once per run from install_spec."""
+
+    def install(temp: Path, env: dict[str, str]) -> Path:
+        output = temp / "github-output"
+        run(
+            ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", wheel_script()],
+            {**env, "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output), "WILD_CI_SPEC": spec},
+            temp,
+        )
+        if output.read_text() != "built=true\n":
+            raise SystemExit(f"the gate built no wheel of {spec}")
+        return Installed(temp / WHEEL_DIR)
+
+    return install
+
+
+@contextlib.contextmanager
+def git_server(scratch: Path) -> Iterator[str]:
+    """A `git daemon` on 127.0.0.1 serving a bare clone of this repository, tagged at HEAD: GitHub's
+    stand-in for a git URL install_spec. The install_spec it serves."""
+    base = scratch / "git"
+    subprocess.run(["git", "clone", "--quiet", "--bare", str(ROOT), str(base / "wild-ci.git")], check=True)
+    subprocess.run(["git", "-C", str(base / "wild-ci.git"), "tag", "bench-v0", "HEAD"], check=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={base}", "--listen=127.0.0.1",
+         f"--port={port}", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"git://127.0.0.1:{port}/wild-ci.git"
+    try:
+        for _ in range(100):  # until it answers
+            if subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        yield f"git+{url}@bench-v0"
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
 
 
 def one_call_with_chart(wheel: Path, python: str) -> Install:
@@ -166,7 +228,7 @@ def main() -> None:
         if len(sys.argv) > 2
         else ("/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable)
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         scratch = Path(tmp)
         (scratch / "home").mkdir()
         subprocess.run(
@@ -185,7 +247,14 @@ def main() -> None:
         )
         wheel = next((scratch / "wheel").glob("*.whl"))
         env = fresh_env(python, scratch)
+        git_spec = stack.enter_context(git_server(scratch))
+        built = Path(tempfile.mkdtemp(dir=scratch))
+        gate_build(git_spec)(built, env)  # the run's wheel, as the gate builds it (timed in its row)
+        run_wheel = next((built / WHEEL_DIR).glob("*.whl"))
         cases = {
+            "leg, git URL: clone + build in each leg (before #25)": step("leg", git_spec),
+            "gate, git URL: build the run's wheel once": gate_build(git_spec),
+            "leg, git URL: the run's wheel (after #25)": step("leg", git_spec, run_wheel=run_wheel),
             "baseline: venv + pip install (all deps)": baseline(wheel, python),
             "leg (wild-ci --no-deps)": step("leg", wheel),
             "leg's uv, on demand (env builds only)": uv_on_demand(python),
@@ -208,10 +277,10 @@ def main() -> None:
                 results[name] = ([*times, seconds], [*downloads, received / 1e6], size)
         version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
         print(f"runner install, {runs} runs each, {version} ({python}), no cache, packages from the index")
-        print(f"{'job':<42} {'best s':>7} {'median s':>9} {'MB down':>8} {'MB installed':>13}")
+        print(f"{'job':<52} {'best s':>7} {'median s':>9} {'MB down':>8} {'MB installed':>13}")
         for name, (times, downloads, size) in results.items():
             print(
-                f"{name:<42} {min(times):>7.2f} {statistics.median(times):>9.2f} "
+                f"{name:<52} {min(times):>7.2f} {statistics.median(times):>9.2f} "
                 f"{statistics.median(downloads):>8.1f} {size:>13.1f}"
             )
 

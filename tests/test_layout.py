@@ -64,8 +64,13 @@ def legs_job(rendered: dict) -> dict:
     return job
 
 
-def step_using(job: dict, action: str) -> dict:
-    return next(step for step in job["steps"] if action in step.get("uses", ""))
+def step_using(job: dict, action: str, given: str | None = None) -> dict:
+    """The first step of `job` that uses `action` (with the input `given`)."""
+    return next(
+        step
+        for step in job["steps"]
+        if action in step.get("uses", "") and (given is None or given in step.get("with", {}))
+    )
 
 
 def test_the_workflow_gets_its_names_from_layout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +89,7 @@ def test_the_workflow_gets_its_names_from_layout(monkeypatch: pytest.MonkeyPatch
     upload = step_using(leg, "upload-artifact")
     assert upload["with"]["name"] == "renamed-3-${{ matrix.experiment }}"
     assert upload["with"]["path"] == "${{ runner.temp }}/renamed-out"
-    download = step_using(collect, "download-artifact")
+    download = step_using(collect, "download-artifact", "pattern")  # the legs' (the first is the wheel's)
     assert download["with"]["pattern"] == "renamed-3-*"
 
 
@@ -93,9 +98,7 @@ def test_the_workflow_matches_what_the_code_reads() -> None:
     leg = legs_job(rendered)
     assert rendered["name"] == layout.WORKFLOW_NAME
     assert layout.EXPERIMENT_STEP in [step["name"] for step in leg["steps"]]
-    download = next(
-        s for s in rendered["jobs"]["collect"]["steps"] if "download-artifact" in s.get("uses", "")
-    )
+    download = step_using(rendered["jobs"]["collect"], "download-artifact", "pattern")
     assert download["with"]["pattern"] == layout.artifact_pattern(12) == "wild-0012-*"
     installs = [
         s for job in rendered["jobs"].values() for s in job["steps"] if s["name"] == "Install wild-ci"

@@ -62,6 +62,13 @@ def rendered(folder: Path) -> list[Path]:
     pr_config = dataclasses.replace(CONFIG, trigger="pull_request", max_parallel=8)
     sharded.write_text(render_workflow(IterationSpec("main", 1, "/p", parsed.experiments), pr_config))
     written.append(sharded)
+    # legs past GitHub's 6 h on its runners: their job is cut to 360 minutes and told when to stop
+    long = read_brain_output(
+        b"<experiments>\n- goal: long\n  command: x\n  timeout: 2h\n  retries: 3\n</experiments>\n"
+    )
+    cut = workflows / "cut-to-the-hosted-limit.yml"
+    cut.write_text(render_workflow(IterationSpec("main", 1, "/p", long.experiments), CONFIG))
+    written.append(cut)
     inbox = workflows / "wild-inbox.yml"
     inbox.write_text(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))
     plain = workflows / "wild-inbox-no-environment.yml"  # `wild-ci init --no-environment`

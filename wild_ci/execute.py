@@ -352,13 +352,18 @@ def _prepare(leg: _Leg) -> ExperimentResult | None:
 
 def _acquire(leg: _Leg) -> ExperimentResult | None:
     """The experiment's GPUs (and only theirs in its sandbox); the finished result without them."""
-    waited = _take_gpus(leg.gpus, leg.timeout_s, leg.paths, leg.result, leg.spare)
+    waited = _take_gpus(leg.gpus, _gpu_wait_s(leg.timeout_s), leg.paths, leg.result, leg.spare)
     if waited is not None:
         return waited
     leg.env.update(leg.gpus.variables())
     network = leg.spec.leg.network and leg.experiment.network is not False
     leg.box = leg.box.changed(devices=tuple(sandbox.gpu_devices(leg.gpus.ids)), network=network)
     return None
+
+
+def _gpu_wait_s(timeout_s: int) -> int:
+    """The wait for GPUs: the experiment's timeout, no longer than is left before the job's limit."""
+    return retries.attempt_budget(timeout_s, retries.time_left_s(os.environ)).timeout_s
 
 
 def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
@@ -371,18 +376,20 @@ def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
         env[retries.ATTEMPT_ENV], env[retries.MAX_ATTEMPTS_ENV] = str(number), str(policy.max_attempts)
         leg.before, leg.metrics_before = _snapshot_outputs(leg.workdir), _metrics_state(leg.workdir)
         _fresh_logs(leg.paths)
-        return _run_command(
+        budget = retries.attempt_budget(leg.timeout_s, retries.time_left_s(os.environ))
+        run = _run_command(
             leg.command,
             leg.workdir,
             env,
             leg.paths,
-            leg.timeout_s,
+            budget.timeout_s,
             cap,
             mirror,
             leg.spare,
             cancelled,
             leg.box,
         )
+        return _cut_at_job_limit(leg, number, budget, run)
 
     def record(attempts: list[Attempt]) -> None:
         leg.result.attempts = list(attempts)
@@ -394,8 +401,19 @@ def _run(leg: _Leg, cap: int, mirror: bool) -> retries.Attempted[_Run]:
 
     with retries.cancellation() as cancelled:
         return retries.run_attempts(
-            policy, lambda n: attempt(n, cancelled), leg.paths.out, cancelled, record, announce
-        )
+            policy, lambda n: attempt(n, cancelled), leg.paths.out, cancelled, record, announce,
+            time_left=lambda: retries.time_left_s(os.environ),
+        )  # fmt: skip
+
+
+def _cut_at_job_limit(leg: _Leg, number: int, budget: retries.Budget, run: _Run) -> _Run:
+    """An attempt the leg stopped before its own timeout, for the job's time limit (the workflow
+    cut the job to its runners' limit): recorded in result.json, and said in its note."""
+    if not budget.cut or run.status != Status.TIMED_OUT:
+        return run
+    leg.result.cut_attempt = number
+    run.note = budget.note(number, run.duration_s, leg.timeout_s)
+    return run
 
 
 def _gather(leg: _Leg, tried: retries.Attempted[_Run]) -> ExperimentResult:

@@ -367,8 +367,9 @@ def _check_gpus(parsed: BrainOutput, config: Config, local: bool) -> None:
 def _warn_past_hosted_limit(parsed: BrainOutput, config: Config) -> None:
     """An experiment on a service-hosted runner (no `self-hosted` label) whose leg may take longer
     than the service lets a job run there — its timeout times its attempts, a wait for GPUs, its
-    set-up — would be ended with nothing uploaded and come back `missing`: a warning with its line
-    (once per item: the legs of a sweep share it), before anything runs."""
+    set-up — is cut short (the workflow's job timeout is the limit, and the leg stops it in time
+    for its upload: workflow.Shard.timed): a warning with its line (once per item: the legs of a
+    sweep share it), before anything runs."""
     limit = ENGINE.limits.hosted_job_s
     if limit is None:
         return
@@ -384,8 +385,9 @@ def _warn_past_hosted_limit(parsed: BrainOutput, config: Config) -> None:
             parsed.warnings.append(Diagnostic(experiment.line, (
                 f"this experiment may take up to {seconds / 3600:.1f} h (its timeout × its attempts, "
                 f"set-up{', a wait for GPUs' if waits else ''}); its runner labels have no `self-hosted`, "
-                f"and GitHub ends a job on a GitHub-hosted runner after {limit / 3600:g} h with its "
-                "results missing: lower timeout or retries, or run it on a self-hosted runner")))  # fmt: skip
+                f"and GitHub ends a job on a GitHub-hosted runner after {limit / 3600:g} h: the leg will "
+                "stop it shortly before (timed out, said in its results), so lower timeout or retries, "
+                "or run it on a self-hosted runner")))  # fmt: skip
 
 
 def _keep_or_invalidate(parsed: BrainOutput, problem: Callable[[Experiment], str | None]) -> None:

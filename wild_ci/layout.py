@@ -65,6 +65,11 @@ EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live v
 # under act, where the collect job pushes its results commit instead of the user's repository: a bare
 # repository in the run's temporary folder, which wild-ci reads once every leg has ended
 RESULTS_REMOTE_ENV = "WILD_CI_RESULTS_REMOTE"
+# A leg's job cut to its runners' time limit (workflow.Shard): seconds from its install step until
+# its experiment must have stopped (job env), and that moment, epoch seconds (the install step
+# writes it for the executor: retries.time_left_s)
+JOB_LIMIT_ENV = "WILD_CI_JOB_LIMIT_S"
+LEG_DEADLINE_ENV = "WILD_CI_LEG_DEADLINE"
 LEG_OUT_DIR = "wild-out"  # under $RUNNER_TEMP: what the leg writes and uploads as its artifact
 STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
@@ -84,6 +89,12 @@ def attempt_dir(attempt: int) -> str:
     """The folder of a leg's artifact that keeps one attempt's logs, when retries were allowed
     (`attempt-1/stdout.log`, …; the final attempt's are also at the top, as without retries)."""
     return f"attempt-{attempt}"
+
+
+# The wheel of wild-ci the gate job builds once from install_spec and shares with every job of the run
+# (#25 finding 7): not an experiment's artifact (artifact_prefix does not match it), kept a day.
+WHEEL_ARTIFACT = "wild-ci-wheel"
+WHEEL_DIR = "wild-ci-wheel"  # under $RUNNER_TEMP: where the gate builds it and the jobs download it
 
 
 def artifact_prefix(iteration: int) -> str:
@@ -186,6 +197,8 @@ def workflow_names(iteration: int) -> dict[str, str]:
         "leg_out_dir": LEG_OUT_DIR,
         "artifact_prefix": artifact_prefix(iteration),
         "artifact_pattern": artifact_pattern(iteration),
+        "wheel_artifact": WHEEL_ARTIFACT,
+        "wheel_dir": WHEEL_DIR,
     }
 
 

@@ -19,6 +19,7 @@ Standard library only (and specs, layout): every leg imports this module.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -26,7 +27,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -37,7 +38,7 @@ try:  # re's own parser (3.11+), to find what only newer Pythons read (newer_pyt
 except ImportError:  # Python 3.10
     _re_constants = _re_parser = None
 
-from .layout import STDERR_LOG, STDOUT_LOG, attempt_dir
+from .layout import LEG_DEADLINE_ENV, STDERR_LOG, STDOUT_LOG, attempt_dir
 from .specs import MAX_RETRIES, Attempt, LegSettings, Status
 
 MAX_RETRY_ON = 20  # entries of a `retry_on` list
@@ -238,6 +239,51 @@ def worst_case_s(timeout_s: int, retries: int) -> int:
     return int(timeout_s + retries * (timeout_s + ATTEMPT_MARGIN_S) + backoff)
 
 
+# --- the job's time limit -------------------------------------------------------------------------
+
+# Too little time for another attempt: the next is not started (it would be cut at once).
+MIN_ATTEMPT_S = 60
+JOB_LIMIT = (
+    "the job's time limit on its runner (GitHub ends a job after 6 h on its own runners, 5 days on "
+    "self-hosted ones)"
+)
+
+
+def time_left_s(environ: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """Seconds until the leg must have stopped its experiment, from the moment its install step
+    wrote (LEG_DEADLINE_ENV: set only where the job's timeout was cut to its runners' limit);
+    None: no such moment, the experiment keeps its own timeout."""
+    try:
+        deadline = float(environ.get(LEG_DEADLINE_ENV, ""))
+    except ValueError:
+        return None
+    return deadline - now() if math.isfinite(deadline) else None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An attempt's timeout: its own, or what is left before the job's limit (`cut`)."""
+
+    timeout_s: int
+    cut: bool = False
+
+    def note(self, number: int, ran_s: float, own_timeout_s: int) -> str:
+        return (f"attempt {number} was stopped after {ran_s:.0f}s, before its {own_timeout_s}s "
+                f"timeout, to end before {JOB_LIMIT}, so that its logs and outputs are still "
+                "uploaded")  # fmt: skip
+
+
+def attempt_budget(timeout_s: int, left_s: float | None) -> Budget:
+    """The timeout of an attempt that starts with `left_s` before the job's limit."""
+    if left_s is None or left_s >= timeout_s:
+        return Budget(timeout_s)
+    return Budget(max(1, int(left_s)), cut=True)
+
+
+def no_time_for_another(left_s: float | None) -> bool:
+    return left_s is not None and left_s < MIN_ATTEMPT_S
+
+
 # --- after an attempt -----------------------------------------------------------------------------
 
 
@@ -376,11 +422,13 @@ def run_attempts(
     cancelled: threading.Event,
     record: Callable[[list[Attempt]], None] = lambda _attempts: None,
     announce: Callable[[str], None] = lambda _line: None,
+    time_left: Callable[[], float | None] = lambda: None,
 ) -> Attempted[OutcomeT]:
     """Run attempt 1, 2, … (`run(n)` writes `out`/stdout.log and stderr.log) until one is not worth
     another, the retries are spent, or the leg is cancelled. With retries allowed, each attempt's
     logs end in `out`/attempt-N/ and the final attempt's stay at the top as well. `record` is told
-    the attempts after each one (the leg rewrites its result.json)."""
+    the attempts after each one (the leg rewrites its result.json); `time_left` how long until the
+    job's limit (no attempt starts too close to it)."""
     outcome = run(1)
     if policy.retries == 0:
         return Attempted(outcome)
@@ -394,6 +442,12 @@ def run_attempts(
         if number < policy.max_attempts:
             decision = decide(policy, attempt, out)
         done.notes += [decision.note] if decision.note else []
+        if decision.reason and no_time_for_another(time_left()):
+            done.notes.append(
+                f"attempt {number + 1} was not started ({decision.reason} on attempt {number}): "
+                f"less than {MIN_ATTEMPT_S}s was left before {JOB_LIMIT}"
+            )
+            decision = Decision(None)
         attempt.retried_because = decision.reason
         record(done.attempts)
         if decision.reason is None:

@@ -418,6 +418,8 @@ class ExperimentResult:
     cpus: int | None = None  # CPU cores the leg's machine gave it
     sandbox: str | None = None  # the backend it ran under: bubblewrap | landlock | none (None: older)
     sandbox_note: str | None = None  # without one (or a weaker one than asked): why
+    # the attempt the leg stopped before its timeout for the job's time limit on its runner (None: none)
+    cut_attempt: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -658,6 +660,7 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "cpus": _whole(1, 1 << 20),
     "sandbox": _text(),
     "sandbox_note": _text(),
+    "cut_attempt": _whole(1, MAX_RETRIES + 1),
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the

@@ -65,6 +65,7 @@ class WorkflowLimits:
     max_matrix_legs: int  # legs in one job's matrix; more legs become more matrix jobs
     max_workflow_bytes: int  # the rendered workflow file
     hosted_job_s: int | None = None  # a job on the service's own runners is ended after this
+    self_hosted_job_s: int | None = None  # and on a self-hosted runner
 
 
 class WorkflowTooLarge(BadInput):

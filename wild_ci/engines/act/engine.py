@@ -45,7 +45,8 @@ class ActEngine:
 
     def render_workflow(self, spec: IterationSpec, config: Config) -> str:
         local = config.with_overrides(max_parallel=config.max_parallel or default_parallelism(spec))
-        return workflow.render_workflow(spec, local, self.actions)
+        # act ends no job after 6 h: the legs keep the timeouts they asked for (limits=None)
+        return workflow.render_workflow(spec, local, self.actions, limits=None)
 
 
 def default_parallelism(spec: IterationSpec) -> int:

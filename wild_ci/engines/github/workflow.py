@@ -6,14 +6,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import yaml
 
 from ... import __version__, gpus
 from ...environment import ENVIRONMENT_FORMAT
-from ...layout import CONFIG_PATH, inbox_names, workflow_names
+from ...layout import (
+    CONFIG_PATH,
+    JOB_LIMIT_ENV,
+    LEG_DEADLINE_ENV,
+    WHEEL_ARTIFACT,
+    WHEEL_DIR,
+    inbox_names,
+    workflow_names,
+)
 from ...retries import policy_for, worst_case_s
 from ...runner_install import leg_pin, pins
 from ...templating import environment, render
@@ -27,11 +35,19 @@ if TYPE_CHECKING:
 MAX_MATRIX_LEGS = 256  # GitHub refuses to start a job whose matrix has more legs.
 MAX_WORKFLOW_BYTES = 500 * 1024
 HOSTED_JOB_S = 6 * 3600  # a job on a GitHub-hosted runner (docs/github-conformance.md, "6 hours")
+SELF_HOSTED_JOB_S = 5 * 24 * 3600  # a job on a self-hosted runner ("5 days", the same page)
 LIMITS = WorkflowLimits(
-    max_matrix_legs=MAX_MATRIX_LEGS, max_workflow_bytes=MAX_WORKFLOW_BYTES, hosted_job_s=HOSTED_JOB_S
+    max_matrix_legs=MAX_MATRIX_LEGS,
+    max_workflow_bytes=MAX_WORKFLOW_BYTES,
+    hosted_job_s=HOSTED_JOB_S,
+    self_hosted_job_s=SELF_HOSTED_JOB_S,
 )
 SAFE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 SETUP_MARGIN_MINUTES = 10
+# A leg whose job is cut to the runner's limit stops its experiment this long before that limit:
+# the checkout before the install step notes the time, ending the experiment's group, gathering its
+# outputs, and the upload step (docs/gpus-retries.md, "On GitHub").
+STOP_RESERVE_S = 10 * 60
 
 PINNED_ACTIONS = {
     "checkout": PinnedAction("actions/checkout", "3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
@@ -46,15 +62,23 @@ PINNED_ACTIONS = {
 
 
 def render_workflow(
-    spec: IterationSpec, config: Config, actions: Mapping[str, PinnedAction] = PINNED_ACTIONS
+    spec: IterationSpec,
+    config: Config,
+    actions: Mapping[str, PinnedAction] = PINNED_ACTIONS,
+    limits: WorkflowLimits | None = LIMITS,
 ) -> str:
-    """The workflow for one iteration. Only validated ids and the user's settings reach it."""
+    """The workflow for one iteration. Only validated ids and the user's settings reach it.
+    `limits`: the service's job time limits each matrix job is cut to (None under act: no limit)."""
     ids = [e.id for e in spec.experiments]
     unsafe = [i for i in ids if not SAFE_ID.match(i)]
     if unsafe:  # ids come from slugify(); this guards the invariant the template relies on
         raise ValueError(f"experiment ids not safe for a workflow: {unsafe}")
     longest_s = max(leg_seconds(e, spec.default_timeout_s, spec.leg) for e in spec.experiments)
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
+    shards = [
+        shard.timed(step_minutes + SETUP_MARGIN_MINUTES, limits)
+        for shard in shard_legs(spec.experiments, config.runs_on)
+    ]
     text = render(
         "wild-experiments.yml.j2",
         version=__version__,
@@ -70,11 +94,12 @@ def render_workflow(
         trigger=config.trigger,
         submodules=bool(spec.submodules),
         sandbox=spec.leg.sandbox,
-        shards=shard_legs(spec.experiments, config.runs_on),
-        step_timeout_minutes=step_minutes,
-        job_timeout_minutes=step_minutes + SETUP_MARGIN_MINUTES,
+        shards=shards,
+        step_timeout_minutes=min(step_minutes, max(shard.timeout_minutes for shard in shards)),
         actions=actions,
         credentials=CREDENTIALS,
+        job_limit_env=JOB_LIMIT_ENV,
+        leg_deadline_env=LEG_DEADLINE_ENV,
         **workflow_names(spec.iteration),
     )
     size = len(text.encode())
@@ -120,7 +145,8 @@ def install_script(job: str) -> str:
     workflow holds it: for the benchmark and the tests, which run it as a runner would."""
     macro = (
         '{% from "install-wild-ci.yml.j2" import install_step %}'
-        "{{ install_step(path, pins=pins, leg=leg, chart_pins=chart_pins, uv_pin=uv_pin) }}"
+        "{{ install_step(path, pins=pins, leg=leg, chart_pins=chart_pins, uv_pin=uv_pin,"
+        " limit_env=limit_env, deadline_env=deadline_env, wheel_dir=wheel_dir) }}"
     )
     step = (
         environment()
@@ -131,19 +157,61 @@ def install_script(job: str) -> str:
             chart_pins=pins("chart") if job == "collect" else [],
             uv_pin=leg_pin("uv"),
             leg=job == "leg",
+            limit_env=JOB_LIMIT_ENV if job == "leg" else None,
+            deadline_env=LEG_DEADLINE_ENV,
+            wheel_dir=None if job == "inbox" else WHEEL_DIR,
         )
     )
     run: str = yaml.safe_load(step)[0]["run"]
     return run
 
 
+def wheel_script() -> str:
+    """The `run:` script of the gate job's step that builds wild-ci's wheel once per run (into
+    $RUNNER_TEMP/WHEEL_DIR), as the rendered workflow holds it: for the benchmark and the tests."""
+    macro = (
+        '{% from "install-wild-ci.yml.j2" import build_wheel_steps %}'
+        "{{ build_wheel_steps(wheel_dir, wheel_artifact, upload) }}"
+    )
+    steps = (
+        environment()
+        .from_string(macro)
+        .render(wheel_dir=WHEEL_DIR, wheel_artifact=WHEEL_ARTIFACT, upload=PINNED_ACTIONS["upload_artifact"])
+    )
+    run: str = yaml.safe_load(steps)[0]["run"]
+    return run
+
+
 @dataclass(frozen=True)
 class Shard:
-    """One matrix job: legs that share runner labels, at most GitHub's 256 per matrix."""
+    """One matrix job: legs that share runner labels, at most GitHub's 256 per matrix. Its
+    `timeout_minutes` is no more than its runners allow; when that cut what its legs may need,
+    `stop_after_s` is how long after its install step a leg must have stopped its experiment."""
 
     job: str
     runs_on: list[str]
     ids: list[str]
+    timeout_minutes: int = 0
+    stop_after_s: int | None = None
+
+    def timed(self, needed_minutes: int, limits: WorkflowLimits | None) -> Shard:
+        """This job with `needed_minutes`, or its runners' limit where that is lower."""
+        limit_s = job_limit_s(self.runs_on, limits)
+        if limit_s is None or needed_minutes * 60 <= limit_s:
+            return replace(self, timeout_minutes=needed_minutes)
+        return replace(self, timeout_minutes=limit_s // 60, stop_after_s=limit_s - STOP_RESERVE_S)
+
+
+def self_hosted(labels: list[str]) -> bool:
+    """Runner labels that pick a self-hosted runner (GitHub gives each such runner the label)."""
+    return any(label.lower() == "self-hosted" for label in labels)
+
+
+def job_limit_s(labels: list[str], limits: WorkflowLimits | None) -> int | None:
+    """How long the service lets a job on runners with these labels run (None: no limit known)."""
+    if limits is None:
+        return None
+    return limits.self_hosted_job_s if self_hosted(labels) else limits.hosted_job_s
 
 
 def shard_legs(experiments: list[Experiment], default_runs_on: str) -> list[Shard]:
