@@ -20,6 +20,7 @@ import git
 
 from . import chart, gpus, ledger, report, retries
 from .compare import Standing
+from .engines.github import artifact_paths
 from .engines.github.runner import RUNNER
 from .layout import (
     CHART_FILE,
@@ -224,6 +225,8 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
     if problem:
         result.status = Status.FAILED
         result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
+    restored = artifact_paths.restore_names(folder / artifact_paths.OUTPUTS_DIR, result.renamed_outputs)
+    result.note = "; ".join(filter(None, [result.note, *restored])) or None
     return result
 
 

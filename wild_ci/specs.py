@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
+from .engines.github.artifact_paths import check_renamed
 from .errors import BadInput, PipelineError
 from .layout import iteration_label
 from .text import visible
@@ -414,6 +415,8 @@ class ExperimentResult:
     cpus: int | None = None  # CPU cores the leg's machine gave it
     sandbox: str | None = None  # the backend it ran under: bubblewrap | landlock | none (None: older)
     sandbox_note: str | None = None  # without one (or a weaker one than asked): why
+    # outputs uploaded under another name (GitHub refuses `:` and others): uploaded -> original
+    renamed_outputs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -654,6 +657,7 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "cpus": _whole(1, 1 << 20),
     "sandbox": _text(),
     "sandbox_note": _text(),
+    "renamed_outputs": check_renamed,
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the
