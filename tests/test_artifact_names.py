@@ -289,3 +289,25 @@ def test_a_malformed_mapping_is_a_malformed_result() -> None:
     result = ExperimentResult.from_leg_json(data, Experiment("names", "names", "true", "true", 1))
     assert result.status == "failed" and "renamed_outputs must be an object of names" in str(result.note)
     assert result.renamed_outputs == {}
+
+
+def test_a_thousand_refused_names_and_a_symlink_in_one_leg(make_repo, tmp_path: Path) -> None:
+    """1,000 time-stamped files, and a symbolic link whose name GitHub refuses (never uploaded, as
+    before: a link may lead out of the workdir)."""
+    command = (
+        "for n in $(seq 1000); do echo $n > outputs/t:$n.json; done; "
+        "ln -s /etc/hostname 'outputs/l:nk'; mkdir -p 'outputs/d:r'; ln -s /etc 'outputs/d:r/etc'"
+    )
+    _repo, ws = checkout(make_repo, command, {})
+    out = tmp_path / "out"
+    result = execute(ws, 1, "names", out, mirror=False)
+    assert result.status == "succeeded" and result.note is None
+    assert len(result.outputs) == 1000 and len(result.renamed_outputs) == 1000
+    artifact_zip(out)  # accepted
+    assert (out / "outputs/outputs/t_77.json").read_text() == "77\n"
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    moved = tmp_path / "collected"
+    os.rename(out, moved)
+    assert artifact_paths.restore_leg(moved) == []
+    assert (moved / "outputs/outputs/t:77.json").read_text() == "77\n"
+    assert len(list((moved / "outputs/outputs").iterdir())) == 1000
