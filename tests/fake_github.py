@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 import threading
 import time
 import zipfile
@@ -529,3 +530,14 @@ def artifact_zip(path: Path, include_hidden: bool = True) -> bytes:
                 )
             archive.write(file, upload_path.lstrip("/"))
     return buffer.getvalue()
+
+
+def artifact_zip_of(files: dict[str, str | bytes], include_hidden: bool = True) -> bytes:
+    """`artifact_zip` of a folder holding `files` ({path under the artifact's root: content}): what
+    upload-artifact would upload of a leg that wrote them."""
+    with tempfile.TemporaryDirectory(prefix="fake-github-artifact-") as tmp:
+        for relative, content in files.items():
+            target = Path(tmp) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content.encode() if isinstance(content, str) else content)
+        return artifact_zip(Path(tmp), include_hidden)
