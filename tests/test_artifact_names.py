@@ -311,3 +311,14 @@ def test_a_thousand_refused_names_and_a_symlink_in_one_leg(make_repo, tmp_path: 
     assert artifact_paths.restore_leg(moved) == []
     assert (moved / "outputs/outputs/t:77.json").read_text() == "77\n"
     assert len(list((moved / "outputs/outputs").iterdir())) == 1000
+
+
+def test_an_outputs_folder_that_is_a_symlink_is_not_restored_into(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "outputs").mkdir(parents=True)
+    (outside / "outputs/a_b").write_text("x")
+    (tmp_path / "leg").mkdir()
+    (tmp_path / "leg/outputs").symlink_to(outside)
+    (problem,) = restore_names(tmp_path / "leg/outputs", {"outputs/a_b": "outputs/a:b"})
+    assert "outputs/ is not a folder of the artifact" in problem
+    assert (outside / "outputs/a_b").exists() and not (outside / "outputs/a:b").exists()

@@ -37,6 +37,7 @@ from .engines.github import artifact_paths
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import (
+    LEG_OUTPUTS_DIR,
     RESERVE_FILE,
     RESULT_FILE,
     RESULT_MARKER,
@@ -101,7 +102,7 @@ class LegPaths:
 
     @property
     def outputs(self) -> Path:
-        return self.out / "outputs"
+        return self.out / LEG_OUTPUTS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...layout import LEG_OUTPUTS_DIR, RESULT_FILE
 from ...text import visible
 
 # path-and-artifact-name-validation.ts lines 11-21 (`invalidArtifactFilePathCharacters`), in order,
@@ -40,7 +41,6 @@ REFUSED_PATH_CHARACTERS = {
 }
 REPLACEMENT = "_"  # one character for one: a renamed name is no longer than its original
 NAME_MAX_BYTES = 255  # a file name (one path component) on Linux, macOS and Windows file systems
-OUTPUTS_DIR = "outputs"  # where a leg's artifact keeps the experiment's files (execute.LegPaths)
 RENAMED_FIELD = "renamed_outputs"  # result.json: uploaded name -> original name
 SHOWN_IN_NOTE = 5  # names a note lists before "and N more"
 MAX_RENAMED = 10_000  # entries of `renamed_outputs` (a leg keeps at most execute.MAX_OUTPUT_FILES files)
@@ -187,13 +187,13 @@ def restore_leg(folder: Path) -> list[str]:
     recorded; an unreadable or malformed record restores nothing and says nothing: collect reports
     on the record)."""
     try:
-        data = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return []
     mapping = data.get(RENAMED_FIELD) if isinstance(data, dict) else None
     if not mapping or check_renamed(mapping):
         return []
-    return restore_names(folder / OUTPUTS_DIR, mapping)
+    return restore_names(folder / LEG_OUTPUTS_DIR, mapping)
 
 
 def restore_names(root: Path, mapping: dict[str, str]) -> list[str]:
@@ -203,6 +203,15 @@ def restore_names(root: Path, mapping: dict[str, str]) -> list[str]:
     link, never over an existing file. A move that is refused, or that this file system cannot
     make (a name it cannot hold), leaves the file under its uploaded name. The problems, one
     line each (a second run finds the files restored and says nothing)."""
+    if not mapping:
+        return []
+    try:
+        real_root = stat.S_ISDIR(os.lstat(root).st_mode)
+    except OSError:
+        real_root = False
+    if not real_root:
+        why = f"{root.name}/ is not a folder of the artifact"
+        return [f"{len(mapping)} renamed output file(s) not restored: {why}"]
     problems = []
     for uploaded, original in sorted(mapping.items()):
         problem = _restore_one(root, uploaded, original)
