@@ -21,10 +21,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -128,6 +131,15 @@ class FakeGitHub:
         with self._lock:
             self._next_id += 1
             return self._next_id
+
+    def upload_artifact(self, run_id: int, name: str, path: Path, include_hidden: bool = True) -> None:
+        """What the legs' upload step (upload-artifact v7, `overwrite: true`) leaves in run `run_id`:
+        `path`'s files zipped by its rules (`artifact_zip`), replacing an artifact of that name. A
+        path the toolkit refuses raises `UploadRefused` and stores nothing, as on GitHub."""
+        validate_artifact_name(name)
+        archive = artifact_zip(path, include_hidden)
+        kept = [(n, data) for n, data in self.artifacts.get(run_id, []) if n != name]
+        self.artifacts[run_id] = [*kept, (name, archive)]
 
     def add_run(self, head_sha: str, status: str = "completed", conclusion: str | None = "success") -> dict:
         self.check_state({"status": status, "conclusion": conclusion})
@@ -462,3 +474,70 @@ class FakeGitHub:
             handler.send_header(key, value)
         handler.end_headers()
         handler.wfile.write(payload)
+
+
+# --- artifacts, as upload-artifact v7 builds them -------------------------------------------------
+# Read at actions/upload-artifact v7.0.0 (bbbca2dd) and actions/toolkit packages/artifact 6.2.0
+# (6fe3c0f3), docs/github-conformance.md: written here from those sources, not from wild-ci's
+# stand-in, so a test of the stand-in and a test through this fake check it against the rule twice.
+
+# path-and-artifact-name-validation.ts lines 11-21 (`invalidArtifactFilePathCharacters`) and 23-27
+TOOLKIT_REFUSED_IN_PATHS = '":<>|*?\r\n'
+TOOLKIT_REFUSED_IN_NAMES = TOOLKIT_REFUSED_IN_PATHS + "\\/"
+
+
+class UploadRefused(Exception):
+    """The upload step failed before any artifact was created (`core.setFailed`)."""
+
+
+def validate_artifact_name(name: str) -> None:
+    """`validateArtifactName` (lines 32-55)."""
+    if not name or any(char in name for char in TOOLKIT_REFUSED_IN_NAMES):
+        raise UploadRefused(f"The artifact name is not valid: {name!r}")
+
+
+def artifact_files(path: Path, include_hidden: bool) -> tuple[Path, list[Path]]:
+    """upload-artifact `src/shared/search.ts`: a single file is uploaded from its folder (lines
+    147-152); a folder's files, symbolic links followed (line 16), folders left out (lines 99-122),
+    hidden files (a name, or a folder on the way, starting with `.`) only when asked (line 19)."""
+    if path.is_file():
+        return path.parent, [path]
+    found = []
+    for file in sorted(path.rglob("*")):
+        relative = file.relative_to(path)
+        if file.is_dir() or not file.exists():  # a broken link is left out (omitBrokenSymbolicLinks)
+            continue
+        if include_hidden or not any(part.startswith(".") for part in relative.parts):
+            found.append(file)
+    return path, found
+
+
+def artifact_zip(path: Path, include_hidden: bool = True) -> bytes:
+    """The zip upload-artifact makes of `path`: `getUploadZipSpecification`
+    (upload-zip-specification.ts lines 83-118) names each file by its path under the root and
+    checks it with `validateFilePath` (lines 60-82): one refused character in one path fails the
+    whole upload, before CreateArtifact (toolkit upload-artifact.ts lines 54-93)."""
+    root, files = artifact_files(path, include_hidden)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in files:
+            upload_path = "/" + file.relative_to(root).as_posix()
+            refused = [char for char in TOOLKIT_REFUSED_IN_PATHS if char in upload_path]
+            if refused:
+                raise UploadRefused(
+                    f"The path for one of the files in artifact is not valid: {upload_path!r}. "
+                    f"Contains the following character: {refused[0]!r}"
+                )
+            archive.write(file, upload_path.lstrip("/"))
+    return buffer.getvalue()
+
+
+def artifact_zip_of(files: dict[str, str | bytes], include_hidden: bool = True) -> bytes:
+    """`artifact_zip` of a folder holding `files` ({path under the artifact's root: content}): what
+    upload-artifact would upload of a leg that wrote them."""
+    with tempfile.TemporaryDirectory(prefix="fake-github-artifact-") as tmp:
+        for relative, content in files.items():
+            target = Path(tmp) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content.encode() if isinstance(content, str) else content)
+        return artifact_zip(Path(tmp), include_hidden)

@@ -224,6 +224,63 @@ def test_hidden_files_are_uploaded_only_when_asked(monkeypatch, tmp_path: Path) 
     assert tree(tmp_path / "h") == [".cache/x", ".env", "a.txt", "sub/.h"]
 
 
+REFUSED = ['"', ":", "<", ">", "|", "*", "?", "\r", "\n"]
+
+
+@pytest.mark.parametrize("char", REFUSED)
+@pytest.mark.parametrize("where", ["file", "folder"])
+def test_a_path_the_toolkit_refuses_fails_the_whole_upload(
+    monkeypatch, tmp_path: Path, capsys, char: str, where: str
+) -> None:
+    """actions/toolkit packages/artifact 6.2.0 (6fe3c0f3, what upload-artifact v7.0.0 locks),
+    `src/internal/upload/path-and-artifact-name-validation.ts` lines 11-21: `" : < > | * ? \\r \\n`
+    are refused in a file's path; lines 60-82 (`validateFilePath`) throw "The path for one of the
+    files in artifact is not valid: … Contains the following character: …", called for every file
+    by `upload-zip-specification.ts` lines 98-100 (the path under the root: a folder on the way
+    counts), before CreateArtifact (`upload-artifact.ts` lines 54-93). Nothing is uploaded, the
+    step fails (`src/upload/index.ts`: `core.setFailed`). Issue 25 finding 1."""
+    source = tmp_path / "src"
+    bad = f"run{char}1.json" if where == "file" else f"d{char}1/loss.json"
+    for relative in ("result.json", "stdout.log", f"outputs/{bad}"):
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_text("x")
+    server = ActLikeServer()
+    with pytest.raises(ArtifactError) as refused:
+        upload(monkeypatch, server, source, "wild-0001-a")
+    message = str(refused.value)
+    assert message.startswith("The path for one of the files in artifact is not valid: /outputs/")
+    assert message.endswith(f"Contains the following character: {artifacts.REFUSED_PATH_CHARACTERS[char]}")
+    assert "\n" not in message and "\r" not in message  # shown escaped: one line in the job log
+    assert "CreateArtifact" not in server.calls and server.store == {}
+
+
+def test_the_root_folder_and_other_characters_are_not_checked(monkeypatch, tmp_path: Path) -> None:
+    """Only the path under the artifact's root is validated (`upload-zip-specification.ts` line 99:
+    `file.replace(rootDirectory, '')`), and only the nine characters of lines 11-21: a backslash,
+    `#`, `%`, spaces and non-ASCII letters pass."""
+    source = tmp_path / "root:with|refused"
+    for relative in ("a\\b #1 %20.txt", "é/ü ∂.json"):
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_text("x")
+    server = ActLikeServer()
+    assert upload(monkeypatch, server, source, "fine") == 0
+    assert download(monkeypatch, server, tmp_path / "d", name="fine") == 0
+    assert tree(tmp_path / "d") == ["a\\b #1 %20.txt", "é/ü ∂.json"]
+
+
+def test_overwrite_deletes_first_so_a_refused_path_leaves_no_artifact(
+    monkeypatch, server, tmp_path: Path
+) -> None:
+    """upload-artifact v7.0.0 `src/upload/upload-artifact.ts` lines 68-70 delete the earlier
+    artifact (`overwrite`) before the toolkit validates anything (lines 85-90 call it): a re-run leg
+    whose outputs are refused loses the first run's artifact too."""
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again/a:b").write_text("second")
+    with pytest.raises(ArtifactError, match="Colon :"):
+        upload(monkeypatch, server, tmp_path / "again", "wild-0001-a", overwrite="true")
+    assert "wild-0001-a" not in server.store
+
+
 # --- what the workflow asks of them -----------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,34 @@ def test_a_many_experiment_iteration_is_collected_by_the_workflow(make_repo, tmp
         ("first", "second", "third"), "succeeded"
     )
     assert len(said) == 3 and all(s.endswith(s.split()[2].rstrip(":")) for s in said)  # one folder each
+
+
+def test_an_output_named_with_a_colon_comes_back_succeeded_under_its_own_name(
+    make_repo, tmp_path: Path
+) -> None:
+    """Issue 25 finding 1, through act: upload-artifact's toolkit refuses `:` and a line feed in a
+    path (docs/github-conformance.md), and so does the stand-in, so the leg uploads the files under
+    names GitHub accepts; the experiment is `succeeded`, and its files are back under their own
+    names, with their content, in the run's legs folder."""
+    command = (
+        "printf '{\"loss\": 0.5}' > outputs/run-2026-01-01T12:00:00.json; "
+        "printf 'two lines' > outputs/$'line\\nfeed.txt'"
+    )
+    brain = f"<experiments>\n- goal: Stamped\n  command: {json.dumps(command)}\n</experiments>\n"
+    by_id, _said = run_iteration(make_repo, tmp_path, brain)
+    stamped = by_id["stamped"]
+    assert stamped["status"] == "succeeded", stamped
+    originals = ["outputs/line\nfeed.txt", "outputs/run-2026-01-01T12:00:00.json"]
+    assert sorted(stamped["outputs"]) == originals
+    assert stamped["renamed_outputs"] == {
+        "outputs/line_feed.txt": "outputs/line\nfeed.txt",
+        "outputs/run-2026-01-01T12_00_00.json": "outputs/run-2026-01-01T12:00:00.json",
+    }
+    run_dir = tmp_path / "project/.git/wild-ci/runs/main/0001"
+    (archive,) = (run_dir / "artifacts").glob("*/wild-0001-stamped/*.zip")
+    with zipfile.ZipFile(archive) as zipped:  # what act's server received: names GitHub accepts
+        assert all(not set(name) & set('":<>|*?\r\n') for name in zipped.namelist())
+    leg = run_dir / "legs/stamped/outputs"
+    assert (leg / "outputs/run-2026-01-01T12:00:00.json").read_text() == '{"loss": 0.5}'
+    assert (leg / "outputs/line\nfeed.txt").read_text() == "two lines"
+    assert not (leg / "outputs/run-2026-01-01T12_00_00.json").exists()

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
-from fake_github import FakeGitHub
+from fake_github import FakeGitHub, artifact_zip_of
 from helpers import IDENTITY, git, writable_for_tests
 
 pytestmark = pytest.mark.e2e
@@ -137,13 +135,9 @@ def publish_results(repo: Path, tmp_path: Path, artifacts: Path) -> None:
 
 
 def leg_zip(experiment_id: str, status: str, stdout: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("result.json", json.dumps({"id": experiment_id, "goal": "g", "command": "c",
-                                                    "status": status, "exit_code": 0}))  # fmt: skip
-        archive.writestr("stdout.log", stdout)
-        archive.writestr("stderr.log", "")
-    return buffer.getvalue()
+    """A leg's artifact as upload-artifact builds it (tests/fake_github.py `artifact_zip`)."""
+    result = {"id": experiment_id, "goal": "g", "command": "c", "status": status, "exit_code": 0}
+    return artifact_zip_of({"result.json": json.dumps(result), "stdout.log": stdout, "stderr.log": ""})
 
 
 def test_wait_follows_the_run_and_prints_the_context(make_repo, tmp_path: Path, fake) -> None:

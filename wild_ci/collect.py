@@ -20,9 +20,11 @@ import git
 
 from . import chart, gpus, ledger, report, retries
 from .compare import Standing
+from .engines.github import artifact_paths
 from .engines.github.runner import RUNNER
 from .layout import (
     CHART_FILE,
+    LEG_OUTPUTS_DIR,
     REFLECTION_FILE,
     RESULT_FILE,
     RESULTS_JSON,
@@ -227,6 +229,8 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
     if problem:
         result.status = Status.FAILED
         result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
+    restored = artifact_paths.restore_names(folder / LEG_OUTPUTS_DIR, result.renamed_outputs)
+    result.note = "; ".join(filter(None, [result.note, *restored])) or None
     return result
 
 

@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import environment, filecommands, gpus, progress_channel, reaper, retries, sandbox
+from .engines.github import artifact_paths
 from .engines.github.runner import RUNNER
 from .errors import EXIT_CODES, PipelineError, run_guarded
 from .layout import (
+    LEG_OUTPUTS_DIR,
     PROGRESS_ENV,
     RESERVE_FILE,
     RESULT_FILE,
@@ -108,7 +110,7 @@ class LegPaths:
 
     @property
     def outputs(self) -> Path:
-        return self.out / "outputs"
+        return self.out / LEG_OUTPUTS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -434,8 +436,9 @@ def _gather(leg: _Leg, tried: retries.Attempted[_Run]) -> ExperimentResult:
         leg.workspace.mkdir(parents=True, exist_ok=True)
     paths.out.mkdir(parents=True, exist_ok=True)  # the experiment may have deleted that too
     gathering = _Budget(GATHER_TIME_S, GATHER_MAX_ENTRIES)
-    result.outputs, copy_note = _copy_outputs(workdir, leg.before, leg.experiment.artifacts, paths.outputs,
-                                              leg.spec.leg.max_output_bytes, gathering)  # fmt: skip
+    result.outputs, result.renamed_outputs, copy_note = _copy_outputs(
+        workdir, leg.before, leg.experiment.artifacts, paths.outputs, leg.spec.leg.max_output_bytes, gathering
+    )
     result.metrics, metrics_note = read_metrics_noted(workdir, leg.metrics_before)
     notes += [copy_note, gathering.note(), metrics_note]
     note = "; ".join(n for n in notes if n) or None
@@ -997,11 +1000,35 @@ def _copy_outputs(
     target: Path,
     cap: int,
     budget: _Budget | None = None,
-) -> tuple[list[str], str | None]:
+) -> tuple[list[str], dict[str, str], str | None]:
     """Files the experiment created or changed under outputs/ and results/ of its workdir, plus
     whatever the experiment's `artifacts` globs match, up to `cap` bytes in all; looking for them
-    stops at `budget`."""
-    budget = budget or _unbounded()
+    stops at `budget`. A name GitHub's artifacts refuse is copied under one they accept
+    (`artifact_paths.upload_names`): the kept files, those renamed (uploaded -> original), a note."""
+    chosen = _chosen_outputs(workdir, before, globs, budget or _unbounded())
+    kept, skipped = _within_caps(workdir, chosen, cap)
+    names = artifact_paths.upload_names(kept)
+    copied: list[str] = []
+    for relative in kept:
+        destination = target / names.uploaded(relative)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(workdir / relative, destination)
+        except OSError:
+            skipped += 1  # gone meanwhile (a process the experiment left), or unreadable
+            continue
+        copied.append(relative)
+    notes = [names.note(copied)]
+    if skipped:
+        caps = f"the caps are {cap} bytes and {MAX_OUTPUT_FILES} files"
+        notes.append(f"{skipped} output file(s) not kept: {caps}")
+    return copied, names.recorded(copied), "; ".join(n for n in notes if n) or None
+
+
+def _chosen_outputs(
+    workdir: Path, before: dict[str, tuple[int, int]], globs: list[str], budget: _Budget
+) -> list[str]:
+    """The outputs an experiment made or changed, then what its `artifacts` globs add."""
     chosen = [
         rel for rel, state in sorted(_snapshot_outputs(workdir, budget).items()) if before.get(rel) != state
     ]
@@ -1013,28 +1040,27 @@ def _copy_outputs(
             if relative not in known and _kept_file(workdir / relative, workdir):
                 chosen.append(relative)
                 known.add(relative)
-    copied: list[str] = []
+    return chosen
+
+
+def _within_caps(workdir: Path, chosen: list[str], cap: int) -> tuple[list[str], int]:
+    """The chosen files that fit the caps (regular files inside the workdir), and how many did not."""
+    kept: list[str] = []
     total = skipped = 0
     for relative in chosen:
         if not _kept_file(workdir / relative, workdir):
             continue
         try:
             size = (workdir / relative).stat().st_size
-            if total + size > cap or len(copied) >= MAX_OUTPUT_FILES:
-                skipped += 1
-                continue
-            destination = target / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(workdir / relative, destination)
         except OSError:
-            skipped += 1  # gone meanwhile (a process the experiment left), or unreadable
+            skipped += 1
             continue
-        copied.append(relative)
+        if total + size > cap or len(kept) >= MAX_OUTPUT_FILES:
+            skipped += 1
+            continue
+        kept.append(relative)
         total += size
-    note = None
-    if skipped:
-        note = f"{skipped} output file(s) not kept: the caps are {cap} bytes and {MAX_OUTPUT_FILES} files"
-    return copied, note
+    return kept, skipped
 
 
 def _finish(

@@ -75,6 +75,7 @@ STDOUT_LOG = "stdout.log"
 STDERR_LOG = "stderr.log"
 SETUP_LOG = "setup.log"
 RESULT_FILE = "result.json"  # one experiment's result, written by the leg
+LEG_OUTPUTS_DIR = "outputs"  # in a leg's artifact: the files the experiment wrote, by workdir path
 RESULT_MARKER = "wild-ci: experiment"  # starts the line a leg prints when its experiment ends
 RESERVE_FILE = ".result-reserve"  # room the leg keeps on its disk for its final result.json
 # the live view's channel under `wild-ci run`: a file in the run's temporary folder, out of every

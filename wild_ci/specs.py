@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
+from .engines.github.artifact_paths import check_renamed
 from .errors import BadInput, PipelineError
 from .layout import iteration_label
 from .text import visible
@@ -420,6 +421,8 @@ class ExperimentResult:
     sandbox_note: str | None = None  # without one (or a weaker one than asked): why
     # the attempt the leg stopped before its timeout for the job's time limit on its runner (None: none)
     cut_attempt: int | None = None
+    # outputs uploaded under another name (GitHub refuses `:` and others): uploaded -> original
+    renamed_outputs: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -661,6 +664,7 @@ RESULT_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "sandbox": _text(),
     "sandbox_note": _text(),
     "cut_attempt": _whole(1, MAX_RETRIES + 1),
+    "renamed_outputs": check_renamed,
 }
 """What a leg may report about its experiment, each with its check (None: fine, else the problem).
 The other fields of `ExperimentResult` come from the spec (id, goal, command, workdir, parameters) or from the

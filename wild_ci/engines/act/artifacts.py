@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ...errors import PipelineError, run_guarded
+from ..github.artifact_paths import REFUSED_PATH_CHARACTERS, refusal_message, refused_character
 
 if TYPE_CHECKING:
     from typing import Any
 
 SERVICE = "twirp/github.actions.results.api.v1.ArtifactService"
 CHUNK_BYTES = 8 * 1024 * 1024
-FORBIDDEN_NAME_CHARS = set('":<>|*?\r\n\\/')
+FORBIDDEN_NAME_CHARS = {*REFUSED_PATH_CHARACTERS, "\\", "/"}  # toolkit lines 23-27
 URLSAFE = str.maketrans("-_", "+/")  # base64url -> base64
 
 
@@ -78,21 +79,25 @@ class ArtifactClient:
         self.timeout_s = timeout_s
 
     def upload(self, name: str, root: Path, files: list[Path], overwrite: bool = False) -> int:
-        """Zip `files` (paths relative to `root`) and upload them as artifact `name`.
-
-        A name the run already has is refused as GitHub refuses it (409 Conflict), unless
-        `overwrite`, which deletes the earlier artifact first, as upload-artifact does
-        (`deleteArtifactIfExists`). act's server would silently replace it instead."""
-        validate_name(name)
-        archive = zip_files(root, files)
-        if name in self.list_names():
-            if not overwrite:
-                raise ArtifactError(
-                    f"Failed to CreateArtifact: Received non-retryable error: Failed request: (409) "
-                    f"Conflict: an artifact with this name already exists on the workflow run ({name})",
-                    hint="upload with `overwrite: true` to replace it",
-                )
+        """Zip `files` (paths relative to `root`) and upload them as artifact `name`, in the order
+        upload-artifact v7 and its toolkit take the steps: `overwrite` deletes an earlier artifact
+        of that name (`src/upload/upload-artifact.ts` lines 68-70); the name, then every file's
+        path, is checked (toolkit `upload-artifact.ts` lines 54-60: one refused path fails the
+        whole upload, `validate_paths`); only then is the artifact created, and a name the run
+        already has is refused as GitHub refuses it (409 Conflict). act's server would silently
+        replace it instead."""
+        existing = self.list_names()
+        if overwrite and name in existing:
             self._call("DeleteArtifact", {"name": name})
+        validate_name(name)
+        validate_paths(files)
+        archive = zip_files(root, files)
+        if name in existing and not overwrite:
+            raise ArtifactError(
+                f"Failed to CreateArtifact: Received non-retryable error: Failed request: (409) "
+                f"Conflict: an artifact with this name already exists on the workflow run ({name})",
+                hint="upload with `overwrite: true` to replace it",
+            )
         created = self._call("CreateArtifact", {"name": name, "version": 4})
         url = created.get("signedUploadUrl") or created.get("signed_upload_url")
         if not url:
@@ -214,6 +219,17 @@ def validate_name(name: str) -> None:
     bad = sorted(set(name) & FORBIDDEN_NAME_CHARS)
     if not name or bad:
         raise ArtifactError(f"artifact name {name!r} is empty or contains {bad}")
+
+
+def validate_paths(files: list[Path]) -> None:
+    """upload-artifact's toolkit refuses the whole upload when one file's path, relative to the
+    artifact's root, holds a character of `REFUSED_PATH_CHARACTERS` (`validateFilePath`,
+    `path-and-artifact-name-validation.ts` lines 60-82, called for each file by
+    `upload-zip-specification.ts` lines 98-100; docs/github-conformance.md)."""
+    for relative in files:
+        upload_path = "/" + relative.as_posix()  # the toolkit checks `file.replace(rootDirectory, '')`
+        if refused_character(upload_path) is not None:
+            raise ArtifactError(refusal_message(upload_path))
 
 
 def collect_files(path: Path, include_hidden: bool) -> tuple[Path, list[Path]]:

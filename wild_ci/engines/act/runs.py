@@ -54,6 +54,7 @@ from ...metrics import Direction
 from ...specs import BrainOutput, IterationResults, IterationSpec, Status
 from ...templating import render
 from ...text import visible
+from ..github import artifact_paths
 from . import staging, watchdog
 from .artifacts import ArtifactError, unzip
 from .engine import ACT
@@ -602,6 +603,7 @@ def unpack_artifacts(run_dir: Path) -> None:
             partial = leg.with_name(f".{leg.name}.partial")  # whole or not at all (a full disk)
             try:
                 unzip(archive.read_bytes(), partial)
+                artifact_paths.restore_leg(partial)  # outputs under their own names (collect notes failures)
                 partial.rename(leg)
             except (zipfile.BadZipFile, OSError, ArtifactError):
                 shutil.rmtree(partial, ignore_errors=True)
@@ -712,6 +714,7 @@ def _rescue_unreported_legs(act_legs: Path, legs: Path) -> None:
             experiment_id = str(json.loads(result_file.read_text(encoding="utf-8")).get("id", ""))
             if experiment_id and "/" not in experiment_id and not (legs / experiment_id).exists():
                 shutil.copytree(result_file.parent, legs / experiment_id)
+                artifact_paths.restore_leg(legs / experiment_id)
 
 
 def _local_workflow(submission: Submission, config: Config, tmp: Path, only: list[str] | None = None) -> Path:

@@ -37,6 +37,7 @@ from ...layout import (
 )
 from ...metrics import parameter_names
 from ...specs import IterationResults
+from . import artifact_paths
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job, Run, describe_run
 from .runner import RUNNER
 
@@ -373,6 +374,7 @@ def download_leg(repo: git.Repo, results: IterationResults, experiment_id: str, 
             if client.download_artifacts(run.id, name, Path(tmp), expired):
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(Path(tmp) / name, destination, dirs_exist_ok=True)
+                artifact_paths.restore_leg(destination)  # outputs under the names the experiment gave
                 return destination
     gone = " (it expired: HTTP 410 Gone)" if expired else ""
     raise GitHubError(f"no local logs for {experiment_id}, and no GitHub run of "
