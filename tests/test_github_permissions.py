@@ -87,7 +87,7 @@ def test_the_collect_jobs_token_may_comment_and_a_narrowed_one_is_told_what_it_l
     with pytest.raises(PermissionRefused) as refused:
         github.upsert_comment(7, "<!-- m -->", "<!-- m --> new results")
     message = str(refused.value)
-    assert "HTTP 403 'Resource not accessible by integration'" in message
+    assert "commenting on #7 failed: HTTP 403: Resource not accessible by integration: " in message
     assert "the token was not granted pull-requests: read (or issues: read)" in message
     assert "permissions:" in (refused.value.hint or "")
     with pytest.raises(PermissionRefused, match=r"not granted pull-requests: read$"):
@@ -160,7 +160,8 @@ def test_a_token_without_actions_write_may_not_dispatch(make_repo, fake: FakeGit
     fake.known_workflows.add(WORKFLOW)
     fake.refs["wild/main"] = {WORKFLOW: "on: {push: {}, workflow_dispatch: {}}\n"}
     with pytest.raises(
-        PermissionRefused, match=r"'Resource not accessible by personal access token'.*actions: write"
+        PermissionRefused,
+        match=r"HTTP 403: Resource not accessible by personal access token: .*actions: write",
     ):
         client(fake).dispatch(WORKFLOW, "wild/main")
 

@@ -377,8 +377,7 @@ def _failed(what: str, exc: Exception, needs: str, unsure: bool = False) -> GitH
     headers = getattr(exc, "headers", None) or {}
     accepted = next((v for k, v in headers.items() if k.lower() == "x-accepted-github-permissions"), needs)
     return PermissionRefused(
-        f"{what} failed: GitHub answered HTTP 403 {message!r}: the token was not granted "
-        f"{_permissions_in_words(accepted)}",
+        f"{what} failed: HTTP 403: {message}: the token was not granted {_permissions_in_words(accepted)}",
         hint="a workflow's GITHUB_TOKEN has only what the job's `permissions:` block grants: add it "
         "there; a fine-grained token needs it among its repository permissions (docs/github.md)",
     )
