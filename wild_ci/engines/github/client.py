@@ -87,9 +87,12 @@ class DispatchRefused(GitHubError):
     the ref's copy has no `workflow_dispatch`); the message says what to do."""
 
 
+class WorkflowUnknown(DispatchRefused):
+    """404 to a dispatch: GitHub knows no such workflow (not on the default branch, never run)."""
+
+
 # What each request needs, as GitHub's "Permissions required for fine-grained personal access tokens"
 # lists it, in the `x-accepted-github-permissions` form ("a=level; b=level": any one of them).
-NEEDS_COMMENTS_READ = "issues=read; pull_requests=read"
 NEEDS_COMMENTS_WRITE = "issues=write; pull_requests=write"
 NEEDS_PULLS_READ = "pull_requests=read"
 NEEDS_PULLS_WRITE = "pull_requests=write"
@@ -402,7 +405,7 @@ def _dispatch_refused(workflow_file: str, ref: str, exc: Exception) -> GitHubErr
     message = str(data.get("message") or "") if isinstance(data, dict) else ""
     said = f"HTTP {status}: {message or exc}"
     if status == 404:
-        return DispatchRefused(
+        return WorkflowUnknown(
             f"GitHub does not know the workflow {workflow_file} ({said}): GitHub dispatches a workflow "
             "only once it is on the default branch, or once it has run",
             hint=f"push {ref} (its push runs the iteration, and GitHub then knows the workflow), or "

@@ -24,7 +24,7 @@ from ... import collect, layout, ledger
 from ...config import Config, committed_config
 from ...generate import InvalidBrainOutput, Submission, submit
 from . import runs
-from .client import DispatchRefused, GitHubClient
+from .client import GitHubClient, WorkflowUnknown
 
 PUSH_ATTEMPTS = 5  # per file: the remote branch moved under us this often, give up with an error
 # After a push, how long GitHub may take to create the push's run (seconds): a workflow that exists
@@ -110,8 +110,8 @@ def start_run(client: GitHubClient, submission: Submission, pushed: bool) -> int
     try:
         client.dispatch(layout.WORKFLOW_FILE, submission.branch)
         return None
-    except DispatchRefused as refused:
-        if not pushed or "HTTP 404" not in str(refused):
+    except WorkflowUnknown:
+        if not pushed:
             raise
         started = _push_run(client, submission.commit)
         if started is None:
