@@ -26,6 +26,7 @@ from wild_ci.engines.github.client import (
     PermissionRefused,
 )
 from wild_ci.engines.github.inbox import start_run
+from wild_ci.errors import UsageError
 from wild_ci.generate import submit
 
 WORKFLOW = "wild-experiments.yml"
@@ -246,3 +247,13 @@ def test_inbox_dispatch_with_a_token_without_actions_write_names_it(
     stderr = done.stderr.decode()
     assert done.returncode == 1, stderr
     assert "the token was not granted actions: write" in stderr and "permissions:" in stderr
+
+
+def test_a_wait_that_is_no_number_is_bad_input(make_repo, fake: FakeGitHub, monkeypatch) -> None:
+    repo = make_repo()
+    submission = submit(repo, b"<experiments>\n- goal: One\n  command: echo 1\n</experiments>\n")
+    assert submission is not None
+    fake.git_dir = repo
+    monkeypatch.setenv("WILD_CI_PUSH_RUN_WAIT", "soon")
+    with pytest.raises(UsageError, match="WILD_CI_PUSH_RUN_WAIT='soon' is not a number of seconds"):
+        start_run(client(fake), submission, pushed=True)

@@ -22,6 +22,7 @@ import git
 
 from ... import collect, layout, ledger
 from ...config import Config, committed_config
+from ...errors import UsageError
 from ...generate import InvalidBrainOutput, Submission, submit
 from . import runs
 from .client import GitHubClient, WorkflowUnknown
@@ -30,6 +31,7 @@ PUSH_ATTEMPTS = 5  # per file: the remote branch moved under us this often, give
 # After a push, how long GitHub may take to create the push's run (seconds): a workflow that exists
 # only on wild/* is unknown to a dispatch until it has run once. WILD_CI_PUSH_RUN_WAIT changes it.
 PUSH_RUN_WAIT_S = 30.0
+PUSH_RUN_WAIT_ENV = "WILD_CI_PUSH_RUN_WAIT"
 PUSH_RUN_POLL_S = 3.0
 
 
@@ -120,12 +122,21 @@ def start_run(client: GitHubClient, submission: Submission, pushed: bool) -> int
 
 
 def _push_run(client: GitHubClient, commit: str) -> int | None:
-    deadline = time.monotonic() + float(os.environ.get("WILD_CI_PUSH_RUN_WAIT", PUSH_RUN_WAIT_S))
+    """The experiments run of `commit` (what its push started), waited for; None if none came."""
+    deadline = time.monotonic() + _push_run_wait()
     while True:
         found = [r.id for r in client.runs_for_commit(commit) if r.name == layout.WORKFLOW_NAME]
         if found or time.monotonic() >= deadline:
             return found[0] if found else None
         time.sleep(PUSH_RUN_POLL_S)
+
+
+def _push_run_wait() -> float:
+    value = os.environ.get(PUSH_RUN_WAIT_ENV, "")
+    try:
+        return float(value) if value else PUSH_RUN_WAIT_S
+    except ValueError:
+        raise UsageError(f"{PUSH_RUN_WAIT_ENV}={value!r} is not a number of seconds") from None
 
 
 def _head(repo: git.Repo) -> str:
