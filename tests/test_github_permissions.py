@@ -257,3 +257,29 @@ def test_a_wait_that_is_no_number_is_bad_input(make_repo, fake: FakeGitHub, monk
     monkeypatch.setenv("WILD_CI_PUSH_RUN_WAIT", "soon")
     with pytest.raises(UsageError, match="WILD_CI_PUSH_RUN_WAIT='soon' is not a number of seconds"):
         start_run(client(fake), submission, pushed=True)
+
+
+def test_the_collect_jobs_comment_warning_names_the_permission_and_where_to_grant_it(
+    make_repo, fake: FakeGitHub, tmp_path: Path, monkeypatch
+) -> None:
+    """What the collect job prints when its workflow's `permissions:` were narrowed: a warning (the
+    results are committed already) that says which permission and where it goes."""
+    from wild_ci import collect
+    from wild_ci.engines.github.runs import comment_from_collect_job
+
+    repo, workflow = rendered_workflow(make_repo)
+    submission = submit(repo, b"<experiments>\n- goal: Two\n  command: echo 2\n</experiments>\n")
+    assert submission is not None
+    results = collect.collect_results(submission.spec, tmp_path / "no-artifacts", submission.commit)
+    monkeypatch.delenv("WILD_CI_LOCAL", raising=False)
+    for name, value in {"GITHUB_TOKEN": fake.token, "GITHUB_REPOSITORY": fake.repository,
+                        "GITHUB_API_URL": fake.url}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    fake.grant_job(narrowed(workflow, "collect", {"contents": "write"}), "collect")
+    said = comment_from_collect_job(results, 7, None) or ""
+    assert said.startswith("::warning::wild-ci could not comment on the pull request: ")
+    assert "not granted pull-requests: read (or issues: read)" in said and "`permissions:`" in said
+    fake.grant_job(workflow, "collect")  # as rendered: it may
+    assert (comment_from_collect_job(results, 7, None) or "").startswith(
+        "wild-ci: posted the results comment on #7"
+    )
