@@ -13,7 +13,12 @@ What it learned from GitHub's documentation (docs/github-conformance.md has the 
   away and no `retry-after` (`primary_limited_requests`); a secondary one may carry `retry-after`
   (`rate_limited_requests`, as before, answers that way);
 * a run's `status` is one of RUN_STATUSES and a completed run's `conclusion` one of CONCLUSIONS;
-* an artifact past its retention is listed `expired: true` and its download answers 410 Gone.
+* an artifact past its retention is listed `expired: true` and its download answers 410 Gone;
+* a token holds the permissions it was given (a job's `permissions:` for GITHUB_TOKEN, a fine-grained
+  token's set): what needs more is refused 403 "Resource not accessible by integration" with the
+  `x-accepted-github-permissions` header (`permissions`, `ENDPOINT_PERMISSIONS`);
+* a workflow is dispatched only when GitHub knows it (on the default branch, or it has run) and the
+  ref exists and its copy of the workflow has `workflow_dispatch` (404 / 422 otherwise).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import tempfile
 import threading
 import time
@@ -95,6 +101,13 @@ class FakeGitHub:
     remaining: int = RATE_LIMIT
     faults: list[Fault] = field(default_factory=list)
     run_updates: dict[int, list[dict]] = field(default_factory=dict)  # successive states per poll
+    # permissions and known workflows (the sections "permissions" and "workflows" below)
+    permissions: dict[str, str] | None = None  # None: a classic token with every scope
+    token_kind: str = "integration"  # the 403's words: GITHUB_TOKEN or an App; or "personal access token"
+    default_branch: str = "main"
+    git_dir: Path | None = None  # the repository whose refs a dispatch reads (else `refs`)
+    refs: dict[str, dict[str, str]] = field(default_factory=dict)  # branch -> {workflow file: its text}
+    known_workflows: set[str] = field(default_factory=set)  # file names GitHub registered by a run
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -230,6 +243,9 @@ class FakeGitHub:
         if not parts.path.startswith(prefix):
             return self._json(handler, 404, {"message": "Not Found"})
         route = parts.path[len(prefix) :]
+        refused = self._refused(method, route)
+        if refused is not None:
+            return self._json(handler, 403, *refused)
         for pattern, verb, action in self._routes():
             match = re.fullmatch(pattern, route)
             if match and verb == method:
@@ -405,7 +421,36 @@ class FakeGitHub:
         handler.end_headers()
         handler.wfile.write(data)
 
+    # --- workflows: which GitHub knows, and what a dispatch needs -------------------------------
+    # GitHub runs a `push` with the workflow file of the pushed commit, wherever it is; a dispatch
+    # needs the workflow known to GitHub ("only … if the workflow file is on the default branch";
+    # reported to work on a branch once it has run there) and a ref whose copy of the file has
+    # `on: workflow_dispatch`. docs/github-conformance.md has the sources.
+
+    def ref_workflows(self, ref: str) -> dict[str, str] | None:
+        """The workflow files on branch `ref` ({file name: text}), or None: no such branch."""
+        if self.git_dir is None:
+            return self.refs.get(ref)
+        tree = f"refs/heads/{ref}"
+        listing = subprocess.run(
+            ["git", "-C", str(self.git_dir), "ls-tree", "--name-only", tree, ".github/workflows/"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if listing.returncode != 0:
+            return None
+        files = {}
+        for path in listing.stdout.splitlines():
+            shown = subprocess.run(["git", "-C", str(self.git_dir), "show", f"refs/heads/{ref}:{path}"],
+                                   capture_output=True, text=True)  # fmt: skip
+            files[path.rsplit("/", 1)[1]] = shown.stdout
+        return files
+
+    def knows_workflow(self, name: str) -> bool:
+        return name in self.known_workflows or name in (self.ref_workflows(self.default_branch) or {})
+
     def _workflow(self, handler: BaseHTTPRequestHandler, record: Recorded, name: str) -> None:
+        if not self.knows_workflow(name):
+            return self._not_found(handler, "actions/workflows#get-a-workflow")
         self._json(handler, 200, {"id": 77, "name": "wild-experiments", "path": f".github/workflows/{name}",
                                   "url": f"{self._base()}/actions/workflows/{name}"})  # fmt: skip
 
@@ -413,9 +458,44 @@ class FakeGitHub:
         data = record.body if isinstance(record.body, dict) else {}
         if not isinstance(data.get("ref"), str):
             return self._json(handler, 422, {"message": "Invalid request. ref is required"})
+        if not self.knows_workflow(name):
+            return self._not_found(handler, "actions/workflows#create-a-workflow-dispatch-event")
+        ref = data["ref"].removeprefix("refs/heads/")
+        files = self.ref_workflows(ref)
+        if files is None:
+            message = f"No ref found for: {data['ref']}"
+            return self._json(handler, 422, {"message": message, **_docs_of_dispatch()})
+        if not _dispatchable(files.get(name)):
+            message = "Workflow does not have 'workflow_dispatch' trigger"
+            return self._json(handler, 422, {"message": message, **_docs_of_dispatch()})
         self.dispatches.append({"workflow": name, **data})
         handler.send_response(204)
         handler.end_headers()
+
+    def _not_found(self, handler: BaseHTTPRequestHandler, page: str) -> None:
+        body = {"message": "Not Found", "documentation_url": f"{DOCS}/{page}", "status": "404"}
+        self._json(handler, 404, body)
+
+    # --- permissions: what the token was granted -----------------------------------------------
+
+    def grant_job(self, workflow_text: str, job: str) -> None:
+        """The GITHUB_TOKEN of `job` in a rendered workflow: its `permissions:`, else the workflow's."""
+        self.permissions = job_permissions(workflow_text, job)
+        self.token_kind = "integration"
+
+    def _refused(self, method: str, route: str) -> tuple[dict, dict] | None:
+        """GitHub's 403 for a request the token's permissions do not cover, else None."""
+        if self.permissions is None:
+            return None
+        for verb, pattern, accepted, page in ENDPOINT_PERMISSIONS:
+            if verb == method and re.fullmatch(pattern, route):
+                if any(_granted(self.permissions, name, level) for name, level in accepted):
+                    return None
+                body = {"message": f"Resource not accessible by {self.token_kind}",
+                        "documentation_url": f"{DOCS}/{page}", "status": "403"}  # fmt: skip
+                header = "; ".join(f"{name}={level}" for name, level in accepted)
+                return body, {"X-Accepted-GitHub-Permissions": header}
+        return None
 
     # --- responses ------------------------------------------------------------------------------
 
@@ -541,3 +621,67 @@ def artifact_zip_of(files: dict[str, str | bytes], include_hidden: bool = True) 
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content.encode() if isinstance(content, str) else content)
         return artifact_zip(Path(tmp), include_hidden)
+
+
+# --- permissions and workflows: GitHub's rules, as data -----------------------------------------
+
+DOCS = "https://docs.github.com/rest"
+LEVELS = {"none": 0, "read": 1, "write": 2}
+# What each endpoint the fake serves needs, as GitHub documents it for fine-grained tokens and
+# GITHUB_TOKEN ("Permissions required for fine-grained personal access tokens"; the REST page of
+# each endpoint): any one of the (permission, level) pairs, and the page a 403 points to. A
+# comment on a pull request goes through the issues endpoints, which accept `pull_requests` too.
+ENDPOINT_PERMISSIONS: list[tuple[str, str, tuple[tuple[str, str], ...], str]] = [
+    ("GET", r"", (("metadata", "read"),), "repos/repos#get-a-repository"),
+    ("GET", r"/issues/\d+", (("issues", "read"), ("pull_requests", "read")), "issues/issues#get-an-issue"),
+    ("GET", r"/issues/\d+/comments", (("issues", "read"), ("pull_requests", "read")),
+     "issues/comments#list-issue-comments"),
+    ("POST", r"/issues/\d+/comments", (("issues", "write"), ("pull_requests", "write")),
+     "issues/comments#create-an-issue-comment"),
+    ("PATCH", r"/issues/comments/\d+", (("issues", "write"), ("pull_requests", "write")),
+     "issues/comments#update-an-issue-comment"),
+    ("GET", r"/pulls", (("pull_requests", "read"),), "pulls/pulls#list-pull-requests"),
+    ("POST", r"/pulls", (("pull_requests", "write"),), "pulls/pulls#create-a-pull-request"),
+    ("GET", r"/actions/runs(/\d+(/jobs|/artifacts)?)?", (("actions", "read"),),
+     "actions/workflow-runs#list-workflow-runs-for-a-repository"),
+    ("GET", r"/actions/artifacts/\d+/zip", (("actions", "read"),), "actions/artifacts#download-an-artifact"),
+    ("GET", r"/actions/workflows/[^/]+", (("actions", "read"),), "actions/workflows#get-a-workflow"),
+    ("POST", r"/actions/workflows/[^/]+/dispatches", (("actions", "write"),),
+     "actions/workflows#create-a-workflow-dispatch-event"),
+]  # fmt: skip
+
+
+def job_permissions(workflow_text: str, job: str) -> dict[str, str]:
+    """A job's GITHUB_TOKEN permissions: its own `permissions:` replace the workflow's; `read-all` and
+    `write-all` give every permission; `metadata: read` always. Keys as the API names them."""
+    import yaml
+
+    workflow = yaml.safe_load(workflow_text)
+    block = workflow["jobs"][job].get("permissions", workflow.get("permissions", {}))
+    if isinstance(block, str):  # read-all | write-all
+        level = block.split("-")[0]
+        block = {name: level for name in ("actions", "contents", "issues", "pull-requests")}
+    granted = {name.replace("-", "_"): level for name, level in (block or {}).items()}
+    return {"metadata": "read", **granted}
+
+
+def _granted(permissions: dict[str, str], name: str, level: str) -> bool:
+    return LEVELS.get(permissions.get(name, "none"), 0) >= LEVELS[level]
+
+
+def _dispatchable(text: str | None) -> bool:
+    """The workflow exists on the ref and has `on: workflow_dispatch` (YAML 1.1 reads `on` as True)."""
+    import yaml
+
+    if text is None:
+        return False
+    try:
+        on = yaml.safe_load(text).get(True) or {}
+    except (yaml.YAMLError, AttributeError):
+        return False
+    return "workflow_dispatch" in (on if isinstance(on, (dict, list)) else [on])
+
+
+def _docs_of_dispatch() -> dict[str, str]:
+    page = "actions/workflows#create-a-workflow-dispatch-event"
+    return {"documentation_url": f"{DOCS}/{page}", "status": "422"}

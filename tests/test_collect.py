@@ -77,14 +77,18 @@ def test_results_commit_is_idempotent(iteration) -> None:
     assert "[skip ci]" in git(repo_path, "log", "-1", "--format=%s", "wild/main")
 
 
-def test_push_rebuilds_on_a_branch_that_moved(iteration, tmp_path: Path) -> None:
-    """The brain pushed its next iteration while the collect job ran: results go on top."""
+@pytest.mark.parametrize("depth", [0, 1])
+def test_push_rebuilds_on_a_branch_that_moved(iteration, tmp_path: Path, depth: int) -> None:
+    """The brain pushed its next iteration while the collect job ran: results go on top. Also from
+    a depth-1 clone, which is what actions/checkout gives the collect job on GitHub."""
     repo_path, submission, artifacts = iteration
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "--quiet", "--bare", str(remote))
     git(repo_path, "push", "--quiet", str(remote), "wild/main")
     runner = tmp_path / "runner"  # the collect job's checkout of the iteration commit
-    git(tmp_path, "clone", "--quiet", "--branch", "wild/main", str(remote), str(runner))
+    shallow = [f"--depth={depth}"] if depth else []
+    git(tmp_path, "clone", "--quiet", *shallow, "--branch", "wild/main", f"file://{remote}", str(runner))
+    assert git(runner, "rev-parse", "--is-shallow-repository") == ("true" if depth else "false")
     submit(repo_path, BRAIN)  # iteration 0002, pushed by the brain's host meanwhile
     git(repo_path, "push", "--quiet", str(remote), "wild/main")
     moved = git(repo_path, "rev-parse", "wild/main")

@@ -123,8 +123,15 @@ def test_runs_jobs_artifacts_and_dispatch(fake: FakeGitHub, tmp_path: Path) -> N
     blob = [r for r in fake.requests if r.path.startswith("/blob/")]
     assert blob and "Authorization" not in blob[0].headers  # the signed URL gets no token
 
+    dispatchable(fake)
     github.dispatch("wild-experiments.yml", "wild/main")
     assert fake.dispatches == [{"workflow": "wild-experiments.yml", "ref": "wild/main", "inputs": {}}]
+
+
+def dispatchable(fake: FakeGitHub) -> None:
+    """GitHub knows the workflow (it has run) and wild/main has it with `workflow_dispatch`."""
+    fake.known_workflows.add("wild-experiments.yml")
+    fake.refs["wild/main"] = {"wild-experiments.yml": "on: {push: {}, workflow_dispatch: {}}\n"}
 
 
 COMMENTS = r"/repos/octo/lab/issues/3/comments"
@@ -152,6 +159,7 @@ def test_other_posts_that_got_a_5xx_are_not_sent_again(fake: FakeGitHub, what: s
         assert github.find_open_pull("wild/main") == 1
     else:
         dispatches = r"/repos/octo/lab/actions/workflows/wild-experiments.yml/dispatches"
+        dispatchable(fake)
         fake.fail("POST", dispatches, 502, applied=True)
         with pytest.raises(GitHubError, match=r"dispatching it \(not retried"):
             github.dispatch("wild-experiments.yml", "wild/main")

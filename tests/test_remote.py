@@ -267,6 +267,8 @@ def test_inbox_turns_a_committed_brain_output_into_an_iteration(make_repo, tmp_p
     git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
     git(runner, "checkout", "--quiet", "--detach")
     env_cwd = runner
+    fake.git_dir = remote  # what GitHub has: a dispatch reads the workflow on the pushed branch
+    fake.known_workflows.add("wild-experiments.yml")  # as after the session's first run
     done = subprocess.run(
         [sys.executable, "-m", "wild_ci", "inbox", "--push", "--dispatch", "--config-ref", "main"],
         cwd=env_cwd, capture_output=True, timeout=120,

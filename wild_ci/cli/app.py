@@ -275,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repo", type=Path, default=Path("."), help="the session branch's checkout")
     p.add_argument("--push", action="store_true", help="push the iteration to --remote")
     p.add_argument("--remote", default="origin")
-    p.add_argument("--dispatch", action="store_true", help="start the experiments workflow on GitHub")
+    p.add_argument(
+        "--dispatch",
+        action="store_true",
+        help="start the experiments workflow on GitHub (GitHub must know it: on the default branch, or "
+        "run once; after --push, the run the push started is taken instead of a 404)",
+    )
     p.add_argument(
         "--config-ref",
         help=f"the branch whose {layout.CONFIG_PATH} applies, fetched from --remote (default: the "

@@ -50,7 +50,10 @@ def inbox(args: argparse.Namespace) -> int:
             continue
         submission = outcome.submission
         print(f"wild-ci: {outcome.file} is iteration {submission.label} on {submission.branch}")
-        if args.dispatch:
+        if args.dispatch and outcome.push_run is not None:
+            started = f"run {outcome.push_run} of {layout.WORKFLOW_FILE}"
+            print(f"wild-ci: the push started {started}; not dispatched")
+        elif args.dispatch:
             print(f"wild-ci: started {layout.WORKFLOW_FILE} on {submission.branch}")
     if not handled:
         print(f"wild-ci: nothing in {layout.INBOX_DIR}/")

@@ -77,6 +77,29 @@ class ArtifactExpired(GitHubError):
     """The artifact is past its retention: GitHub answers 410 Gone to its download."""
 
 
+class PermissionRefused(GitHubError):
+    """GitHub answered 403 "Resource not accessible by …": the token lacks a permission. The message
+    names it (GitHub's `x-accepted-github-permissions` header, else what the request needs)."""
+
+
+class DispatchRefused(GitHubError):
+    """GitHub would not start the workflow (404: it does not know the workflow; 422: no such ref, or
+    the ref's copy has no `workflow_dispatch`); the message says what to do."""
+
+
+class WorkflowUnknown(DispatchRefused):
+    """404 to a dispatch: GitHub knows no such workflow (not on the default branch, never run)."""
+
+
+# What each request needs, as GitHub's "Permissions required for fine-grained personal access tokens"
+# lists it, in the `x-accepted-github-permissions` form ("a=level; b=level": any one of them).
+NEEDS_COMMENTS_WRITE = "issues=write; pull_requests=write"
+NEEDS_PULLS_READ = "pull_requests=read"
+NEEDS_PULLS_WRITE = "pull_requests=write"
+NEEDS_ACTIONS_READ = "actions=read"
+NEEDS_ACTIONS_WRITE = "actions=write"
+
+
 def max_wait_from_env() -> float:
     value = os.environ.get(MAX_WAIT_ENV, "")
     try:
@@ -190,11 +213,11 @@ class GitHubClient:
                     comment.edit(body)
                     return CommentOutcome(comment.id, False, True, comment.html_url)
         except self._failure as exc:
-            raise GitHubError(f"commenting on #{number} failed: {_message(exc)}") from exc
+            raise _failed(f"commenting on #{number}", exc, NEEDS_COMMENTS_WRITE) from exc
         try:
             created = issue.create_comment(body)
         except self._failure as exc:
-            raise GitHubError(f"commenting on #{number} failed: {_message(exc, unsure=True)}") from exc
+            raise _failed(f"commenting on #{number}", exc, NEEDS_COMMENTS_WRITE, unsure=True) from exc
         return CommentOutcome(created.id, True, False, created.html_url)
 
     def find_open_pull(self, head_branch: str) -> int | None:
@@ -203,18 +226,15 @@ class GitHubClient:
             for pull in self._repo.get_pulls(state="open", head=f"{owner}:{head_branch}"):
                 return pull.number
         except self._failure as exc:
-            raise GitHubError(
-                f"looking up the pull request of {head_branch} failed: {_message(exc)}"
-            ) from exc
+            raise _failed(f"looking up the pull request of {head_branch}", exc, NEEDS_PULLS_READ) from exc
         return None
 
     def create_pull(self, head_branch: str, base: str, title: str, body: str) -> int:
         try:
             return self._repo.create_pull(base=base, head=head_branch, title=title, body=body).number
         except self._failure as exc:
-            raise GitHubError(
-                f"opening a pull request for {head_branch} failed: {_message(exc, unsure=True)}"
-            ) from exc
+            what = f"opening a pull request for {head_branch}"
+            raise _failed(what, exc, NEEDS_PULLS_WRITE, unsure=True) from exc
 
     # --- workflow runs ----------------------------------------------------------------------------
 
@@ -222,14 +242,14 @@ class GitHubClient:
         try:
             return [_run(r) for r in self._repo.get_workflow_runs(head_sha=sha)]
         except self._failure as exc:
-            raise GitHubError(f"listing the runs of {sha[:12]} failed: {_message(exc)}") from exc
+            raise _failed(f"listing the runs of {sha[:12]}", exc, NEEDS_ACTIONS_READ) from exc
 
     def jobs(self, run_id: int) -> list[Job]:
         try:
             run = self._repo.get_workflow_run(run_id)
             return [Job(j.name, j.status, j.conclusion, j.started_at, j.completed_at) for j in run.jobs()]
         except self._failure as exc:
-            raise GitHubError(f"listing the jobs of run {run_id} failed: {_message(exc)}") from exc
+            raise _failed(f"listing the jobs of run {run_id}", exc, NEEDS_ACTIONS_READ) from exc
 
     def download_artifacts(
         self, run_id: int, pattern: str, destination: Path, expired: list[str] | None = None
@@ -240,7 +260,7 @@ class GitHubClient:
         try:
             artifacts = list(self._repo.get_workflow_run(run_id).get_artifacts())
         except self._failure as exc:
-            raise GitHubError(f"listing the artifacts of run {run_id} failed: {_message(exc)}") from exc
+            raise _failed(f"listing the artifacts of run {run_id}", exc, NEEDS_ACTIONS_READ) from exc
         names = []
         for artifact in artifacts:
             if not fnmatch.fnmatchcase(artifact.name, pattern):
@@ -262,18 +282,25 @@ class GitHubClient:
         try:
             return _run(self._repo.get_workflow_run(run_id))
         except self._failure as exc:
-            raise GitHubError(f"reading run {run_id} failed: {_message(exc)}") from exc
+            raise _failed(f"reading run {run_id}", exc, NEEDS_ACTIONS_READ) from exc
 
     def dispatch(self, workflow_file: str, ref: str, inputs: dict[str, str] | None = None) -> None:
+        """Start `workflow_file` on branch `ref`. GitHub's refusals become a `DispatchRefused` that
+        says what to do (`_dispatch_refused`), a missing permission a `PermissionRefused`."""
         try:
-            workflow = self._repo.get_workflow(workflow_file)
-            if not workflow.create_dispatch(ref=ref, inputs=inputs or {}):  # False on any error status
+            workflow = self._repo.get_workflow(workflow_file)  # no request: the POST names the file
+            workflow.create_dispatch(ref=ref, inputs=inputs or {}, throw=True)
+        except self._failure as exc:
+            refused = _dispatch_refused(workflow_file, ref, exc)
+            if refused is not None:
+                raise refused from exc
+            status = getattr(exc, "status", None)
+            if isinstance(status, int) and status >= 500:
                 raise GitHubError(
                     f"GitHub refused to dispatch {workflow_file} on {ref}, or failed while dispatching it "
-                    "(not retried, as it may have started the run anyway)"
-                )
-        except self._failure as exc:
-            raise GitHubError(f"dispatching {workflow_file} on {ref} failed: {_message(exc)}") from exc
+                    f"(not retried, as it may have started the run anyway): {_message(exc)}"
+                ) from exc
+            raise _failed(f"dispatching {workflow_file} on {ref}", exc, NEEDS_ACTIONS_WRITE) from exc
 
     def _download(self, url: str) -> bytes:
         """An artifact's zip: the API answers with a redirect to a signed storage URL, fetched without
@@ -340,6 +367,65 @@ def _run(raw: Any) -> Run:  # a PyGithub WorkflowRun (PyGithub is loaded lazily)
         html_url=raw.html_url,
         head_sha=raw.head_sha,
     )
+
+
+def _failed(what: str, exc: Exception, needs: str, unsure: bool = False) -> GitHubError:
+    """The error for a failed request: `PermissionRefused` naming the missing permission when GitHub
+    says the token may not (403 "Resource not accessible by integration" / "by personal access
+    token"), else a `GitHubError` with GitHub's status and message."""
+    data = getattr(exc, "data", None)
+    message = str(data.get("message") or "") if isinstance(data, dict) else ""
+    if getattr(exc, "status", None) != 403 or not message.startswith("Resource not accessible"):
+        return GitHubError(f"{what} failed: {_message(exc, unsure=unsure)}")
+    headers = getattr(exc, "headers", None) or {}
+    accepted = next((v for k, v in headers.items() if k.lower() == "x-accepted-github-permissions"), needs)
+    return PermissionRefused(
+        f"{what} failed: HTTP 403: {message}: the token was not granted {_permissions_in_words(accepted)}",
+        hint="a workflow's GITHUB_TOKEN has only what the job's `permissions:` block grants: add it "
+        "there; a fine-grained token needs it among its repository permissions (docs/github.md)",
+    )
+
+
+def _permissions_in_words(accepted: str) -> str:
+    """`issues=write; pull_requests=write` as a workflow's `permissions:` writes it:
+    `pull-requests: write (or issues: write)`, the pull-request form first."""
+    sets = [s.strip() for s in accepted.split(";") if s.strip()]
+    words = [", ".join(p.strip().replace("_", "-").replace("=", ": ") for p in s.split(",")) for s in sets]
+    words.sort(key=lambda w: not w.startswith("pull-requests"))
+    return words[0] + "".join(f" (or {w})" for w in words[1:]) if words else accepted
+
+
+def _dispatch_refused(workflow_file: str, ref: str, exc: Exception) -> GitHubError | None:
+    """GitHub's refusals of "Create a workflow dispatch event", each with what to do; None for others.
+    404: GitHub does not know the workflow (it learns one from the default branch, or from a run of
+    it on a branch); 422 "No ref found for": the branch is not on GitHub; 422 "Workflow does not have
+    'workflow_dispatch' trigger": the branch's copy of the workflow cannot be dispatched."""
+    status = getattr(exc, "status", None)
+    data = getattr(exc, "data", None)
+    message = str(data.get("message") or "") if isinstance(data, dict) else ""
+    said = f"HTTP {status}: {message or exc}"
+    if status == 404:
+        return WorkflowUnknown(
+            f"GitHub does not know the workflow {workflow_file} ({said}): GitHub dispatches a workflow "
+            "only once it is on the default branch, or once it has run",
+            hint=f"push {ref} (its push runs the iteration, and GitHub then knows the workflow), or "
+            f"push the workflow to the default branch once: commit .github/workflows/{workflow_file} "
+            "from a session branch to it",
+        )
+    if status == 422 and message.startswith("No ref found"):
+        return DispatchRefused(
+            f"GitHub has no branch {ref} to dispatch {workflow_file} on ({said})",
+            hint=f"push the branch first (`wild-ci submit --push`, or `git push origin {ref}`), "
+            "then dispatch",
+        )
+    if status == 422 and "workflow_dispatch" in message:
+        return DispatchRefused(
+            f"{ref} on GitHub has no {workflow_file} that can be dispatched ({said}): GitHub reads the "
+            "workflow from the branch as pushed",
+            hint=f"push the iteration first (`wild-ci submit --push`, or `git push origin {ref}`): "
+            "its workflow has `workflow_dispatch`",
+        )
+    return None
 
 
 def _message(exc: Exception, unsure: bool = False) -> str:

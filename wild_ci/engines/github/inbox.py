@@ -11,6 +11,9 @@ iteration is pushed on its own, so each push starts its own experiments run."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +22,17 @@ import git
 
 from ... import collect, layout, ledger
 from ...config import Config, committed_config
+from ...errors import UsageError
 from ...generate import InvalidBrainOutput, Submission, submit
 from . import runs
+from .client import GitHubClient, WorkflowUnknown
 
 PUSH_ATTEMPTS = 5  # per file: the remote branch moved under us this often, give up with an error
+# After a push, how long GitHub may take to create the push's run (seconds): a workflow that exists
+# only on wild/* is unknown to a dispatch until it has run once. WILD_CI_PUSH_RUN_WAIT changes it.
+PUSH_RUN_WAIT_S = 30.0
+PUSH_RUN_WAIT_ENV = "WILD_CI_PUSH_RUN_WAIT"
+PUSH_RUN_POLL_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,7 @@ class InboxOutcome:
     file: str | None
     submission: Submission | None = None
     rejected_because: str | None = None
+    push_run: int | None = None  # --dispatch: the run the push had started instead (`start_run`)
 
 
 def drain(
@@ -82,13 +93,50 @@ def drain(
             )
         assert outcome is not None
         if dispatch and outcome.submission is not None and outcome.submission.spec.experiments:
-            runs.client_from_env().dispatch(layout.WORKFLOW_FILE, outcome.submission.branch)
+            started = start_run(runs.client_from_env(), outcome.submission, pushed=push)
+            outcome = dataclasses.replace(outcome, push_run=started)
         handled += 1
         yield outcome
     if not push:  # leave the checkout at what was committed
         tip = ledger.branch_tip(repo, branch)
         assert tip is not None
         repo.git.checkout("--quiet", "--detach", tip)
+
+
+def start_run(client: GitHubClient, submission: Submission, pushed: bool) -> int | None:
+    """Dispatch the experiments workflow on the session branch. GitHub runs a push with the pushed
+    commit's workflow, but dispatches only a workflow it knows (on the default branch, or run once):
+    a workflow that exists only on wild/* answers 404 until the push's own run registers it. So
+    after our push a 404 is answered by the run that push started (its id is returned), waited for
+    up to PUSH_RUN_WAIT_S; without one, the 404's error says what to do."""
+    try:
+        client.dispatch(layout.WORKFLOW_FILE, submission.branch)
+        return None
+    except WorkflowUnknown:
+        if not pushed:
+            raise
+        started = _push_run(client, submission.commit)
+        if started is None:
+            raise
+        return started
+
+
+def _push_run(client: GitHubClient, commit: str) -> int | None:
+    """The experiments run of `commit` (what its push started), waited for; None if none came."""
+    deadline = time.monotonic() + _push_run_wait()
+    while True:
+        found = [r.id for r in client.runs_for_commit(commit) if r.name == layout.WORKFLOW_NAME]
+        if found or time.monotonic() >= deadline:
+            return found[0] if found else None
+        time.sleep(PUSH_RUN_POLL_S)
+
+
+def _push_run_wait() -> float:
+    value = os.environ.get(PUSH_RUN_WAIT_ENV, "")
+    try:
+        return float(value) if value else PUSH_RUN_WAIT_S
+    except ValueError:
+        raise UsageError(f"{PUSH_RUN_WAIT_ENV}={value!r} is not a number of seconds") from None
 
 
 def _head(repo: git.Repo) -> str:

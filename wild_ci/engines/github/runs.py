@@ -99,7 +99,8 @@ def comment_from_collect_job(
             return "wild-ci: the session branch has no open pull request; no comment posted"
         outcome = post_results_comment(client, results, number, standing)
     except GitHubError as exc:
-        return f"::warning::wild-ci could not comment on the pull request: {exc}"
+        hint = f" ({exc.hint})" if exc.hint else ""  # a missing permission: where to grant it
+        return f"::warning::wild-ci could not comment on the pull request: {exc}{hint}"
     verb = "posted" if outcome.created else "updated" if outcome.updated else "unchanged:"
     return f"wild-ci: {verb} the results comment on #{number}: {outcome.url}"
 
