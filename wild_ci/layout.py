@@ -55,6 +55,7 @@ WORKFLOW_FILE = "wild-experiments.yml"  # what `workflow_dispatch` names
 WORKFLOW_PATH = f"{WORKFLOWS_DIR}/{WORKFLOW_FILE}"
 WORKFLOW_NAME = "wild-experiments"  # its `name:`, by which the runs of an iteration are found
 INBOX_WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-inbox.yml"
+START_REF_SEPARATOR = "+"  # `wild/<session>+NNNN`: a branch made to start one iteration's run
 GATE_STEP = "Is this an iteration commit?"  # the gate job's step: whether the legs run
 EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live view shows
 
@@ -76,6 +77,12 @@ def attempt_dir(attempt: int) -> str:
     """The folder of a leg's artifact that keeps one attempt's logs, when retries were allowed
     (`attempt-1/stdout.log`, …; the final attempt's are also at the top, as without retries)."""
     return f"attempt-{attempt}"
+
+
+def start_branch(session: str, iteration: int) -> str:
+    """The branch pushed to start an iteration commit that no push had at its head: matched by the
+    workflow's `wild/**`, and never a session's branch (a session name has no '+')."""
+    return f"wild/{session}{START_REF_SEPARATOR}{iteration_label(iteration)}"
 
 
 def artifact_prefix(iteration: int) -> str:

@@ -1,0 +1,177 @@
+"""Every iteration commit gets its run (#25 finding 2). GitHub starts a push's run for the head of
+the push only ("GITHUB_SHA: the last commit on the updated ref" of a push event, docs/github-
+conformance.md), so wild-ci's own pushes push each iteration commit on its own, oldest first; and
+`wait` on an iteration that a person's plain `git push` buried under a later commit says within a
+minute that it will not run, and how to start it. Real git repositories and a bare remote whose
+hook logs each push; the fake GitHub starts a run for the head of each logged push, as GitHub does."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from fake_github import FakeGitHub, record_pushes
+from helpers import git
+
+from wild_ci import layout
+from wild_ci.config import Config
+from wild_ci.engines.github import runs
+from wild_ci.engines.github.client import GitHubClient, GitHubSettings
+from wild_ci.generate import submit
+from wild_ci.ledger import open_repo
+
+
+def brain(n: int) -> bytes:
+    return f"<experiments>\n- goal: Step {n}\n  command: echo {n}\n</experiments>\n".encode()
+
+
+@pytest.fixture
+def session(make_repo, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(repo, bare remote, the remote's log of pushes), main already pushed."""
+    repo = make_repo()
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "--quiet", "origin", "main")
+    return repo, remote, record_pushes(remote)
+
+
+def iterate(repo: Path, n: int) -> str:
+    submission = submit(repo, brain(n), config=Config(project_root=str(repo)))
+    assert submission is not None
+    return submission.commit
+
+
+def hand_commit(repo: Path, name: str) -> str:
+    """A person's commit on the session branch (a note), made in a worktree of it."""
+    tree = repo.parent / f"hand-{name}"
+    git(repo, "worktree", "add", "--quiet", str(tree), "wild/main")
+    (tree / f"{name}.md").write_text("by hand\n")
+    git(tree, "add", f"{name}.md")
+    git(tree, "commit", "--quiet", "-m", f"notes {name}")
+    git(repo, "worktree", "remove", "--force", str(tree))
+    return git(repo, "rev-parse", "wild/main")
+
+
+def pushed_heads(log: Path) -> list[str]:
+    return [
+        line.split()[1] for line in log.read_text().splitlines() if line.endswith(" refs/heads/wild/main")
+    ]
+
+
+def test_a_push_of_three_iterations_pushes_each_on_its_own(session) -> None:
+    repo, _remote, log = session
+    commits = [iterate(repo, n) for n in (1, 2, 3)]
+    runs.push_branch(open_repo(repo), "main", "origin")
+    assert pushed_heads(log) == commits  # each the head of its own push, oldest first
+    fake = FakeGitHub()
+    fake.url = "http://unused"
+    assert [r["head_sha"] for r in fake.start_push_runs(log)] == commits  # so each gets its run
+
+
+def test_an_iteration_under_a_hand_commit_is_pushed_first(session) -> None:
+    repo, _remote, log = session
+    first = iterate(repo, 1)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    second = iterate(repo, 2)
+    hand = hand_commit(repo, "after-2")
+    runs.push_branch(open_repo(repo), "main", "origin")
+    assert pushed_heads(log) == [first, second, hand]
+    runs.push_branch(open_repo(repo), "main", "origin")  # nothing new: the tip again, refused by nobody
+    assert pushed_heads(log) == [first, second, hand]  # git logs no update for an unchanged ref
+
+
+def test_an_iteration_without_experiments_is_not_pushed_on_its_own(session) -> None:
+    repo, _remote, log = session
+    first = iterate(repo, 1)
+    submit(repo, b"<promise>DONE</promise>\n", config=Config(project_root=str(repo)))  # nothing to run
+    last = iterate(repo, 3)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    assert pushed_heads(log) == [first, last]
+
+
+def test_a_diverged_remote_is_refused_whole(session, tmp_path: Path) -> None:
+    repo, remote, log = session
+    iterate(repo, 1)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    other = tmp_path / "other"  # someone force-pushes another history to the session branch
+    git(tmp_path, "clone", "--quiet", "--branch=wild/main", str(remote), str(other))
+    git(other, "commit", "--quiet", "--amend", "-m", "rewritten")
+    git(other, "push", "--quiet", "--force", "origin", "wild/main")
+    before = log.read_text()
+    iterate(repo, 2)
+    iterate(repo, 3)
+    with pytest.raises(runs.ledger.LedgerError, match="pushing wild/main to origin failed"):
+        runs.push_branch(open_repo(repo), "main", "origin")
+    assert log.read_text() == before  # nothing half-pushed
+
+
+# --- a person's plain `git push` of several: `wait` says so within a minute ----------------------
+
+
+def client(fake: FakeGitHub) -> GitHubClient:
+    return GitHubClient(GitHubSettings(fake.repository, fake.token, api_url=fake.url), polite=False)
+
+
+def ticking(step: float):
+    """A clock that moves `step` seconds at each reading: `wait` polls without sleeping for real."""
+    counter = itertools.count()
+    return lambda: next(counter) * step
+
+
+def wait(repo: Path, fake: FakeGitHub, iteration: int, timeout_s: float = 6 * 3600):
+    options = runs.WaitOptions(timeout_s=timeout_s, interval_s=0.0)
+    return runs.wait_for_results(
+        open_repo(repo), "main", iteration, client(fake), options, clock=ticking(5.0)
+    )
+
+
+def test_wait_says_within_a_minute_that_a_buried_iteration_will_not_run(session, fake) -> None:
+    repo, _remote, log = session
+    first = iterate(repo, 1)
+    iterate(repo, 2)
+    git(repo, "push", "--quiet", "origin", "wild/main")  # a person's plain push of both
+    started = fake.start_push_runs(log)
+    assert [r["head_sha"] for r in started] != [first]  # GitHub starts the head's run only
+    with pytest.raises(runs.WaitFailed) as failed:
+        wait(repo, fake, 1)
+    message = str(failed.value)
+    assert f"iteration 0001 ({first[:12]}) will not run: it was the head of no push" in message
+    start = f"git push origin {first}:refs/heads/{layout.start_branch('main', 1)}"
+    assert start in (failed.value.hint or "")
+    polls = len(fake.calls("GET", r"/repos/octo/lab/actions/runs"))
+    assert polls * 5.0 <= 60  # the clock moved 5 s a reading: well within a minute
+
+
+def test_the_start_branch_push_starts_the_buried_iteration(session, fake) -> None:
+    repo, remote, log = session
+    first = iterate(repo, 1)
+    iterate(repo, 2)
+    hand_commit(repo, "after-2")
+    git(repo, "push", "--quiet", "origin", "wild/main")
+    fake.start_push_runs(log)
+    with pytest.raises(runs.WaitFailed) as failed:
+        wait(repo, fake, 1)
+    command = (failed.value.hint or "").split("`")[1]
+    git(repo, *command.split()[1:])  # what the hint says to run
+    (run,) = fake.start_push_runs(log)
+    assert (run["head_sha"], run["head_branch"], run["event"]) == (first, "wild/main+0001", "push")
+    assert git(remote, "rev-parse", "wild/main+0001") == first
+
+
+def test_wait_keeps_polling_an_iteration_at_the_head_of_its_push(session, fake) -> None:
+    repo, _remote, log = session
+    iterate(repo, 1)
+    git(repo, "push", "--quiet", "origin", "wild/main")
+    with pytest.raises(runs.WaitFailed, match="gave up after 120s: the run is not started"):
+        wait(repo, fake, 1, timeout_s=120)  # no run yet, but it is the head: GitHub may be slow
+
+
+def test_wait_says_an_iteration_that_was_never_pushed_will_not_run(session, fake) -> None:
+    repo, _remote, _log = session
+    iterate(repo, 1)
+    git(repo, "push", "--quiet", "origin", "wild/main")
+    iterate(repo, 2)
+    with pytest.raises(runs.WaitFailed, match="iteration 0002 .* will not run: it is not on origin's"):
+        wait(repo, fake, 2)
