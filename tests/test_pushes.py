@@ -161,7 +161,7 @@ def test_the_start_branch_push_starts_the_buried_iteration(session, fake) -> Non
 
 
 def test_wait_keeps_polling_an_iteration_at_the_head_of_its_push(session, fake) -> None:
-    repo, _remote, log = session
+    repo, _remote, _log = session
     iterate(repo, 1)
     git(repo, "push", "--quiet", "origin", "wild/main")
     with pytest.raises(runs.WaitFailed, match="gave up after 120s: the run is not started"):
@@ -173,5 +173,5 @@ def test_wait_says_an_iteration_that_was_never_pushed_will_not_run(session, fake
     iterate(repo, 1)
     git(repo, "push", "--quiet", "origin", "wild/main")
     iterate(repo, 2)
-    with pytest.raises(runs.WaitFailed, match="iteration 0002 .* will not run: it is not on origin's"):
+    with pytest.raises(runs.WaitFailed, match=r"iteration 0002 .* will not run: it is not on origin's"):
         wait(repo, fake, 2)
