@@ -158,6 +158,7 @@ def workflow_names(iteration: int) -> dict[str, str]:
     return {
         "workflow_name": WORKFLOW_NAME,
         "spec_path": iteration_file(iteration, SPEC_FILE),
+        "results_path": iteration_file(iteration, RESULTS_JSON),
         "gate_step": GATE_STEP,
         "config_path": CONFIG_PATH,
         "experiment_step": EXPERIMENT_STEP,
