@@ -252,7 +252,8 @@ def test_init_writes_a_pinned_least_privilege_inbox_workflow(make_repo, tmp_path
     workflow = yaml.safe_load((repo / ".github/workflows/wild-inbox.yml").read_text())
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["submit"]["permissions"] == {"contents": "read"}  # WILD_CI_TOKEN pushes
-    assert workflow[True]["push"]["paths"] == [".wild/inbox/**"]  # YAML 1.1 reads `on` as True
+    # YAML 1.1 reads `on` as True; no paths filter, which GitHub cuts at 300 files (#25 finding 5)
+    assert workflow[True] == {"push": {"branches": ["wild/**"]}}
     uses = [s["uses"] for s in workflow["jobs"]["submit"]["steps"] if "uses" in s]
     assert all(len(u.split("@")[1]) == 40 for u in uses)
     again = cli("init", "--repo", str(repo), cwd=tmp_path, fake=fake)

@@ -55,6 +55,7 @@ WORKFLOW_FILE = "wild-experiments.yml"  # what `workflow_dispatch` names
 WORKFLOW_PATH = f"{WORKFLOWS_DIR}/{WORKFLOW_FILE}"
 WORKFLOW_NAME = "wild-experiments"  # its `name:`, by which the runs of an iteration are found
 INBOX_WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-inbox.yml"
+ITERATION_TRAILER = "Wild-CI-Iteration"  # a trailer of every iteration commit's message: `…: NNNN`
 START_REF_SEPARATOR = "+"  # `wild/<session>+NNNN`: a branch made to start one iteration's run
 GATE_STEP = "Is this an iteration commit?"  # the gate job's step: whether the legs run
 EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live view shows
@@ -170,4 +171,10 @@ def workflow_names(iteration: int) -> dict[str, str]:
 
 def inbox_names() -> dict[str, str]:
     """The names the inbox workflow template spells, for `render(...)`."""
-    return {"inbox_dir": INBOX_DIR, "rejected_dir": REJECTED_DIR, "config_path": CONFIG_PATH}
+    return {
+        "inbox_dir": INBOX_DIR,
+        "rejected_dir": REJECTED_DIR,
+        "config_path": CONFIG_PATH,
+        "iteration_trailer": ITERATION_TRAILER,
+        "start_separator": START_REF_SEPARATOR,
+    }
