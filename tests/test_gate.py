@@ -23,9 +23,7 @@ from wild_ci.generate import submit
 BRAIN = b"<experiments>\n- goal: A big change\n  command: ls\n</experiments>\n"
 
 
-def gate(
-    clone: Path, head: str, tmp_path: Path, event: str = "push", **extra: str
-) -> tuple[int, str, str]:
+def gate(clone: Path, head: str, tmp_path: Path, event: str = "push", **extra: str) -> tuple[int, str, str]:
     """Run the gate step of the workflow in `head` as the runner would; (exit, output, log)."""
     workflow = yaml.safe_load(git(clone, "show", f"{head}:{layout.WORKFLOW_PATH}"))
     job = workflow["jobs"]["gate"]
@@ -36,7 +34,8 @@ def gate(
         **os.environ, **IDENTITY, **{k: str(v) for k, v in workflow["env"].items()},
         "GITHUB_SHA": head, "GITHUB_EVENT_NAME": event, "GITHUB_OUTPUT": str(output), **extra,
     }  # fmt: skip
-    env.pop("ACT", None) if "ACT" not in extra else None
+    if "ACT" not in extra:
+        env.pop("ACT", None)  # the gate as on GitHub, even when the tests run under act
     git(clone, "checkout", "--quiet", "--detach", head)
     done = subprocess.run(
         ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", step["run"]],
