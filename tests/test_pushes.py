@@ -175,3 +175,36 @@ def test_wait_says_an_iteration_that_was_never_pushed_will_not_run(session, fake
     iterate(repo, 2)
     with pytest.raises(runs.WaitFailed, match=r"iteration 0002 .* will not run: it is not on origin's"):
         wait(repo, fake, 2)
+
+
+# --- runs have events and attempts (the fake as GitHub documents them) ------------------------------
+
+
+def test_a_re_run_is_a_new_attempt_of_the_same_run_and_is_followed_as_such(session, fake) -> None:
+    """ "Re-run a workflow" answers 201 and keeps the run's id; `run_attempt` counts up and the run's
+    status is the new attempt's; "Get a workflow run attempt" still answers the earlier one."""
+    import io
+
+    import requests
+
+    repo, _remote, _log = session
+    commit = iterate(repo, 1)
+    git(repo, "push", "--quiet", "origin", "wild/main")
+    push = fake.add_run(commit, status="completed", conclusion="failure")
+    dispatch = fake.add_run(commit, status="completed", conclusion="success", event="workflow_dispatch")
+    headers = {"Authorization": f"Bearer {fake.token}"}
+    base = f"{fake.url}/repos/{fake.repository}/actions/runs/{push['id']}"
+    assert requests.post(f"{base}/rerun", headers=headers, timeout=10).status_code == 201
+    assert requests.get(f"{base}/attempts/1", headers=headers, timeout=10).json()["conclusion"] == "failure"
+    assert requests.get(f"{base}/attempts/2", headers=headers, timeout=10).json()["status"] == "queued"
+    (run,) = [r for r in client(fake).runs_for_commit(commit) if r.id == push["id"]]
+    assert (run.event, run.run_attempt, run.status) == ("push", 2, "queued")
+    out = io.StringIO()
+    options = runs.WaitOptions(timeout_s=30, interval_s=0.0)
+    with pytest.raises(runs.WaitFailed, match="the run is queued"):
+        runs.wait_for_results(open_repo(repo), "main", 1, client(fake), options, out, ticking(5.0))
+    said = out.getvalue()
+    assert f"run {push['id']} (push, attempt 2): queued: waiting for a runner" in said
+    assert f"run {dispatch['id']} (workflow_dispatch): succeeded" in said
+    with pytest.raises(runs.WaitFailed, match=rf"run {push['id']} \(push, attempt 2\) is queued"):
+        runs.collect_from_run(open_repo(repo), "main", None, push["id"], client(fake))

@@ -360,7 +360,7 @@ def test_wait_names_each_run_state_and_conclusion(
     assert done.returncode == 1, err
     for state in ("queued: waiting for a runner", "pending: waiting for a run of the same concurrency group",
                   "waiting: a deployment protection rule", "in progress"):  # fmt: skip
-        assert f"run {run['id']}: {state}" in err
+        assert f"run {run['id']} (push): {state}" in err
     assert f"the run {said}" in err and run["html_url"] in err
 
 

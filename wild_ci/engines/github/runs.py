@@ -190,7 +190,7 @@ def _refuse_never_started(repo: git.Repo, remote: str, session: str, iteration: 
 def _show_run(run: Run, shown: dict[str, str], out: TextIO) -> None:
     """The run's own state when it changes: GitHub's documented states, each in words."""
     state = describe_run(run.status, run.conclusion)
-    key = f"run {run.id}"
+    key = run.title()  # a re-run is a new attempt of the same run: shown again
     if shown.get(key) != state:
         shown[key] = state
         out.write(f"  {key}: {state}\n")
@@ -263,8 +263,8 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
     a collect job that failed or a results commit that was lost. The iteration is the one the run
     was for (its head commit), never a guess."""
     run = client.run(run_id)
-    if run.status != "completed":
-        raise WaitFailed(f"run {run_id} is {run.status}; collect it when it has finished")
+    if run.status != "completed":  # the latest attempt's: a re-run's artifacts are still coming
+        raise WaitFailed(f"{run.title()} is {run.status}; collect it when it has finished")
     tip = sync_branch(repo, session, remote)
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {ledger.branch_name(session)}")
