@@ -208,3 +208,41 @@ def test_a_re_run_is_a_new_attempt_of_the_same_run_and_is_followed_as_such(sessi
     assert f"run {dispatch['id']} (workflow_dispatch): succeeded" in said
     with pytest.raises(runs.WaitFailed, match=rf"run {push['id']} \(push, attempt 2\) is queued"):
         runs.collect_from_run(open_repo(repo), "main", None, push["id"], client(fake))
+
+
+def test_the_start_branch_run_commits_to_the_session_branch_and_deletes_it(session, tmp_path) -> None:
+    """The run a start branch began: its collect job puts the results on the session branch (on
+    top of the later commits) and deletes the branch that was made for it alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from helpers import IDENTITY
+
+    repo, remote, _log = session
+    first = iterate(repo, 1)
+    second = iterate(repo, 2)
+    git(repo, "push", "--quiet", "origin", "wild/main")
+    start = layout.start_branch("main", 1)
+    git(repo, "push", "--quiet", "origin", f"{first}:refs/heads/{start}")
+    runner = tmp_path / "runner"  # the collect job's checkout of the start branch
+    git(tmp_path, "clone", "--quiet", "--branch", start, str(remote), str(runner))
+    leg = tmp_path / "artifacts" / "wild-0001-step-1"
+    leg.mkdir(parents=True)
+    (leg / "result.json").write_text(json.dumps({"id": "step-1", "goal": "g", "command": "c",
+                                                 "status": "succeeded", "exit_code": 0}))  # fmt: skip
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("ACT", "WILD_CI_LOCAL")}, **IDENTITY,
+        "GITHUB_ACTIONS": "true", "GITHUB_SHA": first, "GITHUB_REF_NAME": start, "GITHUB_RUN_ATTEMPT": "1",
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wild_ci", "collect", "--artifacts", str(tmp_path / "artifacts"), "--push"],
+        cwd=runner, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"deleted the start branch {start}" in done.stdout
+    assert git(remote, "rev-parse", "wild/main^") == second
+    results = json.loads(git(remote, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert [e["status"] for e in results["experiments"]] == ["succeeded"]
+    assert git(remote, "branch", "--list", start) == ""

@@ -9,6 +9,7 @@ import sys
 
 from .. import chart, collect, ledger, report
 from ..config import committed_config
+from ..engines.github import pushes
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
 from ..engines.github.runner import RUNNER
@@ -48,6 +49,10 @@ def collect_command(args: argparse.Namespace) -> int:
             return EXIT_OK
     else:
         outcome = collect.commit_locally(repo, results)
+    if args.push:
+        dropped = pushes.drop_start_branch(repo, args.remote, results.session, results.iteration, os.environ)
+        if dropped:
+            print(f"wild-ci: deleted the start branch {dropped}")
     collect.write_step_summary(results, outcome.standing)  # compared as results.md is
     action = "committed" if outcome.created else "already committed"
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")

@@ -8,12 +8,14 @@ was the head of no push, and how to start it: push a branch made for that commit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import git
 
 from ... import collect, ledger
 from ...layout import ITERATIONS_DIR, SPEC_FILE, start_branch
+from .runner import RUNNER
 
 # How long `wait` lets GitHub take to create a push's run before it says the iteration will not run:
 # GitHub creates a run within seconds of the push; a minute is the most the issue allows.
@@ -116,3 +118,19 @@ def not_started(
         f"start it with `{start_command(remote, session, iteration, commit)}` (a branch made for "
         "that commit; its run commits the results to the session branch; delete the branch after)",
     )
+
+
+def drop_start_branch(
+    repo: git.Repo, remote: str, session: str, iteration: int, environ: Mapping[str, str]
+) -> str | None:
+    """In the collect job of a run a start branch began (`wild/<session>+NNNN`), delete that branch
+    once the results are on the session branch: it was made for this run alone. Returns what was
+    deleted, None when this run is not on one; a failure is only reported (the results are in)."""
+    name = start_branch(session, iteration)
+    if not RUNNER.on_runner(environ) or RUNNER.ref_name(environ) != name:
+        return None
+    try:
+        repo.git.push("--quiet", remote, f":refs/heads/{name}", env=collect.push_auth_env(repo, remote))
+    except git.GitCommandError as exc:
+        return f"{name} (not deleted: {exc.stderr.strip()})"
+    return name
