@@ -246,3 +246,18 @@ def test_the_start_branch_run_commits_to_the_session_branch_and_deletes_it(sessi
     results = json.loads(git(remote, "show", "wild/main:.wild/iterations/0001/results.json"))
     assert [e["status"] for e in results["experiments"]] == ["succeeded"]
     assert git(remote, "branch", "--list", start) == ""
+
+
+def test_on_pull_request_events_the_hint_dispatches_the_start_branch(session, fake) -> None:
+    """With `trigger: pull_request` a push of a branch starts nothing: the start branch is dispatched."""
+    repo, _remote, _log = session
+    config = Config(project_root=str(repo), trigger="pull_request")
+    first = submit(repo, brain(1), config=config)
+    submit(repo, brain(2), config=config)
+    git(repo, "push", "--quiet", "origin", "wild/main")
+    assert first is not None
+    with pytest.raises(runs.WaitFailed) as failed:
+        wait(repo, fake, 1)
+    hint = failed.value.hint or ""
+    assert f"git push origin {first.commit}:refs/heads/wild/main+0001" in hint
+    assert "gh workflow run wild-experiments.yml --ref wild/main+0001" in hint

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import git
 
 from ... import collect, ledger
-from ...layout import ITERATIONS_DIR, SPEC_FILE, start_branch
+from ...layout import ITERATIONS_DIR, SPEC_FILE, WORKFLOW_FILE, WORKFLOW_PATH, start_branch
 from .runner import RUNNER
 
 # How long `wait` lets GitHub take to create a push's run before it says the iteration will not run:
@@ -99,6 +99,13 @@ class NotStarted:
     hint: str
 
 
+def on_pull_request(repo: git.Repo, commit: str) -> bool:
+    """Whether the iteration's workflow starts on pull-request events (`trigger: pull_request`),
+    where a push of a branch starts no run: the start branch is then dispatched."""
+    text = ledger.read_file(repo, commit, WORKFLOW_PATH) or b""
+    return b"\n  pull_request:\n" in text  # the rendered `on:` (templates/wild-experiments.yml.j2)
+
+
 def not_started(
     repo: git.Repo, fetched_tip: str | None, commit: str, remote: str, session: str, iteration: int
 ) -> NotStarted | None:
@@ -112,11 +119,15 @@ def not_started(
         )
     if fetched_tip == commit:
         return None
+    then = ""
+    if on_pull_request(repo, commit):
+        branch = start_branch(session, iteration)
+        then = f", then dispatch the workflow on it: `gh workflow run {WORKFLOW_FILE} --ref {branch}`"
     return NotStarted(
         "it was the head of no push (GitHub runs the newest commit of a push only, and a later "
         "commit was pushed on top of it in the same push)",
-        f"start it with `{start_command(remote, session, iteration, commit)}` (a branch made for "
-        "that commit; its run commits the results to the session branch; delete the branch after)",
+        f"start it with `{start_command(remote, session, iteration, commit)}`{then} (a branch made "
+        "for that commit; its run commits the results to the session branch and deletes the branch)",
     )
 
 
