@@ -261,3 +261,40 @@ def test_on_pull_request_events_the_hint_dispatches_the_start_branch(session, fa
     hint = failed.value.hint or ""
     assert f"git push origin {first.commit}:refs/heads/wild/main+0001" in hint
     assert "gh workflow run wild-experiments.yml --ref wild/main+0001" in hint
+
+
+# --- `status`, from this clone alone -------------------------------------------------------------------
+
+
+def status(repo: Path) -> str:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "wild_ci", "status", "--repo", str(repo)],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_status_says_a_buried_iteration_will_not_run(session) -> None:
+    repo, _remote, _log = session
+    first = iterate(repo, 1)
+    iterate(repo, 2)
+    hand_commit(repo, "after-2")
+    git(repo, "push", "--quiet", "origin", "wild/main")  # a plain push: only the hand commit runs
+    said = status(repo)
+    assert f"wild/main 0001 ({first[:12]}) will not run on GitHub" in said
+    assert f"git push origin {first}:refs/heads/wild/main+0001" in said
+    assert "wild/main 0002" in said  # the hand commit was the head: 0002 is buried too
+
+
+def test_status_is_quiet_when_wild_ci_pushed_each_iteration(session) -> None:
+    repo, _remote, _log = session
+    iterate(repo, 1)
+    iterate(repo, 2)
+    hand_commit(repo, "after-2")
+    runs.push_branch(open_repo(repo), "main", "origin")
+    assert "will not run" not in status(repo)

@@ -145,3 +145,44 @@ def drop_start_branch(
     except git.GitCommandError as exc:
         return f"{name} (not deleted: {exc.stderr.strip()})"
     return name
+
+
+@dataclass(frozen=True)
+class Buried:
+    """An iteration commit a remote has beneath a later commit, never seen at the head of a push."""
+
+    iteration: int
+    commit: str
+    remote: str
+    hint: str
+
+
+def buried_iterations(repo: git.Repo, session: str, waiting: list[int]) -> list[Buried]:
+    """For `status`, from this clone alone (no GitHub): of the iterations `waiting` for results, those
+    that a remote-tracking branch `<remote>/wild/<session>` holds beneath a later commit and whose
+    commit was never its value: every push and fetch from this clone records the new tip in that
+    ref's reflog, so a commit that is not there was the head of no push seen here (no reflog: none)."""
+    branch = ledger.branch_name(session)
+    tip = ledger.branch_tip(repo, branch)
+    found: list[Buried] = []
+    if tip is None:
+        return found
+    for remote in str(repo.git.remote()).split():
+        tracking = f"refs/remotes/{remote}/{branch}"
+        remote_tip = ledger.resolve(repo, tracking)
+        heads = _reflog_values(repo, tracking)
+        if remote_tip is None or not heads:
+            continue
+        for number in waiting:
+            commit = ledger.iteration_commit(repo, tip, number)
+            if commit not in heads and ledger.is_ancestor(repo, commit, remote_tip):
+                hint = f"start it with `{start_command(remote, session, number, commit)}`"
+                found.append(Buried(number, commit, remote, hint))
+    return found
+
+
+def _reflog_values(repo: git.Repo, ref: str) -> set[str]:
+    try:
+        return set(str(repo.git.log("-g", "--format=%H", ref)).split())
+    except git.GitCommandError:
+        return set()
