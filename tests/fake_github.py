@@ -96,6 +96,7 @@ class FakeGitHub:
     run_updates: dict[int, list[dict]] = field(default_factory=dict)  # successive states per poll
     attempts: dict[int, list[dict]] = field(default_factory=dict)  # a run's earlier attempts, oldest first
     pushes_seen: int = 0  # lines of a pushes log that start_push_runs has turned into runs
+    dispatches_seen: int = 0  # dispatches that start_dispatch_runs has turned into runs
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -456,6 +457,22 @@ class FakeGitHub:
                 started.append(self.add_run(new, status="queued", conclusion=None))
                 started[-1]["head_branch"] = ref.removeprefix("refs/heads/")
         self.pushes_seen = len(lines)
+        return started
+
+    def start_dispatch_runs(self, remote: Path) -> list[dict]:
+        """A queued `workflow_dispatch` run for each dispatch received since the last call, of the
+        commit its ref names in the bare repository `remote` now ("Create a workflow dispatch event":
+        the run is of the ref's tip), as GitHub starts them."""
+        import subprocess
+
+        started = []
+        for dispatch in self.dispatches[self.dispatches_seen :]:
+            ref = dispatch["ref"] if dispatch["ref"].startswith("refs/") else f"refs/heads/{dispatch['ref']}"
+            sha = subprocess.run(["git", "rev-parse", ref], cwd=remote, capture_output=True, text=True,
+                                 check=True).stdout.strip()  # fmt: skip
+            started.append(self.add_run(sha, status="queued", conclusion=None, event="workflow_dispatch"))
+            started[-1]["head_branch"] = ref.removeprefix("refs/heads/")
+        self.dispatches_seen = len(self.dispatches)
         return started
 
     # --- responses ------------------------------------------------------------------------------

@@ -298,3 +298,30 @@ def test_status_is_quiet_when_wild_ci_pushed_each_iteration(session) -> None:
     hand_commit(repo, "after-2")
     runs.push_branch(open_repo(repo), "main", "origin")
     assert "will not run" not in status(repo)
+
+
+def test_a_dispatch_while_the_push_run_is_queued_runs_the_iteration_once(session, fake, tmp_path) -> None:
+    """`inbox --dispatch` after a push made with a token: GitHub starts a push run and a dispatch
+    run of the same commit; one concurrency group (`wild-experiments-<sha>`) makes the second wait,
+    then run. Its gate finds the results the first committed and runs nothing."""
+    from test_gate import gate
+
+    repo, remote, log = session
+    commit = iterate(repo, 1)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    (push,) = fake.start_push_runs(log)
+    client(fake).dispatch(layout.WORKFLOW_FILE, "wild/main")
+    (dispatch,) = fake.start_dispatch_runs(remote)
+    found = client(fake).runs_for_commit(commit)
+    assert sorted((r.event, r.head_sha) for r in found) == [("push", commit), ("workflow_dispatch", commit)]
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--branch=wild/main", str(remote), str(runner))
+    assert gate(runner, push["head_sha"], tmp_path, push["event"])[1] == "iteration=true\n"
+    collect_job = tmp_path / "collect-job"  # the push run's collect job pushes its results
+    git(tmp_path, "clone", "--quiet", "--branch=wild/main", str(remote), str(collect_job))
+    (collect_job / ".wild/iterations/0001/results.json").write_text("{}\n")
+    git(collect_job, "add", "--force", ".wild/iterations/0001/results.json")
+    git(collect_job, "commit", "--quiet", "-m", "wild: results of main iteration 0001 [skip ci]")
+    git(collect_job, "push", "--quiet", "origin", "wild/main")
+    code, output, said = gate(runner, dispatch["head_sha"], tmp_path, dispatch["event"])  # then pending
+    assert (code, output) == (0, "iteration=false\n"), said
