@@ -325,3 +325,20 @@ def test_a_dispatch_while_the_push_run_is_queued_runs_the_iteration_once(session
     git(collect_job, "push", "--quiet", "origin", "wild/main")
     code, output, said = gate(runner, dispatch["head_sha"], tmp_path, dispatch["event"])  # then pending
     assert (code, output) == (0, "iteration=false\n"), said
+
+
+def test_a_force_push_of_rewritten_iterations_is_told_apart(session, fake) -> None:
+    """A person rewrites the session (two new iterations on a reset branch) and force-pushes it in
+    one push: the new 0002 is its head and runs; the new 0001 was the head of no push."""
+    repo, _remote, log = session
+    iterate(repo, 1)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    fake.start_push_runs(log)
+    git(repo, "branch", "--force", "wild/main", "main")  # start the session over
+    rewritten = iterate(repo, 5)  # another brain output: another commit
+    second = iterate(repo, 2)
+    git(repo, "push", "--quiet", "--force", "origin", "wild/main")
+    assert [r["head_sha"] for r in fake.start_push_runs(log)] == [second]
+    with pytest.raises(runs.WaitFailed, match=rf"iteration 0001 \({rewritten[:12]}\) will not run"):
+        wait(repo, fake, 1)
+    assert "wild/main 0001" in status(repo) and "wild/main 0002" not in status(repo)
