@@ -342,3 +342,15 @@ def test_a_force_push_of_rewritten_iterations_is_told_apart(session, fake) -> No
     with pytest.raises(runs.WaitFailed, match=rf"iteration 0001 \({rewritten[:12]}\) will not run"):
         wait(repo, fake, 1)
     assert "wild/main 0001" in status(repo) and "wild/main 0002" not in status(repo)
+
+
+def test_wait_keeps_polling_an_iteration_this_clone_pushed_as_a_head(session, fake) -> None:
+    """`submit --push` twice in a row: the first iteration is no longer the remote's tip, but it was
+    the head of its own push; a run GitHub is slow to create is waited for, not declared lost."""
+    repo, _remote, _log = session
+    iterate(repo, 1)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    iterate(repo, 2)
+    runs.push_branch(open_repo(repo), "main", "origin")
+    with pytest.raises(runs.WaitFailed, match="gave up after 120s: the run is not started"):
+        wait(repo, fake, 1, timeout_s=120)

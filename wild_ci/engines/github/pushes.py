@@ -117,8 +117,9 @@ def not_started(
             f"it is not on {remote}'s session branch",
             "push it: `wild-ci submit --push` pushes each iteration commit on its own",
         )
-    if fetched_tip == commit:
-        return None
+    tracking = f"refs/remotes/{remote}/{ledger.branch_name(session)}"
+    if fetched_tip == commit or commit in _reflog_values(repo, tracking):
+        return None  # the head of its push (one from this clone): GitHub is only slow to start it
     then = ""
     if on_pull_request(repo, commit):
         branch = start_branch(session, iteration)
