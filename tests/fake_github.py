@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 RUN_STATUSES = frozenset({"requested", "queued", "pending", "waiting", "in_progress", "completed"})
 CONCLUSIONS = frozenset({"success", "failure", "cancelled", "skipped", "timed_out", "action_required",
                          "neutral", "stale", "startup_failure"})  # fmt: skip
+RUN_EVENTS = frozenset({"push", "workflow_dispatch", "pull_request"})  # the events wild-ci's workflows have
 RATE_LIMIT = 5000  # a token's primary limit per hour (GITHUB_TOKEN: 1,000 per repository)
 COMMENT_LIMIT = 65_536
 MAX_PER_PAGE = 100  # GitHub's cap on per_page; its default is 30
@@ -108,6 +109,9 @@ class FakeGitHub:
     git_dir: Path | None = None  # the repository whose refs a dispatch reads (else `refs`)
     refs: dict[str, dict[str, str]] = field(default_factory=dict)  # branch -> {workflow file: its text}
     known_workflows: set[str] = field(default_factory=set)  # file names GitHub registered by a run
+    attempts: dict[int, list[dict]] = field(default_factory=dict)  # a run's earlier attempts, oldest first
+    pushes_seen: int = 0  # lines of a pushes log that start_push_runs has turned into runs
+    dispatches_seen: int = 0  # dispatches that start_dispatch_runs has turned into runs
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -154,8 +158,15 @@ class FakeGitHub:
         kept = [(n, data) for n, data in self.artifacts.get(run_id, []) if n != name]
         self.artifacts[run_id] = [*kept, (name, archive)]
 
-    def add_run(self, head_sha: str, status: str = "completed", conclusion: str | None = "success") -> dict:
+    def add_run(
+        self,
+        head_sha: str,
+        status: str = "completed",
+        conclusion: str | None = "success",
+        event: str = "push",
+    ) -> dict:
         self.check_state({"status": status, "conclusion": conclusion})
+        assert event in RUN_EVENTS, event
         run_id = self.new_id()
         run = {
             "id": run_id,
@@ -164,8 +175,9 @@ class FakeGitHub:
             "head_branch": "wild/main",
             "status": status,
             "conclusion": conclusion,
-            "event": "push",
+            "event": event,
             "run_number": len(self.runs) + 1,
+            "run_attempt": 1,
             "html_url": f"https://github.com/{self.repository}/actions/runs/{run_id}",
             "url": f"{self.url}/repos/{self.repository}/actions/runs/{run_id}",
             "jobs_url": f"{self.url}/repos/{self.repository}/actions/runs/{run_id}/jobs",
@@ -270,6 +282,8 @@ class FakeGitHub:
             (r"/actions/runs", "GET", self._list_runs),
             (r"/actions/runs/(\d+)", "GET", self._get_run),
             (r"/actions/runs/(\d+)/jobs", "GET", self._list_jobs),
+            (r"/actions/runs/(\d+)/attempts/(\d+)", "GET", self._get_attempt),
+            (r"/actions/runs/(\d+)/rerun", "POST", self._rerun),
             (r"/actions/runs/(\d+)/artifacts", "GET", self._list_artifacts),
             (r"/actions/artifacts/(\d+)/zip", "GET", self._artifact_zip),
             (r"/actions/workflows/([^/]+)", "GET", self._workflow),
@@ -497,6 +511,59 @@ class FakeGitHub:
                 return body, {"X-Accepted-GitHub-Permissions": header}
         return None
 
+    # --- run attempts and the runs pushes start (#25) ----------------------------------------------
+    # "Re-run a workflow" (POST /actions/runs/{id}/rerun, 201) keeps the run's id and adds an attempt:
+    # `run_attempt` counts up, the run is queued again, and "Get a workflow run attempt"
+    # (GET /actions/runs/{id}/attempts/{n}) answers each attempt as it was.
+
+    def rerun(self, run_id: int) -> dict:
+        """A re-run, as the REST endpoint or the Actions page starts it: the next attempt, queued."""
+        run = next(r for r in self.runs if r["id"] == run_id)
+        self.attempts.setdefault(run_id, []).append(dict(run))
+        run.update(run_attempt=run["run_attempt"] + 1, status="queued", conclusion=None)
+        return run
+
+    def _rerun(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str) -> None:
+        if not any(r["id"] == int(run_id) for r in self.runs):
+            return self._json(handler, 404, {"message": "Not Found"})
+        self.rerun(int(run_id))
+        self._json(handler, 201, {})
+
+    def _get_attempt(self, handler: BaseHTTPRequestHandler, record: Recorded, run_id: str, n: str) -> None:
+        runs = [*self.attempts.get(int(run_id), []), *(r for r in self.runs if r["id"] == int(run_id))]
+        found = [r for r in runs if r["run_attempt"] == int(n)]
+        if not found:
+            return self._json(handler, 404, {"message": "Not Found"})
+        self._json(handler, 200, found[0])
+
+    def start_push_runs(self, pushes_log: Path) -> list[dict]:
+        """A queued push run for the head of each push to a `wild/**` branch that the bare remote's
+        hook (`record_pushes`) logged since the last call, as GitHub starts them: one per push, for
+        its `after` commit only (GITHUB_SHA), however many commits the push brought."""
+        started = []
+        lines = pushes_log.read_text().splitlines() if pushes_log.exists() else []
+        for line in lines[self.pushes_seen :]:
+            _old, new, ref = line.split()
+            if ref.startswith("refs/heads/wild/") and set(new) != {"0"}:
+                started.append(self.add_run(new, status="queued", conclusion=None))
+                started[-1]["head_branch"] = ref.removeprefix("refs/heads/")
+        self.pushes_seen = len(lines)
+        return started
+
+    def start_dispatch_runs(self, remote: Path) -> list[dict]:
+        """A queued `workflow_dispatch` run for each dispatch received since the last call, of the
+        commit its ref names in the bare repository `remote` now ("Create a workflow dispatch event":
+        the run is of the ref's tip), as GitHub starts them."""
+        started = []
+        for dispatch in self.dispatches[self.dispatches_seen :]:
+            ref = dispatch["ref"] if dispatch["ref"].startswith("refs/") else f"refs/heads/{dispatch['ref']}"
+            sha = subprocess.run(["git", "rev-parse", ref], cwd=remote, capture_output=True, text=True,
+                                 check=True).stdout.strip()  # fmt: skip
+            started.append(self.add_run(sha, status="queued", conclusion=None, event="workflow_dispatch"))
+            started[-1]["head_branch"] = ref.removeprefix("refs/heads/")
+        self.dispatches_seen = len(self.dispatches)
+        return started
+
     # --- responses ------------------------------------------------------------------------------
 
     def _paginated(
@@ -644,6 +711,9 @@ ENDPOINT_PERMISSIONS: list[tuple[str, str, tuple[tuple[str, str], ...], str]] = 
     ("POST", r"/pulls", (("pull_requests", "write"),), "pulls/pulls#create-a-pull-request"),
     ("GET", r"/actions/runs(/\d+(/jobs|/artifacts)?)?", (("actions", "read"),),
      "actions/workflow-runs#list-workflow-runs-for-a-repository"),
+    ("GET", r"/actions/runs/\d+/attempts/\d+", (("actions", "read"),),
+     "actions/workflow-runs#get-a-workflow-run-attempt"),
+    ("POST", r"/actions/runs/\d+/rerun", (("actions", "write"),), "actions/workflow-runs#re-run-a-workflow"),
     ("GET", r"/actions/artifacts/\d+/zip", (("actions", "read"),), "actions/artifacts#download-an-artifact"),
     ("GET", r"/actions/workflows/[^/]+", (("actions", "read"),), "actions/workflows#get-a-workflow"),
     ("POST", r"/actions/workflows/[^/]+/dispatches", (("actions", "write"),),
@@ -685,3 +755,13 @@ def _dispatchable(text: str | None) -> bool:
 def _docs_of_dispatch() -> dict[str, str]:
     page = "actions/workflows#create-a-workflow-dispatch-event"
     return {"documentation_url": f"{DOCS}/{page}", "status": "422"}
+
+
+def record_pushes(remote: Path) -> Path:
+    """Make the bare repository `remote` log every ref a push updates, one `old new ref` line each,
+    in the order pushes arrive (a post-receive hook runs once per push): the file returned."""
+    log = remote / "pushes.log"
+    hook = remote / "hooks" / "post-receive"
+    hook.write_text(f"#!/bin/sh\ncat >> '{log}'\n")
+    hook.chmod(0o755)
+    return log

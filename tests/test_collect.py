@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -325,3 +326,43 @@ def test_a_tail_cut_to_its_characters_starts_at_a_whole_line(tmp_path: Path) -> 
     first = text.split("\n")[1]  # after the marker
     assert first.startswith("epoch ") and len(first) == len("epoch 000 loss ") + 150
     assert text.endswith(f"epoch 029 loss {'9' * 150}")
+
+
+def collect_job(runner: Path, artifacts: Path, commit: str, attempt: str) -> subprocess.CompletedProcess:
+    """`wild-ci collect --push` as the collect job of a GitHub run runs it."""
+    from helpers import IDENTITY
+
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("ACT", "WILD_CI_LOCAL")}, **IDENTITY,
+        "GITHUB_ACTIONS": "true", "GITHUB_SHA": commit, "GITHUB_RUN_ATTEMPT": attempt,
+    }  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "wild_ci", "collect", "--artifacts", str(artifacts), "--push"],
+        cwd=runner, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_a_second_run_of_an_iteration_commits_no_second_results(iteration, tmp_path: Path) -> None:
+    """#25 finding 3: a push run and a dispatch run of one iteration (one of a hand commit on top
+    runs beside it, in another concurrency group): the first results stay, the second run's are not
+    committed; a re-run of a run (attempt 2) is asked for and replaces them."""
+    repo_path, submission, artifacts = iteration
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo_path, "push", "--quiet", str(remote), "wild/main")
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/main", str(remote), str(runner))
+    first = collect_job(runner, artifacts, submission.commit, "1")
+    assert first.returncode == 0, first.stderr
+    landed = git(remote, "rev-parse", "wild/main")
+    other = tmp_path / "other-run"  # the second run's legs: every experiment succeeded this time
+    for name in ("ok", "broken", "lost", "killed"):
+        leg(other, name, {"status": "succeeded", "exit_code": 0})
+    second = collect_job(runner, other, submission.commit, "1")
+    assert second.returncode == 0, second.stderr
+    assert "already has results, committed by another run of it" in second.stdout
+    assert git(remote, "rev-parse", "wild/main") == landed
+    rerun = collect_job(runner, other, submission.commit, "2")
+    assert rerun.returncode == 0, rerun.stderr
+    stored = json.loads(git(remote, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert {e["status"] for e in stored["experiments"]} == {"succeeded"}

@@ -25,19 +25,21 @@ BAD = "<experiments>\n- goal: no command\n</experiments>\n"
 
 def inbox_through_act(runner: Path, tmp_path: Path, fake) -> subprocess.CompletedProcess:
     """Run `.github/workflows/wild-inbox.yml` of `runner` (a clone of the session branch whose
-    origin is the "GitHub" remote) as GitHub would on a push to wild/lab."""
+    origin is the "GitHub" remote) as GitHub would on a push to wild/lab whose head is the clone's
+    HEAD (the push event's `head_commit`)."""
     workflow = tmp_path / "wild-inbox.yml"
     workflow.write_text(render_inbox_workflow("wild-ci==0.1.0", "ubuntu-latest"))
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"ref": "refs/heads/wild/lab", "repository": {
+    head = {"id": git(runner, "rev-parse", "HEAD"), "message": git(runner, "log", "-1", "--format=%B")}
+    event.write_text(json.dumps({"ref": "refs/heads/wild/lab", "head_commit": head, "repository": {
         "full_name": fake.repository, "default_branch": "main"}}))  # fmt: skip
     shim = tmp_path / "bin" / "wild-ci"
-    shim.parent.mkdir()
+    shim.parent.mkdir(exist_ok=True)
     source = Path(__file__).resolve().parents[1]
     shim.write_text(f'#!/bin/sh\nPYTHONPATH={source} exec {sys.executable} -m wild_ci "$@"\n')
     shim.chmod(0o755)
     home = tmp_path / "act-home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     command = [
         find_act(), "push", "-C", str(runner), "-W", str(workflow), "-e", str(event),
         "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
@@ -91,3 +93,47 @@ def test_three_inbox_files_with_the_second_invalid_drain_in_order(make_repo, tmp
     # each commit was pushed on its own, so each iteration's push starts its own experiments run
     pushed = git(remote, "reflog", "--format=%H", "refs/heads/wild/lab").splitlines()
     assert pushed[:3] == git(remote, "log", "--format=%H", "-3", "wild/lab").splitlines()
+
+
+def test_the_inbox_s_own_pushes_start_no_second_inbox_run(make_repo, tmp_path: Path, fake) -> None:
+    """#25 finding 5. The inbox's push of an iteration commit removes the inbox file it took, which
+    matched the old `paths:` filter: a second inbox run, which installed wild-ci to find nothing.
+    Now a push whose head is an iteration commit skips the job, and a push of hand commits only
+    stops before installing anything."""
+    repo = make_repo()
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "--quiet", "origin", "main")
+    git(repo, "checkout", "--quiet", "-b", "wild/lab")
+    (repo / ".wild/inbox").mkdir(parents=True)
+    (repo / ".wild/inbox/01-first.md").write_text(GOOD.format(goal="first"))
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "a brain output")
+    git(repo, "push", "--quiet", "origin", "wild/lab")
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
+    first = inbox_through_act(runner, tmp_path, fake)
+    assert first.returncode == 0, first.stdout.decode(errors="replace")[-4000:]
+    pushed = git(remote, "rev-parse", "wild/lab")
+    assert "Wild-CI-Iteration: 0001" in git(remote, "log", "-1", "--format=%B", "wild/lab")
+
+    again = tmp_path / "again"  # the run GitHub starts for the inbox's own push of that commit
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(again))
+    second = inbox_through_act(again, tmp_path, fake)
+    log = second.stdout.decode(errors="replace")
+    assert second.returncode == 0, log[-4000:]
+    assert "Install wild-ci" not in log and "Check out the session branch" not in log, log[-4000:]
+    assert git(remote, "rev-parse", "wild/lab") == pushed
+
+    (again / "notes.md").write_text("by hand\n")  # a person's push of a hand commit on top
+    git(again, "add", "notes.md")
+    git(again, "commit", "--quiet", "-m", "notes")
+    hand = inbox_through_act(again, tmp_path, fake)
+    log = hand.stdout.decode(errors="replace")
+    assert hand.returncode == 0, log[-4000:]
+    assert ".wild/inbox/ is empty at" in log, log[-4000:]
+    assert (
+        "Success - Main Install wild-ci" not in log
+        and "Turn the brain outputs" not in log.split("is empty at")[1]
+    )

@@ -23,7 +23,7 @@ from wild_ci.generate import submit
 BRAIN = b"<experiments>\n- goal: A big change\n  command: ls\n</experiments>\n"
 
 
-def gate(clone: Path, head: str, tmp_path: Path, event: str = "push") -> tuple[int, str, str]:
+def gate(clone: Path, head: str, tmp_path: Path, event: str = "push", **extra: str) -> tuple[int, str, str]:
     """Run the gate step of the workflow in `head` as the runner would; (exit, output, log)."""
     workflow = yaml.safe_load(git(clone, "show", f"{head}:{layout.WORKFLOW_PATH}"))
     job = workflow["jobs"]["gate"]
@@ -32,8 +32,10 @@ def gate(clone: Path, head: str, tmp_path: Path, event: str = "push") -> tuple[i
     output.write_text("")
     env = {
         **os.environ, **IDENTITY, **{k: str(v) for k, v in workflow["env"].items()},
-        "GITHUB_SHA": head, "GITHUB_EVENT_NAME": event, "GITHUB_OUTPUT": str(output),
+        "GITHUB_SHA": head, "GITHUB_EVENT_NAME": event, "GITHUB_OUTPUT": str(output), **extra,
     }  # fmt: skip
+    if "ACT" not in extra:
+        env.pop("ACT", None)  # the gate as on GitHub, even when the tests run under act
     git(clone, "checkout", "--quiet", "--detach", head)
     done = subprocess.run(
         ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", step["run"]],
@@ -100,3 +102,60 @@ def test_a_dispatch_runs_and_a_checkout_without_the_parent_fails_clearly(
     git(tmp_path, "clone", "--quiet", "--depth=1", "--branch=wild/main", f"file://{repo}", str(shallow))
     code, _output, log = gate(shallow, commit, tmp_path)
     assert code == 1 and "cannot tell what it added" in log
+
+
+# --- not twice (#25 finding 3) ----------------------------------------------------------------------
+# GitHub's concurrency docs: "at most one running and one pending job or workflow in a concurrency
+# group at any time"; a run queued behind a running one of its group is pending, and then runs. So a
+# push and a dispatch of one iteration are two runs; the later one must find the results.
+
+
+def results_landed(repo: Path, commit: str) -> None:
+    """The first run's collect job: a results commit on the session branch (the runner's origin)."""
+    work = repo.parent / "collect-job"
+    git(repo, "worktree", "add", "--quiet", str(work), "wild/main")
+    (work / ".wild/iterations/0001/results.json").write_text("{}\n")
+    git(work, "add", "--force", ".wild/iterations/0001/results.json")
+    git(work, "commit", "--quiet", "-m", "wild: results of main iteration 0001 [skip ci]")
+    git(repo, "worktree", "remove", "--force", str(work))
+
+
+@pytest.fixture
+def pushed_iteration(make_repo, tmp_path: Path) -> tuple[Path, Path, str]:
+    """(the user's repository, the runner's clone of it, the iteration commit)."""
+    repo = make_repo()
+    submission = submit(repo, BRAIN, config=Config(project_root=str(repo)))
+    assert submission is not None
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--branch=wild/main", str(repo), str(runner))
+    return repo, runner, submission.commit
+
+
+@pytest.mark.parametrize("event", ["workflow_dispatch", "push"])
+def test_a_second_run_of_an_iteration_with_results_skips_it(pushed_iteration, tmp_path, event) -> None:
+    repo, runner, commit = pushed_iteration
+    assert gate(runner, commit, tmp_path, event)[:2] == (0, "iteration=true\n")  # the first run
+    results_landed(repo, commit)
+    code, output, log = gate(runner, commit, tmp_path, event)  # the second, pending until now
+    assert (code, output) == (0, "iteration=false\n"), log
+    assert "iteration 0001 already has results on wild/main" in log
+
+
+def test_a_second_run_of_a_hand_commit_on_top_skips_the_iteration(pushed_iteration, tmp_path) -> None:
+    repo, runner, commit = pushed_iteration
+    git(runner, "checkout", "--quiet", "--detach", commit)
+    (runner / "notes.md").write_text("by hand\n")
+    git(runner, "add", "notes.md")
+    git(runner, "commit", "--quiet", "-m", "a hand commit")
+    hand = git(runner, "rev-parse", "HEAD")  # a dispatch on the branch when a hand commit is its tip
+    results_landed(repo, commit)
+    assert gate(runner, hand, tmp_path, "workflow_dispatch")[:2] == (0, "iteration=false\n")
+
+
+def test_a_re_run_and_a_local_run_run_again(pushed_iteration, tmp_path) -> None:
+    repo, runner, commit = pushed_iteration
+    results_landed(repo, commit)
+    rerun = gate(runner, commit, tmp_path, "push", GITHUB_RUN_ATTEMPT="2")  # "Re-run all jobs"
+    assert rerun[:2] == (0, "iteration=true\n"), rerun[2]
+    local = gate(runner, commit, tmp_path, "push", ACT="true")  # wild-ci rerun, under act
+    assert local[:2] == (0, "iteration=true\n"), local[2]

@@ -488,7 +488,9 @@ def test_thousands_of_experiments_commit_in_one_iteration(repo: Path) -> None:
     assert submission is not None and len(submission.spec.experiments) == 3000
     message = git(repo, "log", "-1", "--format=%B", submission.commit)
     assert message.startswith("wild: main iteration 0001 (3000 experiments)")
-    assert message.rstrip().endswith("- … and 2900 more (experiments.json has them all)")
+    assert message.rstrip().endswith(
+        "- … and 2900 more (experiments.json has them all)\n\nWild-CI-Iteration: 0001"
+    )
     workflow = yaml.safe_load(show(repo, f"wild/main:{layout.WORKFLOW_PATH}"))
     assert (
         sum(

@@ -246,7 +246,8 @@ def test_init_writes_a_pinned_least_privilege_inbox_workflow(make_repo, tmp_path
     workflow = yaml.safe_load((repo / ".github/workflows/wild-inbox.yml").read_text())
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["submit"]["permissions"] == {"contents": "read"}  # WILD_CI_TOKEN pushes
-    assert workflow[True]["push"]["paths"] == [".wild/inbox/**"]  # YAML 1.1 reads `on` as True
+    # YAML 1.1 reads `on` as True; no paths filter, which GitHub cuts at 300 files (#25 finding 5)
+    assert workflow[True] == {"push": {"branches": ["wild/**"]}}
     uses = [s["uses"] for s in workflow["jobs"]["submit"]["steps"] if "uses" in s]
     assert all(len(u.split("@")[1]) == 40 for u in uses)
     again = cli("init", "--repo", str(repo), cwd=tmp_path, fake=fake)
@@ -355,7 +356,7 @@ def test_wait_names_each_run_state_and_conclusion(
     assert done.returncode == 1, err
     for state in ("queued: waiting for a runner", "pending: waiting for a run of the same concurrency group",
                   "waiting: a deployment protection rule", "in progress"):  # fmt: skip
-        assert f"run {run['id']}: {state}" in err
+        assert f"run {run['id']} (push): {state}" in err
     assert f"the run {said}" in err and run["html_url"] in err
 
 

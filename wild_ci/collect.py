@@ -61,6 +61,7 @@ class CommitOutcome:
     commit: str
     created: bool
     standing: Standing  # what the committed results.md compares with (for the summary, the comment)
+    earlier_run: bool = False  # not committed: another run committed results of this iteration first
 
 
 def collect_results(spec: IterationSpec, artifacts: Path, commit: str | None) -> IterationResults:
@@ -397,10 +398,16 @@ def commit_locally(
 
 
 def commit_and_push(
-    repo: git.Repo, results: IterationResults, remote: str, declared: Mapping[str, Direction] | None = None
+    repo: git.Repo,
+    results: IterationResults,
+    remote: str,
+    declared: Mapping[str, Direction] | None = None,
+    first_only: bool = False,
 ) -> CommitOutcome:
     """Commit on top of the remote branch's tip and push; when the push is rejected because the
-    branch moved (the brain pushed its next iteration), rebuild on the new tip and try again."""
+    branch moved (the brain pushed its next iteration), rebuild on the new tip and try again.
+    `first_only` (the first attempt of a GitHub run, `first_attempt_on_github`): results another
+    run committed first are kept, and these are not committed (#25 finding 3)."""
     branch = ledger.branch_name(results.session)
     last_error: Exception | None = None
     auth = push_auth_env(repo, remote)
@@ -410,7 +417,13 @@ def commit_and_push(
         except git.GitCommandError as exc:
             raise ledger.LedgerError(f"could not fetch {branch} from {remote}: {exc.stderr.strip()}") from exc
         tip = repo.git.rev_parse("refs/wild-ci/remote-tip")
-        merged = keep_known(results, read_results(repo, tip, results.iteration))
+        existing = read_results(repo, tip, results.iteration)
+        merged = keep_known(results, existing)
+        if first_only and existing is not None:
+            standing = files_and_standing(existing, earlier_results(repo, tip, existing.iteration), declared)[
+                1
+            ]
+            return CommitOutcome(tip, False, standing, earlier_run=True)
         files, standing = files_and_standing(merged, earlier_results(repo, tip, merged.iteration), declared)
         new = ledger.commit_files_on(repo, tip, files, commit_message(merged))
         if new == tip:
@@ -423,6 +436,15 @@ def commit_and_push(
     raise ledger.LedgerError(
         f"could not push results to {remote} {branch} after {PUSH_ATTEMPTS} attempts: {last_error}"
     )
+
+
+def first_attempt_on_github(environ: Mapping[str, str]) -> bool:
+    """The collect job of a run's first attempt on GitHub: results already on the branch came from
+    another run of the iteration (a push and a dispatch), not from this run's earlier attempt. Under
+    act (`wild-ci run`, `rerun`) wild-ci starts each run itself, and a re-run is asked for."""
+    if not RUNNER.on_runner(environ) or environ.get("ACT") or environ.get("WILD_CI_LOCAL"):
+        return False
+    return environ.get("GITHUB_RUN_ATTEMPT", "1") in ("", "1")
 
 
 def push_auth_env(repo: git.Repo, remote: str) -> dict[str, str]:

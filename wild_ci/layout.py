@@ -57,6 +57,8 @@ WORKFLOW_FILE = "wild-experiments.yml"  # what `workflow_dispatch` names
 WORKFLOW_PATH = f"{WORKFLOWS_DIR}/{WORKFLOW_FILE}"
 WORKFLOW_NAME = "wild-experiments"  # its `name:`, by which the runs of an iteration are found
 INBOX_WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-inbox.yml"
+ITERATION_TRAILER = "Wild-CI-Iteration"  # a trailer of every iteration commit's message: `…: NNNN`
+START_REF_SEPARATOR = "+"  # `wild/<session>+NNNN`: a branch made to start one iteration's run
 GATE_STEP = "Is this an iteration commit?"  # the gate job's step: whether the legs run
 EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live view shows
 
@@ -96,6 +98,12 @@ def attempt_dir(attempt: int) -> str:
 # (#25 finding 7): not an experiment's artifact (artifact_prefix does not match it), kept a day.
 WHEEL_ARTIFACT = "wild-ci-wheel"
 WHEEL_DIR = "wild-ci-wheel"  # under $RUNNER_TEMP: where the gate builds it and the jobs download it
+
+
+def start_branch(session: str, iteration: int) -> str:
+    """The branch pushed to start an iteration commit that no push had at its head: matched by the
+    workflow's `wild/**`, and never a session's branch (a session name has no '+')."""
+    return f"wild/{session}{START_REF_SEPARATOR}{iteration_label(iteration)}"
 
 
 def artifact_prefix(iteration: int) -> str:
@@ -192,6 +200,7 @@ def workflow_names(iteration: int) -> dict[str, str]:
     return {
         "workflow_name": WORKFLOW_NAME,
         "spec_path": iteration_file(iteration, SPEC_FILE),
+        "results_path": iteration_file(iteration, RESULTS_JSON),
         "gate_step": GATE_STEP,
         "config_path": CONFIG_PATH,
         "experiment_step": EXPERIMENT_STEP,
@@ -205,4 +214,10 @@ def workflow_names(iteration: int) -> dict[str, str]:
 
 def inbox_names() -> dict[str, str]:
     """The names the inbox workflow template spells, for `render(...)`."""
-    return {"inbox_dir": INBOX_DIR, "rejected_dir": REJECTED_DIR, "config_path": CONFIG_PATH}
+    return {
+        "inbox_dir": INBOX_DIR,
+        "rejected_dir": REJECTED_DIR,
+        "config_path": CONFIG_PATH,
+        "iteration_trailer": ITERATION_TRAILER,
+        "start_separator": START_REF_SEPARATOR,
+    }

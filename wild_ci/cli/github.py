@@ -9,6 +9,7 @@ import sys
 
 from .. import chart, collect, ledger, report
 from ..config import committed_config
+from ..engines.github import pushes
 from ..engines.github import runs as github
 from ..engines.github.client import GitHubError
 from ..engines.github.runner import RUNNER
@@ -38,9 +39,20 @@ def collect_command(args: argparse.Namespace) -> int:
     for note in results.notes:
         print(f"wild-ci: warning: {report.one_line(note, 300)}", file=sys.stderr)
     if args.push:  # directions: those recorded at submit (the user's config), not the snapshot's
-        outcome = collect.commit_and_push(repo, results, _results_remote(args.remote))
+        first_only = collect.first_attempt_on_github(os.environ)
+        outcome = collect.commit_and_push(repo, results, _results_remote(args.remote), first_only=first_only)
+        if outcome.earlier_run:
+            print(
+                f"::warning::iteration {results.label} already has results, committed by another run of "
+                "it; this run's are not committed (re-run that run to replace them)"
+            )
+            return EXIT_OK
     else:
         outcome = collect.commit_locally(repo, results)
+    if args.push:
+        dropped = pushes.drop_start_branch(repo, args.remote, results.session, results.iteration, os.environ)
+        if dropped:
+            print(f"wild-ci: deleted the start branch {dropped}")
     collect.write_step_summary(results, outcome.standing)  # compared as results.md is
     action = "committed" if outcome.created else "already committed"
     print(f"wild-ci: results of iteration {results.label} {action} as {outcome.commit[:12]}")

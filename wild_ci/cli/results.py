@@ -19,6 +19,7 @@ from .. import collect, layout, ledger, report, steering
 from ..compare import Cell, Standing
 from ..config import committed_config
 from ..engines.act.runs import local_leg_folder, recover_all_sessions
+from ..engines.github import pushes
 from ..engines.github import runs as github
 from ..errors import EXIT_OK, PipelineError, UsageError
 from ..specs import Conclusion, ExperimentResult, IterationResults, Status
@@ -67,6 +68,8 @@ def status(args: argparse.Namespace) -> int:
         print("no sessions yet: `wild-ci run brain.md` starts one (branch wild/main)")
     for line in status_lines(sessions, steered):
         print(line)
+    for line in buried_lines(repo, sessions):
+        print(line)
     return EXIT_OK
 
 
@@ -78,6 +81,20 @@ def _steered(repo: git.Repo, sessions: list[collect.SessionState], only: str | N
 
 
 GUIDANCE_LINE = 200  # characters of each queued message `status` shows
+
+
+def buried_lines(repo: git.Repo, sessions: list[collect.SessionState]) -> list[str]:
+    """Iterations that GitHub will not run from the pushes this clone saw (engines/github/pushes.py)."""
+    lines = []
+    for session in sessions:
+        waiting = [i.iteration for i in session.iterations if not i.collected and i.experiments]
+        for buried in pushes.buried_iterations(repo, session.session, waiting) if waiting else []:
+            lines.append(
+                f"{session.branch} {buried.iteration:04d} ({buried.commit[:12]}) will not run on GitHub: "
+                f"{buried.remote} has it beneath a later commit and it was the head of no push from "
+                f"this clone (GitHub runs a push's newest commit only); {buried.hint}"
+            )
+    return [visible(line, multiline=False) for line in lines]
 
 
 def status_lines(

@@ -164,6 +164,13 @@ class Run:
     conclusion: str | None  # success | failure | cancelled | timed_out | …
     html_url: str
     head_sha: str
+    event: str = "push"  # push | workflow_dispatch | pull_request: what started it
+    run_attempt: int = 1  # a re-run keeps the run's id and counts up; status is the latest attempt's
+
+    def title(self) -> str:
+        """`run 123 (push)`, `run 123 (workflow_dispatch, attempt 2)`: which run, which attempt."""
+        attempt = f", attempt {self.run_attempt}" if self.run_attempt > 1 else ""
+        return f"run {self.id} ({self.event}{attempt})"
 
 
 @dataclass(frozen=True)
@@ -366,6 +373,8 @@ def _run(raw: Any) -> Run:  # a PyGithub WorkflowRun (PyGithub is loaded lazily)
         conclusion=raw.conclusion,
         html_url=raw.html_url,
         head_sha=raw.head_sha,
+        event=raw.event or "push",
+        run_attempt=raw.run_attempt or 1,  # "Get a workflow run": the latest attempt's number
     )
 
 

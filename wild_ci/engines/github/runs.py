@@ -37,7 +37,7 @@ from ...layout import (
 )
 from ...metrics import parameter_names
 from ...specs import IterationResults
-from . import artifact_paths
+from . import artifact_paths, pushes
 from .client import CommentOutcome, GitHubClient, GitHubError, GitHubSettings, Job, Run, describe_run
 from .runner import RUNNER
 
@@ -106,12 +106,9 @@ def comment_from_collect_job(
 
 
 def push_branch(repo: git.Repo, session: str, remote: str) -> None:
-    branch = ledger.branch_name(session)
-    try:
-        auth = collect.push_auth_env(repo, remote)
-        repo.git.push("--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}", env=auth)
-    except git.GitCommandError as exc:
-        raise ledger.LedgerError(f"pushing {branch} to {remote} failed: {exc.stderr.strip()}") from exc
+    """Push the session branch, each new iteration commit at the head of its own push, so that
+    each gets its run (GitHub runs a push's head only; pushes.py)."""
+    pushes.push_each_iteration(repo, session, remote)
 
 
 def open_pull_request(client: GitHubClient, session: str, base: str) -> tuple[int, bool]:
@@ -154,7 +151,8 @@ def wait_for_results(
         raise ledger.LedgerError(f"there is no session branch {branch}")
     iteration = iteration or ledger.latest_iteration(repo, tip)
     commit = ledger.iteration_commit(repo, tip, iteration)
-    deadline = clock() + options.timeout_s
+    started = clock()
+    deadline = started + options.timeout_s
     shown: dict[str, str] = {}
     out.write(f"wild-ci: waiting for iteration {iteration_label(iteration)} ({commit[:12]}) on GitHub\n")
     while True:
@@ -173,16 +171,27 @@ def wait_for_results(
             what = f"the run {describe_run(run.status, run.conclusion)}" if failed else "the run finished"
             url = run.html_url
             raise WaitFailed(f"{what} without committing results for iteration {iteration}: {url}")
+        if not runs and clock() - started >= pushes.START_GRACE_S:
+            _refuse_never_started(repo, options.remote, session, iteration, commit)
         if clock() >= deadline:
             state = describe_run(runs[0].status, runs[0].conclusion) if runs else "not started"
             raise WaitFailed(f"gave up after {options.timeout_s:.0f}s: the run is {state}")
         time.sleep(options.interval_s)
 
 
+def _refuse_never_started(repo: git.Repo, remote: str, session: str, iteration: int, commit: str) -> None:
+    """No run appeared in `START_GRACE_S`: say so when none will (pushes.not_started)."""
+    fetched = ledger.resolve(repo, f"refs/wild-ci/fetched/{ledger.branch_name(session)}")
+    why = pushes.not_started(repo, fetched, commit, remote, session, iteration)
+    if why is not None:
+        label = iteration_label(iteration)
+        raise WaitFailed(f"iteration {label} ({commit[:12]}) will not run: {why.reason}", hint=why.hint)
+
+
 def _show_run(run: Run, shown: dict[str, str], out: TextIO) -> None:
     """The run's own state when it changes: GitHub's documented states, each in words."""
     state = describe_run(run.status, run.conclusion)
-    key = f"run {run.id}"
+    key = run.title()  # a re-run is a new attempt of the same run: shown again
     if shown.get(key) != state:
         shown[key] = state
         out.write(f"  {key}: {state}\n")
@@ -255,8 +264,8 @@ def collect_from_run(repo: git.Repo, session: str, iteration: int | None, run_id
     a collect job that failed or a results commit that was lost. The iteration is the one the run
     was for (its head commit), never a guess."""
     run = client.run(run_id)
-    if run.status != "completed":
-        raise WaitFailed(f"run {run_id} is {run.status}; collect it when it has finished")
+    if run.status != "completed":  # the latest attempt's: a re-run's artifacts are still coming
+        raise WaitFailed(f"{run.title()} is {run.status}; collect it when it has finished")
     tip = sync_branch(repo, session, remote)
     if tip is None:
         raise ledger.LedgerError(f"there is no session branch {ledger.branch_name(session)}")
