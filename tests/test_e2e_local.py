@@ -312,6 +312,8 @@ def test_status_show_and_logs_read_the_ledger(make_repo, tmp_path: Path) -> None
         "session": "main", "branch": "wild/main",
         "iterations": [{"iteration": 1, "experiments": 3, "state": "collected",
                         "counts": {"succeeded": 2, "failed": 1}, "promise": "WAITING"}],
+        "conclusion": None,  # no DONE yet
+        "guidance": [],  # nothing queued with `wild-ci steer`
     }]  # fmt: skip
     text = run_cli("status", "--repo", str(repo)).stdout.decode()
     assert "0001  3 experiment(s)  collected: 2 succeeded, 1 failed · promise WAITING" in text
