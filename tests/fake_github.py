@@ -546,6 +546,9 @@ class FakeGitHub:
             _old, new, ref = line.split()
             if ref.startswith("refs/heads/wild/") and set(new) != {"0"}:
                 started.append(self.add_run(new, status="queued", conclusion=None))
+                # a workflow that has run on a branch is known to GitHub from then on: a dispatch
+                # of it is taken (docs/github-conformance.md, "which copy of a workflow runs")
+                self.known_workflows.add("wild-experiments.yml")
                 started[-1]["head_branch"] = ref.removeprefix("refs/heads/")
         self.pushes_seen = len(lines)
         return started

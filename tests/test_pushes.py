@@ -307,6 +307,7 @@ def test_a_dispatch_while_the_push_run_is_queued_runs_the_iteration_once(session
     from test_gate import gate
 
     repo, remote, log = session
+    fake.git_dir = remote  # the dispatch reads the branch GitHub has
     commit = iterate(repo, 1)
     runs.push_branch(open_repo(repo), "main", "origin")
     (push,) = fake.start_push_runs(log)
