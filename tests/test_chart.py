@@ -385,3 +385,34 @@ def test_the_digits_like_chart_is_drawn_with_its_parameter_plot() -> None:
     seconds = next(c for c in chart.chart_data(results, []) if c.kind.name == "train_seconds")
     low, high = chart.focus([p.value for p in seconds.points], seconds.kind)
     assert all(low <= p.value <= high for p in seconds.points)  # the slow family on the scale
+
+
+def test_a_sweeps_lines_are_the_configurations_the_results_compare_flags_in_the_command_included() -> None:
+    """What the research loop showed: `command: python train.py --model svm` swept over C beside
+    `--model logreg` with max-iter=500 was drawn as "(no other parameter)" and "max-iter=500", as if
+    the model were the same; the results block calls them `model=svm` and `model=logreg`."""
+    runs = []
+    for model, extra, cs in (("svm", "", (0.1, 1.0, 10.0)), ("logreg", " --max-iter=500", (0.01, 0.1, 1.0))):
+        for c in cs:
+            for seed in (1, 2):
+                command = f"python train.py --model {model}{extra} --C={c} --seed={seed}"
+                parameters: dict[str, object] = {"C": c, "seed": seed}
+                if extra:
+                    parameters["max-iter"] = 500
+                runs.append((command, parameters, {"accuracy": 0.9 + c / 100 + seed / 1000}))
+    experiments = [
+        ExperimentResult(f"run-{k}", f"run {k}", command, "succeeded", metrics=m, parameters=p)
+        for k, (command, p, m) in enumerate(runs)
+    ]
+    results = IterationResults("main", 2, None, experiments)
+    (sweep,) = chart.sweep_data(results, [kind_of("accuracy")])
+    labels = sorted(line.label for line in sweep.lines)
+    assert labels == ["model=logreg max-iter=500", "model=svm"]  # as the results block names them
+    assert all(line.counts == [2, 2, 2] for line in sweep.lines)
+    same = [
+        ExperimentResult(r.id, r.goal, script, r.status, metrics=r.metrics, parameters=r.parameters)
+        for script in ("python a.py", "python b.py")
+        for r in experiments[:6]
+    ]
+    (two,) = chart.sweep_data(IterationResults("main", 2, None, same), [kind_of("accuracy")])
+    assert sorted(line.label for line in two.lines) == ["python a.py", "python b.py"]  # told apart

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import json
 import math
 import statistics
 import sys
@@ -38,10 +39,10 @@ from dataclasses import dataclass
 from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
 from . import lazy
-from .configurations import DEFAULT_REPLICATE_KEYS
+from .configurations import DEFAULT_REPLICATE_KEYS, configuration_of, mapping_text
 from .leaderboard import runs_of
 from .metrics import Direction, MetricKind, format_value, is_number, kind_of, measured, parameter_names
-from .specs import IterationResults, Status
+from .specs import ExperimentResult, IterationResults, Status
 from .stats import summarize
 from .text import visible
 
@@ -276,6 +277,8 @@ def _sweep(
     results: IterationResults, kind: MetricKind, parameter: str, replicates: Collection[str]
 ) -> SweepChart:
     groups: dict[str, dict[float, list[float]]] = {}
+    labels: dict[str, str] = {}  # configuration → its label
+    commands: dict[str, str] = {}  # configuration → a command's last line, when labels collide
     without = 0
     for r in results.experiments:
         value = measured(r).get(kind.name)
@@ -285,14 +288,14 @@ def _sweep(
         if x is None or not is_number(x):
             without += 1
             continue
-        others = {k: v for k, v in r.parameters.items() if k != parameter and k not in replicates}
-        label = (
-            ", ".join(f"{k}={format_value(v, 20)}" for k, v in sorted(others.items()))
-            or "(no other parameter)"
-        )
-        groups.setdefault(label, {}).setdefault(float(x), []).append(float(value))
+        key, label = _other_configuration(r, results.code, {*replicates, parameter})
+        labels[key], commands[key] = label, r.command.rstrip().split("\n")[-1]
+        groups.setdefault(key, {}).setdefault(float(x), []).append(float(value))
     lines = []
-    for label, by_x in groups.items():
+    for key, by_x in groups.items():
+        label = labels[key]
+        if list(labels.values()).count(label) > 1:  # same flags, another command: say which
+            label = f"{label} ({_plain(commands[key], 40)})"
         xs = sorted(by_x)
         stats = [mean_ci(by_x[x]) for x in xs]
         lines.append(
@@ -300,6 +303,22 @@ def _sweep(
         )
     lines.sort(key=lambda line: -len(line.xs))  # the most complete sweeps first
     return SweepChart(kind, parameter, lines[:MAX_LINES], [line.label for line in lines[MAX_LINES:]], without)
+
+
+def _other_configuration(
+    result: ExperimentResult, code: str | None, left_out: Collection[str]
+) -> tuple[str, str]:
+    """A run's configuration without the swept parameter and the replicate keys, as the results
+    compare it (`configurations.configuration_of`: the flags on the command's last line count like
+    `parameters`, so `--model svm` written in the command tells a line apart): its identity and its
+    label (those flags and the other parameters, else the command's last line)."""
+    config = configuration_of(result, code, left_out)
+    others = {k: v for k, v in result.parameters.items() if k not in left_out and k not in config.flags}
+    identity = json.dumps([config.key, sorted((k, str(v)) for k, v in others.items())], ensure_ascii=False)
+    parts = [mapping_text(config.flags)] if config.flags else []
+    parts += [f"{k}={format_value(v, 20)}" for k, v in sorted(others.items())]
+    parts += [f"env {k}={v}" for k, v in config.env.items()]
+    return identity, " ".join(parts) or config.label()
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float | None]:
