@@ -366,7 +366,11 @@ def _record_conclusion(repo: git.Repo, options: LoopOptions, label: str, out: Te
     path = iteration_file(number, RESULTS_MD)
     existing = ledger.read_file(repo, tip, path)
     markdown = report.with_conclusion(
-        existing.decode("utf-8", errors="replace") if existing else None, options.session, label, concluded
+        existing.decode("utf-8", errors="replace") if existing else None,
+        options.session,
+        label,
+        concluded,
+        None if existing else _latest_standing(repo, tip, number),
     )
     commit = ledger.commit_files_on(
         repo,
@@ -379,6 +383,15 @@ def _record_conclusion(repo: git.Repo, options: LoopOptions, label: str, out: Te
     if options.push:
         github.push_branch(repo, options.session, options.remote)
         _comment_conclusion(options, label, markdown, concluded, out)
+
+
+def _latest_standing(repo: git.Repo, tip: str, number: int) -> compare.Standing | None:
+    """The session's standing as of its latest iteration with results before `number` (a DONE
+    iteration that ran nothing), or None when no iteration has results."""
+    earlier = collect.earlier_results(repo, tip, number)
+    if not earlier:
+        return None
+    return compare.Standing.of(earlier[-1], earlier[:-1])
 
 
 def _comment_conclusion(
