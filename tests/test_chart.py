@@ -27,7 +27,13 @@ def iteration(
     parameters = parameters or {}
     results = [
         ExperimentResult(
-            i, i, "c", "failed" if i in failed else "succeeded", metrics=m, parameters=parameters.get(i, {})
+            # each its own command: a configuration of its own (one command is replicates of one)
+            i,
+            i,
+            f"python {i}.py",
+            "failed" if i in failed else "succeeded",
+            metrics=m,
+            parameters=parameters.get(i, {}),
         )
         for i, m in metrics.items()
     ]
@@ -416,3 +422,32 @@ def test_a_sweeps_lines_are_the_configurations_the_results_compare_flags_in_the_
     ]
     (two,) = chart.sweep_data(IterationResults("main", 2, None, same), [kind_of("accuracy")])
     assert sorted(line.label for line in two.lines) == ["python a.py", "python b.py"]  # told apart
+
+
+def test_best_so_far_is_the_best_configurations_mean_not_a_lucky_seed() -> None:
+    """Seen in a research loop: the chart said "best so far: 0.9889 reached in iteration 1 by
+    baseline-rbf-svm-seed-1" (one seed of three) while results.md's best so far was model=svm
+    C=1.0 with mean 0.9827 (n 3). The step line follows the best configuration's mean, as the
+    results do; a single run is never presented as the finding."""
+
+    def runs(number: int, configs: dict[str, list[float]]) -> IterationResults:
+        experiments = [
+            ExperimentResult(f"{name}-seed-{seed}", name, f"python train.py {name} --seed={seed}",
+                             "succeeded", metrics={"accuracy": value}, parameters={"seed": seed})
+            for name, values in configs.items() for seed, value in enumerate(values, 1)
+        ]  # fmt: skip
+        return IterationResults("main", number, None, experiments)
+
+    first = runs(1, {"--model=svm --C=1.0": [0.988889, 0.974074, 0.985185],
+                     "--model=logreg --C=1.0": [0.966667, 0.955556, 0.977778]})  # fmt: skip
+    second = runs(2, {"--model=svm --C=10.0": [0.981481, 0.974074, 0.985185]})
+    progress = chart.best_so_far([first, second], kind_of("accuracy"))
+    svm = (0.988889 + 0.974074 + 0.985185) / 3
+    assert progress.best == [pytest.approx(svm), pytest.approx(svm)]
+    assert progress.best_at is not None and progress.best_at[0] == 1
+    assert progress.label == "model=svm C=1.0 · mean of 3"
+    assert progress.values[0][0] == 0.988889  # every run is still a dot
+    single = chart.best_so_far(
+        [iteration(1, {"a": {"accuracy": 0.9}, "b": {"accuracy": 0.95}})], kind_of("accuracy")
+    )
+    assert (single.best, single.best_at, single.label) == ([0.95], (1, "b"), "b · a single run")
