@@ -368,3 +368,29 @@ def test_a_conclusion_without_experiments_carries_the_numbers_it_claims_from(
     assert "of 2 iterations, up to iteration 0002" in evidence
     assert evidence.index("**DONE**") < evidence.index("n 3")  # the claim, then what backs it or not
     assert "new best configuration in iteration 0002" in evidence  # not "in this iteration" (0003)
+
+
+def test_a_loop_in_a_fresh_clone_prompts_with_the_sessions_history_from_the_remote(
+    make_repo, tmp_path: Path
+) -> None:
+    """Seen in a research loop: in a clone whose session exists only as `origin/wild/main`, the
+    first prompt said "turn 1 … iteration 0001", "the first turn of the session" and "None yet",
+    and the answer was then committed as iteration 0004 on top of the remote's three. The loop
+    now continues the session from the remote before its first prompt, as submit does."""
+    from helpers import Run, record_iteration
+
+    origin = make_repo()
+    runs = [Run(f"svm seed={seed}", {"seed": seed}, {"accuracy": 0.96 + seed / 100}) for seed in (1, 2)]
+    record_iteration(origin, tmp_path / "artifacts", runs)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    assert git(clone, "branch", "--list", "wild/main") == ""  # only origin/wild/main
+    brain = ScriptedBrain(tmp_path / "brain", [DONE.format("done"), "<continue>no</continue>"])
+    out = io.StringIO()
+    loop.drive(clone, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), out)
+    first = brain.prompt(1)
+    assert "your answer becomes iteration 0002" in first, first[:400]
+    assert "This is the first turn of the session" not in first
+    assert "0001 (code:" in first and "accuracy" in first  # the history and the remote's results
+    assert "continues the session from origin/wild/main" in out.getvalue()
+    assert committed(clone, 2, "brain.md") is not None
