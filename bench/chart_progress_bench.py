@@ -4,7 +4,7 @@ The step line follows the best configuration's mean over replicates (as results.
 iteration's runs are grouped by configuration (`leaderboard.runs_of`, which parses each command's
 flags) — once per session for every metric, and each iteration summarizes again only the
 configurations it ran. This times `chart.chart_data` (no drawing) for sessions of N iterations of
-12 experiments (4 configurations × 3 seeds) with two metrics.
+12 experiments (4 configurations of 3 seeds) with two metrics.
 Run: python bench/chart_progress_bench.py [N ...]   (default: 10 100 300)
 """
 
