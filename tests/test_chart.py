@@ -27,7 +27,13 @@ def iteration(
     parameters = parameters or {}
     results = [
         ExperimentResult(
-            i, i, "c", "failed" if i in failed else "succeeded", metrics=m, parameters=parameters.get(i, {})
+            # each its own command: a configuration of its own (one command is replicates of one)
+            i,
+            i,
+            f"python {i}.py",
+            "failed" if i in failed else "succeeded",
+            metrics=m,
+            parameters=parameters.get(i, {}),
         )
         for i, m in metrics.items()
     ]
@@ -385,3 +391,63 @@ def test_the_digits_like_chart_is_drawn_with_its_parameter_plot() -> None:
     seconds = next(c for c in chart.chart_data(results, []) if c.kind.name == "train_seconds")
     low, high = chart.focus([p.value for p in seconds.points], seconds.kind)
     assert all(low <= p.value <= high for p in seconds.points)  # the slow family on the scale
+
+
+def test_a_sweeps_lines_are_the_configurations_the_results_compare_flags_in_the_command_included() -> None:
+    """What the research loop showed: `command: python train.py --model svm` swept over C beside
+    `--model logreg` with max-iter=500 was drawn as "(no other parameter)" and "max-iter=500", as if
+    the model were the same; the results block calls them `model=svm` and `model=logreg`."""
+    runs = []
+    for model, extra, cs in (("svm", "", (0.1, 1.0, 10.0)), ("logreg", " --max-iter=500", (0.01, 0.1, 1.0))):
+        for c in cs:
+            for seed in (1, 2):
+                command = f"python train.py --model {model}{extra} --C={c} --seed={seed}"
+                parameters: dict[str, object] = {"C": c, "seed": seed}
+                if extra:
+                    parameters["max-iter"] = 500
+                runs.append((command, parameters, {"accuracy": 0.9 + c / 100 + seed / 1000}))
+    experiments = [
+        ExperimentResult(f"run-{k}", f"run {k}", command, "succeeded", metrics=m, parameters=p)
+        for k, (command, p, m) in enumerate(runs)
+    ]
+    results = IterationResults("main", 2, None, experiments)
+    (sweep,) = chart.sweep_data(results, [kind_of("accuracy")])
+    labels = sorted(line.label for line in sweep.lines)
+    assert labels == ["model=logreg max-iter=500", "model=svm"]  # as the results block names them
+    assert all(line.counts == [2, 2, 2] for line in sweep.lines)
+    same = [
+        ExperimentResult(r.id, r.goal, script, r.status, metrics=r.metrics, parameters=r.parameters)
+        for script in ("python a.py", "python b.py")
+        for r in experiments[:6]
+    ]
+    (two,) = chart.sweep_data(IterationResults("main", 2, None, same), [kind_of("accuracy")])
+    assert sorted(line.label for line in two.lines) == ["python a.py", "python b.py"]  # told apart
+
+
+def test_best_so_far_is_the_best_configurations_mean_not_a_lucky_seed() -> None:
+    """Seen in a research loop: the chart said "best so far: 0.9889 reached in iteration 1 by
+    baseline-rbf-svm-seed-1" (one seed of three) while results.md's best so far was model=svm
+    C=1.0 with mean 0.9827 (n 3). The step line follows the best configuration's mean, as the
+    results do; a single run is never presented as the finding."""
+
+    def runs(number: int, configs: dict[str, list[float]]) -> IterationResults:
+        experiments = [
+            ExperimentResult(f"{name}-seed-{seed}", name, f"python train.py {name} --seed={seed}",
+                             "succeeded", metrics={"accuracy": value}, parameters={"seed": seed})
+            for name, values in configs.items() for seed, value in enumerate(values, 1)
+        ]  # fmt: skip
+        return IterationResults("main", number, None, experiments)
+
+    first = runs(1, {"--model=svm --C=1.0": [0.988889, 0.974074, 0.985185],
+                     "--model=logreg --C=1.0": [0.966667, 0.955556, 0.977778]})  # fmt: skip
+    second = runs(2, {"--model=svm --C=10.0": [0.981481, 0.974074, 0.985185]})
+    progress = chart.best_so_far([first, second], kind_of("accuracy"))
+    svm = (0.988889 + 0.974074 + 0.985185) / 3
+    assert progress.best == [pytest.approx(svm), pytest.approx(svm)]
+    assert progress.best_at is not None and progress.best_at[0] == 1
+    assert progress.label == "model=svm C=1.0 · mean of 3"
+    assert progress.values[0][0] == 0.988889  # every run is still a dot
+    single = chart.best_so_far(
+        [iteration(1, {"a": {"accuracy": 0.9}, "b": {"accuracy": 0.95}})], kind_of("accuracy")
+    )
+    assert (single.best, single.best_at, single.label) == ([0.95], (1, "b"), "b · a single run")

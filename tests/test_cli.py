@@ -345,3 +345,24 @@ def test_show_puts_parameters_and_metrics_in_columns_of_their_own_fitted_to_the_
     assert len([line for line in narrow.splitlines() if "svm-c-" in line]) == 4
     caption = " ".join(narrow.split())
     assert "column(s) not shown for the width (" in caption and "wild-ci show --json" in caption
+
+
+def test_show_at_100_columns_keeps_the_metric_before_the_time() -> None:
+    """Seen in a research loop: `wild-ci show` at 100 columns printed status, id and time, and
+    named "accuracy ↑?, train_seconds ↓?, C, seed …" as not shown for the width: the table of
+    results without a result. The metrics come first (then the time, the parameters, the rest),
+    and the caption's note stays one readable paragraph (it wrapped `--json` alone, centred)."""
+    results = IterationResults("main", 2, None, [
+        ExperimentResult(f"logistic-regression-strong-regularisation-seed-{s}", "LR", "python train.py",
+                         "succeeded", 0, 2.6, cpu_s=1.9, parameters={"C": 0.01, "seed": s},
+                         metrics={"accuracy": 0.957407, "train_seconds": 1.153})
+        for s in (1, 2, 3)
+    ])  # fmt: skip
+    shown = _shown(results, 100)
+    header = next(line for line in shown.splitlines() if "experiment" in line)
+    assert " accuracy ↑? " in header
+    assert all("0.957407" in line for line in shown.splitlines() if "seed-" in line)
+    caption = [
+        line for line in shown.splitlines() if line.strip() and not line.startswith(("┃", "│", "┏", "┡", "└"))
+    ]
+    assert not any(line.strip() == "--json" for line in caption)

@@ -410,3 +410,12 @@ def test_a_leg_under_required_without_a_sandbox_never_runs_and_says_why(
     assert not (ws / "ran.txt").exists()
     recorded = json.loads((tmp_path / "out/result.json").read_text())
     assert (recorded["sandbox"], recorded["status"]) == ("none", "setup_failed")
+
+
+def test_metrics_written_to_outputs_are_read_like_those_in_results(make_repo, tmp_path: Path) -> None:
+    """Seen in a research loop: a train.py that writes outputs/metrics.json (outputs/ is kept, as
+    the prompt says) got no metrics and no word about it, while results/metrics.json is read."""
+    ws = checkout(
+        make_repo, one("out", "mkdir -p outputs && echo '{\"accuracy\": 0.97}' > outputs/metrics.json")
+    )
+    assert execute(ws, 1, "out", tmp_path / "out", mirror=False).metrics == {"accuracy": 0.97}

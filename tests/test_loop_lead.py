@@ -337,3 +337,60 @@ def test_a_brain_that_fails_on_the_reflection_stops_the_loop_with_its_done_kept(
     assert "its DONE (iteration 0001) is committed" in (raised.value.hint or "")
     assert committed(repo, 1, "brain.md") == DONE.format("done")
     assert committed(repo, 1, "reflection.md") is None
+
+
+def test_a_conclusion_without_experiments_carries_the_numbers_it_claims_from(
+    make_repo, tmp_path: Path
+) -> None:
+    """Seen in a research loop: the DONE turn ran nothing, so the session's conclusion page (its
+    results.md) held the brain's claim ("beats logistic regression beyond the noise") and no number,
+    while the results said "not distinguishable (p = 0.12)". The page now shows the session's best
+    configurations as the results block states them: mean, sd, CI, n and how they compare."""
+    from helpers import Run, record_iteration
+
+    repo = make_repo()
+    for number, (model, base) in enumerate((("logreg", 0.955), ("svm", 0.96)), 1):
+        runs = [Run(f"{model} seed={seed}", {"model": model, "seed": seed}, {"accuracy": base + seed / 100})
+                for seed in (1, 2, 3)]  # fmt: skip
+        record_iteration(repo, tmp_path / f"artifacts-{number}", runs)
+    replies = [
+        DONE.format("svm beats logreg beyond the noise"),
+        "<reflection>Sure.</reflection><continue>no</continue>",
+    ]
+    brain = ScriptedBrain(tmp_path / "brain", replies)
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=3), Config(), io.StringIO())
+    markdown = committed(repo, 3, "results.md")
+    assert markdown is not None and "## Conclusion" in markdown
+    evidence = markdown.split("## Conclusion", 1)[1]
+    assert "best so far in wild/main, by configuration" in evidence.lower()
+    assert "accuracy ↑?" in evidence and "model=svm" in evidence and "n 3" in evidence
+    assert "not distinguishable from model=logreg" in evidence  # the claim can be checked against it
+    assert "of 2 iterations, up to iteration 0002" in evidence
+    assert evidence.index("**DONE**") < evidence.index("n 3")  # the claim, then what backs it or not
+    assert "new best configuration in iteration 0002" in evidence  # not "in this iteration" (0003)
+
+
+def test_a_loop_in_a_fresh_clone_prompts_with_the_sessions_history_from_the_remote(
+    make_repo, tmp_path: Path
+) -> None:
+    """Seen in a research loop: in a clone whose session exists only as `origin/wild/main`, the
+    first prompt said "turn 1 … iteration 0001", "the first turn of the session" and "None yet",
+    and the answer was then committed as iteration 0004 on top of the remote's three. The loop
+    now continues the session from the remote before its first prompt, as submit does."""
+    from helpers import Run, record_iteration
+
+    origin = make_repo()
+    runs = [Run(f"svm seed={seed}", {"seed": seed}, {"accuracy": 0.96 + seed / 100}) for seed in (1, 2)]
+    record_iteration(origin, tmp_path / "artifacts", runs)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(origin), str(clone))
+    assert git(clone, "branch", "--list", "wild/main") == ""  # only origin/wild/main
+    brain = ScriptedBrain(tmp_path / "brain", [DONE.format("done"), "<continue>no</continue>"])
+    out = io.StringIO()
+    loop.drive(clone, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), out)
+    first = brain.prompt(1)
+    assert "your answer becomes iteration 0002" in first, first[:400]
+    assert "This is the first turn of the session" not in first
+    assert "0001 (code:" in first and "accuracy" in first  # the history and the remote's results
+    assert "continues the session from origin/wild/main" in out.getvalue()
+    assert committed(clone, 2, "brain.md") is not None

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import json
 import math
 import statistics
 import sys
@@ -37,11 +38,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any  # matplotlib is loaded lazily: its types are not importable here
 
-from . import lazy
-from .configurations import DEFAULT_REPLICATE_KEYS
+from . import lazy, leaderboard
+from .configurations import DEFAULT_REPLICATE_KEYS, configuration_of, mapping_text, replicate_keys_of
 from .leaderboard import runs_of
 from .metrics import Direction, MetricKind, format_value, is_number, kind_of, measured, parameter_names
-from .specs import IterationResults, Status
+from .specs import ExperimentResult, IterationResults, Status
 from .stats import summarize
 from .text import visible
 
@@ -80,6 +81,7 @@ class Progress:
     values: list[list[float]]  # each iteration's values, best first
     best: list[float]  # best so far at each of `iterations`
     best_at: tuple[int, str] | None  # (iteration, experiment id) where the session's best was reached
+    label: str = ""  # what the best is: its configuration and "mean of n", or "a single run"
 
 
 @dataclass(frozen=True)
@@ -150,28 +152,67 @@ def iteration_points(
     return [Point(i, v, ok, ok and v == best) for i, v, ok in points if i in kept]
 
 
-def best_so_far(iterations: Sequence[IterationResults], kind: MetricKind) -> Progress:
+def best_so_far(
+    iterations: Sequence[IterationResults],
+    kind: MetricKind,
+    ranked: Sequence[list[tuple[str, leaderboard.Run]]] | None = None,
+) -> Progress:
     """The session's best of the metric by each iteration that measured it, with that iteration's
     own values: the runs the leaderboard ranks (`leaderboard.runs_of`: succeeded, measured, a number;
-    ids may differ from one iteration to the next), so its last step is the leaderboard's best."""
+    ids may differ from one iteration to the next). The best is the leaderboard's best
+    configuration (`leaderboard.rank_configurations`: its mean over replicates, as the results
+    state it; a single run only while no configuration has two), so a lucky seed is a dot, never
+    the line or the title. Kept up as iterations come (only the configurations an iteration ran
+    are summarized again). `ranked`: each iteration's `session_runs`, read once for every metric."""
+    ranked = ranked if ranked is not None else session_runs(iterations)
     numbers: list[int] = []
     values: list[list[float]] = []
     best: list[float] = []
-    best_at: tuple[int, str] | None = None
-    current: float | None = None
-    for results in iterations:
-        found = [(run.id, run.value) for name, run in runs_of(results) if name == kind.name]
+    groups: dict[str, list[leaderboard.Run]] = {}
+    ranks: dict[str, tuple[bool, float, int]] = {}  # rank_configurations' order, first ran first
+    top: leaderboard.Run | None = None  # the best single run (the earliest of equals)
+    sign = 1.0 if kind.lower_is_better else -1.0
+    for results, runs in zip(iterations, ranked, strict=True):
+        found = [run for name, run in runs if name == kind.name]
         if not found:
             continue
-        for experiment_id, value in found:
-            if current is None or kind.better(value, current):
-                current, best_at = value, (results.iteration, experiment_id)
-        ranked = sorted((v for _, v in found), reverse=not kind.lower_is_better)
-        assert current is not None  # found is not empty
+        for run in found:
+            groups.setdefault(run.configuration_key, []).append(run)
+            if top is None or kind.better(run.value, top.value):
+                top = run
+        for key in {run.configuration_key for run in found}:
+            summary = summarize([run.value for run in groups[key]])
+            order = ranks[key][2] if key in ranks else len(ranks)
+            ranks[key] = (not summary.replicated, sign * float(f"{summary.mean:.12g}"), order)
+        leader = min(ranks, key=ranks.__getitem__)
         numbers.append(results.iteration)
-        values.append(ranked)  # every run: faint dots cost little, and none is hidden
-        best.append(current)
-    return Progress(numbers, values, best, best_at)
+        values.append(sorted((run.value for run in found), reverse=not kind.lower_is_better))
+        best.append(_best_value(groups[leader], top))
+    if top is None:
+        return Progress([], [], [], None)
+    return Progress(numbers, values, best, *_best_of(groups[min(ranks, key=ranks.__getitem__)], top))
+
+
+def session_runs(iterations: Sequence[IterationResults]) -> list[list[tuple[str, leaderboard.Run]]]:
+    """Each iteration's ranked runs with their configurations (`leaderboard.runs_of`)."""
+    keys = replicate_keys_of(iterations)
+    return [runs_of(results, replicate_keys=keys) for results in iterations]
+
+
+def _best_value(runs: list[leaderboard.Run], top: leaderboard.Run | None) -> float:
+    """The best configuration's mean when it is replicated, else the best single run's value."""
+    if len(runs) >= 2:
+        return summarize([run.value for run in runs]).mean
+    return top.value if top is not None else runs[0].value
+
+
+def _best_of(runs: list[leaderboard.Run], top: leaderboard.Run) -> tuple[tuple[int, str], str]:
+    """Where the best was first reached (iteration, experiment) and what it is, for the title."""
+    if len(runs) < 2:
+        return (top.iteration, top.id), f"{_plain(top.id, 40)} · a single run"
+    first = runs[0]
+    name = first.configuration.label(40) if first.configuration else first.id
+    return (first.iteration, first.id), f"{_plain(name, 40)} · mean of {len(runs)}"
 
 
 def chart_data(
@@ -187,9 +228,11 @@ def chart_data(
     kinds = [k for k in metric_kinds(results, declared) if _values(results, k.name)]
     keep, chosen_by = shown_experiments(results, kinds)
     charts = []
+    session = [*history, results]
+    ranked = session_runs(session) if kinds else []
     for kind in kinds:
         every = [i for i, _, _ in _values(results, kind.name)]
-        progress = best_so_far([*history, results], kind)
+        progress = best_so_far(session, kind, ranked)
         left_out = [i for i in every if keep is not None and i not in keep]
         points = iteration_points(results, kind, keep=keep)
         charts.append(
@@ -276,6 +319,8 @@ def _sweep(
     results: IterationResults, kind: MetricKind, parameter: str, replicates: Collection[str]
 ) -> SweepChart:
     groups: dict[str, dict[float, list[float]]] = {}
+    labels: dict[str, str] = {}  # configuration → its label
+    commands: dict[str, str] = {}  # configuration → a command's last line, when labels collide
     without = 0
     for r in results.experiments:
         value = measured(r).get(kind.name)
@@ -285,14 +330,14 @@ def _sweep(
         if x is None or not is_number(x):
             without += 1
             continue
-        others = {k: v for k, v in r.parameters.items() if k != parameter and k not in replicates}
-        label = (
-            ", ".join(f"{k}={format_value(v, 20)}" for k, v in sorted(others.items()))
-            or "(no other parameter)"
-        )
-        groups.setdefault(label, {}).setdefault(float(x), []).append(float(value))
+        key, label = _other_configuration(r, results.code, {*replicates, parameter})
+        labels[key], commands[key] = label, r.command.rstrip().split("\n")[-1]
+        groups.setdefault(key, {}).setdefault(float(x), []).append(float(value))
     lines = []
-    for label, by_x in groups.items():
+    for key, by_x in groups.items():
+        label = labels[key]
+        if list(labels.values()).count(label) > 1:  # same flags, another command: say which
+            label = f"{label} ({_plain(commands[key], 40)})"
         xs = sorted(by_x)
         stats = [mean_ci(by_x[x]) for x in xs]
         lines.append(
@@ -300,6 +345,22 @@ def _sweep(
         )
     lines.sort(key=lambda line: -len(line.xs))  # the most complete sweeps first
     return SweepChart(kind, parameter, lines[:MAX_LINES], [line.label for line in lines[MAX_LINES:]], without)
+
+
+def _other_configuration(
+    result: ExperimentResult, code: str | None, left_out: Collection[str]
+) -> tuple[str, str]:
+    """A run's configuration without the swept parameter and the replicate keys, as the results
+    compare it (`configurations.configuration_of`: the flags on the command's last line count like
+    `parameters`, so `--model svm` written in the command tells a line apart): its identity and its
+    label (those flags and the other parameters, else the command's last line)."""
+    config = configuration_of(result, code, left_out)
+    others = {k: v for k, v in result.parameters.items() if k not in left_out and k not in config.flags}
+    identity = json.dumps([config.key, sorted((k, str(v)) for k, v in others.items())], ensure_ascii=False)
+    parts = [mapping_text(config.flags)] if config.flags else []
+    parts += [f"{k}={format_value(v, 20)}" for k, v in sorted(others.items())]
+    parts += [f"env {k}={v}" for k, v in config.env.items()]
+    return identity, " ".join(parts) or config.label()
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float | None]:
@@ -817,7 +878,7 @@ def _progress(mpl: Any, axis: Any, chart: MetricChart) -> None:
     axis.set_ylim(low, high)
     # on a y axis a `1e-4` would sit over the panel's title; its long labels stack without harm
     _plain_numbers(mpl, axis.yaxis, (-7, 7))
-    iteration, experiment = progress.best_at
+    iteration, _ = progress.best_at
     text = best_text(progress.best[-1], ys)
-    where = f"reached in iteration {iteration} by {_id_label(experiment, 28)}"  # fits the panel
+    where = f"{progress.label} · iteration {iteration}"
     _title(mpl, axis, f"best so far: {text}", where, GOOD)

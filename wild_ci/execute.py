@@ -484,7 +484,8 @@ def _unique(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-METRICS_FILES = ("metrics.json", "results/metrics.json")
+# the workdir's, else the two folders whose files are kept (an outputs/metrics.json was ignored)
+METRICS_FILES = ("metrics.json", "results/metrics.json", "outputs/metrics.json")
 
 
 def _metrics_state(workdir: Path) -> dict[str, tuple[int, int]]:
@@ -497,8 +498,9 @@ def _metrics_state(workdir: Path) -> dict[str, tuple[int, int]]:
 
 
 def read_metrics(workdir: Path, before: dict[str, tuple[int, int]] | None = None) -> dict[str, float]:
-    """Numbers from a flat JSON object in `metrics.json` (the workdir's, else `results/`) that the
-    experiment wrote or changed: one already in the checkout is not this run's result."""
+    """Numbers from a flat JSON object in `metrics.json` (the workdir's, else `results/`'s, else
+    `outputs/`'s) that the experiment wrote or changed: one already in the checkout is not this
+    run's result."""
     return read_metrics_noted(workdir, before)[0]
 
 

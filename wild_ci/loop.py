@@ -174,6 +174,7 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
     if steering.pause_requested(repo, options.session):
         steering.clear_pause(repo, options.session)
         say(out, "a pause request left from an earlier loop was cleared: this loop resumes the session")
+    _continue_from_remote(repo, options.session, out)
     latest = latest_block(repo, options.session, config)
     state = _State(latest, results=latest if latest is not None and latest.fitted is not None else None)
     for turn in range(1, options.max_turns + 1):
@@ -193,6 +194,24 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
             return LoopEnd(turn, state.last, False, paused=True, reflections=state.reflections)
     say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
     return LoopEnd(options.max_turns, state.last, False, reflections=state.reflections)
+
+
+def _continue_from_remote(repo: git.Repo, session: str, out: TextIO) -> None:
+    """A fresh clone has `origin/wild/<session>` and no local branch: submit would go on from the
+    remote's iterations (`ledger.adopt_remote_branch`), so the first prompt must too — with their
+    history, plan and results, and the right iteration number — not as a new session."""
+    branch = ledger.branch_name(session)
+    if ledger.branch_tip(repo, branch) is not None:
+        return
+    tip = ledger.adopt_remote_branch(repo, branch)
+    if tip is not None:
+        count = len(ledger.iterations_at(repo, tip))
+        remote = next(
+            (r.name for r in sorted(repo.remotes, key=lambda r: (r.name != "origin", r.name))
+             if ledger.resolve(repo, f"refs/remotes/{r.name}/{branch}") == tip),
+            "a remote",
+        )  # fmt: skip
+        say(out, f"this loop continues the session from {remote}/{branch} ({count} iteration(s))")
 
 
 def _turn(
@@ -366,7 +385,11 @@ def _record_conclusion(repo: git.Repo, options: LoopOptions, label: str, out: Te
     path = iteration_file(number, RESULTS_MD)
     existing = ledger.read_file(repo, tip, path)
     markdown = report.with_conclusion(
-        existing.decode("utf-8", errors="replace") if existing else None, options.session, label, concluded
+        existing.decode("utf-8", errors="replace") if existing else None,
+        options.session,
+        label,
+        concluded,
+        None if existing else _latest_standing(repo, tip, number),
     )
     commit = ledger.commit_files_on(
         repo,
@@ -379,6 +402,15 @@ def _record_conclusion(repo: git.Repo, options: LoopOptions, label: str, out: Te
     if options.push:
         github.push_branch(repo, options.session, options.remote)
         _comment_conclusion(options, label, markdown, concluded, out)
+
+
+def _latest_standing(repo: git.Repo, tip: str, number: int) -> compare.Standing | None:
+    """The session's standing as of its latest iteration with results before `number` (a DONE
+    iteration that ran nothing), or None when no iteration has results."""
+    earlier = collect.earlier_results(repo, tip, number)
+    if not earlier:
+        return None
+    return compare.Standing.of(earlier[-1], earlier[:-1])
 
 
 def _comment_conclusion(

@@ -283,9 +283,9 @@ def _by(line: BestLine, found: Difference) -> str:
     return by
 
 
-def best_text(line: BestLine) -> str:
+def best_text(line: BestLine, here: str = "this iteration") -> str:
     """A metric's best so far in one sentence: the best configuration with n, mean ± sd and its
-    interval, what this iteration did, and how it compares with the previous best and the baseline.
+    interval, what this iteration (`here`) did, and how it compares with the previous best and the baseline.
     A single run is never presented as a finding."""
     best = line.configuration
     if best is None:  # cannot happen: a board has runs
@@ -297,9 +297,9 @@ def best_text(line: BestLine) -> str:
         )
     parts = [f"{summary_text(best)} with {configuration_text(best)}"]
     if line.here is None:
-        parts.append("not measured in this iteration")
+        parts.append(f"not measured in {here}")
     elif line.new_configuration:
-        parts.append("a new best configuration in this iteration")
+        parts.append(f"a new best configuration in {here}")
     previous = line.previous_best
     if previous is not None:
         parts.append(difference_text(line, previous, "the previous best"))
@@ -411,17 +411,47 @@ CONCLUSION_MARKER = "<!-- wild-ci conclusion -->"
 CONCLUSION_SHOWN = 3000  # characters of the summary, and of the reflection, in results.md
 
 
-def with_conclusion(markdown: str | None, session: str, label: str, conclusion: Conclusion) -> str:
+def with_conclusion(
+    markdown: str | None, session: str, label: str, conclusion: Conclusion, standing: Standing | None = None
+) -> str:
     """The DONE iteration's results.md with the session's conclusion at its end (an earlier one
-    replaced); an iteration that ran nothing gets a results.md of its own for it."""
+    replaced); an iteration that ran nothing gets a results.md of its own for it, where the
+    conclusion is followed by the session's best configurations (`standing`, of its latest
+    iteration with results): the page a person reads for the outcome has the numbers to check the
+    brain's claim against, not the claim alone."""
+    evidence = ""
     if markdown is None:
         markdown = (
             f"<!-- wild-ci results: session={session} iteration={label} -->\n"
             f"# wild/{one_line(session, 100)} · iteration {label}\n\n"
             "no experiments: the brain concluded the session\n"
         )
+        evidence = evidence_markdown(session, standing) if standing is not None else ""
     kept = markdown.split(f"\n{CONCLUSION_MARKER}", 1)[0].rstrip("\n")
-    return f"{kept}\n\n{conclusion_markdown(conclusion)}"
+    return f"{kept}\n\n{conclusion_markdown(conclusion)}{evidence}"
+
+
+def evidence_markdown(session: str, standing: Standing) -> str:
+    """The session's best so far by configuration, as results.md's table states it, for a
+    conclusion page that has no results of its own."""
+    if not standing.best:
+        return ""
+    board = standing.board
+    count, last = len(board.iterations), iteration_label(board.iterations[-1])
+    lines = [
+        "",
+        f"**Best so far in wild/{md(one_line(session, 100))}, by configuration** (succeeded experiments"
+        f" of {count} iteration{'s' if count != 1 else ''}, up to iteration {last}:"
+        ' the same command, flags, env and code, seeds aside; "beats" means Welch\'s t-test at 5 %;'
+        " `wild-ci leaderboard` shows every configuration)",
+        "",
+        "| metric | best configuration (mean, sd, 95% CI, n) and how it compares |",
+        "|---|---|",
+    ]
+    for line in standing.best[:BEST_SHOWN]:
+        name = f"{md(one_line(line.kind.name, 40))} {line.kind.label}"
+        lines.append(f"| {name} | {md(one_line(best_text(line, f'iteration {last}'), 600))} |")  # not DONE's
+    return "\n".join(lines) + "\n"
 
 
 def conclusion_markdown(conclusion: Conclusion) -> str:

@@ -248,6 +248,7 @@ def _results_table(
     table = Table(
         title=Text(visible(f"wild/{results.session} · iteration {results.label}", multiline=False)),
         caption=Text(visible(caption, multiline=False)),
+        caption_justify="left",  # centred, a wrapped caption left `--json` alone on a line
     )
     for column in kept:
         table.add_column(
@@ -271,12 +272,12 @@ def _columns(
         _Column("", [f"{report.STATUS_SYMBOLS.get(r.status, '?')} {r.status}{_attempt_suffix(r)}"
                      for r in experiments], 0),
         _Column("experiment", [r.id for r in experiments], 0),
-        _Column("time", [_times(r) for r in experiments], 1),
+        _Column("time", [_times(r) for r in experiments], 4),  # the result (metrics, parameters) first
         _Column("exit", [report.exit_text(r) for r in experiments], 4),
         *(_Column(report.one_line(p, 30), [report.value_text(r.parameters[p]) if p in r.parameters else ""
-                                           for r in experiments], 3) for p in parameters),
+                                           for r in experiments], 2) for p in parameters),
         *(_Column(f"{report.one_line(n, 30)} {standing.kind(n).label}",
-                  [report.cell_text(cells[r.id].get(n)) for r in experiments], 2) for n in names),
+                  [report.cell_text(cells[r.id].get(n)) for r in experiments], 1) for n in names),
         *((_Column("gpus", [report.gpu_ids_text(r) for r in experiments], 4),) * with_gpus),
         _Column("goal", [report.one_line(r.goal, 60) for r in experiments], 5, no_wrap=False),
     ]  # fmt: skip
