@@ -38,3 +38,31 @@ def test_steer_from_a_file_without_end_reads_only_past_the_limit(make_repo, tmp_
     padded.write_text(" " * 60_000 + "the words\n" + "x" * 10_000)
     assert run_cli("steer", "--repo", str(repo), "--file", str(padded)).returncode == 2
     assert steering.queued(ledger.open_repo(repo), "main") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        # renders turns, fails in the reflection only: found after the DONE was committed, a traceback
+        ("{% if reflecting %}R {{ turn + 1 }}{% else %}turn {{ turn }} {{ guidance }}{% endif %}",
+         "p.j2:1: the prompt template fails for the reflection prompt: TypeError"),
+        # fails on a turn without guidance (the first, here), with a traceback
+        ("turn {{ turn }}\n{{ guidance|length }} {{ reflecting }}", "p.j2:2: the prompt template fails"),
+        # renders until a plan exists
+        ("{{ guidance }} {{ reflecting }}\n\n{{ plan.splitlines()|length if plan else 0 }} {{ plan_iteration + 1 }}",
+         "p.j2:3: the prompt template fails for turn 1's prompt: TypeError"),
+    ],
+)  # fmt: skip
+def test_a_custom_template_that_fails_on_the_new_values_is_refused_before_the_brain_runs(
+    make_repo, tmp_path: Path, source: str, said: str
+) -> None:
+    repo = make_repo()
+    template = tmp_path / "p.j2"
+    template.write_text(source)
+    brain = ScriptedBrain(tmp_path / "brain", [DONE.format("d"), "<continue>no</continue>"])
+    done = run_cli("loop", "--brain", brain.command, "--repo", str(repo), "--prompt", str(template))
+    err = done.stderr.decode()
+    assert done.returncode == 2 and said in err, err
+    assert "Traceback" not in err and "test them (`{% if plan %}`)" in err
+    assert not (tmp_path / "brain" / "count").exists()  # no paid call, nothing committed
+    assert ledger.branch_tip(ledger.open_repo(repo), "wild/main") is None

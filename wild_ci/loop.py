@@ -168,6 +168,7 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
 def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config, out: TextIO) -> LoopEnd:
     goal = read_goal(repo, options.goal, out)
     prompts = Prompts.load(repo, options.prompt, out)
+    prompts.check(_session_values(repo, options, config, goal))
     step = (
         _pushed_step(repo_path, options, config) if options.push else _local_step(repo_path, options, config)
     )
@@ -498,7 +499,9 @@ def prompt_source(repo: git.Repo, given: Path | None) -> tuple[str, str] | None:
 def compiled(found: tuple[str, str]) -> jinja2.Template:
     source, name = found
     try:
-        return environment().from_string(source)
+        template = environment().from_string(source)
+        template.name = name  # for the errors of its rendering (`_where`)
+        return template
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(
             f"{name}:{exc.lineno}: the prompt template is not valid jinja2: {exc.message}"
@@ -526,6 +529,21 @@ class Prompts:
                 "steer` queues is recorded with the next iteration, but the brain never sees it")  # fmt: skip
         return cls(template, template if "reflecting" in used else bundled)
 
+    def check(self, values: dict[str, object]) -> None:
+        """Both prompts rendered once with the session's values, the optional ones none and then
+        given: a custom template that fails on them fails now, before a paid call to the brain,
+        not at the reflection after a DONE is committed."""
+        given = {"plan": "- [ ] a task", "plan_iteration": "0001", "guidance": "guidance",
+                 "reflection": "a reflection", "done_summary": "a summary"}  # fmt: skip
+        for optional in ({}, given):
+            turn = {"turn": 1, "reflecting": False, "done_summary": None}
+            reflection = {"turn": None, "reflecting": True, "guidance": None, "reflection": None}
+            for template, shown in ((self.turn, turn), (self.reflection, reflection)):
+                render_prompt(
+                    template, previous=None, errors=[], refused=None, iteration="0001",
+                    **{**values, **optional, **shown},
+                )  # fmt: skip
+
 
 OPTIONAL_VALUES: dict[str, object] = {  # #28's values, for a caller that does not give them
     "branch": None, "plan": None, "plan_iteration": None, "new_session": False, "guidance": None,
@@ -534,10 +552,33 @@ OPTIONAL_VALUES: dict[str, object] = {  # #28's values, for a caller that does n
 
 
 def render_prompt(template: jinja2.Template, **values: object) -> str:
+    """The prompt; a template that fails is the user's template, so a ConfigError naming its line,
+    whatever its own expressions raise (`{{ turn + 1 }}` in a reflection, where turn is none)."""
     try:
         return template.render(**{**OPTIONAL_VALUES, **values})
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"the prompt template uses an unknown value: {exc.message}") from exc
+        raise ConfigError(
+            f"{_where(template, exc)}the prompt template uses an unknown value: {exc.message}"
+        ) from exc
+    except Exception as exc:  # a custom template's own expression can raise anything
+        what = "the reflection prompt" if values.get("reflecting") else f"turn {values.get('turn')}'s prompt"
+        raise ConfigError(
+            f"{_where(template, exc)}the prompt template fails for {what}: {type(exc).__name__}: {exc}",
+            hint="plan, plan_iteration, guidance, reflection and done_summary may be none, and turn is "
+            "none in the reflection prompt: test them (`{% if plan %}`) before using them",
+        ) from exc
+
+
+def _where(template: jinja2.Template, exc: BaseException) -> str:
+    """`name:line: ` of the template line that raised, from the traceback jinja2 rewrites to it."""
+    name = template.name or "<template>"
+    line = None
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename in (name, "<template>", template.filename):
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return f"{name}:{line}: " if line else f"{name}: "
 
 
 def next_iteration(repo: git.Repo, session: str) -> int:
