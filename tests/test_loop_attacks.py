@@ -15,6 +15,7 @@ from test_loop_lead import DONE, WAITING, ScriptedBrain, committed
 
 from wild_ci import ledger, loop, steering
 from wild_ci.config import Config
+from wild_ci.layout import steer_dir
 
 
 def test_steer_from_a_file_without_end_reads_only_past_the_limit(make_repo, tmp_path: Path) -> None:
@@ -49,7 +50,8 @@ def test_steer_from_a_file_without_end_reads_only_past_the_limit(make_repo, tmp_
         # fails on a turn without guidance (the first, here), with a traceback
         ("turn {{ turn }}\n{{ guidance|length }} {{ reflecting }}", "p.j2:2: the prompt template fails"),
         # renders until a plan exists
-        ("{{ guidance }} {{ reflecting }}\n\n{{ plan.splitlines()|length if plan else 0 }} {{ plan_iteration + 1 }}",
+        ("{{ guidance }} {{ reflecting }}\n\n{{ plan.splitlines()|length if plan else 0 }} "
+         "{{ plan_iteration + 1 }}",
          "p.j2:3: the prompt template fails for turn 1's prompt: TypeError"),
     ],
 )  # fmt: skip
@@ -66,3 +68,34 @@ def test_a_custom_template_that_fails_on_the_new_values_is_refused_before_the_br
     assert "Traceback" not in err and "test them (`{% if plan %}`)" in err
     assert not (tmp_path / "brain" / "count").exists()  # no paid call, nothing committed
     assert ledger.branch_tip(ledger.open_repo(repo), "wild/main") is None
+
+
+def test_guidance_committed_with_an_iteration_is_not_shown_again_after_ctrl_c_during_its_run(
+    make_repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The iteration is committed (with guidance.md) before its experiments run, and the guidance
+    deleted only after they ran: Ctrl-C during the run (the usual way to stop a loop) left it queued,
+    so the next loop showed it again and committed it with a second iteration."""
+    repo = make_repo()
+    steering.queue(ledger.open_repo(repo), "main", "Focus on data preprocessing.")
+    real_run_local = loop.run_local
+
+    def interrupted_during_the_run(*args: object, **kwargs: object) -> None:
+        real_run_local(*args, **kwargs)  # type: ignore[arg-type]  # committed, nothing to run
+        raise KeyboardInterrupt  # as if during the experiments
+
+    monkeypatch.setattr(loop, "run_local", interrupted_during_the_run)
+    first = ScriptedBrain(tmp_path / "first", [WAITING.format("t1")])
+    with pytest.raises(KeyboardInterrupt):
+        loop.drive(repo, loop.LoopOptions(brain=first.command, max_turns=2), Config(), io.StringIO())
+    recorded = committed(repo, 1, "guidance.md")
+    assert recorded is not None and "Focus on data preprocessing." in recorded
+    assert "guidance queued" not in run_cli("status", "--repo", str(repo)).stdout.decode()
+    monkeypatch.setattr(loop, "run_local", real_run_local)
+    again = ScriptedBrain(tmp_path / "again", [WAITING.format("t2")])
+    out = io.StringIO()
+    loop.drive(repo, loop.LoopOptions(brain=again.command, max_turns=1), Config(), out)
+    assert "Focus on data preprocessing." not in again.prompt(1)
+    assert committed(repo, 2, "guidance.md") is None
+    assert not list(steer_dir(ledger.open_repo(repo), "main").glob("*.md"))  # deleted by the next loop
+    assert "did not delete, was deleted" in out.getvalue()

@@ -175,6 +175,8 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
     if steering.pause_requested(repo, options.session):
         steering.clear_pause(repo, options.session)
         say(out, "a pause request left from an earlier loop was cleared: this loop resumes the session")
+    if steering.settle(repo, options.session):  # an earlier loop stopped between commit and delete
+        say(out, "guidance an earlier loop showed and committed, but did not delete, was deleted")
     latest = latest_block(repo, options.session, config)
     state = _State(latest, results=latest if latest is not None and latest.fitted is not None else None)
     for turn in range(1, options.max_turns + 1):
@@ -224,7 +226,7 @@ def _turn(
     parsed = _parsed(reply, config)
     say(out, f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
         + answered_counts(parsed))  # fmt: skip
-    companions = {GUIDANCE_FILE: guidance_text.encode("utf-8")} if guidance_text else {}
+    companions = {GUIDANCE_FILE: steering.recorded_file(guidance, guidance_text)} if guidance_text else {}
     last = step(reply.output, parsed, companions)
     # A refused output keeps the last results in the prompt: the brain was answering them.
     state.refused = last.block if last.errors else None
