@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from test_loop_lead import DONE, WAITING, ScriptedBrain, committed
+from test_loop_lead import DONE, WAITING, ScriptedBrain, committed, wild_ci
 
 from wild_ci import ledger, loop, steering
 from wild_ci.config import Config
@@ -99,3 +99,31 @@ def test_guidance_committed_with_an_iteration_is_not_shown_again_after_ctrl_c_du
     assert committed(repo, 2, "guidance.md") is None
     assert not list(steer_dir(ledger.open_repo(repo), "main").glob("*.md"))  # deleted by the next loop
     assert "did not delete, was deleted" in out.getvalue()
+
+
+@pytest.mark.parametrize("stop", ["last turn", "pause during the reflection"])
+def test_a_reflection_that_says_go_on_reaches_the_next_loop_when_this_one_cannot(
+    make_repo, tmp_path: Path, stop: str
+) -> None:
+    """A DONE on the last allowed turn (or a pause sent during its reflection) whose reflection says
+    `<continue>yes`: the loop ends before another turn, said "without DONE", and the next loop's
+    first prompt did not show why the brain wanted to go on (it read only `Your promise was DONE`)."""
+    repo = make_repo()
+    reflection = "<reflection>The seed was never checked.</reflection>\n<continue>yes</continue>\n"
+    pause = {3: wild_ci("steer", "--repo", str(repo), "--pause")} if stop != "last turn" else {}
+    replies = [WAITING.format("t1"), DONE.format("lr 0.3"), reflection, WAITING.format("t3")]
+    brain = ScriptedBrain(tmp_path / "brain", replies, before=pause)
+    out = io.StringIO()
+    end = loop.drive(
+        repo, loop.LoopOptions(brain=brain.command, max_turns=2 if pause == {} else 5), Config(), out
+    )
+    assert brain.calls == 3 and not end.done, out.getvalue()
+    if stop == "last turn":
+        assert "the reflection on the last DONE says to go on; `wild-ci loop` again resumes" in out.getvalue()
+        assert "without DONE" not in out.getvalue()
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=1), Config(), io.StringIO())
+    resumed = brain.prompt(4)
+    assert "# Your reflection on your DONE" in resumed and "The seed was never checked." in resumed
+    done = ScriptedBrain(tmp_path / "after", [WAITING.format("t4")])  # shown on that one turn only
+    loop.drive(repo, loop.LoopOptions(brain=done.command, max_turns=1), Config(), io.StringIO())
+    assert "The seed was never checked." not in done.prompt(1)

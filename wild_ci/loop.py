@@ -179,6 +179,7 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
         say(out, "guidance an earlier loop showed and committed, but did not delete, was deleted")
     latest = latest_block(repo, options.session, config)
     state = _State(latest, results=latest if latest is not None and latest.fitted is not None else None)
+    state.resumed_by = resuming_reflection(repo, options.session)
     for turn in range(1, options.max_turns + 1):
         parsed = _turn(repo, repo_path, options, config, prompts, goal, turn, state, step, out)
         last = state.last
@@ -194,7 +195,11 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
             say(out, f"paused after turn {turn} at the request of `wild-ci steer --pause`; run "
                 "`wild-ci loop` again to resume the session")  # fmt: skip
             return LoopEnd(turn, state.last, False, paused=True, reflections=state.reflections)
-    say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
+    if state.resumed_by is not None:
+        say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations): the reflection on the "
+            "last DONE says to go on; `wild-ci loop` again resumes the session with it")  # fmt: skip
+    else:
+        say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
     return LoopEnd(options.max_turns, state.last, False, reflections=state.reflections)
 
 
@@ -336,6 +341,20 @@ def _reflect(
         text = parsed.reflection or reply.output.decode("utf-8", errors="replace")
         state.resumed_by = _defused(text, REFLECTION_SHOWN)
     return going_on
+
+
+def resuming_reflection(repo: git.Repo, session: str) -> str | None:
+    """The reflection a loop starts with: when the session's latest iteration is a DONE whose
+    reflection said `<continue>yes</continue>`, the loop that asked it stopped before another turn
+    (out of turns, paused, stopped), and the next loop's first prompt must still say why it goes on."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    numbers = ledger.iterations_at(repo, tip)
+    if tip is None or not numbers:
+        return None
+    concluded = collect.conclusion(repo, tip, collect.read_spec(repo, tip, numbers[-1]))
+    if concluded is None or concluded.continues is not True or not concluded.reflection:
+        return None
+    return _defused(concluded.reflection, REFLECTION_SHOWN)
 
 
 def _commit_reflection(
