@@ -16,6 +16,7 @@ from test_loop_lead import DONE, WAITING, ScriptedBrain, committed, wild_ci
 from wild_ci import ledger, loop, steering
 from wild_ci.config import Config
 from wild_ci.layout import steer_dir
+from wild_ci.parse import parse_brain_output
 
 
 def test_steer_from_a_file_without_end_reads_only_past_the_limit(make_repo, tmp_path: Path) -> None:
@@ -127,3 +128,17 @@ def test_a_reflection_that_says_go_on_reaches_the_next_loop_when_this_one_cannot
     done = ScriptedBrain(tmp_path / "after", [WAITING.format("t4")])  # shown on that one turn only
     loop.drive(repo, loop.LoopOptions(brain=done.command, max_turns=1), Config(), io.StringIO())
     assert "The seed was never checked." not in done.prompt(1)
+
+
+def test_a_plan_inside_a_code_fence_is_not_dropped_without_a_word(make_repo, tmp_path: Path) -> None:
+    """A brain that fences its checklist (Markdown habit) had its plan ignored as a quotation, silently:
+    the next prompt showed no plan (or an older one) and nobody said why."""
+    repo = make_repo()
+    fenced = "My plan:\n\n```markdown\n<plan>\n- [ ] sweep lr\n</plan>\n```\n" + WAITING.format("t1")
+    brain = ScriptedBrain(tmp_path / "brain", [fenced, WAITING.format("t2")])
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), io.StringIO())
+    second = brain.prompt(2)
+    assert "# Your plan" not in second  # a quotation stays a quotation
+    assert "line 4: this <plan> is inside a code span or fenced code block" in second
+    quoted_and_real = "Write `<plan>- [ ] x</plan>` like this:\n<plan>- [ ] real</plan>\n"
+    assert parse_brain_output(quoted_and_real).warnings == [] and parse_brain_output(quoted_and_real).plan
