@@ -142,3 +142,29 @@ def test_a_plan_inside_a_code_fence_is_not_dropped_without_a_word(make_repo, tmp
     assert "line 4: this <plan> is inside a code span or fenced code block" in second
     quoted_and_real = "Write `<plan>- [ ] x</plan>` like this:\n<plan>- [ ] real</plan>\n"
     assert parse_brain_output(quoted_and_real).warnings == [] and parse_brain_output(quoted_and_real).plan
+
+
+def test_a_pause_sent_while_the_loop_starts_is_not_cleared_as_a_leftover(
+    make_repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`wild-ci loop &` then `wild-ci steer --pause`: steer saw the loop running (its lock) and queued
+    the pause, and the loop, still starting, cleared it as "left from an earlier loop" and ran on."""
+    repo = make_repo()
+    real_read_goal = loop.read_goal
+
+    def pause_sent_meanwhile(*args: object, **kwargs: object) -> str | None:  # the lock is held now
+        sent = run_cli("steer", "--repo", str(repo), "--pause")
+        assert sent.returncode == 0 and b"stops after its current turn" in sent.stderr, sent.stderr
+        return real_read_goal(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "read_goal", pause_sent_meanwhile)
+    brain = ScriptedBrain(tmp_path / "brain", [WAITING.format(f"t{n}") for n in range(1, 4)])
+    out = io.StringIO()
+    end = loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=3), Config(), out)
+    assert end.paused and brain.calls == 1, out.getvalue()
+    assert "left from an earlier loop" not in out.getvalue()
+    monkeypatch.setattr(loop, "read_goal", real_read_goal)
+    steering.request_pause(ledger.open_repo(repo), "main", "pid 4194999")  # a loop that is gone
+    out = io.StringIO()
+    end = loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), out)
+    assert not end.paused and brain.calls == 3 and "left from an earlier loop was cleared" in out.getvalue()

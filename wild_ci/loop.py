@@ -172,7 +172,7 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
     step = (
         _pushed_step(repo_path, options, config) if options.push else _local_step(repo_path, options, config)
     )
-    if steering.pause_requested(repo, options.session):
+    if steering.pause_for_another_loop(repo, options.session):  # not one sent to this loop as it started
         steering.clear_pause(repo, options.session)
         say(out, "a pause request left from an earlier loop was cleared: this loop resumes the session")
     if steering.settle(repo, options.session):  # an earlier loop stopped between commit and delete

@@ -137,17 +137,29 @@ def shown(items: list[Guidance], limit: int = GUIDANCE_SHOWN) -> str:
     return "\n\n".join(note + kept)
 
 
-def request_pause(repo: git.Repo, session: str) -> Path:
-    """Ask `session`'s running loop to stop after its current turn."""
+def request_pause(repo: git.Repo, session: str, loop: str) -> Path:
+    """Ask `session`'s running loop (`loop`, its lock holder: `pid N`) to stop after its current
+    turn. The request names that loop: one starting up clears a request left for an earlier loop,
+    but not one sent to it while it started."""
     folder = steer_dir(repo, ledger.validate_session(session))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / PAUSE_FILE
-    _write_whole(path, f"pid {os.getpid()} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode())
+    sent = f"for {loop}\nfrom pid {os.getpid()} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
+    _write_whole(path, sent.encode())
     return path
 
 
 def pause_requested(repo: git.Repo, session: str) -> bool:
     return (steer_dir(repo, ledger.validate_session(session)) / PAUSE_FILE).exists()
+
+
+def pause_for_another_loop(repo: git.Repo, session: str) -> bool:
+    """A pause request that is not addressed to this process's loop: left by an earlier one."""
+    try:
+        first = (steer_dir(repo, ledger.validate_session(session)) / PAUSE_FILE).read_text().split("\n")[0]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first != f"for pid {os.getpid()}"
 
 
 def clear_pause(repo: git.Repo, session: str) -> None:

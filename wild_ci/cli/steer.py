@@ -18,7 +18,7 @@ def steer(args: argparse.Namespace) -> int:
             print(f"wild-ci steer: no loop is driving session {args.session!r}; nothing to pause",
                   file=sys.stderr)  # fmt: skip
             return EXIT_OK
-        steering.request_pause(repo, args.session)
+        steering.request_pause(repo, args.session, running)
         print(f"wild-ci steer: the loop of session {args.session!r} ({running}) stops after its current "
               "turn; `wild-ci loop` again resumes it", file=sys.stderr)  # fmt: skip
         return EXIT_OK
