@@ -168,3 +168,28 @@ def test_a_pause_sent_while_the_loop_starts_is_not_cleared_as_a_leftover(
     out = io.StringIO()
     end = loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), out)
     assert not end.paused and brain.calls == 3 and "left from an earlier loop was cleared" in out.getvalue()
+
+
+def test_the_history_names_changed_files_as_they_are_named(make_repo, tmp_path: Path) -> None:
+    """A file name with a newline, two spaces or a pipe was folded into another file's name
+    (`n l.txt`, `a\\|b`); a renamed, a binary and a non-UTF-8 name are named too, on one line."""
+    repo = make_repo({"old.txt": "1\n2\n", "a.txt": "x\n"})
+    edit = tmp_path / "edit.py"
+    edit.write_text(
+        "import os, sys\nr = sys.argv[1]\n"
+        "open(os.path.join(r, 'n\\nl.txt'), 'w').write('x\\n')\n"
+        "open(os.path.join(r, 'two  spaces|pipe.txt'), 'w').write('x\\n')\n"
+        "open(os.path.join(r, 'bin.dat'), 'wb').write(b'\\x89PNG\\x00\\x01')\n"
+        "open(os.path.join(r.encode(), b'\\xff.txt'), 'wb').write(b'y\\n')\n"
+        "os.rename(os.path.join(r, 'old.txt'), os.path.join(r, 'new.txt'))\n"
+    )
+    brain = ScriptedBrain(
+        tmp_path / "brain",
+        [WAITING.format("t1"), WAITING.format("t2")],
+        before={1: f"{sys.executable} {edit} {repo}"},
+    )
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), io.StringIO())
+    line = next(line for line in brain.prompt(2).splitlines() if line.startswith("- 0001"))
+    assert "n\\nl.txt (+1 -0)" in line and "two  spaces|pipe.txt (+1 -0)" in line
+    assert "bin.dat (binary)" in line and "new.txt (+2 -0)" in line and "old.txt (+0 -2)" in line
+    assert "\\udcff.txt (+1 -0)" in line  # a byte that is not UTF-8: its escape

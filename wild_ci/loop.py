@@ -739,11 +739,19 @@ def _changes_text(changes: list[ledger.FileChange]) -> str:
     if not changes:
         return "no files"
     named = [
-        f"{report.one_line(c.path, 120)} ({'binary' if c.added is None else f'+{c.added} -{c.removed}'})"
+        f"{_path_text(c.path)} ({'binary' if c.added is None else f'+{c.added} -{c.removed}'})"
         for c in changes[:CHANGES_SHOWN]
     ]
     more = len(changes) - CHANGES_SHOWN
     return ", ".join(named) + (f" and {more} more file{'s' * (more != 1)}" if more > 0 else "")
+
+
+def _path_text(path: str, limit: int = 120) -> str:
+    """A changed file's name as the brain would pass it to `git show`: every character kept or shown
+    as its escape (`one_line` would fold a newline or two spaces into one space, and escape `|`:
+    another file's name), on one line, defused."""
+    flat = report.defuse(visible(path, multiline=False))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 PLAN_SHOWN = 6000  # characters of the plan a prompt shows
