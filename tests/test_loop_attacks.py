@@ -193,3 +193,32 @@ def test_the_history_names_changed_files_as_they_are_named(make_repo, tmp_path: 
     assert "n\\nl.txt (+1 -0)" in line and "two  spaces|pipe.txt (+1 -0)" in line
     assert "bin.dat (binary)" in line and "new.txt (+2 -0)" in line and "old.txt (+0 -2)" in line
     assert "\\udcff.txt (+1 -0)" in line  # a byte that is not UTF-8: its escape
+
+
+def test_many_steer_calls_racing_the_turns_are_each_shown_once_or_still_queued(
+    make_repo, tmp_path: Path
+) -> None:
+    """Twelve `wild-ci steer` processes, landing while turns are read, committed and consumed (they
+    are started before the loop, to wait from 0 to 3.3 s: the loop ends what its brain starts): no
+    message is lost or doubled. Each is in exactly one prompt and one guidance.md, or (sent after
+    the last prompt) still queued and in none."""
+    repo = make_repo()
+    steer = [wild_ci("steer", "--repo", str(repo), f"message-{n:02d}.") for n in range(12)]
+    senders = [
+        subprocess.Popen(f"sleep {n * 0.3:.1f}; exec {command}", shell=True, stderr=subprocess.DEVNULL)
+        for n, command in enumerate(steer)
+    ]
+    replies = [WAITING.format(f"t{n}") for n in range(1, 9)]
+    brain = ScriptedBrain(tmp_path / "brain", replies, before={n: "sleep 0.4" for n in range(1, 9)})
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=8), Config(), io.StringIO())
+    assert [sender.wait() for sender in senders] == [0] * 12
+    prompts = [brain.prompt(n) for n in range(1, 9)]
+    records = [committed(repo, n, "guidance.md") or "" for n in range(1, 9)]
+    still = [g.text for g in steering.queued(ledger.open_repo(repo), "main")]
+    assert sum(bool(r) for r in records) >= 2  # it raced more than one turn
+    for n in range(12):
+        text = f"message-{n:02d}."
+        shown = sum(p.count(text) for p in prompts)
+        assert shown + still.count(text) == 1, (text, shown, still)
+        for prompt, record in zip(prompts, records, strict=True):  # turn k's prompt made iteration k
+            assert (text in prompt) == (text in record), text
