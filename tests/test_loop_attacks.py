@@ -222,3 +222,22 @@ def test_many_steer_calls_racing_the_turns_are_each_shown_once_or_still_queued(
         assert shown + still.count(text) == 1, (text, shown, still)
         for prompt, record in zip(prompts, records, strict=True):  # turn k's prompt made iteration k
             assert (text in prompt) == (text in record), text
+
+
+def test_a_done_its_reflection_resumed_is_not_shown_as_the_session_conclusion(
+    make_repo, tmp_path: Path
+) -> None:
+    """`show --iteration 1` of a DONE whose reflection said go on answered "it concluded the session",
+    and `status` called a latest such DONE (out of turns) the session's conclusion."""
+    repo = make_repo()
+    resumed = "<reflection>The seed was never checked.</reflection><continue>yes</continue>"
+    brain = ScriptedBrain(
+        tmp_path / "brain", [DONE.format("lr 0.3"), resumed, DONE.format("lr 0.3, seeds agree"), resumed]
+    )
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), io.StringIO())
+    shown = run_cli("show", "--repo", str(repo), "--iteration", "1").stdout.decode()
+    assert "iteration 0001 asked for no experiments: its reflection resumed the loop" in shown
+    assert "concluded the session" not in shown
+    status = run_cli("status", "--repo", str(repo)).stdout.decode()
+    assert "conclusion (iteration 0002, DONE, resumed by its reflection: not the conclusion)" in status
+    assert "reflection (continue): The seed was never checked." in status
