@@ -241,3 +241,18 @@ def test_a_done_its_reflection_resumed_is_not_shown_as_the_session_conclusion(
     status = run_cli("status", "--repo", str(repo)).stdout.decode()
     assert "conclusion (iteration 0002, DONE, resumed by its reflection: not the conclusion)" in status
     assert "reflection (continue): The seed was never checked." in status
+
+
+def test_a_brain_that_changes_many_files_has_eight_named_and_the_rest_counted(
+    make_repo, tmp_path: Path
+) -> None:
+    """Lines are counted for the files named only (bench/loop_history_bench.py: 10,000 files changed
+    cost 1 s a prompt, counted all; 0.04 s now); names with glob characters are taken literally."""
+    repo = make_repo({"[a].py": "x\n", "*.py": "y\n"})
+    edit = f"cd {repo} && echo 1 >> '[a].py' && echo 2 >> '*.py' && "
+    edit += "for i in $(seq 1 20); do echo $i > f$i.txt; done"
+    brain = ScriptedBrain(tmp_path / "brain", [WAITING.format("t1"), WAITING.format("t2")], before={1: edit})
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), io.StringIO())
+    line = next(line for line in brain.prompt(2).splitlines() if line.startswith("- 0001"))
+    assert "changed: *.py (+1 -0), [a].py (+1 -0), f1.txt (+1 -0), f10.txt (+1 -0)" in line
+    assert line.endswith(" and 14 more files") and line.count("(+1 -0)") == 8

@@ -727,7 +727,9 @@ def history(repo: git.Repo, session: str) -> list[str]:
         summary = f" · summary: {report.one_line(spec.summary, 300)}" if spec.summary else ""
         commit = commits.get(number)
         code = f" (code: {commit[:12]})" if commit else ""
-        changed = f" · changed: {_changes_text(ledger.code_changes(repo, commit))}" if commit else ""
+        changed = (
+            f" · changed: {_changes_text(ledger.code_changes(repo, commit, CHANGES_SHOWN))}" if commit else ""
+        )
         lines.append(f"{spec.label}{code}: {what}{promise}{summary}{changed}")
     return lines
 
@@ -735,14 +737,14 @@ def history(repo: git.Repo, session: str) -> list[str]:
 CHANGES_SHOWN = 8  # files named per history line
 
 
-def _changes_text(changes: list[ledger.FileChange]) -> str:
-    if not changes:
+def _changes_text(changes: ledger.CodeChanges) -> str:
+    if not changes.total:
         return "no files"
     named = [
         f"{_path_text(c.path)} ({'binary' if c.added is None else f'+{c.added} -{c.removed}'})"
-        for c in changes[:CHANGES_SHOWN]
+        for c in changes.files[:CHANGES_SHOWN]
     ]
-    more = len(changes) - CHANGES_SHOWN
+    more = changes.total - len(named)
     return ", ".join(named) + (f" and {more} more file{'s' * (more != 1)}" if more > 0 else "")
 
 
