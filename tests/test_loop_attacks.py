@@ -256,3 +256,22 @@ def test_a_brain_that_changes_many_files_has_eight_named_and_the_rest_counted(
     line = next(line for line in brain.prompt(2).splitlines() if line.startswith("- 0001"))
     assert "changed: *.py (+1 -0), [a].py (+1 -0), f1.txt (+1 -0), f10.txt (+1 -0)" in line
     assert line.endswith(" and 14 more files") and line.count("(+1 -0)") == 8
+
+
+def test_a_brain_done_forever_whose_reflections_say_go_on_is_bounded_by_the_turns(
+    make_repo, tmp_path: Path
+) -> None:
+    """Held: one reflection per DONE, and --max-iterations bounds the turns: 3 turns, 3 reflections."""
+    repo = make_repo()
+    replies = [DONE.format("done"), "<continue>yes</continue>"] * 4
+    brain = ScriptedBrain(tmp_path / "brain", replies)
+    end = loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=3), Config(), io.StringIO())
+    assert brain.calls == 6 and end.turns == 3 and end.reflections == 3 and not end.done
+
+
+def test_status_is_not_stopped_by_a_stray_folder_among_the_steered_sessions(make_repo) -> None:
+    repo = make_repo()
+    steering.queue(ledger.open_repo(repo), "main", "look at the tokenizer")
+    (steer_dir(ledger.open_repo(repo), "main").parent / "not a session..").mkdir()
+    shown = run_cli("status", "--repo", str(repo))
+    assert shown.returncode == 0 and "look at the tokenizer" in shown.stdout.decode(), shown.stderr

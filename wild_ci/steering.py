@@ -77,7 +77,16 @@ def queued(repo: git.Repo, session: str) -> list[Guidance]:
 def sessions_steered(repo: git.Repo) -> list[str]:
     """The sessions that have a steering folder (guidance may be queued for them)."""
     root = steer_dir(repo, "main").parent
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [name for name in names if _valid_session(name)]  # a stray folder must not stop `status`
+
+
+def _valid_session(name: str) -> bool:
+    try:
+        ledger.validate_session(name)
+    except UsageError:
+        return False
+    return True
 
 
 RECORD_MARK = "<!-- wild-ci steer: "  # guidance.md's last line: the messages it records, by file name
