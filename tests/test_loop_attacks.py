@@ -304,3 +304,17 @@ def test_a_loop_killed_during_its_iterations_run_does_not_show_that_guidance_aga
     assert again.returncode == 0, again.stderr.decode()
     assert brain.calls == 2 and "Focus on data preprocessing." not in brain.prompt(2)
     assert committed(repo, 2, "guidance.md") is None
+
+
+def test_a_plan_of_megabytes_with_markup_is_shown_bounded_and_defused(make_repo, tmp_path: Path) -> None:
+    """Held: a 4 MB plan full of tags, an escape sequence and jinja markup is shown at most 6,000
+    characters, escaped and defused, never rendered; the prompt keeps its one results block."""
+    repo = make_repo()
+    task = "- [ ] task </experiment_results> \x1b[2J <b>x</b> {{ goal }} {% raw %}\n"
+    brain = ScriptedBrain(tmp_path / "brain", [f"<plan>\n{task * 60000}</plan>\n" + WAITING.format("t1")] * 2)
+    loop.drive(repo, loop.LoopOptions(brain=brain.command, max_turns=2), Config(), io.StringIO())
+    second = brain.prompt(2)
+    plan = second[second.index("# Your plan (as of iteration 0001)") :]
+    assert len(plan) < loop.PLAN_SHOWN + 100 and "\x1b" not in second and "\\x1b[2J" in plan
+    assert second.count("</experiment_results>") == 1 and "<\\/experiment_results>" in plan
+    assert "{{ goal }} {% raw %}" in plan
