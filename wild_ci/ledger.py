@@ -197,22 +197,38 @@ class FileChange:
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's empty tree: what a root commit changed from
 
 
-def code_changes(repo: git.Repo, commit: str) -> list[FileChange]:
+@dataclass(frozen=True)
+class CodeChanges:
+    files: list[FileChange]  # the first `counted` files changed, with their lines
+    total: int  # the files changed in all
+
+
+def code_changes(repo: git.Repo, commit: str, counted: int | None = None) -> CodeChanges:
     """The files an iteration's commit changed in the code since its parent (the iteration before,
-    or the commit the session started from): the brain's edits, without wild-ci's own files."""
+    or the commit the session started from): the brain's edits, without wild-ci's own files. Lines
+    are counted for the first `counted` files only (all when None): counting reads every changed
+    blob, 1 s a prompt for a brain that rewrote 10,000 files (bench/loop_history_bench.py), where
+    the names alone are a comparison of trees."""
     parents = repo.commit(commit).parents
     base = parents[0].hexsha if parents else EMPTY_TREE
-    output = repo.git.diff(
-        "--numstat", "--no-renames", "-z", base, commit, "--", ".",
+    names = repo.git.diff(
+        "--name-only", "--no-renames", "-z", base, commit, "--", ".",
         f":(exclude){WILD_DIR}", f":(exclude){WORKFLOW_PATH}",
     )  # fmt: skip
+    paths = [path for path in names.split("\0") if path]
+    shown = paths if counted is None else paths[:counted]
+    if not shown:
+        return CodeChanges([], len(paths))
+    output = repo.git.diff(
+        "--numstat", "--no-renames", "-z", base, commit, "--", *(f":(literal){path}" for path in shown)
+    )
     changes = []
     for record in output.split("\0"):
         parts = record.split("\t", 2)
         if len(parts) == 3:
             added, removed, path = parts
             changes.append(FileChange(path, _count(added), _count(removed)))
-    return changes
+    return CodeChanges(changes, len(paths))
 
 
 def _count(text: str) -> int | None:

@@ -168,15 +168,19 @@ def drive(repo_path: Path, options: LoopOptions, config: Config, out: TextIO = s
 def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config, out: TextIO) -> LoopEnd:
     goal = read_goal(repo, options.goal, out)
     prompts = Prompts.load(repo, options.prompt, out)
+    prompts.check(_session_values(repo, options, config, goal))
     step = (
         _pushed_step(repo_path, options, config) if options.push else _local_step(repo_path, options, config)
     )
-    if steering.pause_requested(repo, options.session):
+    if steering.pause_for_another_loop(repo, options.session):  # not one sent to this loop as it started
         steering.clear_pause(repo, options.session)
         say(out, "a pause request left from an earlier loop was cleared: this loop resumes the session")
     _continue_from_remote(repo, options.session, out)
+    if steering.settle(repo, options.session):  # an earlier loop stopped between commit and delete
+        say(out, "guidance an earlier loop showed and committed, but did not delete, was deleted")
     latest = latest_block(repo, options.session, config)
     state = _State(latest, results=latest if latest is not None and latest.fitted is not None else None)
+    state.resumed_by = resuming_reflection(repo, options.session)
     for turn in range(1, options.max_turns + 1):
         parsed = _turn(repo, repo_path, options, config, prompts, goal, turn, state, step, out)
         last = state.last
@@ -192,7 +196,11 @@ def _drive(repo: git.Repo, repo_path: Path, options: LoopOptions, config: Config
             say(out, f"paused after turn {turn} at the request of `wild-ci steer --pause`; run "
                 "`wild-ci loop` again to resume the session")  # fmt: skip
             return LoopEnd(turn, state.last, False, paused=True, reflections=state.reflections)
-    say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
+    if state.resumed_by is not None:
+        say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations): the reflection on the "
+            "last DONE says to go on; `wild-ci loop` again resumes the session with it")  # fmt: skip
+    else:
+        say(out, f"stopped after {options.max_turns} turn(s) (--max-iterations) without DONE")
     return LoopEnd(options.max_turns, state.last, False, reflections=state.reflections)
 
 
@@ -242,7 +250,7 @@ def _turn(
     parsed = _parsed(reply, config)
     say(out, f"turn {turn}: the brain answered in {report.duration(reply.seconds)} (exit 0): "
         + answered_counts(parsed))  # fmt: skip
-    companions = {GUIDANCE_FILE: guidance_text.encode("utf-8")} if guidance_text else {}
+    companions = {GUIDANCE_FILE: steering.recorded_file(guidance, guidance_text)} if guidance_text else {}
     last = step(reply.output, parsed, companions)
     # A refused output keeps the last results in the prompt: the brain was answering them.
     state.refused = last.block if last.errors else None
@@ -352,6 +360,20 @@ def _reflect(
         text = parsed.reflection or reply.output.decode("utf-8", errors="replace")
         state.resumed_by = _defused(text, REFLECTION_SHOWN)
     return going_on
+
+
+def resuming_reflection(repo: git.Repo, session: str) -> str | None:
+    """The reflection a loop starts with: when the session's latest iteration is a DONE whose
+    reflection said `<continue>yes</continue>`, the loop that asked it stopped before another turn
+    (out of turns, paused, stopped), and the next loop's first prompt must still say why it goes on."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    numbers = ledger.iterations_at(repo, tip)
+    if tip is None or not numbers:
+        return None
+    concluded = collect.conclusion(repo, tip, collect.read_spec(repo, tip, numbers[-1]))
+    if concluded is None or concluded.continues is not True or not concluded.reflection:
+        return None
+    return _defused(concluded.reflection, REFLECTION_SHOWN)
 
 
 def _commit_reflection(
@@ -530,7 +552,9 @@ def prompt_source(repo: git.Repo, given: Path | None) -> tuple[str, str] | None:
 def compiled(found: tuple[str, str]) -> jinja2.Template:
     source, name = found
     try:
-        return environment().from_string(source)
+        template = environment().from_string(source)
+        template.name = name  # for the errors of its rendering (`_where`)
+        return template
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(
             f"{name}:{exc.lineno}: the prompt template is not valid jinja2: {exc.message}"
@@ -558,6 +582,21 @@ class Prompts:
                 "steer` queues is recorded with the next iteration, but the brain never sees it")  # fmt: skip
         return cls(template, template if "reflecting" in used else bundled)
 
+    def check(self, values: dict[str, object]) -> None:
+        """Both prompts rendered once with the session's values, the optional ones none and then
+        given: a custom template that fails on them fails now, before a paid call to the brain,
+        not at the reflection after a DONE is committed."""
+        given = {"plan": "- [ ] a task", "plan_iteration": "0001", "guidance": "guidance",
+                 "reflection": "a reflection", "done_summary": "a summary"}  # fmt: skip
+        for optional in ({}, given):
+            turn = {"turn": 1, "reflecting": False, "done_summary": None}
+            reflection = {"turn": None, "reflecting": True, "guidance": None, "reflection": None}
+            for template, shown in ((self.turn, turn), (self.reflection, reflection)):
+                render_prompt(
+                    template, previous=None, errors=[], refused=None, iteration="0001",
+                    **{**values, **optional, **shown},
+                )  # fmt: skip
+
 
 OPTIONAL_VALUES: dict[str, object] = {  # #28's values, for a caller that does not give them
     "branch": None, "plan": None, "plan_iteration": None, "new_session": False, "guidance": None,
@@ -566,10 +605,33 @@ OPTIONAL_VALUES: dict[str, object] = {  # #28's values, for a caller that does n
 
 
 def render_prompt(template: jinja2.Template, **values: object) -> str:
+    """The prompt; a template that fails is the user's template, so a ConfigError naming its line,
+    whatever its own expressions raise (`{{ turn + 1 }}` in a reflection, where turn is none)."""
     try:
         return template.render(**{**OPTIONAL_VALUES, **values})
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"the prompt template uses an unknown value: {exc.message}") from exc
+        raise ConfigError(
+            f"{_where(template, exc)}the prompt template uses an unknown value: {exc.message}"
+        ) from exc
+    except Exception as exc:  # a custom template's own expression can raise anything
+        what = "the reflection prompt" if values.get("reflecting") else f"turn {values.get('turn')}'s prompt"
+        raise ConfigError(
+            f"{_where(template, exc)}the prompt template fails for {what}: {type(exc).__name__}: {exc}",
+            hint="plan, plan_iteration, guidance, reflection and done_summary may be none, and turn is "
+            "none in the reflection prompt: test them (`{% if plan %}`) before using them",
+        ) from exc
+
+
+def _where(template: jinja2.Template, exc: BaseException) -> str:
+    """`name:line: ` of the template line that raised, from the traceback jinja2 rewrites to it."""
+    name = template.name or "<template>"
+    line = None
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename in (name, "<template>", template.filename):
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return f"{name}:{line}: " if line else f"{name}: "
 
 
 def next_iteration(repo: git.Repo, session: str) -> int:
@@ -697,7 +759,9 @@ def history(repo: git.Repo, session: str) -> list[str]:
         summary = f" · summary: {report.one_line(spec.summary, 300)}" if spec.summary else ""
         commit = commits.get(number)
         code = f" (code: {commit[:12]})" if commit else ""
-        changed = f" · changed: {_changes_text(ledger.code_changes(repo, commit))}" if commit else ""
+        changed = (
+            f" · changed: {_changes_text(ledger.code_changes(repo, commit, CHANGES_SHOWN))}" if commit else ""
+        )
         lines.append(f"{spec.label}{code}: {what}{promise}{summary}{changed}")
     return lines
 
@@ -705,15 +769,23 @@ def history(repo: git.Repo, session: str) -> list[str]:
 CHANGES_SHOWN = 8  # files named per history line
 
 
-def _changes_text(changes: list[ledger.FileChange]) -> str:
-    if not changes:
+def _changes_text(changes: ledger.CodeChanges) -> str:
+    if not changes.total:
         return "no files"
     named = [
-        f"{report.one_line(c.path, 120)} ({'binary' if c.added is None else f'+{c.added} -{c.removed}'})"
-        for c in changes[:CHANGES_SHOWN]
+        f"{_path_text(c.path)} ({'binary' if c.added is None else f'+{c.added} -{c.removed}'})"
+        for c in changes.files[:CHANGES_SHOWN]
     ]
-    more = len(changes) - CHANGES_SHOWN
+    more = changes.total - len(named)
     return ", ".join(named) + (f" and {more} more file{'s' * (more != 1)}" if more > 0 else "")
+
+
+def _path_text(path: str, limit: int = 120) -> str:
+    """A changed file's name as the brain would pass it to `git show`: every character kept or shown
+    as its escape (`one_line` would fold a newline or two spaces into one space, and escape `|`:
+    another file's name), on one line, defused."""
+    flat = report.defuse(visible(path, multiline=False))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 PLAN_SHOWN = 6000  # characters of the plan a prompt shows

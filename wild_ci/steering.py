@@ -6,6 +6,10 @@ reading the queue mid-write never sees half a message. The loop shows every queu
 next prompt and deletes exactly those it showed once a turn's output is accepted: a message queued
 while that turn ran waits for the next prompt, and a refused turn shows it again.
 
+The iteration's guidance.md names the messages it records (`recorded_file`), so a message whose
+iteration is committed is never shown again even when the loop was stopped before it deleted it
+(Ctrl-C during the iteration's experiments, a SIGKILL): `queued` leaves it out, `settle` deletes it.
+
 The text is the person's, but it reaches a model's prompt and a terminal: it is shown defused
 (`text.visible`) and bounded (`GUIDANCE_SHOWN`), like every text wild-ci passes on.
 """
@@ -22,7 +26,7 @@ import git
 
 from . import ledger
 from .errors import UsageError
-from .layout import loop_lock_file, steer_dir
+from .layout import GUIDANCE_FILE, loop_lock_file, steer_dir
 from .text import visible
 
 MAX_GUIDANCE_BYTES = 64 * 1024  # one message; `steer` refuses more (guidance, not a data file)
@@ -58,12 +62,13 @@ def queue(repo: git.Repo, session: str, text: str) -> Path:
 
 
 def queued(repo: git.Repo, session: str) -> list[Guidance]:
-    """The messages queued for `session`, oldest first."""
+    """The messages queued for `session`, oldest first; not those an iteration already records."""
     folder = steer_dir(repo, ledger.validate_session(session))
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.glob(f"*{MESSAGE_SUFFIX}")):
+    recorded = recorded_names(repo, session)
+    for path in sorted(p for p in folder.glob(f"*{MESSAGE_SUFFIX}") if p.name not in recorded):
         with contextlib.suppress(FileNotFoundError):  # consumed meanwhile by the loop
             found.append(Guidance(path, path.read_text(encoding="utf-8", errors="replace").strip()))
     return [item for item in found if item.text]
@@ -72,7 +77,51 @@ def queued(repo: git.Repo, session: str) -> list[Guidance]:
 def sessions_steered(repo: git.Repo) -> list[str]:
     """The sessions that have a steering folder (guidance may be queued for them)."""
     root = steer_dir(repo, "main").parent
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [name for name in names if _valid_session(name)]  # a stray folder must not stop `status`
+
+
+def _valid_session(name: str) -> bool:
+    try:
+        ledger.validate_session(name)
+    except UsageError:
+        return False
+    return True
+
+
+RECORD_MARK = "<!-- wild-ci steer: "  # guidance.md's last line: the messages it records, by file name
+
+
+def recorded_file(items: list[Guidance], shown_text: str) -> bytes:
+    """guidance.md for the iteration a prompt with these messages shaped: the text as shown, and
+    the messages' names (an HTML comment: invisible where the Markdown is rendered)."""
+    names = " ".join(item.path.name for item in items)
+    return f"{shown_text}\n\n{RECORD_MARK}{names} -->\n".encode()
+
+
+def recorded_names(repo: git.Repo, session: str) -> set[str]:
+    """The messages the session's iterations record (in their guidance.md) as shown."""
+    tip = ledger.branch_tip(repo, ledger.branch_name(session))
+    if tip is None:
+        return set()
+    names: set[str] = set()
+    files = ledger.read_iteration_files(repo, tip, ledger.iterations_at(repo, tip), GUIDANCE_FILE)
+    for data in files.values():
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            if line.startswith(RECORD_MARK) and line.endswith("-->"):
+                names.update(line[len(RECORD_MARK) : -len("-->")].split())
+    return names
+
+
+def settle(repo: git.Repo, session: str) -> int:
+    """Delete the queued messages an iteration already records (its loop stopped before it could);
+    how many."""
+    folder = steer_dir(repo, ledger.validate_session(session))
+    recorded = recorded_names(repo, session) if folder.is_dir() else set()
+    done = [path for path in folder.glob(f"*{MESSAGE_SUFFIX}") if path.name in recorded] if recorded else []
+    for path in done:
+        path.unlink(missing_ok=True)
+    return len(done)
 
 
 def consume(items: list[Guidance]) -> None:
@@ -97,17 +146,29 @@ def shown(items: list[Guidance], limit: int = GUIDANCE_SHOWN) -> str:
     return "\n\n".join(note + kept)
 
 
-def request_pause(repo: git.Repo, session: str) -> Path:
-    """Ask `session`'s running loop to stop after its current turn."""
+def request_pause(repo: git.Repo, session: str, loop: str) -> Path:
+    """Ask `session`'s running loop (`loop`, its lock holder: `pid N`) to stop after its current
+    turn. The request names that loop: one starting up clears a request left for an earlier loop,
+    but not one sent to it while it started."""
     folder = steer_dir(repo, ledger.validate_session(session))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / PAUSE_FILE
-    _write_whole(path, f"pid {os.getpid()} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n".encode())
+    sent = f"for {loop}\nfrom pid {os.getpid()} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
+    _write_whole(path, sent.encode())
     return path
 
 
 def pause_requested(repo: git.Repo, session: str) -> bool:
     return (steer_dir(repo, ledger.validate_session(session)) / PAUSE_FILE).exists()
+
+
+def pause_for_another_loop(repo: git.Repo, session: str) -> bool:
+    """A pause request that is not addressed to this process's loop: left by an earlier one."""
+    try:
+        first = (steer_dir(repo, ledger.validate_session(session)) / PAUSE_FILE).read_text().split("\n")[0]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first != f"for pid {os.getpid()}"
 
 
 def clear_pause(repo: git.Repo, session: str) -> None:

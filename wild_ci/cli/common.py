@@ -16,12 +16,16 @@ from ..specs import Diagnostic, IterationSpec
 SHOWN_LEFT_OUT = 50  # paths left out of the snapshot named on stderr; experiments.json has them all
 
 
-def read_input(name: str) -> bytes:
-    """The brain output from a file, or from standard input for `-`."""
+def read_input(name: str, limit: int | None = None) -> bytes:
+    """The brain output from a file, or from standard input for `-`. With `limit`, at most
+    `limit` + 1 bytes are read: enough to tell the input is over it, and a file without end
+    (/dev/zero, a fifo someone keeps writing to) cannot fill the memory."""
+    size = -1 if limit is None else limit + 1
     if name == "-":
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer.read(size)
     try:
-        return Path(name).read_bytes()
+        with Path(name).open("rb") as stream:
+            return stream.read(size)
     except OSError as exc:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from exc
 

@@ -124,7 +124,8 @@ def conclusion_lines(found: Conclusion | None, limit: int = 300) -> list[str]:
     if found is None:
         return []
     summary = report.one_line(found.summary, limit) if found.summary else "(no summary)"
-    lines = [f"conclusion (iteration {found.iteration:04d}, DONE): {summary}"]
+    what = "DONE, resumed by its reflection: not the conclusion" if found.continues else "DONE"
+    lines = [f"conclusion (iteration {found.iteration:04d}, {what}): {summary}"]
     if found.reflection is not None:
         go_on = {True: "continue", False: "stop", None: "stop (no <continue>)"}[found.continues]
         lines.append(f"reflection ({go_on}): {report.one_line(found.reflection, limit) or '(empty)'}")
@@ -169,8 +170,8 @@ def _print_conclusion(concluded: Conclusion, as_json: bool) -> None:
     if as_json:
         print(json_text({"conclusion": concluded.to_json()}))
         return
-    print(visible(f"iteration {concluded.iteration:04d} asked for no experiments: it concluded the session",
-                  multiline=False))  # fmt: skip
+    said = "its reflection resumed the loop" if concluded.continues else "it concluded the session"
+    print(visible(f"iteration {concluded.iteration:04d} asked for no experiments: {said}", multiline=False))
     for line in conclusion_lines(concluded, limit=2000):
         print(visible(line, multiline=False))
 

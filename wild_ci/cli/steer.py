@@ -18,14 +18,23 @@ def steer(args: argparse.Namespace) -> int:
             print(f"wild-ci steer: no loop is driving session {args.session!r}; nothing to pause",
                   file=sys.stderr)  # fmt: skip
             return EXIT_OK
-        steering.request_pause(repo, args.session)
+        steering.request_pause(repo, args.session, running)
         print(f"wild-ci steer: the loop of session {args.session!r} ({running}) stops after its current "
               "turn; `wild-ci loop` again resumes it", file=sys.stderr)  # fmt: skip
         return EXIT_OK
     if (args.text is None) == (args.file is None):
         raise UsageError("give the guidance as TEXT or with --file (one of them), or use --pause")
-    text = args.text if args.text is not None else read_input(args.file).decode("utf-8", errors="replace")
-    steering.queue(repo, args.session, text)
+    if args.text is not None:
+        steering.queue(repo, args.session, args.text)
+    else:
+        data = read_input(args.file, limit=steering.MAX_GUIDANCE_BYTES)
+        if len(data) > steering.MAX_GUIDANCE_BYTES:  # only the start was read: refused whole, never cut
+            raise UsageError(
+                f"{args.file} has more than {steering.MAX_GUIDANCE_BYTES:,} bytes; at most "
+                f"{steering.MAX_GUIDANCE_BYTES:,} are queued",
+                hint="say it in fewer words, or point the brain to a file in the repository",
+            )
+        steering.queue(repo, args.session, data.decode("utf-8", errors="replace"))
     whom = f"the loop of session {args.session!r} ({running})" if running else (
         f"the next `wild-ci loop` of session {args.session!r}"
     )  # fmt: skip

@@ -88,6 +88,15 @@ def parse_brain_output(text: str, limits: Limits | None = None) -> BrainOutput:
     out.promise = _last_signal(text, "promise", quoted)
     out.summary = _last_signal(text, "summary", quoted)
     out.plan = _last_signal(text, "plan", quoted)
+    quoted_plans = _find_tags(text, "plan", quoted).quoted if out.plan is None else []
+    if quoted_plans:  # the brain's plan would vanish from its next prompt without a word
+        out.warnings.append(
+            Diagnostic(
+                lines.line(quoted_plans[-1]),
+                "this <plan> is inside a code span or fenced code block: a quotation, so it was not "
+                "kept as your plan; write <plan>…</plan> outside code",
+            )
+        )
     out.reflection = _last_signal(text, "reflection", quoted)
     answer = _last_signal(text, "continue", quoted)
     out.continues = None if answer is None else answer.strip().lower() in CONTINUE_YES
