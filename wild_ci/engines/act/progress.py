@@ -17,7 +17,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -266,8 +266,8 @@ def following(tracker: ProgressTracker, display: ProgressDisplay, channel: Path)
     tail = Tail(channel)
     stop = threading.Event()
 
-    def drain() -> None:
-        for line in tail.read():
+    def drain(read: Callable[[], list[str]] = tail.read) -> None:
+        for line in read():
             with tracker.lock:
                 changed = tracker.feed_progress(line)
                 with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
@@ -284,4 +284,4 @@ def following(tracker: ProgressTracker, display: ProgressDisplay, channel: Path)
     finally:
         stop.set()
         thread.join()
-        drain()
+        drain(tail.read_all)
