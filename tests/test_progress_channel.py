@@ -195,3 +195,32 @@ def test_a_symlink_in_the_channels_place_is_not_followed(tmp_path: Path) -> None
     progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)})
     assert elsewhere.read_bytes() == b""
     assert progress_channel.Tail(channel).read() == []
+
+
+def test_a_granted_folder_that_holds_the_channel_does_not_let_bubblewrap_reach_it(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """A user's `sandbox_paths` that lets a folder holding the run's temporary folder in (a data
+    folder under /tmp, /tmp itself) put the channel in a bubblewrap experiment's reach: it wrote its
+    lie there. The channel's folder is hidden inside whatever is granted, as the leg's own artifact
+    folder is. (Landlock cannot hide a path inside a granted one: docs/local-runs.md says so.)"""
+    import dataclasses
+
+    from wild_ci.config import parse_config
+
+    use_backend(monkeypatch, "bubblewrap")
+    (tmp_path / "run-tmp").mkdir()
+    channel = progress_channel.create(tmp_path / "run-tmp")
+    monkeypatch.setenv(PROGRESS_ENV, str(channel))
+    granted = parse_config(f"sandbox_paths: [{{path: {json.dumps(str(tmp_path))}, writable: true}}]\n", "t")
+    attack = f"ls {channel.parent} > seen.txt 2>&1; echo '{LIE}' >> {channel}; exit 1"
+    brain = f"<experiments>\n- goal: liar\n  command: {json.dumps(attack)}\n</experiments>\n"
+    repo = make_repo({"README.md": "x\n"})
+    submit(repo, brain.encode(), config=dataclasses.replace(granted, project_root="/brain/root"))
+    workspace = repo.parent / "workspace"
+    git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(workspace))
+    result = execute(workspace, 1, "liar", tmp_path / "out", mirror=False)
+    assert result.status == "failed" and result.sandbox == "bubblewrap"
+    final = f"wild-ci: experiment liar failed exit=1 duration={result.duration_s}s"
+    assert progress_channel.Tail(channel).read() == [final]
+    assert (workspace / "seen.txt").read_text() == ""  # an empty folder inside
