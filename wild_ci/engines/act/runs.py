@@ -228,6 +228,7 @@ def _submitting(repo: git.Repo, session: str) -> Iterator[None]:
     iteration no command ever recorded (#26 item 18). `_recover_unstarted` reads this one."""
     marker = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session) / SUBMIT_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
+    _refuse_unrecorded(marker)
     record = {
         "pid": os.getpid(),
         "started": _process_start(os.getpid()),
@@ -238,6 +239,19 @@ def _submitting(repo: git.Repo, session: str) -> Iterator[None]:
         yield
     finally:
         marker.unlink(missing_ok=True)
+
+
+def _refuse_unrecorded(marker: Path) -> None:
+    """A killed run's submitting marker that recovery (just run, under the session lock) could not
+    record: writing ours over it would bury that iteration for good. Left alone while a dead run's
+    own marker remains: that one records the run, whatever this one said."""
+    if not marker.exists() or any(marker.parent.glob(f"*/{RUN_MARKER}")):
+        return
+    raise LocalRunError(
+        "a wild-ci run of this session was killed after committing its iteration, which could not be "
+        "recorded yet (the warning above says why); a new iteration now would leave it without results",
+        hint=f"fix what the warning names and run again; or delete {marker} to leave that iteration as it is",
+    )
 
 
 @contextlib.contextmanager
@@ -491,6 +505,8 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
             shutil.rmtree(tmp, ignore_errors=True)  # (the dead run's TMPDIR may not be ours)
         marker.unlink(missing_ok=True)
         recovered.append(results)
+    if any(root.glob(f"*/{RUN_MARKER}")):  # a dead run not recovered yet: its marker knows more
+        return recovered
     unstarted = _recover_unstarted(repo, session, root / SUBMIT_MARKER, stream)
     return recovered + ([unstarted] if unstarted else [])
 
@@ -501,7 +517,9 @@ def _recover_unstarted(
     """A local run that died after committing its iteration and before its run marker (`_submitting`):
     that iteration, still without results, is recorded with every experiment missing (its legs never
     ran), so it is not left waiting for results no run will bring. An iteration that has results (a
-    run that got further was recovered above), or none committed since, only clears the marker."""
+    run that got further was recovered above), or none committed since, only clears the marker.
+    Never while a run marker remains (its recovery failed): that run got further, and recording
+    its iteration as missing here would put an empty record over the artifacts its legs left."""
     try:
         record = json.loads(marker.read_text(encoding="utf-8"))
         pid, tip_before = int(record["pid"]), record.get("tip_before")
