@@ -147,3 +147,25 @@ def test_a_killed_runs_marker_that_could_not_be_recorded_is_not_overwritten(
     monkeypatch.setattr(runs, "_committed_since", real)
     iteration, said = status(repo)
     assert iteration["counts"] == {"missing": 2} and "killed before its legs started" in said
+
+
+def test_a_marker_without_its_start_time_or_of_a_reused_pid_is_a_dead_runs(make_repo, tmp_path: Path) -> None:
+    """submitting.json with garbage in place of its start time, of a dead pid: it matched the dead
+    pid's unreadable start (None == None), read as a live run, and the iteration was never recorded.
+    Then a pid reused by a live process (this test's own) with another start time: recorded too."""
+    marker = None
+    for pid, started in ((_dead_pid(), None), (os.getpid(), "1")):
+        repo = make_repo(name=f"project-{started}")
+        killed_run(repo, tmp_path)
+        marker = repo / ".git" / "wild-ci" / "runs" / "main" / "submitting.json"
+        record = json.loads(marker.read_text())
+        marker.write_text(json.dumps({**record, "pid": pid, "started": started}))
+        iteration, said = status(repo)
+        assert iteration["counts"] == {"missing": 2} and "killed before its legs started" in said
+        assert not marker.exists()
+
+
+def _dead_pid() -> int:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    return dead.pid

@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import git
 
@@ -467,6 +467,14 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def _alive(pid: int, record: dict[str, Any]) -> bool:
+    """Whether a marker's process still runs: its pid, started when the marker says. A marker
+    without a start time (garbage, or written where /proc could not be read) is a dead one's: the
+    caller holds the session lock, which a live run of the session would hold."""
+    started = record.get("started")
+    return started is not None and _process_start(pid) == started
+
+
 def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None) -> list[IterationResults]:
     """Runs of this session whose wild-ci process died without a word (SIGKILL): record each one
     from what act kept — the artifacts its server received, the legs' folders in the dead run's
@@ -483,7 +491,7 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
         except (OSError, ValueError, KeyError, TypeError):
             marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
             continue
-        if _process_start(pid) == record.get("started"):
+        if _alive(pid, record):
             continue  # still running (another command of this session would hold the lock)
         try:
             submission = existing_submission(repo, session, iteration)
@@ -528,7 +536,7 @@ def _recover_unstarted(
     except (OSError, ValueError, KeyError, TypeError):
         marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
         return None
-    if _process_start(pid) == record.get("started"):
+    if _alive(pid, record):
         return None  # still running (another command of this session would hold the lock)
     try:
         submission = _committed_since(repo, session, tip_before)
