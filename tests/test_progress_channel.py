@@ -224,3 +224,26 @@ def test_a_granted_folder_that_holds_the_channel_does_not_let_bubblewrap_reach_i
     final = f"wild-ci: experiment liar failed exit=1 duration={result.duration_s}s"
     assert progress_channel.Tail(channel).read() == [final]
     assert (workspace / "seen.txt").read_text() == ""  # an empty folder inside
+
+
+CUT_WRITE = (
+    "import resource, signal, sys\n"
+    "from wild_ci import progress_channel\n"
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (20, 20))  # the disk is full after 20 bytes\n"
+    "line = 'wild-ci: experiment other got GPU 0 after waiting 0s'\n"
+    "progress_channel.send(line, {'WILD_CI_PROGRESS': sys.argv[1]})\n"
+)
+
+
+def test_a_write_cut_by_a_full_disk_costs_only_its_own_line(tmp_path: Path) -> None:
+    """One executor's line cut short (the file may not grow: RLIMIT_FSIZE stands in for a full
+    disk), then room again: the next executor's line is read whole."""
+    import subprocess
+    import sys
+
+    channel = progress_channel.create(tmp_path)
+    subprocess.run([sys.executable, "-c", CUT_WRITE, str(channel)], check=True, timeout=60)
+    assert 0 < channel.stat().st_size <= 20
+    progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)})
+    assert progress_channel.Tail(channel).read()[-1:] == [FINAL]
