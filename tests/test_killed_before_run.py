@@ -169,3 +169,30 @@ def _dead_pid() -> int:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     return dead.pid
+
+
+GARBAGE = ['{"pid": 1e400, "iteration": 1}', '{"pid": 5, "iteration": 1e999, "tmp": "/x"}', "[]", "nul", ""]
+
+
+def test_a_marker_of_garbage_is_set_aside_not_a_crash_of_every_command(make_repo, tmp_path: Path) -> None:
+    """`{"pid": 1e400}` in a marker: int(inf) raised OverflowError, which the marker readers did not
+    expect, and every `run`, `rerun` and `status` of the session ended with a traceback (exit 3). A
+    marker that is not what wild-ci writes is set aside as unreadable; the run marker's iteration is
+    then recorded by the submitting marker, or stays as it was."""
+    repo = make_repo()
+    killed_run(repo, tmp_path)
+    runs_dir = repo / ".git" / "wild-ci" / "runs" / "main"
+    (runs_dir / "0001").mkdir(exist_ok=True)
+    for text in GARBAGE:
+        (runs_dir / "0001" / "running.json").write_text(text)
+        done = subprocess.run(
+            [sys.executable, "-m", "wild_ci", "status", "--repo", str(repo)],
+            env={**os.environ, **IDENTITY}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert not (runs_dir / "0001" / "running.json").exists()
+    marker = runs_dir / "submitting.json"
+    record = json.loads(marker.read_text()) if marker.exists() else {}
+    marker.write_text(json.dumps({**record, "pid": float("inf")}))
+    iteration, _ = status(repo)
+    assert iteration["counts"] == {"missing": 2} and not marker.exists()

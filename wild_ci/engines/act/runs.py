@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import git
 
@@ -467,12 +467,46 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _alive(pid: int, record: dict[str, Any]) -> bool:
-    """Whether a marker's process still runs: its pid, started when the marker says. A marker
-    without a start time (garbage, or written where /proc could not be read) is a dead one's: the
-    caller holds the session lock, which a live run of the session would hold."""
-    started = record.get("started")
-    return started is not None and _process_start(pid) == started
+@dataclass(frozen=True)
+class _Marker:
+    """A run's marker (`running.json`, `submitting.json`) as this module writes it."""
+
+    pid: int
+    started: str | None  # the process's start time: None where /proc could not be read
+    tip_before: str | None
+    iteration: int | None = None  # running.json only
+    tmp: str | None = None  # running.json only
+
+    @property
+    def alive(self) -> bool:
+        """Whether its process still runs: its pid, started when the marker says. A marker
+        without a start time is a dead one's: the caller holds the session lock, which a live run
+        of the session would hold."""
+        return self.started is not None and _process_start(self.pid) == self.started
+
+
+def _read_marker(path: Path) -> _Marker | None:
+    """The marker at `path`; None when it is not one this module wrote (garbage, a number JSON
+    reads as infinity): set aside, never a traceback in every command of the session. Raises
+    FileNotFoundError when there is none."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    fields = {"pid": int, "iteration": int, "started": str, "tip_before": str, "tmp": str}
+    for name, kind in fields.items():
+        value = record.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return None
+    pid = record.get("pid")
+    if pid is None:
+        return None
+    get = record.get
+    return _Marker(pid, get("started"), get("tip_before"), get("iteration"), get("tmp"))
 
 
 def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None) -> list[IterationResults]:
@@ -486,21 +520,19 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
     root = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session)
     for marker in sorted(root.glob(f"*/{RUN_MARKER}")):
         try:
-            record = json.loads(marker.read_text(encoding="utf-8"))
-            pid, iteration, tmp = int(record["pid"]), int(record["iteration"]), Path(str(record["tmp"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            record = _read_marker(marker)
+        except FileNotFoundError:
+            continue
+        if record is None or record.iteration is None or record.tmp is None:
             marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
             continue
-        if _alive(pid, record):
+        pid, iteration, tmp = record.pid, record.iteration, Path(record.tmp)
+        if record.alive:
             continue  # still running (another command of this session would hold the lock)
         try:
             submission = existing_submission(repo, session, iteration)
             tip = ledger.branch_tip(repo, submission.branch)
-            results = (
-                collect.read_results(repo, tip, iteration)
-                if tip and tip != record.get("tip_before")
-                else None
-            )
+            results = collect.read_results(repo, tip, iteration) if tip and tip != record.tip_before else None
             if results is None or not _matches_spec(results, submission.spec):
                 results = collect_on_host(repo, submission, marker.parent, tmp / "act-cache")
         except (WildError, OSError, git.GitCommandError) as exc:
@@ -529,14 +561,14 @@ def _recover_unstarted(
     Never while a run marker remains (its recovery failed): that run got further, and recording
     its iteration as missing here would put an empty record over the artifacts its legs left."""
     try:
-        record = json.loads(marker.read_text(encoding="utf-8"))
-        pid, tip_before = int(record["pid"]), record.get("tip_before")
+        record = _read_marker(marker)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
+    if record is None:
         marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
         return None
-    if _alive(pid, record):
+    pid, tip_before = record.pid, record.tip_before
+    if record.alive:
         return None  # still running (another command of this session would hold the lock)
     try:
         submission = _committed_since(repo, session, tip_before)
