@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyte
 import pytest
-from helpers import IDENTITY, UNSANDBOXED, git, read_pty
+from helpers import IDENTITY, UNSANDBOXED, git, read_pty, run_cli
 
 from wild_ci import sandbox
 
@@ -164,3 +164,62 @@ def test_without_a_sandbox_the_liar_moves_its_row_until_its_executor_ends_it(
     rows, screen = watch_the_liar(repo, tmp_path)
     assert any("succeeded" in row for row in rows)
     assert "failed" in final_row(screen, "liar") and "succeeded" in final_row(screen, "honest")
+
+
+def test_a_fifo_put_in_the_channels_place_holds_up_no_leg_and_not_the_run(make_repo, tmp_path: Path) -> None:
+    """Without a sandbox an experiment found the channel (its ancestors' environments) and put a
+    fifo in its place: every executor's next line blocked on opening it (no reader), and so did
+    `wild-ci run`'s reader, which the run waits for at its end — the run never ended. Now both open
+    it without blocking and skip what is not a regular file: the run ends, every result recorded."""
+    repo = make_repo(UNSANDBOXED)
+    swap = (
+        "p=$PPID; for _ in 1 2 3 4; do "
+        "for f in $(tr '\\0' '\\n' < /proc/$p/environ | sed -n 's/^WILD_CI_PROGRESS=//p'); "
+        'do rm -f "$f" && mkfifo "$f" && echo swapped; done; '
+        "p=$(cut -d' ' -f4 /proc/$p/stat); done 2>/dev/null | sort -u; exit 3"
+    )
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        f"<experiments>\n- goal: Swapper\n  command: {json.dumps(swap)}\n"
+        "- goal: Honest\n  command: sleep 3; echo fine\n</experiments>\n"
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), timeout=150)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert {e["id"]: e["status"] for e in results["experiments"]} == {
+        "swapper": "failed",
+        "honest": "succeeded",
+    }
+    logs = repo / ".git" / "wild-ci" / "runs" / "main" / "0001" / "legs" / "swapper"
+    assert "swapped" in (logs / "stdout.log").read_text()  # the attack was made
+
+
+def test_a_malformed_line_in_the_channel_ends_neither_the_live_view_nor_the_run(
+    make_repo, tmp_path: Path
+) -> None:
+    """Without a sandbox an experiment wrote `… succeeded exit=0 duration=1.2.3s` to the channel:
+    the reader's float() raised, and the thread that reads the channel died with a traceback on the
+    terminal (the live view showed no leg's state after it). Now the line matches nothing."""
+    repo = make_repo(UNSANDBOXED)
+    bad = "wild-ci: experiment writer succeeded exit=0 duration=1.2.3s"
+    write = (
+        "p=$PPID; for _ in 1 2 3 4; do "
+        "for f in $(tr '\\0' '\\n' < /proc/$p/environ | sed -n 's/^WILD_CI_PROGRESS=//p'); "
+        f"do echo '{bad}' >> \"$f\" && echo written; done; "
+        "p=$(cut -d' ' -f4 /proc/$p/stat); done 2>/dev/null | sort -u; exit 3"
+    )
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        f"<experiments>\n- goal: Writer\n  command: {json.dumps(write)}\n"
+        "- goal: Honest\n  command: sleep 2; echo fine\n</experiments>\n"
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), timeout=150)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert b"Traceback" not in done.stderr
+    results = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))
+    assert {e["id"]: e["status"] for e in results["experiments"]} == {
+        "writer": "failed",
+        "honest": "succeeded",
+    }
+    logs = repo / ".git" / "wild-ci" / "runs" / "main" / "0001" / "legs" / "writer"
+    assert "written" in (logs / "stdout.log").read_text()

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import json
 
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
+
 from wild_ci.engines.act.progress import ProgressDisplay, ProgressTracker
 
 
@@ -116,3 +119,42 @@ def test_the_channel_gives_gpus_retries_and_a_status_that_comes_after_acts_job_e
     assert tracker.feed_progress("wild-ci: experiment a failed exit=1 duration=1s", now=7.0) is leg
     assert tracker.feed_progress("wild-ci: experiment nobody failed exit=1", now=7.0) is None
     assert (leg.status, leg.ended) == ("failed", 6.0)
+
+
+MALFORMED = [
+    "wild-ci: experiment liar succeeded exit=0 duration=1.2.3s",
+    "wild-ci: experiment liar succeeded exit=0 duration=1s setup=..s",
+    "wild-ci: experiment liar succeeded exit=0 duration=.s",
+    "wild-ci: experiment liar attempt ١٢ failed (x); retrying",  # digits of another script
+    "wild-ci: experiment liar got GPU ٣ after waiting 0s",
+]
+
+
+def test_a_malformed_channel_line_changes_nothing_and_raises_nothing() -> None:
+    """Where an experiment reaches the channel (no sandbox), a line such as `duration=1.2.3s`
+    matched the status pattern and then failed float(): the ValueError ended the thread that reads
+    the channel, with a traceback on the terminal (test_live_view.py shows it through act). Numbers
+    are matched as the executor writes them, and a status line ends where the executor's ends."""
+    tracker = ProgressTracker(["liar"])
+    for line in MALFORMED:
+        assert tracker.feed_progress(line, now=1.0) in (None, tracker.legs["liar"])
+    leg = tracker.legs["liar"]
+    assert leg.status is None and leg.attempt == 1 and leg.gpus is None
+
+
+@seed(2026)
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_no_channel_line_raises(rest: str) -> None:
+    tracker = ProgressTracker(["liar"])
+    for line in (f"wild-ci: experiment liar {rest}", rest):
+        tracker.feed_progress(line, now=1.0)
+
+
+def test_every_status_line_an_executor_writes_is_read() -> None:
+    """The status line's pattern now ends with the line: every duration Python writes for a
+    rounded float (exponents included) still matches."""
+    for duration in (0.0, 0.001, 12.5, 1e16, 123456.789):
+        tracker = ProgressTracker(["a"])
+        tracker.feed_progress(f"wild-ci: experiment a failed exit=- duration={duration}s setup={duration}s")
+        assert tracker.legs["a"].status == "failed" and tracker.legs["a"].duration_s == duration

@@ -104,3 +104,146 @@ def test_the_channel_is_out_of_a_sandboxed_experiments_reach(
         assert lines == [final]
     if backend == "landlock":
         assert (workspace / "fd.txt").read_text() == "refused\n"
+
+
+# --- attacks on the channel itself (#26 items 14/18, attack round): where an experiment can reach
+# it (no sandbox, or a config that lets its folder in), it may leave the channel in any state; its
+# executor's lines still arrive whole, and neither `wild-ci run` nor another leg is held up by it.
+
+FINAL = "wild-ci: experiment liar failed exit=1 duration=2.0s"
+
+
+def _statuses(lines: list[str]) -> str | None:
+    from wild_ci.engines.act.progress import ProgressTracker
+
+    tracker = ProgressTracker(["liar"])
+    for line in lines:
+        tracker.feed_progress(line)
+    return tracker.legs["liar"].status
+
+
+def test_a_line_left_without_its_end_cannot_swallow_the_executors_status(tmp_path: Path) -> None:
+    """The liar appends its lie, then a few bytes with no newline: the executor's own last line was
+    glued to them, matched nothing, and the lie stayed the row's last word. (A write cut by a full
+    disk leaves the same half line.)"""
+    channel = progress_channel.create(tmp_path)
+    with channel.open("ab") as handle:
+        handle.write(f"{LIE}\nx".encode())
+    progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)})
+    assert _statuses(progress_channel.Tail(channel).read()) == "failed"
+
+
+def test_a_flood_without_newlines_is_read_in_bounded_steps(tmp_path: Path) -> None:
+    """5 MB without a newline: the reader kept it all as one growing half line (copied whole on
+    every poll); now it drops a line no executor would write and keeps reading."""
+    channel = progress_channel.create(tmp_path)
+    with channel.open("ab") as handle:
+        handle.write(b"\x1b[2J" * (5 * 1024 * 1024 // 4))
+    progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)})
+    tail = progress_channel.Tail(channel)
+    assert tail.read() == []
+    assert len(tail.partial) < progress_channel.MAX_LINE_BYTES
+    assert tail.read_all() == [FINAL]
+
+
+def test_a_channel_emptied_under_the_reader_is_read_again_from_its_start(tmp_path: Path) -> None:
+    channel = progress_channel.create(tmp_path)
+    env = {PROGRESS_ENV: str(channel)}
+    tail = progress_channel.Tail(channel)
+    progress_channel.send("wild-ci: experiment liar got GPU 0 after waiting 0s " + "x" * 100, env)
+    assert len(tail.read()) == 1
+    channel.write_bytes(b"")
+    progress_channel.send(FINAL, env)
+    assert tail.read() == [FINAL]
+
+
+def _returns_within(target, seconds: float = 20.0) -> bool:
+    """Whether `target()` returned (not how fast: a hang never returns)."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
+def test_a_fifo_in_the_channels_place_blocks_neither_an_executor_nor_the_reader(tmp_path: Path) -> None:
+    """A fifo with no reader: an executor's open for writing blocked (every leg's executor, for its
+    step's whole timeout), and so did `wild-ci run`'s read, whose thread the run waits for at its end."""
+    channel = progress_channel.create(tmp_path)
+    channel.unlink()
+    os.mkfifo(channel)
+    assert _returns_within(lambda: progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)}))
+    assert _returns_within(lambda: progress_channel.Tail(channel).read())
+    assert progress_channel.Tail(channel).read() == []
+
+
+def test_a_symlink_in_the_channels_place_is_not_followed(tmp_path: Path) -> None:
+    """Planted before the run makes its channel, or put there later: the run refuses to make its
+    channel through it, and an executor does not write through it."""
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_bytes(b"")
+    planted = tmp_path / "planted"
+    (planted / "progress").mkdir(parents=True)
+    (planted / "progress" / "progress.log").symlink_to(elsewhere)
+    (planted / "progress").rename(planted / "real")
+    (planted / "progress").symlink_to(planted / "real")  # the folder, too
+    with pytest.raises(FileExistsError):
+        progress_channel.create(planted)
+    (tmp_path / "run").mkdir()
+    channel = progress_channel.create(tmp_path / "run")
+    channel.unlink()
+    channel.symlink_to(elsewhere)
+    progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)})
+    assert elsewhere.read_bytes() == b""
+    assert progress_channel.Tail(channel).read() == []
+
+
+def test_a_granted_folder_that_holds_the_channel_does_not_let_bubblewrap_reach_it(
+    make_repo, tmp_path: Path, monkeypatch
+) -> None:
+    """A user's `sandbox_paths` that lets a folder holding the run's temporary folder in (a data
+    folder under /tmp, /tmp itself) put the channel in a bubblewrap experiment's reach: it wrote its
+    lie there. The channel's folder is hidden inside whatever is granted, as the leg's own artifact
+    folder is. (Landlock cannot hide a path inside a granted one: docs/local-runs.md says so.)"""
+    import dataclasses
+
+    from wild_ci.config import parse_config
+
+    use_backend(monkeypatch, "bubblewrap")
+    (tmp_path / "run-tmp").mkdir()
+    channel = progress_channel.create(tmp_path / "run-tmp")
+    monkeypatch.setenv(PROGRESS_ENV, str(channel))
+    granted = parse_config(f"sandbox_paths: [{{path: {json.dumps(str(tmp_path))}, writable: true}}]\n", "t")
+    attack = f"ls {channel.parent} > seen.txt 2>&1; echo '{LIE}' >> {channel}; exit 1"
+    brain = f"<experiments>\n- goal: liar\n  command: {json.dumps(attack)}\n</experiments>\n"
+    repo = make_repo({"README.md": "x\n"})
+    submit(repo, brain.encode(), config=dataclasses.replace(granted, project_root="/brain/root"))
+    workspace = repo.parent / "workspace"
+    git(repo.parent, "clone", "--quiet", "--branch", "wild/main", str(repo), str(workspace))
+    result = execute(workspace, 1, "liar", tmp_path / "out", mirror=False)
+    assert result.status == "failed" and result.sandbox == "bubblewrap"
+    final = f"wild-ci: experiment liar failed exit=1 duration={result.duration_s}s"
+    assert progress_channel.Tail(channel).read() == [final]
+    assert (workspace / "seen.txt").read_text() == ""  # an empty folder inside
+
+
+CUT_WRITE = (
+    "import resource, signal, sys\n"
+    "from wild_ci import progress_channel\n"
+    "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (20, 20))  # the disk is full after 20 bytes\n"
+    "line = 'wild-ci: experiment other got GPU 0 after waiting 0s'\n"
+    "progress_channel.send(line, {'WILD_CI_PROGRESS': sys.argv[1]})\n"
+)
+
+
+def test_a_write_cut_by_a_full_disk_costs_only_its_own_line(tmp_path: Path) -> None:
+    """One executor's line cut short (the file may not grow: RLIMIT_FSIZE stands in for a full
+    disk), then room again: the next executor's line is read whole."""
+    import subprocess
+    import sys
+
+    channel = progress_channel.create(tmp_path)
+    subprocess.run([sys.executable, "-c", CUT_WRITE, str(channel)], check=True, timeout=60)
+    assert 0 < channel.stat().st_size <= 20
+    progress_channel.send(FINAL, {PROGRESS_ENV: str(channel)})
+    assert progress_channel.Tail(channel).read()[-1:] == [FINAL]

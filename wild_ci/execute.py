@@ -307,7 +307,8 @@ def _box(
     choice: sandbox.Choice, spec: IterationSpec, workspace: Path, paths: LegPaths, scratch: Path
 ) -> sandbox.Box:
     """The leg's sandbox: its checkout writable, the environments and the config's paths let in;
-    its own artifact folder and the user's project root (as the brain names it) kept out."""
+    its own artifact folder, the run's progress channel and the user's project root (as the brain
+    names it) kept out, even inside a path the config lets in (bubblewrap covers them)."""
     if choice.backend == sandbox.NONE:
         return sandbox.Box(choice, None)
     real_roots = [os.path.realpath(r) for r in (spec.project_root, *spec.project_root_aliases) if r]
@@ -320,10 +321,17 @@ def _box(
         os.environ,
         read_only=[cache, *spec.leg.sandbox_read],
         writable=spec.leg.sandbox_write,
-        hidden=[paths.out, *(r for r in real_roots if r not in (str(workspace), "/"))],
+        hidden=[paths.out, *_channel_folder(), *(r for r in real_roots if r not in (str(workspace), "/"))],
         network=spec.leg.network,
     )
     return sandbox.Box(choice, policy)
+
+
+def _channel_folder() -> list[Path]:
+    """The folder of the run's progress channel, when this leg has one: the live view's state is
+    the executor's to write, never the experiment's."""
+    channel = os.environ.get(PROGRESS_ENV)
+    return [Path(os.path.realpath(channel)).parent] if channel and os.path.isabs(channel) else []
 
 
 def _prepare(leg: _Leg) -> ExperimentResult | None:

@@ -17,7 +17,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,21 +33,25 @@ from ...report import STATUS_SYMBOLS, duration
 from ...specs import Status
 from ...text import last_line, visible
 
+# Numbers as the executor writes them, ASCII digits only: a line that only looks like one (where an
+# experiment reaches the channel) matches nothing, rather than failing float() in the reader.
+SECONDS = r"[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+)?"  # how Python writes a float rounded to 3 places
 MARKER = re.compile(
     re.escape(RESULT_MARKER)
     + r" (?P<id>[a-z0-9-]+) (?P<status>[a-z_]+) exit=(?P<exit>\S+)"
-    + r"(?: duration=(?P<duration>[0-9.]+)s)?(?: setup=(?P<setup>[0-9.]+)s)?"
+    + rf"(?: duration=(?P<duration>{SECONDS})s)?(?: setup=(?P<setup>{SECONDS})s)?$"
 )
 CHANNEL_LINE = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) ")  # any line of the channel
 # what a leg that asks for GPUs prints while it waits for them and once it has them (gpus.py)
-GPU_WAIT = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) waiting for (?P<what>\d+ GPUs?)")
+GPU_WAIT = re.compile(re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) waiting for (?P<what>[0-9]+ GPUs?)")
 GPU_GOT = re.compile(
-    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) got GPUs? (?P<ids>\d+(?:,\d+)*) after waiting"
+    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) got GPUs? (?P<ids>[0-9]+(?:,[0-9]+)*) after waiting"
 )
 
 # what a leg prints when an attempt failed and another one follows (retries.py)
 RETRYING = re.compile(
-    re.escape(RESULT_MARKER) + r" (?P<id>[a-z0-9-]+) attempt (?P<n>\d+) failed \((?P<why>.*)\); retrying"
+    re.escape(RESULT_MARKER)
+    + r" (?P<id>[a-z0-9-]+) attempt (?P<n>[0-9]{1,9}) failed \((?P<why>.*)\); retrying"
 )
 
 
@@ -266,8 +270,8 @@ def following(tracker: ProgressTracker, display: ProgressDisplay, channel: Path)
     tail = Tail(channel)
     stop = threading.Event()
 
-    def drain() -> None:
-        for line in tail.read():
+    def drain(read: Callable[[], list[str]] = tail.read) -> None:
+        for line in read():
             with tracker.lock:
                 changed = tracker.feed_progress(line)
                 with contextlib.suppress(OSError):  # the terminal is gone: the run goes on
@@ -284,4 +288,4 @@ def following(tracker: ProgressTracker, display: ProgressDisplay, channel: Path)
     finally:
         stop.set()
         thread.join()
-        drain()
+        drain(tail.read_all)

@@ -228,6 +228,7 @@ def _submitting(repo: git.Repo, session: str) -> Iterator[None]:
     iteration no command ever recorded (#26 item 18). `_recover_unstarted` reads this one."""
     marker = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session) / SUBMIT_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
+    _refuse_unrecorded(marker)
     record = {
         "pid": os.getpid(),
         "started": _process_start(os.getpid()),
@@ -238,6 +239,19 @@ def _submitting(repo: git.Repo, session: str) -> Iterator[None]:
         yield
     finally:
         marker.unlink(missing_ok=True)
+
+
+def _refuse_unrecorded(marker: Path) -> None:
+    """A killed run's submitting marker that recovery (just run, under the session lock) could not
+    record: writing ours over it would bury that iteration for good. Left alone while a dead run's
+    own marker remains: that one records the run, whatever this one said."""
+    if not marker.exists() or any(marker.parent.glob(f"*/{RUN_MARKER}")):
+        return
+    raise LocalRunError(
+        "a wild-ci run of this session was killed after committing its iteration, which could not be "
+        "recorded yet (the warning above says why); a new iteration now would leave it without results",
+        hint=f"fix what the warning names and run again; or delete {marker} to leave that iteration as it is",
+    )
 
 
 @contextlib.contextmanager
@@ -453,6 +467,48 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+@dataclass(frozen=True)
+class _Marker:
+    """A run's marker (`running.json`, `submitting.json`) as this module writes it."""
+
+    pid: int
+    started: str | None  # the process's start time: None where /proc could not be read
+    tip_before: str | None
+    iteration: int | None = None  # running.json only
+    tmp: str | None = None  # running.json only
+
+    @property
+    def alive(self) -> bool:
+        """Whether its process still runs: its pid, started when the marker says. A marker
+        without a start time is a dead one's: the caller holds the session lock, which a live run
+        of the session would hold."""
+        return self.started is not None and _process_start(self.pid) == self.started
+
+
+def _read_marker(path: Path) -> _Marker | None:
+    """The marker at `path`; None when it is not one this module wrote (garbage, a number JSON
+    reads as infinity): set aside, never a traceback in every command of the session. Raises
+    FileNotFoundError when there is none."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    fields = {"pid": int, "iteration": int, "started": str, "tip_before": str, "tmp": str}
+    for name, kind in fields.items():
+        value = record.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return None
+    pid = record.get("pid")
+    if pid is None:
+        return None
+    get = record.get
+    return _Marker(pid, get("started"), get("tip_before"), get("iteration"), get("tmp"))
+
+
 def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None) -> list[IterationResults]:
     """Runs of this session whose wild-ci process died without a word (SIGKILL): record each one
     from what act kept — the artifacts its server received, the legs' folders in the dead run's
@@ -464,21 +520,19 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
     root = Path(repo.common_dir) / "wild-ci" / "runs" / ledger.validate_session(session)
     for marker in sorted(root.glob(f"*/{RUN_MARKER}")):
         try:
-            record = json.loads(marker.read_text(encoding="utf-8"))
-            pid, iteration, tmp = int(record["pid"]), int(record["iteration"]), Path(str(record["tmp"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            record = _read_marker(marker)
+        except FileNotFoundError:
+            continue
+        if record is None or record.iteration is None or record.tmp is None:
             marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
             continue
-        if _process_start(pid) == record.get("started"):
+        pid, iteration, tmp = record.pid, record.iteration, Path(record.tmp)
+        if record.alive:
             continue  # still running (another command of this session would hold the lock)
         try:
             submission = existing_submission(repo, session, iteration)
             tip = ledger.branch_tip(repo, submission.branch)
-            results = (
-                collect.read_results(repo, tip, iteration)
-                if tip and tip != record.get("tip_before")
-                else None
-            )
+            results = collect.read_results(repo, tip, iteration) if tip and tip != record.tip_before else None
             if results is None or not _matches_spec(results, submission.spec):
                 results = collect_on_host(repo, submission, marker.parent, tmp / "act-cache")
         except (WildError, OSError, git.GitCommandError) as exc:
@@ -491,6 +545,8 @@ def recover_dead_runs(repo: git.Repo, session: str, stream: TextIO | None = None
             shutil.rmtree(tmp, ignore_errors=True)  # (the dead run's TMPDIR may not be ours)
         marker.unlink(missing_ok=True)
         recovered.append(results)
+    if any(root.glob(f"*/{RUN_MARKER}")):  # a dead run not recovered yet: its marker knows more
+        return recovered
     unstarted = _recover_unstarted(repo, session, root / SUBMIT_MARKER, stream)
     return recovered + ([unstarted] if unstarted else [])
 
@@ -501,16 +557,18 @@ def _recover_unstarted(
     """A local run that died after committing its iteration and before its run marker (`_submitting`):
     that iteration, still without results, is recorded with every experiment missing (its legs never
     ran), so it is not left waiting for results no run will bring. An iteration that has results (a
-    run that got further was recovered above), or none committed since, only clears the marker."""
+    run that got further was recovered above), or none committed since, only clears the marker.
+    Never while a run marker remains (its recovery failed): that run got further, and recording
+    its iteration as missing here would put an empty record over the artifacts its legs left."""
     try:
-        record = json.loads(marker.read_text(encoding="utf-8"))
-        pid, tip_before = int(record["pid"]), record.get("tip_before")
+        record = _read_marker(marker)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
+    if record is None:
         marker.unlink(missing_ok=True)  # unreadable: nothing to recover from it
         return None
-    if _process_start(pid) == record.get("started"):
+    pid, tip_before = record.pid, record.tip_before
+    if record.alive:
         return None  # still running (another command of this session would hold the lock)
     try:
         submission = _committed_since(repo, session, tip_before)
