@@ -72,3 +72,19 @@ def test_the_artifact_standin_outside_act_says_so(capsys, monkeypatch) -> None:
     monkeypatch.delenv("ACTIONS_RUNTIME_TOKEN", raising=False)
     assert artifacts.main(["upload"]) == errors.EXIT_FAILED
     assert "ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["parse", "submit", "run"])
+def test_a_brain_output_without_end_is_read_only_past_the_limit(make_repo, command: str) -> None:
+    """`run`, `submit` and `parse` of /dev/zero (or a fifo kept written to) read the whole endless
+    input: a MemoryError traceback under a memory limit, the machine's memory without one. They read
+    just past `limits.max_brain_bytes` and refuse, as for any output over it."""
+    import sys
+
+    repo = make_repo({"README.md": "x\n"})
+    where = "" if command == "parse" else f"--repo {repo}"
+    line = f"ulimit -v 1000000; exec {sys.executable} -m wild_ci {command} {where} /dev/zero"
+    refused = subprocess.run(line, shell=True, capture_output=True, timeout=120, check=False)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert b"has more than 5,242,880 bytes" in refused.stderr and b"Traceback" not in refused.stderr
+    assert git.Repo(repo).git.branch("--list", "wild/*") == ""  # nothing committed

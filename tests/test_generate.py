@@ -340,7 +340,7 @@ def test_limits_are_clear_errors(repo: Path) -> None:
     from wild_ci.config import Limits
 
     small = Config(limits=Limits(max_brain_bytes=50, max_experiments=1, max_command_chars=5))
-    with pytest.raises(InvalidBrainOutput, match="the limit is 50"):
+    with pytest.raises(InvalidBrainOutput, match="has more than 50 bytes"):
         submit(repo, MIXED, config=small)
     two = b"<experiments>\n- goal: a\n  command: ls\n- goal: b\n  command: ls\n</experiments>"
     with pytest.raises(InvalidBrainOutput, match="the limit is 1"):

@@ -74,8 +74,8 @@ class InvalidBrainOutput(BadInput):
 def read_brain_output(data: bytes, limits: Limits | None = None) -> BrainOutput:
     """Decode and parse; bytes that are not UTF-8 text are an error of the parse."""
     limits = limits or Limits()
-    if len(data) > limits.max_brain_bytes:
-        message = f"the brain output has {len(data)} bytes; the limit is {limits.max_brain_bytes}"
+    if len(data) > limits.max_brain_bytes:  # the reader may have stopped just past the limit
+        message = f"the brain output has more than {limits.max_brain_bytes:,} bytes (limits.max_brain_bytes)"
         return BrainOutput(errors=[Diagnostic(None, message)])
     text, not_text = decode_brain_output(data)
     if not_text is not None:

@@ -18,8 +18,8 @@ from .common import config_with_flags, naming_source, read_input, report_submitt
 
 def run(args: argparse.Namespace) -> int:
     stop_on_signals()
-    data = read_input(args.file)
     config = config_with_flags(args)
+    data = read_input(args.file, limit=config.limits.max_brain_bytes)  # /dev/zero cannot fill the memory
     sandbox.require(config.leg.sandbox)  # `required` and no sandbox here: refused before anything runs
     target = _pull_request(args.pr)
     parsed = read_brain_output(data, config.limits)

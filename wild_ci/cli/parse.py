@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import Limits
 from ..errors import EXIT_BAD_INPUT, EXIT_OK
 from ..generate import read_brain_output
 from ..text import json_text, visible
@@ -11,7 +12,8 @@ from .common import print_diagnostics, read_input
 
 
 def check(args: argparse.Namespace) -> int:
-    parsed = read_brain_output(read_input(args.file))
+    limits = Limits()  # parse reads no project config: the defaults, as read_brain_output's
+    parsed = read_brain_output(read_input(args.file, limit=limits.max_brain_bytes), limits)
     if args.json:
         print(json_text(parsed.to_json()))
     else:

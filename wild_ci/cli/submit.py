@@ -14,8 +14,8 @@ from .common import config_with_flags, naming_source, read_input, report_submitt
 
 
 def submit(args: argparse.Namespace) -> int:
-    data = read_input(args.file)
     config = config_with_flags(args)
+    data = read_input(args.file, limit=config.limits.max_brain_bytes)  # /dev/zero cannot fill the memory
     refuse_unsupported_server(config)
     remote_wanted = args.push or args.open_pr
     if remote_wanted:  # build on what the collect jobs pushed, not on a stale branch
