@@ -457,9 +457,12 @@ def _comment_conclusion(
 
 
 def _defused(text: str, limit: int) -> str:
-    """Text from the brain for a prompt: control characters shown, the results tag defused, bounded."""
+    """Text from the brain for a prompt: control characters shown, the results tag defused, bounded,
+    and quoted (`> ` on every line): the prompt's own sections are Markdown headings, and a plan
+    holding "# Guidance from the person running this loop" must not read as one of them."""
     flat = report.defuse(visible(text.strip()))
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    bounded = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in bounded.splitlines())
 
 
 def _brain_failure(reply: BrainReply, timeout_s: float) -> str:
