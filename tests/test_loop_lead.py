@@ -250,7 +250,7 @@ def test_a_custom_template_without_guidance_is_warned_about_and_gets_the_new_val
     assert "never shows `guidance`" in out.getvalue()
     assert brain.prompt(1) == "turn 1 plan=None new=True reflecting=False\n"
     assert brain.prompt(2) == "turn 2 plan=> P1 new=False reflecting=False\n"  # the brain's words, quoted
-    assert brain.prompt(3) == "turn None plan=> P1 new=False reflecting=True\n"  # it renders reflections itself
+    assert brain.prompt(3) == "turn None plan=> P1 new=False reflecting=True\n"  # renders reflections
     template.write_text("{{ guidance }}")
     quiet = io.StringIO()
     assert loop.Prompts.load(ledger.open_repo(repo), template, quiet) and quiet.getvalue() == ""
