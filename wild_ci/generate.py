@@ -23,6 +23,7 @@ from .errors import BadInput
 from .layout import (
     BRAIN_FILE,
     CONFIG_PATH,
+    ITERATION_SUBJECT,
     ITERATION_TRAILER,
     SPEC_FILE,
     WORKFLOW_PATH,
@@ -167,7 +168,7 @@ def submit(
     counted = f"{count} experiment{'s' * (count != 1)}" if count else "no experiments"
     # an iteration without a run says what it is for in the log: its promise
     promised = f", promise {' '.join(spec.promise.split())[:40]}" if spec.promise and not count else ""
-    subject = f"wild: {session} iteration {spec.label} ({counted}{promised})"
+    subject = f"{ITERATION_SUBJECT}{session} iteration {spec.label} ({counted}{promised})"
     # the trailer by which the inbox workflow knows a push wild-ci made (templates/wild-inbox.yml.j2)
     trailer = f"{ITERATION_TRAILER}: {spec.label}"
     message = "\n\n".join(part for part in (subject, "\n".join(listed), trailer) if part) + "\n"
