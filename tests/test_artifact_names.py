@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from wild_ci.config import Config
 from wild_ci.engines.github import artifact_paths
 from wild_ci.engines.github.artifact_paths import restore_names, upload_names
 from wild_ci.engines.github.client import GitHubClient, GitHubSettings
-from wild_ci.execute import execute
+from wild_ci.execute import MAX_OUTPUT_DEPTH, execute
 from wild_ci.generate import submit
 from wild_ci.ledger import open_repo
 from wild_ci.specs import Experiment, ExperimentResult
@@ -373,3 +374,26 @@ def test_only_the_renamings_a_leg_makes_are_restored(tmp_path: Path) -> None:
     assert "'outputs/a_b' -> 'outputs/c_d' is no renaming a leg makes" in problems[0]
     assert (root / "outputs/a_b").read_text() == "x" and (root / "outputs/report.txt").read_text() == "r"
     assert sorted(os.listdir(root / "outputs")) == ["a_b", "report.txt"]
+
+
+def test_an_output_a_thousand_folders_deep_is_not_kept_and_the_result_is(make_repo, tmp_path: Path) -> None:
+    """#25 attack ("names that are huge"): a file 1,100 folders deep (2,200 characters, a path any
+    Linux disk takes) crashed the leg's copy of its outputs with RecursionError — Path.mkdir with
+    parents recurses once per level — so no result.json was written and the experiment came back
+    without result or logs. Such a file is not kept now, said in the note like the other caps."""
+    command = (
+        "d=outputs; for i in $(seq 1100); do d=$d/a; done; mkdir -p $d; echo deep > $d/f.txt; "
+        "echo ok > outputs/kept.txt"
+    )
+    _repo, ws = checkout(make_repo, command, {})
+    out = tmp_path / "out"
+    try:
+        result = execute(ws, 1, "names", out, mirror=False)
+    finally:  # shutil.rmtree, which cleans pytest's folders, recurses once per level too
+        subprocess.run(["rm", "-rf", str(ws / "outputs/a")], check=True)
+    assert result.status == "succeeded"
+    assert result.outputs == ["outputs/kept.txt"]
+    assert result.note is not None and "1 output file(s) not kept" in result.note
+    assert f"{MAX_OUTPUT_DEPTH} folders deep" in result.note
+    assert json.loads((out / "result.json").read_text())["status"] == "succeeded"
+    assert (out / "outputs/outputs/kept.txt").read_text() == "ok\n"
