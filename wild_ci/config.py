@@ -64,6 +64,7 @@ from .snapshot import SnapshotRules
 from .specs import LegSettings
 from .values import (
     DEFAULT_TIMEOUT_S,
+    MAX_DURATION_TEXT,
     RUNNER_LABEL,
     normalize_setup,
     parse_duration,
@@ -505,7 +506,9 @@ def refuse_unsupported_server(config: Config) -> None:
 def _duration(data: dict[str, Any], key: str, error: Any) -> int:
     seconds = parse_duration(data[key])
     if seconds is None:
-        raise error(key, f"{key} must be seconds or a duration like 90s, 30m, 2h")
+        raise error(
+            key, f"{key} must be seconds or a duration like 90s, 30m, 2h (at most {MAX_DURATION_TEXT})"
+        )
     return seconds
 
 
