@@ -143,3 +143,26 @@ def test_a_leg_cannot_claim_an_impossible_cut_attempt() -> None:
     experiment = Experiment(id="e", goal="e", command="c", run="c", line=1)
     data = {"id": "e", "status": "timed_out", "stdout_bytes": 0, "stderr_bytes": 0, "cut_attempt": 99}
     assert ExperimentResult.from_leg_json(data, experiment).cut_attempt is None
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("variable", [layout.LEG_DEADLINE_ENV, layout.JOB_LIMIT_ENV])
+def test_a_local_run_ignores_job_limit_variables_left_in_the_shell(
+    make_repo, tmp_path: Path, variable: str
+) -> None:
+    """#25 attack (who sets WILD_CI_LEG_DEADLINE?): on GitHub only the leg's install step, for a job
+    cut to its runners' limit. Under act every job inherits act's environment, so a value left in the
+    user's shell (copied from a CI log, or a `wild-ci run` inside a cut leg's experiment) cut every
+    local attempt to a second, "stopped … to end before the job's time limit on its runner" — a
+    limit act does not have. act's environment is without them now."""
+    from helpers import git, run_cli
+
+    repo = make_repo({"README.md": "x\n"})
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        '<experiments>\n- goal: "t"\n  command: "sleep 3; echo done"\n  setup: none\n</experiments>\n'
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path, env={variable: "1"})
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    [t] = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))["experiments"]
+    assert (t["status"], t.get("note"), t.get("cut_attempt")) == ("succeeded", None, None)
