@@ -199,6 +199,7 @@ def test_under_act_the_gate_shares_the_wheel_and_a_leg_installs_it(make_repo, tm
     assert "downloaded artifact wild-ci-wheel: 1 file(s)" in log
 
 
+@pytest.mark.e2e
 def test_a_leg_re_run_after_the_wheel_expired_installs_install_spec_itself(make_repo, tmp_path: Path) -> None:
     """#25 attack: the run's wheel is kept a day (`retention-days: 1`), and "Re-run failed jobs"
     re-runs the failed legs and collect but not the gate, whose `wheel: true` output carries over.
