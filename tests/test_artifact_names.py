@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from wild_ci.config import Config
 from wild_ci.engines.github import artifact_paths
 from wild_ci.engines.github.artifact_paths import restore_names, upload_names
 from wild_ci.engines.github.client import GitHubClient, GitHubSettings
-from wild_ci.execute import execute
+from wild_ci.execute import MAX_OUTPUT_DEPTH, execute
 from wild_ci.generate import submit
 from wild_ci.ledger import open_repo
 from wild_ci.specs import Experiment, ExperimentResult
@@ -322,3 +323,77 @@ def test_an_outputs_folder_that_is_a_symlink_is_not_restored_into(tmp_path: Path
     (problem,) = restore_names(tmp_path / "leg/outputs", {"outputs/a_b": "outputs/a:b"})
     assert "outputs/ is not a folder of the artifact" in problem
     assert (outside / "outputs/a_b").exists() and not (outside / "outputs/a:b").exists()
+
+
+def deep_folder(root: Path, depth: int) -> str:
+    """`a/a/…/a` `depth` deep under `root`, made one level at a time (a path that long is more than
+    one system call may name)."""
+    here = os.open(root, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("a", dir_fd=here)
+        inner = os.open("a", os.O_RDONLY, dir_fd=here)
+        os.close(here)
+        here = inner
+    os.close(here)
+    return "/".join(["a"] * depth)
+
+
+def test_entries_naming_no_file_of_the_artifact_cost_no_look_at_the_disk(tmp_path: Path, monkeypatch) -> None:
+    """#25 attack: result.json is the experiment's. Each entry of `renamed_outputs` walked its
+    folders one lstat per level (a path of all of them each time), so 10,000 entries through a
+    folder 2,000 deep kept collect busy for about an hour (bench/artifact_names_bench.py) while
+    every other experiment's results waited. The artifact's files are listed once now; an entry
+    naming none of them is answered from that list."""
+    root = outputs_with(tmp_path, {"outputs/t_1": "1"})
+    deep = deep_folder(root, 200)
+    mapping = {f"{deep}/u_{n}": f"{deep}/o:{n}" for n in range(500)}
+    mapping["outputs/t_1"] = "outputs/t:1"
+    calls = {"n": 0}
+    for name in ("lstat", "stat", "open", "scandir", "mkdir", "rename"):
+        real = getattr(os, name)
+
+        def counted(*args, _real=real, **kwargs):
+            calls["n"] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(os, name, counted)
+    (problem,) = restore_names(root, mapping)
+    monkeypatch.undo()
+    assert problem.startswith("500 renamed output file(s) kept their uploaded names")
+    assert (root / "outputs/t:1").read_text() == "1"
+    assert calls["n"] < 2 * 200 + 50, calls  # one listing per folder, one move; not 500 walks of 200
+
+
+def test_only_the_renamings_a_leg_makes_are_restored(tmp_path: Path) -> None:
+    """A leg renames a name GitHub refuses to one it accepts; an entry the other way round, or
+    between two accepted names (a chain that moves one file through several names), is refused."""
+    root = outputs_with(tmp_path, {"outputs/a_b": "x", "outputs/report.txt": "r"})
+    chain = {"outputs/a_b": "outputs/c_d", "outputs/c_d": "outputs/e:f"}
+    problems = restore_names(root, {**chain, "outputs/report.txt": "outputs/results.json"})
+    assert len(problems) == 1 and problems[0].startswith("3 renamed output file(s) kept their uploaded names")
+    assert "'outputs/a_b' -> 'outputs/c_d' is no renaming a leg makes" in problems[0]
+    assert (root / "outputs/a_b").read_text() == "x" and (root / "outputs/report.txt").read_text() == "r"
+    assert sorted(os.listdir(root / "outputs")) == ["a_b", "report.txt"]
+
+
+def test_an_output_a_thousand_folders_deep_is_not_kept_and_the_result_is(make_repo, tmp_path: Path) -> None:
+    """#25 attack ("names that are huge"): a file 1,100 folders deep (2,200 characters, a path any
+    Linux disk takes) crashed the leg's copy of its outputs with RecursionError — Path.mkdir with
+    parents recurses once per level — so no result.json was written and the experiment came back
+    without result or logs. Such a file is not kept now, said in the note like the other caps."""
+    command = (
+        "d=outputs; for i in $(seq 1100); do d=$d/a; done; mkdir -p $d; echo deep > $d/f.txt; "
+        "echo ok > outputs/kept.txt"
+    )
+    _repo, ws = checkout(make_repo, command, {})
+    out = tmp_path / "out"
+    try:
+        result = execute(ws, 1, "names", out, mirror=False)
+    finally:  # shutil.rmtree, which cleans pytest's folders, recurses once per level too
+        subprocess.run(["rm", "-rf", str(ws / "outputs/a")], check=True)
+    assert result.status == "succeeded"
+    assert result.outputs == ["outputs/kept.txt"]
+    assert result.note is not None and "1 output file(s) not kept" in result.note
+    assert f"{MAX_OUTPUT_DEPTH} folders deep" in result.note
+    assert json.loads((out / "result.json").read_text())["status"] == "succeeded"
+    assert (out / "outputs/outputs/kept.txt").read_text() == "ok\n"

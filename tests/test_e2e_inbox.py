@@ -137,3 +137,31 @@ def test_the_inbox_s_own_pushes_start_no_second_inbox_run(make_repo, tmp_path: P
         "Success - Main Install wild-ci" not in log
         and "Turn the brain outputs" not in log.split("is empty at")[1]
     )
+
+
+def test_a_brain_output_whose_message_names_the_iteration_trailer_is_taken(
+    make_repo, tmp_path: Path, fake
+) -> None:
+    """#25 attack: the job skipped every push whose head commit's message *contains*
+    `Wild-CI-Iteration:`, anywhere. A brain (or a person) that quotes the log in the message of the
+    commit adding its output ("follows Wild-CI-Iteration: 0001") had that output left in the inbox,
+    silently, until some later push. Only wild-ci's own iteration commits skip the job now."""
+    repo = make_repo()
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "--quiet", "origin", "main")
+    git(repo, "checkout", "--quiet", "-b", "wild/lab")
+    (repo / ".wild/inbox").mkdir(parents=True)
+    (repo / ".wild/inbox/01-next.md").write_text(GOOD.format(goal="next"))
+    git(repo, "add", "--all")
+    message = "next brain output\n\nWhat Wild-CI-Iteration: 0001 showed suggests a larger batch.\n"
+    git(repo, "commit", "--quiet", "-m", message)
+    git(repo, "push", "--quiet", "origin", "wild/lab")
+    runner = tmp_path / "runner"
+    git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
+
+    done = inbox_through_act(runner, tmp_path, fake)
+    log = done.stdout.decode(errors="replace")
+    assert done.returncode == 0, log[-4000:]
+    assert git(remote, "show", "wild/lab:.wild/iterations/0001/brain.md") == GOOD.format(goal="next").strip()

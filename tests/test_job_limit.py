@@ -143,3 +143,57 @@ def test_a_leg_cannot_claim_an_impossible_cut_attempt() -> None:
     experiment = Experiment(id="e", goal="e", command="c", run="c", line=1)
     data = {"id": "e", "status": "timed_out", "stdout_bytes": 0, "stderr_bytes": 0, "cut_attempt": 99}
     assert ExperimentResult.from_leg_json(data, experiment).cut_attempt is None
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("variable", [layout.LEG_DEADLINE_ENV, layout.JOB_LIMIT_ENV])
+def test_a_local_run_ignores_job_limit_variables_left_in_the_shell(
+    make_repo, tmp_path: Path, variable: str
+) -> None:
+    """#25 attack (who sets WILD_CI_LEG_DEADLINE?): on GitHub only the leg's install step, for a job
+    cut to its runners' limit. Under act every job inherits act's environment, so a value left in the
+    user's shell (copied from a CI log, or a `wild-ci run` inside a cut leg's experiment) cut every
+    local attempt to a second, "stopped … to end before the job's time limit on its runner" — a
+    limit act does not have. act's environment is without them now."""
+    from helpers import git, run_cli
+
+    repo = make_repo({"README.md": "x\n"})
+    brain = tmp_path / "brain.md"
+    brain.write_text(
+        '<experiments>\n- goal: "t"\n  command: "sleep 3; echo done"\n  setup: none\n</experiments>\n'
+    )
+    done = run_cli("run", str(brain), "--repo", str(repo), cwd=tmp_path, env={variable: "1"})
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    [t] = json.loads(git(repo, "show", "wild/main:.wild/iterations/0001/results.json"))["experiments"]
+    assert (t["status"], t.get("note"), t.get("cut_attempt")) == ("succeeded", None, None)
+
+
+def test_a_runner_scale_set_named_in_self_hosted_labels_gets_the_self_hosted_limit() -> None:
+    """#25 attack (a self-hosted label mix): a self-hosted runner need not carry the `self-hosted`
+    label — an Actions Runner Controller scale set is targeted by its name alone and "does not
+    support the self-hosted label" (GitHub Docs, *Using self-hosted runners in a workflow*). Such a
+    job was taken for GitHub-hosted: cut to 360 minutes, its 10-hour experiment stopped at 5 h 50,
+    and wild-ci offered no way to say otherwise. `self_hosted_labels` in the config says so."""
+    experiments = [
+        Experiment(id=i, goal=i, command="c", run="c", line=1, timeout_s=10 * 3600, runs_on=labels)
+        for i, labels in (("scale-set", ["arc-gpu"]), ("hosted", None))
+    ]
+    spec = IterationSpec("main", 1, "/p", experiments)
+    config = Config(runner_labels=(("arc-gpu",),), self_hosted_labels=("arc-gpu",))
+    jobs = yaml.safe_load(render_workflow(spec, config))["jobs"]
+    by_labels = {tuple(job["runs-on"]): job for name, job in jobs.items() if name.startswith("experiment")}
+    assert by_labels[("arc-gpu",)]["timeout-minutes"] > 600 and "env" not in by_labels[("arc-gpu",)]
+    assert by_labels[("ubuntu-latest",)]["timeout-minutes"] == 360  # the hosted one is still cut
+    unnamed = yaml.safe_load(render_workflow(spec, Config(runner_labels=(("arc-gpu",),))))["jobs"]
+    assert [j["timeout-minutes"] for j in unnamed.values() if j.get("runs-on") == ["arc-gpu"]] == [360]
+
+
+def test_self_hosted_labels_is_read_from_the_config(tmp_path: Path) -> None:
+    from wild_ci.config import ConfigError, load_config
+
+    (tmp_path / ".wild").mkdir()
+    (tmp_path / ".wild/config.yml").write_text("self_hosted_labels: [ARC-GPU, big-box]\n")
+    assert load_config(tmp_path).self_hosted_labels == ("arc-gpu", "big-box")
+    (tmp_path / ".wild/config.yml").write_text("self_hosted_labels: ['${{ x }}']\n")
+    with pytest.raises(ConfigError, match="self_hosted_labels"):
+        load_config(tmp_path)

@@ -112,7 +112,8 @@ def test_the_inbox_workflow_gets_its_names_from_layout() -> None:
     assert "paths" not in rendered[True]["push"]  # GitHub cuts it at 300 files (#25 finding 5)
     look = rendered["jobs"]["submit"]["steps"][1]["run"]
     assert f'find "{layout.INBOX_DIR}"' in look
-    assert f"'{layout.ITERATION_TRAILER}:'" in rendered["jobs"]["submit"]["if"]
+    assert f"'{layout.ITERATION_TRAILER}: '" in rendered["jobs"]["submit"]["if"]
+    assert f"'{layout.ITERATION_SUBJECT}'" in rendered["jobs"]["submit"]["if"]
     assert f"'{layout.START_REF_SEPARATOR}'" in rendered["jobs"]["submit"]["if"]
     (install,) = [s for s in rendered["jobs"]["submit"]["steps"] if s["name"] == "Install wild-ci"]
     assert install["env"]["WILD_CI_SPEC"] == "wild-ci==0.1.0"

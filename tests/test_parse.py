@@ -289,3 +289,18 @@ def test_parameters_after_a_heredoc_or_a_shell_block_are_errors() -> None:
     for command, ok in ((heredoc, False), (loop, False), (fine, True)):
         text = f"<experiments>\n- goal: g\n  command: {json.dumps(command)}\n  parameters: {{a: 1}}\n"
         assert parse_brain_output(text + "</experiments>").ok is ok, command
+
+
+def test_a_timeout_over_a_year_and_a_day_is_an_error() -> None:
+    """#25 attack: `timeout: 3000000h` was taken; the leg's `timeout-minutes` (its attempts) was
+    more than act's Go time.Duration holds, wrapped to a deadline already past, and every leg of
+    the local run ended at once and came back `missing` ("context deadline exceeded" in act.log)."""
+    items = [("a", "3000000h"), ("b", "8785 hours"), ("c", "8784 hours")]
+    text = "".join(f"- goal: {g}\n  command: c\n  timeout: {t}\n" for g, t in items)
+    out = parse_brain_output(f"<experiments>\n{text}</experiments>\n")
+    rule = "is not a positive number of seconds or a duration like 90s, 30m, 2h (at most 366 days)"
+    assert [(e.line, e.message) for e in out.errors] == [
+        (4, f"'timeout' '3000000h' {rule}"),
+        (7, f"'timeout' '8785 hours' {rule}"),
+    ]
+    assert [e.timeout_s for e in out.experiments] == [366 * 24 * 3600]

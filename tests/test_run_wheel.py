@@ -197,3 +197,60 @@ def test_under_act_the_gate_shares_the_wheel_and_a_leg_installs_it(make_repo, tm
     assert done.returncode == 0, (log[-6000:], done.stderr.decode()[-2000:])
     assert "uploaded artifact wild-ci-wheel: 1 file(s)" in log and "built=true" in log
     assert "downloaded artifact wild-ci-wheel: 1 file(s)" in log
+
+
+@pytest.mark.e2e
+def test_a_leg_re_run_after_the_wheel_expired_installs_install_spec_itself(make_repo, tmp_path: Path) -> None:
+    """#25 attack: the run's wheel is kept a day (`retention-days: 1`), and "Re-run failed jobs"
+    re-runs the failed legs and collect but not the gate, whose `wheel: true` output carries over.
+    A re-run a day later found no `wild-ci-wheel` ("Unable to download artifact(s): Artifact not
+    found", as camunda/camunda#59858 and Yeachan-Heo/gajae-code#5715 report), the leg failed before
+    its experiment and collect before writing any result. The wheel is only a shortcut: without it
+    each job installs install_spec itself (through act: the gate's output says built, no artifact)."""
+    from wild_ci.engines.act import runs
+
+    pinned = tmp_path / "pinned"
+    wanted = [str(r) for r in build_requirements() if r.marker is None or r.marker.evaluate()]
+    download = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(pinned)]
+    subprocess.run([*download, *wanted], check=True, timeout=600)
+    leg = workflow()["jobs"]["experiment"]
+    names = [s["name"] for s in leg["steps"]]
+    get, install = leg["steps"][names.index("Install wild-ci") - 1 : names.index("Install wild-ci") + 1]
+    offline = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_NO_CACHE_DIR": "1"}
+    test_workflow = {
+        "name": "wheel",
+        "on": "push",
+        "env": {"WILD_CI_SPEC": str(SOURCE), "PIP_FIND_LINKS": str(pinned), **offline},
+        "jobs": {
+            "gate": {  # the first attempt's gate, not re-run: it built and shared a wheel, now gone
+                "runs-on": "ubuntu-latest",
+                "outputs": {"wheel": "true"},
+                "steps": [{"run": "true"}],
+            },
+            "leg": {
+                "needs": ["gate"],
+                "runs-on": "ubuntu-latest",
+                "steps": [get, install, {"run": '"$WILD_CI" execute --help >/dev/null && echo installed'}],
+            },
+        },
+    }
+    repo = make_repo({".github/workflows/wheel.yml": yaml.safe_dump(test_workflow, sort_keys=False)})
+    tmp = tmp_path / "act"
+    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
+    standins = runs._write_standins(tmp / "actions", shim, repo)
+    run_dir = tmp_path / "run"
+    (run_dir / "artifacts").mkdir(parents=True)
+    command = runs.act_command(
+        runs.find_act(), repo, repo / ".github/workflows/wheel.yml", run_dir, tmp, standins, shim,
+        ["ubuntu-latest"],
+    )  # fmt: skip
+    local = command.index(f"WILD_CI_LOCAL={shim}")
+    del command[local - 1 : local + 1]  # as on GitHub: the jobs install wild-ci themselves
+    done = subprocess.run(
+        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=600,
+        check=False,
+    )  # fmt: skip
+    log = done.stdout.decode()
+    assert "Artifact 'wild-ci-wheel' not found" in log, log[-4000:]
+    assert done.returncode == 0, (log[-6000:], done.stderr.decode()[-2000:])
+    assert "installed" in log

@@ -32,6 +32,7 @@ gpus: [0, 1]                             # GPUs legs may take (default: nvidia-s
 gpu_busy_percent: 10                     # a GPU with more of its memory in use by others is skipped
 gpu_runs_on: [self-hosted, gpu]          # the runner label set of experiments with gpus > 0 (GitHub)
 gpu_runner_gpus: 4                       # how many GPUs such a runner has (more is refused at submit)
+self_hosted_labels: [arc-gpu]            # labels of self-hosted runners that lack `self-hosted` (GitHub)
 sandbox: auto                            # auto | required | off: the kernel sandbox (docs/safety.md)
 network: true                            # false: no experiment reaches the network (where it can be cut)
 sandbox_paths:                           # let in besides the checkout (absolute): read-only unless said
@@ -64,6 +65,7 @@ from .snapshot import SnapshotRules
 from .specs import LegSettings
 from .values import (
     DEFAULT_TIMEOUT_S,
+    MAX_DURATION_TEXT,
     RUNNER_LABEL,
     normalize_setup,
     parse_duration,
@@ -123,6 +125,9 @@ class Config:
     gpu_runs_on: tuple[str, ...] = ()  # the runner label set of experiments with gpus > 0
     gpu_runner_gpus: int | None = None  # how many GPUs a gpu_runs_on runner has (None: not checked)
     sandbox: str = SANDBOX_MODES[0]  # auto | required | off (issue 23; docs/safety.md)
+    # labels that pick a self-hosted runner without the `self-hosted` label (an Actions Runner
+    # Controller scale set is named alone): its jobs get the self-hosted time limit (#25)
+    self_hosted_labels: tuple[str, ...] = ()
 
     def allowed_label_sets(self) -> set[frozenset[str]]:
         """What a brain's `runs_on` may be, as a whole: `[self-hosted]` alone would match every
@@ -252,6 +257,8 @@ CONFIG_KEYS: dict[str, str] = {
     "gpu_busy_percent": "A GPU with more of its memory in use by other processes is skipped (default 10).",
     "gpu_runs_on": "The runner label set of experiments with `gpus` > 0 (GitHub).",
     "gpu_runner_gpus": "How many GPUs such a runner has (asking for more is refused at submit).",
+    "self_hosted_labels": "Labels that pick self-hosted runners without the `self-hosted` label (a runner "
+    "scale set's name): their jobs may run 5 days, not GitHub-hosted runners' 6 h.",
     "limits": "Bounds on a brain output: `max_brain_bytes`, `max_experiments`, `max_command_chars`.",
     "sandbox": "`auto` (default: the strongest sandbox here), `required` or `off` (see the safety page).",
     "network": "`false` cuts every experiment's network where the sandbox can (default: on).",
@@ -316,6 +323,8 @@ def _config_from(data: dict[str, Any], error: Any) -> Config:
         values["replicates"] = _replicate_keys(data["replicates"], error)
     if "gpu_runner_gpus" in data:
         values["gpu_runner_gpus"] = _positive_int(data["gpu_runner_gpus"], "gpu_runner_gpus", error)
+    if "self_hosted_labels" in data:
+        values["self_hosted_labels"] = _self_hosted_labels(data["self_hosted_labels"], error)
     leg = _leg_settings(data, error)
     if leg:
         values["leg"] = LegSettings(**leg)
@@ -455,6 +464,15 @@ def _gpu_runs_on(value: Any, error: Any) -> tuple[str, ...]:
     return tuple(sorted(set(labels)))
 
 
+def _self_hosted_labels(value: Any, error: Any) -> tuple[str, ...]:
+    """`self_hosted_labels`: runner labels (a label or a list), each as `runs_on` takes one."""
+    problems: list[str] = []
+    labels = runner_labels(value, problems.append)
+    if problems:
+        raise error("self_hosted_labels", problems[0].replace("'runs_on'", "self_hosted_labels"))
+    return tuple(sorted({label.lower() for label in labels}))
+
+
 def _label_sets(data: Any, error: Any) -> tuple[tuple[str, ...], ...]:
     """`runner_labels`: a list whose entries are a label or a list of labels (one runner's set)."""
     message = (
@@ -505,7 +523,9 @@ def refuse_unsupported_server(config: Config) -> None:
 def _duration(data: dict[str, Any], key: str, error: Any) -> int:
     seconds = parse_duration(data[key])
     if seconds is None:
-        raise error(key, f"{key} must be seconds or a duration like 90s, 30m, 2h")
+        raise error(
+            key, f"{key} must be seconds or a duration like 90s, 30m, 2h (at most {MAX_DURATION_TEXT})"
+        )
     return seconds
 
 

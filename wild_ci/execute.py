@@ -55,6 +55,10 @@ from .specs import Attempt, Experiment, ExperimentResult, IterationSpec, Status,
 
 OUTPUT_DIRS = ("outputs", "results")
 MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, not a 100,000-file zip
+# Folders an output file may lie in (`outputs/` counts): deeper ones are not kept. Python's own tree
+# tools recurse once per level (Path.mkdir(parents=True), rglob, shutil.rmtree and copytree), so a
+# file 1,000 folders deep crashed the leg's copy with RecursionError and lost the whole result (#25).
+MAX_OUTPUT_DEPTH = 64
 # Gathering outputs after the command is bounded too: a glob such as `**/**/**/**/f` over a deep tree,
 # or a tree of millions of entries, cannot hold the leg past its timeout. Past either bound the
 # files found so far are kept, with a note.
@@ -1030,7 +1034,7 @@ def _copy_outputs(
         copied.append(relative)
     notes = [names.note(copied)]
     if skipped:
-        caps = f"the caps are {cap} bytes and {MAX_OUTPUT_FILES} files"
+        caps = f"the caps are {cap} bytes, {MAX_OUTPUT_FILES} files and {MAX_OUTPUT_DEPTH} folders deep"
         notes.append(f"{skipped} output file(s) not kept: {caps}")
     return copied, names.recorded(copied), "; ".join(n for n in notes if n) or None
 
@@ -1065,7 +1069,7 @@ def _within_caps(workdir: Path, chosen: list[str], cap: int) -> tuple[list[str],
         except OSError:
             skipped += 1
             continue
-        if total + size > cap or len(kept) >= MAX_OUTPUT_FILES:
+        if total + size > cap or len(kept) >= MAX_OUTPUT_FILES or relative.count("/") > MAX_OUTPUT_DEPTH:
             skipped += 1
             continue
         kept.append(relative)

@@ -18,11 +18,12 @@ from . import gpus, ledger, paths, sandbox
 from .config import Config, Limits
 from .engines.base import Engine, WorkflowTooLarge
 from .engines.github.engine import GITHUB as ENGINE
-from .engines.github.workflow import leg_seconds
+from .engines.github.workflow import leg_seconds, self_hosted
 from .errors import BadInput
 from .layout import (
     BRAIN_FILE,
     CONFIG_PATH,
+    ITERATION_SUBJECT,
     ITERATION_TRAILER,
     SPEC_FILE,
     WORKFLOW_PATH,
@@ -167,7 +168,7 @@ def submit(
     counted = f"{count} experiment{'s' * (count != 1)}" if count else "no experiments"
     # an iteration without a run says what it is for in the log: its promise
     promised = f", promise {' '.join(spec.promise.split())[:40]}" if spec.promise and not count else ""
-    subject = f"wild: {session} iteration {spec.label} ({counted}{promised})"
+    subject = f"{ITERATION_SUBJECT}{session} iteration {spec.label} ({counted}{promised})"
     # the trailer by which the inbox workflow knows a push wild-ci made (templates/wild-inbox.yml.j2)
     trailer = f"{ITERATION_TRAILER}: {spec.label}"
     message = "\n\n".join(part for part in (subject, "\n".join(listed), trailer) if part) + "\n"
@@ -380,7 +381,7 @@ def _warn_past_hosted_limit(parsed: BrainOutput, config: Config) -> None:
     said: set[int | None] = set()
     for experiment in parsed.experiments:
         labels = experiment.runs_on or [config.runs_on]
-        if any(label.lower() == "self-hosted" for label in labels) or experiment.line in said:
+        if self_hosted(labels, config.self_hosted_labels) or experiment.line in said:
             continue
         seconds = leg_seconds(experiment, config.timeout_s, config.leg) + config.leg.setup_timeout_s
         if seconds > limit:
@@ -391,7 +392,8 @@ def _warn_past_hosted_limit(parsed: BrainOutput, config: Config) -> None:
                 f"set-up{', a wait for GPUs' if waits else ''}); its runner labels have no `self-hosted`, "
                 f"and GitHub ends a job on a GitHub-hosted runner after {limit / 3600:g} h: the leg will "
                 "stop it shortly before (timed out, said in its results), so lower timeout or retries, "
-                "or run it on a self-hosted runner")))  # fmt: skip
+                "or run it on a self-hosted runner (one without the `self-hosted` label, such as a "
+                "runner scale set: name its label in the config's self_hosted_labels)")))  # fmt: skip
 
 
 def _keep_or_invalidate(parsed: BrainOutput, problem: Callable[[Experiment], str | None]) -> None:

@@ -58,6 +58,7 @@ WORKFLOW_PATH = f"{WORKFLOWS_DIR}/{WORKFLOW_FILE}"
 WORKFLOW_NAME = "wild-experiments"  # its `name:`, by which the runs of an iteration are found
 INBOX_WORKFLOW_PATH = f"{WORKFLOWS_DIR}/wild-inbox.yml"
 ITERATION_TRAILER = "Wild-CI-Iteration"  # a trailer of every iteration commit's message: `…: NNNN`
+ITERATION_SUBJECT = "wild: "  # how every iteration commit's message starts: `wild: <session> iteration NNNN`
 START_REF_SEPARATOR = "+"  # `wild/<session>+NNNN`: a branch made to start one iteration's run
 GATE_STEP = "Is this an iteration commit?"  # the gate job's step: whether the legs run
 EXPERIMENT_STEP = "Run the experiment"  # the leg's step whose output the live view shows
@@ -219,5 +220,6 @@ def inbox_names() -> dict[str, str]:
         "rejected_dir": REJECTED_DIR,
         "config_path": CONFIG_PATH,
         "iteration_trailer": ITERATION_TRAILER,
+        "iteration_subject": ITERATION_SUBJECT,
         "start_separator": START_REF_SEPARATOR,
     }

@@ -16,10 +16,17 @@ from typing import Any
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)?\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 DEFAULT_TIMEOUT_S = 60 * 60  # an experiment's timeout when neither it nor the config names one
+# The longest duration taken (#25 attack): a leg's job renders `timeout-minutes` of its attempts, and
+# act reads it as a Go time.Duration (int64 nanoseconds, 292 years), so `timeout: 3000000h` wrapped to
+# a deadline already past and every leg of a local run ended at once, `missing`. A year and a day,
+# times 6 attempts plus the set-up's, stays far inside that.
+MAX_DURATION_S = 366 * 24 * 3600
+MAX_DURATION_TEXT = "366 days"
 
 
 def parse_duration(value: Any) -> int | None:
-    """Seconds from a number or a duration like 90s, 30m, 2h; None when it is neither or not positive."""
+    """Seconds from a number or a duration like 90s, 30m, 2h; None when it is neither, not positive,
+    or over MAX_DURATION_S."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
@@ -31,7 +38,7 @@ def parse_duration(value: Any) -> int | None:
         if not match:
             return None
         seconds = float(match.group(1)) * UNIT_SECONDS[(match.group(2) or "s")[0]]
-    return max(1, round(seconds)) if seconds > 0 else None
+    return max(1, round(seconds)) if 0 < seconds <= MAX_DURATION_S else None
 
 
 # --- runner labels: `runs_on: [self-hosted, gpu]` ------------------------------------------------

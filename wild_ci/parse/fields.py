@@ -26,7 +26,7 @@ from ..gpus import MAX_GPUS
 from ..metrics import DIRECTIONS
 from ..retries import parse_retry_on, retries_problem
 from ..specs import Experiment
-from ..values import normalize_setup, parse_duration, runner_labels
+from ..values import MAX_DURATION_TEXT, normalize_setup, parse_duration, runner_labels
 from .commands import flag_value
 from .safe_yaml import AliasesRefused, load_value
 
@@ -140,7 +140,8 @@ def _timeout(value: Any, key: str, error: ErrorFn) -> int | None:
     if seconds is None:
         error(
             "timeout",
-            f"'timeout' {value!r} is not a positive number of seconds or a duration like 90s, 30m, 2h",
+            f"'timeout' {value!r} is not a positive number of seconds or a duration like 90s, 30m, 2h "
+            f"(at most {MAX_DURATION_TEXT})",
         )
     return seconds
 

@@ -34,6 +34,8 @@ from ...config import Config
 from ...errors import ENVIRONMENT_ERRNOS, PipelineError, UsageError, WildError
 from ...generate import Submission
 from ...layout import (
+    JOB_LIMIT_ENV,
+    LEG_DEADLINE_ENV,
     LEG_OUT_DIR,
     PROGRESS_ENV,
     RESULT_FILE,
@@ -1048,8 +1050,11 @@ def _act_environment(tmp: Path, channel: Path | None = None) -> dict[str, str]:
     folder with an empty HOME, so no such file changes the run; the jobs get the real HOME back
     through --env (see act_command). Every job inherits act's environment, and a leg can read act's
     /proc/<pid>/environ: the GitHub tokens wild-ci knows of are not in it (tokens.TOKEN_VARIABLES).
-    The legs' executors learn the progress channel from it (`channel`); their experiments do not."""
-    env = {k: v for k, v in os.environ.items() if k not in tokens.TOKEN_VARIABLES}
+    The legs' executors learn the progress channel from it (`channel`); their experiments do not.
+    Nor the job-limit variables (JOB_LIMIT_ENV, LEG_DEADLINE_ENV) a cut GitHub job sets: act ends no
+    job early, and a value left in the shell cut every local attempt to a second (#25)."""
+    dropped = {*tokens.TOKEN_VARIABLES, JOB_LIMIT_ENV, LEG_DEADLINE_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     if channel is not None:
         env[PROGRESS_ENV] = str(channel)
     env.update(sandbox.known_bwrap())  # the legs need not probe again (positive answers only)

@@ -16,6 +16,7 @@ Standard library only: the leg (`wild-ci execute`) and the upload stand-in impor
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -200,9 +201,13 @@ def restore_names(root: Path, mapping: dict[str, str]) -> list[str]:
     """Give the files under `root` their original names back: `mapping` is uploaded -> original,
     both relative to `root`. The mapping comes from result.json, which the experiment could have
     written, so each move stays inside `root`: no absolute path, no `..`, never through a symbolic
-    link, never over an existing file. A move that is refused, or that this file system cannot
-    make (a name it cannot hold), leaves the file under its uploaded name. The problems, one
-    line each (a second run finds the files restored and says nothing)."""
+    link, never over an existing file, and only a move the leg's renaming makes (an original with a
+    character GitHub refuses, an uploaded name without one). The artifact's files are listed once,
+    and an entry naming no file of it costs no look at the disk: 10,000 entries through a folder
+    2,000 deep would otherwise walk that folder 20,000 times (bench/artifact_names_bench.py). A
+    move that is refused, or that this file system cannot make (a name it cannot hold), leaves the
+    file under its uploaded name. The problems, one line each (a second run finds the files
+    restored and says nothing)."""
     if not mapping:
         return []
     try:
@@ -212,14 +217,16 @@ def restore_names(root: Path, mapping: dict[str, str]) -> list[str]:
     if not real_root:
         why = f"{root.name}/ is not a folder of the artifact"
         return [f"{len(mapping)} renamed output file(s) not restored: {why}"]
-    problems = []
-    for uploaded, original in sorted(mapping.items()):
-        problem = _restore_one(root, uploaded, original)
-        if problem:
-            problems.append(problem)
+    files = artifact_files(root)
+    problems: list[Problem] = []
+    with _Folders(root) as folders:
+        for uploaded, original in sorted(mapping.items()):
+            problem = _restore_one(folders, files, uploaded, original)
+            if problem:
+                problems.append(problem)
     if not problems:
         return []
-    shown = "; ".join(problems[:SHOWN_IN_NOTE])
+    shown = "; ".join(p.text() for p in problems[:SHOWN_IN_NOTE])
     more = len(problems) - SHOWN_IN_NOTE
     return [
         f"{len(problems)} renamed output file(s) kept their uploaded names: {shown}"
@@ -227,25 +234,55 @@ def restore_names(root: Path, mapping: dict[str, str]) -> list[str]:
     ]
 
 
-def _restore_one(root: Path, uploaded: str, original: str) -> str | None:
+@dataclass(frozen=True)
+class Problem:
+    """Why one entry was not restored; made into text only when the note shows it (the names may
+    be 20,000 characters each, and 10,000 of them)."""
+
+    names: tuple[str, ...]
+    why: str
+
+    def text(self) -> str:
+        return " -> ".join(map(_shown, self.names)) + " " + self.why
+
+
+def artifact_files(root: Path) -> set[str]:
+    """The regular files under `root`, relative, reached through real folders only (a symbolic
+    link is neither listed nor followed). Iterative: an artifact's folders may nest thousands deep."""
+    found: set[str] = set()
+    folders = [""]
+    while folders:
+        relative = folders.pop()
+        try:
+            with os.scandir(root / relative if relative else root) as entries:
+                for entry in entries:
+                    path = _joined(relative, entry.name)
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(path)
+                    elif entry.is_file(follow_symlinks=False):
+                        found.add(path)
+        except OSError:  # gone, unreadable, or a path longer than the system takes: nothing listed
+            continue
+    return found
+
+
+def _restore_one(folders: _Folders, files: set[str], uploaded: str, original: str) -> Problem | None:
     if not (_plain_relative(uploaded) and _plain_relative(original)):
-        return f"{_shown(uploaded)} -> {_shown(original)} is not a name inside the outputs folder"
-    source, target = root / uploaded, root / original
-    if not _real_file(root, uploaded):
-        if _real_file(root, original):
+        return Problem((uploaded, original), "is not a name inside the outputs folder")
+    if refused_character(original) is None or refused_character(uploaded) is not None:
+        return Problem((uploaded, original), "is no renaming a leg makes")
+    if uploaded not in files:
+        if original in files:
             return None  # restored already
-        return f"{_shown(uploaded)} is not a file of the artifact"
-    if uploaded == original:
-        return None
+        return Problem((uploaded,), "is not a file of the artifact")
     try:
-        if not _make_folders(root, original):
-            return f"{_shown(original)} would go through something that is not a folder"
-        if os.path.lexists(target):
-            return f"{_shown(original)} exists already"
-        os.rename(source, target)
+        problem = _move(folders, uploaded, original)
     except OSError as exc:  # a name this file system cannot hold (too long, not valid here), …
-        return f"{_shown(original)} cannot be written here ({exc.strerror or exc.__class__.__name__})"
-    return None
+        return Problem((original,), f"cannot be written here ({exc.strerror or exc.__class__.__name__})")
+    if problem is None:
+        files.discard(uploaded)
+        files.add(original)
+    return problem
 
 
 def _plain_relative(path: str) -> bool:
@@ -254,28 +291,95 @@ def _plain_relative(path: str) -> bool:
     return bool(path) and "\0" not in path and all(p not in ("", ".", "..") for p in parts)
 
 
-def _real_file(root: Path, relative: str) -> bool:
-    """Whether `root/relative` is a regular file reached through real folders only."""
-    here = root
-    parts = relative.split("/")
+_FOLDER_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _move(folders: _Folders, uploaded: str, original: str) -> Problem | None:
+    """Rename `uploaded` to `original` within the folders' root, through folder descriptors."""
+    source = folders.open(_parent(uploaded), make=False)
+    if source is None:
+        return Problem((uploaded,), "is not a file of the artifact")
+    target = folders.open(_parent(original), make=True)
+    if target is None:
+        return Problem((original,), "would go through something that is not a folder")
+    name, new_name = uploaded.rsplit("/", 1)[-1], original.rsplit("/", 1)[-1]
+    if not stat.S_ISREG(os.stat(name, dir_fd=source, follow_symlinks=False).st_mode):
+        return Problem((uploaded,), "is not a file of the artifact")
+    if _exists(new_name, target):
+        return Problem((original,), "exists already")
+    os.rename(name, new_name, src_dir_fd=source, dst_dir_fd=target)
+    return None
+
+
+def _parent(relative: str) -> str:
+    return relative.rpartition("/")[0]
+
+
+def _exists(name: str, folder: int) -> bool:
     try:
-        for part in parts[:-1]:
-            here = here / part
-            if not stat.S_ISDIR(os.lstat(here).st_mode):
-                return False
-        return stat.S_ISREG(os.lstat(here / parts[-1]).st_mode)
-    except OSError:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
         return False
-
-
-def _make_folders(root: Path, relative: str) -> bool:
-    """The folders `relative` lies in, made where missing; False when one is a file or a link."""
-    here = root
-    for part in relative.split("/")[:-1]:
-        here = here / part
-        try:
-            if not stat.S_ISDIR(os.lstat(here).st_mode):
-                return False
-        except FileNotFoundError:
-            here.mkdir()
     return True
+
+
+class _Folders:
+    """Descriptors of folders under a root, each opened from the one before it without following
+    a link (one component per call: linear in the depth, and no link swapped in meanwhile is
+    followed). The last few are kept: a sorted mapping moves a folder's files one after another."""
+
+    KEPT = 4
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.open_ones: dict[str, int] = {}
+
+    def __enter__(self) -> _Folders:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for descriptor in self.open_ones.values():
+            os.close(descriptor)
+        self.open_ones.clear()
+
+    def open(self, folder: str, make: bool) -> int | None:
+        """`folder` (relative, "" for the root), made where missing when `make`; None when one on
+        the way is not a real folder (a file, a link) or, without `make`, is missing."""
+        if folder in self.open_ones:
+            return self.open_ones[folder]
+        descriptor = self._walk(folder, make)
+        if descriptor is not None:
+            if len(self.open_ones) >= self.KEPT:
+                os.close(self.open_ones.pop(next(iter(self.open_ones))))
+            self.open_ones[folder] = descriptor
+        return descriptor
+
+    def _walk(self, folder: str, make: bool) -> int | None:
+        here = os.open(self.root, _FOLDER_FLAGS)
+        try:
+            for part in folder.split("/") if folder else []:
+                inner = self._step(here, part, make)
+                os.close(here)
+                if inner is None:
+                    return None
+                here = inner
+        except BaseException:
+            os.close(here)
+            raise
+        return here
+
+    @staticmethod
+    def _step(here: int, part: str, make: bool) -> int | None:
+        try:
+            return os.open(part, _FOLDER_FLAGS, dir_fd=here)
+        except FileNotFoundError:
+            if not make:
+                return None
+        except NotADirectoryError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+                return None
+            raise
+        os.mkdir(part, dir_fd=here)
+        return os.open(part, _FOLDER_FLAGS, dir_fd=here)

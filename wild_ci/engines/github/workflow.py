@@ -76,7 +76,7 @@ def render_workflow(
     longest_s = max(leg_seconds(e, spec.default_timeout_s, spec.leg) for e in spec.experiments)
     step_minutes = math.ceil((longest_s + spec.leg.setup_timeout_s) / 60) + 1
     shards = [
-        shard.timed(step_minutes + SETUP_MARGIN_MINUTES, limits)
+        shard.timed(step_minutes + SETUP_MARGIN_MINUTES, limits, config.self_hosted_labels)
         for shard in shard_legs(spec.experiments, config.runs_on)
     ]
     text = render(
@@ -194,24 +194,30 @@ class Shard:
     timeout_minutes: int = 0
     stop_after_s: int | None = None
 
-    def timed(self, needed_minutes: int, limits: WorkflowLimits | None) -> Shard:
+    def timed(
+        self, needed_minutes: int, limits: WorkflowLimits | None, self_hosted_labels: tuple[str, ...] = ()
+    ) -> Shard:
         """This job with `needed_minutes`, or its runners' limit where that is lower."""
-        limit_s = job_limit_s(self.runs_on, limits)
+        limit_s = job_limit_s(self.runs_on, limits, self_hosted_labels)
         if limit_s is None or needed_minutes * 60 <= limit_s:
             return replace(self, timeout_minutes=needed_minutes)
         return replace(self, timeout_minutes=limit_s // 60, stop_after_s=limit_s - STOP_RESERVE_S)
 
 
-def self_hosted(labels: list[str]) -> bool:
-    """Runner labels that pick a self-hosted runner (GitHub gives each such runner the label)."""
-    return any(label.lower() == "self-hosted" for label in labels)
+def self_hosted(labels: list[str], self_hosted_labels: tuple[str, ...] = ()) -> bool:
+    """Runner labels that pick a self-hosted runner: GitHub gives each the label `self-hosted` by
+    default, but a runner may go without it (a runner scale set is named alone): the config's
+    `self_hosted_labels` name those (lower case)."""
+    return any(label.lower() == "self-hosted" or label.lower() in self_hosted_labels for label in labels)
 
 
-def job_limit_s(labels: list[str], limits: WorkflowLimits | None) -> int | None:
+def job_limit_s(
+    labels: list[str], limits: WorkflowLimits | None, self_hosted_labels: tuple[str, ...] = ()
+) -> int | None:
     """How long the service lets a job on runners with these labels run (None: no limit known)."""
     if limits is None:
         return None
-    return limits.self_hosted_job_s if self_hosted(labels) else limits.hosted_job_s
+    return limits.self_hosted_job_s if self_hosted(labels, self_hosted_labels) else limits.hosted_job_s
 
 
 def shard_legs(experiments: list[Experiment], default_runs_on: str) -> list[Shard]:
