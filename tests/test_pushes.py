@@ -310,12 +310,7 @@ def test_a_dispatch_while_the_push_run_is_queued_runs_the_iteration_once(session
     fake.git_dir = remote  # the dispatch reads the branch GitHub has
     commit = iterate(repo, 1)
     runs.push_branch(open_repo(repo), "main", "origin")
-    (push,) = fake.start_push_runs(log)
-    # GitHub dispatches a workflow it knows (on the default branch, or run before on a branch) on a
-    # branch it has: the fake checks both since the merge of its dispatch rules, which this test
-    # predates
-    fake.git_dir = remote
-    fake.known_workflows.add(layout.WORKFLOW_FILE)
+    (push,) = fake.start_push_runs(log)  # the push run makes the workflow known to GitHub
     client(fake).dispatch(layout.WORKFLOW_FILE, "wild/main")
     (dispatch,) = fake.start_dispatch_runs(remote)
     found = client(fake).runs_for_commit(commit)
