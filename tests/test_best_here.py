@@ -9,10 +9,14 @@ import io
 import pytest
 from rich.console import Console
 
+from wild_ci import chart
 from wild_ci.cli.results import results_view
 from wild_ci.compare import Standing
-from wild_ci.report import comment_body, context_block, results_markdown
+from wild_ci.leaderboard import ConfigurationRuns
+from wild_ci.metrics import Direction, kind_of
+from wild_ci.report import comment_body, context_block, results_markdown, summary_text
 from wild_ci.specs import ExperimentResult, IterationResults
+from wild_ci.stats import summarize
 
 STEADY = [0.975, 0.976, 0.974, 0.977, 0.975]  # C=1: mean 0.9754
 LUCKY = [0.960, 0.962, 0.958, 0.985185, 0.960]  # C=10: mean 0.965037, seed 3 the best single run
@@ -91,3 +95,19 @@ def test_without_replicates_the_star_is_one_run_and_says_so() -> None:
     assert starred(second, standing) == {"svm-c10"}
     text = context_block(second, standing=standing)
     assert "accuracy=0.98 (best of this iteration, a single run (unreplicated))" in text
+
+
+def test_the_chart_stars_the_best_configuration_s_runs_not_the_lucky_seed() -> None:
+    _, second = swept()
+    points = chart.iteration_points(second, kind_of("accuracy", {"accuracy": Direction.MAX}))
+    assert {p.id for p in points if p.best} == {f"svm-c1-s{s}" for s in range(5)}
+    single = iteration(2, [run(2, c, None, v) for c, v in (("1", 0.97), ("10", 0.98))])
+    assert [p.best for p in chart.iteration_points(single, kind_of("accuracy"))] == [False, True]
+
+
+def test_an_interval_past_a_bound_is_printed_as_computed_not_clipped() -> None:
+    """The choice documented in docs/comparing.md: a t interval is not cut at a bound wild-ci does not
+    know, nor at the values observed (a guard of that choice: the old main printed it so too)."""
+    # mean 0.983333, sd 0.020817, t(0.975, 2) = 4.3027: half-width 4.3027 * 0.020817 / sqrt(3) = 0.05171
+    text = summary_text(ConfigurationRuns(None, summarize([0.96, 0.99, 1.0]), []))
+    assert "95% CI 0.9316–1.035, n 3" in text
