@@ -149,7 +149,20 @@ def iteration_points(
     kept = set(keep) if keep is not None else _best_ids([(i, v) for i, v, _ in points], kind, limit)
     good = [v for i, v, ok in points if ok and i in kept]
     best = kind.best(good) if len(set(good)) > 1 or len(good) == 1 else None  # all equal: no best
+    replicated = _best_configuration_ids(results, kind) if best is not None else None
+    if replicated is not None:
+        return [Point(i, v, ok, ok and i in replicated) for i, v, ok in points if i in kept]
     return [Point(i, v, ok, ok and v == best) for i, v, ok in points if i in kept]
+
+
+def _best_configuration_ids(results: IterationResults, kind: MetricKind) -> set[str] | None:
+    """The runs of the iteration's best configuration by mean, as results.md stars them — None when
+    no configuration has replicates (then the best single run is the best)"""
+    runs = [run for name, run in runs_of(results) if name == kind.name]
+    ranked = leaderboard.rank_configurations(runs, kind)
+    if not ranked or not ranked[0].summary.replicated:
+        return None
+    return {run.id for run in ranked[0].runs}
 
 
 def best_so_far(

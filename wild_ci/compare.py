@@ -26,7 +26,7 @@ from .layout import CONFIG_PATH
 from .leaderboard import ConfigurationRuns, Leaderboard, MetricBoard, Run
 from .metrics import Direction, MetricKind, is_number, kind_of, measured, parameter_names, recorded
 from .specs import ExperimentResult, IterationResults, Status
-from .stats import Difference, welch
+from .stats import Difference, Summary, welch
 
 MAX_METRIC_COLUMNS = 8
 MAX_PARAMETER_COLUMNS = 6
@@ -113,11 +113,12 @@ class Cell:
 
     value: float
     change: float | None  # against the same run in the previous iteration
-    best_here: bool  # ★ the best of this iteration (among successes, when more than one measured it)
+    best_here: bool  # ★ a run of this iteration's best configuration (the best run when none has replicates)
     best_so_far: bool  # 🏆 a run of the best configuration so far (of the best single run, unreplicated)
     sets_best: bool = False  # ... and that configuration became the best in this iteration
     ranked: bool = True  # False: the run did not succeed; its value is shown, never ranked or compared
     replicated: bool = True  # the best configuration has two runs or more (else: the best single run)
+    here: Summary | None = None  # ★'s configuration over its replicates; None: ★ marks a single run
 
 
 @dataclass(frozen=True)
@@ -197,11 +198,12 @@ class Standing:
                     value,
                     # a run that did not succeed is shown, not compared: its value is no result
                     value - earlier if success and earlier is not None and is_number(earlier) else None,
-                    success and here.get(name) == value,
+                    success and name in here and here[name].marks(results.iteration, result.id, value),
                     in_best,
                     in_best and line is not None and (line.new_configuration or line.before_key is None),
                     success,
                     line is not None and line.board.replicated,
+                    here[name].summary if success and name in here else None,
                 )
             table[result.id] = cells
         return table
@@ -218,19 +220,34 @@ def _in_best(line: BestLine, iteration: int, experiment_id: str) -> bool:
     return any((run.iteration, run.id) == (iteration, experiment_id) for run in best.runs)
 
 
-def _bests_here(results: IterationResults, standing: Standing) -> dict[str, float]:
-    """Each metric's best value among this iteration's successes, when more than one measured it."""
-    values: dict[str, list[float]] = {}
-    for r in results.experiments:
-        if r.status == Status.SUCCEEDED:
-            for name, value in measured(r, standing.parameter_names).items():
-                if is_number(value):
-                    values.setdefault(name, []).append(value)
-    return {
-        name: standing.kind(name).best(found)
-        for name, found in values.items()
-        if len(found) > 1 and standing.ranked(name)
-    }
+@dataclass(frozen=True)
+class BestHere:
+    """A metric's best of one iteration: its best configuration by mean when one has replicates
+    (every run of it is marked: a lucky seed is not crowned alone), else its best single run."""
+
+    configuration: ConfigurationRuns
+    value: float  # the best single value, for an unreplicated iteration (ties all marked)
+
+    @property
+    def summary(self) -> Summary | None:
+        return self.configuration.summary if self.configuration.summary.replicated else None
+
+    def marks(self, iteration: int, experiment_id: str, value: float) -> bool:
+        if self.summary is None:
+            return value == self.value
+        return any((run.iteration, run.id) == (iteration, experiment_id) for run in self.configuration.runs)
+
+
+def _bests_here(results: IterationResults, standing: Standing) -> dict[str, BestHere]:
+    """Each metric's best of this iteration's successes, when more than one measured it: ranked like
+    the session's best (leaderboard.rank_configurations), within this iteration alone."""
+    board = leaderboard.build([results], standing.declared, parameters=standing.parameter_names)
+    found = {}
+    for metric in board.metrics:
+        best = metric.best_configuration
+        if metric.runs > 1 and best is not None and standing.ranked(metric.name):
+            found[metric.name] = BestHere(best, metric.best.value)
+    return found
 
 
 def _rows(

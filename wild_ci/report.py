@@ -865,9 +865,17 @@ def metric_parts(standing: Standing, cells: dict[str, Cell]) -> list[str]:
         elif cell.best_so_far:
             notes.append("in the best configuration")
         elif cell.best_here:
-            notes.append("best of this iteration")
+            notes.append(best_here_text(cell))
         parts.append(text + (f" ({'; '.join(notes)})" if notes else ""))
     return parts
+
+
+def best_here_text(cell: Cell) -> str:
+    """★ in words: the iteration's best configuration with its mean and n — a replicate is marked as
+    one run of it, never as a finding of its own — or, when nothing was replicated, a single run."""
+    if cell.here is None:
+        return "best of this iteration, a single run (unreplicated)"
+    return f"best configuration of this iteration: mean {number_text(cell.here.mean)}, n {cell.here.n}"
 
 
 def context_metrics(standing: Standing, cells: dict[str, Cell]) -> str:

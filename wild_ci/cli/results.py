@@ -183,7 +183,8 @@ def results_view(results: IterationResults, width: int, standing: Standing | Non
     """The table on a wide terminal; on a narrow one, one short block per experiment, so that an id
     (what `wild-ci logs` takes) is never split across lines. Parameters and metrics apart: a
     metrics.json key that echoes a parameter with its value shows as the parameter; metrics
-    carry their direction (`↑?` guessed), ★ best of the iteration, 🏆 best so far in the session."""
+    carry their direction (`↑?` guessed), ★ a run of the iteration's best configuration (its best
+    run when none is replicated), 🏆 best so far in the session."""
     standing = standing or Standing.of(results, complete=False)
     cells = standing.cells(results)
     if width >= WIDE_ENOUGH_FOR_A_TABLE:
