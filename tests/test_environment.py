@@ -259,3 +259,21 @@ def test_another_interpreter_is_another_environment(tmp_path: Path) -> None:
         for python in (real, str(other))
     }
     assert len(keys) == 2
+
+
+def test_a_python_that_cannot_say_what_it_is_shares_nothing(tmp_path: Path) -> None:
+    """When the interpreter cannot be asked, its real path stands in: two such, two keys, and
+    never the key of a Python that answered."""
+    (tmp_path / "requirements.txt").write_text("tinydep==1.0\n")
+    mute = []
+    for name in ("one", "two"):
+        path = tmp_path / name / "python3"
+        path.parent.mkdir()
+        path.write_text("#!/bin/sh\nexit 2\n")
+        path.chmod(0o755)
+        mute.append(str(path))
+    real = environment.shutil.which("python3") or environment.sys.executable
+    keys = {
+        environment._environment_key(tmp_path, ["requirements.txt"], python, "uv") for python in [*mute, real]
+    }
+    assert len(keys) == 3

@@ -235,10 +235,20 @@ def _environment_key(folder: Path, files: list[str], python: str, uv: str) -> st
     digest = hashlib.sha256(f"wild-ci environment format {ENVIRONMENT_FORMAT}\0".encode())
     for path in _defining_paths(folder, files):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for command in ([python, "-I", "-c", _INTERPRETER_IDENTITY], [uv, "--version"]):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            digest.update(subprocess.run(command, capture_output=True, timeout=30).stdout)
+    digest.update(_interpreter_identity(python))
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        digest.update(subprocess.run([uv, "--version"], capture_output=True, timeout=30).stdout)
     return digest.hexdigest()[:24]
+
+
+def _interpreter_identity(python: str) -> bytes:
+    """What `python` says it is; its real path when it cannot say (it would not start, or is too
+    old for -I): an environment is then not shared, rather than shared across unknown Pythons."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        asked = subprocess.run([python, "-I", "-c", _INTERPRETER_IDENTITY], capture_output=True, timeout=30)
+        if asked.returncode == 0 and asked.stdout.strip():
+            return asked.stdout
+    return b"path\0" + os.path.realpath(python).encode()
 
 
 def _defining_paths(folder: Path, files: list[str]) -> list[Path]:
