@@ -4,7 +4,8 @@ A repository whose requirements.txt names one small real package (default `six==
 package index; pass another requirement and the module it provides) and 16 experiments
 that import it. `wild-ci run`, then from results.json: how many legs built the environment and how
 many reused it, the build's time, the reuses' waiting times, and the run's wall time; then a second
-run of the same 16 on the warm cache (all reuse).
+run of the same 16 on the warm cache (all reuse); then the same 16 in a git clone of the repository
+run from the clone's own .venv (`venv --copies`, first on PATH): the clone reuses the environment.
 Run: python bench/env_reuse_bench.py [REQUIREMENT MODULE]   (default: six==1.16.0 six)
 """
 
@@ -27,6 +28,7 @@ IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTE
 def make_repo(folder: Path, requirement: str) -> Path:
     folder.mkdir()
     (folder / "requirements.txt").write_text(requirement + "\n")
+    (folder / ".gitignore").write_text(".venv/\n")  # a clone's own environment
     env = {**os.environ, **IDENTITY}
     subprocess.run(["git", "init", "--quiet"], cwd=folder, check=True)
     subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
@@ -34,15 +36,20 @@ def make_repo(folder: Path, requirement: str) -> Path:
     return folder
 
 
-def run(repo: Path, brain: Path, cache: Path, iteration: int) -> tuple[float, list[dict]]:
+def run(repo: Path, brain: Path, cache: Path, venv: Path | None = None) -> tuple[float, list[dict]]:
     env = {**os.environ, **IDENTITY, "WILD_CI_ENV_CACHE": str(cache)}
+    if venv is not None:  # the clone's own activated .venv
+        env["PATH"] = os.pathsep.join([str(venv / "bin"), env["PATH"]])
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "wild_ci", "run", str(brain), "--repo", str(repo)],
                           capture_output=True, env=env)  # fmt: skip
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"wild-ci run failed: {done.stderr.decode()[-2000:]}")
-    shown = subprocess.run(["git", "show", f"wild/main:.wild/iterations/{iteration:04d}/results.json"],
+    listed = subprocess.run(["git", "ls-tree", "--name-only", "wild/main:.wild/iterations/"],
+                            cwd=repo, capture_output=True, check=True, text=True).stdout.split()  # fmt: skip
+    latest = max(listed)  # this run's iteration (a clone continues its origin's session branch)
+    shown = subprocess.run(["git", "show", f"wild/main:.wild/iterations/{latest}/results.json"],
                            cwd=repo, capture_output=True, check=True).stdout  # fmt: skip
     legs = json.loads(shown)["experiments"]
     failed = [leg["id"] for leg in legs if leg["status"] != "succeeded"]
@@ -81,8 +88,13 @@ def main() -> None:
         brain = Path(tmp) / "brain.md"
         brain.write_text(f"<experiments>\n{items}</experiments>\n")
         cache = Path(tmp) / "envs"
-        report("cold", *run(repo, brain, cache, 1))
-        report("warm", *run(repo, brain, cache, 2))
+        report("cold", *run(repo, brain, cache))
+        report("warm", *run(repo, brain, cache))
+        clone = Path(tmp) / "elsewhere" / "clone"
+        subprocess.run(["git", "clone", "--quiet", str(repo), str(clone)], check=True)
+        venv = clone / ".venv"
+        subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(venv)], check=True)
+        report("clone", *run(clone, brain, cache, venv))
     print("built/reused: legs that built the environment / found it built (waiting on its lock meanwhile);")
     print("envs: distinct environments; wait: a reusing leg's set-up time, lock included.")
 

@@ -41,10 +41,15 @@ def wheel(folder: Path) -> Path:
     return path
 
 
-def run(repo: Path, brain: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def run(
+    repo: Path, brain: str, tmp_path: Path, path_first: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`wild-ci run`; `path_first`: a folder put first on PATH (a clone's own activated .venv)."""
     path = tmp_path / "brain.md"
     path.write_text(brain)
     env = {**os.environ, **IDENTITY, "WILD_CI_ENV_CACHE": str(tmp_path / "envs"), "UV_OFFLINE": "1"}
+    if path_first is not None:
+        env["PATH"] = os.pathsep.join([str(path_first), env.get("PATH", "")])
     return subprocess.run(
         [sys.executable, "-m", "wild_ci", "run", str(path), "--repo", str(repo)],
         cwd=tmp_path, env=env, capture_output=True, timeout=600,
@@ -78,6 +83,35 @@ def test_four_legs_share_one_environment_built_from_requirements(make_repo, tmp_
     assert sorted(p.name for p in (tmp_path / "envs").iterdir() if p.is_dir()) == [
         Path(built[0]["environment"]["path"]).name
     ]
+
+
+def test_a_clone_with_its_own_venv_reuses_the_environment(make_repo, tmp_path: Path) -> None:
+    """Two clones of one project, each run from its own activated .venv (a copy of one python3):
+    the second reuses the environment the first built (it was built again: the key held the
+    python3 path)."""
+    repo = make_repo(
+        {"requirements.txt": "./vendor/tinypkg-0.1-py3-none-any.whl\n", ".gitignore": ".venv/\n"}
+    )
+    (repo / "vendor").mkdir()
+    wheel(repo / "vendor")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", "vendor the wheel")
+    clone = tmp_path / "elsewhere" / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(repo), str(clone)], check=True)
+    brain = (
+        '<experiments>\n- goal: Import the package\n  command: python -c "import tinypkg"\n</experiments>\n'
+    )
+    environments = []
+    for checkout in (repo, clone):
+        venv = checkout / ".venv"
+        subprocess.run([sys.executable, "-m", "venv", "--copies", "--without-pip", str(venv)], check=True)
+        done = run(checkout, brain, tmp_path, path_first=venv / "bin")
+        assert done.returncode == 0, done.stderr.decode()
+        (leg,) = results(checkout).values()
+        assert leg["status"] == "succeeded", leg["stderr_tail"]
+        environments.append(leg["environment"])
+    assert [e["reused"] for e in environments] == [False, True]
+    assert environments[0]["key"] == environments[1]["key"]
 
 
 def test_setup_failures_commands_and_none(make_repo, tmp_path: Path) -> None:

@@ -217,3 +217,63 @@ def test_the_environment_build_runs_in_the_sandbox(tmp_path: Path, offline, monk
     assert (Path(prepared.record["path"]) / ".complete").is_file()
     assert (checkout / "backend-ran").read_text() == "yes", (tmp_path / "setup.log").read_text()
     assert not (user / "evil").exists() and not (other / "evil").exists()
+
+
+def interpreter_copy(folder: Path) -> str:
+    """A virtual environment with its own copy of this machine's python3 (`venv --copies`), as in
+    a clone that has its own .venv: another path, the same interpreter."""
+    base = environment.shutil.which("python3") or environment.sys.executable
+    subprocess.run([base, "-m", "venv", "--copies", "--without-pip", str(folder)], check=True)
+    return str(folder / "bin" / "python3")
+
+
+def test_clones_of_one_project_share_one_environment_key(tmp_path: Path) -> None:
+    """The key is what the environment holds, not where the project or its python3 lives: two
+    clones, each with its own .venv (a copy of one interpreter) or a shim on PATH, one key (a
+    researcher's clone built its environment again for 10.9 s)."""
+    clones = [tmp_path / "repo", tmp_path / "elsewhere" / "clone"]
+    for clone in clones:
+        clone.mkdir(parents=True)
+        (clone / "requirements.txt").write_text("tinydep==1.0\n")
+    copies = [interpreter_copy(clone / ".venv") for clone in clones]
+    real = environment.os.path.realpath(environment.shutil.which("python3") or environment.sys.executable)
+    shim = tmp_path / "shims" / "python3"  # as pyenv's: a script that runs the interpreter
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    keys = {environment._environment_key(clone, ["requirements.txt"], python, "uv") for clone in clones
+            for python in [*copies, str(shim), real]}  # fmt: skip
+    assert len(keys) == 1
+
+
+def test_another_interpreter_is_another_environment(tmp_path: Path) -> None:
+    """What the interpreter says it is (implementation, version and build, platform) stays in
+    the key: an environment is never shared across Pythons."""
+    (tmp_path / "requirements.txt").write_text("tinydep==1.0\n")
+    real = environment.shutil.which("python3") or environment.sys.executable
+    other = tmp_path / "python3"
+    other.write_text('#!/bin/sh\necho \'["cpython", "3.99.0 (other build)", "", "linux-x86_64", ""]\'\n')
+    other.chmod(0o755)
+    keys = {
+        environment._environment_key(tmp_path, ["requirements.txt"], python, "uv")
+        for python in (real, str(other))
+    }
+    assert len(keys) == 2
+
+
+def test_a_python_that_cannot_say_what_it_is_shares_nothing(tmp_path: Path) -> None:
+    """When the interpreter cannot be asked, its real path stands in: two such, two keys, and
+    never the key of a Python that answered."""
+    (tmp_path / "requirements.txt").write_text("tinydep==1.0\n")
+    mute = []
+    for name in ("one", "two"):
+        path = tmp_path / name / "python3"
+        path.parent.mkdir()
+        path.write_text("#!/bin/sh\nexit 2\n")
+        path.chmod(0o755)
+        mute.append(str(path))
+    real = environment.shutil.which("python3") or environment.sys.executable
+    keys = {
+        environment._environment_key(tmp_path, ["requirements.txt"], python, "uv") for python in [*mute, real]
+    }
+    assert len(keys) == 3

@@ -217,18 +217,38 @@ def conda_requirements(path: Path) -> list[str]:
     return requirements
 
 
+# What the leg's python3 is, asked of the interpreter itself: its path is no part of it. A clone's
+# own .venv (a copy or a link of the same interpreter), a pyenv shim and the interpreter itself
+# are one Python, and the environment uv builds from each is the same (its pyvenv.cfg names the
+# base interpreter); keying on the path made every clone build its environment again.
+_INTERPRETER_IDENTITY = (
+    "import json, platform, sys, sysconfig; print(json.dumps([sys.implementation.name, sys.version,"
+    " sys.abiflags, sysconfig.get_platform(), platform.machine()]))"
+)
+
+
 def _environment_key(folder: Path, files: list[str], python: str, uv: str) -> str:
     """A hash of everything that decides what the environment holds: the definition files, what
-    they include or point to on disk (-r/-c files, local wheels), setup.cfg, Python and uv, and
-    how wild-ci builds (ENVIRONMENT_FORMAT)."""
+    they include or point to on disk (-r/-c files, local wheels), setup.cfg, the Python (as it
+    describes itself: implementation, version and build, ABI, platform) and uv, and how wild-ci
+    builds (ENVIRONMENT_FORMAT). No path: clones of one project share their environments."""
     digest = hashlib.sha256(f"wild-ci environment format {ENVIRONMENT_FORMAT}\0".encode())
     for path in _defining_paths(folder, files):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for command in ([python, "--version"], [uv, "--version"]):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            digest.update(subprocess.run(command, capture_output=True, timeout=30).stdout)
-    digest.update(os.path.realpath(python).encode())
+    digest.update(_interpreter_identity(python))
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        digest.update(subprocess.run([uv, "--version"], capture_output=True, timeout=30).stdout)
     return digest.hexdigest()[:24]
+
+
+def _interpreter_identity(python: str) -> bytes:
+    """What `python` says it is; its real path when it cannot say (it would not start, or is too
+    old for -I): an environment is then not shared, rather than shared across unknown Pythons."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        asked = subprocess.run([python, "-I", "-c", _INTERPRETER_IDENTITY], capture_output=True, timeout=30)
+        if asked.returncode == 0 and asked.stdout.strip():
+            return asked.stdout
+    return b"path\0" + os.path.realpath(python).encode()
 
 
 def _defining_paths(folder: Path, files: list[str]) -> list[Path]:
