@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import git
 
-from wild_ci import collect, report
+from wild_ci import collect, execute, report
 from wild_ci.engines.github import artifact_paths
 from wild_ci.generate import submit
 from wild_ci.ledger import open_repo
@@ -149,3 +149,18 @@ def test_records_over_the_whole_bound_are_cut_largest_first(iteration, monkeypat
     )
     assert broken["stdout_tail"] == "trace" and broken["exit_code"] == 1
     assert any("the records of 1 experiment(s) were cut to their outcome (ok)" in n for n in stored["notes"])
+
+
+def test_an_honest_leg_lists_output_names_only_up_to_their_cap(tmp_path: Path, monkeypatch) -> None:
+    """The executor keeps outputs only while their names together fit MAX_OUTPUT_NAME_CHARS (the
+    rest noted, as for its other caps), so an honest leg's result.json stays readable by collect."""
+    monkeypatch.setattr(execute, "MAX_OUTPUT_NAME_CHARS", 100)
+    workdir, target = tmp_path / "work", tmp_path / "out"
+    (workdir / "outputs").mkdir(parents=True)
+    for i in range(5):
+        (workdir / "outputs" / (f"{i}-" + "n" * 30)).write_text("x")  # 40 characters with outputs/
+    kept, _renamed, note = execute._copy_outputs(workdir, {}, [], target, 10**9)
+    assert len(kept) == 2 and sorted(p.name for p in (target).rglob("*") if p.is_file()) == sorted(
+        Path(k).name for k in kept
+    )
+    assert note is not None and "3 output file(s) not kept" in note and "100 characters of names" in note
