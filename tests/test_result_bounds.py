@@ -149,6 +149,7 @@ def test_records_over_the_whole_bound_are_cut_largest_first(iteration, monkeypat
     )
     assert broken["stdout_tail"] == "trace" and broken["exit_code"] == 1
     assert any("the records of 1 experiment(s) were cut to their outcome (ok)" in n for n in stored["notes"])
+    assert not collect.commit_locally(open_repo(repo), results).created  # collecting again: the same file
 
 
 def test_an_honest_leg_lists_output_names_only_up_to_their_cap(tmp_path: Path, monkeypatch) -> None:

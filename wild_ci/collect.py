@@ -407,7 +407,7 @@ def slimmed(result: ExperimentResult) -> ExperimentResult:
         parameters=result.parameters,
         env=result.env,
         baseline=result.baseline,
-        outputs_total=result.outputs_total or len(result.outputs),
+        outputs_total=result.outputs_total or len(result.outputs) or None,
     )
 
 
