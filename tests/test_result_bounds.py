@@ -87,7 +87,8 @@ def test_the_committed_record_lists_some_outputs_and_their_count(iteration) -> N
     )
     results = collect.collect_results(submission.spec, artifacts, submission.commit)
     collect.commit_locally(open_repo(repo), results)
-    text, _markdown = committed(repo)
+    text, markdown = committed(repo)
+    assert "`outputs/run:00199.json` and 300 more (in the artifact)" in markdown
     ok = json.loads(text)["experiments"][0]
     assert ok["outputs"] == outputs[:COMMITTED_OUTPUTS] and ok["outputs_total"] == len(outputs)
     assert "renamed_outputs" not in ok

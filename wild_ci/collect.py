@@ -40,6 +40,7 @@ from .leaderboard import declared_for
 from .metrics import Direction
 from .parse import parse_brain_output
 from .specs import (
+    COMMITTED_OUTPUTS,
     Conclusion,
     Experiment,
     ExperimentResult,
@@ -239,6 +240,9 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
         result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
     restored = artifact_paths.restore_names(folder / LEG_OUTPUTS_DIR, result.renamed_outputs)
     result.note = "; ".join(filter(None, [result.note, *restored])) or None
+    if len(result.outputs) > COMMITTED_OUTPUTS:  # results.md, the brain's context: a list, not 10,000 names
+        result.outputs_total = len(result.outputs)
+        result.outputs = result.outputs[:COMMITTED_OUTPUTS]
     return result
 
 
