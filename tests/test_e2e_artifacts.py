@@ -14,6 +14,7 @@ from helpers import git, run_cli
 
 from wild_ci.engines.act import runs
 from wild_ci.engines.act.engine import ACT
+from wild_ci.specs import COMMITTED_OUTPUTS
 
 pytestmark = pytest.mark.e2e
 
@@ -149,11 +150,12 @@ def test_an_output_named_with_a_colon_comes_back_succeeded_under_its_own_name(
     assert stamped["status"] == "succeeded", stamped
     originals = ["outputs/line\nfeed.txt", "outputs/run-2026-01-01T12:00:00.json"]
     assert sorted(stamped["outputs"]) == originals
-    assert stamped["renamed_outputs"] == {
+    assert "renamed_outputs" not in stamped  # used at collect to restore the names, not committed
+    run_dir = tmp_path / "project/.git/wild-ci/runs/main/0001"
+    assert json.loads((run_dir / "legs/stamped/result.json").read_text())["renamed_outputs"] == {
         "outputs/line_feed.txt": "outputs/line\nfeed.txt",
         "outputs/run-2026-01-01T12_00_00.json": "outputs/run-2026-01-01T12:00:00.json",
     }
-    run_dir = tmp_path / "project/.git/wild-ci/runs/main/0001"
     (archive,) = (run_dir / "artifacts").glob("*/wild-0001-stamped/*.zip")
     with zipfile.ZipFile(archive) as zipped:  # what act's server received: names GitHub accepts
         assert all(not set(name) & set('":<>|*?\r\n') for name in zipped.namelist())
@@ -161,3 +163,19 @@ def test_an_output_named_with_a_colon_comes_back_succeeded_under_its_own_name(
     assert (leg / "outputs/run-2026-01-01T12:00:00.json").read_text() == '{"loss": 0.5}'
     assert (leg / "outputs/line\nfeed.txt").read_text() == "two lines"
     assert not (leg / "outputs/run-2026-01-01T12_00_00.json").exists()
+
+
+def test_many_renamed_outputs_are_restored_and_committed_as_a_bounded_list(make_repo, tmp_path: Path) -> None:
+    """A hostile result.json (found by an attack): the names of an experiment's outputs were all
+    committed, twice when renamed, so enough of them pushed results.json past GitHub's 100 MiB.
+    Through act: 250 outputs named with `:` all come back under their own names, and results.json
+    lists COMMITTED_OUTPUTS of them with their count and no renamings."""
+    command = 'for i in $(seq 1 250); do echo $i > "outputs/run:$i.txt"; done'
+    brain = f"<experiments>\n- goal: Many\n  command: {json.dumps(command)}\n</experiments>\n"
+    by_id, _said = run_iteration(make_repo, tmp_path, brain)
+    many = by_id["many"]
+    assert many["status"] == "succeeded", many
+    assert len(many["outputs"]) == COMMITTED_OUTPUTS and many["outputs_total"] == 250
+    assert "renamed_outputs" not in many
+    leg = tmp_path / "project/.git/wild-ci/runs/main/0001/legs/many/outputs/outputs"
+    assert sorted(p.name for p in leg.iterdir()) == sorted(f"run:{i}.txt" for i in range(1, 251))

@@ -40,6 +40,7 @@ from .leaderboard import declared_for
 from .metrics import Direction
 from .parse import parse_brain_output
 from .specs import (
+    COMMITTED_OUTPUTS,
     Conclusion,
     Experiment,
     ExperimentResult,
@@ -54,6 +55,8 @@ TAIL_LINES = 40
 TAIL_CHARS = 4000
 STEP_SUMMARY_LIMIT = RUNNER.step_summary_bytes
 PUSH_ATTEMPTS = 5
+# results.json at most: a fifth of the 50 MiB at which GitHub warns, a tenth of the 100 MiB it refuses
+RESULTS_MAX_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,11 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
     if folder is None or not folder.is_dir():
         fallback.note = "no artifact came back: the runner died or the leg never ran"
         return fallback
+    oversized = artifact_paths.oversized_result(folder)
+    if oversized:
+        fallback.status = Status.FAILED
+        fallback.note = oversized
+        return fallback
     try:
         text = (folder / RESULT_FILE).read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
@@ -232,6 +240,9 @@ def load_leg(folder: Path | None, experiment: Experiment, leg: LegSettings) -> E
         result.note = "; ".join(filter(None, [f"{problem}, so its status was not used", result.note]))
     restored = artifact_paths.restore_names(folder / LEG_OUTPUTS_DIR, result.renamed_outputs)
     result.note = "; ".join(filter(None, [result.note, *restored])) or None
+    if len(result.outputs) > COMMITTED_OUTPUTS:  # results.md, the brain's context: a list, not 10,000 names
+        result.outputs_total = len(result.outputs)
+        result.outputs = result.outputs[:COMMITTED_OUTPUTS]
     return result
 
 
@@ -305,6 +316,7 @@ def files_and_standing(
     matplotlib the results say there is no chart, and why (stderr too)."""
     known = history is not None
     history = history or []
+    results = bounded(results, RESULTS_MAX_BYTES)  # read here: a test may lower it
     n = results.iteration
     standing = Standing.of(
         results, history, declared_for([*history, results], declared) if declared else None, known
@@ -314,7 +326,7 @@ def files_and_standing(
     missing = chart.warn_missing(results, png, standing.parameter_names, drawing.failure)
     if missing and missing not in results.notes:
         results = dataclasses.replace(results, notes=[*results.notes, missing])
-    as_json = json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
+    as_json = results_json(results)
     markdown = report.results_markdown(results, chart_src=CHART_FILE if png else None, standing=standing)
     files = {
         iteration_file(n, RESULTS_JSON): as_json.encode(),
@@ -323,6 +335,84 @@ def files_and_standing(
     if png:
         files[iteration_file(n, CHART_FILE)] = png
     return files, standing
+
+
+def results_json(results: IterationResults) -> str:
+    """The text of results.json."""
+    return json.dumps(results.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _record_bytes(result: ExperimentResult) -> int:
+    return len(json.dumps(result.to_record(), indent=2, ensure_ascii=False).encode())
+
+
+def bounded(results: IterationResults, limit: int) -> IterationResults:
+    """`results` whose results.json fits `limit`: when it would not, the largest experiment
+    records are cut to `slimmed` ones, largest first, until it fits, and a note says which. A push
+    of a file over GitHub's 100 MiB is refused whole: one experiment's record must not cost the
+    iteration every result."""
+    size = len(results_json(results).encode())
+    if size <= limit:
+        return results
+    experiments = list(results.experiments)
+    sizes = [_record_bytes(r) for r in experiments]
+    order = sorted(range(len(experiments)), key=lambda i: sizes[i], reverse=True)
+    cut: list[str] = []
+    estimate = size
+    for index in order:
+        if estimate <= limit and _fits(results, experiments, limit):
+            break
+        experiments[index] = slimmed(experiments[index])
+        estimate -= sizes[index] - _record_bytes(experiments[index])
+        cut.append(experiments[index].id)
+    note = (
+        f"results.json would have had {size} bytes, over its {limit}-byte bound (GitHub refuses "
+        f"files over 100 MiB): the records of {len(cut)} experiment(s) were cut to their outcome "
+        f"({', '.join(cut[:SHOWN_CUT])}{' …' if len(cut) > SHOWN_CUT else ''}); their artifacts have the rest"
+    )
+    return dataclasses.replace(results, experiments=experiments, notes=[*results.notes, note])
+
+
+def _fits(results: IterationResults, experiments: list[ExperimentResult], limit: int) -> bool:
+    return len(results_json(dataclasses.replace(results, experiments=experiments)).encode()) <= limit
+
+
+SHOWN_CUT = 20  # experiment ids the note on cut records lists
+SLIM_NOTE_CHARS = 1000  # of a cut record's own note
+SLIM_METRICS_BYTES = 64 * 1024  # metrics a cut record keeps when they are no larger
+
+
+def slimmed(result: ExperimentResult) -> ExperimentResult:
+    """An experiment's record cut to its outcome: identity and parameters (from the spec), status,
+    exit code, times, and its metrics when they are small; its tails, output names, environment and
+    other leg-reported text left out, and said so in its note."""
+    metrics = result.metrics
+    if len(json.dumps(metrics, ensure_ascii=False).encode()) > SLIM_METRICS_BYTES:
+        metrics = {}
+    said = "its record was too large for results.json: only its outcome was kept"
+    if not metrics and result.metrics:
+        said += f" (not its {len(result.metrics)} metrics)"
+    own = (result.note or "")[:SLIM_NOTE_CHARS]
+    return ExperimentResult(
+        id=result.id,
+        goal=result.goal,
+        command=result.command,
+        status=result.status,
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        started_at=(result.started_at or "")[:100] or None,
+        finished_at=(result.finished_at or "")[:100] or None,
+        stdout_bytes=result.stdout_bytes,
+        stderr_bytes=result.stderr_bytes,
+        workdir=result.workdir,
+        signal=result.signal,
+        note="; ".join(filter(None, [said, own])),
+        metrics=metrics,
+        parameters=result.parameters,
+        env=result.env,
+        baseline=result.baseline,
+        outputs_total=result.outputs_total or len(result.outputs) or None,
+    )
 
 
 def earlier_results(repo: git.Repo, rev: str, iteration: int) -> list[IterationResults]:

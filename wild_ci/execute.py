@@ -59,6 +59,9 @@ MAX_OUTPUT_FILES = 10_000  # an outputs/ folder of 100,000 files gets a notice, 
 # tools recurse once per level (Path.mkdir(parents=True), rglob, shutil.rmtree and copytree), so a
 # file 1,000 folders deep crashed the leg's copy with RecursionError and lost the whole result (#25).
 MAX_OUTPUT_DEPTH = 64
+# Characters of the kept outputs' names together: they are listed in result.json, twice when renamed,
+# which must stay under the size collect reads (artifact_paths.RESULT_MAX_BYTES) for an honest leg
+MAX_OUTPUT_NAME_CHARS = 1_000_000
 # Gathering outputs after the command is bounded too: a glob such as `**/**/**/**/f` over a deep tree,
 # or a tree of millions of entries, cannot hold the leg past its timeout. Past either bound the
 # files found so far are kept, with a note.
@@ -1034,7 +1037,10 @@ def _copy_outputs(
         copied.append(relative)
     notes = [names.note(copied)]
     if skipped:
-        caps = f"the caps are {cap} bytes, {MAX_OUTPUT_FILES} files and {MAX_OUTPUT_DEPTH} folders deep"
+        caps = (
+            f"the caps are {cap} bytes, {MAX_OUTPUT_FILES} files, {MAX_OUTPUT_DEPTH} folders deep "
+            f"and {MAX_OUTPUT_NAME_CHARS} characters of names"
+        )
         notes.append(f"{skipped} output file(s) not kept: {caps}")
     return copied, names.recorded(copied), "; ".join(n for n in notes if n) or None
 
@@ -1060,7 +1066,7 @@ def _chosen_outputs(
 def _within_caps(workdir: Path, chosen: list[str], cap: int) -> tuple[list[str], int]:
     """The chosen files that fit the caps (regular files inside the workdir), and how many did not."""
     kept: list[str] = []
-    total = skipped = 0
+    total = skipped = named = 0
     for relative in chosen:
         if not _kept_file(workdir / relative, workdir):
             continue
@@ -1069,11 +1075,18 @@ def _within_caps(workdir: Path, chosen: list[str], cap: int) -> tuple[list[str],
         except OSError:
             skipped += 1
             continue
-        if total + size > cap or len(kept) >= MAX_OUTPUT_FILES or relative.count("/") > MAX_OUTPUT_DEPTH:
+        over_names = named + len(relative) > MAX_OUTPUT_NAME_CHARS
+        if (
+            total + size > cap
+            or len(kept) >= MAX_OUTPUT_FILES
+            or relative.count("/") > MAX_OUTPUT_DEPTH
+            or over_names
+        ):
             skipped += 1
             continue
         kept.append(relative)
         total += size
+        named += len(relative)
     return kept, skipped
 
 

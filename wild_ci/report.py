@@ -808,10 +808,16 @@ def _section(
         metrics=metrics_text,
         attempts=one_line(attempts_text(r), 1000),
         note=one_line(mapped(r.note or "", results, r), 1000),
-        outputs=one_line(cut_text(", ".join(r.outputs), detail.command_chars), 2000),
+        outputs=one_line(cut_text(outputs_text(r), detail.command_chars), 2000),
         stdout=_stream(stdout, detail.tail_chars),
         stderr=_stream(stderr, detail.tail_chars),
     )
+
+
+def outputs_text(r: ExperimentResult) -> str:
+    """The output names a record lists, and how many more the leg kept (`outputs_total`)."""
+    more = (r.outputs_total or 0) - len(r.outputs)
+    return ", ".join(r.outputs) + (f" and {more} more (in the artifact)" if more > 0 else "")
 
 
 def _stream(text: str, allowance: int | None) -> str:

@@ -423,9 +423,22 @@ class ExperimentResult:
     cut_attempt: int | None = None
     # outputs uploaded under another name (GitHub refuses `:` and others): uploaded -> original
     renamed_outputs: dict[str, str] = field(default_factory=dict)
+    # how many outputs the leg kept when the committed record lists only the first (None: all listed)
+    outputs_total: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def to_record(self) -> dict[str, Any]:
+        """What results.json commits of it: `to_json` without `renamed_outputs` (collect has put the
+        original names back; nothing reads them later) and with at most `COMMITTED_OUTPUTS` output
+        names plus their count, so one experiment's outputs cannot swell the committed file."""
+        data = self.to_json()
+        del data["renamed_outputs"]
+        if len(self.outputs) > COMMITTED_OUTPUTS:
+            data["outputs"] = self.outputs[:COMMITTED_OUTPUTS]
+            data["outputs_total"] = len(self.outputs)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExperimentResult:
@@ -498,6 +511,7 @@ class ExperimentResult:
 EXPERIMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 RESULT_TEXT_LIMIT = 20_000  # characters in one text field of a leg's result.json
 RESULT_LIST_LIMIT = 10_000  # outputs, metrics
+COMMITTED_OUTPUTS = 200  # output names results.json lists for one experiment (the artifact has them all)
 
 
 def _kind(value: Any) -> str:
@@ -717,7 +731,7 @@ class IterationResults:
             "replicate_keys": self.replicate_keys,
             "project_root": self.project_root,
             "project_dir": self.project_dir,
-            "experiments": [r.to_json() for r in self.experiments],
+            "experiments": [r.to_record() for r in self.experiments],
         }
 
     @classmethod

@@ -46,6 +46,21 @@ RENAMED_FIELD = "renamed_outputs"  # result.json: uploaded name -> original name
 SHOWN_IN_NOTE = 5  # names a note lists before "and N more"
 MAX_RENAMED = 10_000  # entries of `renamed_outputs` (a leg keeps at most execute.MAX_OUTPUT_FILES files)
 MAX_PATH_CHARS = 20_000  # one name in it (specs.RESULT_TEXT_LIMIT)
+# a leg's result.json that is read at all: far above what an honest leg writes (its fields are
+# bounded: specs.RESULT_FIELD_CHECKS), far below what would stall collect or GitHub's 100 MiB per file
+RESULT_MAX_BYTES = 32 * 1024 * 1024
+
+
+def oversized_result(folder: Path) -> str | None:
+    """Why a leg's result.json is not read, when it is larger than `RESULT_MAX_BYTES` (None: it is
+    not, or it is not there: reading it says so). The experiment may have written it."""
+    try:
+        size = (folder / RESULT_FILE).stat().st_size
+    except OSError:
+        return None
+    if size <= RESULT_MAX_BYTES:
+        return None
+    return f"result.json has {size} bytes, over the {RESULT_MAX_BYTES}-byte bound: nothing in it was used"
 
 
 def refused_character(path: str) -> str | None:
@@ -187,6 +202,8 @@ def restore_leg(folder: Path) -> list[str]:
     """`restore_names` for an unpacked leg artifact, from its own result.json (what the leg
     recorded; an unreadable or malformed record restores nothing and says nothing: collect reports
     on the record)."""
+    if oversized_result(folder):
+        return []
     try:
         data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
