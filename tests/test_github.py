@@ -406,3 +406,17 @@ def test_an_artifact_download_that_keeps_failing_says_so(fake: FakeGitHub, tmp_p
     fake.fail("GET", r"/blob/\d+", status=500, times=DOWNLOAD_RETRIES + 1)
     with pytest.raises(GitHubError, match="500"):
         client(fake).download_artifacts(run["id"], "wild-0001-*", tmp_path)
+
+
+@pytest.mark.parametrize("value", ["soon", "nan", "inf", "-5"])
+def test_a_wait_set_in_the_environment_is_a_finite_number_of_seconds(monkeypatch, value: str) -> None:
+    """Both waits a person may set (the client's and the inbox's) read through one helper: `nan`
+    or `inf` made a wait that never ends and `-5` one that never starts; all are bad input now."""
+    from wild_ci.engines.github.client import max_wait_from_env, seconds_from_env
+    from wild_ci.errors import UsageError
+
+    monkeypatch.setenv("WILD_CI_GITHUB_MAX_WAIT", value)
+    with pytest.raises(UsageError, match=f"WILD_CI_GITHUB_MAX_WAIT='{value}' is not a number of seconds"):
+        max_wait_from_env()
+    monkeypatch.setenv("SOME_WAIT", "2.5")
+    assert seconds_from_env("SOME_WAIT", 9.0) == 2.5 and seconds_from_env("UNSET_WAIT", 9.0) == 9.0

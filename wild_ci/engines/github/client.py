@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import lazy
-from ...errors import PipelineError
+from ...errors import PipelineError, UsageError
 from ..act.artifacts import unzip
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -100,12 +101,23 @@ NEEDS_ACTIONS_READ = "actions=read"
 NEEDS_ACTIONS_WRITE = "actions=write"
 
 
-def max_wait_from_env() -> float:
-    value = os.environ.get(MAX_WAIT_ENV, "")
+def seconds_from_env(name: str, default: float) -> float:
+    """A wait in seconds a person may set in the environment (`default` when unset): a finite number,
+    not negative — `nan` or `-1` would make a wait that never ends or never starts."""
+    value = os.environ.get(name, "")
+    if not value:
+        return default
     try:
-        return float(value) if value else DEFAULT_MAX_WAIT_S
+        seconds = float(value)
     except ValueError:
-        raise GitHubError(f"{MAX_WAIT_ENV}={value!r} is not a number of seconds") from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(f"{name}={value!r} is not a number of seconds") from None
+    return seconds
+
+
+def max_wait_from_env() -> float:
+    return seconds_from_env(MAX_WAIT_ENV, DEFAULT_MAX_WAIT_S)
 
 
 def describe_run(status: str, conclusion: str | None) -> str:

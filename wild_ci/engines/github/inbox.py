@@ -12,7 +12,6 @@ iteration is pushed on its own, so each push starts its own experiments run."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,10 +21,9 @@ import git
 
 from ... import collect, layout, ledger
 from ...config import Config, committed_config
-from ...errors import UsageError
 from ...generate import InvalidBrainOutput, Submission, submit
 from . import runs
-from .client import GitHubClient, WorkflowUnknown
+from .client import GitHubClient, WorkflowUnknown, seconds_from_env
 
 PUSH_ATTEMPTS = 5  # per file: the remote branch moved under us this often, give up with an error
 # After a push, how long GitHub may take to create the push's run (seconds): a workflow that exists
@@ -132,11 +130,7 @@ def _push_run(client: GitHubClient, commit: str) -> int | None:
 
 
 def _push_run_wait() -> float:
-    value = os.environ.get(PUSH_RUN_WAIT_ENV, "")
-    try:
-        return float(value) if value else PUSH_RUN_WAIT_S
-    except ValueError:
-        raise UsageError(f"{PUSH_RUN_WAIT_ENV}={value!r} is not a number of seconds") from None
+    return seconds_from_env(PUSH_RUN_WAIT_ENV, PUSH_RUN_WAIT_S)
 
 
 def _head(repo: git.Repo) -> str:
