@@ -9,7 +9,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,37 +80,44 @@ def sleeping(pid: int) -> bool:
     return sleeping_host_pid(pid) is not None
 
 
-def alive_anywhere(pid: int) -> bool:
-    """`alive` for a pid an experiment wrote down (`$$`, `$!`): the host's without a sandbox, its PID
-    namespace's under bubblewrap (the host's process found by the last number of its NSpid line;
-    kernel threads, which share the small numbers, are not counted)."""
+def _seen_as(pid: int) -> Iterator[tuple[int, Path, int]]:
+    """Each process whose innermost PID namespace calls it `pid` (the last number of its NSpid
+    line): its host pid, its /proc folder and how many namespaces deep it is."""
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             lines = status.read_text().splitlines()
             ns = next((line.split()[1:] for line in lines if line.startswith("NSpid:")), [])
-            if not ns or int(ns[-1]) != pid:
-                continue
-            if len(ns) == 1 and not os.path.exists(os.readlink(status.parent / "exe")):
-                continue
-            if alive(int(ns[0])):
-                return True
+            if ns and int(ns[-1]) == pid:
+                yield int(ns[0]), status.parent, len(ns)
         except (OSError, ValueError):
             continue
+
+
+def _exe(folder: Path) -> str | None:
+    try:
+        return os.readlink(folder / "exe")
+    except OSError:  # gone, or a kernel thread
+        return None
+
+
+def alive_anywhere(pid: int) -> bool:
+    """`alive` for a pid an experiment wrote down (`$$`, `$!`): the host's without a sandbox, its PID
+    namespace's under bubblewrap (kernel threads, which share the small numbers, are not counted)."""
+    for host, folder, depth in _seen_as(pid):
+        exe = _exe(folder)
+        if depth == 1 and (exe is None or not os.path.exists(exe)):
+            continue
+        if alive(host):
+            return True
     return False
 
 
 def sleeping_host_pid(pid: int) -> int | None:
     """The host's pid of the `sleep` an experiment wrote down as `pid` (see `sleeping`), if it runs."""
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            lines = status.read_text().splitlines()
-            ns = next((line.split()[1:] for line in lines if line.startswith("NSpid:")), [])
-            if not ns or int(ns[-1]) != pid:
-                continue
-            if os.path.basename(os.readlink(status.parent / "exe")) == "sleep" and alive(int(ns[0])):
-                return int(ns[0])
-        except (OSError, ValueError):
-            continue
+    for host, folder, _depth in _seen_as(pid):
+        exe = _exe(folder)
+        if exe is not None and os.path.basename(exe) == "sleep" and alive(host):
+            return host
     return None
 
 
