@@ -212,3 +212,27 @@ def writable_for_tests(folder: Path) -> dict[str, str]:
     as a user lets a data folder in: through the config."""
     config = f"sandbox_paths: [{{path: {json.dumps(str(folder))}, writable: true}}]\n"
     return {".wild/config.yml": config, "README.md": "x\n"}
+
+
+def play_workflow(
+    repo: Path, workflow: Path, tmp_path: Path, timeout: int = 300, local: bool = True
+) -> subprocess.CompletedProcess:
+    """A hand-written workflow of `repo` played through act's push event with wild-ci's stand-in
+    actions, as `wild-ci run` plays the rendered one. `local=False`: without WILD_CI_LOCAL, so the jobs
+    install wild-ci themselves, as on GitHub."""
+    from wild_ci.engines.act import runs
+
+    tmp = tmp_path / "act"
+    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
+    standins = runs._write_standins(tmp / "actions", shim, repo)
+    run_dir = tmp_path / "run"
+    (run_dir / "artifacts").mkdir(parents=True)
+    labels = ["ubuntu-latest"]
+    command = runs.act_command(runs.find_act(), repo, workflow, run_dir, tmp, standins, shim, labels)
+    if not local:
+        at = command.index(f"WILD_CI_LOCAL={shim}")
+        del command[at - 1 : at + 1]
+    return subprocess.run(
+        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip

@@ -5,14 +5,12 @@ Sources: tests/test_artifact_contract.py and docs/github-conformance.md."""
 from __future__ import annotations
 
 import json
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import git, run_cli
+from helpers import git, play_workflow, run_cli
 
-from wild_ci.engines.act import runs
 from wild_ci.engines.act.engine import ACT
 from wild_ci.specs import COMMITTED_OUTPUTS
 
@@ -71,19 +69,7 @@ def test_the_stand_ins_behave_as_the_pinned_versions_under_act(make_repo, tmp_pa
     the run has is refused (409) unless `overwrite: true`, which replaces it. act's own server
     replaces an artifact silently, so the stand-in checks first."""
     repo = make_repo({".github/workflows/contract.yml": WORKFLOW})
-    tmp = tmp_path / "act"
-    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
-    standins = runs._write_standins(tmp / "actions", shim, repo)
-    run_dir = tmp_path / "run"
-    (run_dir / "artifacts").mkdir(parents=True)
-    command = runs.act_command(
-        runs.find_act(), repo, repo / ".github/workflows/contract.yml", run_dir, tmp, standins, shim,
-        ["ubuntu-latest"],
-    )  # fmt: skip
-    done = subprocess.run(
-        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=300,
-        check=False,
-    )  # fmt: skip
+    done = play_workflow(repo, repo / ".github/workflows/contract.yml", tmp_path)
     lines = [json.loads(line) for line in done.stdout.decode().splitlines() if line.startswith("{")]
     failed = [line.get("msg") for line in lines if line.get("stepResult") == "failure"]
     assert done.returncode == 0, (failed, done.stdout.decode()[-4000:], done.stderr.decode()[-2000:])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
+from helpers import play_workflow
 from packaging.requirements import Requirement
 from test_execute import one
 
@@ -139,7 +140,6 @@ def test_under_act_the_gate_shares_the_wheel_and_a_leg_installs_it(make_repo, tm
     build (its job has the pinned build requirements, the leg's has no index at all), so a leg that
     installs proves the wheel came through. (`wild-ci run` skips these steps, `!env.ACT`: that
     condition is the one thing taken out here.)"""
-    from wild_ci.engines.act import runs
 
     origin = tmp_path / "wild-ci.git"
     subprocess.run(["git", "clone", "--quiet", "--bare", str(SOURCE), str(origin)], check=True)
@@ -178,21 +178,8 @@ def test_under_act_the_gate_shares_the_wheel_and_a_leg_installs_it(make_repo, tm
         },
     }
     repo = make_repo({".github/workflows/wheel.yml": yaml.safe_dump(test_workflow, sort_keys=False)})
-    tmp = tmp_path / "act"
-    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
-    standins = runs._write_standins(tmp / "actions", shim, repo)
-    run_dir = tmp_path / "run"
-    (run_dir / "artifacts").mkdir(parents=True)
-    command = runs.act_command(
-        runs.find_act(), repo, repo / ".github/workflows/wheel.yml", run_dir, tmp, standins, shim,
-        ["ubuntu-latest"],
-    )  # fmt: skip
-    local = command.index(f"WILD_CI_LOCAL={shim}")
-    del command[local - 1 : local + 1]  # as on GitHub: the jobs build and install wild-ci themselves
-    done = subprocess.run(
-        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=600,
-        check=False,
-    )  # fmt: skip
+    # as on GitHub: the jobs build and install wild-ci themselves
+    done = play_workflow(repo, repo / ".github/workflows/wheel.yml", tmp_path, timeout=600, local=False)
     log = done.stdout.decode()
     assert done.returncode == 0, (log[-6000:], done.stderr.decode()[-2000:])
     assert "uploaded artifact wild-ci-wheel: 1 file(s)" in log and "built=true" in log
@@ -207,7 +194,6 @@ def test_a_leg_re_run_after_the_wheel_expired_installs_install_spec_itself(make_
     found", as camunda/camunda#59858 and Yeachan-Heo/gajae-code#5715 report), the leg failed before
     its experiment and collect before writing any result. The wheel is only a shortcut: without it
     each job installs install_spec itself (through act: the gate's output says built, no artifact)."""
-    from wild_ci.engines.act import runs
 
     pinned = tmp_path / "pinned"
     wanted = [str(r) for r in build_requirements() if r.marker is None or r.marker.evaluate()]
@@ -235,21 +221,8 @@ def test_a_leg_re_run_after_the_wheel_expired_installs_install_spec_itself(make_
         },
     }
     repo = make_repo({".github/workflows/wheel.yml": yaml.safe_dump(test_workflow, sort_keys=False)})
-    tmp = tmp_path / "act"
-    shim = runs._write_shim(tmp / "bin" / "wild-ci-artifact", "wild_ci.engines.act.artifacts")
-    standins = runs._write_standins(tmp / "actions", shim, repo)
-    run_dir = tmp_path / "run"
-    (run_dir / "artifacts").mkdir(parents=True)
-    command = runs.act_command(
-        runs.find_act(), repo, repo / ".github/workflows/wheel.yml", run_dir, tmp, standins, shim,
-        ["ubuntu-latest"],
-    )  # fmt: skip
-    local = command.index(f"WILD_CI_LOCAL={shim}")
-    del command[local - 1 : local + 1]  # as on GitHub: the jobs install wild-ci themselves
-    done = subprocess.run(
-        [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=600,
-        check=False,
-    )  # fmt: skip
+    # as on GitHub: the jobs install wild-ci themselves
+    done = play_workflow(repo, repo / ".github/workflows/wheel.yml", tmp_path, timeout=600, local=False)
     log = done.stdout.decode()
     assert "Artifact 'wild-ci-wheel' not found" in log, log[-4000:]
     assert done.returncode == 0, (log[-6000:], done.stderr.decode()[-2000:])
