@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import IDENTITY, git
+from test_inbox_queue import session_with_inbox_file
 
 from wild_ci.engines.act.runs import find_act
 from wild_ci.engines.github.workflow import render_inbox_workflow
@@ -100,19 +101,8 @@ def test_the_inbox_s_own_pushes_start_no_second_inbox_run(make_repo, tmp_path: P
     matched the old `paths:` filter: a second inbox run, which installed wild-ci to find nothing.
     Now a push whose head is an iteration commit skips the job, and a push of hand commits only
     stops before installing anything."""
-    repo = make_repo()
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", str(remote))
-    git(repo, "remote", "add", "origin", str(remote))
-    git(repo, "push", "--quiet", "origin", "main")
-    git(repo, "checkout", "--quiet", "-b", "wild/lab")
-    (repo / ".wild/inbox").mkdir(parents=True)
-    (repo / ".wild/inbox/01-first.md").write_text(GOOD.format(goal="first"))
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "a brain output")
-    git(repo, "push", "--quiet", "origin", "wild/lab")
-    runner = tmp_path / "runner"
-    git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
+    files = {"01-first.md": GOOD.format(goal="first")}
+    _repo, remote, runner = session_with_inbox_file(make_repo, tmp_path, files, "a brain output", False)
     first = inbox_through_act(runner, tmp_path, fake)
     assert first.returncode == 0, first.stdout.decode(errors="replace")[-4000:]
     pushed = git(remote, "rev-parse", "wild/lab")
@@ -146,20 +136,9 @@ def test_a_brain_output_whose_message_names_the_iteration_trailer_is_taken(
     `Wild-CI-Iteration:`, anywhere. A brain (or a person) that quotes the log in the message of the
     commit adding its output ("follows Wild-CI-Iteration: 0001") had that output left in the inbox,
     silently, until some later push. Only wild-ci's own iteration commits skip the job now."""
-    repo = make_repo()
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", str(remote))
-    git(repo, "remote", "add", "origin", str(remote))
-    git(repo, "push", "--quiet", "origin", "main")
-    git(repo, "checkout", "--quiet", "-b", "wild/lab")
-    (repo / ".wild/inbox").mkdir(parents=True)
-    (repo / ".wild/inbox/01-next.md").write_text(GOOD.format(goal="next"))
-    git(repo, "add", "--all")
     message = "next brain output\n\nWhat Wild-CI-Iteration: 0001 showed suggests a larger batch.\n"
-    git(repo, "commit", "--quiet", "-m", message)
-    git(repo, "push", "--quiet", "origin", "wild/lab")
-    runner = tmp_path / "runner"
-    git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
+    files = {"01-next.md": GOOD.format(goal="next")}
+    _repo, remote, runner = session_with_inbox_file(make_repo, tmp_path, files, message, detach=False)
 
     done = inbox_through_act(runner, tmp_path, fake)
     log = done.stdout.decode(errors="replace")

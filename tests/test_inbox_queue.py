@@ -18,8 +18,15 @@ from wild_ci.engines.github import runs
 GOOD = "<experiments>\n- goal: From the inbox\n  command: echo inbox\n</experiments>\n"
 
 
-def session_with_inbox_file(make_repo, tmp_path: Path) -> tuple[Path, Path, Path]:
-    """(user's repo, bare remote, the inbox job's checkout of the push that brought the file)."""
+def session_with_inbox_file(
+    make_repo,
+    tmp_path: Path,
+    files: dict[str, str] | None = None,
+    message: str = "brain output",
+    detach: bool = True,
+) -> tuple[Path, Path, Path]:
+    """(user's repo, bare remote, the inbox job's checkout of the push that brought the file): one
+    commit on wild/lab adding `files` ({name in .wild/inbox: text}; default one good output)."""
     repo = make_repo()
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "--quiet", "--bare", str(remote))
@@ -27,13 +34,15 @@ def session_with_inbox_file(make_repo, tmp_path: Path) -> tuple[Path, Path, Path
     git(repo, "push", "--quiet", "origin", "main")
     git(repo, "checkout", "--quiet", "-b", "wild/lab")
     (repo / ".wild/inbox").mkdir(parents=True)
-    (repo / ".wild/inbox/01-brain.md").write_text(GOOD)
+    for name, text in (files or {"01-brain.md": GOOD}).items():
+        (repo / ".wild/inbox" / name).write_text(text)
     git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "-m", "brain output")
+    git(repo, "commit", "--quiet", "-m", message)
     git(repo, "push", "--quiet", "origin", "wild/lab")
     runner = tmp_path / "runner"
     git(tmp_path, "clone", "--quiet", "--branch", "wild/lab", str(remote), str(runner))
-    git(runner, "checkout", "--quiet", "--detach")
+    if detach:
+        git(runner, "checkout", "--quiet", "--detach")
     return repo, remote, runner
 
 
