@@ -153,6 +153,17 @@ def test_an_experiment_cannot_move_the_live_view_in_the_sandbox(
     assert {e["id"]: e["sandbox"] for e in results["experiments"]} == {"liar": backend, "honest": backend}
 
 
+def on_the_channel(action: str) -> str:
+    """A command that finds the progress channel as an unsandboxed experiment can (its name in an
+    ancestor's environment, up to four generations up), runs `action` on it as "$f", and exits 3."""
+    return (
+        "p=$PPID; for _ in 1 2 3 4; do "
+        "for f in $(tr '\\0' '\\n' < /proc/$p/environ | sed -n 's/^WILD_CI_PROGRESS=//p'); "
+        f"do {action}; done; "
+        "p=$(cut -d' ' -f4 /proc/$p/stat); done 2>/dev/null | sort -u; exit 3"
+    )
+
+
 def test_without_a_sandbox_the_liar_moves_its_row_until_its_executor_ends_it(
     make_repo, tmp_path: Path
 ) -> None:
@@ -172,12 +183,7 @@ def test_a_fifo_put_in_the_channels_place_holds_up_no_leg_and_not_the_run(make_r
     `wild-ci run`'s reader, which the run waits for at its end — the run never ended. Now both open
     it without blocking and skip what is not a regular file: the run ends, every result recorded."""
     repo = make_repo(UNSANDBOXED)
-    swap = (
-        "p=$PPID; for _ in 1 2 3 4; do "
-        "for f in $(tr '\\0' '\\n' < /proc/$p/environ | sed -n 's/^WILD_CI_PROGRESS=//p'); "
-        'do rm -f "$f" && mkfifo "$f" && echo swapped; done; '
-        "p=$(cut -d' ' -f4 /proc/$p/stat); done 2>/dev/null | sort -u; exit 3"
-    )
+    swap = on_the_channel('rm -f "$f" && mkfifo "$f" && echo swapped')
     brain = tmp_path / "brain.md"
     brain.write_text(
         f"<experiments>\n- goal: Swapper\n  command: {json.dumps(swap)}\n"
@@ -202,12 +208,7 @@ def test_a_malformed_line_in_the_channel_ends_neither_the_live_view_nor_the_run(
     terminal (the live view showed no leg's state after it). Now the line matches nothing."""
     repo = make_repo(UNSANDBOXED)
     bad = "wild-ci: experiment writer succeeded exit=0 duration=1.2.3s"
-    write = (
-        "p=$PPID; for _ in 1 2 3 4; do "
-        "for f in $(tr '\\0' '\\n' < /proc/$p/environ | sed -n 's/^WILD_CI_PROGRESS=//p'); "
-        f"do echo '{bad}' >> \"$f\" && echo written; done; "
-        "p=$(cut -d' ' -f4 /proc/$p/stat); done 2>/dev/null | sort -u; exit 3"
-    )
+    write = on_the_channel(f"echo '{bad}' >> \"$f\" && echo written")
     brain = tmp_path / "brain.md"
     brain.write_text(
         f"<experiments>\n- goal: Writer\n  command: {json.dumps(write)}\n"
