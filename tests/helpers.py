@@ -236,3 +236,20 @@ def play_workflow(
         [*command, "push"], cwd=tmp, env=runs._act_environment(tmp), capture_output=True, timeout=timeout,
         check=False,
     )  # fmt: skip
+
+
+def backend_or_skip(name: str) -> None:
+    """Skip the test unless the sandbox backend `name` works on this machine."""
+    import pytest
+
+    from wild_ci import sandbox
+
+    os.environ[sandbox.BACKENDS_ENV] = name
+    try:
+        sandbox._probe_all.cache_clear()
+        found = sandbox.choose("auto")
+    finally:
+        del os.environ[sandbox.BACKENDS_ENV]
+        sandbox._probe_all.cache_clear()
+    if found.backend != name:
+        pytest.skip(f"no {name} sandbox on this machine: {found.why}")

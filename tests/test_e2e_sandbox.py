@@ -10,25 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import RepoState, git, run_cli
+from helpers import RepoState, backend_or_skip, git, run_cli
 
 from wild_ci import sandbox
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "-----BEGIN FAKE KEY----- do-not-leak"
-
-
-def backend_or_skip(name: str) -> None:
-    os.environ[sandbox.BACKENDS_ENV] = name
-    try:
-        sandbox._probe_all.cache_clear()
-        found = sandbox.choose("auto")
-    finally:
-        del os.environ[sandbox.BACKENDS_ENV]
-        sandbox._probe_all.cache_clear()
-    if found.backend != name:
-        pytest.skip(f"no {name} sandbox on this machine: {found.why}")
 
 
 def fake_home(tmp_path: Path) -> Path:

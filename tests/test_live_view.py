@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyte
 import pytest
-from helpers import IDENTITY, UNSANDBOXED, git, read_pty, run_cli
+from helpers import IDENTITY, UNSANDBOXED, backend_or_skip, git, read_pty, run_cli
 
 from wild_ci import sandbox
 
@@ -79,18 +79,6 @@ LIAR = (
     "p=$(cut -d' ' -f4 /proc/$p/stat); done 2>/dev/null; "
     "sleep 4; exit 1"
 )
-
-
-def backend_or_skip(name: str) -> None:
-    os.environ[sandbox.BACKENDS_ENV] = name
-    try:
-        sandbox._probe_all.cache_clear()
-        found = sandbox.choose("auto")
-    finally:
-        del os.environ[sandbox.BACKENDS_ENV]
-        sandbox._probe_all.cache_clear()
-    if found.backend != name:
-        pytest.skip(f"no {name} sandbox on this machine: {found.why}")
 
 
 def watch_the_liar(
